@@ -1,0 +1,176 @@
+"""Turn the paths a user names into sources: files, folders, archives.
+
+A Telegram HTML export's pages (``messages.html``, ``messages2.html``, …) become one source so
+that "joined" messages keep their sender across page breaks. Archives are checked before anything
+is read: no member may escape the archive's folder or expand far beyond its compressed size.
+"""
+
+from __future__ import annotations
+
+import re
+import zipfile
+from collections.abc import Iterator
+from pathlib import Path, PurePosixPath
+from typing import IO
+
+from chatlens.errors import InputError, UnsafeArchiveError
+from chatlens.ingest.base import Member, SourceInput
+
+#: Extensions looked at inside folders and archives; anything else (photos, videos) is media.
+DATA_EXTENSIONS = {".json", ".html", ".txt", ".csv", ".tsv", ".jsonl", ".ndjson", ".parquet", ".db"}
+MAX_RATIO = 100  # uncompressed / compressed for one archive member
+RATIO_FLOOR = 8 * 1024 * 1024  # members smaller than this are never flagged for ratio
+MAX_ARCHIVE_TOTAL = 16 * 1024**3
+
+_PAGE = re.compile(r"^messages(\d*)\.html$")
+
+
+def page_number(name: str) -> int | None:
+    """1 for ``messages.html``, N for ``messagesN.html``, None for anything else."""
+    m = _PAGE.match(PurePosixPath(name).name)
+    if not m:
+        return None
+    return int(m.group(1) or 1)
+
+
+def _file_member(path: Path, name: str | None = None) -> Member:
+    def opener() -> IO[bytes]:
+        return path.open("rb")
+
+    return Member(name=name or path.name, size=path.stat().st_size, opener=opener)
+
+
+class _ZipMemberReader:
+    """A file object over one archive member that closes its archive too."""
+
+    def __init__(self, archive: Path, info: zipfile.ZipInfo) -> None:
+        self._zip = zipfile.ZipFile(archive)
+        self._fh = self._zip.open(info)
+
+    def read(self, n: int = -1) -> bytes:
+        return self._fh.read(n)
+
+    def readline(self, limit: int = -1) -> bytes:
+        return self._fh.readline(limit)
+
+    def __iter__(self) -> Iterator[bytes]:
+        return iter(self._fh)
+
+    def close(self) -> None:
+        self._fh.close()
+        self._zip.close()
+
+    def __enter__(self) -> _ZipMemberReader:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+
+def check_archive(path: Path) -> list[zipfile.ZipInfo]:
+    """The archive's data members, or :class:`UnsafeArchiveError` if it is unsafe to read."""
+    try:
+        with zipfile.ZipFile(path) as zf:
+            infos = zf.infolist()
+    except (zipfile.BadZipFile, OSError) as exc:
+        raise InputError(str(path), f"not a readable zip archive ({exc}).") from None
+    total = 0
+    for info in infos:
+        name = info.filename
+        parts = PurePosixPath(name.replace("\\", "/")).parts
+        if name.startswith(("/", "\\")) or ".." in parts or (parts and ":" in parts[0]):
+            raise UnsafeArchiveError(
+                str(path), f"member {name!r} points outside the archive; refusing to read it."
+            )
+        total += info.file_size
+        if info.file_size > RATIO_FLOOR and info.file_size > MAX_RATIO * max(info.compress_size, 1):
+            raise UnsafeArchiveError(
+                str(path),
+                f"member {name!r} expands {info.file_size // max(info.compress_size, 1)}x "
+                f"({info.file_size} bytes); refusing a likely zip bomb.",
+            )
+    if total > MAX_ARCHIVE_TOTAL:
+        raise UnsafeArchiveError(str(path), f"archive expands to {total} bytes; refusing.")
+    return [i for i in infos if not i.is_dir()]
+
+
+def _archive_sources(path: Path) -> list[SourceInput]:
+    infos = [i for i in check_archive(path) if PurePosixPath(i.filename).suffix.lower()
+             in DATA_EXTENSIONS and not PurePosixPath(i.filename).name.startswith(".")]
+    if not infos:
+        raise InputError(str(path), "the archive holds no chat export (.txt, .json, .html, …).")
+
+    def member(info: zipfile.ZipInfo) -> Member:
+        return Member(
+            name=f"{path.name}!{info.filename}",
+            size=info.file_size,
+            opener=lambda: _ZipMemberReader(path, info),  # type: ignore[return-value]
+        )
+
+    pages = sorted((i for i in infos if page_number(i.filename)), key=lambda i: (
+        str(PurePosixPath(i.filename).parent), page_number(i.filename) or 0))
+    sources: list[SourceInput] = []
+    by_dir: dict[str, list[zipfile.ZipInfo]] = {}
+    for info in pages:
+        by_dir.setdefault(str(PurePosixPath(info.filename).parent), []).append(info)
+    for folder, group in by_dir.items():
+        sources.append(SourceInput(path=f"{path}!{folder}", members=[member(i) for i in group],
+                                   hint="telegram-html"))
+    for info in infos:
+        if page_number(info.filename) is None:
+            sources.append(SourceInput(path=f"{path}!{info.filename}", members=[member(info)]))
+    return sources
+
+
+def _page_group(folder: Path, files: list[Path]) -> SourceInput:
+    files = sorted(files, key=lambda p: page_number(p.name) or 0)
+    return SourceInput(path=str(folder), members=[_file_member(p) for p in files],
+                       hint="telegram-html")
+
+
+def discover(paths: list[str | Path]) -> Iterator[SourceInput | InputError]:
+    """Yield one :class:`SourceInput` per logical export, or the error that stopped a path."""
+    loose_pages: dict[Path, list[Path]] = {}
+    for raw in paths:
+        path = Path(raw)
+        if not path.exists():
+            yield InputError(str(path), "no such file or folder.")
+            continue
+        if path.is_dir():
+            yield from _walk(path)
+        elif page_number(path.name):
+            loose_pages.setdefault(path.parent, []).append(path)
+        elif path.suffix.lower() == ".zip":
+            try:
+                yield from _archive_sources(path)
+            except InputError as exc:
+                yield exc
+        else:
+            yield SourceInput(path=str(path), members=[_file_member(path)])
+    for folder, files in loose_pages.items():
+        yield _page_group(folder, files)
+
+
+def _walk(root: Path) -> Iterator[SourceInput | InputError]:
+    found = False
+    for folder in sorted([root, *(p for p in root.rglob("*") if p.is_dir())]):
+        files = sorted(p for p in folder.iterdir() if p.is_file() and not p.name.startswith("."))
+        pages = [p for p in files if page_number(p.name)]
+        if pages:
+            found = True
+            yield _page_group(folder, pages)
+        for p in files:
+            if page_number(p.name) is not None:
+                continue
+            suffix = p.suffix.lower()
+            if suffix == ".zip":
+                found = True
+                try:
+                    yield from _archive_sources(p)
+                except InputError as exc:
+                    yield exc
+            elif suffix in DATA_EXTENSIONS and p.name != "export_results.html":
+                found = True
+                yield SourceInput(path=str(p), members=[_file_member(p)])
+    if not found:
+        yield InputError(str(root), "the folder holds no chat export (.txt, .json, .html, …).")

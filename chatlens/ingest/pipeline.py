@@ -1,0 +1,371 @@
+"""Ingest: sources → detected importer → normalised, pseudonymised rows → store, batch by batch.
+
+Counts reconcile for every source: ``read = stored + duplicate + quarantined``. Each batch is one
+transaction together with the source's resume position, so a killed run resumes exactly.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+import pyarrow as pa
+
+from chatlens.errors import ChatlensError, InputError, UsageError
+from chatlens.ingest.base import Bad, Chat, Item, ParseOptions, Record, SourceInput
+from chatlens.ingest.discover import discover
+from chatlens.ingest.registry import Detection, detect
+from chatlens.schema import MESSAGE_SCHEMA, ORIGINAL_SCHEMA
+from chatlens.store import Store
+
+BATCH = 20_000
+EXCERPT = 500
+
+QUARANTINE_SCHEMA = pa.schema([
+    ("source_id", pa.string()), ("source_pos", pa.int64()), ("source_loc", pa.string()),
+    ("reason", pa.string()), ("excerpt", pa.string()), ("run_id", pa.string()),
+])
+IDENTITY_SCHEMA = pa.schema([
+    ("author_key", pa.string()), ("platform", pa.string()), ("raw_id", pa.string()),
+    ("display_name", pa.string()),
+])
+CHAT_SCHEMA = pa.schema([
+    ("chat_key", pa.string()), ("platform", pa.string()), ("chat_id", pa.string()),
+    ("title", pa.string()), ("chat_type", pa.string()), ("first_source", pa.string()),
+])
+
+Progress = Callable[[str, int], None]  # (source path, records read so far)
+
+
+@dataclass(slots=True)
+class SourceReport:
+    """The outcome for one source; ``read == stored + duplicate + quarantined`` always."""
+
+    path: str
+    status: str  # complete | unchanged | failed
+    format: str | None = None
+    detection: str | None = None
+    source_id: str | None = None
+    read: int = 0
+    stored: int = 0
+    duplicate: int = 0
+    quarantined: int = 0
+    service: int = 0
+    error: str | None = None
+    resumed_from: int = 0
+
+    def as_dict(self) -> dict[str, Any]:
+        return {k: getattr(self, k) for k in self.__slots__}  # type: ignore[attr-defined]
+
+
+@dataclass(slots=True)
+class IngestReport:
+    run_id: str
+    sources: list[SourceReport] = field(default_factory=list)
+
+    @property
+    def failed(self) -> list[SourceReport]:
+        return [s for s in self.sources if s.status == "failed"]
+
+    def total(self, name: str) -> int:
+        return sum(int(getattr(s, name)) for s in self.sources)
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "run_id": self.run_id,
+            "sources": [s.as_dict() for s in self.sources],
+            "totals": {k: self.total(k) for k in
+                       ("read", "stored", "duplicate", "quarantined", "service")},
+            "failed": len(self.failed),
+        }
+
+
+def hash_source(source: SourceInput) -> str:
+    """sha256 over the source's files in order (names included for multi-file sources)."""
+    digest = hashlib.sha256()
+    for member in source.members:
+        if len(source.members) > 1:
+            digest.update(member.name.encode() + b"\0")
+        with member.open() as fh:
+            while chunk := fh.read(1 << 20):
+                digest.update(chunk)
+    return digest.hexdigest()
+
+
+class Pseudonymiser:
+    """Keyed-hash pseudonyms: the same sender gets the same key within a project."""
+
+    def __init__(self, secret: bytes) -> None:
+        self._secret = secret
+        self._cache: dict[tuple[str, str], str] = {}
+        self.new: dict[str, tuple[str, str, str | None]] = {}
+
+    def key(self, platform: str, raw_id: str, display_name: str | None) -> str:
+        cached = self._cache.get((platform, raw_id))
+        if cached is not None:
+            return cached
+        mac = hmac.new(self._secret, f"{platform}\x1f{raw_id}".encode(), hashlib.sha256)
+        key = "a" + mac.hexdigest()[:15]
+        self._cache[(platform, raw_id)] = key
+        self.new[key] = (platform, raw_id, display_name)
+        return key
+
+    def drain(self) -> pa.Table:
+        rows = self.new
+        self.new = {}
+        return pa.table(
+            {
+                "author_key": list(rows),
+                "platform": [v[0] for v in rows.values()],
+                "raw_id": [v[1] for v in rows.values()],
+                "display_name": [v[2] for v in rows.values()],
+            },
+            schema=IDENTITY_SCHEMA,
+        )
+
+
+def message_uid(platform: str, chat_id: str, message_id: str) -> str:
+    key = f"{platform}\x1f{chat_id}\x1f{message_id}".encode()
+    return hashlib.blake2b(key, digest_size=12).hexdigest()
+
+
+class _LocalTime:
+    """Converts naive local microseconds to UTC for a named zone."""
+
+    def __init__(self, tz: str) -> None:
+        try:
+            self.zone = ZoneInfo(tz)
+        except (ZoneInfoNotFoundError, ValueError):
+            raise UsageError(f"Unknown time zone {tz!r}; use an IANA name such as "
+                             "'Europe/Moscow' or 'UTC'.") from None
+        self.utc = tz.upper() == "UTC"
+
+    def to_utc(self, local_us: int) -> int:
+        if self.utc:
+            return local_us
+        naive = datetime(1970, 1, 1) + _us(local_us)
+        aware = naive.replace(tzinfo=self.zone).astimezone(UTC)
+        return int((aware - datetime(1970, 1, 1, tzinfo=UTC)) / _us(1))
+
+
+def _us(n: int) -> Any:
+    from datetime import timedelta
+
+    return timedelta(microseconds=n)
+
+
+class _Batch:
+    """Column lists for one batch of records."""
+
+    def __init__(self) -> None:
+        self.cols: dict[str, list[Any]] = {name: [] for name in MESSAGE_SCHEMA.names}
+        self.raw: list[str] = []
+        self.orig_pos: list[int] = []
+        self.bad: list[tuple[int, Bad]] = []
+        self.chats: dict[str, Chat] = {}
+        self.read = 0
+        self.service = 0
+
+
+def _normalise(
+    items: Iterator[Item],
+    source_id: str,
+    pseudo: Pseudonymiser,
+    clock: _LocalTime,
+    resume_pos: int,
+) -> Iterator[tuple[int, _Batch]]:
+    """Yield (next position, batch) pairs; items before ``resume_pos`` are skipped."""
+    occurrences: dict[tuple[str, int | None, str | None, str], int] = {}
+    batch = _Batch()
+    pos = -1
+    for pos, item in enumerate(items):  # noqa: B007 - pos is used after the loop
+        if isinstance(item, Record):
+            message_id = item.message_id
+            if message_id is None:  # no platform id: derive one from the content
+                sig = (item.chat.chat_id, item.ts_us, item.author_id, item.text)
+                n = occurrences.get(sig, 0)
+                occurrences[sig] = n + 1
+                digest = hashlib.blake2b(
+                    f"{item.ts_us}\x1f{item.author_id}\x1f{item.text}\x1f{n}".encode(),
+                    digest_size=8,
+                ).hexdigest()
+                message_id = f"h{digest}"
+            if pos < resume_pos:
+                continue
+            c = batch.cols
+            chat = item.chat
+            batch.chats.setdefault(chat.key, chat)
+            c["uid"].append(message_uid(chat.platform, chat.chat_id, message_id))
+            c["platform"].append(chat.platform)
+            c["chat_key"].append(chat.key)
+            c["message_id"].append(message_id)
+            ts = item.ts_us
+            c["ts"].append(clock.to_utc(ts) if (ts is not None and item.ts_naive) else ts)
+            c["ts_naive"].append(item.ts_naive)
+            author = item.author_id or item.author_name
+            c["author_key"].append(
+                pseudo.key(chat.platform, author, item.author_name) if author else None
+            )
+            c["text"].append(item.text)
+            c["kind"].append(item.kind)
+            c["media"].append(item.media)
+            c["reply_to"].append(item.reply_to)
+            fwd = item.forwarded_from
+            c["forwarded_from"].append(
+                pseudo.key(chat.platform, f"name:{fwd}", fwd) if fwd else None
+            )
+            c["entities"].append(item.entities)
+            c["edited"].append(item.edited)
+            c["source_id"].append(source_id)
+            c["source_pos"].append(pos)
+            c["source_loc"].append(item.loc)
+            batch.raw.append(item.raw)
+            batch.orig_pos.append(pos)
+            if item.kind == "service":
+                batch.service += 1
+        else:
+            if pos < resume_pos:
+                continue
+            batch.bad.append((pos, item))
+        batch.read += 1
+        if batch.read >= BATCH:
+            yield pos + 1, batch
+            batch = _Batch()
+    if batch.read:
+        yield pos + 1, batch
+
+
+def _write(store: Store, source_id: str, run_id: str, batch: _Batch, pseudo: Pseudonymiser,
+           next_pos: int) -> tuple[int, int]:
+    messages = pa.table(batch.cols, schema=MESSAGE_SCHEMA)
+    originals = pa.table(
+        {"source_id": [source_id] * len(batch.raw), "source_pos": batch.orig_pos,
+         "raw": batch.raw},
+        schema=ORIGINAL_SCHEMA,
+    )
+    quarantine = pa.table(
+        {
+            "source_id": [source_id] * len(batch.bad),
+            "source_pos": [p for p, _ in batch.bad],
+            "source_loc": [b.loc for _, b in batch.bad],
+            "reason": [b.reason for _, b in batch.bad],
+            "excerpt": [b.excerpt[:EXCERPT] for _, b in batch.bad],
+            "run_id": [run_id] * len(batch.bad),
+        },
+        schema=QUARANTINE_SCHEMA,
+    )
+    chats = pa.table(
+        {
+            "chat_key": [c.key for c in batch.chats.values()],
+            "platform": [c.platform for c in batch.chats.values()],
+            "chat_id": [c.chat_id for c in batch.chats.values()],
+            "title": [c.title for c in batch.chats.values()],
+            "chat_type": [c.type for c in batch.chats.values()],
+            "first_source": [source_id] * len(batch.chats),
+        },
+        schema=CHAT_SCHEMA,
+    )
+    result = store.write_batch(
+        source_id, messages, originals, quarantine, pseudo.drain(), chats,
+        n_read=batch.read, n_service=batch.service, resume_pos=next_pos,
+    )
+    return result.stored, result.duplicate
+
+
+def _guarded(items: Iterator[Item]) -> Iterator[Item]:
+    """Turn an importer giving up mid-file into one quarantined record for the rest."""
+    yielded = False
+    try:
+        for item in items:
+            yielded = True
+            yield item
+    except InputError as exc:
+        if not yielded:
+            raise
+        yield Bad(loc=exc.position or "rest of file", excerpt="",
+                  reason=f"the rest of the file could not be read: {exc}")
+
+
+def ingest_source(
+    store: Store,
+    source: SourceInput,
+    run_id: str,
+    fmt: str | None = None,
+    options: ParseOptions | None = None,
+    progress: Progress | None = None,
+) -> SourceReport:
+    """Ingest one source; input problems come back in the report, never as exceptions."""
+    options = options or ParseOptions()
+    report = SourceReport(path=source.path, status="failed")
+    try:
+        if source.size == 0:
+            raise InputError(source.path, "the file is empty; nothing to ingest.")
+        detection: Detection = detect(source, fmt)
+        report.format = detection.importer.format
+        report.detection = detection.reason
+        sha = hash_source(source)
+        source_id = sha[:16]
+        report.source_id = source_id
+        state = store.source_state(source_id)
+        if state is not None and state.status == "complete":
+            report.status = "unchanged"
+            report.error = f"already ingested from {state.path} (sha256 {sha[:12]}…); skipped."
+            return report
+        resume_pos = state.resume_pos if state else 0
+        report.resumed_from = resume_pos
+        if state is not None:  # resumed: report the whole source, not only the rest
+            report.read, report.stored = state.n_read, state.n_stored
+            report.duplicate, report.quarantined = state.n_duplicate, state.n_quarantined
+            report.service = state.n_service
+        clock = _LocalTime(options.tz)
+        pseudo = Pseudonymiser(store.secret())
+        items = _guarded(detection.importer.parse(source, options))
+        started = False
+        for next_pos, batch in _normalise(items, source_id, pseudo, clock, resume_pos):
+            if not started and state is None:
+                store.begin_source({
+                    "source_id": source_id, "path": source.path,
+                    "files": [m.name for m in source.members], "sha256": sha,
+                    "format": detection.importer.format, "importer": detection.importer.name,
+                    "detection": detection.reason, "size_bytes": source.size,
+                    "file_mtime": None, "run_id": run_id,
+                })
+            started = True
+            stored, duplicate = _write(store, source_id, run_id, batch, pseudo, next_pos)
+            report.read += batch.read
+            report.stored += stored
+            report.duplicate += duplicate
+            report.quarantined += len(batch.bad)
+            report.service += batch.service
+            if progress:
+                progress(source.path, report.read)
+        if not started and state is None:
+            raise InputError(source.path, "no messages found in this export.")
+        store.finish_source(source_id)
+        report.status = "complete"
+    except ChatlensError as exc:
+        report.error = str(exc)
+    return report
+
+
+def ingest(
+    store: Store,
+    paths: list[str],
+    run_id: str,
+    fmt: str | None = None,
+    options: ParseOptions | None = None,
+    progress: Progress | None = None,
+) -> IngestReport:
+    """Ingest every source found under ``paths``; one bad file never stops the others."""
+    report = IngestReport(run_id=run_id)
+    for found in discover(list(paths)):
+        if isinstance(found, InputError):
+            report.sources.append(SourceReport(path=found.path, status="failed", error=str(found)))
+            continue
+        report.sources.append(ingest_source(store, found, run_id, fmt, options, progress))
+    return report

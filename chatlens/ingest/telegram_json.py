@@ -1,0 +1,367 @@
+"""Telegram Desktop JSON export (``result.json``): single chats and whole-account exports.
+
+Telegram Desktop writes JSON pretty-printed with one space per nesting level, so every message
+object of a ``messages`` array starts at a line ``<indent>{`` and ends at a line ``<indent>}``.
+Strings cannot hold raw newlines, which makes those lines unambiguous: the reader finds message
+boundaries with ``bytes.find`` over large chunks and parses each message alone with orjson, so a
+multi-GB export streams in constant memory. Files in another layout fall back to ijson's
+streaming parser. The exporter's invalid ``\\xHH`` escapes are repaired before parsing.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterator
+from typing import IO, Any
+
+import orjson
+
+from chatlens.errors import InputError
+from chatlens.ingest.base import Bad, Chat, Item, ParseOptions, Record, SourceInput
+
+CHUNK = 8 << 20
+_BAD_ESCAPE = re.compile(rb"(?<!\\)((?:\\\\)*)\\x([0-9a-fA-F]{2})")
+_MESSAGES_KEY = re.compile(rb'^( *)"messages": \[ *\r?$')
+_CHAT_KEY = re.compile(rb'^( *)"(name|type|id)": (.*?),? *\r?$')
+_SECTION = re.compile(rb'^ *"(chats|left_chats)": \{')
+MEDIA_KEYS = (
+    ("sticker_emoji", "sticker"), ("photo", "photo"), ("poll", "poll"),
+    ("location_information", "location"), ("contact_information", "contact"),
+    ("game_title", "game"), ("invoice_information", "invoice"), ("file", "file"),
+    ("giveaway_information", "giveaway"), ("paid_stars_amount", "paid_media"),
+)
+
+
+def repair_escapes(data: bytes) -> bytes:
+    r"""Rewrite ``\xHH`` (not valid JSON) as ``\u00HH`` where the backslash is not escaped."""
+    if b"\\x" not in data:
+        return data
+    return _BAD_ESCAPE.sub(rb"\1\\u00\2", data)
+
+
+def flatten_text(text: Any) -> str:
+    """Join a ``text`` value (string, or list of strings and entity objects) into plain text."""
+    if isinstance(text, str):
+        return text
+    if isinstance(text, list):
+        parts = []
+        for part in text:
+            if isinstance(part, str):
+                parts.append(part)
+            elif isinstance(part, dict):
+                value = part.get("text")
+                if isinstance(value, str):
+                    parts.append(value)
+        return "".join(parts)
+    return ""
+
+
+def _entities(msg: dict[str, Any]) -> str | None:
+    ents = msg.get("text_entities")
+    if isinstance(ents, list) and any(
+        isinstance(e, dict) and e.get("type") != "plain" for e in ents
+    ):
+        return orjson.dumps([e for e in ents if isinstance(e, dict) and e.get("text")]).decode()
+    if isinstance(msg.get("text"), list):  # older exports: entities only inside `text`
+        parts = [p for p in msg["text"] if isinstance(p, dict) and p.get("text")]
+        return orjson.dumps(parts).decode() if parts else None
+    return None
+
+
+def to_record(msg: Any, chat: Chat, raw: str, loc: str) -> Item:
+    """Map one message object to a :class:`Record` (or :class:`Bad` if it is not one)."""
+    if not isinstance(msg, dict):
+        return Bad(loc=loc, reason="message is not a JSON object", excerpt=raw)
+    mid = msg.get("id")
+    if not isinstance(mid, int):
+        return Bad(loc=loc, reason="message has no integer 'id'", excerpt=raw)
+    mtype = msg.get("type", "message")
+    ts_naive = False
+    unix = msg.get("date_unixtime")
+    ts_us: int | None
+    try:
+        if unix is not None:
+            ts_us = int(unix) * 1_000_000
+        elif isinstance(msg.get("date"), str):
+            from datetime import datetime
+
+            local = datetime.fromisoformat(msg["date"])
+            ts_us = int((local - datetime(1970, 1, 1)).total_seconds()) * 1_000_000
+            ts_naive = True
+        else:
+            ts_us = None
+    except (ValueError, TypeError):
+        return Bad(loc=loc, reason=f"unreadable date {unix or msg.get('date')!r}", excerpt=raw)
+    text = flatten_text(msg.get("text"))
+    kind, media = "message", None
+    if mtype == "service":
+        kind = "service"
+        media = None
+    elif mtype == "unsupported":
+        kind, media = "media", "unsupported"
+    else:
+        media = msg.get("media_type")
+        if media is None:
+            for key, name in MEDIA_KEYS:
+                if key in msg:
+                    media = name
+                    break
+        if media is not None:
+            kind = "media"
+    author_id = msg.get("from_id") or msg.get("actor_id")
+    author_name = msg.get("from") if "from_id" in msg else msg.get("actor")
+    reply = msg.get("reply_to_message_id")
+    reply_to = None
+    if reply is not None:
+        peer = msg.get("reply_to_peer_id")
+        reply_to = f"{peer}/{reply}" if peer else str(reply)
+    fwd = msg.get("forwarded_from_id") or msg.get("forwarded_from") or msg.get("saved_from")
+    return Record(
+        chat=chat,
+        message_id=str(mid),
+        ts_us=ts_us,
+        ts_naive=ts_naive,
+        text=text,
+        raw=raw,
+        loc=loc,
+        kind=kind,
+        media=media,
+        author_id=str(author_id) if author_id is not None else None,
+        author_name=author_name if isinstance(author_name, str) else None,
+        reply_to=reply_to,
+        forwarded_from=str(fwd) if fwd is not None else (
+            "hidden" if "forwarded_from" in msg else None),
+        entities=_entities(msg),
+        edited="edited" in msg,
+    )
+
+
+class _Lines:
+    """A chunked reader that hands out lines and, in message mode, whole array elements."""
+
+    def __init__(self, fh: IO[bytes]) -> None:
+        self.fh = fh
+        self.buf = b""
+        self.pos = 0
+        self.line_no = 1  # line number at self.pos
+        self.eof = False
+
+    def _fill(self) -> bool:
+        if self.eof:
+            return False
+        data = self.fh.read(CHUNK)
+        if not data:
+            self.eof = True
+            return False
+        self.buf = self.buf[self.pos:] + data
+        self.pos = 0
+        return True
+
+    def readline(self) -> bytes | None:
+        while True:
+            end = self.buf.find(b"\n", self.pos)
+            if end >= 0:
+                line = self.buf[self.pos:end]
+                self.pos = end + 1
+                self.line_no += 1
+                return line
+            if not self._fill():
+                if self.pos < len(self.buf):
+                    line = self.buf[self.pos:]
+                    self.pos = len(self.buf)
+                    return line
+                return None
+
+    def element(self, close: bytes) -> tuple[bytes, bool] | None:
+        """Bytes up to the next line equal to ``close`` (which starts with a newline).
+
+        Returns (bytes, complete); complete is False when the file ends first.
+        """
+        offset = 0  # bytes after self.pos already searched
+        while True:
+            end = self.buf.find(close, self.pos + offset)
+            if end >= 0:
+                stop = end + len(close)
+                if stop >= len(self.buf) and not self.eof:
+                    rel = end - self.pos
+                    if self._fill():
+                        offset = rel
+                        continue
+                if self.buf[stop:stop + 1] in (b",", b"\n", b"\r", b""):
+                    data = self.buf[self.pos:stop]
+                    self.line_no += data.count(b"\n")
+                    self.pos = stop
+                    return data, True
+                offset = stop - self.pos
+                continue
+            offset = max(0, len(self.buf) - self.pos - len(close))
+            if not self._fill():
+                rest = self.buf[self.pos:]
+                self.line_no += rest.count(b"\n")
+                self.pos = len(self.buf)
+                return (rest, False) if rest.strip() else None
+
+
+class TelegramJson:
+    name = "telegram_json.v1"
+    format = "telegram-json"
+    platform = "telegram"
+
+    def sniff(self, source: SourceInput) -> float:
+        if len(source.members) != 1:
+            return 0.0
+        head = source.members[0].head(8192).lstrip(b"\xef\xbb\xbf").lstrip()
+        if not head.startswith(b"{"):
+            return 0.0
+        score = 0.0
+        if b'"messages"' in head or b'"chats"' in head or b'"left_chats"' in head:
+            score += 0.5
+        if b'"date_unixtime"' in head or b'"from_id"' in head or b'"about"' in head:
+            score += 0.3
+        if re.search(rb'"type": ?"(personal_chat|private_group|private_supergroup|public_supergroup'
+                     rb'|private_channel|public_channel|bot_chat|saved_messages|message|service)"',
+                     head):
+            score += 0.2
+        return min(score, 1.0)
+
+    def parse(self, source: SourceInput, options: ParseOptions) -> Iterator[Item]:
+        member = source.members[0]
+        with member.open() as fh:
+            head = fh.read(4096)
+        pretty = re.search(rb'\n( +)"', head) is not None
+        if not pretty:
+            yield from self._parse_stream(source, options)
+            return
+        with member.open() as fh:
+            yield from self._parse_pretty(fh, member.name, options)
+
+    def _parse_pretty(self, fh: IO[bytes], name: str, options: ParseOptions) -> Iterator[Item]:
+        reader = _Lines(fh)
+        first = reader.readline()
+        if first is None:
+            raise InputError(name, "the file is empty.")
+        if not first.lstrip(b"\xef\xbb\xbf").strip().startswith(b"{"):
+            raise InputError(name, "not a Telegram JSON export (it does not start with '{').",
+                             "line 1")
+        header: dict[int, dict[str, Any]] = {}  # indent -> chat keys seen at that indent
+        section = ""
+        found_messages = False
+        while (line := reader.readline()) is not None:
+            if m := _SECTION.match(line):
+                section = m.group(1).decode()
+                continue
+            if m := _CHAT_KEY.match(line):
+                try:
+                    value = orjson.loads(repair_escapes(m.group(3)))
+                except orjson.JSONDecodeError:
+                    value = m.group(3).decode("utf-8", "replace")
+                header.setdefault(len(m.group(1)), {})[m.group(2).decode()] = value
+                continue
+            m = _MESSAGES_KEY.match(line)
+            if not m:
+                continue
+            found_messages = True
+            indent = len(m.group(1))
+            keys = header.pop(indent, {})
+            chat_id = keys.get("id")
+            if chat_id is None:
+                chat_id = options.chat or "unknown"
+            chat = Chat("telegram", str(chat_id), keys.get("name") if isinstance(
+                keys.get("name"), str) else options.chat, keys.get("type") if isinstance(
+                keys.get("type"), str) else None)
+            if section == "left_chats" and chat.type:
+                chat.type = f"{chat.type} (left)"
+            elem_indent = b" " * (indent + 1)
+            opener = elem_indent + b"{"
+            close = b"\n" + elem_indent + b"}"
+            ended = b" " * indent + b"]"
+            while True:
+                line = reader.readline()
+                if line is None:
+                    return
+                stripped = line.rstrip(b"\r")
+                if stripped.startswith(ended) and stripped.strip() in (b"]", b"],"):
+                    break
+                if stripped != opener:
+                    if stripped.strip():
+                        yield Bad(loc=f"{name}: line {reader.line_no - 1}",
+                                  reason="unexpected line inside 'messages'",
+                                  excerpt=line.decode("utf-8", "replace"))
+                    continue
+                start_line = reader.line_no - 1
+                got = reader.element(close)
+                if got is None:
+                    yield Bad(loc=f"{name}: line {start_line}",
+                              reason="file ends inside a message (truncated export)",
+                              excerpt=opener.decode())
+                    return
+                body, complete = got
+                data = opener + b"\n" + body
+                loc = f"{name}: line {start_line}"
+                raw = data.decode("utf-8", "replace")
+                if not complete:
+                    yield Bad(loc=loc, reason="file ends inside a message (truncated export)",
+                              excerpt=raw)
+                    return
+                try:
+                    msg = orjson.loads(repair_escapes(data))
+                except orjson.JSONDecodeError as exc:
+                    yield Bad(loc=loc, reason=f"invalid JSON: {exc}", excerpt=raw)
+                    continue
+                yield to_record(msg, chat, raw, loc)
+                # consume the rest of the closing line (",")
+                tail = reader.readline()
+                if tail is not None and tail.strip() not in (b"", b","):
+                    yield Bad(loc=f"{name}: line {reader.line_no - 1}",
+                              reason="unexpected text after a message",
+                              excerpt=tail.decode("utf-8", "replace"))
+        if not found_messages:
+            raise InputError(name, "no 'messages' list found; this is not a Telegram Desktop "
+                             "JSON export, or it is truncated before its first message.")
+
+    def _parse_stream(self, source: SourceInput, options: ParseOptions) -> Iterator[Item]:
+        """Any other JSON layout (e.g. minified): ijson's event stream, still constant memory."""
+        import ijson
+
+        member = source.members[0]
+        chats: dict[str, dict[str, Any]] = {}  # prefix of a chat object -> name/type/id
+        n = 0
+        builder: Any = None
+        depth = 0
+        item_prefix = ""
+        with member.open() as fh:
+            try:
+                for prefix, event, value in ijson.parse(fh, use_float=True):
+                    if builder is not None:
+                        builder.event(event, value)
+                        depth += event in ("start_map", "start_array")
+                        depth -= event in ("end_map", "end_array")
+                        if depth == 0:
+                            keys = chats.get(item_prefix.removesuffix("messages.item"), {})
+                            chat = Chat("telegram", str(keys.get("id", options.chat or "unknown")),
+                                        keys.get("name"), keys.get("type"))
+                            msg = builder.value
+                            builder = None
+                            yield to_record(msg, chat, orjson.dumps(msg).decode(),
+                                            f"{member.name}: message {n}")
+                            n += 1
+                    elif event == "start_map" and prefix.endswith("messages.item"):
+                        item_prefix, depth = prefix, 1
+                        builder = ijson.ObjectBuilder()
+                        builder.event(event, value)
+                    elif event in ("string", "number", "null") and prefix.rsplit(".", 1)[-1] in (
+                        "id", "name", "type"
+                    ):
+                        base, _, key = prefix.rpartition(".")
+                        base = f"{base}." if base else ""
+                        if base == "" or base.endswith(".list.item."):
+                            chats.setdefault(base, {})[key] = value
+            except ijson.JSONError as exc:
+                if n == 0:
+                    raise InputError(member.name, f"not valid JSON ({exc}).") from None
+                yield Bad(loc=f"{member.name}: after message {n}",
+                          reason=f"invalid JSON: {exc}", excerpt="")
+                return
+        if n == 0 and not chats:
+            raise InputError(member.name, "no 'messages' list found; this is not a Telegram "
+                             "Desktop JSON export.")

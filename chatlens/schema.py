@@ -1,0 +1,71 @@
+"""The standard message row and every other table's columns, declared once.
+
+All timestamps are timezone-aware UTC (``timestamp[us, tz=UTC]``). When a source only gives naive
+local time (WhatsApp), the time is interpreted in the zone the user declared at ingest (default
+UTC) and ``ts_naive`` is true, so analyses can tell exact instants from wall-clock readings.
+"""
+
+from __future__ import annotations
+
+import pyarrow as pa
+
+SCHEMA_VERSION = 1
+
+KINDS = ("message", "media", "service")
+
+#: One row per stored message. ``uid`` is stable: a hash of (platform, chat_id, message_id).
+MESSAGE_SCHEMA = pa.schema(
+    [
+        pa.field("uid", pa.string(), nullable=False),
+        pa.field("platform", pa.string(), nullable=False),  # telegram | whatsapp | viber | generic
+        pa.field("chat_key", pa.string(), nullable=False),  # "<platform>:<chat_id>"
+        pa.field("message_id", pa.string(), nullable=False),  # platform id, or content-derived
+        pa.field("ts", pa.timestamp("us", tz="UTC")),
+        pa.field("ts_naive", pa.bool_(), nullable=False),  # source gave naive local time only
+        pa.field("author_key", pa.string()),  # keyed-hash pseudonym, never a raw name
+        pa.field("text", pa.string(), nullable=False),  # plain text, entities flattened
+        pa.field("kind", pa.string(), nullable=False),  # message | media | service
+        pa.field("media", pa.string()),  # media type when kind is media (photo, video_file, …)
+        pa.field("reply_to", pa.string()),  # message_id replied to, same chat
+        pa.field("forwarded_from", pa.string()),  # pseudonym of the forward origin
+        pa.field("entities", pa.string()),  # JSON list of {type, text, …} when the source has them
+        pa.field("edited", pa.bool_()),
+        pa.field("source_id", pa.string(), nullable=False),
+        pa.field("source_pos", pa.int64(), nullable=False),  # record ordinal within the source
+        pa.field("source_loc", pa.string(), nullable=False),  # human-readable position
+    ]
+)
+
+MESSAGE_COLUMNS: tuple[str, ...] = tuple(MESSAGE_SCHEMA.names)
+
+#: Documentation for each message column (rendered into docs/schema.md by a test).
+MESSAGE_DOCS: dict[str, str] = {
+    "uid": "Stable id: blake2b of platform, chat id and message id. Same message, same uid.",
+    "platform": "telegram, whatsapp, viber or generic.",
+    "chat_key": "Chat identity across sources: '<platform>:<chat id>'.",
+    "message_id": "The platform's message id; for WhatsApp (no ids) a hash of time, author, "
+    "text and occurrence, so overlapping exports deduplicate.",
+    "ts": "UTC timestamp.",
+    "ts_naive": "True when the source gave naive local time, read in the --tz zone.",
+    "author_key": "Keyed-hash pseudonym of the sender (per-project secret).",
+    "text": "Plain text with formatting entities flattened.",
+    "kind": "message, media (media with or without caption) or service (joins, pins, …).",
+    "media": "Media type for media messages.",
+    "reply_to": "message_id of the message replied to, in the same chat.",
+    "forwarded_from": "Pseudonym of the forward origin's display name.",
+    "entities": "JSON list of formatting entities as the source gave them.",
+    "edited": "True when the source marks the message as edited.",
+    "source_id": "The source (input export) the row came from.",
+    "source_pos": "Ordinal of the record within its source (0-based).",
+    "source_loc": "Human-readable position: file, line or record index.",
+}
+
+#: Every record read, verbatim, keyed by (source_id, source_pos). Originals hold display names, so
+#: like ``identities`` they never leave the project: exports and views use ``messages`` only.
+ORIGINAL_SCHEMA = pa.schema(
+    [
+        pa.field("source_id", pa.string(), nullable=False),
+        pa.field("source_pos", pa.int64(), nullable=False),
+        pa.field("raw", pa.string(), nullable=False),
+    ]
+)

@@ -1,0 +1,337 @@
+"""The project store: the only module that knows SQL and file paths.
+
+A project is a directory holding ``chatlens.duckdb`` (all tables) and ``secret.key`` (the key of
+the author pseudonyms). DuckDB allows one writing process per file; a second writer gets
+:class:`ProjectLockedError` with the holder's PID instead of a lock error. Every ingest batch is
+one transaction that also advances its source's resume position, so a killed ingest leaves the
+project consistent and a rerun continues where it stopped.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import secrets
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import duckdb
+import pyarrow as pa
+
+from chatlens.errors import ProjectError, ProjectLockedError, UsageError
+from chatlens.schema import SCHEMA_VERSION
+
+DB_NAME = "chatlens.duckdb"
+SECRET_NAME = "secret.key"
+
+_DDL = """
+CREATE TABLE IF NOT EXISTS meta (key VARCHAR PRIMARY KEY, value VARCHAR);
+CREATE TABLE IF NOT EXISTS runs (
+    run_id VARCHAR PRIMARY KEY, command VARCHAR, started TIMESTAMPTZ, finished TIMESTAMPTZ,
+    status VARCHAR, version VARCHAR, params JSON, manifest JSON);
+CREATE TABLE IF NOT EXISTS sources (
+    source_id VARCHAR PRIMARY KEY, path VARCHAR, files JSON, sha256 VARCHAR, format VARCHAR,
+    importer VARCHAR, detection VARCHAR, size_bytes BIGINT, file_mtime TIMESTAMPTZ,
+    started TIMESTAMPTZ, finished TIMESTAMPTZ, status VARCHAR, run_id VARCHAR,
+    n_read BIGINT, n_stored BIGINT, n_duplicate BIGINT, n_quarantined BIGINT, n_service BIGINT,
+    resume_pos BIGINT);
+CREATE TABLE IF NOT EXISTS chats (
+    chat_key VARCHAR PRIMARY KEY, platform VARCHAR, chat_id VARCHAR, title VARCHAR,
+    chat_type VARCHAR, first_source VARCHAR);
+CREATE TABLE IF NOT EXISTS messages (
+    uid VARCHAR PRIMARY KEY, platform VARCHAR NOT NULL, chat_key VARCHAR NOT NULL,
+    message_id VARCHAR NOT NULL, ts TIMESTAMPTZ, ts_naive BOOLEAN NOT NULL, author_key VARCHAR,
+    text VARCHAR NOT NULL, kind VARCHAR NOT NULL, media VARCHAR, reply_to VARCHAR,
+    forwarded_from VARCHAR, entities JSON, edited BOOLEAN, source_id VARCHAR NOT NULL,
+    source_pos BIGINT NOT NULL, source_loc VARCHAR NOT NULL);
+CREATE TABLE IF NOT EXISTS originals (
+    source_id VARCHAR NOT NULL, source_pos BIGINT NOT NULL, raw VARCHAR NOT NULL);
+CREATE TABLE IF NOT EXISTS quarantine (
+    source_id VARCHAR NOT NULL, source_pos BIGINT NOT NULL, source_loc VARCHAR, reason VARCHAR,
+    excerpt VARCHAR, run_id VARCHAR);
+CREATE TABLE IF NOT EXISTS identities (
+    author_key VARCHAR PRIMARY KEY, platform VARCHAR, raw_id VARCHAR, display_name VARCHAR);
+"""
+
+MESSAGE_SQL_COLUMNS = (
+    "uid, platform, chat_key, message_id, ts, ts_naive, author_key, text, kind, media, reply_to, "
+    "forwarded_from, entities, edited, source_id, source_pos, source_loc"
+)
+
+
+@dataclass(slots=True)
+class SourceState:
+    source_id: str
+    path: str
+    status: str
+    n_read: int
+    n_stored: int
+    n_duplicate: int
+    n_quarantined: int
+    n_service: int
+    resume_pos: int
+
+
+@dataclass(slots=True)
+class BatchResult:
+    stored: int
+    duplicate: int
+
+
+def is_project(path: Path) -> bool:
+    return (path / DB_NAME).exists()
+
+
+def _now() -> datetime:
+    return datetime.now(UTC)
+
+
+class Store:
+    """An open project. Use :meth:`create` or :meth:`open`; close it when done."""
+
+    def __init__(self, root: Path, con: duckdb.DuckDBPyConnection, read_only: bool) -> None:
+        self.root = root
+        self.con = con
+        self.read_only = read_only
+
+    # -- lifecycle -------------------------------------------------------------------------
+    @classmethod
+    def create(cls, root: str | Path) -> Store:
+        root = Path(root)
+        if is_project(root):
+            raise ProjectError(f"{root} is already a chatlens project; use it as it is.")
+        root.mkdir(parents=True, exist_ok=True)
+        key = root / SECRET_NAME
+        if not key.exists():
+            fd = os.open(key, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+            with os.fdopen(fd, "w") as fh:
+                fh.write(secrets.token_hex(32))
+        store = cls._connect(root, read_only=False)
+        store.con.execute(_DDL)
+        store.con.execute(
+            "INSERT OR IGNORE INTO meta VALUES ('schema_version', ?), ('created', ?)",
+            [str(SCHEMA_VERSION), _now().isoformat()],
+        )
+        return store
+
+    @classmethod
+    def open(cls, root: str | Path, read_only: bool = False) -> Store:
+        root = Path(root)
+        if not is_project(root):
+            raise ProjectError(
+                f"{root} is not a chatlens project; run `chatlens init` there first "
+                "or pass --project DIR."
+            )
+        store = cls._connect(root, read_only=read_only)
+        row = store.con.execute("SELECT value FROM meta WHERE key = 'schema_version'").fetchone()
+        if row is None or int(row[0]) != SCHEMA_VERSION:
+            store.close()
+            raise ProjectError(
+                f"{root} has store schema version {row[0] if row else '?'}; this chatlens "
+                f"reads version {SCHEMA_VERSION}. Upgrade chatlens or re-create the project."
+            )
+        return store
+
+    @classmethod
+    def _connect(cls, root: Path, read_only: bool) -> Store:
+        try:
+            con = duckdb.connect(str(root / DB_NAME), read_only=read_only)
+        except duckdb.IOException as exc:
+            msg = str(exc)
+            if "lock" in msg.lower():
+                pid = re.search(r"PID (\d+)", msg)
+                holder = f" (process {pid.group(1)})" if pid else ""
+                raise ProjectLockedError(
+                    f"The project {root} is being written by another chatlens process{holder}. "
+                    "Wait for it to finish, or stop it, then run this command again."
+                ) from None
+            raise ProjectError(f"Cannot open the project store {root / DB_NAME}: {msg}") from None
+        con.execute("SET TimeZone = 'UTC'")
+        return cls(root, con, read_only)
+
+    def close(self) -> None:
+        self.con.close()
+
+    def __enter__(self) -> Store:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def secret(self) -> bytes:
+        try:
+            return bytes.fromhex((self.root / SECRET_NAME).read_text().strip())
+        except (OSError, ValueError):
+            raise ProjectError(
+                f"The pseudonym key {self.root / SECRET_NAME} is missing or damaged; authors "
+                "cannot be pseudonymised consistently without it. Restore it from a backup."
+            ) from None
+
+    @contextmanager
+    def transaction(self) -> Iterator[duckdb.DuckDBPyConnection]:
+        self.con.execute("BEGIN TRANSACTION")
+        try:
+            yield self.con
+        except BaseException:
+            self.con.execute("ROLLBACK")
+            raise
+        self.con.execute("COMMIT")
+
+    # -- runs ------------------------------------------------------------------------------
+    def start_run(self, run_id: str, command: str, version: str, params: dict[str, Any]) -> None:
+        self.con.execute(
+            "INSERT INTO runs VALUES (?, ?, ?, NULL, 'running', ?, ?, NULL)",
+            [run_id, command, _now(), version, json.dumps(params, default=str)],
+        )
+
+    def finish_run(self, run_id: str, status: str, manifest: dict[str, Any]) -> None:
+        self.con.execute(
+            "UPDATE runs SET finished = ?, status = ?, manifest = ? WHERE run_id = ?",
+            [_now(), status, json.dumps(manifest, default=str), run_id],
+        )
+
+    def runs(self, limit: int = 20) -> list[dict[str, Any]]:
+        return self._dicts(
+            "SELECT run_id, command, started, finished, status, version, params, manifest "
+            "FROM runs ORDER BY started DESC LIMIT ?",
+            [limit],
+        )
+
+    # -- sources ---------------------------------------------------------------------------
+    def source_state(self, source_id: str) -> SourceState | None:
+        row = self.con.execute(
+            "SELECT source_id, path, status, n_read, n_stored, n_duplicate, n_quarantined, "
+            "n_service, resume_pos FROM sources WHERE source_id = ?",
+            [source_id],
+        ).fetchone()
+        return SourceState(*row) if row else None
+
+    def begin_source(self, meta: dict[str, Any]) -> None:
+        """Record a source as started (status ``partial``) unless it is already known."""
+        self.con.execute(
+            "INSERT OR IGNORE INTO sources VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, NULL, 'partial', "
+            "?, 0, 0, 0, 0, 0, 0)",
+            [
+                meta["source_id"], meta["path"], json.dumps(meta["files"]), meta["sha256"],
+                meta["format"], meta["importer"], meta["detection"], meta["size_bytes"],
+                meta["file_mtime"], _now(), meta["run_id"],
+            ],
+        )
+
+    def write_batch(
+        self,
+        source_id: str,
+        messages: pa.Table,
+        originals: pa.Table,
+        quarantine: pa.Table,
+        identities: pa.Table,
+        chats: pa.Table,
+        n_read: int,
+        n_service: int,
+        resume_pos: int,
+    ) -> BatchResult:
+        """Store one batch atomically and advance the source's counts and resume position."""
+        with self.transaction() as con:
+            con.register("_b_chats", chats)
+            con.execute("INSERT OR IGNORE INTO chats SELECT * FROM _b_chats")
+            con.register("_b_ids", identities)
+            con.execute("INSERT OR IGNORE INTO identities SELECT * FROM _b_ids")
+            con.register("_b_msgs", messages)
+            row = con.execute("INSERT OR IGNORE INTO messages SELECT * FROM _b_msgs").fetchone()
+            stored = int(row[0]) if row else 0
+            con.register("_b_orig", originals)
+            con.execute("INSERT INTO originals SELECT * FROM _b_orig")
+            con.register("_b_q", quarantine)
+            con.execute("INSERT INTO quarantine SELECT * FROM _b_q")
+            duplicate = messages.num_rows - stored
+            con.execute(
+                "UPDATE sources SET n_read = n_read + ?, n_stored = n_stored + ?, "
+                "n_duplicate = n_duplicate + ?, n_quarantined = n_quarantined + ?, "
+                "n_service = n_service + ?, resume_pos = ? WHERE source_id = ?",
+                [n_read, stored, duplicate, quarantine.num_rows, n_service, resume_pos, source_id],
+            )
+            for name in ("_b_chats", "_b_ids", "_b_msgs", "_b_orig", "_b_q"):
+                con.unregister(name)
+        return BatchResult(stored=stored, duplicate=duplicate)
+
+    def finish_source(self, source_id: str, status: str = "complete") -> None:
+        self.con.execute(
+            "UPDATE sources SET status = ?, finished = ? WHERE source_id = ?",
+            [status, _now(), source_id],
+        )
+
+    # -- reading ---------------------------------------------------------------------------
+    def _dicts(self, sql: str, params: list[Any] | None = None) -> list[dict[str, Any]]:
+        cur = self.con.execute(sql, params or [])
+        cols = [d[0] for d in cur.description]
+        return [dict(zip(cols, row, strict=True)) for row in cur.fetchall()]
+
+    def sources(self) -> list[dict[str, Any]]:
+        return self._dicts(
+            "SELECT source_id, path, format, importer, sha256, size_bytes, status, n_read, "
+            "n_stored, n_duplicate, n_quarantined, n_service, started, finished "
+            "FROM sources ORDER BY started"
+        )
+
+    def summary(self) -> dict[str, Any]:
+        one = self.con.execute(
+            "SELECT (SELECT count(*) FROM messages), (SELECT count(*) FROM chats), "
+            "(SELECT count(*) FROM sources), (SELECT count(*) FROM quarantine), "
+            "(SELECT count(DISTINCT author_key) FROM messages), "
+            "(SELECT min(ts) FROM messages), (SELECT max(ts) FROM messages)"
+        ).fetchone()
+        assert one is not None
+        by_platform = self._dicts(
+            "SELECT platform, count(*) AS messages, count(DISTINCT chat_key) AS chats, "
+            "count(*) FILTER (kind = 'service') AS service FROM messages "
+            "GROUP BY platform ORDER BY platform"
+        )
+        by_kind = dict(self.con.execute(
+            "SELECT kind, count(*) FROM messages GROUP BY kind ORDER BY kind").fetchall())
+        return {
+            "messages": one[0], "chats": one[1], "sources": one[2], "quarantined": one[3],
+            "authors": one[4], "first": one[5], "last": one[6],
+            "by_platform": by_platform, "by_kind": by_kind,
+        }
+
+    def chats(self) -> list[dict[str, Any]]:
+        return self._dicts(
+            "SELECT c.chat_key, c.platform, c.title, c.chat_type, count(m.uid) AS messages, "
+            "min(m.ts) AS first, max(m.ts) AS last FROM chats c "
+            "LEFT JOIN messages m USING (chat_key) GROUP BY ALL ORDER BY messages DESC"
+        )
+
+    def quarantined(self, limit: int = 100) -> list[dict[str, Any]]:
+        return self._dicts(
+            "SELECT q.source_id, s.path, q.source_pos, q.source_loc, q.reason, q.excerpt "
+            "FROM quarantine q LEFT JOIN sources s USING (source_id) "
+            "ORDER BY s.path, q.source_pos LIMIT ?",
+            [limit],
+        )
+
+    def messages_arrow(self, where: str = "", params: list[Any] | None = None) -> pa.Table:
+        sql = f"SELECT {MESSAGE_SQL_COLUMNS} FROM messages {where} ORDER BY chat_key, ts, uid"
+        return self.con.execute(sql, params or []).fetch_arrow_table()
+
+    def export_messages(self, path: Path, fmt: str) -> int:
+        """Write all messages (pseudonymised; no originals, no identities) to ``path``."""
+        text = "text"
+        if fmt == "csv":
+            # Neutralise spreadsheet formulas: a leading = + - @ tab or CR becomes literal text.
+            text = "CASE WHEN regexp_matches(text, '^[=+\\-@\\t\\r]') THEN '''' || text " \
+                   "ELSE text END AS text"
+        cols = MESSAGE_SQL_COLUMNS.replace(" text,", f" {text},")
+        query = f"SELECT {cols} FROM messages ORDER BY chat_key, ts, uid"
+        options = {"parquet": "FORMAT parquet", "csv": "FORMAT csv, HEADER true",
+                   "jsonl": "FORMAT json"}.get(fmt)
+        if options is None:
+            raise UsageError(f"Unknown export format {fmt!r}; use parquet, csv or jsonl.")
+        quoted = str(path).replace("'", "''")
+        self.con.execute(f"COPY ({query}) TO '{quoted}' ({options})")
+        row = self.con.execute("SELECT count(*) FROM messages").fetchone()
+        return int(row[0]) if row else 0
