@@ -83,6 +83,12 @@ class BatchResult:
     duplicate: int
 
 
+def arrow_table(rel: duckdb.DuckDBPyRelation) -> pa.Table:
+    """A relation as Arrow (``to_arrow_table`` in DuckDB 2, ``arrow`` before)."""
+    fetch = getattr(rel, "to_arrow_table", None) or rel.arrow
+    return fetch()
+
+
 def is_project(path: Path) -> bool:
     return (path / DB_NAME).exists()
 
@@ -316,7 +322,7 @@ class Store:
 
     def messages_arrow(self, where: str = "", params: list[Any] | None = None) -> pa.Table:
         sql = f"SELECT {MESSAGE_SQL_COLUMNS} FROM messages {where} ORDER BY chat_key, ts, uid"
-        return self.con.execute(sql, params or []).fetch_arrow_table()
+        return arrow_table(self.con.sql(sql, params=params or None))
 
     def export_messages(self, path: Path, fmt: str) -> int:
         """Write all messages (pseudonymised; no originals, no identities) to ``path``."""

@@ -303,18 +303,17 @@ class TelegramJson:
                     yield Bad(loc=loc, reason="file ends inside a message (truncated export)",
                               excerpt=raw)
                     return
+                tail = reader.readline()  # the rest of the closing line: "," or nothing
+                if tail is not None and tail.strip() not in (b"", b","):
+                    yield Bad(loc=f"{name}: line {reader.line_no - 1}",
+                              reason="unexpected text after a message",
+                              excerpt=tail.decode("utf-8", "replace"))
                 try:
                     msg = orjson.loads(repair_escapes(data))
                 except orjson.JSONDecodeError as exc:
                     yield Bad(loc=loc, reason=f"invalid JSON: {exc}", excerpt=raw)
                     continue
                 yield to_record(msg, chat, raw, loc)
-                # consume the rest of the closing line (",")
-                tail = reader.readline()
-                if tail is not None and tail.strip() not in (b"", b","):
-                    yield Bad(loc=f"{name}: line {reader.line_no - 1}",
-                              reason="unexpected text after a message",
-                              excerpt=tail.decode("utf-8", "replace"))
         if not found_messages:
             raise InputError(name, "no 'messages' list found; this is not a Telegram Desktop "
                              "JSON export, or it is truncated before its first message.")

@@ -1,0 +1,242 @@
+"""The ``chatlens`` command: a thin shell over :mod:`chatlens.project`.
+
+Exit codes: 0 success; 1 the command ran but nothing could be done (e.g. no input ingested);
+2 usage or project errors (bad option, not a project, project locked).
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any, TypeVar
+
+import click
+from rich.console import Console
+from rich.markup import escape
+from rich.table import Table
+
+from chatlens import __version__
+from chatlens.errors import ChatlensError, UsageError
+from chatlens.project import Project, default_project_dir
+from chatlens.textsafe import terminal_safe
+
+F = TypeVar("F", bound=Callable[..., Any])
+out = Console(highlight=False, soft_wrap=True)
+err = Console(stderr=True, highlight=False, soft_wrap=True)
+
+
+def safe(text: Any) -> str:
+    """Untrusted text for rich output: controls escaped, markup neutralised."""
+    return escape(terminal_safe(str(text) if text is not None else "", single_line=True))
+
+
+def project_options(func: F) -> F:
+    func = click.option("--json", "as_json", is_flag=True, help="Print machine-readable JSON.")(
+        func)
+    func = click.option(
+        "--project", "project_dir", type=click.Path(file_okay=False, path_type=Path),
+        default=None, help="Project directory (default: $CHATLENS_PROJECT, else the current "
+        "directory).",
+    )(func)
+    return func
+
+
+def emit_json(data: Any) -> None:
+    click.echo(json.dumps(data, default=str, ensure_ascii=False, indent=2))
+
+
+@contextmanager
+def opened(project_dir: Path | None, read_only: bool = False) -> Iterator[Project]:
+    proj = Project.open(project_dir or default_project_dir(), read_only=read_only)
+    try:
+        yield proj
+    finally:
+        proj.close()
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(__version__, prog_name="chatlens")
+def cli() -> None:
+    """chatlens: turn claims about messaging-app communities into measurements."""
+
+
+@cli.command()
+@project_options
+def init(project_dir: Path | None, as_json: bool) -> None:
+    """Create a new project (a directory with its store and pseudonym key)."""
+    root = project_dir or default_project_dir()
+    Project.init(root).close()
+    if as_json:
+        emit_json({"project": str(root.resolve()), "created": True})
+    else:
+        out.print(f"Created chatlens project in {safe(root.resolve())}")
+
+
+def _parse_map(items: tuple[str, ...]) -> dict[str, str]:
+    mapping: dict[str, str] = {}
+    for item in items:
+        col, sep, fld = item.partition("=")
+        if not sep or not col or not fld:
+            raise UsageError(f"--map expects COLUMN=FIELD (e.g. body=text), not {item!r}.")
+        mapping[fld.strip()] = col.strip()
+    return mapping
+
+
+@cli.command()
+@click.argument("paths", nargs=-1, required=True)
+@click.option("--format", "fmt", default=None,
+              help="Importer to use instead of sniffing (telegram-json, telegram-html, "
+              "whatsapp, viber, csv, jsonl, parquet).")
+@click.option("--map", "maps", multiple=True, metavar="COL=FIELD",
+              help="Generic tables: map a source column to a chatlens field (text, ts, author, "
+              "author_name, chat, message_id, reply_to, kind). Repeatable.")
+@click.option("--tz", default="UTC", show_default=True,
+              help="Time zone of naive local timestamps (WhatsApp, old exports).")
+@click.option("--chat", default=None, help="Chat id/title for sources that carry none.")
+@click.option("--date-order", type=click.Choice(["dmy", "mdy", "ymd"]), default=None,
+              help="WhatsApp date order when it cannot be inferred from the file.")
+@project_options
+def ingest(paths: tuple[str, ...], fmt: str | None, maps: tuple[str, ...], tz: str,
+           chat: str | None, date_order: str | None, project_dir: Path | None,
+           as_json: bool) -> None:
+    """Ingest exports: files, folders or zip archives."""
+    from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
+
+    column_map = _parse_map(maps)
+    with opened(project_dir) as proj:
+        bar = Progress(SpinnerColumn(), TextColumn("{task.description}"),
+                       TextColumn("{task.completed:,} records"), TimeElapsedColumn(),
+                       console=err, transient=True, disable=as_json)
+        tasks: dict[str, Any] = {}
+
+        def progress(path: str, n: int) -> None:
+            if path not in tasks:
+                tasks[path] = bar.add_task(safe(Path(path).name), total=None)
+            bar.update(tasks[path], completed=n)
+
+        with bar:
+            report = proj.ingest(list(paths), format=fmt, column_map=column_map, tz=tz,
+                                 chat=chat, date_order=date_order, progress=progress)
+    if as_json:
+        emit_json(report.as_dict())
+    else:
+        for s in report.sources:
+            if s.status == "failed":
+                err.print(f"[red]error[/red]: {safe(s.error)}")
+            elif s.status == "unchanged":
+                out.print(f"{safe(s.path)}: {safe(s.error)}")
+            else:
+                resumed = f", resumed at record {s.resumed_from:,}" if s.resumed_from else ""
+                out.print(
+                    f"{safe(s.path)} [{s.format}]: read {s.read:,} = stored {s.stored:,} + "
+                    f"duplicate {s.duplicate:,} + quarantined {s.quarantined:,}{resumed}"
+                )
+        ok = [s for s in report.sources if s.status != "failed"]
+        out.print(f"run {report.run_id}: {len(ok)} of {len(report.sources)} sources ingested, "
+                  f"{report.total('stored'):,} new messages")
+    if not [s for s in report.sources if s.status != "failed"]:
+        sys.exit(1)
+
+
+@cli.command()
+@click.option("--quarantine", "show_quarantine", is_flag=True,
+              help="Also list quarantined records with source, position and reason.")
+@project_options
+def status(show_quarantine: bool, project_dir: Path | None, as_json: bool) -> None:
+    """Counts of messages, chats, sources and quarantined records."""
+    with opened(project_dir, read_only=True) as proj:
+        st = proj.status()
+        quarantined = proj.quarantined(200) if show_quarantine else []
+    if as_json:
+        if show_quarantine:
+            st["quarantine"] = quarantined
+        emit_json(st)
+        return
+    out.print(f"[bold]{st['messages']:,}[/bold] messages in {st['chats']:,} chats from "
+              f"{st['sources']:,} sources; {st['quarantined']:,} quarantined; "
+              f"{st['authors']:,} pseudonymous authors")
+    if st["first"]:
+        out.print(f"time span: {st['first']} … {st['last']} (UTC)")
+    table = Table("platform", "messages", "chats", "service", title="by platform")
+    for row in st["by_platform"]:
+        table.add_row(row["platform"], f"{row['messages']:,}", f"{row['chats']:,}",
+                      f"{row['service']:,}")
+    out.print(table)
+    src = Table("source", "format", "status", "read", "stored", "dup", "quar.", title="sources")
+    for s in st["sources_detail"]:
+        src.add_row(safe(s["path"]), s["format"], s["status"], f"{s['n_read']:,}",
+                    f"{s['n_stored']:,}", f"{s['n_duplicate']:,}", f"{s['n_quarantined']:,}")
+    out.print(src)
+    for q in quarantined:
+        out.print(f"{safe(q['path'])} ({safe(q['source_loc'])}): {safe(q['reason'])}")
+
+
+@cli.command()
+@click.option("--format", "fmt", type=click.Choice(["parquet", "csv", "jsonl"]),
+              default=None, help="Output format (default: from the file suffix, else parquet).")
+@click.option("-o", "--output", type=click.Path(dir_okay=False, path_type=Path),
+              default=None, help="Output file (default: messages.<format> in the project).")
+@project_options
+def export(fmt: str | None, output: Path | None, project_dir: Path | None,
+           as_json: bool) -> None:
+    """Export messages with pseudonymised authors (no raw names, no original records)."""
+    with opened(project_dir, read_only=True) as proj:
+        if output is None:
+            output = proj.root / f"messages.{fmt or 'parquet'}"
+        n = proj.export(output, fmt)
+    if as_json:
+        emit_json({"path": str(output), "rows": n})
+    else:
+        out.print(f"wrote {n:,} messages to {safe(output)}")
+
+
+@cli.command()
+@click.option("--messages", default=400, show_default=True, help="Messages per synthetic chat.")
+@click.option("--seed", default=7, show_default=True)
+@project_options
+def demo(messages: int, seed: int, project_dir: Path | None, as_json: bool) -> None:
+    """Build a synthetic corpus in real export formats, ingest it and summarise it."""
+    from chatlens.demo import run_demo
+
+    root = project_dir or Path("chatlens-demo")
+    result = run_demo(root, n_messages=messages, seed=seed)
+    if as_json:
+        emit_json(result)
+        return
+    out.print("[bold]chatlens demo[/bold] — SYNTHETIC data, generated for this demo; "
+              "no real person or chat.")
+    out.print(f"project: {safe(result['project'])}")
+    for f in result["files"]:
+        out.print(f"  wrote {safe(f['path'])} ({f['format']}, {f['messages']:,} messages)")
+    ing = result["ingest"]["totals"]
+    out.print(f"ingested: read {ing['read']:,} = stored {ing['stored']:,} + duplicate "
+              f"{ing['duplicate']:,} + quarantined {ing['quarantined']:,}")
+    st = result["status"]
+    out.print(f"store: {st['messages']:,} messages, {st['chats']} chats, "
+              f"{st['authors']} pseudonymous authors, {st['first']} … {st['last']}")
+    out.print(f"next: chatlens status --project {safe(result['project'])}")
+
+
+def main() -> None:
+    try:
+        rc = cli.main(standalone_mode=False)
+    except click.exceptions.Abort:
+        err.print("aborted")
+        sys.exit(130)
+    except click.ClickException as exc:
+        exc.show()
+        sys.exit(2)
+    except ChatlensError as exc:
+        err.print(f"[red]error[/red]: {safe(exc)}")
+        sys.exit(2)
+    except KeyboardInterrupt:
+        err.print("interrupted; rerun the same command to continue where it stopped")
+        sys.exit(130)
+    sys.exit(rc if isinstance(rc, int) else 0)
+
+
+if __name__ == "__main__":
+    main()

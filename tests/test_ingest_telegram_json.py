@@ -1,0 +1,181 @@
+"""Telegram Desktop JSON: single chats, whole-account exports, damaged files, real exports."""
+
+from __future__ import annotations
+
+import io
+import json
+import re
+from pathlib import Path
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from chatlens import ChatlensError, Project
+from chatlens.ingest.base import Member, ParseOptions, SourceInput
+from chatlens.ingest.telegram_json import TelegramJson, flatten_text, repair_escapes
+
+TG = Path(__file__).parent / "fixtures" / "telegram_json"
+
+
+def rows(project: Project, sql: str) -> list[tuple[object, ...]]:
+    return project.store.con.execute(sql).fetchall()
+
+
+def reconciles(project: Project) -> None:
+    for s in project.store.sources():
+        assert s["n_read"] == s["n_stored"] + s["n_duplicate"] + s["n_quarantined"], s
+
+
+def test_single_chat_fields(project: Project) -> None:
+    report = project.ingest([TG / "single_chat.json"])
+    (src,) = report.sources
+    assert src.status == "complete" and src.format == "telegram-json"
+    assert (src.read, src.stored, src.quarantined) == (12, 12, 0)
+    got = dict(rows(project, "SELECT message_id, text FROM messages"))
+    assert got["3"] == "Карта КПП: https://example.org/kpp и срочно"
+    assert got["4"] == "Стоим\x0712 часов"  # the exporter's \x07 escape repaired, not dropped
+    assert got["11"].startswith("\\x41 не экранирование")  # an escaped backslash is left alone
+    assert got["-999999990"] == "сообщение из старой группы"  # migrated history, negative id
+    kinds = dict(rows(project, "SELECT message_id, kind || ':' || coalesce(media, '') FROM messages"))
+    assert kinds["1"] == "service:" and kinds["10"] == "service:"  # unknown action passes through
+    assert kinds["6"] == "media:photo" and kinds["7"] == "media:voice_message"
+    assert kinds["8"] == "media:unsupported"
+    (reply, edited), = rows(project, "SELECT reply_to, edited FROM messages WHERE message_id = '4'")
+    assert reply == "2" and edited is True
+    (ts,), = rows(project, "SELECT epoch(ts)::BIGINT FROM messages WHERE message_id = '2'")
+    assert ts == 1663754400 + 2 * 60
+    ents = json.loads(rows(project, "SELECT entities FROM messages WHERE message_id='3'")[0][0])
+    assert {"type": "link", "text": "https://example.org/kpp"} in ents
+    reconciles(project)
+
+
+def test_authors_are_pseudonymised_and_names_kept_apart(project: Project) -> None:
+    project.ingest([TG / "single_chat.json"])
+    keys = {k for (k,) in rows(project, "SELECT DISTINCT author_key FROM messages")}
+    assert all(re.fullmatch(r"a[0-9a-f]{15}", k) for k in keys if k)
+    names = dict(rows(project, "SELECT raw_id, display_name FROM identities"))
+    assert names["user501"] == "Участник 1"
+    exported = project.messages().to_pylist()
+    assert not any("Участник" in json.dumps(r, default=str) for r in exported)
+    fwd = rows(project, "SELECT forwarded_from FROM messages WHERE message_id = '5'")[0][0]
+    assert fwd in {k for (k,) in rows(project, "SELECT author_key FROM identities")}
+
+
+def test_pseudonyms_differ_between_projects(tmp_path: Path) -> None:
+    keys = []
+    for name in ("a", "b"):
+        with Project.init(tmp_path / name) as p:
+            p.ingest([TG / "single_chat.json"])
+            keys.append(rows(p, "SELECT author_key FROM messages WHERE message_id = '2'")[0][0])
+    assert keys[0] != keys[1]
+
+
+def test_full_account_export_reads_every_chat(project: Project) -> None:
+    (src,) = project.ingest([TG / "full_account.json"]).sources
+    assert (src.read, src.stored) == (4, 4)
+    chats = dict(rows(project, "SELECT chat_key, chat_type FROM chats"))
+    assert chats == {
+        "telegram:2000001": "public_channel",
+        "telegram:1": "saved_messages",
+        "telegram:4000004": "private_supergroup (left)",
+    }
+    (author,), = rows(project, "SELECT author_key FROM messages WHERE message_id = '100'")
+    assert author is not None  # deleted account: name null, id kept
+
+
+def test_minified_export_streams_through_fallback(project: Project) -> None:
+    (src,) = project.ingest([TG / "minified.json"]).sources
+    assert src.status == "complete" and src.stored == 12
+    got = dict(rows(project, "SELECT message_id, text FROM messages"))
+    assert got["3"] == "Карта КПП: https://example.org/kpp и срочно"
+
+
+def test_same_messages_in_other_layout_deduplicate(project: Project) -> None:
+    project.ingest([TG / "single_chat.json"])
+    (src,) = project.ingest([TG / "minified.json"]).sources
+    assert (src.read, src.stored, src.duplicate) == (12, 0, 12)
+    reconciles(project)
+
+
+def test_old_export_without_unixtime_is_flagged_naive(project: Project) -> None:
+    project.ingest([TG / "old_no_unixtime.json"], tz="Europe/Moscow")
+    (naive, hour), = rows(project, "SELECT ts_naive, hour(ts) FROM messages WHERE message_id='1'")
+    assert naive is True and hour == 9  # 12:30 Moscow (UTC+3) is 09:30 UTC
+
+
+def test_broken_record_is_quarantined_and_the_rest_kept(project: Project) -> None:
+    (src,) = project.ingest([TG / "broken_record.json"]).sources
+    assert src.status == "complete"
+    assert (src.read, src.stored, src.quarantined) == (12, 11, 1)
+    (loc, reason, excerpt), = rows(project, "SELECT source_loc, reason, excerpt FROM quarantine")
+    assert re.fullmatch(r"broken_record\.json: line \d+", loc)
+    assert "invalid JSON" in reason and "oops" in excerpt
+
+
+def test_truncated_export_keeps_what_precedes_the_cut(project: Project) -> None:
+    (src,) = project.ingest([TG / "truncated.json"]).sources
+    assert src.status == "complete"
+    assert src.stored == 4 and src.quarantined == 1
+    assert "truncated" in rows(project, "SELECT reason FROM quarantine")[0][0]
+
+
+def test_repair_escapes_respects_escaped_backslashes() -> None:
+    assert repair_escapes(rb'"a\x07b"') == rb'"a\u0007b"'
+    assert repair_escapes(rb'"a\\x07b"') == rb'"a\\x07b"'
+    assert repair_escapes(rb'"a\\\x07b"') == rb'"a\\\u0007b"'
+
+
+def test_flatten_text_joins_parts_and_drops_empty() -> None:
+    assert flatten_text(["a", {"type": "bold", "text": "b"}, "", {"type": "x"}]) == "ab"
+    assert flatten_text(None) == ""
+
+
+def _source(data: bytes) -> SourceInput:
+    return SourceInput(path="mem.json", members=[
+        Member(name="mem.json", size=len(data), opener=lambda: io.BytesIO(data))])
+
+
+@settings(max_examples=150, deadline=None)
+@given(st.binary(max_size=2000))
+def test_arbitrary_bytes_raise_only_chatlens_errors(data: bytes) -> None:
+    try:
+        list(TelegramJson().parse(_source(data), ParseOptions()))
+    except ChatlensError:
+        pass
+
+
+texts = st.text(alphabet=st.characters(blacklist_categories=("Cs",)), max_size=60)
+
+
+@settings(max_examples=60, deadline=None)
+@given(st.lists(st.tuples(texts, st.integers(0, 2**31), st.booleans()), min_size=1, max_size=20),
+       st.booleans())
+def test_round_trip_of_generated_exports(items: list[tuple[str, int, bool]], pretty: bool) -> None:
+    messages = []
+    for i, (text, ts, as_list) in enumerate(items, start=1):
+        body: object = [text[:3], {"type": "bold", "text": text[3:]}] if as_list else text
+        messages.append({"id": i, "type": "message", "date": "2022-01-01T00:00:00",
+                         "date_unixtime": str(ts), "from": "X", "from_id": "user1",
+                         "text": body, "text_entities": []})
+    doc = {"name": "c", "type": "private_group", "id": 9, "messages": messages}
+    data = json.dumps(doc, ensure_ascii=False, indent=1 if pretty else None).encode()
+    got = list(TelegramJson().parse(_source(data), ParseOptions()))
+    assert [(r.message_id, r.text, r.ts_us) for r in got] == [  # type: ignore[union-attr]
+        (str(i), t, ts * 1_000_000) for i, (t, ts, _) in enumerate(items, start=1)]
+
+
+@pytest.mark.shared_data
+def test_real_channel_export_matches_an_independent_count(shared_data: Path,
+                                                          project: Project) -> None:
+    path = shared_data / "telegram" / "json_ru_channel" / "result.json"
+    expected = json.loads(path.read_bytes())["messages"]
+    (src,) = project.ingest([path]).sources
+    assert src.status == "complete" and src.quarantined == 0
+    assert src.read == src.stored == len(expected)
+    n_list = sum(isinstance(m.get("text"), list) for m in expected)
+    assert n_list > 1000
+    got = dict(rows(project, "SELECT message_id, text FROM messages"))
+    for m in expected[:300]:
+        assert got[str(m["id"])] == flatten_text(m.get("text"))
+    reconciles(project)
