@@ -183,7 +183,7 @@ def status(show_quarantine: bool, project_dir: Path | None, as_json: bool) -> No
 def export(fmt: str | None, output: Path | None, project_dir: Path | None,
            as_json: bool) -> None:
     """Export messages with pseudonymised authors (no raw names, no original records)."""
-    with opened(project_dir, read_only=True) as proj:
+    with opened(project_dir) as proj:
         if output is None:
             output = proj.root / f"messages.{fmt or 'parquet'}"
         n = proj.export(output, fmt)
@@ -205,7 +205,7 @@ def demo(messages: int, seed: int, project_dir: Path | None, as_json: bool) -> N
     result = run_demo(root, n_messages=messages, seed=seed)
     if as_json:
         emit_json(result)
-        return
+        sys.exit(1 if result["ingest"]["failed"] else 0)
     out.print("[bold]chatlens demo[/bold] — SYNTHETIC data, generated for this demo; "
               "no real person or chat.")
     out.print(f"project: {safe(result['project'])}")
@@ -217,7 +217,12 @@ def demo(messages: int, seed: int, project_dir: Path | None, as_json: bool) -> N
     st = result["status"]
     out.print(f"store: {st['messages']:,} messages, {st['chats']} chats, "
               f"{st['authors']} pseudonymous authors, {st['first']} … {st['last']}")
+    for s in result["ingest"]["sources"]:
+        if s["status"] == "failed":
+            err.print(f"[red]error[/red]: {safe(s['error'])}")
     out.print(f"next: chatlens status --project {safe(result['project'])}")
+    if result["ingest"]["failed"]:
+        sys.exit(1)
 
 
 def main() -> None:

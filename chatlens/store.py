@@ -158,6 +158,8 @@ class Store:
                 ) from None
             raise ProjectError(f"Cannot open the project store {root / DB_NAME}: {msg}") from None
         con.execute("SET TimeZone = 'UTC'")
+        # Bounded memory whatever the corpus size; DuckDB spills to disk beyond this.
+        con.execute(f"SET memory_limit = '{os.environ.get('CHATLENS_MEMORY_LIMIT', '512MB')}'")
         return cls(root, con, read_only)
 
     def close(self) -> None:
@@ -264,6 +266,20 @@ class Store:
             for name in ("_b_chats", "_b_ids", "_b_msgs", "_b_orig", "_b_q"):
                 con.unregister(name)
         return BatchResult(stored=stored, duplicate=duplicate)
+
+    @contextmanager
+    def bulk_load(self) -> Iterator[None]:
+        """Let committed batches accumulate in the write-ahead log, then checkpoint once.
+
+        A checkpoint after every batch rewrites row groups many times over; one at the end
+        writes them once. Commits stay durable: a killed process replays the log on reopen.
+        """
+        self.con.execute("SET checkpoint_threshold = '4GB'")
+        try:
+            yield
+        finally:
+            self.con.execute("RESET checkpoint_threshold")
+            self.con.execute("CHECKPOINT")
 
     def finish_source(self, source_id: str, status: str = "complete") -> None:
         self.con.execute(

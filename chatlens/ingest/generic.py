@@ -1,40 +1,530 @@
-"""Placeholder replaced by the generic table importers."""
+"""Generic tables: CSV/TSV, JSON Lines (or a JSON array of objects) and Parquet.
+
+Columns are mapped to chatlens fields by ``ParseOptions.column_map``, a dict **FIELD → COLUMN**
+(``{"text": "body", "ts": "created"}``); fields it leaves out fall back to common column names
+(:data:`DEFAULTS`, matched case-insensitively). Fields: ``text`` (required), ``ts``, ``author``,
+``author_name``, ``chat``, ``message_id``, ``reply_to``, ``kind``. A mapped column the file lacks is
+a :class:`~chatlens.errors.UsageError` naming the columns that exist.
+
+Values: ``ts`` is ISO 8601 (with or without offset; naive → ``ts_naive``), ``dd.mm.yyyy hh:mm``,
+or a unix number whose unit (s, ms, µs, ns) is read from its magnitude. A null/absent text is a bad
+record; an empty string is kept as empty text. ``chat`` defaults to ``options.chat``, else the
+file's stem; ``message_id`` defaults to None (the pipeline derives one from the content).
+
+Everything streams: CSV row by row over an incremental decoder, JSON Lines line by line, a JSON
+array through ijson, Parquet by record batches. CSV encoding: a BOM (UTF-8/16/32) wins; otherwise
+the file must be valid UTF-8 or be confidently detected by charset-normalizer (and then decode
+cleanly in full); else :class:`~chatlens.errors.EncodingError` with the first invalid byte's
+offset. No mojibake is ever stored silently.
+"""
+
 from __future__ import annotations
-from collections.abc import Iterator
-from chatlens.ingest.base import Item, ParseOptions, SourceInput
+
+import codecs
+import csv
+import io
+import itertools
+import math
+import re
+import shutil
+import tempfile
+from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
+from datetime import UTC, date, datetime, timedelta
+from pathlib import Path, PurePosixPath
+from typing import IO, Any
+
+import orjson
+
+from chatlens.errors import EncodingError, InputError, UsageError
+from chatlens.ingest.base import Bad, Chat, Item, ParseOptions, Record, SourceInput
+from chatlens.schema import KINDS
+
+CHUNK = 4 << 20
+PLATFORM = "generic"
+LOOKAHEAD = 200  # JSON records scanned for column names before mapping is resolved
+FIELDS = ("text", "ts", "author", "author_name", "chat", "message_id", "reply_to", "kind")
+DEFAULTS: dict[str, tuple[str, ...]] = {
+    "text": ("text", "message", "body", "content"),
+    "ts": ("date", "ts", "timestamp", "time", "created_at", "datetime"),
+    "author": ("author", "author_id", "sender", "sender_id", "from", "from_id", "user",
+               "user_id"),
+    "author_name": ("author_name", "sender_name", "from_name", "user_name"),
+    "chat": ("chat", "chat_id", "channel", "channel_id"),
+    "message_id": ("message_id", "id", "msg_id"),
+    "reply_to": ("reply_to", "reply_to_message_id", "reply_to_id"),
+    "kind": ("kind",),
+}
+_EPOCH = datetime(1970, 1, 1)
+_US = timedelta(microseconds=1)
+_NUMBER = re.compile(r"[+-]?\d+(\.\d*)?([eE][+-]?\d+)?")
+_DMY = ("%d.%m.%Y %H:%M:%S", "%d.%m.%Y %H:%M", "%d.%m.%Y")
+_BOMS = ((codecs.BOM_UTF32_LE, "utf-32"), (codecs.BOM_UTF32_BE, "utf-32"),
+         (codecs.BOM_UTF8, "utf-8-sig"), (codecs.BOM_UTF16_LE, "utf-16"),
+         (codecs.BOM_UTF16_BE, "utf-16"))
+
+
+# --- values -----------------------------------------------------------------------------------
+
+def _epoch_us(value: float) -> int:
+    """Unix time in s, ms, µs or ns (told apart by magnitude) → microseconds."""
+    if not math.isfinite(value):
+        raise ValueError("not a finite number")
+    size = abs(value)
+    for limit, factor in ((1e11, 1_000_000), (1e14, 1_000), (1e17, 1)):
+        if size < limit:
+            return int(value * factor) if isinstance(value, float) else int(value) * factor
+    if size < 1e20:
+        return int(value) // 1_000
+    raise ValueError("number too large for a timestamp")
+
+
+def parse_ts(value: Any) -> tuple[int | None, bool]:
+    """(microseconds, naive) for a timestamp value; ValueError when it cannot be read."""
+    if value is None or value == "":
+        return None, False
+    if isinstance(value, bool):
+        raise ValueError("a boolean is not a timestamp")
+    if isinstance(value, datetime):
+        if value.tzinfo is None:
+            return (value - _EPOCH) // _US, True
+        return (value.astimezone(UTC).replace(tzinfo=None) - _EPOCH) // _US, False
+    if isinstance(value, date):
+        return (datetime(value.year, value.month, value.day) - _EPOCH) // _US, True
+    if isinstance(value, int | float):
+        return _epoch_us(value), False
+    if isinstance(value, str):
+        s = value.strip()
+        if _NUMBER.fullmatch(s):
+            return _epoch_us(int(s) if s.lstrip("+-").isdigit() else float(s)), False
+        try:
+            return parse_ts(datetime.fromisoformat(s))
+        except ValueError:
+            for fmt in _DMY:
+                try:
+                    return parse_ts(datetime.strptime(s, fmt))
+                except ValueError:
+                    continue
+    raise ValueError(f"unreadable date {value!r}")
+
+
+def _opt_str(value: Any) -> str | None:
+    if value is None or value == "" or isinstance(value, dict | list):
+        return None
+    if isinstance(value, float):
+        if not math.isfinite(value):
+            return None
+        if value.is_integer():
+            return str(int(value))
+    return str(value)
+
+
+def _source_name(name: str) -> str:
+    return PurePosixPath(name.rsplit("!", 1)[-1].replace("\\", "/")).name
+
+
+# --- column mapping ---------------------------------------------------------------------------
+
+def resolve_columns(columns: Iterable[str], options: ParseOptions, name: str) -> dict[str, str]:
+    """field → column for this file; UsageError for unknown fields or missing columns."""
+    cols = list(columns)
+    by_lower = {c.strip().lower(): c for c in reversed(cols)}
+    listing = ", ".join(repr(c) for c in cols) or "none"
+    out: dict[str, str] = {}
+    for fld, col in options.column_map.items():
+        if fld not in FIELDS:
+            raise UsageError(f"Unknown field {fld!r} in the column mapping; fields are: "
+                             f"{', '.join(FIELDS)} (mapping is COLUMN=FIELD on the command line).")
+        if col in cols:
+            out[fld] = col
+        elif col.strip().lower() in by_lower:
+            out[fld] = by_lower[col.strip().lower()]
+        else:
+            raise UsageError(f"{name}: mapped column {col!r} (for {fld}) is not in the file; "
+                             f"its columns are: {listing}.")
+    for fld, names in DEFAULTS.items():
+        if fld in out:
+            continue
+        for cand in names:
+            if cand in by_lower and by_lower[cand] not in out.values():
+                out[fld] = by_lower[cand]
+                break
+    if "text" not in out:
+        raise UsageError(f"{name}: no text column found; name one with --map COLUMN=text. "
+                         f"Its columns are: {listing}.")
+    return out
+
+
+class _Builder:
+    """Turns per-field values into records; caches chats."""
+
+    def __init__(self, name: str, options: ParseOptions) -> None:
+        self.default_chat = options.chat or PurePosixPath(_source_name(name)).stem or "unknown"
+        self.chats: dict[str, Chat] = {}
+
+    def chat(self, chat_id: str) -> Chat:
+        found = self.chats.get(chat_id)
+        if found is None:
+            found = self.chats[chat_id] = Chat(PLATFORM, chat_id, chat_id)
+        return found
+
+    def item(self, values: dict[str, Any], raw: str, loc: str) -> Item:
+        text = values.get("text")
+        if text is None:
+            return Bad(loc=loc, reason="missing text", excerpt=raw)
+        if isinstance(text, dict | list) or (isinstance(text, float) and not math.isfinite(text)):
+            return Bad(loc=loc, reason=f"text is not a string ({type(text).__name__})",
+                       excerpt=raw)
+        try:
+            ts_us, naive = parse_ts(values.get("ts"))
+        except (ValueError, OverflowError, OSError) as exc:
+            return Bad(loc=loc, reason=f"unparsable date: {exc}", excerpt=raw)
+        kind = (_opt_str(values.get("kind")) or "message").lower()
+        return Record(
+            chat=self.chat(_opt_str(values.get("chat")) or self.default_chat),
+            message_id=_opt_str(values.get("message_id")),
+            ts_us=ts_us, ts_naive=naive, text=text if isinstance(text, str) else _opt_str(
+                text) or "", raw=raw, loc=loc, kind=kind if kind in KINDS else "message",
+            author_id=_opt_str(values.get("author")),
+            author_name=_opt_str(values.get("author_name")),
+            reply_to=_opt_str(values.get("reply_to")),
+        )
+
+
+# --- CSV --------------------------------------------------------------------------------------
+
+def _bom(head: bytes) -> str | None:
+    return next((enc for bom, enc in _BOMS if head.startswith(bom)), None)
+
+
+def _first_error(fh: IO[bytes], encoding: str) -> tuple[int, bytes] | None:
+    """(byte offset, bad bytes) of the first undecodable byte, or None if the file decodes."""
+    decoder = codecs.getincrementaldecoder(encoding)("strict")
+    offset = 0
+    while True:
+        chunk = fh.read(CHUNK)
+        pending = len(decoder.getstate()[0])
+        try:
+            decoder.decode(chunk, final=not chunk)
+        except UnicodeDecodeError as exc:
+            return offset - pending + exc.start, exc.object[exc.start:exc.end][:4]
+        if not chunk:
+            return None
+        offset += len(chunk)
+
+
+def detect_encoding(source: SourceInput, options: ParseOptions) -> str:
+    member = source.members[0]
+    forced = getattr(options, "encoding", None)
+    enc = forced or _bom(member.head(4)) or "utf-8"
+    with member.open() as fh:
+        err = _first_error(fh, enc)
+    if err is None:
+        return enc
+    if enc == "utf-8" and not forced:
+        from charset_normalizer import from_bytes
+
+        with member.open() as fh:
+            sample = fh.read(1 << 20)
+            skip = err[0] - len(sample) - 65536
+            while skip > 0 and (got := len(fh.read(min(skip, CHUNK)))):
+                skip -= got
+            sample += fh.read(131072)  # the neighbourhood of the first bad byte
+        best = from_bytes(sample).best()
+        if best is not None and best.coherence >= 0.2 and best.chaos <= 0.15 and \
+                best.encoding not in ("utf_8", "ascii"):
+            with member.open() as fh:
+                if _first_error(fh, best.encoding) is None:
+                    return best.encoding
+    why = "and the encoding could not be detected with confidence" if enc == "utf-8" and \
+        not forced else f"though the file {'was said' if forced else 'declares (BOM)'} to be {enc}"
+    raise EncodingError(
+        member.name,
+        f"not valid {enc} text: byte offset {err[0]} holds {err[1].hex(' ')}, {why}. Convert the "
+        "file to UTF-8 (for example `iconv -f cp1251 -t utf-8`) or name its encoding "
+        "(--encoding cp1251).",
+        f"byte {err[0]}",
+    )
+
+
+def _text_lines(fh: IO[bytes], encoding: str, name: str) -> Iterator[str]:
+    """Decoded lines split on '\\n' only (line ends kept), as csv expects with newline=''."""
+    decoder = codecs.getincrementaldecoder(encoding)("strict")
+    rest = ""
+    offset = 0
+    try:
+        while chunk := fh.read(CHUNK):
+            parts = (rest + decoder.decode(chunk)).split("\n")
+            rest = parts.pop()
+            offset += len(chunk)
+            for part in parts:
+                yield part + "\n"
+        rest += decoder.decode(b"", final=True)
+    except UnicodeDecodeError as exc:
+        raise EncodingError(name, f"not valid {encoding} text ({exc.reason}).",
+                            f"near byte {offset + exc.start}") from None
+    if rest:
+        yield rest
+
+
+def _delimiter(sample: str, suffix: str) -> str:
+    candidates = "\t,;|" if suffix == ".tsv" else ",;\t|"
+    header = sample.split("\n", 1)[0]
+    try:
+        found = csv.Sniffer().sniff(sample, delimiters=candidates).delimiter
+    except csv.Error:
+        found = ""
+    if found and (found in header or not any(c in header for c in candidates)):
+        return found
+    counts = [(header.count(c), c) for c in candidates]
+    best = max(counts, key=lambda pair: pair[0])
+    return best[1] if best[0] else ("\t" if suffix == ".tsv" else ",")
+
+
+def _sample(head: bytes, encoding: str) -> str:
+    text = head.decode(encoding, "replace")
+    return text[:text.rfind("\n") + 1] or text
 
 
 class GenericCsv:
     name = "generic_csv.v1"
     format = "csv"
-    platform = "generic"
+    platform = PLATFORM
 
     def sniff(self, source: SourceInput) -> float:
-        return 0.0
+        if len(source.members) != 1:
+            return 0.0
+        member = source.members[0]
+        suffix = PurePosixPath(_source_name(member.name)).suffix.lower()
+        head = member.head(65536)
+        enc = _bom(head)
+        if enc is None and b"\0" in head:
+            return 0.0
+        sample = _sample(head, enc or "utf-8").lstrip("\ufeff")
+        try:
+            reader = csv.reader(io.StringIO(sample), delimiter=_delimiter(sample, suffix))
+            rows = [r for r in itertools.islice(reader, 50) if r]
+        except csv.Error:
+            rows = []
+        consistent = len(rows) >= 2 and len(rows[0]) >= 2 and sum(
+            len(r) == len(rows[0]) for r in rows) >= 0.8 * len(rows)
+        if suffix in (".csv", ".tsv"):
+            return 0.8 if consistent else 0.6
+        return 0.4 if consistent else 0.0
 
     def parse(self, source: SourceInput, options: ParseOptions) -> Iterator[Item]:
-        raise NotImplementedError
+        member = source.members[0]
+        name = member.name
+        encoding = detect_encoding(source, options)
+        suffix = PurePosixPath(_source_name(name)).suffix.lower()
+        delim = _delimiter(_sample(member.head(65536), encoding).lstrip("\ufeff"), suffix)
+        builder = _Builder(name, options)
+        consumed: list[str] = []
+        with member.open() as fh:
+            def feed() -> Iterator[str]:
+                for line in _text_lines(fh, encoding, name):
+                    consumed.append(line)
+                    yield line
+
+            reader = csv.reader(feed(), delimiter=delim)
+            header: list[str] | None = None
+            index: dict[str, int] = {}
+            line_no = 1
+            while True:
+                try:
+                    row = next(reader)
+                    error = None
+                except StopIteration:
+                    break
+                except csv.Error as exc:
+                    row, error = [], str(exc)
+                raw = "".join(consumed).rstrip("\r\n")
+                consumed.clear()
+                loc = f"{name}: line {line_no}"
+                line_no = reader.line_num + 1
+                if error is not None:
+                    yield Bad(loc=loc, reason=f"unreadable CSV row: {error}", excerpt=raw)
+                    continue
+                if not row:
+                    continue
+                if header is None:
+                    header = [h.lstrip("\ufeff").strip() for h in row]
+                    cols = resolve_columns(header, options, name)
+                    index = {fld: header.index(col) for fld, col in cols.items()}
+                    continue
+                if len(row) != len(header):
+                    yield Bad(loc=loc, reason=f"row has {len(row)} fields, the header has "
+                              f"{len(header)}", excerpt=raw)
+                    continue
+                yield builder.item({fld: row[i] for fld, i in index.items()}, raw, loc)
+        if header is None:
+            raise InputError(name, "the CSV file has no header row.")
+
+
+# --- JSON Lines / JSON array ------------------------------------------------------------------
+
+Entry = tuple[str, str, Any]  # (loc, raw, object or a BaseException describing why not)
+
+
+def _json_lines(fh: IO[bytes], name: str) -> Iterator[Entry]:
+    rest = b""
+    line_no = 0
+    while True:
+        chunk = fh.read(CHUNK)
+        lines = (rest + chunk).split(b"\n")
+        rest = lines.pop() if chunk else b""
+        for line in lines:
+            line_no += 1
+            if line_no == 1:
+                line = line.removeprefix(codecs.BOM_UTF8)
+            if not line.strip():
+                continue
+            raw = line.rstrip(b"\r").decode("utf-8", "replace")
+            try:
+                yield f"{name}: line {line_no}", raw, orjson.loads(line)
+            except orjson.JSONDecodeError as exc:
+                yield f"{name}: line {line_no}", raw, exc
+        if not chunk:
+            return
+
+
+def _json_array(fh: IO[bytes], name: str) -> Iterator[Entry]:
+    import ijson
+
+    n = 0
+    try:
+        for obj in ijson.items(fh, "item", use_float=True):
+            n += 1
+            try:
+                raw = orjson.dumps(obj).decode()
+            except orjson.JSONEncodeError as exc:
+                yield f"{name}: item {n}", repr(obj)[:500], exc
+                continue
+            yield f"{name}: item {n}", raw, obj
+    except (ijson.JSONError, UnicodeDecodeError, ValueError) as exc:
+        if n == 0:
+            raise InputError(name, f"not a valid JSON array ({exc}).") from None
+        yield f"{name}: after item {n}", "", ValueError(f"the rest is unreadable: {exc}")
+
+
+def _mapped(entries: Iterator[Entry], options: ParseOptions, name: str) -> Iterator[Item]:
+    """Resolve the mapping from the first records' keys, then build every record."""
+    ahead = list(itertools.islice(entries, LOOKAHEAD))
+    keys: dict[str, None] = {}
+    for _, _, obj in ahead:
+        if isinstance(obj, dict):
+            keys.update(dict.fromkeys(k for k in obj if isinstance(k, str)))
+    if not keys:
+        if not ahead:
+            raise InputError(name, "no JSON records found.")
+        if all(isinstance(o, BaseException) for _, _, o in ahead):
+            raise InputError(name, "not JSON Lines: the first lines are not valid JSON.")
+    cols = resolve_columns(keys, options, name) if keys else {}
+    builder = _Builder(name, options)
+    for loc, raw, obj in itertools.chain(ahead, entries):
+        if isinstance(obj, BaseException):
+            yield Bad(loc=loc, reason=f"invalid JSON: {obj}", excerpt=raw)
+        elif not isinstance(obj, dict):
+            yield Bad(loc=loc, reason=f"not a JSON object ({type(obj).__name__})", excerpt=raw)
+        else:
+            yield builder.item({f: obj.get(c) for f, c in cols.items()}, raw, loc)
 
 
 class GenericJsonl:
     name = "generic_jsonl.v1"
     format = "jsonl"
-    platform = "generic"
+    platform = PLATFORM
 
     def sniff(self, source: SourceInput) -> float:
-        return 0.0
+        if len(source.members) != 1:
+            return 0.0
+        member = source.members[0]
+        head = member.head(65536)
+        body = head.removeprefix(codecs.BOM_UTF8).lstrip()
+        if body.startswith(b"["):
+            return 0.7 if body[1:].lstrip().startswith(b"{") else 0.0
+        lines = head.split(b"\n")
+        if len(head) == 65536 and len(lines) > 1:
+            lines.pop()  # possibly cut
+        objs: list[Any] = []
+        for line in itertools.islice((ln for ln in lines if ln.strip()), 10):
+            try:
+                objs.append(orjson.loads(line.removeprefix(codecs.BOM_UTF8)))
+            except orjson.JSONDecodeError:
+                objs.append(None)  # a damaged line does not disqualify the file
+        if not objs or not isinstance(objs[0], dict) or sum(
+                isinstance(o, dict) for o in objs) < 0.6 * len(objs):
+            return 0.0
+        if len(objs) == 1 and isinstance(objs[0].get("messages"), list):
+            return 0.3  # a one-line (minified) Telegram export, not a table
+        suffix = PurePosixPath(_source_name(member.name)).suffix.lower()
+        return 0.9 if suffix in (".jsonl", ".ndjson") else 0.8
 
     def parse(self, source: SourceInput, options: ParseOptions) -> Iterator[Item]:
-        raise NotImplementedError
+        member = source.members[0]
+        head = member.head(4096)
+        with member.open() as fh:
+            if head.removeprefix(codecs.BOM_UTF8).lstrip().startswith(b"["):
+                if head.startswith(codecs.BOM_UTF8):
+                    fh.read(3)
+                yield from _mapped(_json_array(fh, member.name), options, member.name)
+            else:
+                yield from _mapped(_json_lines(fh, member.name), options, member.name)
+
+
+# --- Parquet ----------------------------------------------------------------------------------
+
+@contextmanager
+def local_path(source: SourceInput, suffix: str = "") -> Iterator[Path]:
+    """A seekable local file for the source: the file itself, or a temporary copy of a member."""
+    own = Path(source.path)
+    if len(source.members) == 1 and own.is_file():
+        yield own
+        return
+    with tempfile.TemporaryDirectory(prefix="chatlens-") as tmp:
+        target = Path(tmp) / f"member{suffix}"
+        with source.members[0].open() as src, target.open("wb") as dst:
+            shutil.copyfileobj(src, dst, CHUNK)
+        yield target
 
 
 class GenericParquet:
     name = "generic_parquet.v1"
     format = "parquet"
-    platform = "generic"
+    platform = PLATFORM
 
     def sniff(self, source: SourceInput) -> float:
+        if len(source.members) == 1 and source.members[0].head(4) == b"PAR1":
+            return 0.95
         return 0.0
 
     def parse(self, source: SourceInput, options: ParseOptions) -> Iterator[Item]:
-        raise NotImplementedError
+        import pyarrow as pa
+        import pyarrow.parquet as pq
+
+        name = source.members[0].name
+        with local_path(source, ".parquet") as path:
+            try:
+                pf = pq.ParquetFile(path)
+                columns = pf.schema_arrow.names
+            except (pa.ArrowException, OSError, ValueError) as exc:
+                raise InputError(name, f"not a readable Parquet file ({exc}).") from None
+            cols = resolve_columns(columns, options, name)
+            builder = _Builder(name, options)
+            n = 0
+            try:
+                for batch in pf.iter_batches(batch_size=8192):
+                    for row in batch.to_pylist():
+                        n += 1
+                        loc = f"{name}: row {n}"
+                        try:
+                            raw = orjson.dumps(row, default=str,
+                                               option=orjson.OPT_NON_STR_KEYS).decode()
+                        except orjson.JSONEncodeError as exc:
+                            yield Bad(loc=loc, reason=f"unreadable row: {exc}",
+                                      excerpt=repr(row)[:500])
+                            continue
+                        yield builder.item({f: row.get(c) for f, c in cols.items()}, raw, loc)
+            except (pa.ArrowException, OSError, ValueError) as exc:
+                raise InputError(name, f"the Parquet file is damaged ({exc}).",
+                                 f"row {n + 1}") from None

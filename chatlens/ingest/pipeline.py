@@ -9,6 +9,7 @@ from __future__ import annotations
 import hashlib
 import hmac
 from collections.abc import Callable, Iterator
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
@@ -21,7 +22,7 @@ from chatlens.ingest.base import Bad, Chat, Item, ParseOptions, Record, SourceIn
 from chatlens.ingest.discover import discover
 from chatlens.ingest.registry import Detection, detect
 from chatlens.schema import MESSAGE_SCHEMA, ORIGINAL_SCHEMA
-from chatlens.store import Store
+from chatlens.store import BatchResult, Store
 
 BATCH = 20_000
 EXCERPT = 500
@@ -240,41 +241,41 @@ def _normalise(
         yield pos + 1, batch
 
 
-def _write(store: Store, source_id: str, run_id: str, batch: _Batch, pseudo: Pseudonymiser,
-           next_pos: int) -> tuple[int, int]:
-    messages = pa.table(batch.cols, schema=MESSAGE_SCHEMA)
-    originals = pa.table(
-        {"source_id": [source_id] * len(batch.raw), "source_pos": batch.orig_pos,
-         "raw": batch.raw},
-        schema=ORIGINAL_SCHEMA,
-    )
-    quarantine = pa.table(
-        {
-            "source_id": [source_id] * len(batch.bad),
-            "source_pos": [p for p, _ in batch.bad],
-            "source_loc": [b.loc for _, b in batch.bad],
-            "reason": [b.reason for _, b in batch.bad],
-            "excerpt": [b.excerpt[:EXCERPT] for _, b in batch.bad],
-            "run_id": [run_id] * len(batch.bad),
-        },
-        schema=QUARANTINE_SCHEMA,
-    )
-    chats = pa.table(
-        {
-            "chat_key": [c.key for c in batch.chats.values()],
-            "platform": [c.platform for c in batch.chats.values()],
-            "chat_id": [c.chat_id for c in batch.chats.values()],
-            "title": [c.title for c in batch.chats.values()],
-            "chat_type": [c.type for c in batch.chats.values()],
-            "first_source": [source_id] * len(batch.chats),
-        },
-        schema=CHAT_SCHEMA,
-    )
-    result = store.write_batch(
-        source_id, messages, originals, quarantine, pseudo.drain(), chats,
-        n_read=batch.read, n_service=batch.service, resume_pos=next_pos,
-    )
-    return result.stored, result.duplicate
+def _tables(source_id: str, run_id: str, batch: _Batch, pseudo: Pseudonymiser,
+            ) -> dict[str, pa.Table]:
+    """The batch as the Arrow tables :meth:`Store.write_batch` takes."""
+    chats = list(batch.chats.values())
+    return {
+        "messages": pa.table(batch.cols, schema=MESSAGE_SCHEMA),
+        "originals": pa.table(
+            {"source_id": [source_id] * len(batch.raw), "source_pos": batch.orig_pos,
+             "raw": batch.raw},
+            schema=ORIGINAL_SCHEMA,
+        ),
+        "quarantine": pa.table(
+            {
+                "source_id": [source_id] * len(batch.bad),
+                "source_pos": [p for p, _ in batch.bad],
+                "source_loc": [b.loc for _, b in batch.bad],
+                "reason": [b.reason for _, b in batch.bad],
+                "excerpt": [b.excerpt[:EXCERPT] for _, b in batch.bad],
+                "run_id": [run_id] * len(batch.bad),
+            },
+            schema=QUARANTINE_SCHEMA,
+        ),
+        "identities": pseudo.drain(),
+        "chats": pa.table(
+            {
+                "chat_key": [c.key for c in chats],
+                "platform": [c.platform for c in chats],
+                "chat_id": [c.chat_id for c in chats],
+                "title": [c.title for c in chats],
+                "chat_type": [c.type for c in chats],
+                "first_source": [source_id] * len(chats),
+            },
+            schema=CHAT_SCHEMA,
+        ),
+    }
 
 
 def _guarded(items: Iterator[Item]) -> Iterator[Item]:
@@ -326,24 +327,48 @@ def ingest_source(
         pseudo = Pseudonymiser(store.secret())
         items = _guarded(detection.importer.parse(source, options))
         started = False
-        for next_pos, batch in _normalise(items, source_id, pseudo, clock, resume_pos):
-            if not started and state is None:
-                store.begin_source({
-                    "source_id": source_id, "path": source.path,
-                    "files": [m.name for m in source.members], "sha256": sha,
-                    "format": detection.importer.format, "importer": detection.importer.name,
-                    "detection": detection.reason, "size_bytes": source.size,
-                    "file_mtime": None, "run_id": run_id,
-                })
-            started = True
-            stored, duplicate = _write(store, source_id, run_id, batch, pseudo, next_pos)
-            report.read += batch.read
-            report.stored += stored
-            report.duplicate += duplicate
-            report.quarantined += len(batch.bad)
-            report.service += batch.service
+        pending: Future[BatchResult] | None = None
+        pending_batch: _Batch | None = None
+
+        def settle() -> None:
+            """Wait for the batch being written and account for it."""
+            nonlocal pending, pending_batch
+            if pending is None or pending_batch is None:
+                return
+            result = pending.result()
+            report.read += pending_batch.read
+            report.stored += result.stored
+            report.duplicate += result.duplicate
+            report.quarantined += len(pending_batch.bad)
+            report.service += pending_batch.service
+            pending = pending_batch = None
             if progress:
                 progress(source.path, report.read)
+
+        # DuckDB releases the GIL while it inserts and commits, so one writer thread overlaps
+        # storing batch k with parsing batch k+1; at most two batches are in memory.
+        with store.bulk_load(), ThreadPoolExecutor(
+                max_workers=1, thread_name_prefix="chatlens-writer") as writer:
+            try:
+                for next_pos, batch in _normalise(items, source_id, pseudo, clock, resume_pos):
+                    tables = _tables(source_id, run_id, batch, pseudo)
+                    settle()
+                    if not started and state is None:
+                        store.begin_source({
+                            "source_id": source_id, "path": source.path,
+                            "files": [m.name for m in source.members], "sha256": sha,
+                            "format": detection.importer.format,
+                            "importer": detection.importer.name,
+                            "detection": detection.reason, "size_bytes": source.size,
+                            "file_mtime": None, "run_id": run_id,
+                        })
+                    started = True
+                    pending_batch = batch
+                    pending = writer.submit(store.write_batch, source_id, **tables,
+                                            n_read=batch.read, n_service=batch.service,
+                                            resume_pos=next_pos)
+            finally:
+                settle()
         if not started and state is None:
             raise InputError(source.path, "no messages found in this export.")
         store.finish_source(source_id)

@@ -60,10 +60,12 @@ def detect(source: SourceInput, fmt: str | None = None) -> Detection:
     if source.hint:
         imp = get_importer(source.hint)
         return Detection(imp, 1.0, f"file names of a {imp.format} export")
-    scores = sorted(
-        ((imp.sniff(source), imp) for imp in importers().values()),
-        key=lambda pair: pair[0], reverse=True,
-    )
+    scores: list[tuple[float, Importer]] = []
+    for imp in importers().values():
+        scores.append((imp.sniff(source), imp))
+        if scores[-1][0] >= 0.95:  # unmistakable (magic bytes, exporter layout): stop sniffing
+            break
+    scores.sort(key=lambda pair: pair[0], reverse=True)
     best, imp = scores[0]
     if best < 0.5:
         raise UnknownFormatError(

@@ -1,0 +1,123 @@
+"""Telegram JSON ingest throughput and memory against a plain ``orjson.loads`` baseline.
+
+Builds an export of >= 1 million messages by replicating the real public channel export in
+``../shared/data/telegram/json_ru_channel/result.json`` with shifted ids and dates (the output says
+so), then, each in a fresh process, measures:
+
+* baseline: ``orjson.loads`` of the whole file (read + parse), messages/s;
+* chatlens: ``Project.ingest`` of the same file into a new project, messages/s, peak RSS.
+
+Usage: python bench/ingest.py [--messages 1000000] [--workdir bench/out] [--keep]
+Targets (issue 2): ingest rate >= 0.5x the orjson rate; peak RSS < 1 GiB for a >= 1 GB export.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import re
+import shutil
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+REAL = ROOT.parent / "shared" / "data" / "telegram" / "json_ru_channel" / "result.json"
+
+CHILD_BASELINE = """
+import orjson, resource, sys, time
+t = time.perf_counter()
+with open(sys.argv[1], "rb") as fh:
+    doc = orjson.loads(fh.read())
+n = len(doc["messages"])
+dt = time.perf_counter() - t
+print(n, dt, resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024)
+"""
+
+CHILD_INGEST = """
+import resource, sys, time
+from chatlens import Project
+t = time.perf_counter()
+with Project.init(sys.argv[2]) as p:
+    (src,) = p.ingest([sys.argv[1]]).sources
+dt = time.perf_counter() - t
+assert src.status == "complete", src.error
+assert src.read == src.stored + src.duplicate + src.quarantined
+print(src.stored, dt, resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024)
+"""
+
+
+def build(target: Path, n_messages: int) -> int:
+    """Write an export of about ``n_messages`` by replicating the real one. Returns the count."""
+    text = REAL.read_text(encoding="utf-8")
+    start = text.index('"messages": [') + len('"messages": [')
+    end = text.rindex("]")
+    header, body, footer = text[:start], text[start:end].strip("\n ").rstrip(","), text[end:]
+    body = "  " + body  # strip() took the first message's indentation
+    per_copy = len(re.findall(r'^  \{$', body, flags=re.M))
+    copies = max(1, -(-n_messages // per_copy))
+    id_re = re.compile(r'^(   "(?:id|reply_to_message_id)": )(-?\d+)', re.M)
+    ts_re = re.compile(r'^(   "date_unixtime": ")(\d+)"', re.M)
+    with target.open("w", encoding="utf-8") as out:
+        out.write(header + "\n")
+        for k in range(copies):
+            shift_id, shift_ts = k * 10_000_000, k * 86_400
+            chunk = id_re.sub(lambda m: f"{m.group(1)}{int(m.group(2)) + shift_id}", body)
+            chunk = ts_re.sub(lambda m: f'{m.group(1)}{int(m.group(2)) + shift_ts}"', chunk)
+            out.write(chunk.strip("\n"))
+            out.write(",\n" if k < copies - 1 else "\n")
+        out.write(" " + footer.lstrip())
+    return per_copy * copies
+
+
+def child(code: str, *args: str) -> tuple[int, float, int]:
+    res = subprocess.run([sys.executable, "-c", code, *args], capture_output=True, text=True)
+    if res.returncode != 0:
+        raise SystemExit(res.stderr)
+    n, dt, rss = res.stdout.split()
+    return int(n), float(dt), int(rss)
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawTextHelpFormatter)
+    ap.add_argument("--messages", type=int, default=1_000_000)
+    ap.add_argument("--workdir", type=Path, default=ROOT / "bench" / "out")
+    ap.add_argument("--keep", action="store_true", help="keep the generated export and project")
+    args = ap.parse_args()
+    if not REAL.exists():
+        raise SystemExit(f"real export not found at {REAL}; this benchmark needs ../shared/data")
+    args.workdir.mkdir(parents=True, exist_ok=True)
+    export = args.workdir / "replicated_result.json"
+    t = time.perf_counter()
+    expected = build(export, args.messages)
+    size = export.stat().st_size
+    print(f"built {export} from {REAL.name} replicated with shifted ids and dates: "
+          f"{expected:,} messages, {size / 1e9:.2f} GB in {time.perf_counter() - t:.1f}s")
+    n_base, t_base, rss_base = child(CHILD_BASELINE, str(export))
+    project = args.workdir / "bench_project"
+    shutil.rmtree(project, ignore_errors=True)
+    n_ing, t_ing, rss_ing = child(CHILD_INGEST, str(export), str(project))
+    assert n_base == n_ing == expected, (n_base, n_ing, expected)
+    rate_base, rate_ing = n_base / t_base, n_ing / t_ing
+    db_size = sum(f.stat().st_size for f in project.iterdir())
+    result = {
+        "messages": expected, "export_bytes": size, "cpu_count": os.cpu_count(),
+        "orjson_loads": {"seconds": round(t_base, 2), "msgs_per_s": round(rate_base),
+                         "peak_rss_mb": round(rss_base / 2**20)},
+        "chatlens_ingest": {"seconds": round(t_ing, 2), "msgs_per_s": round(rate_ing),
+                            "peak_rss_mb": round(rss_ing / 2**20),
+                            "project_mb": round(db_size / 2**20)},
+        "ratio_vs_orjson": round(rate_ing / rate_base, 3),
+        "targets": {"ratio>=0.5": rate_ing / rate_base >= 0.5,
+                    "rss<1GiB": rss_ing < 2**30},
+    }
+    print(json.dumps(result, indent=2))
+    if not args.keep:
+        export.unlink()
+        shutil.rmtree(project, ignore_errors=True)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,176 @@
+"""The store and the ingest pipeline: dedupe, reconciliation, crash safety, locking, exports."""
+
+from __future__ import annotations
+
+import csv
+import json
+import os
+import signal
+import subprocess
+import sys
+import textwrap
+import zipfile
+from pathlib import Path
+
+import pyarrow.parquet as pq
+import pytest
+
+from chatlens import Project, ProjectError, ProjectLockedError
+from chatlens.schema import MESSAGE_DOCS, MESSAGE_SCHEMA
+
+TG = Path(__file__).parent / "fixtures" / "telegram_json"
+
+
+def big_export(path: Path, n: int, start_id: int = 1) -> None:
+    msgs = [
+        {"id": i, "type": "message", "date": "2022-09-21T10:00:00",
+         "date_unixtime": str(1663754400 + i), "from": f"U{i % 50}", "from_id": f"user{i % 50}",
+         "text": f"сообщение номер {i}", "text_entities": []}
+        for i in range(start_id, start_id + n)
+    ]
+    doc = {"name": "Большой чат", "type": "private_supergroup", "id": 77, "messages": msgs}
+    path.write_text(json.dumps(doc, ensure_ascii=False, indent=1), encoding="utf-8")
+
+
+def test_schema_is_documented_column_by_column() -> None:
+    assert set(MESSAGE_DOCS) == set(MESSAGE_SCHEMA.names)
+    assert MESSAGE_SCHEMA.field("ts").type.tz == "UTC"
+
+
+def test_init_twice_and_open_missing_give_clear_errors(tmp_path: Path) -> None:
+    Project.init(tmp_path / "p").close()
+    with pytest.raises(ProjectError, match="already a chatlens project"):
+        Project.init(tmp_path / "p")
+    with pytest.raises(ProjectError, match="chatlens init"):
+        Project.open(tmp_path / "nothing")
+
+
+def test_overlapping_exports_add_nothing_twice(project: Project, tmp_path: Path) -> None:
+    big_export(tmp_path / "a.json", 300, start_id=1)
+    big_export(tmp_path / "b.json", 300, start_id=201)  # ids 201..500: 100 shared
+    a, b = project.ingest([tmp_path / "a.json", tmp_path / "b.json"]).sources
+    assert (a.stored, a.duplicate) == (300, 0)
+    assert (b.read, b.stored, b.duplicate) == (300, 200, 100)
+    assert project.status()["messages"] == 500
+    again = project.ingest([tmp_path / "b.json"]).sources[0]
+    assert again.status == "unchanged" and "already ingested" in (again.error or "")
+
+
+def test_one_bad_input_does_not_stop_the_others(project: Project, tmp_path: Path) -> None:
+    (tmp_path / "empty.json").write_bytes(b"")
+    (tmp_path / "garbage.bin").write_bytes(os.urandom(3000))
+    report = project.ingest([tmp_path / "empty.json", tmp_path / "garbage.bin",
+                             tmp_path / "missing.json", TG / "single_chat.json"])
+    by_path = {Path(s.path).name: s for s in report.sources}
+    assert "empty" in (by_path["empty.json"].error or "")
+    assert "not a format chatlens recognises" in (by_path["garbage.bin"].error or "")
+    assert "no such file" in (by_path["missing.json"].error or "")
+    assert by_path["single_chat.json"].status == "complete"
+    assert project.status()["messages"] == 12
+
+
+def test_zip_with_path_traversal_is_refused(project: Project, tmp_path: Path) -> None:
+    bad = tmp_path / "evil.zip"
+    with zipfile.ZipFile(bad, "w") as zf:
+        zf.writestr("../../etc/passwd.txt", "x")
+    (src,) = project.ingest([bad]).sources
+    assert src.status == "failed" and "outside the archive" in (src.error or "")
+
+
+def test_zip_bomb_is_refused_before_reading(project: Project, tmp_path: Path) -> None:
+    bomb = tmp_path / "bomb.zip"
+    with zipfile.ZipFile(bomb, "w", compression=zipfile.ZIP_DEFLATED) as zf:
+        zf.writestr("_chat.txt", b"\0" * (64 * 1024 * 1024))
+    (src,) = project.ingest([bomb]).sources
+    assert src.status == "failed" and "zip bomb" in (src.error or "")
+
+
+def test_zip_holding_a_telegram_export(project: Project, tmp_path: Path) -> None:
+    z = tmp_path / "export.zip"
+    with zipfile.ZipFile(z, "w") as zf:
+        zf.write(TG / "single_chat.json", "ChatExport_2022/result.json")
+        zf.writestr("ChatExport_2022/photos/photo_1.jpg", b"\xff\xd8")
+    (src,) = project.ingest([z]).sources
+    assert src.status == "complete" and src.stored == 12
+
+
+KILLER = textwrap.dedent("""
+    import sys
+    import chatlens.ingest.pipeline as pipeline
+    from chatlens import Project
+    pipeline.BATCH = 500
+    with Project.open(sys.argv[1]) as p:
+        p.ingest([sys.argv[2]], progress=lambda path, n: print(n, flush=True))
+""")
+
+
+def test_kill_9_mid_ingest_then_rerun_loses_and_duplicates_nothing(tmp_path: Path) -> None:
+    export = tmp_path / "big.json"
+    big_export(export, 20_000)
+    Project.init(tmp_path / "p").close()
+    proc = subprocess.Popen([sys.executable, "-c", KILLER, str(tmp_path / "p"), str(export)],
+                            stdout=subprocess.PIPE, text=True)
+    assert proc.stdout is not None
+    for _ in range(3):  # three batches committed, then kill -9 in the middle of the next
+        assert proc.stdout.readline()
+    proc.send_signal(signal.SIGKILL)
+    proc.wait()
+    with Project.open(tmp_path / "p") as p:
+        (src,) = p.store.sources()
+        assert src["status"] == "partial"
+        assert src["n_read"] == src["n_stored"] + src["n_duplicate"] + src["n_quarantined"]
+        assert 1500 <= src["n_stored"] < 20_000
+        assert p.status()["messages"] == src["n_stored"]
+        (rep,) = p.ingest([export]).sources
+        assert rep.status == "complete" and rep.resumed_from == src["n_read"]
+        assert (rep.read, rep.stored, rep.duplicate) == (20_000, 20_000, 0)
+        (n, distinct), = p.store.con.execute(
+            "SELECT count(*), count(DISTINCT message_id) FROM messages").fetchall()
+        assert n == distinct == 20_000
+        (orig,), = p.store.con.execute("SELECT count(*) FROM originals").fetchall()
+        assert orig == 20_000
+
+
+def test_second_writer_gets_a_clear_lock_error(tmp_path: Path) -> None:
+    Project.init(tmp_path / "p").close()
+    holder = subprocess.Popen(
+        [sys.executable, "-c", "import sys, time; from chatlens import Project; "
+         "p = Project.open(sys.argv[1]); print('ok', flush=True); time.sleep(30)",
+         str(tmp_path / "p")], stdout=subprocess.PIPE, text=True)
+    try:
+        assert holder.stdout is not None and holder.stdout.readline().strip() == "ok"
+        with pytest.raises(ProjectLockedError, match=f"process {holder.pid}"):
+            Project.open(tmp_path / "p")
+    finally:
+        holder.kill()
+        holder.wait()
+
+
+def test_exports_are_pseudonymised_and_csv_formulas_neutralised(
+        project: Project, tmp_path: Path) -> None:
+    doc = {"name": "x", "type": "private_group", "id": 5, "messages": [
+        {"id": i, "type": "message", "date_unixtime": "1663754400", "from": "Иван Петров",
+         "from_id": "user1", "text": t, "text_entities": []}
+        for i, t in enumerate(["=HYPERLINK(\"http://x\")", "+1", "-2", "@SUM(A1)", "обычный"])]}
+    (tmp_path / "f.json").write_text(json.dumps(doc, ensure_ascii=False, indent=1))
+    project.ingest([tmp_path / "f.json"])
+    assert project.export(tmp_path / "m.parquet") == 5
+    table = pq.read_table(tmp_path / "m.parquet")
+    assert table.schema.field("ts").type.tz == "UTC"
+    assert "Иван" not in json.dumps(table.to_pylist(), default=str, ensure_ascii=False)
+    project.export(tmp_path / "m.csv")
+    with open(tmp_path / "m.csv", newline="", encoding="utf-8") as fh:
+        texts = [r["text"] for r in csv.DictReader(fh)]
+    assert sorted(texts) == sorted(["'=HYPERLINK(\"http://x\")", "'+1", "'-2", "'@SUM(A1)",
+                                    "обычный"])
+    project.export(tmp_path / "m.jsonl")
+    lines = (tmp_path / "m.jsonl").read_text(encoding="utf-8").splitlines()
+    assert len(lines) == 5 and json.loads(lines[0])["author_key"].startswith("a")
+
+
+def test_every_run_writes_a_manifest(project: Project) -> None:
+    report = project.ingest([TG / "single_chat.json"])
+    (run,) = [r for r in project.store.runs() if r["run_id"] == report.run_id]
+    manifest = json.loads(run["manifest"])
+    assert run["status"] == "complete" and manifest["version"]
+    assert manifest["sources"][0]["source_id"] and manifest["totals"]["stored"] == 12
