@@ -64,8 +64,8 @@ def build(target: Path, n_messages: int) -> int:
         out.write(header + "\n")
         for k in range(copies):
             shift_id, shift_ts = k * 10_000_000, k * 86_400
-            chunk = id_re.sub(lambda m: f"{m.group(1)}{int(m.group(2)) + shift_id}", body)
-            chunk = ts_re.sub(lambda m: f'{m.group(1)}{int(m.group(2)) + shift_ts}"', chunk)
+            chunk = id_re.sub(lambda m, d=shift_id: f"{m.group(1)}{int(m.group(2)) + d}", body)
+            chunk = ts_re.sub(lambda m, d=shift_ts: f'{m.group(1)}{int(m.group(2)) + d}"', chunk)
             out.write(chunk.strip("\n"))
             out.write(",\n" if k < copies - 1 else "\n")
         out.write(" " + footer.lstrip())

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 __version__ = "0.1.0"
 
-from chatlens.errors import (  # noqa: E402
+from chatlens.errors import (
     ChatlensError,
     EncodingError,
     InputError,
@@ -14,7 +14,7 @@ from chatlens.errors import (  # noqa: E402
     UnsafeArchiveError,
     UsageError,
 )
-from chatlens.project import Project  # noqa: E402
+from chatlens.project import Project
 
 __all__ = [
     "ChatlensError",

@@ -80,6 +80,6 @@ def test_demo_runs_the_real_pipeline(tmp_path: Path) -> None:
     totals = out["ingest"]["totals"]
     assert out["ingest"]["failed"] == 0
     assert totals["read"] == totals["stored"] + totals["duplicate"] + totals["quarantined"]
-    assert out["status"]["chats"] == 2 and out["status"]["messages"] == 121 + 122
+    assert out["status"]["chats"] == 2 and out["status"]["messages"] == 121 + 123
     human = run("demo", "--project", str(tmp_path / "demo2"), "--messages", "50")
     assert "SYNTHETIC" in human.stdout and human.returncode == 0

@@ -15,7 +15,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from chatlens import ChatlensError, EncodingError, Project, UsageError
-from chatlens.ingest.base import Bad, Member, ParseOptions, Record, SourceInput
+from chatlens.ingest.base import Bad, Importer, Member, ParseOptions, Record, SourceInput
 from chatlens.ingest.generic import GenericCsv, GenericJsonl, GenericParquet, parse_ts
 from chatlens.ingest.pipeline import SourceReport
 
@@ -95,7 +95,7 @@ def test_cp1251_is_detected(project: Project, tmp_path: Path) -> None:
 
 def test_invalid_bytes_are_a_clear_encoding_error(project: Project, tmp_path: Path) -> None:
     path = tmp_path / "broken.csv"
-    prefix = "id,text\n1,hello\n2,wor".encode()
+    prefix = b"id,text\n1,hello\n2,wor"
     path.write_bytes(prefix + b"\xff\xfeld\n3,ok\n")
     with pytest.raises(EncodingError) as info:
         list(GenericCsv().parse(_source(path), ParseOptions()))
@@ -104,6 +104,14 @@ def test_invalid_bytes_are_a_clear_encoding_error(project: Project, tmp_path: Pa
     src = _one(project, path)
     assert src.status == "failed" and f"byte offset {len(prefix)}" in (src.error or "")
     assert _rows(project, "SELECT count(*) FROM messages") == [(0,)]
+    # a UTF-8 BOM declares the encoding: no guessing, the offset counts the BOM
+    path.write_bytes(b"\xef\xbb\xbf" + prefix + b"\xffld\n")
+    with pytest.raises(EncodingError, match=f"byte offset {len(prefix) + 3} .*BOM"):
+        list(GenericCsv().parse(_source(path), ParseOptions()))
+    # too little cp1251 text to detect with confidence: an error, never mojibake
+    path.write_bytes("label;text\nneg;Плохо\npos;Хорошо\n".encode("cp1251"))
+    with pytest.raises(EncodingError, match="byte offset 15"):
+        list(GenericCsv().parse(_source(path), ParseOptions()))
 
 
 def test_jsonl_with_bad_lines(project: Project, fixtures: Path) -> None:
@@ -204,8 +212,8 @@ def test_parse_ts() -> None:
 
 
 _SUFFIXES = {"csv": ".csv", "jsonl": ".jsonl", "json": ".json", "parquet": ".parquet"}
-_IMPORTERS = {"csv": GenericCsv(), "jsonl": GenericJsonl(), "json": GenericJsonl(),
-              "parquet": GenericParquet()}
+_IMPORTERS: dict[str, Importer] = {"csv": GenericCsv(), "jsonl": GenericJsonl(),
+                                   "json": GenericJsonl(), "parquet": GenericParquet()}
 _PREFIXES = [b"", b"\xef\xbb\xbf", b"\xff\xfe", b"text,date\n", b'{"text": "a"}\n', b"[{",
              b"PAR1"]
 
@@ -241,7 +249,7 @@ def test_real_news_channels(shared_data: Path, project: Project) -> None:
     for f in files:
         with f.open(encoding="utf-8") as fh:
             expected[str(f)] = len(json.load(fh))
-    report = project.ingest(files)
+    report = project.ingest(list[str | Path](files))
     assert len(report.sources) == len(files) == 24
     for src in report.sources:
         assert src.status == "complete", src.error

@@ -11,7 +11,7 @@ import re
 import zipfile
 from collections.abc import Iterator
 from pathlib import Path, PurePosixPath
-from typing import IO
+from typing import IO, cast
 
 from chatlens.errors import InputError, UnsafeArchiveError
 from chatlens.ingest.base import Member, SourceInput
@@ -104,7 +104,7 @@ def _archive_sources(path: Path) -> list[SourceInput]:
         return Member(
             name=f"{path.name}!{info.filename}",
             size=info.file_size,
-            opener=lambda: _ZipMemberReader(path, info),  # type: ignore[return-value]
+            opener=lambda: cast(IO[bytes], _ZipMemberReader(path, info)),
         )
 
     pages = sorted((i for i in infos if page_number(i.filename)), key=lambda i: (

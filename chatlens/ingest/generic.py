@@ -199,7 +199,9 @@ def _bom(head: bytes) -> str | None:
 
 def _first_error(fh: IO[bytes], encoding: str) -> tuple[int, bytes] | None:
     """(byte offset, bad bytes) of the first undecodable byte, or None if the file decodes."""
-    decoder = codecs.getincrementaldecoder(encoding)("strict")
+    # the BOM is valid UTF-8 (U+FEFF); decoding it as such keeps the offsets exact
+    decoder = codecs.getincrementaldecoder(
+        "utf-8" if encoding == "utf-8-sig" else encoding)("strict")
     offset = 0
     while True:
         chunk = fh.read(CHUNK)

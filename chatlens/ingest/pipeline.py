@@ -61,7 +61,7 @@ class SourceReport:
     resumed_from: int = 0
 
     def as_dict(self) -> dict[str, Any]:
-        return {k: getattr(self, k) for k in self.__slots__}  # type: ignore[attr-defined]
+        return {k: getattr(self, k) for k in self.__slots__}
 
 
 @dataclass(slots=True)
@@ -184,7 +184,7 @@ def _normalise(
     occurrences: dict[tuple[str, int | None, str | None, str], int] = {}
     batch = _Batch()
     pos = -1
-    for pos, item in enumerate(items):  # noqa: B007 - pos is used after the loop
+    for pos, item in enumerate(items):
         if isinstance(item, Record):
             message_id = item.message_id
             if message_id is None:  # no platform id: derive one from the content

@@ -338,8 +338,9 @@ class WhatsAppText:
         more = [x.rstrip("\r") for x in lines[1:]]
         text = "\n".join([body, *more])
         edited = None
-        if text.rstrip().endswith(">") and (m := _EDITED.search(text[-80:])):
-            text, edited = text[: len(text) - 80 + m.start() if len(text) > 80 else m.start()], True
+        tail = max(0, len(text) - 80)  # the marker is at the end; bound the regex's work
+        if text.rstrip().endswith(">") and (m := _EDITED.search(text, tail)):
+            text, edited = text[: m.start()], True
         kind, media = "message", None
         body_clean = clean(body).strip()
         if sender is None or _DELETED.match(body_clean):
