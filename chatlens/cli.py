@@ -98,10 +98,12 @@ def _parse_map(items: tuple[str, ...]) -> dict[str, str]:
 @click.option("--chat", default=None, help="Chat id/title for sources that carry none.")
 @click.option("--date-order", type=click.Choice(["dmy", "mdy", "ymd"]), default=None,
               help="WhatsApp date order when it cannot be inferred from the file.")
+@click.option("--encoding", default=None,
+              help="Text encoding of CSV files (e.g. cp1251) instead of detecting it.")
 @project_options
 def ingest(paths: tuple[str, ...], fmt: str | None, maps: tuple[str, ...], tz: str,
-           chat: str | None, date_order: str | None, project_dir: Path | None,
-           as_json: bool) -> None:
+           chat: str | None, date_order: str | None, encoding: str | None,
+           project_dir: Path | None, as_json: bool) -> None:
     """Ingest exports: files, folders or zip archives."""
     from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
 
@@ -119,14 +121,15 @@ def ingest(paths: tuple[str, ...], fmt: str | None, maps: tuple[str, ...], tz: s
 
         with bar:
             report = proj.ingest(list(paths), format=fmt, column_map=column_map, tz=tz,
-                                 chat=chat, date_order=date_order, progress=progress)
+                                 chat=chat, date_order=date_order, encoding=encoding,
+                                 progress=progress)
     if as_json:
         emit_json(report.as_dict())
     else:
         for s in report.sources:
             if s.status == "failed":
                 err.print(f"[red]error[/red]: {safe(s.error)}")
-            elif s.status == "unchanged":
+            elif s.status in ("unchanged", "skipped"):
                 out.print(f"{safe(s.path)}: {safe(s.error)}")
             else:
                 resumed = f", resumed at record {s.resumed_from:,}" if s.resumed_from else ""

@@ -61,17 +61,18 @@ class Project:
         tz: str = "UTC",
         chat: str | None = None,
         date_order: str | None = None,
+        encoding: str | None = None,
         progress: Progress | None = None,
     ) -> IngestReport:
         """Ingest files, folders and archives; see :func:`chatlens.ingest.pipeline.ingest`."""
         run_id = new_run_id()
         params: dict[str, Any] = {
             "paths": [str(p) for p in paths], "format": format, "map": column_map or {},
-            "tz": tz, "chat": chat, "date_order": date_order,
+            "tz": tz, "chat": chat, "date_order": date_order, "encoding": encoding,
         }
         self.store.start_run(run_id, "ingest", __version__, params)
         options = ParseOptions(column_map=dict(column_map or {}), tz=tz, chat=chat,
-                               date_order=date_order)
+                               date_order=date_order, encoding=encoding)
         status = "failed"
         report = IngestReport(run_id=run_id)
         try:

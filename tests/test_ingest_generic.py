@@ -16,8 +16,9 @@ from hypothesis import strategies as st
 
 from chatlens import ChatlensError, EncodingError, Project, UsageError
 from chatlens.ingest.base import Bad, Importer, Member, ParseOptions, Record, SourceInput
-from chatlens.ingest.generic import GenericCsv, GenericJsonl, GenericParquet, parse_ts
+from chatlens.ingest.generic import GenericCsv, GenericJsonl, GenericParquet
 from chatlens.ingest.pipeline import SourceReport
+from chatlens.ingest.tabular import parse_ts
 
 T = 1_704_067_200_000_000  # 2024-01-01T00:00:00Z in µs
 

@@ -174,3 +174,16 @@ def test_every_run_writes_a_manifest(project: Project) -> None:
     manifest = json.loads(run["manifest"])
     assert run["status"] == "complete" and manifest["version"]
     assert manifest["sources"][0]["source_id"] and manifest["totals"]["stored"] == 12
+
+
+def test_folder_search_skips_files_that_are_not_exports(project: Project, tmp_path: Path) -> None:
+    export = tmp_path / "ChatExport"
+    export.mkdir()
+    (export / "result.json").write_bytes((TG / "single_chat.json").read_bytes())
+    (export / "notes.txt").write_text("just some notes\nnothing more\n")
+    report = project.ingest([export])
+    by_name = {Path(s.path).name: s for s in report.sources}
+    assert by_name["result.json"].status == "complete"
+    assert by_name["notes.txt"].status == "skipped" and not report.failed
+    (named,) = project.ingest([export / "notes.txt"]).sources  # named explicitly: an error
+    assert named.status == "failed"

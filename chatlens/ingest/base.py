@@ -88,6 +88,7 @@ class SourceInput:
     path: str  # what the user named (file, folder or archive)
     members: list[Member]
     hint: str | None = None  # format suggested by discovery (e.g. pages of an HTML export)
+    explicit: bool = True  # named by the user; False when found while searching a folder
 
     @property
     def size(self) -> int:
@@ -102,6 +103,7 @@ class ParseOptions:
     tz: str = "UTC"  # zone for naive local timestamps
     chat: str | None = None  # override the chat id/title for sources without one
     date_order: str | None = None  # WhatsApp: "dmy", "mdy" or "ymd" when it cannot be inferred
+    encoding: str | None = None  # text tables: the encoding to use instead of detecting one
 
 
 class Importer(Protocol):

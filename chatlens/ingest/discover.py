@@ -118,7 +118,8 @@ def _archive_sources(path: Path) -> list[SourceInput]:
                                    hint="telegram-html"))
     for info in infos:
         if page_number(info.filename) is None:
-            sources.append(SourceInput(path=f"{path}!{info.filename}", members=[member(info)]))
+            sources.append(SourceInput(path=f"{path}!{info.filename}", members=[member(info)],
+                                       explicit=len(infos) == 1))
     return sources
 
 
@@ -171,6 +172,6 @@ def _walk(root: Path) -> Iterator[SourceInput | InputError]:
                     yield exc
             elif suffix in DATA_EXTENSIONS and p.name != "export_results.html":
                 found = True
-                yield SourceInput(path=str(p), members=[_file_member(p)])
+                yield SourceInput(path=str(p), members=[_file_member(p)], explicit=False)
     if not found:
         yield InputError(str(root), "the folder holds no chat export (.txt, .json, .html, …).")

@@ -17,7 +17,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import pyarrow as pa
 
-from chatlens.errors import ChatlensError, InputError, UsageError
+from chatlens.errors import ChatlensError, InputError, UnknownFormatError, UsageError
 from chatlens.ingest.base import Bad, Chat, Item, ParseOptions, Record, SourceInput
 from chatlens.ingest.discover import discover
 from chatlens.ingest.registry import Detection, detect
@@ -48,7 +48,7 @@ class SourceReport:
     """The outcome for one source; ``read == stored + duplicate + quarantined`` always."""
 
     path: str
-    status: str  # complete | unchanged | failed
+    status: str  # complete | unchanged | skipped | failed
     format: str | None = None
     detection: str | None = None
     source_id: str | None = None
@@ -306,7 +306,14 @@ def ingest_source(
     try:
         if source.size == 0:
             raise InputError(source.path, "the file is empty; nothing to ingest.")
-        detection: Detection = detect(source, fmt)
+        try:
+            detection: Detection = detect(source, fmt)
+        except UnknownFormatError as exc:
+            if source.explicit:
+                raise
+            report.status = "skipped"  # found while searching a folder: not an export
+            report.error = f"{exc}; skipped."
+            return report
         report.format = detection.importer.format
         report.detection = detection.reason
         sha = hash_source(source)
