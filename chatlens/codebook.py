@@ -1,0 +1,341 @@
+"""Codebooks: versioned YAML files that say what to measure and how to score it.
+
+A codebook is validated into typed models. Every problem names its place in the file
+(``measures[3].scorers[0].terms.uk[5]``, with the line) and says what to fix; nothing is written
+to a project from a codebook that has problems. See ``docs/codebook.md`` for the reference.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import re
+from datetime import date
+from importlib import resources
+from pathlib import Path
+from typing import Annotated, Any, Literal
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+
+from chatlens.errors import ChatlensError
+from chatlens.regexsafety import check_pattern
+
+ID = r"^[a-z][a-z0-9_]*$"
+LANG = r"^[a-z]{2,3}$"
+
+
+class CodebookError(ChatlensError, ValueError):
+    """A codebook with problems; ``problems`` lists (path, line, message)."""
+
+    def __init__(self, source: str, problems: list[tuple[str, int | None, str]]) -> None:
+        self.source = source
+        self.problems = problems
+        lines = [f"  {path}{f' (line {line})' if line else ''}: {msg}"
+                 for path, line, msg in problems]
+        n = len(problems)
+        super().__init__(f"{source}: {n} problem{'s' if n != 1 else ''} in the codebook:\n"
+                         + "\n".join(lines))
+
+
+class _Model(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class Negation(_Model):
+    window: int = Field(3, ge=1, le=10, description="tokens before a match that can negate it")
+    words: dict[str, list[str]] | None = Field(
+        None, description="extra negation words per language (built-ins: не, нет, ни, без, …)")
+
+
+class LexiconScorer(_Model):
+    type: Literal["lexicon"]
+    id: str | None = Field(None, pattern=ID)
+    label: str | None = None
+    terms: dict[Annotated[str, Field(pattern=LANG)], list[Annotated[str, Field(min_length=1)]]]
+    negation: Negation | None = None
+    min_matches: int = Field(1, ge=1)
+
+    @field_validator("terms")
+    @classmethod
+    def _not_empty(cls, v: dict[str, list[str]]) -> dict[str, list[str]]:
+        if not any(v.values()):
+            raise ValueError("a lexicon needs at least one term")
+        return v
+
+
+class RegexScorer(_Model):
+    type: Literal["regex"]
+    id: str | None = Field(None, pattern=ID)
+    label: str | None = None
+    pattern: str
+    ignore_case: bool = True
+    field: Literal["text", "norm"] = "text"
+
+    @field_validator("pattern")
+    @classmethod
+    def _safe(cls, v: str) -> str:
+        check_pattern(v)
+        return v
+
+
+class ModelScorer(_Model):
+    type: Literal["model"]
+    id: str | None = Field(None, pattern=ID)
+    label: str | None = None
+    model: str = Field(description="name of a trained model in the project (chatlens models)")
+    threshold: float = Field(0.5, gt=0, lt=1)
+
+
+Scorer = Annotated[LexiconScorer | RegexScorer | ModelScorer, Field(discriminator="type")]
+
+
+class Condition(_Model):
+    measure: str = Field(pattern=ID)
+    value: str
+
+
+class Population(_Model):
+    languages: list[Annotated[str, Field(pattern=LANG)]] | None = None
+    chats: list[str] | None = None
+    kinds: list[Literal["message", "media", "service"]] = ["message", "media"]
+    since: date | None = None
+    until: date | None = None
+    where: list[Condition] = []
+
+
+class Measure(_Model):
+    id: str = Field(pattern=ID)
+    question: str = Field(min_length=5)
+    type: Literal["binary", "categorical"] = "binary"
+    labels: list[str] = Field(min_length=2)
+    positive: str | None = Field(None, description="binary: the label scorers assign")
+    default: str | None = Field(None, description="value when no scorer fires")
+    instructions: str = Field(min_length=10)
+    examples: dict[str, list[str]] = Field(
+        default_factory=dict, description="label -> example messages for coders")
+    population: Population = Population()
+    scorers: list[Scorer] = Field(min_length=1)
+    combine: Literal["first", "any", "all", "max"] = "first"
+
+    def positive_label(self) -> str:
+        return self.positive or self.labels[0]
+
+    def default_label(self) -> str:
+        if self.default:
+            return self.default
+        if self.type == "binary":
+            return next(lab for lab in self.labels if lab != self.positive_label())
+        return self.labels[-1]
+
+
+class Codebook(_Model):
+    name: str = Field(pattern=r"^[a-z0-9][a-z0-9_.-]*$")
+    version: str = Field(min_length=1)
+    description: str = ""
+    languages: list[Annotated[str, Field(pattern=LANG)]] = Field(min_length=1)
+    measures: list[Measure] = Field(min_length=1)
+
+    def measure(self, measure_id: str) -> Measure:
+        for m in self.measures:
+            if m.id == measure_id:
+                return m
+        known = ", ".join(m.id for m in self.measures)
+        raise ChatlensError(f"No measure {measure_id!r} in codebook {self.name}; it has: {known}.")
+
+    def resolved(self) -> dict[str, Any]:
+        return self.model_dump(mode="json")
+
+    def hash(self) -> str:
+        return _digest(self.resolved())
+
+    def measure_hash(self, measure_id: str, extra: str = "") -> str:
+        """Changes when the measure, anything it depends on, or ``extra`` changes."""
+        m = self.measure(measure_id)
+        deps = sorted({c.measure for c in m.population.where})
+        return _digest({"measure": m.model_dump(mode="json"), "extra": extra,
+                        "deps": [self.measure_hash(d, extra) for d in deps]})
+
+    def ordered(self) -> list[Measure]:
+        """Measures with every measure after the ones its population depends on."""
+        done: dict[str, Measure] = {}
+        pending = list(self.measures)
+        while pending:
+            ready = [m for m in pending if all(c.measure in done for c in m.population.where)]
+            for m in ready:
+                done[m.id] = m
+            pending = [m for m in pending if m.id not in done]
+        return list(done.values())
+
+
+def _digest(obj: Any) -> str:
+    return hashlib.sha256(json.dumps(obj, sort_keys=True, ensure_ascii=False).encode()).hexdigest()
+
+
+def _semantic_problems(cb: Codebook) -> list[tuple[tuple[Any, ...], str]]:
+    problems: list[tuple[tuple[Any, ...], str]] = []
+    ids = [m.id for m in cb.measures]
+    by_id = {m.id: m for m in cb.measures}
+    for i, m in enumerate(cb.measures):
+        where = ("measures", i)
+        if ids.count(m.id) > 1:
+            problems.append(((*where, "id"), f"measure id {m.id!r} is used more than once"))
+        if len(set(m.labels)) != len(m.labels):
+            problems.append(((*where, "labels"), "labels must be unique"))
+        if m.type == "binary" and len(m.labels) != 2:
+            problems.append(((*where, "labels"), "a binary measure has exactly two labels; "
+                             "use type: categorical for more"))
+        for key in ("positive", "default"):
+            value = getattr(m, key)
+            if value is not None and value not in m.labels:
+                problems.append(((*where, key), f"{value!r} is not one of the labels {m.labels}"))
+        for label in m.examples:
+            if label not in m.labels:
+                problems.append(((*where, "examples", label),
+                                 f"examples for {label!r}, which is not one of {m.labels}"))
+        for lang in m.population.languages or []:
+            if lang not in cb.languages:
+                problems.append(((*where, "population", "languages"),
+                                 f"language {lang!r} is not declared in the codebook's "
+                                 f"languages {cb.languages}"))
+        for k, cond in enumerate(m.population.where):
+            dep = by_id.get(cond.measure)
+            if dep is None:
+                problems.append(((*where, "population", "where", k, "measure"),
+                                 f"no measure {cond.measure!r} in this codebook"))
+            elif cond.value not in dep.labels:
+                problems.append(((*where, "population", "where", k, "value"),
+                                 f"{cond.value!r} is not a label of {dep.id} ({dep.labels})"))
+            elif cond.measure == m.id:
+                problems.append(((*where, "population", "where", k, "measure"),
+                                 "a measure cannot filter on itself"))
+        for j, sc in enumerate(m.scorers):
+            if sc.label is not None and sc.label not in m.labels:
+                problems.append(((*where, "scorers", j, "label"),
+                                 f"{sc.label!r} is not one of the labels {m.labels}"))
+            if m.type == "categorical" and sc.label is None and sc.type != "model":
+                problems.append(((*where, "scorers", j),
+                                 "a categorical measure's rule scorer needs a label: the value "
+                                 "it assigns when it fires"))
+            if isinstance(sc, LexiconScorer):
+                for lang in sc.terms:
+                    if lang not in cb.languages:
+                        problems.append(((*where, "scorers", j, "terms", lang),
+                                         f"lexicon in {lang!r}, which the codebook does not "
+                                         f"declare; add it to languages {cb.languages} or "
+                                         "remove these terms"))
+    if not problems and len(cb.ordered()) != len(cb.measures):
+        problems.append((("measures",), "population filters depend on each other in a cycle"))
+    return problems
+
+
+def _path(loc: tuple[Any, ...]) -> str:
+    out = ""
+    for part in loc:
+        if isinstance(part, int):
+            out += f"[{part}]"
+        else:
+            out += ("." if out else "") + str(part)
+    return out or "(top level)"
+
+
+def _line(root: yaml.Node | None, loc: tuple[Any, ...]) -> int | None:
+    node = root
+    line = node.start_mark.line + 1 if node is not None else None
+    for part in loc:
+        if isinstance(node, yaml.MappingNode):
+            node = next((v for k, v in node.value if getattr(k, "value", None) == str(part)),
+                        None)
+        elif isinstance(node, yaml.SequenceNode) and isinstance(part, int) and \
+                part < len(node.value):
+            node = node.value[part]
+        else:
+            node = None
+        if node is None:
+            break
+        line = node.start_mark.line + 1
+    return line
+
+
+def _pydantic_loc(loc: tuple[Any, ...]) -> tuple[Any, ...]:
+    # drop discriminator tags that pydantic inserts ("lexicon", "function-after[...]")
+    return tuple(p for p in loc if not (isinstance(p, str) and (
+        p in ("lexicon", "regex", "model") or "[" in p)))
+
+
+class YamlLoader(yaml.SafeLoader):
+    """Safe YAML where only true/false are booleans: ``labels: [yes, no]`` stays two strings."""
+
+
+YamlLoader.yaml_implicit_resolvers = {
+    key: [(tag, rx) for tag, rx in resolvers if tag != "tag:yaml.org,2002:bool"]
+    for key, resolvers in yaml.SafeLoader.yaml_implicit_resolvers.items()
+}
+YamlLoader.add_implicit_resolver(
+    "tag:yaml.org,2002:bool", re.compile(r"^(?:true|True|TRUE|false|False|FALSE)$"), list("tTfF"))
+
+
+def load_yaml(text: str, source: str) -> tuple[Any, yaml.Node | None]:
+    """Parsed data and its node tree (for line numbers); YAML errors as CodebookError."""
+    try:
+        return yaml.load(text, Loader=YamlLoader), yaml.compose(text, Loader=YamlLoader)
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        line = mark.line + 1 if mark is not None else None
+        raise CodebookError(source, [("(file)", line, f"not valid YAML: "
+                                      f"{getattr(exc, 'problem', exc)}")]) from None
+
+
+def parse_codebook(text: str, source: str = "<codebook>") -> Codebook:
+    """Validate codebook YAML text; raise :class:`CodebookError` listing every problem."""
+    data, root = load_yaml(text, source)
+    if not isinstance(data, dict):
+        raise CodebookError(source, [("(file)", 1, "a codebook is a mapping with name, "
+                                      "version, languages and measures")])
+    try:
+        cb = Codebook.model_validate(data)
+    except ValidationError as exc:
+        problems = []
+        for e in exc.errors():
+            loc = _pydantic_loc(tuple(e["loc"]))
+            msg = e["msg"].removeprefix("Value error, ")
+            if e["type"] == "extra_forbidden":
+                msg = f"unknown key {loc[-1]!r}; check its spelling against docs/codebook.md"
+            problems.append((_path(loc), _line(root, loc), msg))
+        raise CodebookError(source, problems) from None
+    semantic = _semantic_problems(cb)
+    if semantic:
+        raise CodebookError(source, [(_path(loc), _line(root, loc), msg) for loc, msg in semantic])
+    return cb
+
+
+BUILTIN_PREFIX = "builtin:"
+
+
+def builtin_names() -> list[str]:
+    files = resources.files("chatlens.codebooks")
+    return sorted(f.name.removesuffix(".yaml") for f in files.iterdir()
+                  if f.name.endswith(".yaml") and ".claims" not in f.name)
+
+
+def load_codebook(ref: str | Path) -> Codebook:
+    """Load ``builtin:NAME`` or a YAML file."""
+    ref_s = str(ref)
+    if ref_s.startswith(BUILTIN_PREFIX):
+        name = ref_s.removeprefix(BUILTIN_PREFIX)
+        if name not in builtin_names():
+            raise ChatlensError(f"No built-in codebook {name!r}; built-ins: "
+                                f"{', '.join(builtin_names())}.")
+        text = resources.files("chatlens.codebooks").joinpath(f"{name}.yaml").read_text("utf-8")
+        return parse_codebook(text, ref_s)
+    path = Path(ref_s)
+    try:
+        text = path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise ChatlensError(f"{path}: no such codebook file.") from None
+    except UnicodeDecodeError as exc:
+        raise ChatlensError(f"{path}: not UTF-8 text (byte {exc.start}); save it as UTF-8.") \
+            from None
+    return parse_codebook(text, str(path))
+
+

@@ -1,0 +1,111 @@
+"""Language identification restricted to the configured languages.
+
+Pipeline on the normalised text (URLs, mentions and hashtags' ``#`` removed):
+
+* fewer than ``min_chars`` letters (emoji-only, URL-only, digit-only, "ок") → ``und``, score 0;
+* letters are counted per script. Georgian → ``ka``, Armenian → ``hy`` (score = share of letters in
+  that script); a dominant script no configured language uses → ``und``;
+* Cyrillic: a distinctive-letter fast path decides the clear cases. ``ы э ъ`` with none of
+  ``і ї є ґ ў ә ғ қ ң ө ұ ү һ`` → ``ru``; ``і ї є ґ`` with ``и`` and none of ``ы э ъ ў`` nor Kazakh
+  letters → ``uk`` (Belarusian has no ``и``; Kazakh always shows its own letters). Score
+  ``1 - 0.1**n`` for *n* distinctive letters (max 0.999). Everything else goes to py3langid
+  restricted to the configured Cyrillic languages (its length-calibrated posterior is the score);
+* Latin: py3langid over the configured Latin-script languages plus a guard set of common Latin
+  languages (de fr es it pt pl tr nl …); when a guard language wins the result is ``und``.
+"""
+
+from __future__ import annotations
+
+import copy
+import re
+from functools import lru_cache
+from typing import Any
+
+CYRILLIC_LANGS = frozenset({"ru", "uk", "be", "kk", "bg", "mk", "sr", "ky", "mn", "tg"})
+LATIN_GUARD = ("en", "de", "fr", "es", "it", "pt", "pl", "tr", "nl", "cs", "ro", "uz", "az", "fi")
+SCRIPT_LANGS = {"geo": "ka", "arm": "hy"}
+
+_LETTERS = re.compile(r"[^\W\d_]+")
+_CYR = re.compile("[а-яёіїєґўәғқңөұүһ]+")
+_LAT = re.compile("[a-z\u00c0-\u024f]+")
+_GEO = re.compile("[\u10a0-\u10ff\u1c90-\u1cbf\u2d00-\u2d2f]+")
+_ARM = re.compile("[\u0531-\u058f\ufb13-\ufb17]+")
+_STRIP = re.compile(r"<url>|(?<![\w@.])@\w+|[#\d_]")
+_KK = "әғқңөұүһ"
+
+
+def _count(rx: re.Pattern[str], s: str) -> int:
+    return sum(map(len, rx.findall(s)))
+
+
+def _score(n: int) -> float:
+    return min(0.999, 1.0 - 0.1**n)
+
+
+@lru_cache(maxsize=1)
+def _base_identifier() -> Any:
+    import py3langid.langid as pl
+
+    return pl.LanguageIdentifier.from_modelpath(pl.MODEL_DIR / pl.MODEL_FILE, norm_probs=True)
+
+
+@lru_cache(maxsize=16)
+def _identifier(langs: tuple[str, ...]) -> Any:
+    base = _base_identifier()
+    ident = copy.copy(base)
+    ident.set_languages([lang for lang in langs if lang in set(base.nb_classes)])
+    return ident
+
+
+def _cyrillic_fast(s: str) -> tuple[str, float] | None:
+    n_ru = s.count("ы") + s.count("э") + s.count("ъ")
+    n_uk = s.count("ї") + s.count("є") + s.count("ґ")
+    n_i = s.count("і")
+    n_other = s.count("ў") + sum(s.count(c) for c in _KK)
+    if n_other:
+        return None
+    if n_ru and not n_i and not n_uk:
+        return "ru", _score(n_ru)
+    if not n_ru and (n_i or n_uk) and "и" in s:
+        return "uk", _score(n_i + n_uk)
+    return None
+
+
+def detect(norm: str, languages: tuple[str, ...], min_chars: int, lid_chars: int) -> tuple[str, float]:
+    """``(lang, score)`` for normalised text; see the module doc for the rules."""
+    s = _STRIP.sub(" ", norm) if ("<" in norm or "@" in norm or "#" in norm) else norm
+    total = _count(_LETTERS, s)
+    if total < min_chars or total == 0:
+        return "und", 0.0
+    counts = {
+        "cyr": _count(_CYR, s),
+        "lat": _count(_LAT, s),
+        "geo": _count(_GEO, s),
+        "arm": _count(_ARM, s),
+    }
+    script = max(counts, key=counts.__getitem__)
+    n = counts[script]
+    if n * 2 < total:  # letters mostly from a script we do not model (CJK, Arabic, Greek, …)
+        return "und", 0.0
+    if script in SCRIPT_LANGS:
+        lang = SCRIPT_LANGS[script]
+        return (lang, round(n / total, 4)) if lang in languages else ("und", 0.0)
+    if script == "cyr":
+        cands = tuple(x for x in languages if x in CYRILLIC_LANGS)
+        if not cands:
+            return "und", 0.0
+        if "ru" in cands and "uk" in cands:
+            fast = _cyrillic_fast(s)
+            if fast is not None and fast[0] in cands:
+                return fast
+        if len(cands) == 1:
+            return cands[0], round(n / total, 4)
+    else:
+        configured = [x for x in languages if x not in CYRILLIC_LANGS and x not in SCRIPT_LANGS]
+        if not configured:
+            return "und", 0.0
+        cands = tuple(dict.fromkeys([*configured, *LATIN_GUARD]))
+    lang, prob = _identifier(cands).classify(s[:lid_chars])
+    if lang not in languages:
+        return "und", 0.0
+    return str(lang), round(float(prob), 4)

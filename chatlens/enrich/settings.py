@@ -1,0 +1,43 @@
+"""Enrichment settings and their fingerprint."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from dataclasses import asdict, dataclass
+
+ENRICH_VERSION = "enrich.v1"
+
+DEFAULT_LANGUAGES: tuple[str, ...] = ("ru", "uk", "en", "ka", "kk", "hy", "be")
+
+
+@dataclass(frozen=True, slots=True)
+class EnrichSettings:
+    """What enrichment does. Change anything here and :meth:`fingerprint` changes.
+
+    ``languages``: ISO 639-1 codes language ID may return (anything else is ``und``).
+    ``min_chars``: fewer letters than this (after removing URLs, mentions, emoji, digits) → ``und``.
+    ``lid_chars``: language ID reads at most this many characters of the cleaned text.
+    ``tokenizer``: ``"fast"`` (compiled regex modelled on razdel, see :mod:`.text`) or
+    ``"razdel"`` (razdel itself: slower, splits Ukrainian apostrophe words).
+    ``places``: run the gazetteer.
+    """
+
+    languages: tuple[str, ...] = DEFAULT_LANGUAGES
+    min_chars: int = 5
+    lid_chars: int = 300
+    tokenizer: str = "fast"
+    places: bool = True
+    version: str = ENRICH_VERSION
+
+    def __post_init__(self) -> None:
+        if self.tokenizer not in ("fast", "razdel"):
+            raise ValueError(f"tokenizer must be 'fast' or 'razdel', not {self.tokenizer!r}")
+        if self.min_chars < 0 or self.lid_chars < 1:
+            raise ValueError("min_chars must be >= 0 and lid_chars >= 1")
+        object.__setattr__(self, "languages", tuple(self.languages))
+
+    def fingerprint(self) -> str:
+        """Stable hex digest of all settings (version included); 16 hex chars."""
+        blob = json.dumps(asdict(self), sort_keys=True, separators=(",", ":"))
+        return hashlib.blake2b(blob.encode(), digest_size=8).hexdigest()

@@ -1,0 +1,121 @@
+"""Text normalisation, feature extraction (URLs, mentions, hashtags, emoji) and tokenisation.
+
+Normalisation, in order (:func:`prepare`):
+
+1. NFKC (folds full-width and "mathematical" letters to plain ones), zero-width characters and
+   soft hyphens removed (a zero-width *joiner* only where it touches a letter, so emoji ZWJ
+   sequences survive), typographic apostrophes (’ ʼ ‘ ′ `) become ``'``.
+2. URLs are taken out and replaced by the placeholder token ``<url>``.
+3. Homoglyph folding, per word that mixes Latin and Cyrillic letters: when the word has at least
+   as many Cyrillic letters as Latin ones, Latin lookalikes (A a B C c E e H I i K k M O o P p T X
+   x Y y) become Cyrillic; otherwise Cyrillic lookalikes become Latin. Words in one script are never
+   touched, so a standalone Latin ``Z``/``V`` stays Latin (the war symbol) and a Cyrillic ``З``
+   stays Cyrillic; ``Z``/``V`` have no lookalike in the table and survive inside mixed words too.
+4. Lowercase, ``ё`` → ``е`` (Ukrainian ``і ї є ґ`` and Belarusian ``ў`` are kept).
+
+The ``fast`` tokenizer is one compiled regex modelled on razdel's rules: hyphenated and apostrophe
+words stay whole (``кто-то``, ``м'ята``, ``5-й``), decimals and fractions (``1,5`` ``3.14`` ``1/2``)
+are one token, runs of ``.!?…`` and simple smileys are one token, emoji clusters are one token each,
+any other non-space character is a token. ``#tag`` and ``@name`` give ``#``/``@`` plus the word,
+as in razdel, so lexicon terms match inside hashtags.
+"""
+
+from __future__ import annotations
+
+import re
+import unicodedata
+
+URL_TOKEN = "<url>"
+
+_ZW_RE = re.compile("[\u200b\u200c\u200e\u200f\u2060\ufeff\u00ad]|(?<=\\w)\u200d|\u200d(?=\\w)")
+_APOS = str.maketrans({"’": "'", "ʼ": "'", "‘": "'", "′": "'", "`": "'"})
+_APOS_RE = re.compile("[’ʼ‘′`]")
+
+URL_RE = re.compile(
+    r"(?:https?://|www\.|(?<![\w.])(?:t|telegram)\.me/)[^\s<>\"«»]+?(?=[.,;:!?)\]'»]*(?:\s|$))",
+    re.IGNORECASE,
+)
+MENTION_RE = re.compile(r"(?<![\w@.])@(\w{2,})")
+HASHTAG_RE = re.compile(r"(?<![\w&#])#(\w*[^\W\d_]\w*)")
+
+_EMOJI_BASE = (
+    "(?:[\U0001f1e6-\U0001f1ff]{2}|[#*0-9]\ufe0f?\u20e3|"
+    "[\u00a9\u00ae\u203c\u2049\u2122\u2139\u2194-\u2199\u21a9\u21aa\u231a-\u23ff\u24c2"
+    "\u25aa-\u27bf\u2934\u2935\u2b05-\u2b55\u3030\u303d\u3297\u3299\U0001f000-\U0001faff])"
+    "(?:\ufe0f|[\U0001f3fb-\U0001f3ff]|[\U000e0020-\U000e007f])*"
+)
+EMOJI_RE = re.compile(f"{_EMOJI_BASE}(?:\u200d{_EMOJI_BASE})*")
+
+TOKEN_RE = re.compile(
+    "<url>"
+    f"|{_EMOJI_BASE}(?:\u200d{_EMOJI_BASE})*"
+    r"|\d+(?:[.,/]\d+)+(?:-\w+)*"
+    r"|\w+(?:[-'‐]\w+)*"
+    r"|[:;]-?[()dp]+(?![\w])"
+    r"|[.!?…]+"
+    r"|\S"
+)
+
+_CYR = "а-яёіїєґўәғқңөұүһ"
+MIXED_WORD_RE = re.compile(rf"\w*(?:[a-z][\w]*[{_CYR}]|[{_CYR}][\w]*[a-z])\w*", re.IGNORECASE)
+_CYR_LETTER_RE = re.compile(rf"[{_CYR}]", re.IGNORECASE)
+_LAT_LETTER_RE = re.compile(r"[a-z]", re.IGNORECASE)
+
+_LAT2CYR = str.maketrans(
+    "AaBCcEeHIiKkMOoPpTXxYy",
+    "АаВСсЕеНІіКкМОоРрТХхУу",
+)
+_CYR2LAT = str.maketrans(
+    "АаВСсЕеНІіКкМОоРрТХхУуЅѕЈј",
+    "AaBCcEeHIiKkMOoPpTXxYySsJj",
+)
+
+
+def _fold_word(m: re.Match[str]) -> str:
+    w = m.group(0)
+    n_cyr = len(_CYR_LETTER_RE.findall(w))
+    n_lat = len(_LAT_LETTER_RE.findall(w))
+    return w.translate(_LAT2CYR if n_cyr >= n_lat else _CYR2LAT)
+
+
+def fold_homoglyphs(text: str) -> str:
+    """Fold lookalike letters inside words that mix Latin and Cyrillic (rule in module doc)."""
+    return MIXED_WORD_RE.sub(_fold_word, text)
+
+
+def clean(text: str) -> str:
+    """Step 1: NFKC, zero-width removal, apostrophe unification (case kept)."""
+    t = unicodedata.normalize("NFKC", text)
+    t = _ZW_RE.sub("", t)
+    if _APOS_RE.search(t):
+        t = t.translate(_APOS)
+    return t
+
+
+def prepare(text: str) -> tuple[str, list[str]]:
+    """Normalised text (URLs replaced by ``<url>``) and the URLs taken out, in order."""
+    t = clean(text)
+    urls = URL_RE.findall(t)
+    if urls:
+        t = URL_RE.sub(f" {URL_TOKEN} ", t)
+    if MIXED_WORD_RE.search(t):
+        t = fold_homoglyphs(t)
+    t = t.lower()
+    if "ё" in t:
+        t = t.replace("ё", "е")
+    return t, urls
+
+
+def tokenize_fast(norm: str) -> list[str]:
+    return TOKEN_RE.findall(norm)
+
+
+def tokenize_razdel(norm: str) -> list[str]:
+    from razdel import tokenize
+
+    out: list[str] = []
+    for part in norm.split(URL_TOKEN):
+        if out:
+            out.append(URL_TOKEN)
+        out.extend(t.text for t in tokenize(part))
+    return out

@@ -1,0 +1,116 @@
+"""Prediction-powered inference (PPI++) for a prevalence.
+
+A model scores every message; a random audit sample is also coded by people. The model's
+average over the population is precise but possibly biased; the audit measures that bias
+(human label minus model score) without bias. Adding the two gives an unbiased estimate whose
+interval is narrower than the audit alone whenever the model is informative (Angelopoulos et al.
+2023, "Prediction-powered inference"; PPI++: Angelopoulos, Duchi & Zrnic 2023).
+
+Power tuning: the model's contribution is scaled by ``lambda`` in [0, 1]. ``lambda = 1`` is plain
+PPI, ``lambda = 0`` is the audit mean alone; the variance-minimising ``lambda`` is estimated from
+the data, so a useless model cannot make the interval wider than the audit-only CLT interval
+(up to estimation noise in ``lambda``).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+from numpy.typing import ArrayLike, NDArray
+
+from chatlens.estimate.audit import _as_binary, audit_estimate, z_value
+from chatlens.estimate.result import Estimate
+
+#: Below this many audited positives (or negatives) the CLT interval of PPI is not trusted on its
+#: own: the reported interval is widened to also contain the audit-only Wilson interval.
+PPI_MIN_MINORITY = 5
+
+
+def _as_scores(a: ArrayLike, name: str) -> NDArray[np.float64]:
+    s = np.asarray(a, dtype=float)
+    if s.ndim != 1:
+        raise ValueError(f"{name} must be one-dimensional")
+    if s.size and (np.nanmin(s) < 0.0 or np.nanmax(s) > 1.0 or np.isnan(s).any()):
+        raise ValueError(f"{name} must be probabilities or 0/1 predictions in [0, 1]")
+    return s
+
+
+def ppi_lambda(y: NDArray[np.float64], f: NDArray[np.float64], f_u: NDArray[np.float64]) -> float:
+    """Variance-minimising power-tuning weight, clipped to [0, 1].
+
+    ``lambda* = Cov(Y, f) / ((1 + n/N) Var(f))``, with the covariance from the audit sample and
+    the variance of the scores from audit and unlabelled scores pooled (as in ``ppi_py``).
+    """
+    n, m = y.size, f_u.size
+    cov = float(np.mean((y - y.mean()) * (f - f.mean())))
+    allf = np.concatenate([f, f_u])
+    var = float(np.var(allf, ddof=1)) if allf.size > 1 else 0.0
+    if var <= 0.0:
+        return 0.0
+    return float(np.clip(cov / ((1.0 + n / m) * var), 0.0, 1.0))
+
+
+def ppi_point_se(
+    y: NDArray[np.float64], f: NDArray[np.float64], f_u: NDArray[np.float64], lam: float
+) -> tuple[float, float]:
+    """PPI point estimate ``lam*mean(f_u) + mean(y - lam*f)`` and its CLT standard error."""
+    rect = y - lam * f
+    point = lam * float(f_u.mean()) + float(rect.mean())
+    var = lam * lam * float(np.var(f_u)) / f_u.size + float(np.var(rect)) / y.size
+    return point, float(np.sqrt(var))
+
+
+def ppi_estimate(
+    y_labelled: ArrayLike,
+    yhat_labelled: ArrayLike,
+    yhat_unlabelled: ArrayLike,
+    level: float = 0.95,
+    tuned: bool = True,
+    small_sample_guard: bool = True,
+) -> Estimate:
+    """Prediction-powered prevalence from audit labels plus model scores on the population.
+
+    ``y_labelled``: human labels (0/1) on the audit sample; ``yhat_labelled``: the model's scores
+    (probabilities or 0/1) on those same messages; ``yhat_unlabelled``: the model's scores on the
+    population (the whole population or the part not audited; for a population much larger than
+    the audit the difference is negligible). The interval is the normal (CLT) interval, clipped
+    to [0, 1]. ``tuned=False`` gives plain PPI (``lambda = 1``).
+
+    Small samples: the CLT interval relies on the audit containing enough positives and
+    negatives. With fewer than ``PPI_MIN_MINORITY`` of either, the interval is widened to the
+    smallest interval containing both the PPI interval and the audit-only Wilson interval
+    (which is valid at any size); ``small_sample_guard=False`` turns this off.
+    """
+    y = _as_binary(y_labelled, "y_labelled")
+    f = _as_scores(yhat_labelled, "yhat_labelled")
+    f_u = _as_scores(yhat_unlabelled, "yhat_unlabelled")
+    if y.size != f.size:
+        raise ValueError("y_labelled and yhat_labelled must have the same length")
+    if y.size < 2 or f_u.size < 2:
+        raise ValueError("PPI needs at least 2 labelled and 2 unlabelled messages")
+    lam = ppi_lambda(y, f, f_u) if tuned else 1.0
+    point, se = ppi_point_se(y, f, f_u, lam)
+    z = z_value(level)
+    lo, hi = point - z * se, point + z * se
+    notes = f"PPI++ (lambda={lam:.3f}); CLT interval" if tuned else "PPI (lambda=1); CLT interval"
+    x = int(y.sum())
+    if small_sample_guard and min(x, y.size - x) < PPI_MIN_MINORITY:
+        w = audit_estimate(y, None, level)
+        lo, hi = min(lo, w.lower), max(hi, w.upper)
+        notes += (
+            f"; audit has only {min(x, y.size - x)} of the rarer class, so the interval is "
+            "widened to include the audit-only Wilson interval"
+        )
+    clipped = lo < 0.0 or hi > 1.0
+    if clipped:
+        notes += "; interval clipped to [0, 1]"
+    return Estimate(
+        float(np.clip(point, 0.0, 1.0)),
+        float(max(lo, 0.0)),
+        float(min(hi, 1.0)),
+        level,
+        "ppi",
+        int(y.size),
+        int(f_u.size),
+        notes,
+        se,
+    )

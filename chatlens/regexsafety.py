@@ -1,0 +1,49 @@
+"""Reject regular expressions that can take exponential time (nested unbounded repeats)."""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+try:  # Python 3.11+
+    from re import _parser as sre_parse  # type: ignore[attr-defined]
+except ImportError:  # pragma: no cover
+    import sre_parse  # type: ignore[no-redef]
+
+_REPEATS = {"MAX_REPEAT", "MIN_REPEAT", "POSSESSIVE_REPEAT"}
+MAXREPEAT = sre_parse.MAXREPEAT
+
+
+def _unbounded_repeat_inside(items: Any, inside_repeat: bool) -> bool:
+    for op, arg in items:
+        name = str(op)
+        if name in _REPEATS:
+            lo, hi, body = arg
+            unbounded = hi == MAXREPEAT or hi > 100
+            if unbounded and inside_repeat:
+                return True
+            if _unbounded_repeat_inside(body, inside_repeat or unbounded):
+                return True
+        elif name == "SUBPATTERN":
+            if _unbounded_repeat_inside(arg[-1], inside_repeat):
+                return True
+        elif name == "BRANCH":
+            if any(_unbounded_repeat_inside(b, inside_repeat) for b in arg[1]):
+                return True
+        elif name in ("ASSERT", "ASSERT_NOT"):
+            if _unbounded_repeat_inside(arg[1], inside_repeat):
+                return True
+    return False
+
+
+def check_pattern(pattern: str) -> None:
+    """Raise ValueError if ``pattern`` does not compile or nests unbounded repeats."""
+    try:
+        re.compile(pattern)
+        parsed = sre_parse.parse(pattern)
+    except re.error as exc:
+        raise ValueError(f"the regular expression does not compile: {exc}") from None
+    if _unbounded_repeat_inside(list(parsed), False):
+        raise ValueError("the regular expression nests unbounded repeats (like (a+)+), which "
+                         "can take exponential time on some messages; rewrite it without the "
+                         "nested quantifier")
