@@ -196,6 +196,155 @@ def export(fmt: str | None, output: Path | None, project_dir: Path | None,
         out.print(f"wrote {n:,} messages to {safe(output)}")
 
 
+def _stage_bar(as_json: bool) -> tuple[Any, Callable[[str, int, int], None]]:
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TimeRemainingColumn
+
+    bar = Progress("{task.description}", BarColumn(), MofNCompleteColumn(), TimeRemainingColumn(),
+                   console=err, transient=True, disable=as_json)
+    tasks: dict[str, Any] = {}
+
+    def progress(stage: str, done: int, total: int) -> None:
+        if stage not in tasks:
+            tasks[stage] = bar.add_task(stage, total=total)
+        bar.update(tasks[stage], completed=done)
+
+    return bar, progress
+
+
+@cli.command()
+@click.option("--workers", default=1, show_default=True, help="Worker processes.")
+@project_options
+def enrich(workers: int, project_dir: Path | None, as_json: bool) -> None:
+    """Language, tokens, lemmas, URLs, mentions, hashtags, emoji and places per message."""
+    bar, progress = _stage_bar(as_json)
+    with opened(project_dir) as proj, bar:
+        report = proj.enrich(workers=workers, progress=progress)
+    if as_json:
+        emit_json(report.as_dict())
+        return
+    out.print(f"enriched {report.enriched:,} new messages (settings {report.fingerprint}); "
+              f"{report.todo - report.enriched:,} left")
+    langs = ", ".join(f"{k} {v:,}" for k, v in report.languages.items())
+    out.print(f"languages: {langs}")
+
+
+@cli.command()
+@click.option("--codebook", "codebook_ref", default=None,
+              help="Codebook file or builtin:NAME (default: the last one used, else "
+              "builtin:exodus-2022).")
+@click.option("--workers", default=1, show_default=True, help="Worker processes.")
+@project_options
+def code(codebook_ref: str | None, workers: int, project_dir: Path | None, as_json: bool) -> None:
+    """Apply every measure of a codebook to the project's messages (enriching first)."""
+    bar, progress = _stage_bar(as_json)
+    with opened(project_dir) as proj, bar:
+        report = proj.code(codebook_ref, workers=workers, progress=progress)
+    if as_json:
+        emit_json(report.as_dict())
+        return
+    changed = ", ".join(report.recoded_measures) or "none"
+    out.print(f"codebook {safe(report.codebook)} {safe(report.version)}: coded "
+              f"{report.messages:,} messages ({report.rows:,} codes); re-coded measures: "
+              f"{safe(changed)}")
+    table = Table("measure", "value", "messages", title="rule-based codes (naive counts: not "
+                  "estimates)")
+    for row in report.summary:
+        table.add_row(safe(row["measure"]), safe(row["value"]), f"{row['n']:,}")
+    out.print(table)
+
+
+@cli.group()
+def codebook() -> None:
+    """Validate and show codebooks."""
+
+
+@codebook.command("validate")
+@click.argument("ref")
+@click.option("--json", "as_json", is_flag=True, help="Print machine-readable JSON.")
+def codebook_validate(ref: str, as_json: bool) -> None:
+    """Check a codebook file (or builtin:NAME); every problem names its place in the file."""
+    from chatlens.codebook import CodebookError, load_codebook
+
+    try:
+        cb = load_codebook(ref)
+    except CodebookError as exc:
+        if as_json:
+            emit_json({"valid": False, "problems": [
+                {"path": p, "line": line, "message": m} for p, line, m in exc.problems]})
+        else:
+            err.print(safe_block(str(exc)))
+        sys.exit(1)
+    if as_json:
+        emit_json({"valid": True, "name": cb.name, "version": cb.version, "hash": cb.hash(),
+                   "measures": [m.id for m in cb.measures]})
+    else:
+        out.print(f"{safe(ref)}: valid — {safe(cb.name)} {safe(cb.version)}, "
+                  f"{len(cb.measures)} measures, hash {cb.hash()[:12]}")
+
+
+@codebook.command("show")
+@click.argument("ref", required=False)
+@project_options
+def codebook_show(ref: str | None, project_dir: Path | None, as_json: bool) -> None:
+    """Show a codebook (default: the project's current one) with its measures."""
+    from chatlens.codebook import builtin_names, load_codebook
+
+    if ref is None and project_dir is None and not (default_project_dir() / "chatlens.duckdb"
+                                                     ).exists():
+        cb = load_codebook("builtin:exodus-2022")
+    elif ref is not None:
+        cb = load_codebook(ref)
+    else:
+        with opened(project_dir, read_only=True) as proj:
+            cb = proj.codebook()[0]
+    if as_json:
+        emit_json(cb.resolved() | {"hash": cb.hash()})
+        return
+    out.print(f"[bold]{safe(cb.name)}[/bold] {safe(cb.version)} — languages "
+              f"{', '.join(cb.languages)}; hash {cb.hash()[:12]}")
+    if cb.description:
+        out.print(safe(cb.description.strip()))
+    for m in cb.measures:
+        scorers = ", ".join(s.type for s in m.scorers)
+        out.print(f"\n[bold]{safe(m.id)}[/bold] ({m.type}: {safe(' / '.join(m.labels))}; "
+                  f"scorers: {scorers}, combine {m.combine})")
+        out.print(f"  {safe(m.question)}")
+    out.print(f"\nbuilt-in codebooks: {', '.join('builtin:' + n for n in builtin_names())}")
+
+
+def safe_block(text: str) -> str:
+    """Like :func:`safe` but keeps line breaks."""
+    return "\n".join(safe(line) for line in text.splitlines())
+
+
+@cli.command()
+@click.argument("query")
+@click.option("--measure", "measure_value", default=None, metavar="M[=V]",
+              help="Only messages in measure M's population (with value V).")
+@click.option("--limit", default=20, show_default=True)
+@project_options
+def search(query: str, measure_value: str | None, limit: int, project_dir: Path | None,
+           as_json: bool) -> None:
+    """Lemma-aware search: every word of QUERY, in any inflected form, highlighted."""
+    measure, _, value = (measure_value or "").partition("=")
+    with opened(project_dir, read_only=True) as proj:
+        rows = proj.search(query, measure or None, value or None, limit)
+    if as_json:
+        emit_json(rows)
+        return
+    for r in rows:
+        text = r["text"]
+        parts, pos = [], 0
+        for a, b in r["highlights"]:
+            parts.append(safe(text[pos:a]))
+            parts.append(f"[bold yellow]{safe(text[a:b])}[/bold yellow]")
+            pos = b
+        parts.append(safe(text[pos:]))
+        out.print(f"[dim]{r['ts']} {safe(r['chat_title'] or r['chat_key'])} "
+                  f"{safe(r['author_key'])}[/dim]\n  {''.join(parts)}")
+    out.print(f"{len(rows)} messages" + (" (limit reached)" if len(rows) == limit else ""))
+
+
 @cli.command()
 @click.option("--messages", default=400, show_default=True, help="Messages per synthetic chat.")
 @click.option("--seed", default=7, show_default=True)

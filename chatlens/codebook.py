@@ -263,7 +263,7 @@ def _pydantic_loc(loc: tuple[Any, ...]) -> tuple[Any, ...]:
         p in ("lexicon", "regex", "model") or "[" in p)))
 
 
-class YamlLoader(yaml.SafeLoader):
+class YamlLoader(yaml.SafeLoader):  # type: ignore[misc]
     """Safe YAML where only true/false are booleans: ``labels: [yes, no]`` stays two strings."""
 
 

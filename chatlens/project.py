@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import os
 import uuid
+from collections.abc import Callable
+from dataclasses import asdict
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import pyarrow as pa
 
@@ -15,6 +17,14 @@ from chatlens.ingest.base import ParseOptions
 from chatlens.ingest.pipeline import IngestReport, Progress
 from chatlens.ingest.pipeline import ingest as _ingest
 from chatlens.store import Store
+
+if TYPE_CHECKING:
+    from chatlens.codebook import Codebook
+    from chatlens.enrich import EnrichSettings
+    from chatlens.runner import CodeReport, EnrichReport, StageProgress
+
+R = TypeVar("R")
+DEFAULT_CODEBOOK = "builtin:exodus-2022"
 
 
 def default_project_dir() -> Path:
@@ -85,6 +95,81 @@ class Project:
                 "version": __version__, "params": params, **report.as_dict(),
             })
         return report
+
+    # -- settings ----------------------------------------------------------------------------
+    def languages(self) -> tuple[str, ...]:
+        """Languages the project declares (language ID never answers outside them)."""
+        from chatlens.enrich import DEFAULT_LANGUAGES
+
+        row = self.store.con.execute("SELECT value FROM meta WHERE key = 'languages'").fetchone()
+        return tuple(row[0].split(",")) if row and row[0] else DEFAULT_LANGUAGES
+
+    def set_languages(self, languages: list[str]) -> None:
+        from chatlens.enrich import EnrichSettings
+
+        EnrichSettings(languages=tuple(languages))  # validates
+        self.store.con.execute("INSERT OR REPLACE INTO meta VALUES ('languages', ?)",
+                               [",".join(languages)])
+
+    def enrich_settings(self) -> EnrichSettings:
+        from chatlens.enrich import EnrichSettings
+
+        return EnrichSettings(languages=self.languages())
+
+    # -- enrich and code -------------------------------------------------------------------
+    def enrich(self, workers: int = 1, progress: StageProgress | None = None) -> EnrichReport:
+        """Enrich messages not yet enriched with the project's current settings."""
+        from chatlens.runner import enrich_project
+
+        settings = self.enrich_settings()
+        return self._run("enrich", {"workers": workers, "settings": asdict(settings)},
+                         lambda run_id: enrich_project(self.store, settings, workers, progress))
+
+    def codebook(self, ref: str | Path | None = None) -> tuple[Codebook, str]:
+        """The codebook ``ref`` (file or builtin:NAME), else the last one used, else the
+        built-in ``exodus-2022``; returns it with the reference it was loaded from."""
+        from chatlens.codebook import load_codebook
+        from chatlens.store.stages import last_codebook_source
+
+        source = str(ref) if ref else (last_codebook_source(self.store) or DEFAULT_CODEBOOK)
+        return load_codebook(source), source
+
+    def code(self, codebook: str | Path | None = None, workers: int = 1,
+             progress: StageProgress | None = None) -> CodeReport:
+        """Enrich what is new, then code it with every measure of the codebook."""
+        from chatlens.runner import code_project
+
+        cb, source = self.codebook(codebook)
+        self.enrich(workers, progress)
+        settings = self.enrich_settings()
+        return self._run(
+            "code", {"codebook": source, "workers": workers},
+            lambda run_id: code_project(self.store, cb, source, settings, run_id, workers,
+                                        progress),
+            extra={"codebook_hash": cb.hash(), "codebook": cb.resolved()},
+        )
+
+    def search(self, query: str, measure: str | None = None, value: str | None = None,
+               limit: int = 20) -> list[dict[str, Any]]:
+        """Messages containing every word of ``query`` in any inflected form."""
+        from chatlens.search import search
+
+        codebook = self.codebook()[0].name if measure else None
+        return search(self.store, query, codebook, measure, value, limit)
+
+    def _run(self, command: str, params: dict[str, Any], work: Callable[[str], R],
+             extra: dict[str, Any] | None = None) -> R:
+        run_id = new_run_id()
+        self.store.start_run(run_id, command, __version__, params)
+        try:
+            result = work(run_id)
+        except BaseException:
+            self.store.finish_run(run_id, "failed", {"version": __version__, "params": params})
+            raise
+        report = result.as_dict() if hasattr(result, "as_dict") else {}
+        self.store.finish_run(run_id, "complete", {"version": __version__, "params": params,
+                                                   **(extra or {}), **report})
+        return result
 
     def status(self) -> dict[str, Any]:
         summary = self.store.summary()

@@ -2,13 +2,11 @@
 
 from __future__ import annotations
 
+import importlib
 import re
 from typing import Any
 
-try:  # Python 3.11+
-    from re import _parser as sre_parse  # type: ignore[attr-defined]
-except ImportError:  # pragma: no cover
-    import sre_parse  # type: ignore[no-redef]
+sre_parse: Any = importlib.import_module("re._parser")  # the parser behind re.compile (3.11+)
 
 _REPEATS = {"MAX_REPEAT", "MIN_REPEAT", "POSSESSIVE_REPEAT"}
 MAXREPEAT = sre_parse.MAXREPEAT
@@ -18,7 +16,7 @@ def _unbounded_repeat_inside(items: Any, inside_repeat: bool) -> bool:
     for op, arg in items:
         name = str(op)
         if name in _REPEATS:
-            lo, hi, body = arg
+            _lo, hi, body = arg
             unbounded = hi == MAXREPEAT or hi > 100
             if unbounded and inside_repeat:
                 return True
@@ -30,9 +28,8 @@ def _unbounded_repeat_inside(items: Any, inside_repeat: bool) -> bool:
         elif name == "BRANCH":
             if any(_unbounded_repeat_inside(b, inside_repeat) for b in arg[1]):
                 return True
-        elif name in ("ASSERT", "ASSERT_NOT"):
-            if _unbounded_repeat_inside(arg[1], inside_repeat):
-                return True
+        elif name in ("ASSERT", "ASSERT_NOT") and _unbounded_repeat_inside(arg[1], inside_repeat):
+            return True
     return False
 
 

@@ -1,6 +1,7 @@
 """Language identification restricted to the configured languages.
 
-Pipeline on the normalised text (URLs, mentions and hashtags' ``#`` removed):
+Pipeline on the first ``lid_chars`` characters of the normalised text (URLs, mentions, digits and
+hashtags' ``#`` removed); for a bilingual post the language it opens with wins:
 
 * fewer than ``min_chars`` letters (emoji-only, URL-only, digit-only, "ок") → ``und``, score 0;
 * letters are counted per script. Georgian → ``ka``, Armenian → ``hy`` (score = share of letters in
@@ -8,7 +9,8 @@ Pipeline on the normalised text (URLs, mentions and hashtags' ``#`` removed):
 * Cyrillic: a distinctive-letter fast path decides the clear cases. ``ы э ъ`` with none of
   ``і ї є ґ ў ә ғ қ ң ө ұ ү һ`` → ``ru``; ``і ї є ґ`` with ``и`` and none of ``ы э ъ ў`` nor Kazakh
   letters → ``uk`` (Belarusian has no ``и``; Kazakh always shows its own letters). Score
-  ``1 - 0.1**n`` for *n* distinctive letters (max 0.999). Everything else goes to py3langid
+  ``1 - 0.1**n`` for *n* distinctive letters (max 0.999); the letters must be frequent enough
+  (≥ 0.5 % / 2 % of Cyrillic letters) so one stray ``і`` cannot make a Russian post Ukrainian. Everything else goes to py3langid
   restricted to the configured Cyrillic languages (its length-calibrated posterior is the score);
 * Latin: py3langid over the configured Latin-script languages plus a guard set of common Latin
   languages (de fr es it pt pl tr nl …); when a guard language wins the result is ``und``.
@@ -57,16 +59,16 @@ def _identifier(langs: tuple[str, ...]) -> Any:
     return ident
 
 
-def _cyrillic_fast(s: str) -> tuple[str, float] | None:
+def _cyrillic_fast(s: str, n_cyr: int) -> tuple[str, float] | None:
     n_ru = s.count("ы") + s.count("э") + s.count("ъ")
     n_uk = s.count("ї") + s.count("є") + s.count("ґ")
     n_i = s.count("і")
     n_other = s.count("ў") + sum(s.count(c) for c in _KK)
     if n_other:
         return None
-    if n_ru and not n_i and not n_uk:
+    if n_ru * 200 >= n_cyr and not n_i and not n_uk:  # ы+э+ъ ≈ 2.5% of Russian letters
         return "ru", _score(n_ru)
-    if not n_ru and (n_i or n_uk) and "и" in s:
+    if not n_ru and (n_i + n_uk) * 50 >= n_cyr and "и" in s:  # і+ї+є ≈ 7% of Ukrainian letters
         return "uk", _score(n_i + n_uk)
     return None
 
@@ -74,6 +76,7 @@ def _cyrillic_fast(s: str) -> tuple[str, float] | None:
 def detect(norm: str, languages: tuple[str, ...], min_chars: int, lid_chars: int) -> tuple[str, float]:
     """``(lang, score)`` for normalised text; see the module doc for the rules."""
     s = _STRIP.sub(" ", norm) if ("<" in norm or "@" in norm or "#" in norm) else norm
+    s = s[:lid_chars]
     total = _count(_LETTERS, s)
     if total < min_chars or total == 0:
         return "und", 0.0
@@ -95,7 +98,7 @@ def detect(norm: str, languages: tuple[str, ...], min_chars: int, lid_chars: int
         if not cands:
             return "und", 0.0
         if "ru" in cands and "uk" in cands:
-            fast = _cyrillic_fast(s)
+            fast = _cyrillic_fast(s, n)
             if fast is not None and fast[0] in cands:
                 return fast
         if len(cands) == 1:
@@ -105,7 +108,7 @@ def detect(norm: str, languages: tuple[str, ...], min_chars: int, lid_chars: int
         if not configured:
             return "und", 0.0
         cands = tuple(dict.fromkeys([*configured, *LATIN_GUARD]))
-    lang, prob = _identifier(cands).classify(s[:lid_chars])
+    lang, prob = _identifier(cands).classify(s)
     if lang not in languages:
         return "und", 0.0
     return str(lang), round(float(prob), 4)

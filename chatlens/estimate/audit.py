@@ -38,7 +38,7 @@ def fpc_effective_n(n: int, N: int | None) -> float:
     """
     if N is None:
         return float(n)
-    if N < n:
+    if n > N:
         raise ValueError(f"sample size {n} exceeds population size {N}")
     if n == N:
         return float("inf")
@@ -145,7 +145,7 @@ def _stratified(
     if strata.shape != y.shape:
         raise ValueError("strata must have one entry per label")
     N_tot = int(sum(strata_sizes.values()))
-    if N is not None and N != N_tot:
+    if N is not None and N_tot != N:
         raise ValueError(f"N={N} differs from the sum of strata_sizes ({N_tot})")
     keys, inverse = np.unique(strata, return_inverse=True)
     unknown = [k for k in keys.tolist() if k not in strata_sizes]

@@ -58,6 +58,24 @@ CREATE TABLE IF NOT EXISTS identities (
     author_key VARCHAR PRIMARY KEY, platform VARCHAR, raw_id VARCHAR, display_name VARCHAR);
 """
 
+#: Tables of later stages; created on every writable open so older projects gain them.
+_STAGE_DDL = """
+CREATE TABLE IF NOT EXISTS enrichment (
+    uid VARCHAR NOT NULL, fingerprint VARCHAR NOT NULL, lang VARCHAR, lang_score FLOAT,
+    norm VARCHAR, tokens VARCHAR[], lemmas VARCHAR[], urls VARCHAR[], mentions VARCHAR[],
+    hashtags VARCHAR[], emoji VARCHAR[], places VARCHAR[]);
+CREATE TABLE IF NOT EXISTS codebooks (
+    name VARCHAR, version VARCHAR, hash VARCHAR, source VARCHAR, resolved JSON,
+    added TIMESTAMPTZ, PRIMARY KEY (name, hash));
+CREATE TABLE IF NOT EXISTS measure_state (
+    codebook VARCHAR, measure VARCHAR, measure_hash VARCHAR, run_id VARCHAR,
+    PRIMARY KEY (codebook, measure));
+CREATE TABLE IF NOT EXISTS codes (
+    uid VARCHAR NOT NULL, codebook VARCHAR NOT NULL, measure VARCHAR NOT NULL,
+    in_population BOOLEAN NOT NULL, value VARCHAR, score DOUBLE, scorer VARCHAR,
+    matched VARCHAR[], run_id VARCHAR);
+"""
+
 MESSAGE_SQL_COLUMNS = (
     "uid, platform, chat_key, message_id, ts, ts_naive, author_key, text, kind, media, reply_to, "
     "forwarded_from, entities, edited, source_id, source_pos, source_loc"
@@ -87,6 +105,13 @@ def arrow_table(rel: duckdb.DuckDBPyRelation) -> pa.Table:
     """A relation as Arrow (``to_arrow_table`` in DuckDB 2, ``arrow`` before)."""
     fetch = getattr(rel, "to_arrow_table", None) or rel.arrow
     return fetch()
+
+
+def arrow_reader(rel: duckdb.DuckDBPyRelation, batch_rows: int) -> pa.RecordBatchReader:
+    """Stream a relation as Arrow batches (``to_arrow_reader`` in DuckDB 2)."""
+    fetch = getattr(rel, "to_arrow_reader", None) or rel.fetch_arrow_reader
+    reader: pa.RecordBatchReader = fetch(batch_rows)
+    return reader
 
 
 def is_project(path: Path) -> bool:
@@ -119,6 +144,7 @@ class Store:
                 fh.write(secrets.token_hex(32))
         store = cls._connect(root, read_only=False)
         store.con.execute(_DDL)
+        store.con.execute(_STAGE_DDL)
         store.con.execute(
             "INSERT OR IGNORE INTO meta VALUES ('schema_version', ?), ('created', ?)",
             [str(SCHEMA_VERSION), _now().isoformat()],
@@ -141,6 +167,8 @@ class Store:
                 f"{root} has store schema version {row[0] if row else '?'}; this chatlens "
                 f"reads version {SCHEMA_VERSION}. Upgrade chatlens or re-create the project."
             )
+        if not read_only:
+            store.con.execute(_STAGE_DDL)
         return store
 
     @classmethod

@@ -1,0 +1,82 @@
+"""Enrichment throughput on the real news corpus (single process).
+
+Usage: python bench/enrich.py [--min-messages N] [--tokenizer fast|razdel] [--batch 10000]
+
+Reads ``<shared>/data/corpora/ru_news_channels_2023_2024/*.json`` (JSON arrays with ``text``);
+``<shared>`` is ``$CHATLENS_SHARED_DATA`` or ``../shared/data`` next to the repository. With
+``--min-messages`` the corpus is replicated (said so in the output); replicated copies hit a
+warm lemma cache, so the first pass is the honest cold figure and is printed separately.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+import time
+from collections import Counter
+from pathlib import Path
+
+import pyarrow as pa
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+from chatlens.enrich import EnrichSettings, enrich_table  # noqa: E402
+
+
+def corpus_dir() -> Path:
+    env = os.environ.get("CHATLENS_SHARED_DATA")
+    base = Path(env) if env else ROOT.parent / "shared" / "data"
+    return base / "corpora" / "ru_news_channels_2023_2024"
+
+
+def load_texts(d: Path) -> list[str]:
+    texts: list[str] = []
+    for f in sorted(d.glob("*.json")):
+        texts.extend(str(m.get("text") or "") for m in json.loads(f.read_text("utf-8")))
+    return texts
+
+
+def run(texts: list[str], settings: EnrichSettings, batch: int) -> tuple[float, Counter[str]]:
+    langs: Counter[str] = Counter()
+    t0 = time.perf_counter()
+    for start in range(0, len(texts), batch):
+        chunk = texts[start : start + batch]
+        uids = [str(start + i) for i in range(len(chunk))]
+        out = enrich_table(pa.table({"uid": uids, "text": chunk}), settings)
+        langs.update(out.column("lang").to_pylist())
+    return time.perf_counter() - t0, langs
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--min-messages", type=int, default=0)
+    ap.add_argument("--tokenizer", default="fast", choices=["fast", "razdel"])
+    ap.add_argument("--batch", type=int, default=10_000)
+    args = ap.parse_args()
+    d = corpus_dir()
+    if not d.is_dir():
+        sys.exit(f"corpus not found: {d} (set CHATLENS_SHARED_DATA)")
+    texts = load_texts(d)
+    chars = sum(map(len, texts))
+    settings = EnrichSettings(tokenizer=args.tokenizer)
+    print(f"corpus: {len(texts):,} real messages, mean {chars / len(texts):.0f} chars; "
+          f"tokenizer={args.tokenizer}, settings {settings.fingerprint()}")
+    dt, langs = run(texts, settings, args.batch)
+    print(f"cold pass (models loaded lazily, empty caches): {len(texts) / dt:,.0f} msg/s "
+          f"({dt:.2f} s)")
+    dt, _ = run(texts, settings, args.batch)
+    print(f"warm pass (same messages, caches filled):      {len(texts) / dt:,.0f} msg/s")
+    if args.min_messages > len(texts):
+        reps = -(-args.min_messages // len(texts))
+        big = texts * reps
+        dt, _ = run(big, settings, args.batch)
+        print(f"REPLICATED corpus x{reps} = {len(big):,} messages (duplicates of real ones): "
+              f"{len(big) / dt:,.0f} msg/s")
+    print("languages:", dict(langs.most_common()))
+
+
+if __name__ == "__main__":
+    main()

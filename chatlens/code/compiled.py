@@ -1,0 +1,87 @@
+"""A codebook compiled for scoring: lexicon terms lemmatised, regexes compiled, order resolved."""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from datetime import UTC, date, datetime, timedelta
+
+from chatlens.code.scorers import RegexMatcher, Scorer, build_lexicon
+from chatlens.codebook import Codebook, LexiconScorer, Measure, ModelScorer, RegexScorer
+from chatlens.enrich.morph import Lemmatizer
+from chatlens.errors import ChatlensError
+
+PUNCT = re.compile(r"^\W+$")
+
+
+@dataclass(frozen=True, slots=True)
+class CompiledMeasure:
+    id: str
+    type: str
+    positive: str
+    default: str
+    combine: str
+    scorers: tuple[Scorer, ...]
+    languages: frozenset[str] | None
+    chats: frozenset[str] | None
+    kinds: frozenset[str]
+    since_us: int | None
+    until_us: int | None  # exclusive
+    where: tuple[tuple[str, str], ...]
+
+
+@dataclass(frozen=True, slots=True)
+class CompiledCodebook:
+    name: str
+    version: str
+    hash: str
+    measures: tuple[CompiledMeasure, ...]  # dependencies first
+
+
+def _day_us(d: date, plus_days: int = 0) -> int:
+    dt = datetime(d.year, d.month, d.day, tzinfo=UTC) + timedelta(days=plus_days)
+    return int(dt.timestamp()) * 1_000_000
+
+
+def _phrase(lemmatizer: Lemmatizer, term: str, lang: str) -> tuple[str, ...]:
+    return tuple(lem for lem in lemmatizer.lemmas(term, lang) if not PUNCT.match(lem))
+
+
+def compile_measure(cb: Codebook, m: Measure, lemmatizer: Lemmatizer) -> CompiledMeasure:
+    scorers: list[Scorer] = []
+    for j, sc in enumerate(m.scorers):
+        label = sc.label or m.positive_label()
+        sid = sc.id or f"{sc.type}{j}"
+        if isinstance(sc, LexiconScorer):
+            phrases = [_phrase(lemmatizer, t, lang) for lang, terms in sc.terms.items()
+                       for t in terms]
+            neg = sc.negation
+            extra = [w for words in (neg.words or {}).values() for w in words] if neg else []
+            scorers.append(build_lexicon(sid, label, phrases, list(sc.terms),
+                                         neg.window if neg else 0, extra, sc.min_matches))
+        elif isinstance(sc, RegexScorer):
+            flags = re.IGNORECASE if sc.ignore_case else 0
+            scorers.append(RegexMatcher(sid, label, re.compile(sc.pattern, flags), sc.field))
+        elif isinstance(sc, ModelScorer):
+            raise ChatlensError(
+                f"Measure {m.id} uses the model {sc.model!r}, which this project has not "
+                f"trained; label a sample and run `chatlens train --measure {m.id}`, or remove "
+                "the model scorer from the codebook.")
+    pop = m.population
+    return CompiledMeasure(
+        id=m.id, type=m.type, positive=m.positive_label(), default=m.default_label(),
+        combine=m.combine, scorers=tuple(scorers),
+        languages=frozenset(pop.languages) if pop.languages else None,
+        chats=frozenset(pop.chats) if pop.chats else None, kinds=frozenset(pop.kinds),
+        since_us=_day_us(pop.since) if pop.since else None,
+        until_us=_day_us(pop.until, 1) if pop.until else None,
+        where=tuple((c.measure, c.value) for c in pop.where),
+    )
+
+
+def compile_codebook(cb: Codebook, lemmatizer: Lemmatizer | None = None) -> CompiledCodebook:
+    lem = lemmatizer or Lemmatizer()
+    return CompiledCodebook(
+        name=cb.name, version=cb.version, hash=cb.hash(),
+        measures=tuple(compile_measure(cb, m, lem) for m in cb.ordered()),
+    )

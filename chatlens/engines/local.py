@@ -1,0 +1,36 @@
+"""Run a pure stage function over Arrow batches, in this process or in worker processes."""
+
+from __future__ import annotations
+
+import multiprocessing
+from collections import deque
+from collections.abc import Callable, Iterable, Iterator
+from concurrent.futures import Future, ProcessPoolExecutor
+
+import pyarrow as pa
+
+StageFn = Callable[[pa.Table], pa.Table]
+
+
+def map_batches(func: StageFn, batches: Iterable[pa.Table | pa.RecordBatch], workers: int = 1,
+                ) -> Iterator[pa.Table]:
+    """Yield ``func(batch)`` for each batch, in order.
+
+    With ``workers > 1`` batches go to a process pool (spawned, so no state leaks from the
+    parent); at most ``2 × workers`` batches are in flight, which bounds memory.
+    """
+    if workers <= 1:
+        for batch in batches:
+            yield func(pa.Table.from_batches([batch]) if isinstance(batch, pa.RecordBatch)
+                       else batch)
+        return
+    ctx = multiprocessing.get_context("spawn")
+    with ProcessPoolExecutor(max_workers=workers, mp_context=ctx) as pool:
+        pending: deque[Future[pa.Table]] = deque()
+        for batch in batches:
+            table = pa.Table.from_batches([batch]) if isinstance(batch, pa.RecordBatch) else batch
+            pending.append(pool.submit(func, table))
+            if len(pending) >= 2 * workers:
+                yield pending.popleft().result()
+        while pending:
+            yield pending.popleft().result()

@@ -1,0 +1,95 @@
+"""Enrich and code a project incrementally, batch by batch, optionally in worker processes."""
+
+from __future__ import annotations
+
+import functools
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from chatlens.code import code_table, compile_codebook
+from chatlens.code.compiled import CompiledCodebook
+from chatlens.codebook import Codebook
+from chatlens.engines.local import map_batches
+from chatlens.enrich import EnrichSettings, enrich_table
+from chatlens.store import Store
+from chatlens.store import stages as db
+
+BATCH_ROWS = 5_000
+StageProgress = Callable[[str, int, int], None]  # (stage, done, total)
+
+
+@dataclass(slots=True)
+class EnrichReport:
+    fingerprint: str
+    todo: int
+    enriched: int = 0
+    dropped_stale: int = 0
+    languages: dict[str, int] = field(default_factory=dict)
+
+    def as_dict(self) -> dict[str, Any]:
+        return {k: getattr(self, k) for k in self.__slots__}
+
+
+@dataclass(slots=True)
+class CodeReport:
+    codebook: str
+    version: str
+    hash: str
+    recoded_measures: list[str]
+    messages: int = 0
+    rows: int = 0
+    summary: list[dict[str, Any]] = field(default_factory=list)
+
+    def as_dict(self) -> dict[str, Any]:
+        return {k: getattr(self, k) for k in self.__slots__}
+
+
+def enrich_project(store: Store, settings: EnrichSettings, workers: int = 1,
+                   progress: StageProgress | None = None) -> EnrichReport:
+    """Enrich messages not yet enriched with ``settings`` (earlier settings are dropped)."""
+    fp = settings.fingerprint()
+    report = EnrichReport(fingerprint=fp, todo=0)
+    report.dropped_stale = db.drop_stale_enrichment(store, fp)
+    report.todo = db.enrich_todo_count(store, fp)
+    if report.todo:
+        func = functools.partial(enrich_table, settings=settings)
+        reader = db.enrich_todo(store, fp, BATCH_ROWS)
+        with store.bulk_load():
+            for table in map_batches(func, reader, workers):
+                db.write_enrichment(store, table, fp)
+                report.enriched += table.num_rows
+                if progress:
+                    progress("enrich", report.enriched, report.todo)
+    report.languages = db.enrichment_summary(store, fp)["languages"]
+    return report
+
+
+def _code(table: Any, compiled: CompiledCodebook) -> Any:
+    return code_table(table, compiled)
+
+
+def code_project(store: Store, codebook: Codebook, source: str, settings: EnrichSettings,
+                 run_id: str, workers: int = 1, progress: StageProgress | None = None,
+                 ) -> CodeReport:
+    """Code every enriched message with every measure; only what changed is re-coded."""
+    compiled = compile_codebook(codebook)  # fails early (bad model reference) before writing
+    fp = settings.fingerprint()
+    hashes = {m.id: codebook.measure_hash(m.id, extra=fp) for m in codebook.measures}
+    db.save_codebook(store, codebook.name, codebook.version, codebook.hash(), source,
+                     codebook.resolved())
+    report = CodeReport(codebook.name, codebook.version, codebook.hash(),
+                        recoded_measures=db.sync_measures(store, codebook.name, hashes, run_id))
+    n = len(hashes)
+    todo = db.code_todo_count(store, codebook.name, fp, n)
+    if todo:
+        reader = db.code_todo(store, codebook.name, fp, n, BATCH_ROWS)
+        func = functools.partial(_code, compiled=compiled)
+        with store.bulk_load():
+            for table in map_batches(func, reader, workers):
+                report.rows += db.write_codes(store, table, run_id)
+                report.messages += table.num_rows // max(n, 1)
+                if progress:
+                    progress("code", report.messages, todo)
+    report.summary = db.code_summary(store, codebook.name)
+    return report

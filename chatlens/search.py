@@ -1,0 +1,55 @@
+"""Lemma-aware search: find messages with every query word in any inflected form."""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+from chatlens.enrich import Lemmatizer
+from chatlens.errors import UsageError
+from chatlens.store import Store
+from chatlens.store import stages as db
+
+_WORD = re.compile(r"\w", re.UNICODE)
+
+
+def query_lemmas(query: str) -> list[list[str]]:
+    """Lemma sets for the query read as Russian and as Ukrainian (duplicates removed)."""
+    lem = Lemmatizer()
+    sets: list[list[str]] = []
+    for lang in ("ru", "uk", "en"):
+        lemmas = sorted({x for x in lem.lemmas(query, lang) if _WORD.search(x)})
+        if lemmas and lemmas not in sets:
+            sets.append(lemmas)
+    if not sets:
+        raise UsageError(f"The query {query!r} has no words to search for.")
+    return sets
+
+
+def highlight_spans(text: str, tokens: list[str], lemmas: list[str], wanted: set[str],
+                    ) -> list[tuple[int, int]]:
+    """Character spans in ``text`` of the tokens whose lemma is wanted (case and ё-insensitive)."""
+    spans: list[tuple[int, int]] = []
+    for surface in {t for t, lemma in zip(tokens, lemmas, strict=False) if lemma in wanted}:
+        pattern = "".join("[её]" if ch in "её" else re.escape(ch) for ch in surface)
+        for m in re.finditer(rf"(?<!\w){pattern}(?!\w)", text, re.IGNORECASE):
+            spans.append(m.span())
+    spans.sort()
+    merged: list[tuple[int, int]] = []
+    for a, b in spans:
+        if merged and a <= merged[-1][1]:
+            merged[-1] = (merged[-1][0], max(b, merged[-1][1]))
+        else:
+            merged.append((a, b))
+    return merged
+
+
+def search(store: Store, query: str, codebook: str | None, measure: str | None,
+           value: str | None, limit: int) -> list[dict[str, Any]]:
+    sets = query_lemmas(query)
+    rows = db.search(store, sets, codebook, measure, value, limit)
+    wanted = {x for s in sets for x in s}
+    for r in rows:
+        r["highlights"] = highlight_spans(r["text"], r.pop("tokens") or [],
+                                          r.pop("lemmas") or [], wanted)
+    return rows

@@ -1,0 +1,157 @@
+"""Tables written by the stages after ingest: enrichment, codebooks, measure state, codes.
+
+Readers stream from a separate cursor (a snapshot), so a stage can write batch by batch while it
+reads; every write is its own transaction, so an interrupted stage resumes where it stopped.
+"""
+
+from __future__ import annotations
+
+import json
+from datetime import UTC, datetime
+from typing import Any
+
+import pyarrow as pa
+
+from chatlens.store.core import Store, arrow_reader
+
+ENRICH_COLUMNS = ("uid, fingerprint, lang, lang_score, norm, tokens, lemmas, urls, mentions, "
+                  "hashtags, emoji, places")
+
+
+def _one(store: Store, sql: str, params: list[Any] | None = None) -> Any:
+    row = store.con.execute(sql, params or []).fetchone()
+    return row[0] if row else None
+
+
+# -- enrichment ------------------------------------------------------------------------------
+
+def drop_stale_enrichment(store: Store, fingerprint: str) -> int:
+    """Delete enrichment made with other settings; returns how many rows were dropped."""
+    n = int(_one(store, "SELECT count(*) FROM enrichment WHERE fingerprint <> ?", [fingerprint]))
+    if n:
+        store.con.execute("DELETE FROM enrichment WHERE fingerprint <> ?", [fingerprint])
+    return n
+
+
+_ENRICH_TODO = """
+    FROM messages m ANTI JOIN (SELECT uid FROM enrichment WHERE fingerprint = ?) e USING (uid)
+"""
+
+
+def enrich_todo_count(store: Store, fingerprint: str) -> int:
+    return int(_one(store, f"SELECT count(*) {_ENRICH_TODO}", [fingerprint]))
+
+
+def enrich_todo(store: Store, fingerprint: str, batch_rows: int) -> pa.RecordBatchReader:
+    rel = store.con.cursor().sql(f"SELECT m.uid, m.text {_ENRICH_TODO} ORDER BY m.uid",
+                                 params=[fingerprint])
+    return arrow_reader(rel, batch_rows)
+
+
+def write_enrichment(store: Store, table: pa.Table, fingerprint: str) -> None:
+    table = table.append_column("fingerprint", pa.array([fingerprint] * table.num_rows,
+                                                         pa.string()))
+    with store.transaction() as con:
+        con.register("_enr", table)
+        con.execute(f"INSERT INTO enrichment ({ENRICH_COLUMNS}) SELECT {ENRICH_COLUMNS} FROM _enr")
+        con.unregister("_enr")
+
+
+def enrichment_summary(store: Store, fingerprint: str) -> dict[str, Any]:
+    langs = store.con.execute(
+        "SELECT lang, count(*) FROM enrichment WHERE fingerprint = ? GROUP BY lang "
+        "ORDER BY 2 DESC", [fingerprint]).fetchall()
+    return {"enriched": sum(n for _, n in langs), "languages": dict(langs)}
+
+
+# -- codebooks and codes ---------------------------------------------------------------------
+
+def save_codebook(store: Store, name: str, version: str, digest: str, source: str,
+                  resolved: dict[str, Any]) -> None:
+    store.con.execute(
+        "INSERT OR IGNORE INTO codebooks VALUES (?, ?, ?, ?, ?, ?)",
+        [name, version, digest, source, json.dumps(resolved, ensure_ascii=False),
+         datetime.now(UTC)])
+
+
+def last_codebook_source(store: Store) -> str | None:
+    value = _one(store, "SELECT source FROM codebooks ORDER BY added DESC LIMIT 1")
+    return str(value) if value is not None else None
+
+
+def sync_measures(store: Store, codebook: str, hashes: dict[str, str], run_id: str) -> list[str]:
+    """Drop codes of measures whose definition changed (or vanished); returns those re-coded."""
+    stored = dict(store.con.execute(
+        "SELECT measure, measure_hash FROM measure_state WHERE codebook = ?", [codebook]
+    ).fetchall())
+    changed = [m for m, h in hashes.items() if stored.get(m) != h]
+    gone = [m for m in stored if m not in hashes]
+    with store.transaction() as con:
+        for m in changed + gone:
+            con.execute("DELETE FROM codes WHERE codebook = ? AND measure = ?", [codebook, m])
+            con.execute("DELETE FROM measure_state WHERE codebook = ? AND measure = ?",
+                        [codebook, m])
+        for m in changed:
+            con.execute("INSERT INTO measure_state VALUES (?, ?, ?, ?)",
+                        [codebook, m, hashes[m], run_id])
+    return changed
+
+
+_CODE_TODO = """
+    FROM enrichment e JOIN messages m USING (uid)
+    LEFT JOIN (SELECT uid, count(*) AS n FROM codes WHERE codebook = ? GROUP BY uid) c USING (uid)
+    WHERE e.fingerprint = ? AND coalesce(c.n, 0) < ?
+"""
+
+
+def code_todo_count(store: Store, codebook: str, fingerprint: str, n_measures: int) -> int:
+    return int(_one(store, f"SELECT count(*) {_CODE_TODO}", [codebook, fingerprint, n_measures]))
+
+
+def code_todo(store: Store, codebook: str, fingerprint: str, n_measures: int,
+              batch_rows: int) -> pa.RecordBatchReader:
+    rel = store.con.cursor().sql(
+        f"SELECT m.uid, m.chat_key, m.ts, m.kind, m.text, e.lang, e.norm, e.lemmas {_CODE_TODO} "
+        "ORDER BY m.uid", params=[codebook, fingerprint, n_measures])
+    return arrow_reader(rel, batch_rows)
+
+
+def write_codes(store: Store, table: pa.Table, run_id: str) -> int:
+    """Insert code rows that do not exist yet for (uid, codebook, measure); returns the count."""
+    table = table.append_column("run_id", pa.array([run_id] * table.num_rows, pa.string()))
+    with store.transaction() as con:
+        con.register("_codes", table)
+        row = con.execute(
+            "INSERT INTO codes SELECT b.* FROM _codes b ANTI JOIN ("
+            "  SELECT uid, codebook, measure FROM codes WHERE uid IN (SELECT uid FROM _codes)"
+            ") c USING (uid, codebook, measure)").fetchone()
+        con.unregister("_codes")
+    return int(row[0]) if row else 0
+
+
+def code_summary(store: Store, codebook: str) -> list[dict[str, Any]]:
+    cur = store.con.execute(
+        "SELECT measure, value, count(*) AS n FROM codes WHERE codebook = ? AND in_population "
+        "GROUP BY measure, value ORDER BY measure, n DESC", [codebook])
+    return [{"measure": m, "value": v, "n": n} for m, v, n in cur.fetchall()]
+
+
+# -- search ----------------------------------------------------------------------------------
+
+def search(store: Store, lemma_sets: list[list[str]], codebook: str | None,
+           measure: str | None, value: str | None, limit: int) -> list[dict[str, Any]]:
+    """Messages whose lemmas include all lemmas of one of ``lemma_sets``, newest first."""
+    alternatives = " OR ".join("list_has_all(e.lemmas, ?)" for _ in lemma_sets)
+    params: list[Any] = [list(s) for s in lemma_sets]
+    join = ""
+    if measure:
+        join = ("JOIN codes c ON c.uid = m.uid AND c.codebook = ? AND c.measure = ? "
+                "AND c.in_population" + (" AND c.value = ?" if value else ""))
+        params = [codebook, measure, *([value] if value else []), *params]
+    cur = store.con.execute(
+        f"SELECT m.uid, m.chat_key, ch.title AS chat_title, m.ts, m.author_key, m.text, "
+        f"e.tokens, e.lemmas FROM messages m JOIN enrichment e USING (uid) "
+        f"LEFT JOIN chats ch USING (chat_key) {join} WHERE ({alternatives}) "
+        f"ORDER BY m.ts DESC NULLS LAST LIMIT ?", [*params, limit])
+    cols = [d[0] for d in cur.description]
+    return [dict(zip(cols, r, strict=True)) for r in cur.fetchall()]
