@@ -1,7 +1,6 @@
 """Language identification restricted to the configured languages.
 
-Pipeline on the first ``lid_chars`` characters of the normalised text (URLs, mentions, digits and
-hashtags' ``#`` removed); for a bilingual post the language it opens with wins:
+Pipeline on the first ``lid_chars`` characters of the normalised text (URLs and mentions removed); for a bilingual post the language it opens with wins:
 
 * fewer than ``min_chars`` letters (emoji-only, URL-only, digit-only, "ок") → ``und``, score 0;
 * letters are counted per script. Georgian → ``ka``, Armenian → ``hy`` (score = share of letters in
@@ -20,6 +19,7 @@ from __future__ import annotations
 
 import copy
 import re
+import string
 from functools import lru_cache
 from typing import Any
 
@@ -27,17 +27,32 @@ CYRILLIC_LANGS = frozenset({"ru", "uk", "be", "kk", "bg", "mk", "sr", "ky", "mn"
 LATIN_GUARD = ("en", "de", "fr", "es", "it", "pt", "pl", "tr", "nl", "cs", "ro", "uz", "az", "fi")
 SCRIPT_LANGS = {"geo": "ka", "arm": "hy"}
 
-_LETTERS = re.compile(r"[^\W\d_]+")
-_CYR = re.compile("[а-яёіїєґўәғқңөұүһ]+")
-_LAT = re.compile("[a-z\u00c0-\u024f]+")
-_GEO = re.compile("[\u10a0-\u10ff\u1c90-\u1cbf\u2d00-\u2d2f]+")
-_ARM = re.compile("[\u0531-\u058f\ufb13-\ufb17]+")
-_STRIP = re.compile(r"<url>|(?<![\w@.])@\w+|[#\d_]")
+_AS_LETTERS = string.ascii_letters.encode()
+_FOREIGN = re.compile("[^\\W\\d_a-z\u0400-\u04ff]")  # a letter neither ASCII nor Cyrillic
+_SCRIPTS = {
+    "lat": re.compile("[\u00c0-\u024f]+"),
+    "geo": re.compile("[\u10a0-\u10ff\u1c90-\u1cbf\u2d00-\u2d2f]+"),
+    "arm": re.compile("[\u0531-\u058f\ufb13-\ufb17]+"),
+    "other": re.compile(
+        "[^\\W\\d_a-z\u00c0-\u024f\u0400-\u04ff\u10a0-\u10ff\u1c90-\u1cbf\u2d00-\u2d2f"
+        "\u0531-\u058f\ufb13-\ufb17]+"
+    ),
+}
+_MENTION = re.compile(r"(?<![\w@.])@\w+")
 _KK = "әғқңөұүһ"
 
 
-def _count(rx: re.Pattern[str], s: str) -> int:
-    return sum(map(len, rx.findall(s)))
+def script_counts(s: str) -> dict[str, int]:
+    """Letters per script (``cyr`` ``lat`` ``geo`` ``arm`` ``other``); byte counts when possible."""
+    b = s.encode()
+    c = b.count
+    cyr = c(b"\xd0") + c(b"\xd1") + c(b"\xd2") + c(b"\xd3")  # U+0400–04FF, 2 bytes each
+    lat = len(b) - len(b.translate(None, _AS_LETTERS))
+    counts = {"cyr": cyr, "lat": lat, "geo": 0, "arm": 0, "other": 0}
+    if not s.isascii() and _FOREIGN.search(s):
+        for name, rx in _SCRIPTS.items():
+            counts[name] += sum(map(len, rx.findall(s)))
+    return counts
 
 
 def _score(n: int) -> float:
@@ -75,20 +90,19 @@ def _cyrillic_fast(s: str, n_cyr: int) -> tuple[str, float] | None:
 
 def detect(norm: str, languages: tuple[str, ...], min_chars: int, lid_chars: int) -> tuple[str, float]:
     """``(lang, score)`` for normalised text; see the module doc for the rules."""
-    s = _STRIP.sub(" ", norm) if ("<" in norm or "@" in norm or "#" in norm) else norm
+    s = norm[: lid_chars + 40]
+    if "<url>" in s:
+        s = s.replace("<url>", " ")
+    if "@" in s:
+        s = _MENTION.sub(" ", s)
     s = s[:lid_chars]
-    total = _count(_LETTERS, s)
+    counts = script_counts(s)
+    total = sum(counts.values())
     if total < min_chars or total == 0:
         return "und", 0.0
-    counts = {
-        "cyr": _count(_CYR, s),
-        "lat": _count(_LAT, s),
-        "geo": _count(_GEO, s),
-        "arm": _count(_ARM, s),
-    }
     script = max(counts, key=counts.__getitem__)
     n = counts[script]
-    if n * 2 < total:  # letters mostly from a script we do not model (CJK, Arabic, Greek, …)
+    if script == "other" or n * 2 < total:  # mostly a script we do not model (CJK, Greek, …)
         return "und", 0.0
     if script in SCRIPT_LANGS:
         lang = SCRIPT_LANGS[script]

@@ -6,12 +6,14 @@ Normalisation, in order (:func:`prepare`):
    soft hyphens removed (a zero-width *joiner* only where it touches a letter, so emoji ZWJ
    sequences survive), typographic apostrophes (’ ʼ ‘ ′ `) become ``'``.
 2. URLs are taken out and replaced by the placeholder token ``<url>``.
-3. Homoglyph folding, per word that mixes Latin and Cyrillic letters: when the word has at least
-   as many Cyrillic letters as Latin ones, Latin lookalikes (A a B C c E e H I i K k M O o P p T X
-   x Y y) become Cyrillic; otherwise Cyrillic lookalikes become Latin. Words in one script are never
-   touched, so a standalone Latin ``Z``/``V`` stays Latin (the war symbol) and a Cyrillic ``З``
-   stays Cyrillic; ``Z``/``V`` have no lookalike in the table and survive inside mixed words too.
-4. Lowercase, ``ё`` → ``е`` (Ukrainian ``і ї є ґ`` and Belarusian ``ў`` are kept).
+3. Lowercase, ``ё`` → ``е`` (Ukrainian ``і ї є ґ`` and Belarusian ``ў`` are kept).
+4. Homoglyph folding, per word where a Latin letter touches a Cyrillic one: when the word has at
+   least as many Cyrillic letters as Latin ones, the Latin lookalikes ``a b c e h i k m o p t x y``
+   become ``а в с е н і к м о р т х у`` (``b``/``h`` from capital ``B``/``H``; Latin ``i`` becomes
+   Ukrainian ``і``); otherwise those Cyrillic letters (and ``ѕ ј``) become Latin. Words in one
+   script are never touched, so a standalone Latin ``z``/``v`` stays Latin (the war symbol) and
+   Cyrillic ``з`` stays Cyrillic; ``z``/``v`` have no lookalike in the table, so they survive
+   inside mixed words too (``zа`` keeps its ``z``).
 
 The ``fast`` tokenizer is one compiled regex modelled on razdel's rules: hyphenated and apostrophe
 words stay whole (``кто-то``, ``м'ята``, ``5-й``), decimals and fractions (``1,5`` ``3.14`` ``1/2``)
@@ -27,9 +29,9 @@ import unicodedata
 
 URL_TOKEN = "<url>"
 
+_RARE_RE = re.compile("[\u200b-\u200f\u2060\ufeff\u00ad’ʼ‘′`]")
 _ZW_RE = re.compile("[\u200b\u200c\u200e\u200f\u2060\ufeff\u00ad]|(?<=\\w)\u200d|\u200d(?=\\w)")
 _APOS = str.maketrans({"’": "'", "ʼ": "'", "‘": "'", "′": "'", "`": "'"})
-_APOS_RE = re.compile("[’ʼ‘′`]")
 
 URL_RE = re.compile(
     r"(?:https?://|www\.|(?<![\w.])(?:t|telegram)\.me/)[^\s<>\"«»]+?(?=[.,;:!?)\]'»]*(?:\s|$))",
@@ -57,53 +59,48 @@ TOKEN_RE = re.compile(
 )
 
 _CYR = "а-яёіїєґўәғқңөұүһ"
-MIXED_WORD_RE = re.compile(rf"\w*(?:[a-z][\w]*[{_CYR}]|[{_CYR}][\w]*[a-z])\w*", re.IGNORECASE)
-_CYR_LETTER_RE = re.compile(rf"[{_CYR}]", re.IGNORECASE)
-_LAT_LETTER_RE = re.compile(r"[a-z]", re.IGNORECASE)
-
-_LAT2CYR = str.maketrans(
-    "AaBCcEeHIiKkMOoPpTXxYy",
-    "АаВСсЕеНІіКкМОоРрТХхУу",
-)
-_CYR2LAT = str.maketrans(
-    "АаВСсЕеНІіКкМОоРрТХхУуЅѕЈј",
-    "AaBCcEeHIiKkMOoPpTXxYySsJj",
-)
+_ADJ_RE = re.compile(f"[a-z][{_CYR}]|[{_CYR}][a-z]")
+_WORD_RE = re.compile(r"\w+")
+_CYR_LETTER_RE = re.compile(f"[{_CYR}]")
+_LAT_LETTER_RE = re.compile("[a-z]")
+_LAT2CYR = str.maketrans("abcehikmoptxy", "авсенікмортху")
+_CYR2LAT = str.maketrans("авсенікмортхуѕј", "abcehikmoptxysj")
 
 
 def _fold_word(m: re.Match[str]) -> str:
     w = m.group(0)
+    if not _ADJ_RE.search(w):
+        return w
     n_cyr = len(_CYR_LETTER_RE.findall(w))
     n_lat = len(_LAT_LETTER_RE.findall(w))
     return w.translate(_LAT2CYR if n_cyr >= n_lat else _CYR2LAT)
 
 
 def fold_homoglyphs(text: str) -> str:
-    """Fold lookalike letters inside words that mix Latin and Cyrillic (rule in module doc)."""
-    return MIXED_WORD_RE.sub(_fold_word, text)
+    """Fold lookalike letters inside mixed-script words of lowercase text (rule in module doc)."""
+    return _WORD_RE.sub(_fold_word, text) if _ADJ_RE.search(text) else text
 
 
 def clean(text: str) -> str:
     """Step 1: NFKC, zero-width removal, apostrophe unification (case kept)."""
-    t = unicodedata.normalize("NFKC", text)
-    t = _ZW_RE.sub("", t)
-    if _APOS_RE.search(t):
-        t = t.translate(_APOS)
+    t = text if unicodedata.is_normalized("NFKC", text) else unicodedata.normalize("NFKC", text)
+    if _RARE_RE.search(t):
+        t = _ZW_RE.sub("", t).translate(_APOS)
     return t
 
 
 def prepare(text: str) -> tuple[str, list[str]]:
     """Normalised text (URLs replaced by ``<url>``) and the URLs taken out, in order."""
     t = clean(text)
-    urls = URL_RE.findall(t)
-    if urls:
-        t = URL_RE.sub(f" {URL_TOKEN} ", t)
-    if MIXED_WORD_RE.search(t):
-        t = fold_homoglyphs(t)
+    urls: list[str] = []
+    if "http" in t or "www." in t or ".me/" in t or "HTTP" in t or "WWW." in t:
+        urls = URL_RE.findall(t)
+        if urls:
+            t = URL_RE.sub(f" {URL_TOKEN} ", t)
     t = t.lower()
     if "ё" in t:
         t = t.replace("ё", "е")
-    return t, urls
+    return fold_homoglyphs(t), urls
 
 
 def tokenize_fast(norm: str) -> list[str]:

@@ -1,0 +1,167 @@
+"""Coding through the real pipeline: lemma-aware lexicons, regexes, populations, increments."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from chatlens import Project
+from chatlens.codebook import parse_codebook
+from tests.helpers import telegram_export
+
+CODEBOOK = """
+name: t
+version: "1"
+languages: [ru, uk, en]
+measures:
+  - id: border
+    question: Is the message about the border?
+    labels: [yes, no]
+    instructions: Code yes for border talk.
+    scorers:
+      - type: lexicon
+        terms: {ru: [граница, верхний ларс], uk: [кордон]}
+        negation: {window: 2}
+  - id: zsym
+    question: Does the message show the Z symbol?
+    labels: [yes, no]
+    instructions: Latin Z or V as a war symbol.
+    scorers:
+      - {type: regex, pattern: '(?<![\\w-])[ZV](?![\\w-])', ignore_case: false}
+  - id: queue_in_ru
+    question: Is a border message in Russian about a queue?
+    labels: [yes, no]
+    instructions: Only Russian border messages.
+    population: {languages: [ru], where: [{measure: border, value: "yes"}]}
+    scorers:
+      - type: lexicon
+        terms: {ru: [очередь]}
+"""
+
+TEXTS = [
+    "Кто сейчас на границе? Большая очередь",       # 1 border, ru, queue
+    "Стоим у границы уже пятый час",                # 2 inflected
+    "Прошли границу пешком",                        # 3 accusative
+    "На Верхнем Ларсе пробка",                      # 4 multi-word phrase, locative
+    "Черга на кордоні величезна, стоїмо з ранку",   # 5 Ukrainian, inflected
+    "Пропустили на кордону без питань",             # 6 Ukrainian dative/locative
+    "Про грaницу ничего не слышно",                 # 7 Latin 'a' homoglyph inside the word
+    "Это не граница, а просто шлагбаум",            # 8 negated within the window
+    "Сняли Z с машины перед выездом",               # 9 Latin Z symbol
+    "За рулём всю ночь, Зина спит",                 # 10 Cyrillic З words, not the symbol
+    "🇬🇪🇬🇪🇬🇪",                                     # 11 emoji only
+    "Хорошая погода сегодня",                       # 12 nothing
+]
+
+
+def codes(project: Project, measure: str) -> dict[int, str | None]:
+    rows = project.store.con.execute(
+        "SELECT CAST(m.message_id AS INT), c.value FROM codes c JOIN messages m USING (uid) "
+        "WHERE c.measure = ?", [measure]).fetchall()
+    return dict(rows)
+
+
+@pytest.fixture
+def coded(project: Project, tmp_path: Path) -> Project:
+    (tmp_path / "cb.yaml").write_text(CODEBOOK, encoding="utf-8")
+    project.ingest([telegram_export(tmp_path / "r.json", TEXTS)])
+    project.code(tmp_path / "cb.yaml")
+    return project
+
+
+def test_lexicon_matches_across_inflection_scripts_and_languages(coded: Project) -> None:
+    border = codes(coded, "border")
+    assert [i for i, v in sorted(border.items()) if v == "yes"] == [1, 2, 3, 4, 5, 6, 7]
+
+
+def test_negation_window_and_emoji_only(coded: Project) -> None:
+    border = codes(coded, "border")
+    assert border[8] == "no" and border[11] == "no" and border[12] == "no"
+    (lang,), = coded.store.con.execute(
+        "SELECT e.lang FROM enrichment e JOIN messages m USING (uid) WHERE m.message_id = '11'"
+    ).fetchall()
+    assert lang == "und"
+
+
+def test_latin_z_symbol_is_not_cyrillic_ze(coded: Project) -> None:
+    z = codes(coded, "zsym")
+    assert z[9] == "yes" and z[10] == "no" and z[7] == "no"
+
+
+def test_population_filters_on_language_and_another_measure(coded: Project) -> None:
+    q = codes(coded, "queue_in_ru")
+    assert q[1] == "yes" and q[2] == "no"  # Russian border messages
+    assert q[5] is None and q[12] is None  # Ukrainian; not about the border: outside
+    (n_in,), = coded.store.con.execute(
+        "SELECT count(*) FROM codes WHERE measure = 'queue_in_ru' AND in_population").fetchall()
+    assert n_in == 5  # 1, 2, 3, 4, 7 (8 is negated, 5 and 6 are Ukrainian)
+
+
+def test_rerun_is_a_noop_and_a_changed_measure_alone_is_recoded(
+        coded: Project, tmp_path: Path) -> None:
+    again = coded.code(tmp_path / "cb.yaml")
+    assert again.rows == 0 and again.recoded_measures == []
+    changed = CODEBOOK.replace('version: "1"', 'version: "2"').replace(
+        "terms: {ru: [очередь]}", "terms: {ru: [очередь, пробка]}")
+    (tmp_path / "cb2.yaml").write_text(changed, encoding="utf-8")
+    report = coded.code(tmp_path / "cb2.yaml")
+    assert report.recoded_measures == ["queue_in_ru"]
+    assert report.rows == len(TEXTS)  # one measure × every message
+    assert codes(coded, "queue_in_ru")[4] == "yes"
+    (total,), = coded.store.con.execute("SELECT count(*) FROM codes").fetchall()
+    assert total == 3 * len(TEXTS)
+
+
+def test_new_messages_alone_are_enriched_and_coded(coded: Project, tmp_path: Path) -> None:
+    extra = telegram_export(tmp_path / "more.json", ["Снова на границе"], chat_id=43)
+    coded.ingest([extra])
+    report = coded.code()
+    assert report.messages == 1 and report.rows == 3
+
+
+def test_two_workers_give_the_same_codes(tmp_path: Path) -> None:
+    (tmp_path / "cb.yaml").write_text(CODEBOOK, encoding="utf-8")
+    export = telegram_export(tmp_path / "r.json", TEXTS * 30)
+    results = []
+    for workers in (1, 2):
+        import chatlens.runner as runner
+
+        runner.BATCH_ROWS = 50  # several batches per worker
+        with Project.init(tmp_path / f"p{workers}") as p:
+            p.ingest([export])
+            p.code(tmp_path / "cb.yaml", workers=workers)
+            results.append(p.store.con.execute(
+                "SELECT m.message_id, c.measure, c.value FROM codes c JOIN messages m USING (uid)"
+                " ORDER BY 1, 2").fetchall())
+    runner.BATCH_ROWS = 5_000
+    assert results[0] == results[1] and len(results[0]) == 3 * len(TEXTS) * 30
+
+
+def test_search_finds_inflected_forms_and_highlights_them(coded: Project) -> None:
+    rows = coded.search("граница")
+    texts = {r["text"] for r in rows}
+    assert "Прошли границу пешком" in texts and "Стоим у границы уже пятый час" in texts
+    row = next(r for r in rows if r["text"] == "Прошли границу пешком")
+    (a, b), = row["highlights"]
+    assert row["text"][a:b] == "границу"
+    only = coded.search("очередь", measure="queue_in_ru", value="yes")
+    assert [r["text"] for r in only] == [TEXTS[0]]
+
+
+def test_model_scorer_without_a_trained_model_fails_before_writing(
+        project: Project, tmp_path: Path) -> None:
+    text = CODEBOOK + """
+  - id: stance
+    question: What stance does it take?
+    labels: [yes, no]
+    instructions: A trained model decides.
+    scorers:
+      - {type: model, model: stance-v1}
+"""
+    parse_codebook(text)  # valid as a codebook
+    (tmp_path / "m.yaml").write_text(text, encoding="utf-8")
+    project.ingest([telegram_export(tmp_path / "r.json", TEXTS)])
+    with pytest.raises(Exception, match="has not trained"):
+        project.code(tmp_path / "m.yaml")
+    assert project.store.con.execute("SELECT count(*) FROM codes").fetchone() == (0,)
