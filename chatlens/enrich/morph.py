@@ -14,7 +14,7 @@ import re
 from functools import lru_cache
 from typing import Any
 
-from chatlens.enrich.text import prepare, tokenize_fast, tokenize_razdel
+from chatlens.enrich.text import fold_homoglyphs, prepare, tokenize_fast, tokenize_razdel
 
 #: Words a dictionary is asked about: written in that language's alphabet (hyphen, apostrophe ok).
 _WORD_RE = {
@@ -83,6 +83,39 @@ def lemmatize_tokens(tokens: list[str], lang: str) -> list[str]:
                 cache[t] = lem
                 out[i] = lem
     return out  # type: ignore[return-value]
+
+
+_Chunk = tuple[tuple[str, ...], tuple[str, ...], bool]
+_CHUNKS: dict[str, dict[str, _Chunk]] = {}
+
+
+def analyze(norm: str, lang: str) -> tuple[list[str], list[str], bool]:
+    """Tokens, lemmas and "was folded" of unfolded normalised text, ``fast`` tokenizer.
+
+    Homoglyph folding, tokenising and lemmatising are cached per whitespace-separated chunk
+    (``границе,``), which removes nearly all per-token Python work on real text. The result is what
+    :func:`fold_homoglyphs`, :func:`tokenize_fast` and :func:`lemmatize_tokens` give, since neither
+    a token nor a word spans whitespace. When the flag is true the caller folds ``norm`` too.
+    """
+    dict_lang = morph_dict(lang)
+    cache = _CHUNKS.setdefault(dict_lang, {})
+    chunks = norm.split()
+    get = cache.get
+    entries = [get(c) for c in chunks]
+    if None in entries:
+        if len(cache) > CACHE_LIMIT:
+            cache.clear()
+        for i, e in enumerate(entries):
+            if e is None:
+                folded = fold_homoglyphs(chunks[i])
+                toks = tokenize_fast(folded)
+                e = (tuple(toks), tuple(lemmatize_tokens(toks, dict_lang)), folded != chunks[i])
+                cache[chunks[i]] = e
+                entries[i] = e
+    tokens = [t for e in entries for t in e[0]]  # type: ignore[index]
+    lemmas = [t for e in entries for t in e[1]]  # type: ignore[index]
+    folded = any(e[2] for e in entries)  # type: ignore[index]
+    return tokens, lemmas, folded
 
 
 class Lemmatizer:

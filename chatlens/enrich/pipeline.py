@@ -2,20 +2,21 @@
 
 from __future__ import annotations
 
+import gc
 from typing import Any
 
 import pyarrow as pa
 
 from chatlens.enrich.lid import detect
-from chatlens.enrich.morph import lemmatize_tokens
+from chatlens.enrich.morph import analyze, lemmatize_tokens
 from chatlens.enrich.places import find_places
 from chatlens.enrich.settings import EnrichSettings
 from chatlens.enrich.text import (
-    EMOJI_RE,
     HASHTAG_RE,
     MENTION_RE,
+    find_emoji,
+    fold_homoglyphs,
     prepare,
-    tokenize_fast,
     tokenize_razdel,
 )
 
@@ -40,11 +41,16 @@ ENRICH_SCHEMA = pa.schema(
 
 def enrich_text(text: str, settings: EnrichSettings) -> dict[str, Any]:
     """Enrich one message; the columns of :data:`ENRICH_SCHEMA` except ``uid``."""
-    norm, urls = prepare(text or "")
+    norm, urls = prepare(text or "", fold=False)
     lang, score = detect(norm, settings.languages, settings.min_chars, settings.lid_chars)
-    tokenize = tokenize_razdel if settings.tokenizer == "razdel" else tokenize_fast
-    tokens = tokenize(norm)
-    lemmas = lemmatize_tokens(tokens, lang)
+    if settings.tokenizer == "razdel":
+        norm = fold_homoglyphs(norm)
+        tokens = tokenize_razdel(norm)
+        lemmas = lemmatize_tokens(tokens, lang)
+    else:
+        tokens, lemmas, folded = analyze(norm, lang)
+        if folded:
+            norm = fold_homoglyphs(norm)
     places = find_places(tokens, lemmas, settings.tokenizer) if settings.places else []
     return {
         "lang": lang,
@@ -55,9 +61,18 @@ def enrich_text(text: str, settings: EnrichSettings) -> dict[str, Any]:
         "urls": urls,
         "mentions": MENTION_RE.findall(norm) if "@" in norm else [],
         "hashtags": HASHTAG_RE.findall(norm) if "#" in norm else [],
-        "emoji": EMOJI_RE.findall(norm),
+        "emoji": find_emoji(norm),
         "places": places,
     }
+
+
+def _list_array(rows: list[list[str]]) -> pa.ListArray:
+    offsets = [0]
+    flat: list[str] = []
+    for r in rows:
+        flat.extend(r)
+        offsets.append(len(flat))
+    return pa.ListArray.from_arrays(pa.array(offsets, pa.int32()), pa.array(flat, pa.string()))
 
 
 def enrich_table(table: pa.Table | pa.RecordBatch, settings: EnrichSettings) -> pa.Table:
@@ -66,14 +81,29 @@ def enrich_table(table: pa.Table | pa.RecordBatch, settings: EnrichSettings) -> 
     Pure and picklable (module-level; caches and models are loaded lazily per process), so it can
     run in a process pool or Spark ``mapInArrow`` over record batches. Null text counts as "".
     """
-    uids = table.column("uid").to_pylist()
     texts = table.column("text").to_pylist()
-    cols: dict[str, list[Any]] = {name: [] for name in ENRICH_SCHEMA.names}
-    cols["uid"] = uids
     names = ENRICH_SCHEMA.names[1:]
+    cols: dict[str, list[Any]] = {name: [] for name in names}
     appenders = [cols[n].append for n in names]
-    for text in texts:
-        row = enrich_text(text, settings)
-        for name, append in zip(names, appenders, strict=True):
-            append(row[name])
-    return pa.Table.from_pydict(cols, schema=ENRICH_SCHEMA)
+    gc_was_on = gc.isenabled()
+    gc.disable()  # millions of short lists, no cycles: the cyclic GC would only rescan them
+    try:
+        for text in texts:
+            row = enrich_text(text, settings)
+            for name, append in zip(names, appenders, strict=True):
+                append(row[name])
+    finally:
+        if gc_was_on:
+            gc.enable()
+    arrays: list[pa.Array] = [table.column("uid")]
+    if isinstance(arrays[0], pa.ChunkedArray):
+        arrays[0] = arrays[0].combine_chunks()
+    for field in ENRICH_SCHEMA:
+        if field.name == "uid":
+            continue
+        data = cols[field.name]
+        arrays.append(_list_array(data) if field.name in _LIST_COLS else pa.array(data, field.type))
+    return pa.Table.from_arrays(arrays, schema=ENRICH_SCHEMA)
+
+
+_LIST_COLS = frozenset(f.name for f in ENRICH_SCHEMA if pa.types.is_list(f.type))

@@ -69,12 +69,17 @@ def gazetteer(tokenizer: str = "fast") -> dict[str, list[tuple[tuple[str, ...], 
     return index
 
 
+@lru_cache(maxsize=4)
+def _keys(tokenizer: str) -> frozenset[str]:
+    return frozenset(gazetteer(tokenizer))
+
+
 def find_places(tokens: list[str], lemmas: list[str], tokenizer: str = "fast") -> list[str]:
     """Place ids mentioned, in order of first mention, each once."""
-    index = gazetteer(tokenizer)
-    hits = index.keys() & (set(lemmas) | set(tokens))
-    if not hits:
+    index, keys = gazetteer(tokenizer), _keys(tokenizer)
+    if keys.isdisjoint(lemmas) and keys.isdisjoint(tokens):
         return []
+    hits = keys.intersection(lemmas).union(keys.intersection(tokens))
     found: list[str] = []
     for i in range(len(tokens)):
         for seqs in (lemmas, tokens):

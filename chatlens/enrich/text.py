@@ -29,14 +29,15 @@ import unicodedata
 
 URL_TOKEN = "<url>"
 
-_RARE_RE = re.compile("[\u200b-\u200f\u2060\ufeff\u00ad’ʼ‘′`]")
-_ZW_RE = re.compile("[\u200b\u200c\u200e\u200f\u2060\ufeff\u00ad]|(?<=\\w)\u200d|\u200d(?=\\w)")
-_APOS = str.maketrans({"’": "'", "ʼ": "'", "‘": "'", "′": "'", "`": "'"})
+_ZW_CLASS = "[\u200b\u200c\u200e\u200f\u2060\ufeff\u00ad]"
+_ZW_ANY_RE = re.compile("[\u200b-\u200f\u2060\ufeff\u00ad]")
+_ZW_RE = re.compile(_ZW_CLASS)
+_ZWJ_RE = re.compile("(?<=\\w)\u200d|\u200d(?=\\w)")
+_APOSTROPHES = "’ʼ‘′`"
 
-URL_RE = re.compile(
-    r"(?:https?://|www\.|(?<![\w.])(?:t|telegram)\.me/)[^\s<>\"«»]+?(?=[.,;:!?)\]'»]*(?:\s|$))",
-    re.IGNORECASE,
-)
+_URL_TAIL = r"[^\s<>\"«»]+?(?=[.,;:!?)\]'»]*(?:\s|$))"
+URL_RE = re.compile(rf"(?:https?://|www\.|(?<![\w.])(?:t|telegram)\.me/){_URL_TAIL}", re.I)
+_HTTP_RE = re.compile(rf"https?://{_URL_TAIL}")  # the common case; literal prefix, fast scan
 MENTION_RE = re.compile(r"(?<![\w@.])@(\w{2,})")
 HASHTAG_RE = re.compile(r"(?<![\w&#])#(\w*[^\W\d_]\w*)")
 
@@ -47,6 +48,15 @@ _EMOJI_BASE = (
     "(?:\ufe0f|[\U0001f3fb-\U0001f3ff]|[\U000e0020-\U000e007f])*"
 )
 EMOJI_RE = re.compile(f"{_EMOJI_BASE}(?:\u200d{_EMOJI_BASE})*")
+_EMOJI_ANY_RE = re.compile(
+    "[\u00a9\u00ae\u203c\u2049\u2122\u2139\u2194-\u2bff\u3030\u303d\u3297\u3299\u20e3"
+    "\U0001f000-\U0001faff]"
+)
+
+
+def find_emoji(norm: str) -> list[str]:
+    """Emoji clusters (flags, keycaps, skin tones and ZWJ sequences kept whole), in order."""
+    return EMOJI_RE.findall(norm) if _EMOJI_ANY_RE.search(norm) else []
 
 TOKEN_RE = re.compile(
     "<url>"
@@ -84,23 +94,35 @@ def fold_homoglyphs(text: str) -> str:
 def clean(text: str) -> str:
     """Step 1: NFKC, zero-width removal, apostrophe unification (case kept)."""
     t = text if unicodedata.is_normalized("NFKC", text) else unicodedata.normalize("NFKC", text)
-    if _RARE_RE.search(t):
-        t = _ZW_RE.sub("", t).translate(_APOS)
+    if _ZW_ANY_RE.search(t):
+        t = _ZW_RE.sub("", t)
+        if "\u200d" in t:
+            t = _ZWJ_RE.sub("", t)
+    for ch in _APOSTROPHES:
+        if ch in t:
+            t = t.replace(ch, "'")
     return t
 
 
-def prepare(text: str) -> tuple[str, list[str]]:
-    """Normalised text (URLs replaced by ``<url>``) and the URLs taken out, in order."""
+def find_urls(t: str) -> list[str]:
+    if "www." in t or ".me/" in t or "HTTP" in t or "WWW" in t:
+        return URL_RE.findall(t)
+    return _HTTP_RE.findall(t) if "http" in t else []
+
+
+def prepare(text: str, fold: bool = True) -> tuple[str, list[str]]:
+    """Normalised text (URLs replaced by ``<url>``) and the URLs taken out, in order.
+
+    ``fold=False`` skips homoglyph folding (the pipeline folds per cached chunk instead).
+    """
     t = clean(text)
-    urls: list[str] = []
-    if "http" in t or "www." in t or ".me/" in t or "HTTP" in t or "WWW." in t:
-        urls = URL_RE.findall(t)
-        if urls:
-            t = URL_RE.sub(f" {URL_TOKEN} ", t)
+    urls = find_urls(t)
+    for u in dict.fromkeys(urls):
+        t = t.replace(u, f" {URL_TOKEN} ")
     t = t.lower()
     if "ё" in t:
         t = t.replace("ё", "е")
-    return fold_homoglyphs(t), urls
+    return (fold_homoglyphs(t) if fold else t), urls
 
 
 def tokenize_fast(norm: str) -> list[str]:

@@ -1,0 +1,106 @@
+"""Enrich + code throughput with builtin:exodus-2022, on one worker and on two.
+
+Replicates the real news-channel corpus in ``../shared/data/corpora/ru_news_channels_2023_2024``
+(24 channels, 22,099 posts) with shifted ids and dates to the requested size (the output says
+so), ingests it once, then for each worker count enriches and codes a fresh copy of that project.
+
+Usage: python bench/code.py [--messages 1000000] [--workdir bench/out]
+Targets (issue 3): >= 20k messages/s per worker; >= 1.7x with two workers.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import shutil
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+CORPUS = ROOT.parent / "shared" / "data" / "corpora" / "ru_news_channels_2023_2024"
+
+CHILD = """
+import json, sys, time
+from chatlens import Project
+with Project.open(sys.argv[1]) as p:
+    t = time.perf_counter()
+    enr = p.enrich(workers=int(sys.argv[2]))
+    t_enrich = time.perf_counter() - t
+    rep = p.code("builtin:exodus-2022", workers=int(sys.argv[2]))
+    total = time.perf_counter() - t
+print(json.dumps({"messages": enr.enriched, "coded": rep.messages, "enrich_s": t_enrich,
+                  "total_s": total}))
+"""
+
+
+def build(target: Path, n: int) -> int:
+    posts = []
+    for f in sorted(CORPUS.glob("*_messages.json")):
+        posts.extend(json.loads(f.read_text(encoding="utf-8")))
+    written = 0
+    with target.open("w", encoding="utf-8") as out:
+        k = 0
+        while written < n:
+            for p in posts:
+                if written >= n:
+                    break
+                out.write(json.dumps({"id": f"{k}-{p['message_id']}", "chat": p["channel"],
+                                      "date": p["date"], "text": p["text"] or "",
+                                      "author": str(p["sender_id"])}, ensure_ascii=False))
+                out.write("\n")
+                written += 1
+            k += 1
+    return written
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawTextHelpFormatter)
+    ap.add_argument("--messages", type=int, default=1_000_000)
+    ap.add_argument("--workdir", type=Path, default=ROOT / "bench" / "out")
+    args = ap.parse_args()
+    if not CORPUS.exists():
+        raise SystemExit(f"corpus not found at {CORPUS}; this benchmark needs ../shared/data")
+    args.workdir.mkdir(parents=True, exist_ok=True)
+    src = args.workdir / "news_replicated.jsonl"
+    n = build(src, args.messages)
+    print(f"built {src}: {n:,} posts replicated from the 22,099 real news-channel posts "
+          f"(ids shifted per copy)")
+    base = args.workdir / "code_base"
+    shutil.rmtree(base, ignore_errors=True)
+    from chatlens import Project
+
+    with Project.init(base) as p:
+        (rep,) = p.ingest([src], format="jsonl").sources
+        assert rep.status == "complete", rep.error
+    results = {}
+    for workers in (1, 2):
+        proj = args.workdir / f"code_w{workers}"
+        shutil.rmtree(proj, ignore_errors=True)
+        shutil.copytree(base, proj)
+        res = subprocess.run([sys.executable, "-c", CHILD, str(proj), str(workers)],
+                             capture_output=True, text=True)
+        if res.returncode:
+            raise SystemExit(res.stderr)
+        r = json.loads(res.stdout.strip().splitlines()[-1])
+        r["msgs_per_s"] = round(r["messages"] / r["total_s"])
+        results[workers] = r
+        shutil.rmtree(proj, ignore_errors=True)
+    speedup = results[2]["msgs_per_s"] / results[1]["msgs_per_s"]
+    print(json.dumps({
+        "messages": n, "cpu_count": os.cpu_count(),
+        "one_worker": results[1], "two_workers": results[2],
+        "speedup_2_vs_1": round(speedup, 2),
+        "targets": {">=20k msg/s per worker": results[1]["msgs_per_s"] >= 20_000,
+                    ">=1.7x with two": speedup >= 1.7},
+    }, indent=2))
+    shutil.rmtree(base, ignore_errors=True)
+    src.unlink()
+
+
+if __name__ == "__main__":
+    t = time.perf_counter()
+    main()
+    print(f"bench wall time {time.perf_counter() - t:.0f}s")
