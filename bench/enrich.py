@@ -62,19 +62,24 @@ def main() -> None:
     texts = load_texts(d)
     chars = sum(map(len, texts))
     settings = EnrichSettings(tokenizer=args.tokenizer)
-    print(f"corpus: {len(texts):,} real messages, mean {chars / len(texts):.0f} chars; "
-          f"tokenizer={args.tokenizer}, settings {settings.fingerprint()}")
+    print(
+        f"corpus: {len(texts):,} real messages, mean {chars / len(texts):.0f} chars; "
+        f"tokenizer={args.tokenizer}, settings {settings.fingerprint()}"
+    )
     dt, langs = run(texts, settings, args.batch)
-    print(f"cold pass (models loaded lazily, empty caches): {len(texts) / dt:,.0f} msg/s "
-          f"({dt:.2f} s)")
+    print(
+        f"cold pass (models loaded lazily, empty caches): {len(texts) / dt:,.0f} msg/s ({dt:.2f} s)"
+    )
     dt, _ = run(texts, settings, args.batch)
     print(f"warm pass (same messages, caches filled):      {len(texts) / dt:,.0f} msg/s")
     if args.min_messages > len(texts):
         reps = -(-args.min_messages // len(texts))
         big = texts * reps
         dt, _ = run(big, settings, args.batch)
-        print(f"REPLICATED corpus x{reps} = {len(big):,} messages (duplicates of real ones): "
-              f"{len(big) / dt:,.0f} msg/s")
+        print(
+            f"REPLICATED corpus x{reps} = {len(big):,} messages (duplicates of real ones): "
+            f"{len(big) / dt:,.0f} msg/s"
+        )
     print("languages:", dict(langs.most_common()))
 
 

@@ -1,6 +1,8 @@
 """Language identification restricted to the configured languages.
 
-Pipeline on the first ``lid_chars`` characters of the normalised text (URLs and mentions removed); for a bilingual post the language it opens with wins:
+Runs on the first ``lid_chars`` characters of the normalised text (URLs and mentions removed), so
+a bilingual post gets the language it opens with. Not folded for homoglyphs (a Latin ``i`` in a
+Cyrillic word is not counted as ``і``). Rules:
 
 * fewer than ``min_chars`` letters (emoji-only, URL-only, digit-only, "ок") → ``und``, score 0;
 * letters are counted per script. Georgian → ``ka``, Armenian → ``hy`` (score = share of letters in
@@ -9,8 +11,9 @@ Pipeline on the first ``lid_chars`` characters of the normalised text (URLs and 
   ``і ї є ґ ў ә ғ қ ң ө ұ ү һ`` → ``ru``; ``і ї є ґ`` with ``и`` and none of ``ы э ъ ў`` nor Kazakh
   letters → ``uk`` (Belarusian has no ``и``; Kazakh always shows its own letters). Score
   ``1 - 0.1**n`` for *n* distinctive letters (max 0.999); the letters must be frequent enough
-  (≥ 0.5 % / 2 % of Cyrillic letters) so one stray ``і`` cannot make a Russian post Ukrainian. Everything else goes to py3langid
-  restricted to the configured Cyrillic languages (its length-calibrated posterior is the score);
+  (≥ 0.5 % / 2 % of Cyrillic letters) so one stray ``і`` cannot make a Russian post Ukrainian.
+  Everything else goes to py3langid restricted to the configured Cyrillic languages (its
+  length-calibrated posterior is the score); a single configured Cyrillic language just wins;
 * Latin: py3langid over the configured Latin-script languages plus a guard set of common Latin
   languages (de fr es it pt pl tr nl …); when a guard language wins the result is ``und``.
 """
@@ -88,7 +91,9 @@ def _cyrillic_fast(s: str, n_cyr: int) -> tuple[str, float] | None:
     return None
 
 
-def detect(norm: str, languages: tuple[str, ...], min_chars: int, lid_chars: int) -> tuple[str, float]:
+def detect(
+    norm: str, languages: tuple[str, ...], min_chars: int, lid_chars: int
+) -> tuple[str, float]:
     """``(lang, score)`` for normalised text; see the module doc for the rules."""
     s = norm[: lid_chars + 40]
     if "<url>" in s:

@@ -26,13 +26,72 @@ CACHE_LIMIT = 400_000  # entries per dictionary; the cache is cleared when it gr
 
 NEGATIONS: dict[str, frozenset[str]] = {
     "ru": frozenset(
-        ["не", "ни", "нет", "никогда", "никто", "ничто", "ничего", "нигде", "никуда", "никак", "нельзя", "без", "отнюдь", "неа", "нету"]
+        [
+            "не",
+            "ни",
+            "нет",
+            "никогда",
+            "никто",
+            "ничто",
+            "ничего",
+            "нигде",
+            "никуда",
+            "никак",
+            "нельзя",
+            "без",
+            "отнюдь",
+            "неа",
+            "нету",
+        ]
     ),
     "uk": frozenset(
-        ["не", "ні", "нема", "немає", "ніколи", "ніхто", "ніщо", "нічого", "ніде", "нікуди", "ніяк", "без", "неа"]
+        [
+            "не",
+            "ні",
+            "нема",
+            "немає",
+            "ніколи",
+            "ніхто",
+            "ніщо",
+            "нічого",
+            "ніде",
+            "нікуди",
+            "ніяк",
+            "без",
+            "неа",
+        ]
     ),
     "en": frozenset(
-        ["not", "no", "never", "nobody", "nothing", "none", "neither", "nor", "nowhere", "without", "n't", "cannot", "don't", "doesn't", "didn't", "isn't", "aren't", "wasn't", "weren't", "won't", "wouldn't", "can't", "couldn't", "shouldn't", "haven't", "hasn't", "hadn't", "ain't"]
+        [
+            "not",
+            "no",
+            "never",
+            "nobody",
+            "nothing",
+            "none",
+            "neither",
+            "nor",
+            "nowhere",
+            "without",
+            "n't",
+            "cannot",
+            "don't",
+            "doesn't",
+            "didn't",
+            "isn't",
+            "aren't",
+            "wasn't",
+            "weren't",
+            "won't",
+            "wouldn't",
+            "can't",
+            "couldn't",
+            "shouldn't",
+            "haven't",
+            "hasn't",
+            "hadn't",
+            "ain't",
+        ]
     ),
 }
 
@@ -76,10 +135,7 @@ def lemmatize_tokens(tokens: list[str], lang: str) -> list[str]:
         for i, lem in enumerate(out):
             if lem is None:
                 t = tokens[i]
-                if check(t):
-                    lem = analyzer.parse(t)[0].normal_form.replace("ё", "е")
-                else:
-                    lem = t
+                lem = analyzer.parse(t)[0].normal_form.replace("ё", "е") if check(t) else t
                 cache[t] = lem
                 out[i] = lem
     return out  # type: ignore[return-value]
@@ -112,10 +168,10 @@ def analyze(norm: str, lang: str) -> tuple[list[str], list[str], bool]:
                 e = (tuple(toks), tuple(lemmatize_tokens(toks, dict_lang)), folded != chunks[i])
                 cache[chunks[i]] = e
                 entries[i] = e
-    tokens = [t for e in entries for t in e[0]]  # type: ignore[index]
-    lemmas = [t for e in entries for t in e[1]]  # type: ignore[index]
-    folded = any(e[2] for e in entries)  # type: ignore[index]
-    return tokens, lemmas, folded
+    done: list[_Chunk] = entries  # type: ignore[assignment]
+    tokens = [t for e in done for t in e[0]]
+    lemmas = [t for e in done for t in e[1]]
+    return tokens, lemmas, any(e[2] for e in done)
 
 
 class Lemmatizer:

@@ -58,6 +58,7 @@ def find_emoji(norm: str) -> list[str]:
     """Emoji clusters (flags, keycaps, skin tones and ZWJ sequences kept whole), in order."""
     return EMOJI_RE.findall(norm) if _EMOJI_ANY_RE.search(norm) else []
 
+
 TOKEN_RE = re.compile(
     "<url>"
     f"|{_EMOJI_BASE}(?:\u200d{_EMOJI_BASE})*"
