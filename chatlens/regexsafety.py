@@ -44,3 +44,35 @@ def check_pattern(pattern: str) -> None:
         raise ValueError("the regular expression nests unbounded repeats (like (a+)+), which "
                          "can take exponential time on some messages; rewrite it without the "
                          "nested quantifier")
+
+
+def first_chars(pattern: str, ignore_case: bool) -> frozenset[str] | None:
+    """Characters one of which every match must contain (its possible first characters), or
+    None when that cannot be told cheaply. Used to skip messages that cannot match."""
+    chars: set[str] = set()
+
+    def first(items: Any) -> bool:
+        """Add the possible first characters of a sequence; False if unknown."""
+        for op, arg in items:
+            name = str(op)
+            if name in ("AT", "ASSERT", "ASSERT_NOT"):
+                continue  # zero-width: look further
+            if name == "LITERAL":
+                ch = chr(arg)
+                chars.update({ch, ch.lower(), ch.upper()} if ignore_case else {ch})
+                return True
+            if name == "IN" and all(str(o) == "LITERAL" for o, _ in arg):
+                for _, code in arg:
+                    ch = chr(code)
+                    chars.update({ch, ch.lower(), ch.upper()} if ignore_case else {ch})
+                return True
+            if name == "SUBPATTERN":
+                return first(arg[-1])
+            if name == "BRANCH":
+                return all(first(b) for b in arg[1])
+            if name in _REPEATS and arg[0] >= 1:
+                return first(arg[2])
+            return False
+        return False
+
+    return frozenset(chars) if first(list(sre_parse.parse(pattern))) else None

@@ -10,6 +10,7 @@ from chatlens.code.scorers import RegexMatcher, Scorer, build_lexicon
 from chatlens.codebook import Codebook, LexiconScorer, Measure, ModelScorer, RegexScorer
 from chatlens.enrich.morph import Lemmatizer
 from chatlens.errors import ChatlensError
+from chatlens.regexsafety import first_chars
 
 PUNCT = re.compile(r"^\W+$")
 
@@ -61,7 +62,8 @@ def compile_measure(cb: Codebook, m: Measure, lemmatizer: Lemmatizer) -> Compile
                                          neg.window if neg else 0, extra, sc.min_matches))
         elif isinstance(sc, RegexScorer):
             flags = re.IGNORECASE if sc.ignore_case else 0
-            scorers.append(RegexMatcher(sid, label, re.compile(sc.pattern, flags), sc.field))
+            scorers.append(RegexMatcher(sid, label, re.compile(sc.pattern, flags), sc.field,
+                                        first_chars(sc.pattern, sc.ignore_case)))
         elif isinstance(sc, ModelScorer):
             raise ChatlensError(
                 f"Measure {m.id} uses the model {sc.model!r}, which this project has not "

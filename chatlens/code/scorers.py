@@ -15,17 +15,40 @@ from typing import Protocol
 from chatlens.enrich.morph import negation_words
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class Batch:
-    """The columns scorers read, one list entry per message."""
+    """The columns scorers read, one list entry per message.
+
+    :meth:`candidates` answers "which messages contain any of these lemmas" from one inverted
+    index built per batch, so twenty lexicons cost one pass over the batch, not twenty.
+    """
 
     text: list[str]
     norm: list[str]
     lang: list[str]
     lemmas: list[list[str]]
+    _index: dict[str, list[int]] | None = None
 
     def __len__(self) -> int:
         return len(self.text)
+
+    def candidates(self, lemmas: frozenset[str]) -> list[int]:
+        if self._index is None:
+            index: dict[str, list[int]] = {}
+            for i, row in enumerate(self.lemmas):
+                for lemma in set(row):
+                    bucket = index.get(lemma)
+                    if bucket is None:
+                        index[lemma] = [i]
+                    else:
+                        bucket.append(i)
+            self._index = index
+        found: set[int] = set()
+        for lemma in lemmas:
+            hit = self._index.get(lemma)
+            if hit:
+                found.update(hit)
+        return sorted(found)
 
 
 @dataclass(frozen=True, slots=True)
@@ -63,9 +86,7 @@ class LexiconMatcher:
     min_matches: int = 1
 
     def find(self, lemmas: list[str]) -> list[tuple[int, int]]:
-        if self.firsts.isdisjoint(lemmas):
-            return []
-        spans = []
+        spans: list[tuple[int, int]] = []
         n = len(lemmas)
         for i, lemma in enumerate(lemmas):
             phrases = self.by_first.get(lemma)
@@ -82,13 +103,13 @@ class LexiconMatcher:
         return spans
 
     def score(self, batch: Batch) -> list[Hit | None]:
-        out: list[Hit | None] = []
-        for lemmas in batch.lemmas:
+        out: list[Hit | None] = [None] * len(batch)
+        candidates = batch.candidates(self.firsts)
+        for i in candidates:
+            lemmas = batch.lemmas[i]
             spans = self.find(lemmas)
             if len(spans) >= self.min_matches:
-                out.append(Hit(self.label, 1.0, tuple(" ".join(lemmas[a:b]) for a, b in spans)))
-            else:
-                out.append(None)
+                out[i] = Hit(self.label, 1.0, tuple(" ".join(lemmas[a:b]) for a, b in spans))
         return out
 
 
@@ -112,16 +133,23 @@ def build_lexicon(scorer_id: str, label: str, phrases: list[tuple[str, ...]],
 
 @dataclass(frozen=True, slots=True)
 class RegexMatcher:
+    """A regular expression; ``first_chars`` (when known) lets most messages skip the search."""
+
     id: str
     label: str
     pattern: re.Pattern[str]
     field: str  # "text" or "norm"
+    first_chars: frozenset[str] | None = None
 
     def score(self, batch: Batch) -> list[Hit | None]:
         texts = batch.text if self.field == "text" else batch.norm
         out: list[Hit | None] = []
         search = self.pattern.search
+        first = self.first_chars
         for t in texts:
-            m = search(t) if t else None
+            if not t or (first is not None and not any(c in t for c in first)):
+                out.append(None)
+                continue
+            m = search(t)
             out.append(Hit(self.label, 1.0, (m.group(0),)) if m else None)
         return out

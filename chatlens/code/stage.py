@@ -8,9 +8,8 @@ scorer that decided (``default`` when none fired), ``matched`` the terms that ma
 
 from __future__ import annotations
 
-from typing import Any
-
 import pyarrow as pa
+import pyarrow.compute as pc
 
 from chatlens.code.compiled import CompiledCodebook, CompiledMeasure
 from chatlens.code.scorers import Batch, Hit
@@ -42,56 +41,64 @@ def _combine(m: CompiledMeasure, hits: list[tuple[str, Hit | None]]) -> tuple[st
     return first.label, first.score, sid, matched
 
 
+def _population(table: pa.Table, m: CompiledMeasure, values: dict[str, list[str | None]],
+                ) -> list[bool]:
+    """Which rows the measure applies to (vectorised, except conditions on other measures)."""
+    mask = pc.is_in(table.column("kind"), value_set=pa.array(sorted(m.kinds)))
+    if m.languages is not None:
+        mask = pc.and_(mask, pc.is_in(table.column("lang"), value_set=pa.array(sorted(
+            m.languages))))
+    if m.chats is not None:
+        mask = pc.and_(mask, pc.is_in(table.column("chat_key"), value_set=pa.array(sorted(
+            m.chats))))
+    ts = table.column("ts").cast(pa.int64())
+    if m.since_us is not None:
+        mask = pc.and_(mask, pc.greater_equal(ts, m.since_us))
+    if m.until_us is not None:
+        mask = pc.and_(mask, pc.less(ts, m.until_us))
+    inside: list[bool] = [bool(x) for x in pc.fill_null(mask, False).to_pylist()]
+    for dep, val in m.where:
+        dep_values = values[dep]
+        inside = [ok and dep_values[i] == val for i, ok in enumerate(inside)]
+    return inside
+
+
 def code_table(table: pa.Table, compiled: CompiledCodebook,
                write: frozenset[str] | None = None) -> pa.Table:
     """Code ``table`` (columns :data:`INPUT_COLUMNS`); rows only for measures in ``write``."""
     n = table.num_rows
-    cols: dict[str, list[Any]] = {name: [] for name in CODE_SCHEMA.names}
     if n == 0:
-        return pa.table(cols, schema=CODE_SCHEMA)
-    uids = table.column("uid").to_pylist()
-    chats = table.column("chat_key").to_pylist()
-    ts_col = table.column("ts").cast(pa.int64()).to_pylist()
-    kinds = table.column("kind").to_pylist()
-    langs = table.column("lang").to_pylist()
+        return CODE_SCHEMA.empty_table()
     batch = Batch(text=[t or "" for t in table.column("text").to_pylist()],
                   norm=[t or "" for t in table.column("norm").to_pylist()],
-                  lang=langs, lemmas=[x or [] for x in table.column("lemmas").to_pylist()])
+                  lang=table.column("lang").to_pylist(),
+                  lemmas=[x or [] for x in table.column("lemmas").to_pylist()])
+    uids = table.column("uid")
     values: dict[str, list[str | None]] = {}
+    parts: list[pa.Table] = []
     for m in compiled.measures:
-        inside = [True] * n
-        for i in range(n):
-            if (kinds[i] not in m.kinds
-                    or (m.languages is not None and langs[i] not in m.languages)
-                    or (m.chats is not None and chats[i] not in m.chats)
-                    or (m.since_us is not None and (ts_col[i] is None or ts_col[i] < m.since_us))
-                    or (m.until_us is not None and (ts_col[i] is None
-                                                    or ts_col[i] >= m.until_us))
-                    or any(values[dep][i] != val for dep, val in m.where)):
-                inside[i] = False
+        inside = _population(table, m, values)
         results = [s.score(batch) for s in m.scorers]
-        measure_values: list[str | None] = []
+        ids = [s.id for s in m.scorers]
+        value: list[str | None] = [None] * n
+        score: list[float | None] = [None] * n
+        scorer: list[str | None] = [None] * n
+        matched: list[list[str] | None] = [None] * n
         for i in range(n):
-            if not inside[i]:
-                measure_values.append(None)
-                if write is None or m.id in write:
-                    for name, v in (("value", None), ("score", None), ("scorer", None),
-                                    ("matched", None)):
-                        cols[name].append(v)
-                    cols["in_population"].append(False)
-            else:
-                value, score, scorer, matched = _combine(
-                    m, [(s.id, r[i]) for s, r in zip(m.scorers, results, strict=True)])
-                measure_values.append(value)
-                if write is None or m.id in write:
-                    cols["value"].append(value)
-                    cols["score"].append(score)
-                    cols["scorer"].append(scorer)
-                    cols["matched"].append(list(matched) or None)
-                    cols["in_population"].append(True)
-            if write is None or m.id in write:
-                cols["uid"].append(uids[i])
-                cols["codebook"].append(compiled.name)
-                cols["measure"].append(m.id)
-        values[m.id] = measure_values
-    return pa.table(cols, schema=CODE_SCHEMA)
+            if inside[i]:
+                v, sc, who, terms = _combine(m, [(ids[k], r[i]) for k, r in enumerate(results)])
+                value[i], score[i], scorer[i] = v, sc, who
+                matched[i] = list(terms) or None
+        values[m.id] = value
+        if write is None or m.id in write:
+            parts.append(pa.table({
+                "uid": uids,
+                "codebook": pa.array([compiled.name] * n, pa.string()),
+                "measure": pa.array([m.id] * n, pa.string()),
+                "in_population": pa.array(inside, pa.bool_()),
+                "value": pa.array(value, pa.string()),
+                "score": pa.array(score, pa.float64()),
+                "scorer": pa.array(scorer, pa.string()),
+                "matched": pa.array(matched, pa.list_(pa.string())),
+            }, schema=CODE_SCHEMA))
+    return pa.concat_tables(parts) if parts else CODE_SCHEMA.empty_table()
