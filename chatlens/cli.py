@@ -369,6 +369,11 @@ def demo(messages: int, seed: int, project_dir: Path | None, as_json: bool) -> N
     st = result["status"]
     out.print(f"store: {st['messages']:,} messages, {st['chats']} chats, "
               f"{st['authors']} pseudonymous authors, {st['first']} … {st['last']}")
+    coded = result["code"]
+    out.print(f"coded with {coded['codebook']} {coded['version']}: {coded['messages']:,} "
+              "messages; rule-based hits per measure (naive counts, not estimates):")
+    for row in coded["summary"]:
+        out.print(f"  {safe(row['measure'])} = {safe(row['value'])}: {row['n']:,}")
     for s in result["ingest"]["sources"]:
         if s["status"] == "failed":
             err.print(f"[red]error[/red]: {safe(s['error'])}")

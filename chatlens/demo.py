@@ -155,6 +155,7 @@ def run_demo(root: str | Path, n_messages: int = 400, seed: int = 7) -> dict[str
     proj = Project.open(root) if is_project(root) else Project.init(root)
     with proj:
         report = proj.ingest([tg, wa], tz="Asia/Tbilisi")
+        coded = proj.code("builtin:exodus-2022")
         status = proj.status()
     return {
         "project": str(root.resolve()),
@@ -164,6 +165,7 @@ def run_demo(root: str | Path, n_messages: int = 400, seed: int = 7) -> dict[str
             {"path": str(wa), "format": "whatsapp", "messages": n_messages + 3},
         ],
         "ingest": report.as_dict(),
+        "code": coded.as_dict(),
         "status": {k: status[k] for k in ("messages", "chats", "sources", "quarantined",
                                           "authors", "first", "last")},
     }

