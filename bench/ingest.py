@@ -76,7 +76,7 @@ def child(code: str, *args: str) -> tuple[int, float, int]:
     res = subprocess.run([sys.executable, "-c", code, *args], capture_output=True, text=True)
     if res.returncode != 0:
         raise SystemExit(res.stderr)
-    n, dt, rss = res.stdout.split()
+    n, dt, rss = res.stdout.strip().splitlines()[-1].split()
     return int(n), float(dt), int(rss)
 
 

@@ -346,6 +346,119 @@ def search(query: str, measure_value: str | None, limit: int, project_dir: Path 
 
 
 @cli.command()
+@click.option("--measure", required=True, help="Measure whose population is sampled.")
+@click.option("--kind", type=click.Choice(["audit", "train"]), default="audit", show_default=True,
+              help="audit: a probability sample for estimates; train: items to improve a model.")
+@click.option("--n", "n", type=int, default=200, show_default=True, help="Sample size.")
+@click.option("--strata", type=click.Choice(["chat", "month"]), default=None,
+              help="Audit only: stratify by chat or month (proportional allocation).")
+@click.option("--seed", type=int, default=None, help="Random seed (default: a new one, recorded).")
+@project_options
+def sample(measure: str, kind: str, n: int, strata: str | None, seed: int | None,
+           project_dir: Path | None, as_json: bool) -> None:
+    """Draw an audit or a training sample of a measure's population for labelling."""
+    with opened(project_dir) as proj:
+        result = proj.sample(measure, kind, n, strata, seed)
+    if as_json:
+        emit_json(result)
+        return
+    out.print(f"sample {result['sample_id']}: {result['n']:,} of {result['frame_size']:,} "
+              f"messages ({kind}, seed {result['seed']}); label it in `chatlens serve` or "
+              f"export it with `chatlens label export --sample {result['sample_id']} "
+              "--format labelstudio-tasks -o tasks.json`")
+
+
+@cli.command()
+@project_options
+def samples(project_dir: Path | None, as_json: bool) -> None:
+    """List samples with their kind, size and labelling progress."""
+    with opened(project_dir, read_only=True) as proj:
+        rows = proj.labels().samples()
+    if as_json:
+        emit_json(rows)
+        return
+    table = Table("sample", "measure", "kind", "items", "labelled", "created")
+    for r in rows:
+        table.add_row(r["sample_id"], safe(r["measure"]), r["kind"], str(r["n"]),
+                      str(r["labelled"]), r["created"][:19])
+    out.print(table)
+
+
+@cli.group()
+def label() -> None:
+    """Import and export human labels."""
+
+
+@label.command("import")
+@click.argument("path", type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@click.option("--annotator", default="import", show_default=True,
+              help="Annotator for rows that name none.")
+@click.option("--sample", "sample_id", default=None,
+              help="The sample these labels were made for; only then can they count as audit "
+              "labels.")
+@click.option("--measure", default=None, help="Only labels of this measure.")
+@project_options
+def label_import(path: Path, annotator: str, sample_id: str | None, measure: str | None,
+                 project_dir: Path | None, as_json: bool) -> None:
+    """Import labels from CSV, JSONL or a Label Studio export."""
+    with opened(project_dir) as proj:
+        report = proj.import_labels(path, annotator, sample_id, measure)
+    if as_json:
+        emit_json(report.as_dict())
+    else:
+        for problem in report.problems:
+            err.print(f"[yellow]skipped[/yellow]: {safe(problem)}")
+        out.print(f"{safe(path)}: read {report.read:,}, stored {report.stored:,}, "
+                  f"skipped {len(report.problems):,}")
+    if report.read and not report.stored:
+        sys.exit(1)
+
+
+@label.command("export")
+@click.option("-o", "--output", type=click.Path(dir_okay=False, path_type=Path), required=True)
+@click.option("--format", "fmt", type=click.Choice(["csv", "jsonl", "labelstudio",
+                                                    "labelstudio-tasks"]), default=None,
+              help="Labels as CSV/JSONL/Label Studio JSON, or a sample as Label Studio tasks "
+              "(with a .config.xml beside it). Default: from the suffix.")
+@click.option("--sample", "sample_id", default=None)
+@click.option("--measure", default=None)
+@project_options
+def label_export(output: Path, fmt: str | None, sample_id: str | None, measure: str | None,
+                 project_dir: Path | None, as_json: bool) -> None:
+    """Export labels, or a sample's items as Label Studio tasks."""
+    with opened(project_dir, read_only=True) as proj:
+        n = proj.export_labels(output, fmt, sample_id, measure)
+    if as_json:
+        emit_json({"path": str(output), "rows": n})
+    else:
+        out.print(f"wrote {n:,} rows to {safe(output)}")
+
+
+@cli.command()
+@click.option("--measure", default=None)
+@project_options
+def agreement(measure: str | None, project_dir: Path | None, as_json: bool) -> None:
+    """Inter-coder agreement per measure (Krippendorff's alpha, Cohen's kappa) and the items
+    coders disagree on, for adjudication."""
+    with opened(project_dir, read_only=True) as proj:
+        result = proj.agreement(measure)
+    if as_json:
+        emit_json(result)
+        return
+    def num(x: float | None, scale: float = 1.0, digits: int = 3) -> str:
+        return "—" if x is None else f"{scale * x:.{digits}f}"
+
+    table = Table("measure", "units", "coders", "pairable", "alpha", "kappa", "agree %")
+    for m, r in result["report"].items():
+        table.add_row(safe(m), str(r["n_units"]), str(r["n_coders"]), str(r["pairable_units"]),
+                      num(r["alpha"]), num(r["kappa"]), num(r["percent_agreement"], 100, 1))
+    out.print(table)
+    for d in result["disagreements"][:50]:
+        values = ", ".join(f"{safe(k)}: {safe(v)}" for k, v in d["values"].items())
+        out.print(f"disagreement {safe(d['measure'])} {d['uid']}: {values}")
+
+
+@cli.command()
 @click.option("--messages", default=400, show_default=True, help="Messages per synthetic chat.")
 @click.option("--seed", default=7, show_default=True)
 @project_options

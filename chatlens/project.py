@@ -17,6 +17,8 @@ from chatlens.ingest.base import ParseOptions
 from chatlens.ingest.pipeline import IngestReport, Progress
 from chatlens.ingest.pipeline import ingest as _ingest
 from chatlens.store import Store
+from chatlens.store.core import first_row
+from chatlens.store.labels import LabelStore
 
 if TYPE_CHECKING:
     from chatlens.codebook import Codebook
@@ -25,6 +27,13 @@ if TYPE_CHECKING:
 
 R = TypeVar("R")
 DEFAULT_CODEBOOK = "builtin:exodus-2022"
+
+
+class _Dict(dict):  # type: ignore[type-arg]
+    """A dict result that :meth:`Project._run` records in the run manifest."""
+
+    def as_dict(self) -> dict[str, Any]:
+        return dict(self)
 
 
 def default_project_dir() -> Path:
@@ -41,6 +50,13 @@ class Project:
 
     def __init__(self, store: Store) -> None:
         self.store = store
+        self._labels: LabelStore | None = None
+
+    def labels(self) -> LabelStore:
+        """The project's label store (``labels.sqlite``), opened on first use."""
+        if self._labels is None:
+            self._labels = LabelStore(self.store.root)
+        return self._labels
 
     @property
     def root(self) -> Path:
@@ -55,6 +71,8 @@ class Project:
         return cls(Store.open(root if root is not None else default_project_dir(), read_only))
 
     def close(self) -> None:
+        if self._labels is not None:
+            self._labels.close()
         self.store.close()
 
     def __enter__(self) -> Project:
@@ -101,7 +119,7 @@ class Project:
         """Languages the project declares (language ID never answers outside them)."""
         from chatlens.enrich import DEFAULT_LANGUAGES
 
-        row = self.store.con.execute("SELECT value FROM meta WHERE key = 'languages'").fetchone()
+        row = first_row(self.store.con.execute("SELECT value FROM meta WHERE key = 'languages'"))
         return tuple(row[0].split(",")) if row and row[0] else DEFAULT_LANGUAGES
 
     def set_languages(self, languages: list[str]) -> None:
@@ -156,6 +174,36 @@ class Project:
 
         codebook = self.codebook()[0].name if measure else None
         return search(self.store, query, codebook, measure, value, limit)
+
+    # -- samples and labels --------------------------------------------------------------
+    def sample(self, measure: str, kind: str = "audit", n: int = 200, strata: str | None = None,
+               seed: int | None = None) -> dict[str, Any]:
+        """Draw an audit or training sample of a measure's population; see
+        :func:`chatlens.labelling.create_sample`."""
+        from chatlens.labelling import create_sample
+
+        params = {"measure": measure, "kind": kind, "n": n, "strata": strata, "seed": seed}
+        return self._run("sample", params, lambda run_id: _Dict(
+            create_sample(self, measure, kind, n, strata, seed, run_id)))
+
+    def import_labels(self, path: str | Path, annotator: str, sample_id: str | None = None,
+                      measure: str | None = None) -> Any:
+        from chatlens.labelling import import_labels
+
+        return self._run("label import", {"path": str(path), "annotator": annotator,
+                                          "sample": sample_id},
+                         lambda run_id: import_labels(self, path, annotator, sample_id, measure))
+
+    def export_labels(self, path: str | Path, fmt: str | None = None,
+                      sample_id: str | None = None, measure: str | None = None) -> int:
+        from chatlens.labelling import export_labels
+
+        return export_labels(self, path, fmt, sample_id, measure)
+
+    def agreement(self, measure: str | None = None) -> dict[str, Any]:
+        from chatlens.labelling import agreement
+
+        return agreement(self, measure)
 
     def _run(self, command: str, params: dict[str, Any], work: Callable[[str], R],
              extra: dict[str, Any] | None = None) -> R:

@@ -38,7 +38,7 @@ def _missing(v: Any) -> bool:
     return v is None or (isinstance(v, float) and math.isnan(v)) or v == ""
 
 
-def _by_unit(data: Mapping[Hashable, Sequence[Any]] | Iterable[Triple]) -> list[list[Any]]:
+def _by_unit(data: Mapping[Any, Sequence[Any]] | Iterable[Triple]) -> list[list[Any]]:
     """Values per unit; from triples, a coder's later value for a unit replaces the earlier."""
     if isinstance(data, Mapping):
         return [[v for v in vs if not _missing(v)] for vs in data.values()]
@@ -51,26 +51,27 @@ def _by_unit(data: Mapping[Hashable, Sequence[Any]] | Iterable[Triple]) -> list[
 
 def _delta(level: Level, values: list[Any], n_c: np.ndarray) -> np.ndarray:
     if level == "nominal":
-        return 1.0 - np.eye(len(values))
+        return np.asarray(1.0 - np.eye(len(values)), dtype=np.float64)
     try:
         x = np.array([float(v) for v in values])
     except (TypeError, ValueError) as exc:
         raise UsageError(f"{level} alpha needs numeric values: {exc}") from None
     if level == "interval":
-        return np.subtract.outer(x, x) ** 2
+        return np.asarray(np.subtract.outer(x, x) ** 2, dtype=np.float64)
     if level == "ratio":
         s = np.add.outer(x, x)
         with np.errstate(divide="ignore", invalid="ignore"):
-            return np.where(s != 0, (np.subtract.outer(x, x) / s) ** 2, 0.0)
+            return np.asarray(np.where(s != 0, (np.subtract.outer(x, x) / s) ** 2, 0.0))
     if level == "ordinal":  # values are sorted: δ_ck = (Σ_{g=c..k} n_g - (n_c + n_k)/2)²
         cum = np.concatenate([[0.0], np.cumsum(n_c)])
         i, j = np.meshgrid(np.arange(len(values)), np.arange(len(values)), indexing="ij")
         lo, hi = np.minimum(i, j), np.maximum(i, j)
-        return (cum[hi + 1] - cum[lo] - (n_c[i] + n_c[j]) / 2.0) ** 2
+        return np.asarray((cum[hi + 1] - cum[lo] - (n_c[i] + n_c[j]) / 2.0) ** 2,
+                          dtype=np.float64)
     raise UsageError(f"unknown alpha level {level!r}: use nominal, ordinal, interval or ratio")
 
 
-def krippendorff_alpha(data: Mapping[Hashable, Sequence[Any]] | Iterable[Triple],
+def krippendorff_alpha(data: Mapping[Any, Sequence[Any]] | Iterable[Triple],
                        level: Level = "nominal") -> float:
     """Krippendorff's alpha over ``{unit: [values…]}`` or ``(unit, coder, value)`` triples.
 
@@ -114,7 +115,7 @@ def cohen_kappa(a: Sequence[Any], b: Sequence[Any]) -> float:
     p_e = sum(ca[v] * cb[v] for v in ca) / (n * n)
     if p_e >= 1.0:
         return math.nan
-    return (p_o - p_e) / (1.0 - p_e)
+    return float((p_o - p_e) / (1.0 - p_e))
 
 
 def _by_measure(labels: Iterable[LabelLike | tuple[str, Hashable, Hashable, Any]]

@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import hashlib
 import heapq
+import itertools
 import zlib
 from collections.abc import Collection, Mapping, Sequence
 from dataclasses import asdict, dataclass, field
@@ -45,12 +46,12 @@ def _smallest(uids: Sequence[str], k: int, seed: int) -> list[tuple[int, str]]:
     return heapq.nsmallest(k, ((prn(seed, u), u) for u in uids))
 
 
-def _check_frame(frame_uids: Sequence[str]) -> list[str]:
-    uids = sorted(frame_uids)
-    for a, b in zip(uids, uids[1:], strict=False):
+def _check_frame(frame_uids: Sequence[str]) -> None:
+    if len(set(frame_uids)) == len(frame_uids):
+        return
+    for a, b in itertools.pairwise(sorted(frame_uids)):
         if a == b:
             raise UsageError(f"the sampling frame lists uid {a!r} more than once")
-    return uids
 
 
 def frame_digest(uids: Sequence[str]) -> str:
@@ -130,7 +131,8 @@ def draw_audit(frame_uids: Sequence[str], n: int, seed: int,
     ``strata`` gives each frame uid's stratum (e.g. its chat or month), aligned with
     ``frame_uids``. The draw depends only on the set of (uid, stratum) pairs and ``seed``.
     """
-    uids = _check_frame(frame_uids)
+    _check_frame(frame_uids)
+    uids = frame_uids
     N = len(uids)
     if not 0 <= n <= N:
         raise UsageError(f"cannot draw an audit sample of {n} from a population of {N}")
@@ -241,22 +243,25 @@ def draw_train(frame_uids: Sequence[str], scores: ArrayLike | None, n: int, seed
     ``vectors`` the pool is thinned greedily for uncertainty and diversity, otherwise the most
     uncertain are taken. Asking for more items than remain gives all of them.
     """
-    order = sorted(range(len(frame_uids)), key=lambda i: frame_uids[i])
     _check_frame(frame_uids)
     excl = set(exclude)
-    keep = [i for i in order if frame_uids[i] not in excl]
+    keep = [i for i, u in enumerate(frame_uids) if u not in excl]
     m = min(max(n, 0), len(keep))
     base: dict[str, Any] = {"seed": seed, "frame_size": len(frame_uids), "n_requested": n,
-                            "excluded": len(order) - len(keep)}
-    keyed = sorted(keep, key=lambda i: (prn(seed, frame_uids[i]), frame_uids[i]))
+                            "excluded": len(frame_uids) - len(keep)}
     if scores is None:
-        picks = keyed[:m]
+        picks = [i for _, _, i in heapq.nsmallest(
+            m, ((prn(seed, frame_uids[i]), frame_uids[i], i) for i in keep))]
         return TrainSample(tuple(frame_uids[i] for i in picks), "random", n=m,
                            pool_size=len(keep), **base)
     u_all = uncertainty(scores)
     if len(u_all) != len(frame_uids):
         raise UsageError(f"{len(u_all)} scores for {len(frame_uids)} frame uids")
-    ranked = sorted(keyed, key=lambda i: -u_all[i])  # stable: random order within ties
+    idx = np.asarray(keep, dtype=np.int64)
+    keys = np.fromiter((prn(seed, frame_uids[i]) for i in keep), dtype=np.uint64, count=len(keep))
+    # most uncertain first, random order (by seed) within ties; a key tie (p = 2^-64) is broken
+    # by frame position
+    ranked = idx[np.lexsort((keys, -u_all[idx]))].tolist()
     rep: NDArray[np.float64] | None = None
     name: str | None = None
     if vectors is not None or texts is not None:

@@ -107,6 +107,12 @@ def arrow_table(rel: duckdb.DuckDBPyRelation) -> pa.Table:
     return fetch()
 
 
+def first_row(cur: duckdb.DuckDBPyConnection) -> tuple[Any, ...] | None:
+    """The first row of a result, reading it to the end so the connection is free again."""
+    rows = cur.fetchall()
+    return rows[0] if rows else None
+
+
 def arrow_reader(rel: duckdb.DuckDBPyRelation, batch_rows: int) -> pa.RecordBatchReader:
     """Stream a relation as Arrow batches (``to_arrow_reader`` in DuckDB 2)."""
     fetch = getattr(rel, "to_arrow_reader", None) or rel.fetch_arrow_reader
@@ -160,7 +166,7 @@ class Store:
                 "or pass --project DIR."
             )
         store = cls._connect(root, read_only=read_only)
-        row = store.con.execute("SELECT value FROM meta WHERE key = 'schema_version'").fetchone()
+        row = first_row(store.con.execute("SELECT value FROM meta WHERE key = 'schema_version'"))
         if row is None or int(row[0]) != SCHEMA_VERSION:
             store.close()
             raise ProjectError(
@@ -240,11 +246,11 @@ class Store:
 
     # -- sources ---------------------------------------------------------------------------
     def source_state(self, source_id: str) -> SourceState | None:
-        row = self.con.execute(
+        row = first_row(self.con.execute(
             "SELECT source_id, path, status, n_read, n_stored, n_duplicate, n_quarantined, "
             "n_service, resume_pos FROM sources WHERE source_id = ?",
             [source_id],
-        ).fetchone()
+        ))
         return SourceState(*row) if row else None
 
     def begin_source(self, meta: dict[str, Any]) -> None:
@@ -278,7 +284,7 @@ class Store:
             con.register("_b_ids", identities)
             con.execute("INSERT OR IGNORE INTO identities SELECT * FROM _b_ids")
             con.register("_b_msgs", messages)
-            row = con.execute("INSERT OR IGNORE INTO messages SELECT * FROM _b_msgs").fetchone()
+            row = first_row(con.execute("INSERT OR IGNORE INTO messages SELECT * FROM _b_msgs"))
             stored = int(row[0]) if row else 0
             con.register("_b_orig", originals)
             con.execute("INSERT INTO originals SELECT * FROM _b_orig")
@@ -329,12 +335,12 @@ class Store:
         )
 
     def summary(self) -> dict[str, Any]:
-        one = self.con.execute(
+        one = first_row(self.con.execute(
             "SELECT (SELECT count(*) FROM messages), (SELECT count(*) FROM chats), "
             "(SELECT count(*) FROM sources), (SELECT count(*) FROM quarantine), "
             "(SELECT count(DISTINCT author_key) FROM messages), "
             "(SELECT min(ts) FROM messages), (SELECT max(ts) FROM messages)"
-        ).fetchone()
+        ))
         assert one is not None
         by_platform = self._dicts(
             "SELECT platform, count(*) AS messages, count(DISTINCT chat_key) AS chats, "
@@ -366,7 +372,11 @@ class Store:
 
     def messages_arrow(self, where: str = "", params: list[Any] | None = None) -> pa.Table:
         sql = f"SELECT {MESSAGE_SQL_COLUMNS} FROM messages {where} ORDER BY chat_key, ts, uid"
-        return arrow_table(self.con.sql(sql, params=params or None))
+        return self.query_arrow(sql, params)
+
+    def query_arrow(self, sql: str, params: list[Any] | None = None) -> pa.Table:
+        """A query's result as Arrow, read through a separate cursor (committed data)."""
+        return arrow_table(self.con.cursor().sql(sql, params=params or None))
 
     def export_messages(self, path: Path, fmt: str) -> int:
         """Write all messages (pseudonymised; no originals, no identities) to ``path``."""
@@ -383,5 +393,5 @@ class Store:
             raise UsageError(f"Unknown export format {fmt!r}; use parquet, csv or jsonl.")
         quoted = str(path).replace("'", "''")
         self.con.execute(f"COPY ({query}) TO '{quoted}' ({options})")
-        row = self.con.execute("SELECT count(*) FROM messages").fetchone()
+        row = first_row(self.con.execute("SELECT count(*) FROM messages"))
         return int(row[0]) if row else 0

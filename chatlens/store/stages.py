@@ -12,14 +12,14 @@ from typing import Any
 
 import pyarrow as pa
 
-from chatlens.store.core import Store, arrow_reader
+from chatlens.store.core import Store, arrow_reader, first_row
 
 ENRICH_COLUMNS = ("uid, fingerprint, lang, lang_score, norm, tokens, lemmas, urls, mentions, "
                   "hashtags, emoji, places")
 
 
 def _one(store: Store, sql: str, params: list[Any] | None = None) -> Any:
-    row = store.con.execute(sql, params or []).fetchone()
+    row = first_row(store.con.execute(sql, params or []))
     return row[0] if row else None
 
 
@@ -121,10 +121,10 @@ def write_codes(store: Store, table: pa.Table, run_id: str) -> int:
     table = table.append_column("run_id", pa.array([run_id] * table.num_rows, pa.string()))
     with store.transaction() as con:
         con.register("_codes", table)
-        row = con.execute(
+        row = first_row(con.execute(
             "INSERT INTO codes SELECT b.* FROM _codes b ANTI JOIN ("
             "  SELECT uid, codebook, measure FROM codes WHERE uid IN (SELECT uid FROM _codes)"
-            ") c USING (uid, codebook, measure)").fetchone()
+            ") c USING (uid, codebook, measure)"))
         con.unregister("_codes")
     return int(row[0]) if row else 0
 
@@ -155,3 +155,51 @@ def search(store: Store, lemma_sets: list[list[str]], codebook: str | None,
         f"ORDER BY m.ts DESC NULLS LAST LIMIT ?", [*params, limit])
     cols = [d[0] for d in cur.description]
     return [dict(zip(cols, r, strict=True)) for r in cur.fetchall()]
+
+
+# -- frames and context for sampling and labelling -------------------------------------------
+
+def population_frame(store: Store, codebook: str, measure: str) -> pa.Table:
+    """The measure's population: uid, chat, time, coded value and score, ordered by uid."""
+    return store.query_arrow(
+        "SELECT c.uid, m.chat_key, m.ts, strftime(m.ts, '%Y-%m') AS month, c.value, c.score, "
+        "m.text FROM codes c JOIN messages m USING (uid) "
+        "WHERE c.codebook = ? AND c.measure = ? AND c.in_population ORDER BY c.uid",
+        [codebook, measure])
+
+
+def messages_with_context(store: Store, uids: list[str], k: int = 2) -> list[dict[str, Any]]:
+    """Messages by uid (in the order given) with up to ``k`` messages before and after."""
+    if not uids:
+        return []
+    store.con.register("_want", pa.table({"uid": uids, "pos": list(range(len(uids)))}))
+    cur = store.con.execute(
+        """
+        WITH ordered AS (
+            SELECT uid, chat_key, ts, author_key, text,
+                   row_number() OVER (PARTITION BY chat_key ORDER BY ts, uid) AS rn
+            FROM messages WHERE chat_key IN (SELECT m.chat_key FROM messages m
+                                             JOIN _want USING (uid)))
+        SELECT w.pos, o.uid, o.chat_key, ch.title, o.ts, o.author_key, o.text,
+               (SELECT list(p.text ORDER BY p.rn) FROM ordered p
+                 WHERE p.chat_key = o.chat_key AND p.rn BETWEEN o.rn - ? AND o.rn - 1) AS before,
+               (SELECT list(p.text ORDER BY p.rn) FROM ordered p
+                 WHERE p.chat_key = o.chat_key AND p.rn BETWEEN o.rn + 1 AND o.rn + ?) AS after
+        FROM _want w JOIN ordered o USING (uid) LEFT JOIN chats ch ON ch.chat_key = o.chat_key
+        ORDER BY w.pos
+        """, [k, k])
+    cols = ["pos", "uid", "chat_key", "chat_title", "ts", "author_key", "text", "before", "after"]
+    rows = [dict(zip(cols, r, strict=True)) for r in cur.fetchall()]
+    store.con.unregister("_want")
+    return rows
+
+
+def known_uids(store: Store, uids: list[str]) -> list[str]:
+    """The subset of ``uids`` that are stored messages."""
+    if not uids:
+        return []
+    store.con.register("_ask", pa.table({"uid": list(set(uids))}))
+    found = [r[0] for r in store.con.execute(
+        "SELECT uid FROM messages WHERE uid IN (SELECT uid FROM _ask)").fetchall()]
+    store.con.unregister("_ask")
+    return found

@@ -1,0 +1,194 @@
+"""Label Studio: tasks and a labeling config out, exported annotations in.
+
+Tasks carry ``data.uid`` (the message), ``data.text`` with its context, and the measures to code.
+The config has one single-choice ``<Choices name="MEASURE">`` per measure, so each annotation
+result's ``from_name`` is the measure and ``value.choices[0]`` the label; span results
+(``labels`` with ``start``/``end``) become labels with a span, a ``comment`` text area the
+comment. ``completed_by`` becomes the annotator: the e-mail when the export gives one, else
+``labelstudio:<id>``. Cancelled annotations and unusable results are reported, not imported.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Callable, Mapping, Sequence
+from datetime import datetime
+from pathlib import Path
+from typing import Any, cast
+from xml.sax.saxutils import quoteattr
+
+from chatlens.annotate.records import (
+    SAMPLE_KINDS,
+    LabelProblem,
+    LabelRecord,
+    SampleKind,
+    parse_time,
+)
+from chatlens.errors import InputError, UsageError
+
+_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_.-]*\Z")
+_RESERVED = {"text", "context_before", "context_after", "comment"}
+
+
+def write_tasks_label_studio(items: Sequence[Mapping[str, Any]]) -> tuple[str, str]:
+    """Label Studio tasks (JSON text) and the matching labeling config (XML text).
+
+    Each item has ``uid, text, context_before, context_after, measure, question, labels`` and
+    optionally ``sample_kind``. Items with the same uid become one task that lists its measures.
+    """
+    tasks: dict[str, dict[str, Any]] = {}
+    measures: dict[str, tuple[str, tuple[str, ...]]] = {}
+    for it in items:
+        m, labels = str(it["measure"]), tuple(str(x) for x in it["labels"])
+        if not _NAME.match(m) or m in _RESERVED:
+            raise UsageError(f"measure id {m!r} cannot name a Label Studio control")
+        spec = (str(it.get("question") or m), labels)
+        if measures.setdefault(m, spec) != spec:
+            raise UsageError(f"measure {m!r} is given with two different questions or labels")
+        uid = str(it["uid"])
+        task = tasks.setdefault(uid, {"data": {
+            "uid": uid, "text": str(it.get("text") or ""),
+            "context_before": str(it.get("context_before") or ""),
+            "context_after": str(it.get("context_after") or ""), "measures": ""}})
+        data = task["data"]
+        data["measures"] = ", ".join([*filter(None, data["measures"].split(", ")), m])
+        if it.get("sample_kind"):
+            data["sample_kind"] = str(it["sample_kind"])
+    lines = ['<View>',
+             '  <Text name="context_before" value="$context_before"/>',
+             '  <Header value="Message" size="5"/>',
+             '  <Text name="text" value="$text"/>',
+             '  <Text name="context_after" value="$context_after"/>',
+             '  <Header value="To code: $measures" size="6"/>']
+    for m, (question, labels) in measures.items():
+        lines.append(f'  <Header value={quoteattr(question.replace("$", "＄"))} size="5"/>')
+        lines.append(f'  <Choices name="{m}" toName="text" choice="single-select" '
+                     'showInline="true">')
+        lines += [f"    <Choice value={quoteattr(lab)}/>" for lab in labels]
+        lines.append("  </Choices>")
+    lines += ['  <TextArea name="comment" toName="text" placeholder="Comment (optional)" '
+              'maxSubmissions="1"/>', "</View>"]
+    config = "\n".join(lines) + "\n"
+    return json.dumps(list(tasks.values()), ensure_ascii=False, indent=1), config
+
+
+def export_json(records: Sequence[LabelRecord]) -> str:
+    """Records as Label Studio tasks with one annotation each (the shape an export has)."""
+    tasks: dict[str, dict[str, Any]] = {}
+    for r in records:
+        task = tasks.setdefault(r.uid, {"data": {"uid": r.uid}, "annotations": []})
+        if r.span is None:
+            result = {"from_name": r.measure, "to_name": "text", "type": "choices",
+                      "value": {"choices": [r.value]}}
+        else:
+            result = {"from_name": r.measure, "to_name": "text", "type": "labels",
+                      "value": {"start": r.span[0], "end": r.span[1], "labels": [r.value]}}
+        results = [result]
+        if r.comment is not None:
+            results.append({"from_name": "comment", "to_name": "text", "type": "textarea",
+                            "value": {"text": [r.comment]}})
+        task["annotations"].append({
+            "completed_by": {"email": r.annotator}, "created_at": r.created.isoformat(),
+            "was_cancelled": False, "result": results,
+            "chatlens": {"sample_kind": r.sample_kind, "origin": r.origin}})
+    return json.dumps(list(tasks.values()), ensure_ascii=False, indent=1)
+
+
+def _annotator(by: Any, default: str) -> str:
+    if isinstance(by, dict):
+        by = by.get("email") or (f"labelstudio:{by['id']}" if by.get("id") is not None else None)
+    elif isinstance(by, int) and not isinstance(by, bool):
+        by = f"labelstudio:{by}"
+    return by if isinstance(by, str) and by else default
+
+
+def _comment(results: list[Any]) -> str | None:
+    for res in results:
+        if isinstance(res, dict) and res.get("type") == "textarea":
+            text = (res.get("value") or {}).get("text")
+            if isinstance(text, list):
+                return "\n".join(str(t) for t in text) or None
+    return None
+
+
+def read_export(path: Path, text: str, default_annotator: str, measure: str | None,
+                now: datetime) -> tuple[list[LabelRecord], list[LabelProblem]]:
+    """Labels from a Label Studio JSON export (a list of tasks with annotations)."""
+    try:
+        tasks = json.loads(text)
+    except json.JSONDecodeError as exc:
+        raise InputError(str(path), f"not valid JSON: {exc.msg}", f"line {exc.lineno}") from None
+    if not isinstance(tasks, list):
+        raise InputError(str(path), "not a Label Studio export: expected a JSON list of tasks")
+    records: list[LabelRecord] = []
+    problems: list[LabelProblem] = []
+
+    def problem(where: str, message: str) -> None:
+        problems.append(LabelProblem(str(path), None, message, where))
+
+    for ti, task in enumerate(tasks, start=1):
+        data = task.get("data") if isinstance(task, dict) else None
+        tid = task.get("id", "?") if isinstance(task, dict) else "?"
+        where_t = f"task {ti} (id {tid})"
+        uid = data.get("uid") if isinstance(data, dict) else None
+        if not isinstance(uid, str) or not uid:
+            problem(where_t, "task has no data.uid: it was not exported by chatlens")
+            continue
+        kind = data.get("sample_kind") if isinstance(data, dict) else None
+        for ai, ann in enumerate(task.get("annotations") or [], start=1):
+            where = f"{where_t}, annotation {ai}"
+            if not isinstance(ann, dict) or not isinstance(ann.get("result"), list):
+                problem(where, "annotation has no result list")
+                continue
+            if ann.get("was_cancelled"):
+                problem(where, "annotation was cancelled (skipped) in Label Studio")
+                continue
+            extra: dict[str, Any] = ann.get("chatlens") or {}
+            if not isinstance(extra, dict):
+                extra = {}
+            try:
+                created = parse_time(ann["created_at"]) if ann.get("created_at") else now
+            except (TypeError, ValueError):
+                problem(where, f"created_at is not a time: {ann.get('created_at')!r}")
+                continue
+            base: dict[str, Any] = {
+                "uid": uid, "annotator": _annotator(ann.get("completed_by"), default_annotator),
+                "created": created, "comment": _comment(ann["result"]),
+                "sample_kind": cast(SampleKind, extra.get("sample_kind") or (
+                    kind if kind in SAMPLE_KINDS else "none")),
+                "origin": extra.get("origin") or "import"}
+            for ri, res in enumerate(ann["result"], start=1):
+                _result(res, base, measure, records, f"{where}, result {ri}", problem)
+    return records, problems
+
+
+def _result(res: Any, base: dict[str, Any], measure: str | None, records: list[LabelRecord],
+            where: str, report: Callable[[str, str], None]) -> None:
+    def problem(message: str) -> None:
+        report(where, message)
+
+    if not isinstance(res, dict) or res.get("type") == "textarea":
+        return
+    name, value = res.get("from_name"), res.get("value")
+    if not isinstance(value, dict) or not isinstance(name, str):
+        problem("result has no from_name or value")
+        return
+    if measure is not None and name != measure:
+        problem(f"result is for {name!r}, not the requested measure {measure!r}")
+        return
+    kind = res.get("type")
+    picked = value.get("choices") if kind == "choices" else value.get("labels")
+    if kind not in ("choices", "labels") or not isinstance(picked, list):
+        problem(f"unsupported result type {kind!r}: only choices and labels are imported")
+        return
+    if len(picked) != 1:
+        problem(f"{len(picked)} values chosen for {name!r}; one is needed")
+        return
+    try:
+        span = (int(value["start"]), int(value["end"])) if kind == "labels" else None
+        records.append(LabelRecord(measure=name, value=str(picked[0]), span=span, **base))
+    except KeyError as exc:
+        problem(f"span result has no {exc.args[0]}")
+    except (TypeError, ValueError) as exc:
+        problem(str(exc))

@@ -1,0 +1,79 @@
+"""The canonical label record and the problem report for rows that could not be read."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any, Literal
+
+SampleKind = Literal["audit", "train", "none"]
+Origin = Literal["annotate", "correction", "import"]
+SAMPLE_KINDS: tuple[str, ...] = ("audit", "train", "none")
+ORIGINS: tuple[str, ...] = ("annotate", "correction", "import")
+
+
+@dataclass(frozen=True)
+class LabelRecord:
+    """One human label: ``annotator`` says ``value`` for ``measure`` on message ``uid``.
+
+    ``created`` is an aware UTC datetime (other zones are converted). ``sample_kind`` is the
+    sample the item was drawn for (``audit`` labels feed estimates, ``train`` labels only
+    models); ``origin`` how the label was made. ``span`` is an optional ``(start, end)``
+    character range in the message text the label points at.
+    """
+
+    uid: str
+    measure: str
+    value: str
+    annotator: str
+    created: datetime
+    sample_kind: SampleKind = "none"
+    origin: Origin = "import"
+    span: tuple[int, int] | None = None
+    comment: str | None = None
+
+    def __post_init__(self) -> None:
+        for name in ("uid", "measure", "value", "annotator"):
+            if not isinstance(getattr(self, name), str) or not getattr(self, name):
+                raise ValueError(f"{name} must be a non-empty string")
+        if self.created.tzinfo is None or self.created.utcoffset() is None:
+            raise ValueError("created must be timezone-aware")
+        object.__setattr__(self, "created", self.created.astimezone(UTC))
+        if self.sample_kind not in SAMPLE_KINDS:
+            raise ValueError(f"sample_kind must be one of {', '.join(SAMPLE_KINDS)}")
+        if self.origin not in ORIGINS:
+            raise ValueError(f"origin must be one of {', '.join(ORIGINS)}")
+        if self.comment == "":
+            object.__setattr__(self, "comment", None)
+        if self.span is not None:
+            start, end = (int(x) for x in self.span)
+            if not 0 <= start <= end:
+                raise ValueError(f"span must be 0 <= start <= end, got {list(self.span)}")
+            object.__setattr__(self, "span", (start, end))
+
+    def as_dict(self) -> dict[str, Any]:
+        """JSON-able form (``created`` as ISO 8601 with offset, ``span`` as a list or null)."""
+        return {"uid": self.uid, "measure": self.measure, "value": self.value,
+                "annotator": self.annotator, "created": self.created.isoformat(),
+                "sample_kind": self.sample_kind, "origin": self.origin,
+                "span": list(self.span) if self.span else None, "comment": self.comment}
+
+
+@dataclass(frozen=True)
+class LabelProblem:
+    """A row (or annotation) that was skipped, with where it is and why."""
+
+    path: str
+    line: int | None
+    message: str
+    where: str | None = None  # position when there is no line (Label Studio task/annotation)
+
+    def __str__(self) -> str:
+        at = f"line {self.line}" if self.line is not None else (self.where or "")
+        return f"{self.path}" + (f" ({at})" if at else "") + f": {self.message}"
+
+
+def parse_time(text: str) -> datetime:
+    """An ISO 8601 time as aware UTC; a naive time is read as UTC."""
+    t = datetime.fromisoformat(text.strip())
+    return t.replace(tzinfo=UTC) if t.tzinfo is None else t.astimezone(UTC)
