@@ -46,7 +46,11 @@ def fpc_effective_n(n: int, N: int | None) -> float:
 
 
 def wilson_interval(
-    p: ArrayLike, n_eff: ArrayLike, level: float = 0.95, n_count: ArrayLike | None = None
+    p: ArrayLike,
+    n_eff: ArrayLike,
+    level: float = 0.95,
+    n_count: ArrayLike | None = None,
+    modified: bool = True,
 ) -> tuple[NDArray[np.float64], NDArray[np.float64]]:
     """Wilson score interval for a share ``p`` observed on ``n_eff`` (effective) draws.
 
@@ -56,7 +60,7 @@ def wilson_interval(
     one-sided Poisson bound when the count is ``<= BCD_SMALL_COUNT`` (Brown, Cai & DasGupta 2001,
     "modified Wilson"). ``n_count`` is the actual sample size used for that Poisson bound
     (defaults to ``n_eff``; using the real ``n`` keeps it conservative under a FPC).
-    Vectorised over arrays.
+    ``modified=False`` gives the textbook Wilson interval. Vectorised over arrays.
     """
     z = z_value(level)
     p_a = np.asarray(p, dtype=float)
@@ -70,6 +74,8 @@ def wilson_interval(
         half = z * np.sqrt(var) / denom
     lo = centre - half
     hi = centre + half
+    if not modified:
+        return np.clip(lo, 0.0, 1.0), np.clip(hi, 0.0, 1.0)
     # Brown-Cai-DasGupta modification near the edges (counts measured on the real sample).
     alpha = 1.0 - level
     finite = np.isfinite(n_a)

@@ -43,9 +43,9 @@ def _sigmoid(t: NDArray[np.float64]) -> NDArray[np.float64]:
     return np.asarray(0.5 * (1.0 + np.tanh(0.5 * t)))
 
 
-def _adjust(cc: NDArray[np.float64], tpr: NDArray[np.float64], fpr: NDArray[np.float64]) -> (
-    NDArray[np.float64]
-):
+def _adjust(
+    cc: NDArray[np.float64], tpr: NDArray[np.float64], fpr: NDArray[np.float64]
+) -> NDArray[np.float64]:
     gap = tpr - fpr
     safe = np.where(np.abs(gap) > _EPS, gap, np.nan)
     out = (cc - fpr) / safe
@@ -66,9 +66,9 @@ def _rates(
     return np.nan_to_num(tpr, nan=1.0), np.nan_to_num(fpr, nan=0.0)
 
 
-def _platt(y: NDArray[np.float64], t: NDArray[np.float64], iters: int = 50) -> (
-    tuple[NDArray[np.float64], NDArray[np.float64]]
-):
+def _platt(
+    y: NDArray[np.float64], t: NDArray[np.float64], iters: int = 50
+) -> tuple[NDArray[np.float64], NDArray[np.float64]]:
     """Row-wise logistic regression of ``y`` on ``t`` (Newton, lightly ridge-regularised)."""
     a = np.ones(y.shape[0])
     b = np.zeros(y.shape[0])
@@ -88,8 +88,10 @@ def _platt(y: NDArray[np.float64], t: NDArray[np.float64], iters: int = 50) -> (
 
 
 def _emq(
-    y: NDArray[np.float64], t: NDArray[np.float64], t_target: NDArray[np.float64],
-    iters: int = 60,
+    y: NDArray[np.float64],
+    t: NDArray[np.float64],
+    t_target: NDArray[np.float64],
+    iters: int = 40,
 ) -> NDArray[np.float64]:
     """SLD prior adjustment, row-wise.
 
@@ -124,8 +126,11 @@ def _emq(
 
 
 def _estimate_rows(
-    method: QuantMethod, y: NDArray[np.float64], s: NDArray[np.float64],
-    s_t: NDArray[np.float64], threshold: float,
+    method: QuantMethod,
+    y: NDArray[np.float64],
+    s: NDArray[np.float64],
+    s_t: NDArray[np.float64],
+    threshold: float,
 ) -> NDArray[np.float64]:
     if method == "acc":
         c, c_t = (s >= threshold).astype(float), (s_t >= threshold).astype(float)
@@ -187,6 +192,13 @@ def quantify_estimate(
         "score distribution within each class is the same in the labelled data and the target"
     )
     return Estimate(
-        point, float(min(lo, point)), float(max(hi, point)), level, "quantify", n, m, notes,
+        point,
+        float(min(lo, point)),
+        float(max(hi, point)),
+        level,
+        "quantify",
+        n,
+        m,
+        notes,
         float(np.std(reps, ddof=1)),
     )

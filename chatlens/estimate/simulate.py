@@ -51,7 +51,9 @@ def population(
     return y, scores(rng, y, clf)
 
 
-def scores(rng: np.random.Generator, y: NDArray[np.float64], clf: Classifier) -> NDArray[np.float64]:
+def scores(
+    rng: np.random.Generator, y: NDArray[np.float64], clf: Classifier
+) -> NDArray[np.float64]:
     """Model scores for given true labels under classifier ``clf``."""
     x = rng.standard_normal(y.shape) + clf.sep * y
     lg = logit(clf.score_prior) + clf.sep * x - clf.sep**2 / 2.0
