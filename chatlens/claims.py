@@ -128,7 +128,8 @@ def parse_claims(text: str, source: str, codebook: Codebook | None = None) -> Cl
     return parsed
 
 
-def load_claims(path: str | Path) -> ClaimsFile:
+def claims_text(path: str | Path) -> str:
+    """The text of a claims file, or of a built-in one (``builtin:NAME``)."""
     ref = str(path)
     if ref.startswith("builtin:"):
         from importlib import resources
@@ -137,11 +138,15 @@ def load_claims(path: str | Path) -> ClaimsFile:
         res = resources.files("chatlens.codebooks").joinpath(f"{name}.claims.yaml")
         if not res.is_file():
             raise ChatlensError(f"No built-in claims file {name!r}.")
-        return parse_claims(res.read_text("utf-8"), ref)
+        return res.read_text("utf-8")
     try:
-        return parse_claims(Path(path).read_text(encoding="utf-8"), ref)
+        return Path(path).read_text(encoding="utf-8")
     except FileNotFoundError:
         raise ChatlensError(f"{path}: no such claims file.") from None
+
+
+def load_claims(path: str | Path, codebook: Codebook | None = None) -> ClaimsFile:
+    return parse_claims(claims_text(path), str(path), codebook)
 
 
 def verdict_threshold(lower: float, upper: float, op: str, threshold: float) -> Verdict:

@@ -458,6 +458,114 @@ def agreement(measure: str | None, project_dir: Path | None, as_json: bool) -> N
         out.print(f"disagreement {safe(d['measure'])} {d['uid']}: {values}")
 
 
+def _interval(d: dict[str, Any]) -> str:
+    return f"{100 * d['point']:.1f}% [{100 * d['lower']:.1f}, {100 * d['upper']:.1f}]"
+
+
+@cli.command()
+@click.option("--measure", required=True)
+@click.option("--value", default=None, help="Value to estimate (default: binary positive label, "
+              "or every label of a categorical measure).")
+@click.option("--by", type=click.Choice(["chat", "month", "week", "lang"]), default=None)
+@click.option("--method", type=click.Choice(["auto", "audit", "ppi", "quantify", "naive"]),
+              default="auto", show_default=True)
+@click.option("--level", type=float, default=0.95, show_default=True)
+@click.option("--since", type=click.DateTime(["%Y-%m-%d"]), default=None)
+@click.option("--until", type=click.DateTime(["%Y-%m-%d"]), default=None)
+@click.option("--where", "where", multiple=True, metavar="MEASURE=VALUE",
+              help="Only messages coded MEASURE=VALUE. Repeatable.")
+@project_options
+def estimate(measure: str, value: str | None, by: str | None, method: str, level: float,
+             since: Any, until: Any, where: tuple[str, ...], project_dir: Path | None,
+             as_json: bool) -> None:
+    """Prevalence of a measure's value with a confidence interval, overall or by group."""
+    from chatlens.estimation import Population
+
+    pop = Population(since=since.date() if since else None,
+                     until=until.date() if until else None,
+                     where=[_pair(w) for w in where])
+    with opened(project_dir) as proj:
+        rows = proj.estimate(measure, value, by, method, level, pop)
+    if as_json:
+        emit_json([r.as_dict() for r in rows])
+        return
+    table = Table("value", *(["group"] if by else []), "estimate [interval]", "method",
+                  "labelled", "N", "naive", title=f"{safe(measure)} ({level:.0%} intervals)")
+    for r in rows:
+        d = r.as_dict()
+        small = " [yellow](too few labels)[/yellow]" if d["too_small"] else ""
+        shown = _interval(d) + small
+        if d["method"] == "naive" and method != "naive":
+            shown = "— no human labels: draw and label an audit sample"
+        table.add_row(safe(r.value), *([safe(r.group)] if by else []), shown,
+                      d["method"], f"{d['n_labelled']:,}", f"{d['N_population'] or 0:,}",
+                      f"{100 * d['naive']['point']:.1f}% (naive)")
+    out.print(table)
+    if rows:
+        out.print(f"[dim]{safe(rows[0].method_reason)}[/dim]")
+
+
+def _pair(text: str) -> tuple[str, str]:
+    left, sep, right = text.partition("=")
+    if not sep or not left or not right:
+        raise UsageError(f"expected MEASURE=VALUE, not {text!r}.")
+    return left, right
+
+
+@cli.group()
+def claims() -> None:
+    """Check claims files against the project."""
+
+
+@claims.command("check")
+@click.argument("path")
+@project_options
+def claims_check(path: str, project_dir: Path | None, as_json: bool) -> None:
+    """Estimate every claim of PATH (a file or builtin:NAME) and give verdicts by interval."""
+    from chatlens.claimcheck import check_claims
+
+    with opened(project_dir) as proj:
+        result = check_claims(proj, path)
+    if as_json:
+        emit_json(result)
+        return
+    colour = {"supported": "green", "contradicted": "red", "inconclusive": "yellow"}
+    for c in result["results"]:
+        v = c["verdict"]
+        out.print(f"[bold]{safe(c['id'])}[/bold]: [{colour[v]}]{v}[/{colour[v]}] — "
+                  f"{safe(c['statement'])}")
+        out.print(f"  {safe(c['measure'])}={safe(c['value'])}, {safe(c['compare'])}: "
+                  f"{safe(c['reason'])}")
+        out.print(f"  evidence: {safe(c['evidence'])}")
+
+
+@cli.command()
+@click.option("--measure", required=True)
+@click.option("--value", required=True)
+@click.option("--since", type=click.DateTime(["%Y-%m-%d"]), default=None)
+@click.option("--until", type=click.DateTime(["%Y-%m-%d"]), default=None)
+@click.option("--where", "where", multiple=True, metavar="MEASURE=VALUE")
+@click.option("--limit", default=20, show_default=True)
+@project_options
+def evidence(measure: str, value: str, since: Any, until: Any, where: tuple[str, ...],
+             limit: int, project_dir: Path | None, as_json: bool) -> None:
+    """Messages coded MEASURE=VALUE (random order, reproducible), with matched terms."""
+    from chatlens.estimation import Population
+
+    pop = Population(since=since.date() if since else None,
+                     until=until.date() if until else None, where=[_pair(w) for w in where])
+    with opened(project_dir, read_only=True) as proj:
+        rows = proj.evidence(measure, value, pop, limit)
+    if as_json:
+        emit_json(rows)
+        return
+    for r in rows:
+        terms = ", ".join(r["matched"] or [])
+        out.print(f"[dim]{r['ts']} {safe(r['chat_title'] or r['chat_key'])} "
+                  f"{safe(r['author_key'])} ({safe(terms)})[/dim]\n  {safe(r['text'])}")
+    out.print(f"{len(rows)} messages")
+
+
 @cli.command()
 @click.option("--messages", default=400, show_default=True, help="Messages per synthetic chat.")
 @click.option("--seed", default=7, show_default=True)

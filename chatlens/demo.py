@@ -110,7 +110,7 @@ def telegram_export(path: Path, n: int, rng: random.Random) -> list[dict[str, An
             msg["text"] = text
             msg["text_entities"] = [{"type": "plain", "text": text}]
         messages.append(msg)
-        truth.append({"chat": "telegram", "id": str(i), "topic": topic})
+        truth.append({"text": text, "topic": topic})
     doc = {"name": "Ларс: граница и очереди [SYNTHETIC]", "type": "private_supergroup",
            "id": 1000000001, "messages": messages}
     path.write_text(json.dumps(doc, ensure_ascii=False, indent=1), encoding="utf-8")
@@ -124,17 +124,45 @@ def whatsapp_export(path: Path, n: int, rng: random.Random) -> list[dict[str, An
     lines = [f"{t:%d/%m/%Y, %H:%M} - Messages and calls are end-to-end encrypted. No one "
              "outside of this chat, not even WhatsApp, can read or listen to them.",
              f'{t:%d/%m/%Y, %H:%M} - Member 01 created group "Релокация Тбилиси [SYNTHETIC]"']
-    for i in range(n):
+    for _ in range(n):
         t += timedelta(seconds=rng.randint(60, 4000))
         topic, text = _message(rng)
         who = f"Member {rng.randint(1, 9):02d}"
         if rng.random() < 0.05:
             text = f"{text}\nи ещё вопрос: где купить симку?"
         lines.append(f"{t:%d/%m/%Y, %H:%M} - {who}: {text}")
-        truth.append({"chat": "whatsapp", "n": i, "topic": topic})
+        truth.append({"text": text, "topic": topic})
     lines.append(f"{t:%d/%m/%Y, %H:%M} - Member 03: <Media omitted>")
     path.write_text("\n".join(lines) + "\n", encoding="utf-8")
     return truth
+
+
+DEMO_MEASURES = ("border_crossing", "mobilization", "z_symbol")
+SIMULATED_CODER = "demo-coder (simulated from the planted topics)"
+
+
+def _simulated_audit(proj: Project, measure: str, topic_of: dict[str, str], seed: int,
+                     n: int = 150) -> dict[str, Any]:
+    """Draw an audit sample, let a simulated coder label it from the planted topics, estimate,
+    and compare with the true share in the population."""
+    from chatlens.store.labels import NewLabel
+    from chatlens.store.stages import population_frame
+
+    frame = population_frame(proj.store, "exodus-2022", measure).to_pylist()
+    truth = {r["uid"]: topic_of.get(r["text"]) == measure for r in frame}
+    sample = proj.sample(measure, "audit", min(n, len(frame)), seed=seed)
+    proj.labels().add_labels(
+        NewLabel(uid=i["uid"], codebook="exodus-2022", measure=measure,
+                 value="yes" if truth[i["uid"]] else "no", annotator=SIMULATED_CODER,
+                 sample_id=sample["sample_id"], sample_kind="audit")
+        for i in proj.labels().sample_items(sample["sample_id"]))
+    (row,) = proj.estimate(measure)
+    true_share = sum(truth.values()) / len(truth)
+    est = row.estimate
+    return {"measure": measure, "value": row.value, "true_share": true_share,
+            "point": est.point, "lower": est.lower, "upper": est.upper, "method": est.method,
+            "n_labelled": est.n_labelled, "N": est.N_population, "naive": row.naive.point,
+            "covered": est.lower <= true_share <= est.upper}
 
 
 def run_demo(root: str | Path, n_messages: int = 400, seed: int = 7) -> dict[str, Any]:
@@ -156,6 +184,8 @@ def run_demo(root: str | Path, n_messages: int = 400, seed: int = 7) -> dict[str
     with proj:
         report = proj.ingest([tg, wa], tz="Asia/Tbilisi")
         coded = proj.code("builtin:exodus-2022")
+        estimates = [_simulated_audit(proj, m, {t["text"]: t["topic"] for t in truth}, seed)
+                     for m in DEMO_MEASURES]
         status = proj.status()
     return {
         "project": str(root.resolve()),
@@ -166,6 +196,7 @@ def run_demo(root: str | Path, n_messages: int = 400, seed: int = 7) -> dict[str
         ],
         "ingest": report.as_dict(),
         "code": coded.as_dict(),
+        "estimates": estimates,
         "status": {k: status[k] for k in ("messages", "chats", "sources", "quarantined",
                                           "authors", "first", "last")},
     }

@@ -23,6 +23,8 @@ from chatlens.store.labels import LabelStore
 if TYPE_CHECKING:
     from chatlens.codebook import Codebook
     from chatlens.enrich import EnrichSettings
+    from chatlens.estimation import Population
+    from chatlens.estimation import Row as EstimateRow
     from chatlens.runner import CodeReport, EnrichReport, StageProgress
 
 R = TypeVar("R")
@@ -204,6 +206,37 @@ class Project:
         from chatlens.labelling import agreement
 
         return agreement(self, measure)
+
+    # -- estimates -------------------------------------------------------------------------
+    def estimate(self, measure: str, value: str | None = None, by: str | None = None,
+                 method: str = "auto", level: float = 0.95,
+                 population: Population | None = None) -> list[EstimateRow]:
+        """Prevalence with a confidence interval (and the naive figure beside it); see
+        :func:`chatlens.estimation.estimate`."""
+        from chatlens.estimation import estimate
+
+        rows = estimate(self, measure, value, by, method, level, population)
+        run_id = new_run_id()
+        params = {"measure": measure, "value": value, "by": by, "method": method,
+                  "level": level}
+        self.store.start_run(run_id, "estimate", __version__, params)
+        for r in rows:
+            r.run_id = run_id
+        self.store.finish_run(run_id, "complete", {"version": __version__, "params": params,
+                                                   "rows": [r.as_dict() for r in rows]})
+        return rows
+
+    def evidence(self, measure: str, value: str, population: Population | None = None,
+                 limit: int = 20) -> list[dict[str, Any]]:
+        """Messages coded ``measure=value`` in the population, in a reproducible random order,
+        with the terms that matched; authors pseudonymised, phone numbers and e-mails masked."""
+        from chatlens.estimation import Population
+        from chatlens.store.frames import evidence
+
+        cb = self.codebook()[0]
+        pop = population or Population()
+        return evidence(self.store, cb.name, measure, value, self.enrich_settings().fingerprint(),
+                        pop.since, pop.until, pop.where, limit)
 
     def _run(self, command: str, params: dict[str, Any], work: Callable[[str], R],
              extra: dict[str, Any] | None = None) -> R:

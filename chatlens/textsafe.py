@@ -17,3 +17,14 @@ def terminal_safe(text: str | None, single_line: bool = False) -> str:
     if single_line:
         out = out.replace("\n", "⏎ ").replace("\t", " ")
     return out
+
+
+_PHONE = re.compile(r"(?<![\w+])\+?\d[\d\s().-]{7,}\d(?!\w)")
+_EMAIL = re.compile(r"\b[\w.+-]+@[\w-]+\.[\w.-]+\b")
+
+
+def mask_pii(text: str | None) -> str:
+    """Mask phone numbers and e-mail addresses (for displays, evidence and reports)."""
+    if not text:
+        return ""
+    return _PHONE.sub("[phone]", _EMAIL.sub("[email]", text))

@@ -135,36 +135,59 @@ class FeaturePipeline:
     def n_features(self) -> int:
         return int(len(self.kept) + len(self.spec.lexicons) + (384 if self.spec.dense else 0))
 
-    def _hashed(self, norms: Sequence[str], lemmas: Sequence[list[str]]) -> sp.csr_matrix:
+    def hashed(self, norms: Sequence[str], lemmas: Sequence[list[str]]) -> sp.csr_matrix:
+        """Raw hashed term counts, char block then lemma block (the input of ``fit_hashed``)."""
         a = self._char.transform(norms)
         b = self._word.transform(lemmas)
         x = sp.hstack([a, b], format="csr")
         x.sum_duplicates()
         return x
 
+    def extras(self, norms: Sequence[str], lemmas: Sequence[list[str]]) -> np.ndarray | None:
+        """Lexicon and dense columns (``None`` when the spec has neither)."""
+        parts: list[np.ndarray] = []
+        if self.spec.lexicons:
+            parts.append(_lexicon_counts(list(lemmas), self.spec.lexicons))
+        if self.spec.dense:
+            parts.append(embed(norms))
+        return np.hstack(parts) if parts else None
+
     def fit(self, norms: Sequence[str], lemmas: Sequence[list[str]]) -> FeaturePipeline:
-        x = self._hashed(norms, lemmas)
+        return self.fit_hashed(self.hashed(norms, lemmas))
+
+    def fit_hashed(self, x: sp.csr_matrix) -> FeaturePipeline:
         df = np.bincount(x.indices, minlength=self.n_hashed)
-        n = len(norms)
+        n = x.shape[0]
         kept = np.flatnonzero(df >= max(1, self.spec.min_df))
         self.set_state(kept, np.log((1 + n) / (1 + df[kept])) + 1.0)
         return self
 
     def set_state(self, kept: np.ndarray, idf: np.ndarray) -> None:
-        self.kept = kept.astype(np.int64)
-        self.idf = idf.astype(np.float64)
+        self.kept = np.asarray(kept, dtype=np.int64)
+        self.idf = np.asarray(idf, dtype=np.float64)
         self.n_char = int(np.searchsorted(self.kept, 2 ** self.spec.char_bits))
-        lookup = np.full(self.n_hashed, -1, dtype=np.int64)
-        lookup[self.kept] = np.arange(len(self.kept))
-        self._lookup = lookup
+        self._lookup = None
+
+    def _get_lookup(self) -> np.ndarray:
+        if self._lookup is None:
+            lookup = np.full(self.n_hashed, -1, dtype=np.int32)
+            lookup[self.kept] = np.arange(len(self.kept), dtype=np.int32)
+            self._lookup = lookup
+        return self._lookup
+
+    def __getstate__(self) -> dict[str, Any]:
+        state = dict(self.__dict__)
+        state["_lookup"] = None  # rebuilt on first use; keeps pickles to worker processes small
+        return state
 
     def transform(self, norms: Sequence[str], lemmas: Sequence[list[str]]) -> sp.csr_matrix:
-        if self._lookup is None:
-            raise RuntimeError("FeaturePipeline.transform before fit")
-        x = self._hashed(norms, lemmas)
+        return self.from_hashed(self.hashed(norms, lemmas), self.extras(norms, lemmas))
+
+    def from_hashed(self, x: sp.csr_matrix, extras: np.ndarray | None = None) -> sp.csr_matrix:
+        """TF-IDF weighted, pruned, per-block normalised features of hashed counts."""
         n = x.shape[0]
         rows = np.repeat(np.arange(n), np.diff(x.indptr))
-        cols = self._lookup[x.indices]
+        cols = self._get_lookup()[x.indices].astype(np.int64)
         ok = cols >= 0
         rows, cols = rows[ok], cols[ok]
         data = (1.0 + np.log(x.data[ok])) * self.idf[cols]
@@ -175,12 +198,9 @@ class FeaturePipeline:
         if self.spec.word_weight != 1.0:
             data = np.where(block == 1, data * self.spec.word_weight, data)
         out = sp.csr_matrix((data, (rows, cols)), shape=(n, len(self.kept)))
-        extra: list[sp.csr_matrix] = []
-        if self.spec.lexicons:
-            extra.append(sp.csr_matrix(_lexicon_counts(list(lemmas), self.spec.lexicons)))
-        if self.spec.dense:
-            extra.append(sp.csr_matrix(embed(norms)))
-        return sp.hstack([out, *extra], format="csr") if extra else out
+        if extras is not None:
+            return sp.hstack([out, sp.csr_matrix(extras)], format="csr")
+        return out
 
     def feature_names(self, columns: Sequence[int], norms: Sequence[str],
                       lemmas: Sequence[list[str]], limit: int = 5000) -> dict[int, str]:

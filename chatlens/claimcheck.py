@@ -1,0 +1,131 @@
+"""Check a claims file against a project: estimates, intervals and verdicts per claim."""
+
+from __future__ import annotations
+
+from dataclasses import replace
+from datetime import date
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+from scipy import stats
+
+from chatlens.claims import (
+    Claim,
+    Filter,
+    Verdict,
+    load_claims,
+    verdict_sign,
+    verdict_threshold,
+)
+from chatlens.codebook import load_codebook
+from chatlens.errors import UsageError
+from chatlens.estimate import difference
+from chatlens.estimation import Population, Row
+
+if TYPE_CHECKING:
+    from chatlens.project import Project
+
+
+def _population(*filters: Filter) -> Population:
+    """Intersect filters: later dates narrow earlier ones; conditions add up."""
+    pop = Population()
+    for f in filters:
+        pop = replace(
+            pop,
+            languages=f.languages or pop.languages, chats=f.chats or pop.chats,
+            since=max((d for d in (pop.since, f.since) if d), default=None),
+            until=min((d for d in (pop.until, f.until) if d), default=None),
+            where=[*pop.where, *((c.measure, c.value) for c in f.where)])
+    return pop
+
+
+def _evidence(claim: Claim, pop: Population) -> str:
+    parts = [f"chatlens evidence --measure {claim.measure} --value {claim.value}"]
+    if pop.since:
+        parts.append(f"--since {pop.since}")
+    if pop.until:
+        parts.append(f"--until {pop.until}")
+    parts += [f"--where {m}={v}" for m, v in pop.where]
+    return " ".join(parts)
+
+
+def slope(rows: list[Row], level: float) -> tuple[float, float, float]:
+    """Weighted least-squares slope of the share per time bucket (per bucket step), weights
+    1/se², with its confidence interval."""
+    z = float(stats.norm.ppf(0.5 + level / 2))
+    x = np.arange(len(rows), dtype=float)
+    y = np.array([r.estimate.point for r in rows])
+    se = np.array([r.estimate.se if r.estimate.se else (r.estimate.upper - r.estimate.lower)
+                   / (2 * z) for r in rows])
+    w = 1.0 / np.maximum(se, 1e-6) ** 2
+    xm = np.sum(w * x) / np.sum(w)
+    sxx = np.sum(w * (x - xm) ** 2)
+    b = float(np.sum(w * (x - xm) * (y - np.sum(w * y) / np.sum(w))) / sxx)
+    half = z * float(np.sqrt(1.0 / sxx))
+    return b, b - half, b + half
+
+
+def check_claim(project: Project, claim: Claim) -> dict[str, Any]:
+    kind, *args = claim.comparison()
+    pop = _population(claim.population)
+    out: dict[str, Any] = {"id": claim.id, "statement": claim.statement,
+                           "measure": claim.measure, "value": claim.value,
+                           "compare": claim.compare, "level": claim.level,
+                           "evidence": _evidence(claim, pop)}
+    verdict: Verdict
+    if kind == "threshold":
+        (row,) = project.estimate(claim.measure, claim.value, None, claim.method, claim.level,
+                                  pop)
+        est = row.estimate
+        verdict = verdict_threshold(est.lower, est.upper, args[0], float(args[1]))
+        out["estimates"] = [row.as_dict()]
+        out["reason"] = (f"{est.method} estimate {est.point:.3f} with {claim.level:.0%} interval "
+                         f"[{est.lower:.3f}, {est.upper:.3f}] against {args[1]}")
+        methods = {est.method}
+    elif kind == "groups":
+        op, a_name, b_name = args
+        groups = claim.groups or {}
+        rows = {g: project.estimate(claim.measure, claim.value, None, claim.method, claim.level,
+                                    _population(claim.population, groups[g]))[0]
+                for g in (a_name, b_name)}
+        d = difference(rows[a_name].estimate, rows[b_name].estimate)
+        verdict = verdict_sign(d.lower, d.upper, expect_positive=op == ">")
+        out["estimates"] = [rows[a_name].as_dict() | {"group": a_name},
+                            rows[b_name].as_dict() | {"group": b_name}]
+        out["difference"] = d.as_dict()
+        out["reason"] = (f"share({a_name}) − share({b_name}) = {d.point:.3f}, interval "
+                         f"[{d.lower:.3f}, {d.upper:.3f}]")
+        methods = {r.estimate.method for r in rows.values()}
+    else:
+        rows_t = project.estimate(claim.measure, claim.value, claim.by, claim.method,
+                                  claim.level, pop)
+        rows_t = [r for r in rows_t if r.estimate.n_labelled > 0]
+        out["estimates"] = [r.as_dict() for r in rows_t]
+        methods = {r.estimate.method for r in rows_t}
+        if len(rows_t) < 3:
+            verdict = "inconclusive"
+            out["reason"] = f"fewer than three {claim.by}s with audit labels; no trend can be told"
+        else:
+            b, lo, hi = slope(rows_t, claim.level)
+            verdict = verdict_sign(lo, hi, expect_positive=args[0] == "up")
+            out["trend"] = {"slope_per_bucket": b, "lower": lo, "upper": hi, "by": claim.by}
+            out["reason"] = (f"slope {b:+.4f} per {claim.by}, interval [{lo:+.4f}, {hi:+.4f}]")
+    if "naive" in methods:
+        verdict = "inconclusive"
+        out["reason"] = ("no human labels: the naive classify-and-count figure cannot decide a "
+                         "claim; label an audit sample first")
+    out["verdict"] = verdict
+    return out
+
+
+def check_claims(project: Project, path: str) -> dict[str, Any]:
+    """Check every claim of a file (validated against the project's codebook first)."""
+    cf = load_claims(path)
+    current, source = project.codebook()
+    if load_codebook(cf.codebook).name != current.name:
+        raise UsageError(f"{path} states claims about codebook {cf.codebook}, but the project "
+                         f"is coded with {source}; run `chatlens code --codebook {cf.codebook}`.")
+    cf = load_claims(path, current)
+    results = [check_claim(project, c) for c in cf.claims]
+    return {"claims_file": path, "codebook": source, "checked": date.today().isoformat(),
+            "results": results}

@@ -1,0 +1,1 @@
+"""Models that ship with chatlens (package data): one folder per model, see docs/models.md."""

@@ -1,0 +1,78 @@
+"""``ModelScorer``: a trained model as a codebook scorer (the ``model`` scorer type).
+
+What a hit means:
+
+* **binary** measures: ``Hit(positive, p)`` with ``p = P(positive)`` when ``p >= threshold``,
+  else ``None`` (the code stage then writes the measure's default label). The Hit's score is
+  always the probability of the *positive* label, never the max over labels. Below-threshold
+  probabilities are not visible through a ``None``; :meth:`ModelScorer.positive_proba` gives
+  ``P(positive)`` for every message, which is what prediction-powered inference needs — the code
+  stage should store it for binary model scorers (one call, same batch).
+* **categorical** measures: ``Hit(argmax label, its probability)`` for every message (never
+  ``None``; ``threshold`` does not apply). :meth:`ModelScorer.proba` gives the full matrix.
+
+``matched`` holds ``("model:<name>",)`` so evidence views can tell model codes from lexicon ones.
+The scorer pickles (arrays and a stateless hashing pipeline), so a process pool can run it.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+
+from chatlens.code.scorers import Batch, Hit
+from chatlens.errors import UsageError
+from chatlens.train.model import TrainedModel
+
+
+class ModelScorer:
+    """Scores a :class:`~chatlens.code.scorers.Batch` with a :class:`TrainedModel`."""
+
+    def __init__(self, scorer_id: str, model: TrainedModel, *, name: str | None = None,
+                 label: str | None = None, threshold: float = 0.5) -> None:
+        if not 0.0 < threshold < 1.0:
+            raise UsageError(f"threshold must be between 0 and 1, not {threshold}")
+        if label is not None and label not in model.labels:
+            raise UsageError(f"label {label!r} is not one of the model's labels {model.labels}")
+        if model.positive is not None and label is not None and label != model.positive:
+            raise UsageError(f"binary model {model.measure!r} reports {model.positive!r}; "
+                             f"label {label!r} would invert it")
+        self._id = scorer_id
+        self.model = model
+        self.name = name or model.measure
+        self.threshold = threshold
+        self._label = model.positive or label or model.labels[0]
+
+    @classmethod
+    def from_dir(cls, scorer_id: str, directory: str | Path, **kw: object) -> ModelScorer:
+        return cls(scorer_id, TrainedModel.load(directory), **kw)  # type: ignore[arg-type]
+
+    @property
+    def id(self) -> str:
+        return self._id
+
+    @property
+    def label(self) -> str:
+        return self._label
+
+    def proba(self, batch: Batch) -> np.ndarray:
+        """Probabilities per message, columns in the model's label order."""
+        return self.model.predict_proba(batch.text, batch.lemmas, norms=batch.norm)
+
+    def positive_proba(self, batch: Batch) -> list[float]:
+        """P(positive) per message (binary models), or P(:attr:`label`) (categorical)."""
+        p = self.proba(batch)
+        return [float(x) for x in p[:, self.model.labels.index(self._label)]]
+
+    def score(self, batch: Batch) -> list[Hit | None]:
+        if len(batch) == 0:
+            return []
+        p = self.proba(batch)
+        tag = (f"model:{self.name}",)
+        if self.model.positive is not None:
+            col = p[:, self.model.labels.index(self.model.positive)]
+            return [Hit(self.model.positive, float(x), tag) if x >= self.threshold else None
+                    for x in col]
+        best = p.argmax(axis=1)
+        return [Hit(self.model.labels[int(k)], float(p[i, k]), tag) for i, k in enumerate(best)]

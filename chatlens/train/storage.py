@@ -1,0 +1,118 @@
+"""Saving and loading trained models: JSON + NumPy arrays, no pickle, checksummed.
+
+A model directory holds:
+
+* ``model.json``: format version, measure, labels, feature spec, metrics, top features, data
+  hash and counts, library versions, creation time, notes;
+* ``weights.npz``: kept hashed columns and their IDF, the linear head and the calibrator
+  (``float32`` to stay small; ``np.load(..., allow_pickle=False)``);
+* ``MODEL_CARD.md``: the human-readable card;
+* ``SHA256SUMS``: sha256 of the three files above, verified before anything is parsed.
+
+Trust model: loading never executes code from the files (no pickle, no joblib, no skops
+object graphs) — only JSON and plain numeric arrays are read. The checksums catch corruption
+and accidental edits; they are not a signature (whoever can write the directory can rewrite
+them), so only load models that your own project trained or that ship inside chatlens.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from chatlens.errors import ChatlensError
+from chatlens.train.features import FeaturePipeline, FeatureSpec
+from chatlens.train.linear import Calibrator, LinearHead
+from chatlens.train.model import FORMAT_VERSION, TrainedModel
+
+FILES = ("model.json", "weights.npz", "MODEL_CARD.md")
+
+
+class ModelError(ChatlensError, ValueError):
+    """A saved model is missing, damaged, altered or of an unsupported format."""
+
+
+def _sha256(path: Path) -> str:
+    h = hashlib.sha256()
+    with path.open("rb") as f:
+        for chunk in iter(lambda: f.read(1 << 20), b""):
+            h.update(chunk)
+    return h.hexdigest()
+
+
+def save_model(model: TrainedModel, directory: str | Path) -> Path:
+    d = Path(directory)
+    d.mkdir(parents=True, exist_ok=True)
+    meta: dict[str, Any] = {
+        "format": FORMAT_VERSION, "measure": model.measure, "labels": model.labels,
+        "positive": model.positive, "classes": model.classes,
+        "features": model.pipeline.spec.to_json(), "feature_description": model.features,
+        "metrics": model.metrics, "top_features": model.top_features, "data": model.data,
+        "versions": model.versions, "created": model.created, "notes": model.notes,
+    }
+    (d / "model.json").write_text(json.dumps(meta, ensure_ascii=False, indent=1) + "\n",
+                                  encoding="utf-8")
+    pipe = model.pipeline
+    np.savez_compressed(
+        d / "weights.npz", kept=pipe.kept.astype(np.int32), idf=pipe.idf.astype(np.float32),
+        W=model.head.W.astype(np.float32), b=model.head.b.astype(np.float64),
+        A=model.calibrator.A.astype(np.float64), c=model.calibrator.c.astype(np.float64))
+    (d / "MODEL_CARD.md").write_text(model.card_markdown(), encoding="utf-8")
+    sums = "".join(f"{_sha256(d / f)}  {f}\n" for f in FILES)
+    (d / "SHA256SUMS").write_text(sums, encoding="utf-8")
+    return d
+
+
+def verify(directory: str | Path) -> None:
+    """Raise :class:`ModelError` unless every file matches ``SHA256SUMS``."""
+    d = Path(directory)
+    sums = d / "SHA256SUMS"
+    if not sums.is_file():
+        raise ModelError(f"{d}: no saved model here (SHA256SUMS is missing); train one with "
+                         "`chatlens train --measure ...` or check the path.")
+    expected: dict[str, str] = {}
+    for line in sums.read_text(encoding="utf-8").splitlines():
+        if line.strip():
+            digest, _, name = line.partition("  ")
+            expected[name.strip()] = digest.strip()
+    for f in FILES:
+        if f not in expected or not (d / f).is_file():
+            raise ModelError(f"{d}: the model is incomplete ({f} is missing); retrain it.")
+        if _sha256(d / f) != expected[f]:
+            raise ModelError(f"{d}: {f} does not match its checksum in SHA256SUMS: the model "
+                             "was altered or damaged after it was saved; retrain it or restore "
+                             "it from its source. Only load models your own project trained.")
+
+
+def load_model(directory: str | Path) -> TrainedModel:
+    d = Path(directory)
+    verify(d)
+    try:
+        meta = json.loads((d / "model.json").read_text(encoding="utf-8"))
+        if meta.get("format") != FORMAT_VERSION:
+            raise ModelError(f"{d}: model format {meta.get('format')!r} is not supported by "
+                             f"this chatlens (expects {FORMAT_VERSION}); retrain the model.")
+        with np.load(d / "weights.npz", allow_pickle=False) as z:
+            arrays = {k: z[k] for k in ("kept", "idf", "W", "b", "A", "c")}
+        pipe = FeaturePipeline(FeatureSpec.from_json(meta["features"]))
+        pipe.set_state(arrays["kept"], arrays["idf"])
+        model = TrainedModel(
+            measure=meta["measure"], labels=list(meta["labels"]), positive=meta["positive"],
+            classes=list(meta["classes"]), pipeline=pipe,
+            head=LinearHead(W=arrays["W"].astype(np.float64), b=arrays["b"]),
+            calibrator=Calibrator(A=arrays["A"], c=arrays["c"]), metrics=meta["metrics"],
+            top_features={k: [(str(n), float(w)) for n, w in v]
+                          for k, v in meta["top_features"].items()},
+            data=meta["data"], versions=meta["versions"], created=meta["created"],
+            notes=meta["notes"])
+    except ModelError:
+        raise
+    except (KeyError, ValueError, TypeError, OSError) as e:
+        raise ModelError(f"{d}: the saved model cannot be read ({e}); retrain it.") from e
+    if model.head.W.shape[0] != pipe.n_features:
+        raise ModelError(f"{d}: weights do not fit the feature spec; retrain the model.")
+    return model
