@@ -1,0 +1,119 @@
+"""Claims: verdicts at the boundaries; estimates on a project with planted truth."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from chatlens.claims import ClaimsError, parse_claims, verdict_sign, verdict_threshold
+from chatlens.codebook import load_codebook
+from chatlens.demo import run_demo
+
+
+@pytest.mark.parametrize(("lower", "upper", "op", "t", "expected"), [
+    (0.21, 0.30, ">", 0.2, "supported"),
+    (0.20, 0.30, ">", 0.2, "inconclusive"),   # touching the threshold decides nothing
+    (0.20, 0.30, ">=", 0.2, "supported"),
+    (0.10, 0.19, ">", 0.2, "contradicted"),
+    (0.10, 0.20, ">", 0.2, "inconclusive"),
+    (0.15, 0.25, ">", 0.2, "inconclusive"),
+    (0.10, 0.19, "<", 0.2, "supported"),
+    (0.10, 0.20, "<", 0.2, "inconclusive"),
+    (0.10, 0.20, "<=", 0.2, "supported"),
+    (0.21, 0.40, "<", 0.2, "contradicted"),
+])
+def test_threshold_verdicts_follow_the_interval(lower: float, upper: float, op: str, t: float,
+                                                expected: str) -> None:
+    assert verdict_threshold(lower, upper, op, t) == expected
+
+
+@pytest.mark.parametrize(("lower", "upper", "positive", "expected"), [
+    (0.01, 0.2, True, "supported"), (0.0, 0.2, True, "inconclusive"),
+    (-0.2, -0.01, True, "contradicted"), (-0.2, -0.01, False, "supported"),
+    (-0.1, 0.1, False, "inconclusive"), (0.01, 0.1, False, "contradicted"),
+])
+def test_sign_verdicts(lower: float, upper: float, positive: bool, expected: str) -> None:
+    assert verdict_sign(lower, upper, positive) == expected
+
+
+def test_claims_file_problems_are_located() -> None:
+    cb = load_codebook("builtin:exodus-2022")
+    text = """
+codebook: builtin:exodus-2022
+claims:
+  - id: a
+    statement: Something is common.
+    measure: border_crossing
+    value: maybe
+    compare: share > 0.2
+  - id: b
+    statement: Something changed.
+    measure: war_stance
+    value: opposes
+    compare: share(after) < share(before)
+    groups: {after: {since: 2022-09-21}}
+  - id: c
+    statement: Something else.
+    measure: nope
+    value: "yes"
+    compare: share is big
+"""
+    with pytest.raises(ClaimsError) as info:
+        parse_claims(text, "c.yaml", cb)
+    found = {p: m for p, _, m in info.value.problems}
+    assert "does not define" in found["claims[1]"] and "cannot read compare" in found["claims[2]"]
+    ok = text.split("  - id: b")[0]
+    with pytest.raises(ClaimsError) as info:
+        parse_claims(ok, "c.yaml", cb)
+    ((path, line, msg),) = info.value.problems
+    assert path == "claims[0].value" and line == 7 and "'maybe' is not one of" in msg
+
+
+@pytest.fixture(scope="module")
+def demo(tmp_path_factory: pytest.TempPathFactory) -> dict:
+    return run_demo(tmp_path_factory.mktemp("demo") / "p", n_messages=500, seed=11)
+
+
+def test_demo_intervals_contain_the_planted_prevalences(demo: dict) -> None:
+    for e in demo["estimates"]:
+        assert e["method"] == "ppi" and e["n_labelled"] == 150
+        assert e["lower"] <= e["true_share"] <= e["upper"], e
+    border = next(e for e in demo["estimates"] if e["measure"] == "border_crossing")
+    assert abs(border["naive"] - border["true_share"]) > 0.05  # the rule codes are biased
+    assert abs(border["point"] - border["true_share"]) < abs(border["naive"] - border["true_share"])
+
+
+def test_cli_estimate_and_claims_on_the_demo(demo: dict) -> None:
+    proj = demo["project"]
+    res = subprocess.run([sys.executable, "-m", "chatlens.cli", "estimate", "--measure",
+                          "border_crossing", "--by", "chat", "--json", "--project", proj],
+                         capture_output=True, text=True)
+    assert res.returncode == 0, res.stderr
+    rows = json.loads(res.stdout)
+    assert len(rows) == 2 and all(r["method"] == "ppi" for r in rows)
+    assert all(r["naive"]["label"].startswith("naive") for r in rows)
+    res = subprocess.run([sys.executable, "-m", "chatlens.cli", "claims", "check",
+                          "builtin:exodus-2022", "--json", "--project", proj],
+                         capture_output=True, text=True)
+    assert res.returncode == 0, res.stderr
+    results = {c["id"]: c for c in json.loads(res.stdout)["results"]}
+    assert set(results) == {"hatred_toward_georgians", "remove_z_before_border",
+                            "most_not_against_war", "anti_war_less_after_mobilization",
+                            "border_talk_rising"}
+    # no labels for host_hostility: the naive count never decides a claim
+    assert results["hatred_toward_georgians"]["verdict"] == "inconclusive"
+    assert "no human labels" in results["hatred_toward_georgians"]["reason"]
+    assert all(c["evidence"].startswith("chatlens evidence") for c in results.values())
+
+
+def test_estimate_without_audit_labels_fails_clearly_for_ppi(tmp_path: Path) -> None:
+    d = run_demo(tmp_path / "p", n_messages=60, seed=3)
+    res = subprocess.run([sys.executable, "-m", "chatlens.cli", "estimate", "--measure",
+                          "host_hostility", "--method", "ppi", "--project", d["project"]],
+                         capture_output=True, text=True)
+    assert res.returncode == 2 and "No audit labels" in res.stderr
+    assert "Traceback" not in res.stderr
