@@ -79,7 +79,8 @@ def _split_row(name: str, metric: str, train: tuple[list[str], list[str]],
 
 def rusentiment(data: Path, bert: float) -> list[Row]:
     d = data / "labeled" / "ru_rusentiment"
-    a, b = _read_csv(d / "rusentiment_random_posts.csv"), _read_csv(d / "rusentiment_preselected_posts.csv")
+    a = _read_csv(d / "rusentiment_random_posts.csv")
+    b = _read_csv(d / "rusentiment_preselected_posts.csv")
     train = (a[0] + b[0], a[1] + b[1])
     return [_split_row("rusentiment", "weighted", train, _read_csv(d / "rusentiment_test.csv"),
                        bert)]

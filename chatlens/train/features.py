@@ -49,8 +49,8 @@ class FeatureSpec:
 
     @classmethod
     def from_json(cls, d: Mapping[str, Any]) -> FeatureSpec:
-        return cls(char_ngram=tuple(d["char_ngram"]), char_bits=int(d["char_bits"]),  # type: ignore[arg-type]
-                   word_ngram=tuple(d["word_ngram"]), word_bits=int(d["word_bits"]),  # type: ignore[arg-type]
+        return cls(char_ngram=tuple(d["char_ngram"]), char_bits=int(d["char_bits"]),
+                   word_ngram=tuple(d["word_ngram"]), word_bits=int(d["word_bits"]),
                    min_df=int(d["min_df"]), word_weight=float(d["word_weight"]),
                    lexicons={k: [list(p) for p in v] for k, v in d["lexicons"].items()},
                    dense=bool(d["dense"]))

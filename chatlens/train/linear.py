@@ -34,7 +34,8 @@ class LinearHead:
     b: np.ndarray  # (heads,)
 
     def scores(self, x: sp.csr_matrix) -> np.ndarray:
-        return np.asarray(x @ self.W) + self.b
+        out: np.ndarray = np.asarray(x @ self.W) + self.b
+        return out
 
 
 def _targets(y: np.ndarray, n_classes: int) -> list[np.ndarray]:

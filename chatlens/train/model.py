@@ -230,10 +230,13 @@ def train_model(texts: Sequence[str], labels: Sequence[str], *,
     m.update(chosen=chosen, n_splits=len(folds), selection="macro_f1",
              candidates={c: round(v[0], 4) for c, v in results.items()})
     org = list(origins) if origins is not None else ["unspecified"] * len(texts)
+    if len(org) != len(texts):
+        raise UsageError("origins must have one entry per text")
+    by_origin = Counter(zip(org, labels, strict=True))
     data = {"hash": data_hash(texts, labels), "n": len(texts),
             "per_label": {lab: int(n) for lab, n in Counter(labels).items()},
             "per_origin": {f"{o} / {lab}": int(n)
-                           for (o, lab), n in sorted(Counter(zip(org, labels)).items())}}
+                           for (o, lab), n in sorted(by_origin.items())}}
     allnotes = dict(notes or {})
     allnotes.setdefault("train_seconds", round(time.perf_counter() - t0, 2))
     return TrainedModel(measure=measure, labels=order, positive=pos, classes=classes,
