@@ -26,7 +26,12 @@ from sklearn.linear_model import LogisticRegression
 from sklearn.model_selection import cross_val_predict
 from sklearn.pipeline import make_pipeline, make_union
 
-from chatlens.estimate import audit_estimate, naive_estimate, ppi_estimate, quantify_estimate
+from chatlens.estimate import (
+    audit_estimate,
+    naive_estimate,
+    ppi_finite_estimate,
+    quantify_estimate,
+)
 
 DATA = Path(__file__).resolve().parents[1].parent / "shared" / "data" / "labeled"
 PREVALENCES = (0.05, 0.1, 0.2, 0.3, 0.5)
@@ -82,7 +87,7 @@ def run(name: str, texts: list[str], y: np.ndarray, reps: int, N: int, n: int,
             yl = y[pool][members][audit]
             ests = {
                 "audit": audit_estimate(yl, len(members)),
-                "ppi": ppi_estimate(yl, scores[mask], scores[~mask]),
+                "ppi": ppi_finite_estimate(yl, scores[mask], scores),
                 "quantify": quantify_estimate(y[train], oof, scores, "pacc", n_boot=200,
                                               rng=rng),
                 "naive": naive_estimate(scores),

@@ -24,7 +24,7 @@ from chatlens.estimate import (
     auto_method,
     difference,
     naive_estimate,
-    ppi_estimate,
+    ppi_finite_estimate,
     quantify_estimate,
 )
 from chatlens.labelling import consensus
@@ -121,10 +121,7 @@ def _one(project: Project, m: Measure, value: str, uids: list[str], y_hat: np.nd
         y = np.array([1.0 if labels.audit[uids[i]] == value else 0.0 for i in in_frame])
         if method == "audit":
             return audit_estimate(y, N, level), naive, reason
-        mask = np.zeros(N, dtype=bool)
-        mask[in_frame] = True
-        return ppi_estimate(y, y_hat[mask], y_hat[~mask] if (~mask).any() else y_hat[mask],
-                            level), naive, reason
+        return ppi_finite_estimate(y, y_hat[in_frame], y_hat, level), naive, reason
     if method == "quantify":
         if not labels.other:
             raise UsageError(f"No labels for {m.id} outside audit samples to quantify with.")

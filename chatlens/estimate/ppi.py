@@ -114,3 +114,58 @@ def ppi_estimate(
         notes,
         se,
     )
+
+
+def ppi_finite_estimate(
+    y_labelled: ArrayLike,
+    yhat_labelled: ArrayLike,
+    yhat_population: ArrayLike,
+    level: float = 0.95,
+    tuned: bool = True,
+    small_sample_guard: bool = True,
+) -> Estimate:
+    """Prediction-powered share of a finite, fully scored population (what chatlens reports).
+
+    When the model has scored *every* message of the population, the model's mean over the
+    population is known exactly; only the audit's correction term is random. This is the
+    model-assisted difference estimator of survey sampling (Särndal, Swensson & Wretman 1992)
+    and the finite-population form of PPI++:
+
+    ``point = lambda*mean(f over population) + mean(y - lambda*f over the audit)``, with variance
+    ``(1 - n/N) * Var(y - lambda*f) / n``. ``lambda = Cov(y, f) / Var(f)`` from the audit,
+    clipped to [0, 1] (``lambda = 0`` is the audit mean, so an uninformative model cannot
+    widen the interval beyond the audit's, up to noise in ``lambda``).
+
+    ``yhat_population``: scores of all N messages, audited ones included. The same small-sample
+    guard as :func:`ppi_estimate` applies.
+    """
+    y = _as_binary(y_labelled, "y_labelled")
+    f = _as_scores(yhat_labelled, "yhat_labelled")
+    f_all = _as_scores(yhat_population, "yhat_population")
+    n, N = y.size, f_all.size
+    if y.size != f.size:
+        raise ValueError("y_labelled and yhat_labelled must have the same length")
+    if n < 2 or n > N:
+        raise ValueError("needs at least 2 audited messages, all of them in the population")
+    lam = 1.0
+    if tuned:
+        var_f = float(np.var(f, ddof=1))
+        cov = float(np.cov(y, f, ddof=1)[0, 1]) if var_f > 0 else 0.0
+        lam = float(np.clip(cov / var_f, 0.0, 1.0)) if var_f > 0 else 0.0
+    rect = y - lam * f
+    point = lam * float(f_all.mean()) + float(rect.mean())
+    se = float(np.sqrt(max(1.0 - n / N, 0.0) * float(np.var(rect, ddof=1)) / n))
+    z = z_value(level)
+    lo, hi = point - z * se, point + z * se
+    notes = (f"PPI++ for a fully scored finite population (lambda={lam:.3f}, "
+             f"finite-population correction {1 - n / N:.3f}); CLT interval")
+    x = int(y.sum())
+    if small_sample_guard and min(x, n - x) < PPI_MIN_MINORITY:
+        w = audit_estimate(y, N, level)
+        lo, hi = min(lo, w.lower), max(hi, w.upper)
+        notes += (f"; audit has only {min(x, n - x)} of the rarer class, so the interval is "
+                  "widened to include the audit-only Wilson interval")
+    if lo < 0.0 or hi > 1.0:
+        notes += "; interval clipped to [0, 1]"
+    return Estimate(float(np.clip(point, 0.0, 1.0)), float(max(lo, 0.0)), float(min(hi, 1.0)),
+                    level, "ppi", int(n), int(N), notes, se)

@@ -1,0 +1,207 @@
+"""Build the self-contained report: data from the project (read-only), rendered to one HTML
+file with inline CSS, inline SVG charts and inline JSON data, and a Content-Security-Policy that
+forbids every request (``default-src 'none'``). Nothing is written to the project.
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+import subprocess
+import tempfile
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from jinja2 import Environment, FileSystemLoader, select_autoescape
+from markupsafe import Markup
+
+from chatlens import __version__
+from chatlens.errors import ChatlensError, UsageError
+from chatlens.report.markdown import to_html
+from chatlens.store.core import Store
+from chatlens.web.access import ViewProject
+from chatlens.web.charts import BandPoint, band_chart, interval_bars
+from chatlens.web.estimates import estimates, time_bucket
+from chatlens.web.queries import EvidenceQuery, overview
+
+HERE = Path(__file__).parent
+WEB_STATIC = HERE.parent / "web" / "static"
+SECTIONS = ("summary", "codebook", "models", "agreement", "estimates", "claims", "methods",
+            "evidence", "manifest")
+CHROMIUM_ARGS = ["--headless=new", "--no-sandbox", "--disable-gpu",
+                 "--disable-background-networking", "--disable-component-update",
+                 "--no-first-run", "--disable-sync"]
+FALLBACK_METHODS = """\
+Every share is estimated from a random **audit sample** coded by people. With model scores on
+every message, the **prediction-powered** estimate adds the model's average to the average
+correction measured on the audit sample: unbiased whatever the model's errors, and narrower than
+the audit alone when the model is good. Without an audit sample, **quantification** adjusts the
+model's counts with its error rates measured on labels from other data. The **naive**
+classify-and-count figure ignores the model's errors and is shown only for reference.
+"""
+
+
+def methods_text() -> str:
+    """``docs/methods.md`` of the source tree when present, else a short built-in text."""
+    for candidate in (HERE.parents[1] / "docs" / "methods.md",):
+        if candidate.is_file():
+            text = candidate.read_text(encoding="utf-8")
+            return "\n".join(x for x in text.splitlines() if not x.startswith("# "))
+    return FALLBACK_METHODS
+
+
+def _model_cards(root: Path, cb: Any) -> list[dict[str, str]]:
+    from chatlens.train import SHIPPED_MODELS
+
+    names = {sc.model for m in cb.measures for sc in m.scorers if sc.type == "model"}
+    cards: dict[str, str] = {}
+    for d in sorted((root / "models").glob("*/MODEL_CARD.md")):
+        cards[d.parent.name] = d.read_text(encoding="utf-8")
+    for name in sorted(names - set(cards)):
+        for base in (root / "models", SHIPPED_MODELS):
+            card = base / name / "MODEL_CARD.md"
+            if card.is_file():
+                cards[name] = card.read_text(encoding="utf-8")
+                break
+    return [{"name": k, "card": v} for k, v in cards.items()]
+
+
+def _evidence(p: ViewProject, measure: str, value: str, n: int) -> list[dict[str, Any]]:
+    from chatlens.web.queries import dicts, shape_rows
+
+    cb = p.codebook()[0].name
+    fp = p.enrich_settings().fingerprint()
+    where, params = EvidenceQuery(measure, value).sql(cb, fp)
+    rows = dicts(p, "SELECT m.uid, m.chat_key, ch.title AS chat_title, m.ts, m.author_key, "
+                  "m.text, c.matched, e.tokens, e.lemmas FROM codes c JOIN messages m USING (uid) "
+                  "LEFT JOIN chats ch ON ch.chat_key = m.chat_key LEFT JOIN enrichment e "
+                  f"ON e.uid = m.uid AND e.fingerprint = ? WHERE {where} "
+                  "ORDER BY hash(m.uid), m.uid LIMIT ?", [fp, *params, n])
+    return shape_rows(rows)
+
+
+def _measure(p: ViewProject, m: Any, bucket: str, n_evidence: int) -> dict[str, Any]:
+    titles = {c["chat_key"]: c["title"] for c in p.store.chats()}
+    out: dict[str, Any] = {"id": m.id, "question": m.question, "values": []}
+    values = [m.positive_label()] if m.type == "binary" else m.labels
+    for v in values:
+        overall = estimates(p, m.id, value=v)[0]
+        time = estimates(p, m.id, by=bucket, value=v)
+        chat = estimates(p, m.id, by="chat", value=v)
+        out["values"].append({
+            "value": v, "overall": overall.as_dict(),
+            "time": [r.as_dict() for r in time], "chat": [r.as_dict() for r in chat],
+            "time_svg": band_chart([BandPoint(r.group or "", r.point, r.lower, r.upper, r.naive)
+                                    for r in time], f"{m.id}={v} per {bucket}", overall.method),
+            "chat_svg": interval_bars([BandPoint(titles.get(r.group) or r.group or "", r.point,
+                                                 r.lower, r.upper) for r in chat],
+                                      f"{m.id}={v} by chat"),
+            "evidence": _evidence(p, m.id, v, n_evidence) if n_evidence else []})
+    return out
+
+
+def report_data(root: str | Path, claims: str | None = None, codebook: str | None = None,
+                n_evidence: int = 5) -> dict[str, Any]:
+    """Everything the report shows, read from the project without writing to it."""
+    from chatlens.claimcheck import check_claims
+
+    root = Path(root)
+    with ViewProject(Store.open(root, read_only=True), codebook) as p:
+        cb, source = p.codebook()
+        bucket = time_bucket(p)
+        measures = []
+        for m in cb.measures:
+            try:
+                measures.append(_measure(p, m, bucket, n_evidence))
+            except ChatlensError as exc:
+                measures.append({"id": m.id, "question": m.question, "values": [],
+                                 "error": str(exc)})
+        claim_result = None
+        if claims:
+            try:
+                claim_result = check_claims(p, claims)
+            except UsageError as exc:
+                claim_result = {"results": [], "error": str(exc), "claims_file": claims}
+        data = {
+            "generated": datetime.now(UTC).isoformat(timespec="seconds"),
+            "version": __version__, "project": str(root.resolve()),
+            "overview": overview(p), "codebook": cb.resolved(), "codebook_source": source,
+            "codebook_hash": cb.hash(), "models": _model_cards(root, cb),
+            "agreement": p.agreement(), "measures": measures, "bucket": bucket,
+            "claims": claim_result, "runs": p.store.runs(50),
+            "samples": p.labels().samples(),
+        }
+    data["manifest"] = {
+        "chatlens_version": __version__, "generated": data["generated"],
+        "project": data["project"], "codebook": source, "codebook_hash": data["codebook_hash"],
+        "claims": claims, "evidence_per_value": n_evidence,
+        "sources": [{"path": s["path"], "sha256": s["sha256"], "format": s["format"],
+                     "stored": s["n_stored"]} for s in data["overview"]["sources"]],
+        "command": " ".join(["chatlens report", f"--project {data['project']}",
+                             *([f"--codebook {codebook}"] if codebook else []),
+                             *([f"--claims {claims}"] if claims else []),
+                             f"--evidence {n_evidence}", "-o report.html"]),
+    }
+    return data
+
+
+def _json_default(o: Any) -> Any:
+    if isinstance(o, Markup):
+        return None
+    return str(o)
+
+
+def render(data: dict[str, Any]) -> str:
+    env = Environment(loader=FileSystemLoader(HERE / "templates"),
+                      autoescape=select_autoescape(default=True, default_for_string=True))
+    env.filters["pct"] = lambda v: "—" if v is None else f"{100 * float(v):.1f}%"
+    env.filters["num"] = lambda v: "—" if v is None else f"{int(v):,}"
+    env.filters["pretty"] = lambda v: json.dumps(v, indent=2, ensure_ascii=False, default=str)
+    css = (WEB_STATIC / "app.css").read_text(encoding="utf-8")
+    css += (HERE / "templates" / "report.css").read_text(encoding="utf-8")
+    slim = {k: v for k, v in data.items() if k not in ("overview", "runs", "measures")}
+    slim["estimates"] = [{"measure": m["id"], "values": [
+        {k: v[k] for k in ("value", "overall", "time", "chat")} for v in m["values"]]}
+        for m in data["measures"]]
+    blob = json.dumps(slim, ensure_ascii=False, default=_json_default)
+    blob = blob.replace("<", "\\u003c").replace(">", "\\u003e").replace("&", "\\u0026")
+    return env.get_template("report.html").render(
+        d=data, css=Markup(css.replace("</", "<\\/")), data_json=Markup(blob),
+        methods=to_html(methods_text(), shift=1), sections=SECTIONS)
+
+
+def build_report(root: str | Path, output: str | Path, claims: str | None = None,
+                 codebook: str | None = None, n_evidence: int = 5) -> Path:
+    """Write the report for the project at ``root`` to ``output``; returns its path."""
+    html = render(report_data(root, claims, codebook, n_evidence))
+    out = Path(output)
+    tmp = out.with_name(out.name + ".tmp")
+    tmp.write_text(html, encoding="utf-8")
+    tmp.replace(out)
+    return out
+
+
+def find_chromium() -> str | None:
+    for name in ("chromium", "chromium-browser", "google-chrome"):
+        found = shutil.which(name)
+        if found:
+            return found
+    return None
+
+
+def print_pdf(html: str | Path, pdf: str | Path, timeout: float = 120) -> Path:
+    """Print the HTML report to PDF with headless Chromium (no network, temporary profile)."""
+    exe = find_chromium()
+    if exe is None:
+        raise UsageError("--pdf needs Chromium (e.g. `apt-get install chromium`); the HTML "
+                         "report was written.")
+    pdf = Path(pdf).resolve()
+    with tempfile.TemporaryDirectory() as profile:
+        cmd = [exe, *CHROMIUM_ARGS, f"--user-data-dir={profile}", "--no-pdf-header-footer",
+               f"--print-to-pdf={pdf}", Path(html).resolve().as_uri()]
+        proc = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout,
+                              check=False)
+    if proc.returncode != 0 or not pdf.exists():
+        raise ChatlensError(f"Chromium could not print the PDF: {proc.stderr.strip()[-500:]}")
+    return pdf

@@ -1,0 +1,111 @@
+"""Opening the project from the dashboard: read-only, short-lived, never blocking writers.
+
+Each request opens the DuckDB store read-only and closes it when done, so a CLI command can take
+the writer lock between requests. While another process writes, the open fails and the dashboard
+answers "project busy, retry" (HTTP 503) instead of an error. Labels go to ``labels.sqlite``
+(SQLite in WAL mode), which never needs DuckDB's lock. Slow summaries are cached per data
+version: the store file's and the label database's size and modification time.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, TypeVar
+
+import duckdb
+
+from chatlens.errors import ProjectError, ProjectLockedError
+from chatlens.project import Project
+from chatlens.store.core import DB_NAME, Store
+from chatlens.store.labels import LABELS_DB
+
+T = TypeVar("T")
+
+
+class ProjectBusy(Exception):
+    """The project is being written by another process; try again shortly."""
+
+
+class ViewProject(Project):
+    """A project opened for viewing: a fixed codebook, estimates that record no run."""
+
+    def __init__(self, store: Store, codebook_ref: str | None = None) -> None:
+        super().__init__(store)
+        self.codebook_ref = codebook_ref
+
+    def codebook(self, ref: str | Path | None = None) -> Any:
+        return super().codebook(ref or self.codebook_ref)
+
+    def estimate(self, measure: str, value: str | None = None, by: str | None = None,
+                 method: str = "auto", level: float = 0.95, population: Any = None) -> Any:
+        from chatlens.estimation import estimate
+
+        return estimate(self, measure, value, by, method, level, population)
+
+
+def _stat(path: Path) -> tuple[int, int]:
+    try:
+        st = path.stat()
+    except OSError:
+        return (0, 0)
+    return (st.st_mtime_ns, st.st_size)
+
+
+@dataclass
+class ProjectAccess:
+    """How the dashboard reaches one project directory."""
+
+    root: Path
+    codebook_ref: str | None = None
+    _cache: dict[tuple[Any, ...], Any] = field(default_factory=dict)
+    _lock: threading.Lock = field(default_factory=threading.Lock)
+    _key_locks: dict[tuple[Any, ...], threading.Lock] = field(default_factory=dict)
+
+    def version(self, labels: bool = False) -> tuple[Any, ...]:
+        v: tuple[Any, ...] = (_stat(self.root / DB_NAME), _stat(self.root / (DB_NAME + ".wal")))
+        if labels:
+            v += (_stat(self.root / LABELS_DB), _stat(self.root / (LABELS_DB + "-wal")))
+        return v
+
+    @contextmanager
+    def project(self) -> Iterator[ViewProject]:
+        try:
+            store = Store.open(self.root, read_only=True)
+        except ProjectLockedError as exc:
+            raise ProjectBusy(str(exc)) from None
+        except ProjectError as exc:
+            if "lock" in str(exc).lower():
+                raise ProjectBusy(str(exc)) from None
+            raise
+        proj = ViewProject(store, self.codebook_ref)
+        try:
+            yield proj
+        except duckdb.IOException as exc:
+            raise ProjectBusy(str(exc)) from None
+        finally:
+            proj.close()
+
+    def cached(self, name: str, compute: Callable[[ViewProject], T], labels: bool = False,
+               *args: Any) -> T:
+        """``compute(project)`` once per data version (and ``args``); concurrent callers of the
+        same key wait for one computation."""
+        key = (name, args, self.version(labels))
+        with self._lock:
+            if key in self._cache:
+                return self._cache[key]  # type: ignore[no-any-return]
+            klock = self._key_locks.setdefault((name, args), threading.Lock())
+        with klock:
+            with self._lock:
+                if key in self._cache:
+                    return self._cache[key]  # type: ignore[no-any-return]
+            with self.project() as proj:
+                value = compute(proj)
+            with self._lock:
+                for old in [k for k in self._cache if k[:2] == (name, args)]:
+                    del self._cache[old]
+                self._cache[key] = value
+        return value

@@ -1,0 +1,189 @@
+"""Read queries behind the dashboard pages: overview, evidence (keyset-paged), context."""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+from typing import Any
+
+from chatlens.project import Project
+from chatlens.search import highlight_spans
+from chatlens.textsafe import mask_pii
+
+PAGE_SIZE = 50
+_GROUP = re.compile(r"^(chat|month|week|lang):(.+)$")
+
+
+def dicts(project: Project, sql: str, params: list[Any] | None = None) -> list[dict[str, Any]]:
+    cur = project.store.con.cursor().execute(sql, params or [])
+    cols = [d[0] for d in cur.description]
+    return [dict(zip(cols, r, strict=True)) for r in cur.fetchall()]
+
+
+def overview(project: Project) -> dict[str, Any]:
+    """Counts for the overview page (one pass of a few aggregate queries)."""
+    summary = project.store.summary()
+    bucket = "month" if _span_days(project) > 95 else "week"
+    trunc = f"date_trunc('{bucket}', ts)"
+    over_time = dicts(project,
+                       f"SELECT strftime({trunc}, '%Y-%m-%d') AS t, chat_key, count(*) AS n "
+                       "FROM messages WHERE ts IS NOT NULL GROUP BY ALL ORDER BY t")
+    langs = dicts(project, "SELECT coalesce(lang, 'und') AS lang, count(*) AS n FROM enrichment "
+                   "WHERE fingerprint = ? GROUP BY ALL ORDER BY n DESC",
+                   [project.enrich_settings().fingerprint()])
+    quarantine = dicts(project, "SELECT reason, count(*) AS n FROM quarantine GROUP BY ALL "
+                        "ORDER BY n DESC LIMIT 20")
+    return {"summary": summary, "sources": project.store.sources(),
+            "chats": project.store.chats()[:100], "bucket": bucket, "over_time": over_time,
+            "languages": langs, "quarantine": quarantine}
+
+
+def _span_days(project: Project) -> int:
+    row = project.store.con.cursor().execute(
+        "SELECT date_diff('day', min(ts), max(ts)) FROM messages").fetchall()
+    return int(row[0][0]) if row and row[0][0] is not None else 0
+
+
+@dataclass(slots=True)
+class EvidenceQuery:
+    """Which messages: a measure's value, optionally one group, dates and other codes."""
+
+    measure: str
+    value: str
+    group: str | None = None
+    since: str | None = None
+    until: str | None = None
+    where: list[tuple[str, str]] = field(default_factory=list)
+
+    def sql(self, codebook: str, fingerprint: str) -> tuple[str, list[Any]]:
+        conds = ["c.codebook = ?", "c.measure = ?", "c.in_population", "c.value = ?"]
+        params: list[Any] = [codebook, self.measure, self.value]
+        m = _GROUP.match(self.group or "")
+        if m:
+            kind, g = m.groups()
+            if kind == "chat":
+                conds.append("m.chat_key = ?")
+            elif kind == "month":
+                conds.append("strftime(m.ts, '%Y-%m') = ?")
+            elif kind == "week":
+                conds.append("strftime(date_trunc('week', m.ts), '%Y-%m-%d') = ?")
+            else:
+                conds.append("c.uid IN (SELECT uid FROM enrichment WHERE fingerprint = ? "
+                             "AND coalesce(lang, 'und') = ?)")
+                params.append(fingerprint)
+            params.append(g)
+        if self.since:
+            conds.append("m.ts >= ?::TIMESTAMPTZ")
+            params.append(f"{self.since} 00:00:00+00")
+        if self.until:
+            conds.append("m.ts < ?::TIMESTAMPTZ + INTERVAL 1 DAY")
+            params.append(f"{self.until} 00:00:00+00")
+        for dep, val in self.where:
+            conds.append("c.uid IN (SELECT uid FROM codes WHERE codebook = ? AND measure = ? "
+                         "AND value = ?)")
+            params += [codebook, dep, val]
+        return " AND ".join(conds), params
+
+
+def shape_rows(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Mask PII, then split each text into (segment, highlighted) pairs on matched lemmas."""
+    for r in rows:
+        text = mask_pii(r.get("text"))
+        wanted = set(r.pop("matched", None) or [])
+        spans = highlight_spans(text, r.pop("tokens", None) or [], r.pop("lemmas", None) or [],
+                                wanted) if wanted else []
+        r["text"] = text
+        r["segments"] = segments(text, spans)
+        r["matched_terms"] = sorted(wanted)
+    return rows
+
+
+def segments(text: str, spans: list[tuple[int, int]]) -> list[tuple[str, bool]]:
+    out: list[tuple[str, bool]] = []
+    pos = 0
+    for a, b in spans:
+        if a > pos:
+            out.append((text[pos:a], False))
+        out.append((text[a:b], True))
+        pos = b
+    if pos < len(text):
+        out.append((text[pos:], False))
+    return out
+
+
+def evidence_page(project: Project, q: EvidenceQuery, after: str | None,
+                  limit: int = PAGE_SIZE) -> tuple[list[dict[str, Any]], str | None]:
+    """One page of evidence in uid order after ``after`` (keyset paging: the cost of a page
+    does not grow with how far one has paged); returns the rows and the next cursor."""
+    cb = project.codebook()[0].name
+    fp = project.enrich_settings().fingerprint()
+    where, params = q.sql(cb, fp)
+    if after:
+        where += " AND c.uid > ?"
+        params.append(after)
+    rows = dicts(project,
+                  "WITH page AS (SELECT c.uid, c.matched FROM codes c JOIN messages m USING (uid) "
+                  f"WHERE {where} ORDER BY c.uid LIMIT ?) "
+                  "SELECT m.uid, m.chat_key, ch.title AS chat_title, m.ts, m.author_key, m.text, "
+                  "p.matched, e.tokens, e.lemmas FROM page p JOIN messages m USING (uid) "
+                  "LEFT JOIN chats ch ON ch.chat_key = m.chat_key "
+                  "LEFT JOIN enrichment e ON e.uid = m.uid AND e.fingerprint = ? ORDER BY m.uid",
+                  [*params, limit + 1, fp])
+    more = len(rows) > limit
+    rows = rows[:limit]
+    return shape_rows(rows), (rows[-1]["uid"] if more and rows else None)
+
+
+def evidence_count(project: Project, q: EvidenceQuery) -> int:
+    where, params = q.sql(project.codebook()[0].name, project.enrich_settings().fingerprint())
+    row = project.store.con.cursor().execute(
+        f"SELECT count(*) FROM codes c JOIN messages m USING (uid) WHERE {where}",
+        params).fetchall()
+    return int(row[0][0])
+
+
+def message(project: Project, uid: str) -> dict[str, Any] | None:
+    """A message with its codes under the current codebook."""
+    fp = project.enrich_settings().fingerprint()
+    cb = project.codebook()[0].name
+    rows = dicts(project,
+                  "SELECT m.uid, m.chat_key, ch.title AS chat_title, m.ts, m.author_key, m.text, "
+                  "e.tokens, e.lemmas, e.lang FROM messages m "
+                  "LEFT JOIN chats ch ON ch.chat_key = m.chat_key "
+                  "LEFT JOIN enrichment e ON e.uid = m.uid AND e.fingerprint = ? "
+                  "WHERE m.uid = ?", [fp, uid])
+    if not rows:
+        return None
+    codes = dicts(project, "SELECT measure, value, score, matched FROM codes WHERE uid = ? "
+                   "AND codebook = ? AND in_population ORDER BY measure", [uid, cb])
+    r = rows[0]
+    r["matched"] = sorted({t for c in codes for t in (c["matched"] or [])})
+    r["codes"] = codes
+    return shape_rows([r])[0]
+
+
+def context(project: Project, uid: str, k: int = 3) -> dict[str, Any] | None:
+    """The ``k`` messages before and after ``uid`` in its chat (PII masked)."""
+    me = dicts(project, "SELECT chat_key, ts FROM messages WHERE uid = ?", [uid])
+    if not me:
+        return None
+    chat, ts = me[0]["chat_key"], me[0]["ts"]
+    cols = "uid, ts, author_key, text"
+    before = dicts(project, f"SELECT {cols} FROM messages WHERE chat_key = ? AND "
+                    "(ts < ? OR (ts = ? AND uid < ?)) ORDER BY ts DESC, uid DESC LIMIT ?",
+                    [chat, ts, ts, uid, k])
+    after = dicts(project, f"SELECT {cols} FROM messages WHERE chat_key = ? AND "
+                   "(ts > ? OR (ts = ? AND uid > ?)) ORDER BY ts, uid LIMIT ?",
+                   [chat, ts, ts, uid, k])
+    for r in before + after:
+        r["text"] = mask_pii(r["text"])
+    return {"before": list(reversed(before)), "after": after}
+
+
+CSV_PREFIXES = ("=", "+", "-", "@", "\t", "\r")
+
+
+def csv_safe(value: Any) -> str:
+    """A cell for CSV/Excel: formula prefixes (= + - @ tab CR) neutralised with a quote."""
+    text = "" if value is None else str(value)
+    return "'" + text if text.startswith(CSV_PREFIXES) else text
