@@ -82,12 +82,10 @@ def run(name: str, texts: list[str], y: np.ndarray, reps: int, N: int, n: int,
             truth = y[pool][members].mean()
             scores = s_pool[members]
             audit = rng.choice(len(members), n, replace=False)
-            mask = np.zeros(len(members), bool)
-            mask[audit] = True
             yl = y[pool][members][audit]
             ests = {
                 "audit": audit_estimate(yl, len(members)),
-                "ppi": ppi_finite_estimate(yl, scores[mask], scores),
+                "ppi": ppi_finite_estimate(yl, scores[audit], scores),
                 "quantify": quantify_estimate(y[train], oof, scores, "pacc", n_boot=200,
                                               rng=rng),
                 "naive": naive_estimate(scores),

@@ -458,6 +458,50 @@ def agreement(measure: str | None, project_dir: Path | None, as_json: bool) -> N
         out.print(f"disagreement {safe(d['measure'])} {d['uid']}: {values}")
 
 
+@cli.command()
+@click.option("--measure", required=True)
+@click.option("--cv", default=5, show_default=True, help="Cross-validation folds.")
+@click.option("--seed", default=0, show_default=True)
+@project_options
+def train(measure: str, cv: int, seed: int, project_dir: Path | None, as_json: bool) -> None:
+    """Train a model for a measure from training labels and corrections (audit labels are
+    never used), with cross-validated metrics and a model card."""
+    with opened(project_dir) as proj:
+        result = proj.train(measure, cv, seed)
+    if as_json:
+        emit_json(result)
+        return
+    met = result["metrics"]
+    out.print(f"trained {result['model']} ({met['chosen']}): macro F1 {met['macro_f1']:.3f}, "
+              f"calibration error {met['ece']:.3f}, cross-validated on {result['labels']}")
+    out.print(f"card: {safe(result['path'])}/MODEL_CARD.md; to use it, {result['use']}")
+
+
+@cli.command()
+@click.option("--card", "card", default=None, metavar="NAME", help="Print one model's card.")
+@project_options
+def models(card: str | None, project_dir: Path | None, as_json: bool) -> None:
+    """Models trained in this project and shipped with chatlens."""
+    from chatlens.training import model_card
+
+    with opened(project_dir, read_only=True) as proj:
+        if card:
+            click.echo(model_card(proj, card))
+            return
+        rows = proj.models()
+    if as_json:
+        emit_json(rows)
+        return
+    table = Table("model", "where", "measure", "labels", "macro F1", "ECE", "created")
+    for r in rows:
+        table.add_row(safe(r["model"]), r["where"], safe(r["measure"]),
+                      safe(", ".join(r["labels"] or [])),
+                      f"{r['macro_f1']:.3f}" if r["macro_f1"] is not None else "—",
+                      f"{r['ece']:.3f}" if r["ece"] is not None else "—",
+                      safe(str(r["created"])[:19]))
+    out.print(table)
+
+
 def _interval(d: dict[str, Any]) -> str:
     return f"{100 * d['point']:.1f}% [{100 * d['lower']:.1f}, {100 * d['upper']:.1f}]"
 

@@ -207,6 +207,20 @@ class Project:
 
         return agreement(self, measure)
 
+    # -- models ----------------------------------------------------------------------------
+    def train(self, measure: str, cv: int = 5, seed: int = 0) -> dict[str, Any]:
+        """Train a model for ``measure`` from training labels and corrections (never audit
+        labels); see :func:`chatlens.training.train_measure`."""
+        from chatlens.training import train_measure
+
+        return self._run("train", {"measure": measure, "cv": cv, "seed": seed},
+                         lambda run_id: _Dict(train_measure(self, measure, cv, seed)))
+
+    def models(self) -> list[dict[str, Any]]:
+        from chatlens.training import list_models
+
+        return list_models(self)
+
     # -- estimates -------------------------------------------------------------------------
     def estimate(self, measure: str, value: str | None = None, by: str | None = None,
                  method: str = "auto", level: float = 0.95,

@@ -8,7 +8,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from chatlens.code import code_table, compile_codebook
-from chatlens.code.compiled import CompiledCodebook
+from chatlens.code.compiled import CompiledCodebook, model_fingerprints
 from chatlens.codebook import Codebook
 from chatlens.engines.local import map_batches
 from chatlens.enrich import EnrichSettings, enrich_table
@@ -73,9 +73,13 @@ def code_project(store: Store, codebook: Codebook, source: str, settings: Enrich
                  run_id: str, workers: int = 1, progress: StageProgress | None = None,
                  ) -> CodeReport:
     """Code every enriched message with every measure; only what changed is re-coded."""
-    compiled = compile_codebook(codebook)  # fails early (bad model reference) before writing
+    models_dir = store.root / "models"
+    # compiling loads lexicons and models: a bad reference fails here, before anything is written
+    compiled = compile_codebook(codebook, models_dir=models_dir)
     fp = settings.fingerprint()
-    hashes = {m.id: codebook.measure_hash(m.id, extra=fp) for m in codebook.measures}
+    models = model_fingerprints(codebook, models_dir)
+    hashes = {m.id: codebook.measure_hash(m.id, extra=f"{fp}|{models.get(m.id, '')}")
+              for m in codebook.measures}
     db.save_codebook(store, codebook.name, codebook.version, codebook.hash(), source,
                      codebook.resolved())
     report = CodeReport(codebook.name, codebook.version, codebook.hash(),

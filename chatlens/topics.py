@@ -64,7 +64,7 @@ class TopicModel:
             return {"topic": None, "messages": []}
         sims = (self.matrix @ v.T).toarray().ravel()
         order = np.argsort(-sims, kind="stable")
-        out = []
+        out: list[dict[str, Any]] = []
         for i in order:
             if len(out) >= k or sims[i] <= 0:
                 break

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import hashlib
 import re
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
+from pathlib import Path
 
 from chatlens.code.scorers import RegexMatcher, Scorer, build_lexicon
 from chatlens.codebook import Codebook, LexiconScorer, Measure, ModelScorer, RegexScorer
@@ -48,7 +50,51 @@ def _phrase(lemmatizer: Lemmatizer, term: str, lang: str) -> tuple[str, ...]:
     return tuple(lem for lem in lemmatizer.lemmas(term, lang) if not PUNCT.match(lem))
 
 
-def compile_measure(cb: Codebook, m: Measure, lemmatizer: Lemmatizer) -> CompiledMeasure:
+def resolve_model(name: str, models_dir: Path | None) -> Path | None:
+    """A model's folder: the project's ``models/NAME`` first, then one shipped with chatlens."""
+    from chatlens.train import SHIPPED_MODELS
+
+    for base in ([models_dir] if models_dir else []) + [SHIPPED_MODELS]:
+        if (base / name / "SHA256SUMS").is_file():
+            return base / name
+    return None
+
+
+def load_model_scorer(sid: str, m: Measure, name: str, label: str | None, threshold: float,
+                      models_dir: Path | None) -> Scorer:
+    from chatlens.train import ModelScorer as TrainedScorer
+    from chatlens.train import load_model
+
+    folder = resolve_model(name, models_dir)
+    if folder is None:
+        raise ChatlensError(
+            f"Measure {m.id} uses the model {name!r}, which this project has not trained and "
+            f"chatlens does not ship; label a sample and run `chatlens train --measure {m.id}`, "
+            "or remove the model scorer from the codebook.")
+    model = load_model(folder)
+    if sorted(model.labels) != sorted(m.labels):
+        raise ChatlensError(f"Model {name!r} predicts {model.labels}, but measure {m.id} has "
+                            f"labels {m.labels}; train a model for this measure.")
+    return TrainedScorer(sid, model, name=name, label=label, threshold=threshold)
+
+
+def model_fingerprints(cb: Codebook, models_dir: Path | None) -> dict[str, str]:
+    """Per measure, the identity of the models it uses (so retraining re-codes it)."""
+    out: dict[str, str] = {}
+    for m in cb.measures:
+        keys = []
+        for sc in m.scorers:
+            if isinstance(sc, ModelScorer):
+                folder = resolve_model(sc.model, models_dir)
+                sums = (folder / "SHA256SUMS").read_text() if folder else "missing"
+                keys.append(f"{sc.model}:{hashlib.sha256(sums.encode()).hexdigest()[:16]}")
+        if keys:
+            out[m.id] = ",".join(keys)
+    return out
+
+
+def compile_measure(cb: Codebook, m: Measure, lemmatizer: Lemmatizer,
+                    models_dir: Path | None = None) -> CompiledMeasure:
     scorers: list[Scorer] = []
     for j, sc in enumerate(m.scorers):
         label = sc.label or m.positive_label()
@@ -65,10 +111,8 @@ def compile_measure(cb: Codebook, m: Measure, lemmatizer: Lemmatizer) -> Compile
             scorers.append(RegexMatcher(sid, label, re.compile(sc.pattern, flags), sc.field,
                                         first_chars(sc.pattern, sc.ignore_case)))
         elif isinstance(sc, ModelScorer):
-            raise ChatlensError(
-                f"Measure {m.id} uses the model {sc.model!r}, which this project has not "
-                f"trained; label a sample and run `chatlens train --measure {m.id}`, or remove "
-                "the model scorer from the codebook.")
+            scorers.append(load_model_scorer(sid, m, sc.model, sc.label, sc.threshold,
+                                             models_dir))
     pop = m.population
     return CompiledMeasure(
         id=m.id, type=m.type, positive=m.positive_label(), default=m.default_label(),
@@ -81,9 +125,10 @@ def compile_measure(cb: Codebook, m: Measure, lemmatizer: Lemmatizer) -> Compile
     )
 
 
-def compile_codebook(cb: Codebook, lemmatizer: Lemmatizer | None = None) -> CompiledCodebook:
+def compile_codebook(cb: Codebook, lemmatizer: Lemmatizer | None = None,
+                     models_dir: Path | None = None) -> CompiledCodebook:
     lem = lemmatizer or Lemmatizer()
     return CompiledCodebook(
         name=cb.name, version=cb.version, hash=cb.hash(),
-        measures=tuple(compile_measure(cb, m, lem) for m in cb.ordered()),
+        measures=tuple(compile_measure(cb, m, lem, models_dir) for m in cb.ordered()),
     )

@@ -78,7 +78,18 @@ def code_table(table: pa.Table, compiled: CompiledCodebook,
     parts: list[pa.Table] = []
     for m in compiled.measures:
         inside = _population(table, m, values)
-        results = [s.score(batch) for s in m.scorers]
+        results: list[list[Hit | None]] = []
+        model_p: list[float] | None = None  # binary: P(positive) from trained models
+        for s in m.scorers:
+            proba = getattr(s, "positive_proba", None)
+            if proba is not None and m.type == "binary":
+                p = proba(batch)
+                model_p = p if model_p is None else [max(a, b) for a, b in zip(model_p, p,
+                                                                                strict=True)]
+                t = s.threshold  # type: ignore[attr-defined]
+                results.append([Hit(m.positive, x, ()) if x >= t else None for x in p])
+            else:
+                results.append(s.score(batch))
         ids = [s.id for s in m.scorers]
         value: list[str | None] = [None] * n
         score: list[float | None] = [None] * n
@@ -87,6 +98,8 @@ def code_table(table: pa.Table, compiled: CompiledCodebook,
         for i in range(n):
             if inside[i]:
                 v, sc, who, terms = _combine(m, [(ids[k], r[i]) for k, r in enumerate(results)])
+                if model_p is not None:  # keep P(positive) below the threshold too (for PPI)
+                    sc = max(sc, model_p[i])
                 value[i], score[i], scorer[i] = v, sc, who
                 matched[i] = list(terms) or None
         values[m.id] = value

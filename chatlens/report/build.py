@@ -107,7 +107,8 @@ def report_data(root: str | Path, claims: str | None = None, codebook: str | Non
     from chatlens.claimcheck import check_claims
 
     root = Path(root)
-    with ViewProject(Store.open(root, read_only=True), codebook) as p:
+    p = ViewProject(Store.open(root, read_only=True), codebook)
+    with p:
         cb, source = p.codebook()
         bucket = time_bucket(p)
         measures = []
@@ -123,7 +124,7 @@ def report_data(root: str | Path, claims: str | None = None, codebook: str | Non
                 claim_result = check_claims(p, claims)
             except UsageError as exc:
                 claim_result = {"results": [], "error": str(exc), "claims_file": claims}
-        data = {
+        data: dict[str, Any] = {
             "generated": datetime.now(UTC).isoformat(timespec="seconds"),
             "version": __version__, "project": str(root.resolve()),
             "overview": overview(p), "codebook": cb.resolved(), "codebook_source": source,
@@ -132,12 +133,13 @@ def report_data(root: str | Path, claims: str | None = None, codebook: str | Non
             "claims": claim_result, "runs": p.store.runs(50),
             "samples": p.labels().samples(),
         }
+    sources: list[dict[str, Any]] = data["overview"]["sources"]
     data["manifest"] = {
         "chatlens_version": __version__, "generated": data["generated"],
         "project": data["project"], "codebook": source, "codebook_hash": data["codebook_hash"],
         "claims": claims, "evidence_per_value": n_evidence,
         "sources": [{"path": s["path"], "sha256": s["sha256"], "format": s["format"],
-                     "stored": s["n_stored"]} for s in data["overview"]["sources"]],
+                     "stored": s["n_stored"]} for s in sources],
         "command": " ".join(["chatlens report", f"--project {data['project']}",
                              *([f"--codebook {codebook}"] if codebook else []),
                              *([f"--claims {claims}"] if claims else []),

@@ -81,6 +81,7 @@ class ProjectAccess:
             if "lock" in str(exc).lower():
                 raise ProjectBusy(str(exc)) from None
             raise
+        store.con.execute("SET enable_progress_bar = false")
         proj = ViewProject(store, self.codebook_ref)
         try:
             yield proj

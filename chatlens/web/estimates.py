@@ -55,15 +55,17 @@ class WebEstimate:
         return self.method != "naive"
 
     def as_dict(self) -> dict[str, Any]:
-        return {k: getattr(self, k) for k in self.__slots__}  # type: ignore[attr-defined]
+        return {k: getattr(self, k) for k in self.__slots__}
 
 
 def _yhat(m: Measure, value: str, frame: pa.Table) -> np.ndarray:
     if m.type == "binary":
-        p = pc.fill_null(frame["score"], 0.0).to_numpy(zero_copy_only=False).astype(float)
+        p: np.ndarray = np.asarray(
+            pc.fill_null(frame["score"], 0.0).to_numpy(zero_copy_only=False), dtype=float)
         return p if value == m.positive_label() else 1.0 - p
     eq = pc.fill_null(pc.equal(frame["value"], value), False)
-    return eq.to_numpy(zero_copy_only=False).astype(float)
+    out: np.ndarray = np.asarray(eq.to_numpy(zero_copy_only=False), dtype=float)
+    return out
 
 
 def _one(project: Project, m: Measure, value: str, frame: pa.Table, labels: Labels,

@@ -55,6 +55,10 @@ class EvidenceQuery:
     until: str | None = None
     where: list[tuple[str, str]] = field(default_factory=list)
 
+    def needs_messages(self) -> bool:
+        return bool(self.since or self.until or (self.group and not
+                                                 self.group.startswith("lang:")))
+
     def sql(self, codebook: str, fingerprint: str) -> tuple[str, list[Any]]:
         conds = ["c.codebook = ?", "c.measure = ?", "c.in_population", "c.value = ?"]
         params: list[Any] = [codebook, self.measure, self.value]
@@ -121,17 +125,28 @@ def evidence_page(project: Project, q: EvidenceQuery, after: str | None,
     if after:
         where += " AND c.uid > ?"
         params.append(after)
+    join = "JOIN messages m USING (uid) " if q.needs_messages() else ""
+    page = dicts(project, f"SELECT c.uid, c.matched FROM codes c {join}WHERE {where} "
+                 "ORDER BY c.uid LIMIT ?", [*params, limit + 1])
+    more = len(page) > limit
+    page = page[:limit]
+    if not page:
+        return [], None
+    uids = [r["uid"] for r in page]
+    matched = {r["uid"]: r["matched"] for r in page}
     rows = dicts(project,
-                  "WITH page AS (SELECT c.uid, c.matched FROM codes c JOIN messages m USING (uid) "
-                  f"WHERE {where} ORDER BY c.uid LIMIT ?) "
-                  "SELECT m.uid, m.chat_key, ch.title AS chat_title, m.ts, m.author_key, m.text, "
-                  "p.matched, e.tokens, e.lemmas FROM page p JOIN messages m USING (uid) "
-                  "LEFT JOIN chats ch ON ch.chat_key = m.chat_key "
-                  "LEFT JOIN enrichment e ON e.uid = m.uid AND e.fingerprint = ? ORDER BY m.uid",
-                  [*params, limit + 1, fp])
-    more = len(rows) > limit
-    rows = rows[:limit]
-    return shape_rows(rows), (rows[-1]["uid"] if more and rows else None)
+                 "SELECT m.uid, m.chat_key, ch.title AS chat_title, m.ts, m.author_key, m.text "
+                 "FROM messages m LEFT JOIN chats ch ON ch.chat_key = m.chat_key "
+                 "WHERE m.uid IN (SELECT unnest(?)) AND m.uid BETWEEN ? AND ? ORDER BY m.uid",
+                 [uids, uids[0], uids[-1]])
+    lemmas = {r["uid"]: r for r in dicts(
+        project, "SELECT uid, tokens, lemmas FROM enrichment WHERE fingerprint = ? AND "
+        "uid IN (SELECT unnest(?)) AND uid BETWEEN ? AND ?", [fp, uids, uids[0], uids[-1]])}
+    for r in rows:
+        r["matched"] = matched.get(r["uid"])
+        r["tokens"] = (lemmas.get(r["uid"]) or {}).get("tokens")
+        r["lemmas"] = (lemmas.get(r["uid"]) or {}).get("lemmas")
+    return shape_rows(rows), (uids[-1] if more else None)
 
 
 def evidence_count(project: Project, q: EvidenceQuery) -> int:

@@ -1,0 +1,89 @@
+"""Train a measure's model from the project's labels and keep it with its card.
+
+Audit labels never train a model: prediction-powered estimates are only valid when the model is
+independent of the audit sample. Models learn from training samples, corrections and imported
+labels (several annotators: the majority; ties are left out).
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from chatlens.errors import UsageError
+from chatlens.labelling import consensus
+
+if TYPE_CHECKING:
+    from chatlens.project import Project
+
+MIN_PER_LABEL = 5
+
+
+def train_measure(project: Project, measure: str, cv: int = 5, seed: int = 0) -> dict[str, Any]:
+    from chatlens.train import save_model, train_model
+
+    cb = project.codebook()[0]
+    m = cb.measure(measure)
+    rows = [r for r in project.labels().labels_arrow(cb.name, measure).to_pylist()
+            if r["sample_kind"] != "audit" and r["value"] is not None]
+    chosen, ties = consensus(rows)
+    origin = {r["uid"]: r["origin"] for r in rows}
+    counts = {lab: sum(1 for v in chosen.values() if v == lab) for lab in m.labels}
+    present = [lab for lab, n in counts.items() if n]
+    if len(present) < 2 or min(counts[lab] for lab in present) < MIN_PER_LABEL:
+        raise UsageError(
+            f"Too few training labels for {measure}: {counts} (audit labels are not used). "
+            f"Label a training sample (`chatlens sample --measure {measure} --kind train`) or "
+            f"make corrections until at least two labels have {MIN_PER_LABEL} examples each.")
+    uids = sorted(chosen)
+    table = project.store.query_arrow(
+        "SELECT m.uid, m.text, e.lemmas FROM messages m LEFT JOIN enrichment e "
+        "ON e.uid = m.uid AND e.fingerprint = ? WHERE m.uid IN (SELECT unnest(?)) ORDER BY m.uid",
+        [project.enrich_settings().fingerprint(), uids]).to_pylist()
+    labels_order = [lab for lab in m.labels if counts[lab]]
+    model = train_model(
+        [r["text"] for r in table], [chosen[r["uid"]] for r in table],
+        lemmas=[r["lemmas"] or [] for r in table] if all(r["lemmas"] for r in table) else None,
+        measure=measure, labels_order=labels_order,
+        positive=m.positive_label() if m.type == "binary" else None, cv=cv, seed=seed,
+        origins=[origin[r["uid"]] for r in table],
+        notes={"codebook": f"{cb.name} {cb.version}", "ties_left_out": len(ties)})
+    models = project.root / "models"
+    models.mkdir(exist_ok=True)
+    version = 1 + sum(1 for p in models.glob(f"{measure}-v*") if p.is_dir())
+    name = f"{measure}-v{version}"
+    save_model(model, models / name)
+    return {"model": name, "path": str(models / name), "measure": measure,
+            "labels": counts, "metrics": {k: model.metrics.get(k) for k in
+                                          ("macro_f1", "weighted_f1", "accuracy", "ece",
+                                           "chosen")},
+            "use": f"add `{{type: model, model: {name}}}` to {measure}'s scorers"}
+
+
+def list_models(project: Project) -> list[dict[str, Any]]:
+    from chatlens.train import SHIPPED_MODELS
+
+    out = []
+    for base, where in ((project.root / "models", "project"), (SHIPPED_MODELS, "shipped")):
+        if not base.is_dir():
+            continue
+        for d in sorted(p for p in base.iterdir() if (p / "model.json").is_file()):
+            meta = json.loads((d / "model.json").read_text(encoding="utf-8"))
+            metrics = meta.get("metrics", {})
+            out.append({"model": d.name, "where": where, "measure": meta.get("measure"),
+                        "labels": meta.get("labels"), "macro_f1": metrics.get("macro_f1"),
+                        "ece": metrics.get("ece"), "created": meta.get("created"),
+                        "card": str(d / "MODEL_CARD.md") if (d / "MODEL_CARD.md").exists()
+                        else None})
+    return out
+
+
+def model_card(project: Project, name: str) -> str:
+    from chatlens.code.compiled import resolve_model
+    from chatlens.train import load_model
+
+    folder = resolve_model(name, project.root / "models")
+    if folder is None:
+        raise UsageError(f"No model {name!r}; `chatlens models` lists them.")
+    return str(load_model(Path(folder)).card_markdown())

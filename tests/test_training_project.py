@@ -1,0 +1,102 @@
+"""Training from project labels, model scorers in codebooks, probabilities kept for PPI."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from chatlens import Project, UsageError
+from chatlens.codebook import load_codebook
+from chatlens.demo import run_demo
+from chatlens.store.labels import NewLabel
+from chatlens.store.stages import population_frame
+
+
+def _label_sample(p: Project, sample_id: str, topic_of: dict[str, str], measure: str) -> None:
+    frame = {r["uid"]: r["text"] for r in population_frame(p.store, "exodus-2022",
+                                                            measure).to_pylist()}
+    kind = next(s["kind"] for s in p.labels().samples() if s["sample_id"] == sample_id)
+    p.labels().add_labels(
+        NewLabel(i["uid"], "exodus-2022", measure,
+                 "yes" if topic_of.get(frame[i["uid"]]) == measure else "no", "coder",
+                 sample_id=sample_id, sample_kind=kind)
+        for i in p.labels().sample_items(sample_id))
+
+
+@pytest.fixture(scope="module")
+def trained(tmp_path_factory: pytest.TempPathFactory) -> tuple[Project, dict[str, str]]:
+    root = tmp_path_factory.mktemp("t") / "p"
+    run_demo(root, n_messages=400, seed=5)
+    truth = json.loads((root / "demo-data" / "truth.json").read_text(encoding="utf-8"))
+    topic_of = {t["text"]: t["topic"] for t in truth}
+    p = Project.open(root)
+    s = p.sample("border_crossing", "train", 200, seed=9)
+    _label_sample(p, s["sample_id"], topic_of, "border_crossing")
+    return p, topic_of
+
+
+def test_train_uses_training_labels_and_writes_a_card(trained: tuple[Project, dict]) -> None:
+    p, _ = trained
+    result = p.train("border_crossing", cv=3)
+    assert result["model"] == "border_crossing-v1"
+    folder = Path(result["path"])
+    card = (folder / "MODEL_CARD.md").read_text(encoding="utf-8")
+    assert "F1" in card and result["metrics"]["macro_f1"] > 0.8
+    assert {m["model"] for m in p.models()} >= {"border_crossing-v1", "hostility-ru"}
+
+
+def test_audit_labels_never_train(tmp_path: Path) -> None:
+    d = run_demo(tmp_path / "p", n_messages=150, seed=2)  # labels only audit samples
+    with Project.open(d["project"]) as p, pytest.raises(UsageError, match="audit labels"):
+        p.train("border_crossing")
+
+
+def test_model_scorer_codes_probabilities_and_estimates_cover_truth(
+        trained: tuple[Project, dict], tmp_path: Path) -> None:
+    p, topic_of = trained
+    if not (p.root / "models" / "border_crossing-v1").exists():
+        p.train("border_crossing", cv=3)
+    from importlib import resources
+
+    text = resources.files("chatlens.codebooks").joinpath("exodus-2022.yaml").read_text("utf-8")
+    text = text.replace('version: "1.0.0"', 'version: "1.0.1"').replace(
+        "        negation: {window: 2}\n\n  - id: mobilization",
+        "        negation: {window: 2}\n      - {type: model, model: border_crossing-v1}\n"
+        "    combine: any\n\n  - id: mobilization")
+    (tmp_path / "cb.yaml").write_text(text, encoding="utf-8")
+    assert load_codebook(tmp_path / "cb.yaml").measure("border_crossing").scorers[1].type == \
+        "model"
+    report = p.code(tmp_path / "cb.yaml")
+    assert report.recoded_measures == ["border_crossing"]
+    scores = [r[0] for r in p.store.con.execute(
+        "SELECT score FROM codes WHERE measure = 'border_crossing' AND in_population"
+    ).fetchall()]
+    assert any(0.0 < s < 0.5 for s in scores)  # P(positive) kept below the threshold
+    frame = population_frame(p.store, "exodus-2022", "border_crossing").to_pylist()
+    truth = sum(topic_of.get(r["text"]) == "border_crossing" for r in frame) / len(frame)
+    audit = p.sample("border_crossing", "audit", 150, seed=21)
+    _label_sample(p, audit["sample_id"], topic_of, "border_crossing")
+    (row,) = p.estimate("border_crossing")
+    assert row.estimate.method == "ppi" and row.estimate.lower <= truth <= row.estimate.upper
+
+
+def test_shipped_model_can_score_a_measure(tmp_path: Path) -> None:
+    from chatlens.code.compiled import compile_codebook
+
+    text = """
+name: t
+version: "1"
+languages: [ru]
+measures:
+  - id: hostility
+    question: Is the message hostile?
+    labels: [yes, no]
+    instructions: Hostile or abusive language.
+    scorers:
+      - {type: model, model: hostility-ru, threshold: 0.3}
+"""
+    (tmp_path / "h.yaml").write_text(text, encoding="utf-8")
+    compiled = compile_codebook(load_codebook(tmp_path / "h.yaml"))
+    assert compiled.measures[0].scorers[0].id == "model0"
