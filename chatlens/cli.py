@@ -647,6 +647,12 @@ def demo(messages: int, seed: int, project_dir: Path | None, as_json: bool) -> N
         sys.exit(1)
 
 
+from chatlens.web.commands import report, serve  # noqa: E402  (click commands of the web app)
+
+cli.add_command(serve)
+cli.add_command(report)
+
+
 def main() -> None:
     try:
         rc = cli.main(standalone_mode=False)

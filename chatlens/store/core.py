@@ -107,6 +107,14 @@ def arrow_table(rel: duckdb.DuckDBPyRelation) -> pa.Table:
     return fetch()
 
 
+def _limit(env: str, default: str) -> str:
+    """A DuckDB memory limit from the environment (digits and a unit only)."""
+    value = os.environ.get(env, default).strip()
+    if not re.fullmatch(r"\d+(\.\d+)?\s*[KMGT]i?B", value, re.IGNORECASE):
+        raise ProjectError(f"{env}={value!r} is not a memory size such as 512MB or 2GiB.")
+    return value
+
+
 def first_row(cur: duckdb.DuckDBPyConnection) -> tuple[Any, ...] | None:
     """The first row of a result, reading it to the end so the connection is free again."""
     rows = cur.fetchall()
@@ -193,7 +201,7 @@ class Store:
             raise ProjectError(f"Cannot open the project store {root / DB_NAME}: {msg}") from None
         con.execute("SET TimeZone = 'UTC'")
         # Bounded memory whatever the corpus size; DuckDB spills to disk beyond this.
-        con.execute(f"SET memory_limit = '{os.environ.get('CHATLENS_MEMORY_LIMIT', '512MB')}'")
+        con.execute(f"SET memory_limit = '{_limit('CHATLENS_MEMORY_LIMIT', '512MB')}'")
         return cls(root, con, read_only)
 
     def close(self) -> None:
@@ -309,10 +317,13 @@ class Store:
         writes them once. Commits stay durable: a killed process replays the log on reopen.
         """
         self.con.execute("SET checkpoint_threshold = '4GB'")
+        # batches are appended, never joined: a small buffer pool keeps the process lean
+        self.con.execute(f"SET memory_limit = '{_limit('CHATLENS_LOAD_MEMORY', '256MB')}'")
         try:
             yield
         finally:
             self.con.execute("RESET checkpoint_threshold")
+            self.con.execute(f"SET memory_limit = '{_limit('CHATLENS_MEMORY_LIMIT', '512MB')}'")
             self.con.execute("CHECKPOINT")
 
     def finish_source(self, source_id: str, status: str = "complete") -> None:

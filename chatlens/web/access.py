@@ -26,6 +26,10 @@ from chatlens.store.labels import LABELS_DB
 T = TypeVar("T")
 
 
+_CODEBOOKS: dict[tuple[Any, ...], Any] = {}
+_CODEBOOKS_LOCK = threading.Lock()
+
+
 class ProjectBusy(Exception):
     """The project is being written by another process; try again shortly."""
 
@@ -38,7 +42,21 @@ class ViewProject(Project):
         self.codebook_ref = codebook_ref
 
     def codebook(self, ref: str | Path | None = None) -> Any:
-        return super().codebook(ref or self.codebook_ref)
+        """As :meth:`Project.codebook`, loaded once per source (and file version)."""
+        from chatlens.codebook import load_codebook
+        from chatlens.project import DEFAULT_CODEBOOK
+        from chatlens.store.stages import last_codebook_source
+
+        source = str(ref or self.codebook_ref or last_codebook_source(self.store)
+                     or DEFAULT_CODEBOOK)
+        key = (source, _stat(Path(source)) if not source.startswith("builtin:") else None)
+        with _CODEBOOKS_LOCK:
+            cb = _CODEBOOKS.get(key)
+        if cb is None:
+            cb = load_codebook(source)
+            with _CODEBOOKS_LOCK:
+                _CODEBOOKS[key] = cb
+        return cb, source
 
     def estimate(self, measure: str, value: str | None = None, by: str | None = None,
                  method: str = "auto", level: float = 0.95, population: Any = None) -> Any:
