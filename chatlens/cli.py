@@ -639,10 +639,20 @@ def demo(messages: int, seed: int, project_dir: Path | None, as_json: bool) -> N
               "messages; rule-based hits per measure (naive counts, not estimates):")
     for row in coded["summary"]:
         out.print(f"  {safe(row['measure'])} = {safe(row['value'])}: {row['n']:,}")
+    out.print("estimates from an audit sample of 150 labelled by a simulated coder "
+              "(95% intervals), against the planted truth:")
+    for e in result["estimates"]:
+        mark = "[green]contains[/green]" if e["covered"] else "[red]misses[/red]"
+        out.print(f"  {e['measure']} = {e['value']}: {100 * e['point']:.1f}% "
+                  f"[{100 * e['lower']:.1f}, {100 * e['upper']:.1f}] ({e['method']}) {mark} "
+                  f"the true {100 * e['true_share']:.1f}%; naive count says "
+                  f"{100 * e['naive']:.1f}%")
+    out.print(f"report: {safe(result['report'])} (open it in a browser; works offline)")
+    out.print(f"dashboard: chatlens serve --project {safe(result['project'])} "
+              "then open http://127.0.0.1:8000")
     for s in result["ingest"]["sources"]:
         if s["status"] == "failed":
             err.print(f"[red]error[/red]: {safe(s['error'])}")
-    out.print(f"next: chatlens status --project {safe(result['project'])}")
     if result["ingest"]["failed"]:
         sys.exit(1)
 

@@ -187,8 +187,12 @@ def run_demo(root: str | Path, n_messages: int = 400, seed: int = 7) -> dict[str
         estimates = [_simulated_audit(proj, m, {t["text"]: t["topic"] for t in truth}, seed)
                      for m in DEMO_MEASURES]
         status = proj.status()
+    from chatlens.report import build_report
+
+    report_path = build_report(root, root / "report.html", claims="builtin:exodus-2022")
     return {
         "project": str(root.resolve()),
+        "report": str(Path(report_path).resolve()),
         "synthetic": True,
         "files": [
             {"path": str(tg), "format": "telegram-json", "messages": n_messages + 1},

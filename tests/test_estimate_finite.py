@@ -68,3 +68,18 @@ def test_census_and_degenerate_cases() -> None:
     e = ppi_finite_estimate(y[idx], f[idx], f)
     assert e.method == "ppi" and e.n_labelled == 200 and e.N_population == 2000
     assert "finite-population" in e.notes
+
+
+def test_a_model_that_never_disagrees_in_the_audit_still_gets_an_interval() -> None:
+    rng = np.random.default_rng(4)
+    covered = 0
+    for _ in range(300):
+        y = (rng.random(3000) < 0.05).astype(float)
+        f = y.copy()
+        flip = rng.random(3000) < 0.004  # rare errors, mostly absent from a 150-item audit
+        f[flip] = 1 - f[flip]
+        idx = audit_indices(rng, 3000, 150)
+        e = ppi_finite_estimate(y[idx], f[idx], f)
+        assert e.width > 0
+        covered += e.lower <= y.mean() <= e.upper
+    assert covered / 300 >= 0.93

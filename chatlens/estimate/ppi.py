@@ -154,11 +154,23 @@ def ppi_finite_estimate(
         lam = float(np.clip(cov / var_f, 0.0, 1.0)) if var_f > 0 else 0.0
     rect = y - lam * f
     point = lam * float(f_all.mean()) + float(rect.mean())
-    se = float(np.sqrt(max(1.0 - n / N, 0.0) * float(np.var(rect, ddof=1)) / n))
+    fpc = max(1.0 - n / N, 0.0)
+    se = float(np.sqrt(fpc * float(np.var(rect, ddof=1)) / n))
     z = z_value(level)
-    lo, hi = point - z * se, point + z * se
     notes = (f"PPI++ for a fully scored finite population (lambda={lam:.3f}, "
-             f"finite-population correction {1 - n / N:.3f}); CLT interval")
+             f"finite-population correction {fpc:.3f}); CLT interval")
+    # When the model and the coders (almost) never disagree in the audit, the residual variance
+    # is estimated as (near) zero and the CLT interval collapses. The disagreement rate is then
+    # bounded like a rare proportion: Agresti-Coull's (d + 2) / (n + 4) gives a variance floor.
+    d = int(np.sum(y != (f >= 0.5)))
+    if d < PPI_MIN_MINORITY:
+        p0 = (d + 2.0) / (n + 4.0)
+        floor = float(np.sqrt(fpc * p0 * (1.0 - p0) / n))
+        if floor > se:
+            se = floor
+            notes += (f"; model and coders disagree on only {d} audited messages, so the "
+                      "standard error is floored at that of a rare disagreement rate")
+    lo, hi = point - z * se, point + z * se
     x = int(y.sum())
     if small_sample_guard and min(x, n - x) < PPI_MIN_MINORITY:
         w = audit_estimate(y, N, level)
