@@ -86,6 +86,7 @@ def routes(web: Web) -> list[Route]:
         if todo:
             with web.access.project() as p:
                 item = queries.message(p, todo[0]["uid"])
+                item = queries.blind(item) if item is not None else None
                 ctx = queries.context(p, todo[0]["uid"])
         return web.render(request, "annotate.html", sample=sample, info=info, item=item,
                           ctx=ctx, done=len(items) - len(todo), total=len(items))

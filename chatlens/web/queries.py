@@ -102,6 +102,15 @@ def shape_rows(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
     return rows
 
 
+def blind(item: dict[str, Any]) -> dict[str, Any]:
+    """The message without the model's codes or matched terms, so coders are not anchored by
+    what the rules or the model said (labels must measure the text, not the classifier)."""
+    item["segments"] = segments(item["text"], [])
+    item["matched_terms"] = []
+    item["codes"] = []
+    return item
+
+
 def segments(text: str, spans: list[tuple[int, int]]) -> list[tuple[str, bool]]:
     out: list[tuple[str, bool]] = []
     pos = 0
