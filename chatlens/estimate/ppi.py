@@ -92,28 +92,7 @@ def ppi_estimate(
     z = z_value(level)
     lo, hi = point - z * se, point + z * se
     notes = f"PPI++ (lambda={lam:.3f}); CLT interval" if tuned else "PPI (lambda=1); CLT interval"
-    x = int(y.sum())
-    if small_sample_guard and min(x, y.size - x) < PPI_MIN_MINORITY:
-        w = audit_estimate(y, None, level)
-        lo, hi = min(lo, w.lower), max(hi, w.upper)
-        notes += (
-            f"; audit has only {min(x, y.size - x)} of the rarer class, so the interval is "
-            "widened to include the audit-only Wilson interval"
-        )
-    clipped = lo < 0.0 or hi > 1.0
-    if clipped:
-        notes += "; interval clipped to [0, 1]"
-    return Estimate(
-        float(np.clip(point, 0.0, 1.0)),
-        float(max(lo, 0.0)),
-        float(min(hi, 1.0)),
-        level,
-        "ppi",
-        int(y.size),
-        int(f_u.size),
-        notes,
-        se,
-    )
+    return _finish(y, point, se, lo, hi, level, None, int(f_u.size), notes, small_sample_guard)
 
 
 def ppi_finite_estimate(
@@ -171,13 +150,20 @@ def ppi_finite_estimate(
             notes += (f"; model and coders disagree on only {d} audited messages, so the "
                       "standard error is floored at that of a rare disagreement rate")
     lo, hi = point - z * se, point + z * se
+    return _finish(y, point, se, lo, hi, level, N, N, notes, small_sample_guard)
+
+
+def _finish(y: NDArray[np.float64], point: float, se: float, lo: float, hi: float, level: float,
+            N_wilson: int | None, N_population: int, notes: str, guard: bool) -> Estimate:
+    """Small-sample guard, clipping to [0, 1] and the :class:`Estimate` both PPI forms return."""
     x = int(y.sum())
-    if small_sample_guard and min(x, n - x) < PPI_MIN_MINORITY:
-        w = audit_estimate(y, N, level)
+    minority = min(x, y.size - x)
+    if guard and minority < PPI_MIN_MINORITY:
+        w = audit_estimate(y, N_wilson, level)
         lo, hi = min(lo, w.lower), max(hi, w.upper)
-        notes += (f"; audit has only {min(x, n - x)} of the rarer class, so the interval is "
-                  "widened to include the audit-only Wilson interval")
+        notes += (f"; audit has only {minority} of the rarer class, so the interval is widened "
+                  "to include the audit-only Wilson interval")
     if lo < 0.0 or hi > 1.0:
         notes += "; interval clipped to [0, 1]"
     return Estimate(float(np.clip(point, 0.0, 1.0)), float(max(lo, 0.0)), float(min(hi, 1.0)),
-                    level, "ppi", int(n), int(N), notes, se)
+                    level, "ppi", int(y.size), N_population, notes, se)
