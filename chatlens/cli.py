@@ -518,18 +518,36 @@ def _interval(d: dict[str, Any]) -> str:
 @click.option("--until", type=click.DateTime(["%Y-%m-%d"]), default=None)
 @click.option("--where", "where", multiple=True, metavar="MEASURE=VALUE",
               help="Only messages coded MEASURE=VALUE. Repeatable.")
+@click.option("--split", type=click.DateTime(["%Y-%m-%d"]), default=None,
+              help="Compare before and from this date (e.g. 2022-09-21): both shares and the "
+              "difference with its interval.")
 @project_options
 def estimate(measure: str, value: str | None, by: str | None, method: str, level: float,
-             since: Any, until: Any, where: tuple[str, ...], project_dir: Path | None,
-             as_json: bool) -> None:
+             since: Any, until: Any, where: tuple[str, ...], split: Any,
+             project_dir: Path | None, as_json: bool) -> None:
     """Prevalence of a measure's value with a confidence interval, overall or by group."""
-    from chatlens.estimation import Population
+    from chatlens.estimation import Population, compare_periods
 
     pop = Population(since=since.date() if since else None,
                      until=until.date() if until else None,
                      where=[_pair(w) for w in where])
     with opened(project_dir) as proj:
-        rows = proj.estimate(measure, value, by, method, level, pop)
+        if split is not None:
+            result = compare_periods(proj, measure, value, split.date(), method, level, pop)
+        else:
+            rows = proj.estimate(measure, value, by, method, level, pop)
+    if split is not None:
+        if as_json:
+            emit_json(result)
+            return
+        for name in ("before", "after"):
+            d = result[name]
+            out.print(f"{name} {split.date()}: {_interval(d)} ({d['method']}, "
+                      f"{d['n_labelled']:,} labelled of {d['N_population'] or 0:,})")
+        diff = result["difference"]
+        out.print(f"after − before: {100 * diff['point']:+.1f} points "
+                  f"[{100 * diff['lower']:+.1f}, {100 * diff['upper']:+.1f}] ({level:.0%})")
+        return
     if as_json:
         emit_json([r.as_dict() for r in rows])
         return

@@ -10,8 +10,8 @@ quantification.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
-from datetime import date
+from dataclasses import dataclass, field, replace
+from datetime import date, timedelta
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
@@ -166,6 +166,16 @@ def estimate(project: Project, measure: str, value: str | None = None, by: str |
     return out
 
 
-def compare_rows(a: Row, b: Row) -> dict[str, Any]:
-    d = difference(a.estimate, b.estimate)
-    return d.as_dict()
+def compare_periods(project: Project, measure: str, value: str | None, split: date,
+                    method: str = "auto", level: float = 0.95,
+                    population: Population | None = None) -> dict[str, Any]:
+    """The share before ``split`` and from ``split`` on, and ``after - before`` with its
+    interval (independent estimates of the two periods)."""
+    pop = population or Population()
+    before = replace(pop, until=min(d for d in (pop.until, split - timedelta(days=1)) if d))
+    after = replace(pop, since=max(d for d in (pop.since, split) if d))
+    (b,) = project.estimate(measure, value, None, method, level, before)[:1]
+    (a,) = project.estimate(measure, value, None, method, level, after)[:1]
+    return {"measure": measure, "value": a.value, "split": split.isoformat(),
+            "before": b.as_dict(), "after": a.as_dict(),
+            "difference": difference(a.estimate, b.estimate).as_dict()}
