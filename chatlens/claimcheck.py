@@ -18,7 +18,7 @@ from chatlens.claims import (
     verdict_threshold,
 )
 from chatlens.codebook import load_codebook
-from chatlens.errors import UsageError
+from chatlens.errors import ChatlensError, UsageError
 from chatlens.estimate import difference
 from chatlens.estimation import Population, Row
 
@@ -32,11 +32,21 @@ def _population(*filters: Filter) -> Population:
     for f in filters:
         pop = replace(
             pop,
-            languages=f.languages or pop.languages, chats=f.chats or pop.chats,
+            languages=_narrow(pop.languages, f.languages), chats=_narrow(pop.chats, f.chats),
             since=max((d for d in (pop.since, f.since) if d), default=None),
             until=min((d for d in (pop.until, f.until) if d), default=None),
             where=[*pop.where, *((c.measure, c.value) for c in f.where)])
     return pop
+
+
+def _narrow(current: list[str] | None, extra: list[str] | None) -> list[str] | None:
+    """Intersect two optional allow-lists (None allows everything)."""
+    if current is None or extra is None:
+        return extra if current is None else current
+    both = [x for x in current if x in extra]
+    if not both:
+        raise UsageError(f"a group's filter {extra} leaves nothing of the claim's {current}")
+    return both
 
 
 def _evidence(claim: Claim, pop: Population) -> str:
@@ -49,11 +59,20 @@ def _evidence(claim: Claim, pop: Population) -> str:
     return " ".join(parts)
 
 
-def slope(rows: list[Row], level: float) -> tuple[float, float, float]:
-    """Weighted least-squares slope of the share per time bucket (per bucket step), weights
-    1/se², with its confidence interval."""
+def bucket_index(key: str, by: str) -> float:
+    """Position of a time bucket in bucket steps: weeks (from their start date) or months."""
+    if by == "month":
+        year, month = key.split("-")[:2]
+        return float(int(year) * 12 + int(month))
+    return date.fromisoformat(key).toordinal() / 7.0
+
+
+def slope(rows: list[Row], level: float, by: str = "week") -> tuple[float, float, float]:
+    """Weighted least-squares slope of the share per time bucket (per week or month, measured
+    on the calendar, so empty buckets are gaps, not skipped steps), weights 1/se², with its
+    confidence interval."""
     z = float(stats.norm.ppf(0.5 + level / 2))
-    x = np.arange(len(rows), dtype=float)
+    x = np.array([bucket_index(str(r.group), by) for r in rows])
     y = np.array([r.estimate.point for r in rows])
     se = np.array([r.estimate.se if r.estimate.se else (r.estimate.upper - r.estimate.lower)
                    / (2 * z) for r in rows])
@@ -106,7 +125,7 @@ def check_claim(project: Project, claim: Claim) -> dict[str, Any]:
             verdict = "inconclusive"
             out["reason"] = f"fewer than three {claim.by}s with audit labels; no trend can be told"
         else:
-            b, lo, hi = slope(rows_t, claim.level)
+            b, lo, hi = slope(rows_t, claim.level, claim.by)
             verdict = verdict_sign(lo, hi, expect_positive=args[0] == "up")
             out["trend"] = {"slope_per_bucket": b, "lower": lo, "upper": hi, "by": claim.by}
             out["reason"] = (f"slope {b:+.4f} per {claim.by}, interval [{lo:+.4f}, {hi:+.4f}]")
@@ -126,6 +145,14 @@ def check_claims(project: Project, path: str) -> dict[str, Any]:
         raise UsageError(f"{path} states claims about codebook {cf.codebook}, but the project "
                          f"is coded with {source}; run `chatlens code --codebook {cf.codebook}`.")
     cf = load_claims(path, current)
-    results = [check_claim(project, c) for c in cf.claims]
+    results = []
+    for c in cf.claims:
+        try:
+            results.append(check_claim(project, c))
+        except ChatlensError as exc:  # one claim that cannot be estimated does not stop others
+            results.append({"id": c.id, "statement": c.statement, "measure": c.measure,
+                            "value": c.value, "compare": c.compare, "level": c.level,
+                            "verdict": "inconclusive", "reason": str(exc),
+                            "evidence": _evidence(c, _population(c.population))})
     return {"claims_file": path, "codebook": source, "checked": date.today().isoformat(),
             "results": results}

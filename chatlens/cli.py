@@ -565,6 +565,8 @@ def estimate(measure: str, value: str | None, by: str | None, method: str, level
     out.print(table)
     if rows:
         out.print(f"[dim]{safe(rows[0].method_reason)}[/dim]")
+        for w in rows[0].warnings:
+            err.print(f"[yellow]warning[/yellow]: {safe(w)}")
 
 
 def _pair(text: str) -> tuple[str, str]:

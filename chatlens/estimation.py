@@ -25,10 +25,11 @@ from chatlens.estimate import (
     difference,
     naive_estimate,
     ppi_finite_estimate,
+    ppi_finite_stratified,
     quantify_estimate,
 )
 from chatlens.labelling import consensus
-from chatlens.store.frames import measure_frame, scores_for
+from chatlens.store.frames import measure_frame, population_size, scores_for
 
 if TYPE_CHECKING:
     from chatlens.project import Project
@@ -65,6 +66,7 @@ class Row:
     method_reason: str
     population: dict[str, Any]
     run_id: str | None = None
+    warnings: list[str] = field(default_factory=list)
 
     def as_dict(self) -> dict[str, Any]:
         e = self.estimate.as_dict()
@@ -75,7 +77,8 @@ class Row:
                 "notes": e["notes"], "method_reason": self.method_reason,
                 "naive": {"point": self.naive.point, "lower": self.naive.lower,
                           "upper": self.naive.upper, "label": "naive (ignores classifier error)"},
-                "population": self.population, "run_id": self.run_id}
+                "population": self.population, "run_id": self.run_id,
+                "warnings": self.warnings}
 
 
 def yhat(measure: Measure, value: str, values: list[str | None],
@@ -92,18 +95,37 @@ class Labels:
     audit: dict[str, str]
     other: dict[str, str]
     ties: int
+    strata_by: dict[str, str | None]  # audit uid -> the variable its sample was stratified by
+    warnings: list[str]
 
 
 def measure_labels(project: Project, codebook: str, measure: str) -> Labels:
-    rows = project.labels().labels_arrow(codebook, measure).to_pylist()
+    store = project.labels()
+    rows = store.labels_arrow(codebook, measure).to_pylist()
     audit, ties_a = consensus([r for r in rows if r["sample_kind"] == "audit"])
     other, ties_o = consensus([r for r in rows if r["sample_kind"] != "audit"])
-    return Labels(audit=audit, other=other, ties=len(ties_a) + len(ties_o))
+    strata_by: dict[str, str | None] = {}
+    warnings = []
+    size_now = population_size(project.store, codebook, measure)
+    for s in store.samples(codebook, measure, "audit"):
+        design = s["design"]
+        for item in store.sample_items(s["sample_id"]):
+            strata_by[item["uid"]] = design.get("strata_by")
+        then = design.get("frame_size")
+        if then is not None and then != size_now and s["labelled"]:
+            warnings.append(
+                f"The population of {measure} had {then:,} messages when {s['sample_id']} was "
+                f"drawn and has {size_now:,} now; messages added since had no chance of being "
+                "audited, so the estimate speaks for the earlier population. Draw a new audit "
+                "sample to cover the new messages.")
+    return Labels(audit=audit, other=other, ties=len(ties_a) + len(ties_o),
+                  strata_by=strata_by, warnings=warnings)
 
 
-def _one(project: Project, m: Measure, value: str, uids: list[str], y_hat: np.ndarray,
+def _one(project: Project, m: Measure, value: str, rows: list[dict[str, Any]], y_hat: np.ndarray,
          labels: Labels, method: str, level: float, codebook: str) -> tuple[Estimate, Estimate,
                                                                              str]:
+    uids = [r["uid"] for r in rows]
     naive = naive_estimate(y_hat, level) if len(y_hat) else Estimate(
         0.0, 0.0, 1.0, level, "naive", 0, 0, "empty population")
     in_frame = [i for i, u in enumerate(uids) if u in labels.audit]
@@ -119,9 +141,29 @@ def _one(project: Project, m: Measure, value: str, uids: list[str], y_hat: np.nd
             raise UsageError(f"No audit labels for {m.id} in this population; draw one with "
                              f"`chatlens sample --measure {m.id} --kind audit` and label it.")
         y = np.array([1.0 if labels.audit[uids[i]] == value else 0.0 for i in in_frame])
-        if method == "audit":
-            return audit_estimate(y, N, level), naive, reason
-        return ppi_finite_estimate(y, y_hat[in_frame], y_hat, level), naive, reason
+        designs = {labels.strata_by.get(uids[i]) for i in in_frame}
+        if designs == {None}:
+            if method == "audit":
+                return audit_estimate(y, N, level), naive, reason
+            return ppi_finite_estimate(y, y_hat[in_frame], y_hat, level), naive, reason
+        if len(designs) > 1:
+            raise UsageError(f"The audit labels of {m.id} come from samples of different designs "
+                             f"({', '.join(str(d) for d in designs)}); estimate with one design.")
+        (by,) = designs
+        col = {"chat": "chat_key", "month": "month"}[str(by)]
+        strata_all = [str(r[col]) for r in rows]
+        strata_l = [strata_all[i] for i in in_frame]
+        try:
+            if method == "audit":
+                sizes = {k: strata_all.count(k) for k in set(strata_all)}
+                return audit_estimate(y, N, level, strata=strata_l, strata_sizes=sizes), \
+                    naive, reason
+            return ppi_finite_stratified(y, y_hat[in_frame], strata_l, y_hat, strata_all,
+                                         level), naive, reason
+        except ValueError as exc:
+            raise UsageError(f"The audit sample of {m.id} is stratified by {by}, and in this "
+                             f"population {exc}. Estimate a population the sample covers, or "
+                             "draw a larger sample.") from None
     if method == "quantify":
         if not labels.other:
             raise UsageError(f"No labels for {m.id} outside audit samples to quantify with.")
@@ -159,10 +201,10 @@ def estimate(project: Project, measure: str, value: str | None = None, by: str |
     out = []
     for v in values:
         for g, rows in sorted(groups.items(), key=lambda kv: str(kv[0])):
-            uids = [r["uid"] for r in rows]
             y_hat = yhat(m, v, [r["value"] for r in rows], [r["score"] for r in rows])
-            est, naive, reason = _one(project, m, v, uids, y_hat, labels, method, level, cb.name)
-            out.append(Row(measure, v, g, est, naive, reason, pop.as_dict()))
+            est, naive, reason = _one(project, m, v, rows, y_hat, labels, method, level, cb.name)
+            out.append(Row(measure, v, g, est, naive, reason, pop.as_dict(),
+                           warnings=list(labels.warnings)))
     return out
 
 

@@ -25,8 +25,10 @@ def train_measure(project: Project, measure: str, cv: int = 5, seed: int = 0) ->
 
     cb = project.codebook()[0]
     m = cb.measure(measure)
+    audit_uids = project.labels().sampled_uids(cb.name, measure, "audit")
     rows = [r for r in project.labels().labels_arrow(cb.name, measure).to_pylist()
-            if r["sample_kind"] != "audit" and r["value"] is not None]
+            if r["sample_kind"] != "audit" and r["value"] is not None
+            and r["uid"] not in audit_uids]  # not even corrections of audit messages
     chosen, ties = consensus(rows)
     origin = {r["uid"]: r["origin"] for r in rows}
     counts = {lab: sum(1 for v in chosen.values() if v == lab) for lab in m.labels}

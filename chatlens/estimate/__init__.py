@@ -14,7 +14,7 @@ from chatlens.estimate.audit import audit_estimate, fpc_effective_n, wilson_inte
 from chatlens.estimate.choose import auto_method, binarize, per_value
 from chatlens.estimate.compare import audit_difference, difference
 from chatlens.estimate.naive import naive_estimate
-from chatlens.estimate.ppi import ppi_estimate, ppi_finite_estimate
+from chatlens.estimate.ppi import ppi_estimate, ppi_finite_estimate, ppi_finite_stratified
 from chatlens.estimate.quantify import quantify_estimate
 from chatlens.estimate.result import (
     MAX_INTERVAL_WIDTH,
@@ -39,6 +39,7 @@ __all__ = [
     "per_value",
     "ppi_estimate",
     "ppi_finite_estimate",
+    "ppi_finite_stratified",
     "quantify_estimate",
     "small_group",
     "wilson_interval",

@@ -161,9 +161,79 @@ def _finish(y: NDArray[np.float64], point: float, se: float, lo: float, hi: floa
     if guard and minority < PPI_MIN_MINORITY:
         w = audit_estimate(y, N_wilson, level)
         lo, hi = min(lo, w.lower), max(hi, w.upper)
+        se = max(se, (hi - lo) / (2 * z_value(level)))  # comparisons use se: keep it honest
         notes += (f"; audit has only {minority} of the rarer class, so the interval is widened "
                   "to include the audit-only Wilson interval")
     if lo < 0.0 or hi > 1.0:
         notes += "; interval clipped to [0, 1]"
     return Estimate(float(np.clip(point, 0.0, 1.0)), float(max(lo, 0.0)), float(min(hi, 1.0)),
                     level, "ppi", int(y.size), N_population, notes, se)
+
+
+def ppi_finite_stratified(
+    y_labelled: ArrayLike,
+    yhat_labelled: ArrayLike,
+    strata_labelled: ArrayLike,
+    yhat_population: ArrayLike,
+    strata_population: ArrayLike,
+    level: float = 0.95,
+) -> Estimate:
+    """:func:`ppi_finite_estimate` for a stratified audit sample.
+
+    ``point = lambda*mean(f over population) + sum_h W_h mean_h(y - lambda*f)`` with
+    ``W_h = N_h/N`` from the population's strata, variance
+    ``sum_h W_h^2 (1 - n_h/N_h) s_h^2 / n_h``. Every stratum of the population needs at least
+    two audited messages (ValueError otherwise): a stratum nobody audited cannot be corrected.
+    """
+    y = _as_binary(y_labelled, "y_labelled")
+    f = _as_scores(yhat_labelled, "yhat_labelled")
+    f_all = _as_scores(yhat_population, "yhat_population")
+    s_l = np.asarray(strata_labelled).astype(str)
+    s_all = np.asarray(strata_population).astype(str)
+    if not (y.size == f.size == s_l.size) or f_all.size != s_all.size:
+        raise ValueError("labels, scores and strata must have matching lengths")
+    keys, N_h = np.unique(s_all, return_counts=True)
+    n = y.size
+    var_f = float(np.var(f, ddof=1)) if n > 1 else 0.0
+    cov = float(np.cov(y, f, ddof=1)[0, 1]) if var_f > 0 else 0.0
+    lam = float(np.clip(cov / var_f, 0.0, 1.0)) if var_f > 0 else 0.0
+    rect = y - lam * f
+    N = f_all.size
+    correction, var = 0.0, 0.0
+    thin = []
+    for key, size in zip(keys.tolist(), N_h.tolist(), strict=True):
+        r = rect[s_l == key]
+        if r.size < 2:
+            thin.append(key)
+            continue
+        w = size / N
+        correction += w * float(r.mean())
+        var += w * w * max(1.0 - r.size / size, 0.0) * float(np.var(r, ddof=1)) / r.size
+    if thin:
+        raise ValueError(f"strata with fewer than two audited messages: {thin[:5]}")
+    point = lam * float(f_all.mean()) + correction
+    se = float(np.sqrt(var))
+    z = z_value(level)
+    notes = (f"PPI++ for a fully scored finite population, stratified audit over {keys.size} "
+             f"strata (lambda={lam:.3f}); CLT interval")
+    d = int(np.sum(y != (f >= 0.5)))
+    if d < PPI_MIN_MINORITY:
+        p0 = (d + 2.0) / (n + 4.0)
+        floor = float(np.sqrt(max(1.0 - n / N, 0.0) * p0 * (1.0 - p0) / n))
+        if floor > se:
+            se = floor
+            notes += (f"; model and coders disagree on only {d} audited messages, so the "
+                      "standard error is floored at that of a rare disagreement rate")
+    lo, hi = point - z * se, point + z * se
+    x = int(y.sum())
+    if min(x, n - x) < PPI_MIN_MINORITY:
+        sizes = dict(zip(keys.tolist(), N_h.tolist(), strict=True))
+        w_est = audit_estimate(y, N, level, strata=s_l, strata_sizes=sizes)
+        lo, hi = min(lo, w_est.lower), max(hi, w_est.upper)
+        se = max(se, (hi - lo) / (2 * z))
+        notes += (f"; audit has only {min(x, n - x)} of the rarer class, so the interval is "
+                  "widened to include the stratified audit interval")
+    if lo < 0.0 or hi > 1.0:
+        notes += "; interval clipped to [0, 1]"
+    return Estimate(float(np.clip(point, 0.0, 1.0)), float(max(lo, 0.0)), float(min(hi, 1.0)),
+                    level, "ppi", int(n), int(N), notes, se)

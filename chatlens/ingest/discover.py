@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import re
 import zipfile
+import zlib
 from collections.abc import Iterator
 from pathlib import Path, PurePosixPath
 from typing import IO, cast
@@ -44,17 +45,29 @@ class _ZipMemberReader:
     """A file object over one archive member that closes its archive too."""
 
     def __init__(self, archive: Path, info: zipfile.ZipInfo) -> None:
+        self._name = f"{archive}!{info.filename}"
         self._zip = zipfile.ZipFile(archive)
         self._fh = self._zip.open(info)
 
+    def _damaged(self, exc: Exception) -> InputError:
+        return InputError(self._name, f"the archive member is damaged ({exc}); "
+                          "re-export or re-download the archive.")
+
     def read(self, n: int = -1) -> bytes:
-        return self._fh.read(n)
+        try:
+            return self._fh.read(n)
+        except (zipfile.BadZipFile, zlib.error, EOFError, OSError) as exc:
+            raise self._damaged(exc) from None
 
     def readline(self, limit: int = -1) -> bytes:
-        return self._fh.readline(limit)
+        try:
+            return self._fh.readline(limit)
+        except (zipfile.BadZipFile, zlib.error, EOFError, OSError) as exc:
+            raise self._damaged(exc) from None
 
     def __iter__(self) -> Iterator[bytes]:
-        return iter(self._fh)
+        while line := self.readline():
+            yield line
 
     def close(self) -> None:
         self._fh.close()

@@ -324,6 +324,10 @@ def ingest_source(
             report.status = "unchanged"
             report.error = f"already ingested from {state.path} (sha256 {sha[:12]}…); skipped."
             return report
+        if state is not None and state.importer != detection.importer.name:
+            raise InputError(source.path, f"an interrupted ingest of this file was reading it "
+                             f"as {state.importer}; rerun with --format {state.format} to "
+                             "finish it the same way.")
         resume_pos = state.resume_pos if state else 0
         report.resumed_from = resume_pos
         if state is not None:  # resumed: report the whole source, not only the rest
@@ -382,6 +386,10 @@ def ingest_source(
         report.status = "complete"
     except ChatlensError as exc:
         report.error = str(exc)
+    except (OSError, ValueError, UnicodeError, EOFError) as exc:
+        # a file that breaks a reader in a way it did not foresee: report it, go on with the
+        # other files (what was committed stays; rerunning resumes)
+        report.error = f"{source.path}: could not be read ({type(exc).__name__}: {exc})."
     return report
 
 

@@ -93,6 +93,8 @@ class SourceState:
     n_quarantined: int
     n_service: int
     resume_pos: int
+    importer: str
+    format: str
 
 
 @dataclass(slots=True)
@@ -183,6 +185,8 @@ class Store:
             )
         if not read_only:
             store.con.execute(_STAGE_DDL)
+            # we hold the only writer lock: a run still "running" was killed
+            store.con.execute("UPDATE runs SET status = 'interrupted' WHERE status = 'running'")
         return store
 
     @classmethod
@@ -256,7 +260,7 @@ class Store:
     def source_state(self, source_id: str) -> SourceState | None:
         row = first_row(self.con.execute(
             "SELECT source_id, path, status, n_read, n_stored, n_duplicate, n_quarantined, "
-            "n_service, resume_pos FROM sources WHERE source_id = ?",
+            "n_service, resume_pos, importer, format FROM sources WHERE source_id = ?",
             [source_id],
         ))
         return SourceState(*row) if row else None

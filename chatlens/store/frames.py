@@ -25,7 +25,8 @@ def measure_frame(store: Store, codebook: str, measure: str, fingerprint: str,
     passes the filters (dates are UTC days, ``until`` inclusive; ``where`` on other measures'
     coded values)."""
     group = GROUP_EXPR[by] if by else "NULL"
-    sql = [f"SELECT c.uid, c.value, c.score, {group} AS grp FROM codes c "
+    sql = [f"SELECT c.uid, c.value, c.score, {group} AS grp, m.chat_key, "
+           "strftime(m.ts, '%Y-%m') AS month FROM codes c "
            "JOIN messages m USING (uid) "
            "LEFT JOIN enrichment e ON e.uid = c.uid AND e.fingerprint = ? "
            "WHERE c.codebook = ? AND c.measure = ? AND c.in_population"]
@@ -79,3 +80,10 @@ def evidence(store: Store, codebook: str, measure: str, value: str, fingerprint:
     for r in rows:
         r["text"] = mask_pii(r["text"])
     return rows
+
+
+def population_size(store: Store, codebook: str, measure: str) -> int:
+    row = store.con.execute(
+        "SELECT count(*) FROM codes WHERE codebook = ? AND measure = ? AND in_population",
+        [codebook, measure]).fetchall()
+    return int(row[0][0]) if row else 0

@@ -88,7 +88,7 @@ class SecurityMiddleware(BaseHTTPMiddleware):
         token = self.config.token
         if token is not None and not request.url.path.startswith("/static/"):
             given = request.query_params.get("token")
-            if given is not None and hmac.compare_digest(given, token):
+            if given is not None and hmac.compare_digest(given.encode(), token.encode()):
                 rest = [(k, v) for k, v in request.query_params.multi_items() if k != "token"]
                 target = request.url.path + ("?" + urlencode(rest) if rest else "")
                 resp: Response = RedirectResponse(target, status_code=303)
@@ -97,7 +97,7 @@ class SecurityMiddleware(BaseHTTPMiddleware):
             auth = request.headers.get("authorization", "")
             sent = (request.cookies.get(TOKEN_COOKIE) or request.headers.get("x-chatlens-token")
                     or (auth[7:] if auth.lower().startswith("bearer ") else ""))
-            if not (sent and hmac.compare_digest(sent, token)):
+            if not (sent and hmac.compare_digest(sent.encode(), token.encode())):
                 return self._headers(PlainTextResponse(
                     "401 Unauthorized: open the link with ?token=… printed by `chatlens serve`.",
                     status_code=401))
@@ -126,7 +126,7 @@ class SecurityMiddleware(BaseHTTPMiddleware):
         if origin is None and referer and not (referer == own or referer.startswith(own + "/")):
             return "cross-origin request"
         sent = request.headers.get(CSRF_HEADER, "")
-        if not csrf or not sent or not hmac.compare_digest(sent, csrf):
+        if not csrf or not sent or not hmac.compare_digest(sent.encode(), csrf.encode()):
             return "missing or wrong CSRF token; reload the page"
         return None
 
