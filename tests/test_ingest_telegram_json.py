@@ -179,3 +179,16 @@ def test_real_channel_export_matches_an_independent_count(shared_data: Path,
     for m in expected[:300]:
         assert got[str(m["id"])] == flatten_text(m.get("text"))
     reconciles(project)
+
+
+def test_minified_export_with_invalid_escapes_is_repaired_while_streaming(
+        project: Project, tmp_path: Path) -> None:
+    doc = {"name": "c", "type": "private_group", "id": 9, "messages": [
+        {"id": i, "type": "message", "date_unixtime": "1", "from_id": "user1",
+         "text": f"m{i}XX\\x41", "text_entities": []} for i in range(5000)]}
+    raw = json.dumps(doc, separators=(",", ":")).replace("XX", "\\x07")
+    (tmp_path / "min.json").write_text(raw, encoding="utf-8")
+    (src,) = project.ingest([tmp_path / "min.json"]).sources
+    assert (src.read, src.stored, src.quarantined) == (5000, 5000, 0)
+    (text,), = rows(project, "SELECT text FROM messages WHERE message_id = '4321'")
+    assert text == "m4321\x07\\x41"

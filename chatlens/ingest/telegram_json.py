@@ -136,6 +136,33 @@ def to_record(msg: Any, chat: Chat, raw: str, loc: str) -> Item:
     )
 
 
+class _RepairingReader:
+    """A binary reader that applies :func:`repair_escapes` on the fly (for the ijson path).
+
+    A chunk is never cut right after a backslash (nor within three bytes of the end), so an
+    escape and the backslashes before it are always repaired together.
+    """
+
+    def __init__(self, fh: IO[bytes]) -> None:
+        self.fh = fh
+        self.rest = b""
+
+    def read(self, n: int = -1) -> bytes:
+        if n == 0:  # ijson probes with read(0) to tell bytes from text
+            return b""
+        data = self.rest + self.fh.read(n if n > 0 else CHUNK)
+        if not data:
+            return b""
+        if len(data) <= len(self.rest):  # end of file: repair what is left
+            self.rest = b""
+            return repair_escapes(data)
+        cut = max(len(data) - 3, 0)
+        while cut > 0 and data[cut - 1:cut] == b"\\":
+            cut -= 1
+        self.rest = data[cut:]
+        return repair_escapes(data[:cut]) if cut else self.read(n)
+
+
 class _Lines:
     """A chunked reader that hands out lines and, in message mode, whole array elements."""
 
@@ -330,7 +357,7 @@ class TelegramJson:
         item_prefix = ""
         with member.open() as fh:
             try:
-                for prefix, event, value in ijson.parse(fh, use_float=True):
+                for prefix, event, value in ijson.parse(_RepairingReader(fh), use_float=True):
                     if builder is not None:
                         builder.event(event, value)
                         depth += event in ("start_map", "start_array")
