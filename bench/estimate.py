@@ -35,6 +35,7 @@ from chatlens.estimate import (
 
 DATA = Path(__file__).resolve().parents[1].parent / "shared" / "data" / "labeled"
 PREVALENCES = (0.05, 0.1, 0.2, 0.3, 0.5)
+MODEL = "chatlens"  # or "tfidf-logreg" (--model)
 
 
 def datasets() -> dict[str, tuple[list[str], np.ndarray]]:
@@ -55,16 +56,42 @@ def model() -> object:
     return make_pipeline(feats, LogisticRegression(C=4.0, max_iter=2000))
 
 
+def chatlens_scores(texts: list[str], y: np.ndarray, train: np.ndarray,
+                    pool: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Out-of-fold scores on the training half and scores on the pool from chatlens's own
+    default model (chatlens.train: hashed char + lemma n-grams, calibrated linear model)."""
+    from chatlens.train import train_model
+
+    labels = ["pos" if v else "neg" for v in y[train]]
+    m = train_model([texts[i] for i in train], labels, measure="bench",
+                    labels_order=["pos", "neg"], cv=5)
+    oof = np.asarray(m.oof_proba[:, 0]) if getattr(m, "oof_proba", None) is not None else None
+    s_pool = m.predict_proba([texts[i] for i in pool])[:, 0]
+    if oof is None:  # no stored out-of-fold scores: score the training half in 5 folds
+        oof = np.zeros(len(train))
+        folds = np.arange(len(train)) % 5
+        for k in range(5):
+            fit = train_model([texts[train[i]] for i in np.flatnonzero(folds != k)],
+                              [labels[i] for i in np.flatnonzero(folds != k)], measure="bench",
+                              labels_order=["pos", "neg"], cv=2)
+            held = np.flatnonzero(folds == k)
+            oof[held] = fit.predict_proba([texts[train[i]] for i in held])[:, 0]
+    return oof, s_pool
+
+
 def run(name: str, texts: list[str], y: np.ndarray, reps: int, N: int, n: int,
         rng: np.random.Generator) -> list[dict[str, float | str]]:
     idx = rng.permutation(len(y))
     train, pool = idx[: len(y) // 2], idx[len(y) // 2:]
-    clf = model()
     t0 = time.perf_counter()
-    oof = cross_val_predict(clf, [texts[i] for i in train], y[train], cv=5,
-                            method="predict_proba")[:, 1]
-    clf.fit([texts[i] for i in train], y[train])  # type: ignore[attr-defined]
-    s_pool = clf.predict_proba([texts[i] for i in pool])[:, 1]  # type: ignore[attr-defined]
+    if MODEL == "chatlens":
+        oof, s_pool = chatlens_scores(texts, y, train, pool)
+    else:
+        clf = model()
+        oof = cross_val_predict(clf, [texts[i] for i in train], y[train], cv=5,
+                                method="predict_proba")[:, 1]
+        clf.fit([texts[i] for i in train], y[train])  # type: ignore[attr-defined]
+        s_pool = clf.predict_proba([texts[i] for i in pool])[:, 1]  # type: ignore[attr-defined]
     print(f"{name}: trained on {len(train):,} in {time.perf_counter() - t0:.0f}s; "
           f"pool {len(pool):,} (prevalence {y[pool].mean():.3f})")
     pos, neg = np.flatnonzero(y[pool] == 1), np.flatnonzero(y[pool] == 0)
@@ -103,7 +130,10 @@ def main() -> None:
     ap.add_argument("--N", type=int, default=2000, help="population size")
     ap.add_argument("--n", type=int, default=300, help="audit sample size")
     ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--model", choices=["chatlens", "tfidf-logreg"], default="chatlens")
     args = ap.parse_args()
+    global MODEL
+    MODEL = args.model
     if not DATA.exists():
         raise SystemExit(f"labelled data not found at {DATA}")
     rng = np.random.default_rng(args.seed)
@@ -127,7 +157,8 @@ def main() -> None:
             "ppi_width/audit_width": round(float(t.loc["ppi", "width"] / t.loc["audit", "width"]),
                                            3),
         }
-    print(json.dumps({"reps_per_prevalence": args.reps, "N": args.N, "n_audit": args.n,
+    print(json.dumps({"model": args.model, "reps_per_prevalence": args.reps, "N": args.N,
+                      "n_audit": args.n,
                       "targets": summary}, indent=2))
 
 

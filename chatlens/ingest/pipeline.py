@@ -358,7 +358,7 @@ def ingest_source(
 
         # DuckDB releases the GIL while it inserts and commits, so one writer thread overlaps
         # storing batch k with parsing batch k+1; at most two batches are in memory.
-        with store.bulk_load(), ThreadPoolExecutor(
+        with store.bulk_load(lean=True), ThreadPoolExecutor(
                 max_workers=1, thread_name_prefix="chatlens-writer") as writer:
             try:
                 for next_pos, batch in _normalise(items, source_id, pseudo, clock, resume_pos):

@@ -205,7 +205,9 @@ class Store:
             raise ProjectError(f"Cannot open the project store {root / DB_NAME}: {msg}") from None
         con.execute("SET TimeZone = 'UTC'")
         # Bounded memory whatever the corpus size; DuckDB spills to disk beyond this.
-        con.execute(f"SET memory_limit = '{_limit('CHATLENS_MEMORY_LIMIT', '512MB')}'")
+        con.execute(f"SET memory_limit = '{_limit('CHATLENS_MEMORY_LIMIT', '1GB')}'")
+        # stages stream and re-key by uid; row order is never relied on, so let DuckDB spill
+        con.execute("SET preserve_insertion_order = false")
         return cls(root, con, read_only)
 
     def close(self) -> None:
@@ -314,20 +316,21 @@ class Store:
         return BatchResult(stored=stored, duplicate=duplicate)
 
     @contextmanager
-    def bulk_load(self) -> Iterator[None]:
+    def bulk_load(self, lean: bool = False) -> Iterator[None]:
         """Let committed batches accumulate in the write-ahead log, then checkpoint once.
 
         A checkpoint after every batch rewrites row groups many times over; one at the end
         writes them once. Commits stay durable: a killed process replays the log on reopen.
         """
         self.con.execute("SET checkpoint_threshold = '4GB'")
-        # batches are appended, never joined: a small buffer pool keeps the process lean
-        self.con.execute(f"SET memory_limit = '{_limit('CHATLENS_LOAD_MEMORY', '256MB')}'")
+        if lean:  # ingest appends batches and joins nothing: a small buffer pool is enough
+            self.con.execute(f"SET memory_limit = '{_limit('CHATLENS_LOAD_MEMORY', '256MB')}'")
         try:
             yield
         finally:
             self.con.execute("RESET checkpoint_threshold")
-            self.con.execute(f"SET memory_limit = '{_limit('CHATLENS_MEMORY_LIMIT', '512MB')}'")
+            if lean:
+                self.con.execute(f"SET memory_limit = '{_limit('CHATLENS_MEMORY_LIMIT', '1GB')}'")
             self.con.execute("CHECKPOINT")
 
     def finish_source(self, source_id: str, status: str = "complete") -> None:

@@ -43,8 +43,7 @@ def enrich_todo_count(store: Store, fingerprint: str) -> int:
 
 
 def enrich_todo(store: Store, fingerprint: str, batch_rows: int) -> pa.RecordBatchReader:
-    rel = store.con.cursor().sql(f"SELECT m.uid, m.text {_ENRICH_TODO} ORDER BY m.uid",
-                                 params=[fingerprint])
+    rel = store.con.cursor().sql(f"SELECT m.uid, m.text {_ENRICH_TODO}", params=[fingerprint])
     return arrow_reader(rel, batch_rows)
 
 
@@ -111,8 +110,8 @@ def code_todo_count(store: Store, codebook: str, fingerprint: str, n_measures: i
 def code_todo(store: Store, codebook: str, fingerprint: str, n_measures: int,
               batch_rows: int) -> pa.RecordBatchReader:
     rel = store.con.cursor().sql(
-        f"SELECT m.uid, m.chat_key, m.ts, m.kind, m.text, e.lang, e.norm, e.lemmas {_CODE_TODO} "
-        "ORDER BY m.uid", params=[codebook, fingerprint, n_measures])
+        f"SELECT m.uid, m.chat_key, m.ts, m.kind, m.text, e.lang, e.norm, e.lemmas {_CODE_TODO}",
+        params=[codebook, fingerprint, n_measures])
     return arrow_reader(rel, batch_rows)
 
 
