@@ -64,15 +64,23 @@ def cli() -> None:
 
 
 @cli.command()
+@click.option("--languages", default=None, metavar="ru,uk,en",
+              help="Languages the corpus is in; language ID answers only these (or und). "
+              "Default: ru, uk, en, ka, kk, hy, be.")
 @project_options
-def init(project_dir: Path | None, as_json: bool) -> None:
+def init(languages: str | None, project_dir: Path | None, as_json: bool) -> None:
     """Create a new project (a directory with its store and pseudonym key)."""
     root = project_dir or default_project_dir()
-    Project.init(root).close()
+    with Project.init(root) as proj:
+        if languages:
+            proj.set_languages([x.strip() for x in languages.split(",") if x.strip()])
+        declared = proj.languages()
     if as_json:
-        emit_json({"project": str(root.resolve()), "created": True})
+        emit_json({"project": str(root.resolve()), "created": True,
+                   "languages": list(declared)})
     else:
-        out.print(f"Created chatlens project in {safe(root.resolve())}")
+        out.print(f"Created chatlens project in {safe(root.resolve())} "
+                  f"(languages: {', '.join(declared)})")
 
 
 def _parse_map(items: tuple[str, ...]) -> dict[str, str]:

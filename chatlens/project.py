@@ -125,9 +125,13 @@ class Project:
         return tuple(row[0].split(",")) if row and row[0] else DEFAULT_LANGUAGES
 
     def set_languages(self, languages: list[str]) -> None:
-        from chatlens.enrich import EnrichSettings
+        import re
 
-        EnrichSettings(languages=tuple(languages))  # validates
+        from chatlens.errors import UsageError
+
+        bad = [x for x in languages if not re.fullmatch(r"[a-z]{2,3}", x)]
+        if bad or not languages:
+            raise UsageError(f"Languages are ISO 639-1 codes such as ru, uk, en; not {bad}.")
         self.store.con.execute("INSERT OR REPLACE INTO meta VALUES ('languages', ?)",
                                [",".join(languages)])
 
