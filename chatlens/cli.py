@@ -70,10 +70,15 @@ def cli() -> None:
 @project_options
 def init(languages: str | None, project_dir: Path | None, as_json: bool) -> None:
     """Create a new project (a directory with its store and pseudonym key)."""
+    from chatlens.project import check_languages
+
     root = project_dir or default_project_dir()
+    wanted = [x.strip() for x in languages.split(",") if x.strip()] if languages else None
+    if wanted is not None:
+        check_languages(wanted)  # before anything is created
     with Project.init(root) as proj:
-        if languages:
-            proj.set_languages([x.strip() for x in languages.split(",") if x.strip()])
+        if wanted:
+            proj.set_languages(wanted)
         declared = proj.languages()
     if as_json:
         emit_json({"project": str(root.resolve()), "created": True,

@@ -38,6 +38,16 @@ class _Dict(dict):  # type: ignore[type-arg]
         return dict(self)
 
 
+def check_languages(languages: list[str]) -> None:
+    import re
+
+    from chatlens.errors import UsageError
+
+    bad = [x for x in languages if not re.fullmatch(r"[a-z]{2,3}", x)]
+    if bad or not languages:
+        raise UsageError(f"Languages are ISO 639-1 codes such as ru, uk, en; not {bad}.")
+
+
 def default_project_dir() -> Path:
     """``$CHATLENS_PROJECT`` if set, else the current directory."""
     return Path(os.environ.get("CHATLENS_PROJECT") or ".")
@@ -125,13 +135,7 @@ class Project:
         return tuple(row[0].split(",")) if row and row[0] else DEFAULT_LANGUAGES
 
     def set_languages(self, languages: list[str]) -> None:
-        import re
-
-        from chatlens.errors import UsageError
-
-        bad = [x for x in languages if not re.fullmatch(r"[a-z]{2,3}", x)]
-        if bad or not languages:
-            raise UsageError(f"Languages are ISO 639-1 codes such as ru, uk, en; not {bad}.")
+        check_languages(languages)
         self.store.con.execute("INSERT OR REPLACE INTO meta VALUES ('languages', ?)",
                                [",".join(languages)])
 
