@@ -7,6 +7,8 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
+import pyarrow.compute as pc
+
 from chatlens.code import code_table, compile_codebook
 from chatlens.code.compiled import CompiledCodebook, model_fingerprints
 from chatlens.codebook import Codebook
@@ -65,8 +67,10 @@ def enrich_project(store: Store, settings: EnrichSettings, workers: int = 1,
     return report
 
 
-def _code(table: Any, compiled: CompiledCodebook) -> Any:
-    return code_table(table, compiled)
+def _code(table: Any, compiled: CompiledCodebook) -> tuple[Any, bool]:
+    """Codes for a batch, and whether none of its messages had any code when it was read."""
+    fresh = table.num_rows == 0 or pc.max(table.column("n_coded")).as_py() == 0
+    return code_table(table, compiled), bool(fresh)
 
 
 def code_project(store: Store, codebook: Codebook, source: str, settings: EnrichSettings,
@@ -90,8 +94,8 @@ def code_project(store: Store, codebook: Codebook, source: str, settings: Enrich
         reader = db.code_todo(store, codebook.name, fp, n, BATCH_ROWS)
         func = functools.partial(_code, compiled=compiled)
         with store.bulk_load():
-            for table in map_batches(func, reader, workers):
-                report.rows += db.write_codes(store, table, run_id)
+            for table, fresh in map_batches(func, reader, workers):
+                report.rows += db.write_codes(store, table, run_id, fresh)
                 report.messages += table.num_rows // max(n, 1)
                 if progress:
                     progress("code", report.messages, todo)

@@ -6,14 +6,15 @@ import multiprocessing
 from collections import deque
 from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import Future, ProcessPoolExecutor
+from typing import TypeVar
 
 import pyarrow as pa
 
-StageFn = Callable[[pa.Table], pa.Table]
+T = TypeVar("T")
 
 
-def map_batches(func: StageFn, batches: Iterable[pa.Table | pa.RecordBatch], workers: int = 1,
-                ) -> Iterator[pa.Table]:
+def map_batches(func: Callable[[pa.Table], T], batches: Iterable[pa.Table | pa.RecordBatch],
+                workers: int = 1) -> Iterator[T]:
     """Yield ``func(batch)`` for each batch, in order.
 
     With ``workers > 1`` batches go to a process pool (spawned, so no state leaks from the
@@ -26,7 +27,7 @@ def map_batches(func: StageFn, batches: Iterable[pa.Table | pa.RecordBatch], wor
         return
     ctx = multiprocessing.get_context("spawn")
     with ProcessPoolExecutor(max_workers=workers, mp_context=ctx) as pool:
-        pending: deque[Future[pa.Table]] = deque()
+        pending: deque[Future[T]] = deque()
         for batch in batches:
             table = pa.Table.from_batches([batch]) if isinstance(batch, pa.RecordBatch) else batch
             pending.append(pool.submit(func, table))

@@ -110,20 +110,28 @@ def code_todo_count(store: Store, codebook: str, fingerprint: str, n_measures: i
 def code_todo(store: Store, codebook: str, fingerprint: str, n_measures: int,
               batch_rows: int) -> pa.RecordBatchReader:
     rel = store.con.cursor().sql(
-        f"SELECT m.uid, m.chat_key, m.ts, m.kind, m.text, e.lang, e.norm, e.lemmas {_CODE_TODO}",
+        f"SELECT m.uid, m.chat_key, m.ts, m.kind, m.text, e.lang, e.norm, e.lemmas, "
+        f"coalesce(c.n, 0) AS n_coded {_CODE_TODO}",
         params=[codebook, fingerprint, n_measures])
     return arrow_reader(rel, batch_rows)
 
 
-def write_codes(store: Store, table: pa.Table, run_id: str) -> int:
-    """Insert code rows that do not exist yet for (uid, codebook, measure); returns the count."""
+def write_codes(store: Store, table: pa.Table, run_id: str, fresh: bool = False) -> int:
+    """Insert code rows that do not exist yet for (uid, codebook, measure); returns the count.
+
+    ``fresh``: none of these messages had codes when the batch was read, so nothing can
+    collide and the check against existing codes (a scan of the codes table) is skipped.
+    """
     table = table.append_column("run_id", pa.array([run_id] * table.num_rows, pa.string()))
     with store.transaction() as con:
         con.register("_codes", table)
-        row = first_row(con.execute(
-            "INSERT INTO codes SELECT b.* FROM _codes b ANTI JOIN ("
-            "  SELECT uid, codebook, measure FROM codes WHERE uid IN (SELECT uid FROM _codes)"
-            ") c USING (uid, codebook, measure)"))
+        if fresh:
+            row = first_row(con.execute("INSERT INTO codes SELECT * FROM _codes"))
+        else:
+            row = first_row(con.execute(
+                "INSERT INTO codes SELECT b.* FROM _codes b ANTI JOIN ("
+                "  SELECT uid, codebook, measure FROM codes WHERE uid IN (SELECT uid FROM _codes)"
+                ") c USING (uid, codebook, measure)"))
         con.unregister("_codes")
     return int(row[0]) if row else 0
 
