@@ -149,12 +149,15 @@ class Codebook(_Model):
     def hash(self) -> str:
         return _digest(self.resolved())
 
-    def measure_hash(self, measure_id: str, extra: str = "") -> str:
-        """Changes when the measure, anything it depends on, or ``extra`` changes."""
+    def measure_hash(self, measure_id: str, extra: str = "",
+                     extras: dict[str, str] | None = None) -> str:
+        """Changes when the measure, anything it depends on, or its ``extra`` changes
+        (``extras`` gives each measure its own, e.g. the models it uses)."""
         m = self.measure(measure_id)
+        own = (extras or {}).get(measure_id, extra)
         deps = sorted({c.measure for c in m.population.where})
-        return _digest({"measure": m.model_dump(mode="json"), "extra": extra,
-                        "deps": [self.measure_hash(d, extra) for d in deps]})
+        return _digest({"measure": m.model_dump(mode="json"), "extra": own,
+                        "deps": [self.measure_hash(d, extra, extras) for d in deps]})
 
     def ordered(self) -> list[Measure]:
         """Measures with every measure after the ones its population depends on."""

@@ -82,8 +82,8 @@ def code_project(store: Store, codebook: Codebook, source: str, settings: Enrich
     compiled = compile_codebook(codebook, models_dir=models_dir)
     fp = settings.fingerprint()
     models = model_fingerprints(codebook, models_dir)
-    hashes = {m.id: codebook.measure_hash(m.id, extra=f"{fp}|{models.get(m.id, '')}")
-              for m in codebook.measures}
+    extras = {m.id: f"{fp}|{models.get(m.id, '')}" for m in codebook.measures}
+    hashes = {m.id: codebook.measure_hash(m.id, extras=extras) for m in codebook.measures}
     db.save_codebook(store, codebook.name, codebook.version, codebook.hash(), source,
                      codebook.resolved())
     report = CodeReport(codebook.name, codebook.version, codebook.hash(),
