@@ -10,6 +10,7 @@ quantification.
 
 from __future__ import annotations
 
+from collections import Counter
 from dataclasses import dataclass, field, replace
 from datetime import date, timedelta
 from typing import TYPE_CHECKING, Any
@@ -155,7 +156,7 @@ def _one(project: Project, m: Measure, value: str, rows: list[dict[str, Any]], y
         strata_l = [strata_all[i] for i in in_frame]
         try:
             if method == "audit":
-                sizes = {k: strata_all.count(k) for k in set(strata_all)}
+                sizes = dict(Counter(strata_all))
                 return audit_estimate(y, N, level, strata=strata_l, strata_sizes=sizes), \
                     naive, reason
             return ppi_finite_stratified(y, y_hat[in_frame], strata_l, y_hat, strata_all,
