@@ -16,6 +16,8 @@ from datetime import date, timedelta
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
+import pyarrow as pa
+import pyarrow.compute as pc
 
 from chatlens.codebook import Measure
 from chatlens.errors import UsageError
@@ -82,13 +84,23 @@ class Row:
                 "warnings": self.warnings}
 
 
-def yhat(measure: Measure, value: str, values: list[str | None],
-         scores: list[float | None]) -> np.ndarray:
-    """The model's score for ``value`` on each message (see the module docstring)."""
+def yhat(measure: Measure, value: str, codes: pa.Table) -> np.ndarray:
+    """The model's score for ``value`` on each row of ``codes`` (columns ``value``, ``score``;
+    see the module docstring)."""
     if measure.type == "binary":
-        p = np.array([0.0 if s is None else float(s) for s in scores])
+        p = np.asarray(pc.fill_null(codes["score"], 0.0).to_numpy(zero_copy_only=False),
+                       dtype=float)
         return p if value == measure.positive_label() else 1.0 - p
-    return np.array([1.0 if v == value else 0.0 for v in values])
+    eq = pc.fill_null(pc.equal(codes["value"], value), False)
+    return np.asarray(eq.to_numpy(zero_copy_only=False), dtype=float)
+
+
+def _groups(frame: pa.Table) -> list[tuple[str, pa.Table]]:
+    """The frame split by its ``grp`` column (missing groups read "(none)"), sorted."""
+    keys = pc.fill_null(pc.cast(frame["grp"], pa.string()), "(none)")
+    frame = frame.set_column(frame.schema.get_field_index("grp"), "grp", keys)
+    return [(g, frame.filter(pc.equal(frame["grp"], g)))
+            for g in sorted(pc.unique(keys).to_pylist())]
 
 
 @dataclass(slots=True)
@@ -123,26 +135,27 @@ def measure_labels(project: Project, codebook: str, measure: str) -> Labels:
                   strata_by=strata_by, warnings=warnings)
 
 
-def _one(project: Project, m: Measure, value: str, rows: list[dict[str, Any]], y_hat: np.ndarray,
-         labels: Labels, method: str, level: float, codebook: str) -> tuple[Estimate, Estimate,
-                                                                             str]:
-    uids = [r["uid"] for r in rows]
+def _one(project: Project, m: Measure, value: str, frame: pa.Table, labels: Labels,
+         method: str, level: float, codebook: str) -> tuple[Estimate, Estimate, str]:
+    y_hat = yhat(m, value, frame)
     naive = naive_estimate(y_hat, level) if len(y_hat) else Estimate(
         0.0, 0.0, 1.0, level, "naive", 0, 0, "empty population")
-    in_frame = [i for i, u in enumerate(uids) if u in labels.audit]
+    audited = pc.is_in(frame["uid"], value_set=pa.array(sorted(labels.audit), pa.string()))
+    in_frame = np.flatnonzero(audited.to_numpy(zero_copy_only=False))
     if method == "auto":
-        method, reason = auto_method(bool(in_frame), bool(labels.other))
+        method, reason = auto_method(bool(in_frame.size), bool(labels.other))
     else:
         reason = f"Method {method} was requested."
-    N = len(uids)
+    N = frame.num_rows
     if method == "naive":
         return naive, naive, reason
     if method in ("audit", "ppi"):
-        if not in_frame:
+        if not in_frame.size:
             raise UsageError(f"No audit labels for {m.id} in this population; draw one with "
                              f"`chatlens sample --measure {m.id} --kind audit` and label it.")
-        y = np.array([1.0 if labels.audit[uids[i]] == value else 0.0 for i in in_frame])
-        designs = {labels.strata_by.get(uids[i]) for i in in_frame}
+        uids = frame["uid"].take(pa.array(in_frame)).to_pylist()
+        y = np.array([1.0 if labels.audit[u] == value else 0.0 for u in uids])
+        designs = {labels.strata_by.get(u) for u in uids}
         if designs == {None}:
             if method == "audit":
                 return audit_estimate(y, N, level), naive, reason
@@ -152,11 +165,11 @@ def _one(project: Project, m: Measure, value: str, rows: list[dict[str, Any]], y
                              f"({', '.join(str(d) for d in designs)}); estimate with one design.")
         (by,) = designs
         col = {"chat": "chat_key", "month": "month"}[str(by)]
-        strata_all = [str(r[col]) for r in rows]
-        strata_l = [strata_all[i] for i in in_frame]
+        strata_all = np.asarray(frame[col].to_numpy(zero_copy_only=False)).astype(str)
+        strata_l = strata_all[in_frame]
         try:
             if method == "audit":
-                sizes = dict(Counter(strata_all))
+                sizes = dict(Counter(strata_all.tolist()))
                 return audit_estimate(y, N, level, strata=strata_l, strata_sizes=sizes), \
                     naive, reason
             return ppi_finite_stratified(y, y_hat[in_frame], strata_l, y_hat, strata_all,
@@ -168,12 +181,11 @@ def _one(project: Project, m: Measure, value: str, rows: list[dict[str, Any]], y
     if method == "quantify":
         if not labels.other:
             raise UsageError(f"No labels for {m.id} outside audit samples to quantify with.")
-        other_uids = sorted(labels.other)
-        t = scores_for(project.store, codebook, m.id, other_uids)
-        got = t.to_pylist()
-        y_train = np.array([1.0 if labels.other[r["uid"]] == value else 0.0 for r in got])
-        s_train = yhat(m, value, [r["value"] for r in got], [r["score"] for r in got])
-        return quantify_estimate(y_train, s_train, y_hat, "acc", level, rng=0), naive, reason
+        train = scores_for(project.store, codebook, m.id, sorted(labels.other))
+        y_train = np.array([1.0 if labels.other[u] == value else 0.0
+                            for u in train["uid"].to_pylist()])
+        return quantify_estimate(y_train, yhat(m, value, train), y_hat, "acc", level, rng=0), \
+            naive, reason
     raise UsageError(f"Unknown method {method!r}; choose one of {', '.join(METHODS)}.")
 
 
@@ -191,19 +203,15 @@ def estimate(project: Project, measure: str, value: str | None = None, by: str |
     pop = population or Population()
     frame = measure_frame(project.store, cb.name, measure,
                           project.enrich_settings().fingerprint(), pop.languages, pop.chats,
-                          pop.since, pop.until, pop.where, by).to_pylist()
+                          pop.since, pop.until, pop.where, by)
     labels = measure_labels(project, cb.name, measure)
     values = [value] if value else ([m.positive_label()] if m.type == "binary" else m.labels)
-    groups: dict[str | None, list[dict[str, Any]]] = {}
-    for r in frame:
-        groups.setdefault(r["grp"] if by else None, []).append(r)
-    if not groups:
-        groups = {None: []}
+    parts: list[tuple[str | None, pa.Table]] = list(_groups(frame)) if by else []
+    parts = parts or [(None, frame)]
     out = []
     for v in values:
-        for g, rows in sorted(groups.items(), key=lambda kv: str(kv[0])):
-            y_hat = yhat(m, v, [r["value"] for r in rows], [r["score"] for r in rows])
-            est, naive, reason = _one(project, m, v, rows, y_hat, labels, method, level, cb.name)
+        for g, part in parts:
+            est, naive, reason = _one(project, m, v, part, labels, method, level, cb.name)
             out.append(Row(measure, v, g, est, naive, reason, pop.as_dict(),
                            warnings=list(labels.warnings)))
     return out

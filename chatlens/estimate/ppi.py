@@ -14,6 +14,8 @@ the data, so a useless model cannot make the interval wider than the audit-only 
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import numpy as np
 from numpy.typing import ArrayLike, NDArray
 
@@ -89,10 +91,9 @@ def ppi_estimate(
         raise ValueError("PPI needs at least 2 labelled and 2 unlabelled messages")
     lam = ppi_lambda(y, f, f_u) if tuned else 1.0
     point, se = ppi_point_se(y, f, f_u, lam)
-    z = z_value(level)
-    lo, hi = point - z * se, point + z * se
     notes = f"PPI++ (lambda={lam:.3f}); CLT interval" if tuned else "PPI (lambda=1); CLT interval"
-    return _finish(y, point, se, lo, hi, level, None, int(f_u.size), notes, small_sample_guard)
+    return _finish(y, point, se, level, int(f_u.size), notes, small_sample_guard,
+                   lambda: audit_estimate(y, None, level), "audit-only Wilson interval")
 
 
 def ppi_finite_estimate(
@@ -126,48 +127,16 @@ def ppi_finite_estimate(
         raise ValueError("y_labelled and yhat_labelled must have the same length")
     if n < 2 or n > N:
         raise ValueError("needs at least 2 audited messages, all of them in the population")
-    lam = 1.0
-    if tuned:
-        var_f = float(np.var(f, ddof=1))
-        cov = float(np.cov(y, f, ddof=1)[0, 1]) if var_f > 0 else 0.0
-        lam = float(np.clip(cov / var_f, 0.0, 1.0)) if var_f > 0 else 0.0
+    lam = _regression_lambda(y, f) if tuned else 1.0
     rect = y - lam * f
     point = lam * float(f_all.mean()) + float(rect.mean())
     fpc = max(1.0 - n / N, 0.0)
     se = float(np.sqrt(fpc * float(np.var(rect, ddof=1)) / n))
-    z = z_value(level)
     notes = (f"PPI++ for a fully scored finite population (lambda={lam:.3f}, "
              f"finite-population correction {fpc:.3f}); CLT interval")
-    # When the model and the coders (almost) never disagree in the audit, the residual variance
-    # is estimated as (near) zero and the CLT interval collapses. The disagreement rate is then
-    # bounded like a rare proportion: Agresti-Coull's (d + 2) / (n + 4) gives a variance floor.
-    d = int(np.sum(y != (f >= 0.5)))
-    if d < PPI_MIN_MINORITY:
-        p0 = (d + 2.0) / (n + 4.0)
-        floor = float(np.sqrt(fpc * p0 * (1.0 - p0) / n))
-        if floor > se:
-            se = floor
-            notes += (f"; model and coders disagree on only {d} audited messages, so the "
-                      "standard error is floored at that of a rare disagreement rate")
-    lo, hi = point - z * se, point + z * se
-    return _finish(y, point, se, lo, hi, level, N, N, notes, small_sample_guard)
-
-
-def _finish(y: NDArray[np.float64], point: float, se: float, lo: float, hi: float, level: float,
-            N_wilson: int | None, N_population: int, notes: str, guard: bool) -> Estimate:
-    """Small-sample guard, clipping to [0, 1] and the :class:`Estimate` both PPI forms return."""
-    x = int(y.sum())
-    minority = min(x, y.size - x)
-    if guard and minority < PPI_MIN_MINORITY:
-        w = audit_estimate(y, N_wilson, level)
-        lo, hi = min(lo, w.lower), max(hi, w.upper)
-        se = max(se, (hi - lo) / (2 * z_value(level)))  # comparisons use se: keep it honest
-        notes += (f"; audit has only {minority} of the rarer class, so the interval is widened "
-                  "to include the audit-only Wilson interval")
-    if lo < 0.0 or hi > 1.0:
-        notes += "; interval clipped to [0, 1]"
-    return Estimate(float(np.clip(point, 0.0, 1.0)), float(max(lo, 0.0)), float(min(hi, 1.0)),
-                    level, "ppi", int(y.size), N_population, notes, se)
+    se, notes = _disagreement_floor(y, f, N, se, notes)
+    return _finish(y, point, se, level, N, notes, small_sample_guard,
+                   lambda: audit_estimate(y, N, level), "audit-only Wilson interval")
 
 
 def ppi_finite_stratified(
@@ -193,12 +162,9 @@ def ppi_finite_stratified(
     if not (y.size == f.size == s_l.size) or f_all.size != s_all.size:
         raise ValueError("labels, scores and strata must have matching lengths")
     keys, N_h = np.unique(s_all, return_counts=True)
-    n = y.size
-    var_f = float(np.var(f, ddof=1)) if n > 1 else 0.0
-    cov = float(np.cov(y, f, ddof=1)[0, 1]) if var_f > 0 else 0.0
-    lam = float(np.clip(cov / var_f, 0.0, 1.0)) if var_f > 0 else 0.0
-    rect = y - lam * f
     N = f_all.size
+    lam = _regression_lambda(y, f)
+    rect = y - lam * f
     correction, var = 0.0, 0.0
     thin = []
     for key, size in zip(keys.tolist(), N_h.tolist(), strict=True):
@@ -212,28 +178,57 @@ def ppi_finite_stratified(
     if thin:
         raise ValueError(f"strata with fewer than two audited messages: {thin[:5]}")
     point = lam * float(f_all.mean()) + correction
-    se = float(np.sqrt(var))
-    z = z_value(level)
     notes = (f"PPI++ for a fully scored finite population, stratified audit over {keys.size} "
              f"strata (lambda={lam:.3f}); CLT interval")
+    se, notes = _disagreement_floor(y, f, N, float(np.sqrt(var)), notes)
+    sizes = dict(zip(keys.tolist(), N_h.tolist(), strict=True))
+    return _finish(y, point, se, level, N, notes, True,
+                   lambda: audit_estimate(y, N, level, strata=s_l, strata_sizes=sizes),
+                   "stratified audit interval")
+
+
+def _regression_lambda(y: NDArray[np.float64], f: NDArray[np.float64]) -> float:
+    """``Cov(y, f) / Var(f)`` on the audit, clipped to [0, 1] (0 when the scores are constant)."""
+    var_f = float(np.var(f, ddof=1)) if f.size > 1 else 0.0
+    if var_f <= 0:
+        return 0.0
+    return float(np.clip(float(np.cov(y, f, ddof=1)[0, 1]) / var_f, 0.0, 1.0))
+
+
+def _disagreement_floor(y: NDArray[np.float64], f: NDArray[np.float64], N: int, se: float,
+                        notes: str) -> tuple[float, str]:
+    """When the model and the coders (almost) never disagree in the audit, the residual
+    variance is estimated as (near) zero and the CLT interval collapses. The disagreement rate
+    is then bounded like a rare proportion: Agresti-Coull's ``(d + 2) / (n + 4)`` gives a
+    floor for the standard error."""
+    n = y.size
     d = int(np.sum(y != (f >= 0.5)))
-    if d < PPI_MIN_MINORITY:
-        p0 = (d + 2.0) / (n + 4.0)
-        floor = float(np.sqrt(max(1.0 - n / N, 0.0) * p0 * (1.0 - p0) / n))
-        if floor > se:
-            se = floor
-            notes += (f"; model and coders disagree on only {d} audited messages, so the "
-                      "standard error is floored at that of a rare disagreement rate")
+    if d >= PPI_MIN_MINORITY:
+        return se, notes
+    p0 = (d + 2.0) / (n + 4.0)
+    floor = float(np.sqrt(max(1.0 - n / N, 0.0) * p0 * (1.0 - p0) / n))
+    if floor <= se:
+        return se, notes
+    return floor, notes + (f"; model and coders disagree on only {d} audited messages, so the "
+                           "standard error is floored at that of a rare disagreement rate")
+
+
+def _finish(y: NDArray[np.float64], point: float, se: float, level: float, N_population: int,
+            notes: str, guard: bool, audit_only: Callable[[], Estimate],
+            audit_name: str) -> Estimate:
+    """The CLT interval, the small-sample guard (widen to contain ``audit_only()`` when the audit
+    has fewer than ``PPI_MIN_MINORITY`` of the rarer class), clipping to [0, 1]."""
+    z = z_value(level)
     lo, hi = point - z * se, point + z * se
     x = int(y.sum())
-    if min(x, n - x) < PPI_MIN_MINORITY:
-        sizes = dict(zip(keys.tolist(), N_h.tolist(), strict=True))
-        w_est = audit_estimate(y, N, level, strata=s_l, strata_sizes=sizes)
-        lo, hi = min(lo, w_est.lower), max(hi, w_est.upper)
-        se = max(se, (hi - lo) / (2 * z))
-        notes += (f"; audit has only {min(x, n - x)} of the rarer class, so the interval is "
-                  "widened to include the stratified audit interval")
+    minority = min(x, y.size - x)
+    if guard and minority < PPI_MIN_MINORITY:
+        w = audit_only()
+        lo, hi = min(lo, w.lower), max(hi, w.upper)
+        se = max(se, (hi - lo) / (2 * z))  # comparisons use se: keep it honest
+        notes += (f"; audit has only {minority} of the rarer class, so the interval is widened "
+                  f"to include the {audit_name}")
     if lo < 0.0 or hi > 1.0:
         notes += "; interval clipped to [0, 1]"
     return Estimate(float(np.clip(point, 0.0, 1.0)), float(max(lo, 0.0)), float(min(hi, 1.0)),
-                    level, "ppi", int(n), int(N), notes, se)
+                    level, "ppi", int(y.size), N_population, notes, se)
