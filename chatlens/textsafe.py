@@ -28,3 +28,24 @@ def mask_pii(text: str | None) -> str:
     if not text:
         return ""
     return _PHONE.sub("[phone]", _EMAIL.sub("[email]", text))
+
+
+#: Cell beginnings a spreadsheet would execute as a formula.
+FORMULA_PREFIXES = ("=", "+", "-", "@", "\t", "\r")
+
+
+def csv_safe(value: object) -> str:
+    """A CSV cell that spreadsheets show as text: an apostrophe before a formula prefix (and
+    before an apostrophe that precedes one, so :func:`csv_unsafe` restores the original)."""
+    cell = "" if value is None else str(value)
+    if cell.startswith(FORMULA_PREFIXES) or (
+            len(cell) > 1 and cell[0] == "'" and cell[1] in (*FORMULA_PREFIXES, "'")):
+        return "'" + cell
+    return cell
+
+
+def csv_unsafe(cell: str) -> str:
+    """Inverse of :func:`csv_safe`."""
+    if len(cell) > 1 and cell[0] == "'" and cell[1] in (*FORMULA_PREFIXES, "'"):
+        return cell[1:]
+    return cell

@@ -32,8 +32,9 @@ from chatlens.annotate import (
     write_labels,
     write_tasks_label_studio,
 )
-from chatlens.annotate.labels_io import neutralise, unneutralise
 from chatlens.errors import EncodingError, InputError, UsageError
+from chatlens.textsafe import csv_safe as neutralise
+from chatlens.textsafe import csv_unsafe as unneutralise
 
 FRAME = [f"m{i:03d}" for i in range(50)]
 T0 = datetime(2024, 3, 1, 12, 30, 15, 123456, tzinfo=UTC)

@@ -25,28 +25,11 @@ from typing import Any, Literal, cast
 from chatlens.annotate import labelstudio
 from chatlens.annotate.records import LabelProblem, LabelRecord, Origin, SampleKind, parse_time
 from chatlens.errors import EncodingError, InputError, UsageError
+from chatlens.textsafe import csv_safe, csv_unsafe
 
 Format = Literal["csv", "jsonl", "labelstudio"]
 COLUMNS = ("uid", "measure", "value", "annotator", "created", "sample_kind", "origin", "span",
            "comment")
-_FORMULA = ("=", "+", "-", "@", "\t", "\r")
-
-
-def neutralise(cell: str) -> str:
-    """The cell as written to CSV: an apostrophe before anything a spreadsheet would execute."""
-    if cell.startswith(_FORMULA) or (cell[:1] == "'" and cell[1:2] in (*_FORMULA, "'")
-                                     and len(cell) > 1):
-        return "'" + cell
-    return cell
-
-
-def unneutralise(cell: str) -> str:
-    """Inverse of :func:`neutralise`."""
-    if cell[:1] == "'" and len(cell) > 1 and cell[1] in (*_FORMULA, "'"):
-        return cell[1:]
-    return cell
-
-
 def label_format(path: str | Path, text: str | None = None) -> Format:
     """The format of a labels file from its suffix, else from its first character."""
     suffix = Path(path).suffix.lower()
@@ -141,7 +124,7 @@ def _rows_csv(path: Path, text: str, need_measure: bool) -> Iterable[tuple[int, 
             if len(cells) > len(header):
                 yield start, {"__error__": f"{len(cells)} cells for {len(header)} columns"}
             else:
-                yield start, {h: unneutralise(c) for h, c in zip(header, cells, strict=False)}
+                yield start, {h: csv_unsafe(c) for h, c in zip(header, cells, strict=False)}
         start = reader.line_num + 1
 
 
@@ -208,7 +191,7 @@ def write_labels(records: Iterable[LabelRecord], path: str | Path,
             for r in recs:
                 d = r.as_dict()
                 d["span"] = f"{r.span[0]}:{r.span[1]}" if r.span else ""
-                w.writerow([neutralise("" if d[c] is None else str(d[c])) for c in COLUMNS])
+                w.writerow([csv_safe(d[c]) for c in COLUMNS])
     else:
         raise UsageError(f"unknown labels format {fmt!r}: use csv, jsonl or labelstudio")
     return len(recs)

@@ -12,7 +12,7 @@ from starlette.responses import HTMLResponse, Response, StreamingResponse
 from starlette.routing import Route
 
 from chatlens.errors import UsageError
-from chatlens.textsafe import mask_pii
+from chatlens.textsafe import csv_safe, mask_pii
 from chatlens.web import queries
 from chatlens.web.charts import BandPoint, band_chart, interval_bars, lines_chart
 from chatlens.web.estimates import estimates, time_bucket
@@ -135,9 +135,9 @@ def routes(web: Web) -> list[Route]:
                 with web.access.project() as p:
                     rows, after = queries.evidence_page(p, q, after, 5000)
                 for r in rows:
-                    writer.writerow([queries.csv_safe(r[k]) for k in
+                    writer.writerow([csv_safe(r[k]) for k in
                                      ("uid", "chat_key", "chat_title", "ts", "author_key",
-                                      "text")] + [queries.csv_safe(" ".join(r["matched_terms"]))])
+                                      "text")] + [csv_safe(" ".join(r["matched_terms"]))])
                 sent += len(rows)
                 yield buf.getvalue()
                 buf.seek(0)

@@ -204,10 +204,3 @@ def context(project: Project, uid: str, k: int = 3) -> dict[str, Any] | None:
     return {"before": list(reversed(before)), "after": after}
 
 
-CSV_PREFIXES = ("=", "+", "-", "@", "\t", "\r")
-
-
-def csv_safe(value: Any) -> str:
-    """A cell for CSV/Excel: formula prefixes (= + - @ tab CR) neutralised with a quote."""
-    text = "" if value is None else str(value)
-    return "'" + text if text.startswith(CSV_PREFIXES) else text
