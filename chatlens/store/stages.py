@@ -175,8 +175,28 @@ def population_frame(store: Store, codebook: str, measure: str) -> pa.Table:
         [codebook, measure])
 
 
+def context(store: Store, uid: str, k: int = 3) -> dict[str, list[dict[str, Any]]] | None:
+    """The ``k`` messages before and after one message in its chat (keyset lookups: cheap
+    for a single message however long the chat); None if there is no such message."""
+    me = first_row(store.con.execute("SELECT chat_key, ts FROM messages WHERE uid = ?", [uid]))
+    if me is None:
+        return None
+    chat, ts = me
+    cols = ["uid", "ts", "author_key", "text"]
+
+    def rows(sql: str) -> list[dict[str, Any]]:
+        cur = store.con.execute(f"SELECT {', '.join(cols)} FROM messages WHERE chat_key = ? "
+                                f"AND {sql} LIMIT ?", [chat, ts, ts, uid, k])
+        return [dict(zip(cols, r, strict=True)) for r in cur.fetchall()]
+
+    before = rows("(ts < ? OR (ts = ? AND uid < ?)) ORDER BY ts DESC, uid DESC")
+    after = rows("(ts > ? OR (ts = ? AND uid > ?)) ORDER BY ts, uid")
+    return {"before": list(reversed(before)), "after": after}
+
+
 def messages_with_context(store: Store, uids: list[str], k: int = 2) -> list[dict[str, Any]]:
-    """Messages by uid (in the order given) with up to ``k`` messages before and after."""
+    """Many messages by uid (in the order given) with up to ``k`` messages before and after,
+    in one pass over their chats (for exporting a sample; :func:`context` serves one message)."""
     if not uids:
         return []
     store.con.register("_want", pa.table({"uid": uids, "pos": list(range(len(uids)))}))

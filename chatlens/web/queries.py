@@ -8,6 +8,7 @@ from typing import Any
 
 from chatlens.project import Project
 from chatlens.search import highlight_spans
+from chatlens.store import stages
 from chatlens.textsafe import mask_pii
 
 PAGE_SIZE = 50
@@ -188,19 +189,11 @@ def message(project: Project, uid: str) -> dict[str, Any] | None:
 
 def context(project: Project, uid: str, k: int = 3) -> dict[str, Any] | None:
     """The ``k`` messages before and after ``uid`` in its chat (PII masked)."""
-    me = dicts(project, "SELECT chat_key, ts FROM messages WHERE uid = ?", [uid])
-    if not me:
+    found = stages.context(project.store, uid, k)
+    if found is None:
         return None
-    chat, ts = me[0]["chat_key"], me[0]["ts"]
-    cols = "uid, ts, author_key, text"
-    before = dicts(project, f"SELECT {cols} FROM messages WHERE chat_key = ? AND "
-                    "(ts < ? OR (ts = ? AND uid < ?)) ORDER BY ts DESC, uid DESC LIMIT ?",
-                    [chat, ts, ts, uid, k])
-    after = dicts(project, f"SELECT {cols} FROM messages WHERE chat_key = ? AND "
-                   "(ts > ? OR (ts = ? AND uid > ?)) ORDER BY ts, uid LIMIT ?",
-                   [chat, ts, ts, uid, k])
-    for r in before + after:
+    for r in found["before"] + found["after"]:
         r["text"] = mask_pii(r["text"])
-    return {"before": list(reversed(before)), "after": after}
+    return found
 
 
