@@ -11,7 +11,7 @@ import hmac
 from collections.abc import Callable, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
@@ -149,15 +149,13 @@ class _LocalTime:
     def to_utc(self, local_us: int) -> int:
         if self.utc:
             return local_us
-        naive = datetime(1970, 1, 1) + _us(local_us)
-        aware = naive.replace(tzinfo=self.zone).astimezone(UTC)
-        return int((aware - datetime(1970, 1, 1, tzinfo=UTC)) / _us(1))
+        naive = _EPOCH + timedelta(microseconds=local_us)
+        offset = naive.replace(tzinfo=self.zone).utcoffset() or timedelta(0)
+        return local_us - offset // _ONE_US
 
 
-def _us(n: int) -> Any:
-    from datetime import timedelta
-
-    return timedelta(microseconds=n)
+_EPOCH = datetime(1970, 1, 1)
+_ONE_US = timedelta(microseconds=1)
 
 
 class _Batch:

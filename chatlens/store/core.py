@@ -18,7 +18,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol, TypeVar
 
 import duckdb
 import pyarrow as pa
@@ -115,6 +115,26 @@ def _limit(env: str, default: str) -> str:
     if not re.fullmatch(r"\d+(\.\d+)?\s*[KMGT]i?B", value, re.IGNORECASE):
         raise ProjectError(f"{env}={value!r} is not a memory size such as 512MB or 2GiB.")
     return value
+
+
+class _Executes(Protocol):
+    def execute(self, sql: str, /) -> Any: ...
+
+
+C = TypeVar("C", bound=_Executes)
+
+
+@contextmanager
+def transaction(con: C, begin: str) -> Iterator[C]:
+    """Run the block in a transaction on ``con`` (DuckDB or SQLite): commit, or roll back and
+    re-raise."""
+    con.execute(begin)
+    try:
+        yield con
+    except BaseException:
+        con.execute("ROLLBACK")
+        raise
+    con.execute("COMMIT")
 
 
 def first_row(cur: duckdb.DuckDBPyConnection) -> tuple[Any, ...] | None:
@@ -230,13 +250,8 @@ class Store:
 
     @contextmanager
     def transaction(self) -> Iterator[duckdb.DuckDBPyConnection]:
-        self.con.execute("BEGIN TRANSACTION")
-        try:
-            yield self.con
-        except BaseException:
-            self.con.execute("ROLLBACK")
-            raise
-        self.con.execute("COMMIT")
+        with transaction(self.con, "BEGIN TRANSACTION") as con:
+            yield con
 
     # -- runs ------------------------------------------------------------------------------
     def start_run(self, run_id: str, command: str, version: str, params: dict[str, Any]) -> None:

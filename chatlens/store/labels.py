@@ -23,6 +23,8 @@ from typing import Any
 
 import pyarrow as pa
 
+from chatlens.store.core import transaction
+
 LABELS_DB = "labels.sqlite"
 
 _DDL = """
@@ -77,13 +79,8 @@ class LabelStore:
 
     @contextmanager
     def transaction(self) -> Iterator[sqlite3.Connection]:
-        self.con.execute("BEGIN IMMEDIATE")
-        try:
-            yield self.con
-        except BaseException:
-            self.con.execute("ROLLBACK")
-            raise
-        self.con.execute("COMMIT")
+        with transaction(self.con, "BEGIN IMMEDIATE") as con:  # take the write lock up front
+            yield con
 
     # -- samples ---------------------------------------------------------------------------
     def add_sample(self, sample_id: str, codebook: str, measure: str, kind: str,
