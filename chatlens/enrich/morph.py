@@ -11,8 +11,9 @@ Ukrainian message, ``і``/``ї`` words in a Russian one).
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 from functools import lru_cache
-from typing import Any
+from typing import Any, TypeVar
 
 from chatlens.enrich.text import fold_homoglyphs, prepare, tokenize_fast, tokenize_razdel
 
@@ -122,23 +123,33 @@ def lemma_lookup(dict_lang: str) -> tuple[dict[str, str], Any]:
     return cache, _analyzer(dict_lang)
 
 
+V = TypeVar("V")
+
+
+def _cached(keys: list[str], cache: dict[str, V], compute: Callable[[str], V]) -> list[V]:
+    """``compute`` of every key through ``cache`` (hits cost one dict lookup; the cache is
+    emptied when it outgrows ``CACHE_LIMIT``)."""
+    get = cache.get
+    out = [get(k) for k in keys]
+    if None in out:
+        if len(cache) > CACHE_LIMIT:
+            cache.clear()
+        for i, v in enumerate(out):
+            if v is None:
+                out[i] = cache[keys[i]] = compute(keys[i])
+    return out  # type: ignore[return-value]
+
+
 def lemmatize_tokens(tokens: list[str], lang: str) -> list[str]:
     """One lemma per token (same length); only the dictionary's words go to pymorphy3; cached."""
     dict_lang = morph_dict(lang)
     cache, analyzer = lemma_lookup(dict_lang)
     check = _WORD_RE[dict_lang].fullmatch
-    get = cache.get
-    out = [get(t) for t in tokens]
-    if None in out:
-        if len(cache) > CACHE_LIMIT:
-            cache.clear()
-        for i, lem in enumerate(out):
-            if lem is None:
-                t = tokens[i]
-                lem = analyzer.parse(t)[0].normal_form.replace("ё", "е") if check(t) else t
-                cache[t] = lem
-                out[i] = lem
-    return out  # type: ignore[return-value]
+
+    def lemma(t: str) -> str:
+        return str(analyzer.parse(t)[0].normal_form).replace("ё", "е") if check(t) else t
+
+    return _cached(tokens, cache, lemma)
 
 
 _Chunk = tuple[tuple[str, ...], tuple[str, ...], bool]
@@ -155,20 +166,13 @@ def analyze(norm: str, lang: str) -> tuple[list[str], list[str], bool]:
     """
     dict_lang = morph_dict(lang)
     cache = _CHUNKS.setdefault(dict_lang, {})
-    chunks = norm.split()
-    get = cache.get
-    entries = [get(c) for c in chunks]
-    if None in entries:
-        if len(cache) > CACHE_LIMIT:
-            cache.clear()
-        for i, e in enumerate(entries):
-            if e is None:
-                folded = fold_homoglyphs(chunks[i])
-                toks = tokenize_fast(folded)
-                e = (tuple(toks), tuple(lemmatize_tokens(toks, dict_lang)), folded != chunks[i])
-                cache[chunks[i]] = e
-                entries[i] = e
-    done: list[_Chunk] = entries  # type: ignore[assignment]
+
+    def entry(chunk: str) -> _Chunk:
+        folded = fold_homoglyphs(chunk)
+        toks = tokenize_fast(folded)
+        return tuple(toks), tuple(lemmatize_tokens(toks, dict_lang)), folded != chunk
+
+    done = _cached(norm.split(), cache, entry)
     tokens = [t for e in done for t in e[0]]
     lemmas = [t for e in done for t in e[1]]
     return tokens, lemmas, any(e[2] for e in done)
