@@ -31,13 +31,6 @@ R = TypeVar("R")
 DEFAULT_CODEBOOK = "builtin:exodus-2022"
 
 
-class _Dict(dict):  # type: ignore[type-arg]
-    """A dict result that :meth:`Project._run` records in the run manifest."""
-
-    def as_dict(self) -> dict[str, Any]:
-        return dict(self)
-
-
 def check_languages(languages: list[str]) -> None:
     import re
 
@@ -193,8 +186,8 @@ class Project:
         from chatlens.labelling import create_sample
 
         params = {"measure": measure, "kind": kind, "n": n, "strata": strata, "seed": seed}
-        return self._run("sample", params, lambda run_id: _Dict(
-            create_sample(self, measure, kind, n, strata, seed, run_id)))
+        return self._run("sample", params, lambda run_id: create_sample(
+            self, measure, kind, n, strata, seed, run_id))
 
     def import_labels(self, path: str | Path, annotator: str, sample_id: str | None = None,
                       measure: str | None = None) -> Any:
@@ -222,7 +215,7 @@ class Project:
         from chatlens.training import train_measure
 
         return self._run("train", {"measure": measure, "cv": cv, "seed": seed},
-                         lambda run_id: _Dict(train_measure(self, measure, cv, seed)))
+                         lambda run_id: train_measure(self, measure, cv, seed))
 
     def models(self) -> list[dict[str, Any]]:
         from chatlens.training import list_models
@@ -269,7 +262,8 @@ class Project:
         except BaseException:
             self.store.finish_run(run_id, "failed", {"version": __version__, "params": params})
             raise
-        report = result.as_dict() if hasattr(result, "as_dict") else {}
+        report = (result.as_dict() if hasattr(result, "as_dict")
+                  else dict(result) if isinstance(result, dict) else {})
         self.store.finish_run(run_id, "complete", {"version": __version__, "params": params,
                                                    **(extra or {}), **report})
         return result
