@@ -36,6 +36,7 @@ TARGET_MS = 300.0
 
 def build(root: Path, messages: int, base: int) -> None:
     from chatlens.demo import run_demo
+    from chatlens.store import Store, stages
 
     run_demo(root, n_messages=base, seed=7)
     con = duckdb.connect(str(root / "chatlens.duckdb"))
@@ -62,9 +63,17 @@ def build(root: Path, messages: int, base: int) -> None:
         con.execute(f"DELETE FROM {table}")
         con.execute(f"INSERT INTO {table} SELECT * FROM _sorted")
         con.execute("DROP TABLE _sorted")
+    con.execute("DELETE FROM lemma_index")
+    con.execute("DELETE FROM lemma_indexed")
     con.execute("CHECKPOINT")
     total = con.execute("SELECT count(*) FROM messages").fetchall()[0][0]
     con.close()
+    t_index = time.time()
+    with Store.open(root) as store:
+        store.con.execute("SET memory_limit = '6GB'")
+        stages.index_lemmas(store)
+        store.con.execute("CHECKPOINT")
+    print(f"search index built in {time.time() - t_index:.0f} s", file=sys.stderr)
     print(f"replicated {n0:,} demo messages x {copies} = {total:,} messages "
           f"in {time.time() - t:.0f} s", file=sys.stderr)
 

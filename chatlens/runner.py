@@ -63,6 +63,7 @@ def enrich_project(store: Store, settings: EnrichSettings, workers: int = 1,
                 report.enriched += table.num_rows
                 if progress:
                     progress("enrich", report.enriched, report.todo)
+    db.index_lemmas(store)
     report.languages = db.enrichment_summary(store, fp)["languages"]
     return report
 

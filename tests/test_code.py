@@ -149,6 +149,28 @@ def test_search_finds_inflected_forms_and_highlights_them(coded: Project) -> Non
     assert [r["text"] for r in only] == [TEXTS[0]]
 
 
+def test_search_index_follows_enrichment(coded: Project, tmp_path: Path) -> None:
+    con = coded.store.con
+    n_msgs = con.execute("SELECT count(*) FROM enrichment").fetchall()[0][0]
+    assert con.execute("SELECT count(*) FROM lemma_indexed").fetchall()[0][0] == n_msgs
+    # words only, one row per message and lemma, written in lemma order
+    lemmas = [r[0] for r in con.execute("SELECT lemma FROM lemma_index").fetchall()]
+    assert lemmas == sorted(lemmas) and "граница" in lemmas and "." not in lemmas
+    # a project made before the index (or whose enrich run stopped early) catches up on search
+    con.execute("DELETE FROM lemma_index")
+    con.execute("DELETE FROM lemma_indexed")
+    assert {r["text"] for r in coded.search("граница")} >= {"Прошли границу пешком"}
+    assert con.execute("SELECT count(*) FROM lemma_indexed").fetchall()[0][0] == n_msgs
+    # new messages are indexed by the enrich run that enriches them
+    coded.ingest([telegram_export(tmp_path / "more.json", ["Граница закрыта"], chat_id=99)])
+    coded.enrich()
+    assert "Граница закрыта" in {r["text"] for r in coded.search("граница")}
+    # settings that change the enrichment drop the old index rows with it
+    from chatlens.store import stages as db
+    assert db.drop_stale_enrichment(coded.store, "other") == n_msgs + 1
+    assert con.execute("SELECT count(*) FROM lemma_index").fetchall()[0][0] == 0
+
+
 def test_model_scorer_without_a_trained_model_fails_before_writing(
         project: Project, tmp_path: Path) -> None:
     text = CODEBOOK + """

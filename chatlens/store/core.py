@@ -74,6 +74,9 @@ CREATE TABLE IF NOT EXISTS codes (
     uid VARCHAR NOT NULL, codebook VARCHAR NOT NULL, measure VARCHAR NOT NULL,
     in_population BOOLEAN NOT NULL, value VARCHAR, score DOUBLE, scorer VARCHAR,
     matched VARCHAR[], run_id VARCHAR);
+CREATE TABLE IF NOT EXISTS lemma_index (
+    lemma VARCHAR NOT NULL, ts TIMESTAMPTZ, uid VARCHAR NOT NULL);
+CREATE TABLE IF NOT EXISTS lemma_indexed (uid VARCHAR NOT NULL);
 """
 
 MESSAGE_SQL_COLUMNS = (

@@ -10,6 +10,7 @@ import json
 from datetime import UTC, datetime
 from typing import Any
 
+import duckdb
 import pyarrow as pa
 
 from chatlens.store.core import Store, arrow_reader, first_row
@@ -29,7 +30,11 @@ def drop_stale_enrichment(store: Store, fingerprint: str) -> int:
     """Delete enrichment made with other settings; returns how many rows were dropped."""
     n = int(_one(store, "SELECT count(*) FROM enrichment WHERE fingerprint <> ?", [fingerprint]))
     if n:
-        store.con.execute("DELETE FROM enrichment WHERE fingerprint <> ?", [fingerprint])
+        with store.transaction() as con:
+            for table in ("lemma_index", "lemma_indexed"):
+                con.execute(f"DELETE FROM {table} WHERE uid IN "
+                            "(SELECT uid FROM enrichment WHERE fingerprint <> ?)", [fingerprint])
+            con.execute("DELETE FROM enrichment WHERE fingerprint <> ?", [fingerprint])
     return n
 
 
@@ -54,6 +59,44 @@ def write_enrichment(store: Store, table: pa.Table, fingerprint: str) -> None:
         con.register("_enr", table)
         con.execute(f"INSERT INTO enrichment ({ENRICH_COLUMNS}) SELECT {ENRICH_COLUMNS} FROM _enr")
         con.unregister("_enr")
+
+
+def index_lemmas(store: Store) -> int:
+    """Add enriched messages not yet indexed to the search index; returns how many.
+
+    ``lemma_index`` holds one row per distinct word lemma of a message with its time, written
+    sorted by (lemma, newest first) once per enrich run, so DuckDB's zone maps let a lookup read
+    only the row groups of the lemmas asked for. ``lemma_indexed`` records what is indexed.
+    """
+    with store.transaction() as con:
+        con.execute("CREATE OR REPLACE TEMP TABLE _new AS "
+                    "SELECT uid FROM enrichment ANTI JOIN lemma_indexed USING (uid)")
+        n = int(_one(store, "SELECT count(*) FROM _new"))
+        if n:
+            con.execute("SET preserve_insertion_order = true")  # keep the sort on disk
+            try:
+                con.execute(r"""
+                    INSERT INTO lemma_index
+                    SELECT DISTINCT l.lemma, m.ts, l.uid
+                    FROM (SELECT uid, unnest(lemmas) AS lemma
+                          FROM enrichment SEMI JOIN _new USING (uid)) l
+                    JOIN messages m USING (uid)
+                    WHERE regexp_matches(l.lemma, '[\pL\pN_]')
+                    ORDER BY l.lemma, m.ts DESC NULLS LAST""")
+            finally:
+                con.execute("SET preserve_insertion_order = false")
+            con.execute("INSERT INTO lemma_indexed SELECT uid FROM _new")
+        con.execute("DROP TABLE _new")
+    return n
+
+
+def unindexed_count(store: Store) -> int:
+    """Enriched messages missing from the search index (all of them in projects made before it)."""
+    try:
+        return int(_one(store, "SELECT (SELECT count(*) FROM enrichment) - "
+                               "(SELECT count(*) FROM lemma_indexed)"))
+    except duckdb.CatalogException:
+        return int(_one(store, "SELECT count(*) FROM enrichment"))
 
 
 def enrichment_summary(store: Store, fingerprint: str) -> dict[str, Any]:
@@ -147,21 +190,32 @@ def code_summary(store: Store, codebook: str) -> list[dict[str, Any]]:
 
 def search(store: Store, lemma_sets: list[list[str]], codebook: str | None,
            measure: str | None, value: str | None, limit: int) -> list[dict[str, Any]]:
-    """Messages whose lemmas include all lemmas of one of ``lemma_sets``, newest first."""
-    alternatives = " OR ".join("list_has_all(e.lemmas, ?)" for _ in lemma_sets)
-    params: list[Any] = [list(s) for s in lemma_sets]
+    """Messages whose lemmas include all lemmas of one of ``lemma_sets``, newest first
+    (looked up in ``lemma_index``: see :func:`index_lemmas`)."""
+    hits = " UNION ".join(
+        "SELECT uid, max(ts) AS ts FROM lemma_index WHERE lemma IN "
+        f"({', '.join('?' * len(s))}) GROUP BY uid HAVING count(*) = {len(s)}"
+        for s in lemma_sets)
+    params: list[Any] = [x for s in lemma_sets for x in s]
     join = ""
     if measure:
-        join = ("JOIN codes c ON c.uid = m.uid AND c.codebook = ? AND c.measure = ? "
-                "AND c.in_population" + (" AND c.value = ?" if value else ""))
-        params = [codebook, measure, *([value] if value else []), *params]
+        join = ("SEMI JOIN (SELECT uid FROM codes WHERE codebook = ? AND measure = ? "
+                "AND in_population" + (" AND value = ?" if value else "") + ") c USING (uid)")
+        params += [codebook, measure, *([value] if value else [])]
+    top = [r[0] for r in store.con.execute(
+        f"SELECT uid FROM ({hits}) h {join} ORDER BY ts DESC NULLS LAST, uid LIMIT ?",
+        [*params, limit]).fetchall()]
+    if not top:
+        return []
+    cols = ["uid", "chat_key", "chat_title", "ts", "author_key", "text", "tokens", "lemmas"]
+    marks = ", ".join("?" * len(top))
     cur = store.con.execute(
-        f"SELECT m.uid, m.chat_key, ch.title AS chat_title, m.ts, m.author_key, m.text, "
-        f"e.tokens, e.lemmas FROM messages m JOIN enrichment e USING (uid) "
-        f"LEFT JOIN chats ch USING (chat_key) {join} WHERE ({alternatives}) "
-        f"ORDER BY m.ts DESC NULLS LAST LIMIT ?", [*params, limit])
-    cols = [d[0] for d in cur.description]
-    return [dict(zip(cols, r, strict=True)) for r in cur.fetchall()]
+        "SELECT m.uid, m.chat_key, ch.title, m.ts, m.author_key, m.text, e.tokens, e.lemmas "
+        f"FROM (SELECT * FROM messages WHERE uid IN ({marks})) m "
+        f"JOIN (SELECT uid, tokens, lemmas FROM enrichment WHERE uid IN ({marks})) e USING (uid) "
+        "LEFT JOIN chats ch USING (chat_key)", [*top, *top])
+    found = {r[0]: dict(zip(cols, r, strict=True)) for r in cur.fetchall()}
+    return [found[u] for u in top if u in found]
 
 
 # -- frames and context for sampling and labelling -------------------------------------------
