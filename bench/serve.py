@@ -57,9 +57,10 @@ def build(root: Path, messages: int, base: int) -> None:
         in_population, value, score, scorer, matched, run_id
         FROM (SELECT * FROM codes) c, range(1, {copies}) r(i)""")
     con.execute("COMMIT")
-    # The stages write enrichment and codes in uid order; keep that layout (zone maps).
-    for table in ("enrichment", "codes"):
-        con.execute(f"CREATE TABLE _sorted AS SELECT * FROM {table} ORDER BY uid")
+    # Keep the layout the pipeline writes (zone maps depend on it): ingest appends each chat's
+    # export in time order; the stages write enrichment and codes in uid order.
+    for table, order in (("messages", "chat_key, ts"), ("enrichment", "uid"), ("codes", "uid")):
+        con.execute(f"CREATE TABLE _sorted AS SELECT * FROM {table} ORDER BY {order}")
         con.execute(f"DELETE FROM {table}")
         con.execute(f"INSERT INTO {table} SELECT * FROM _sorted")
         con.execute("DROP TABLE _sorted")

@@ -184,7 +184,9 @@ def _one(project: Project, m: Measure, value: str, frame: pa.Table, labels: Labe
         train = scores_for(project.store, codebook, m.id, sorted(labels.other))
         y_train = np.array([1.0 if labels.other[u] == value else 0.0
                             for u in train["uid"].to_pylist()])
-        return quantify_estimate(y_train, yhat(m, value, train), y_hat, "acc", level, rng=0), \
+        # sorted scores: the frame has no row order, and the bootstrap must not depend on one
+        return quantify_estimate(y_train, yhat(m, value, train), np.sort(y_hat), "acc", level,
+                                 rng=0), \
             naive, reason
     raise UsageError(f"Unknown method {method!r}; choose one of {', '.join(METHODS)}.")
 
@@ -201,10 +203,11 @@ def estimate(project: Project, measure: str, value: str | None = None, by: str |
     if by is not None and by not in ("chat", "month", "week", "lang"):
         raise UsageError("--by must be chat, month, week or lang.")
     pop = population or Population()
+    labels = measure_labels(project, cb.name, measure)
+    strata = {str(b) for b in labels.strata_by.values() if b}
     frame = measure_frame(project.store, cb.name, measure,
                           project.enrich_settings().fingerprint(), pop.languages, pop.chats,
-                          pop.since, pop.until, pop.where, by)
-    labels = measure_labels(project, cb.name, measure)
+                          pop.since, pop.until, pop.where, by, strata)
     values = [value] if value else ([m.positive_label()] if m.type == "binary" else m.labels)
     parts: list[tuple[str | None, pa.Table]] = list(_groups(frame)) if by else []
     parts = parts or [(None, frame)]

@@ -11,13 +11,14 @@ from chatlens.store import Store
 from chatlens.store import stages as db
 
 _WORD = re.compile(r"\w", re.UNICODE)
+_LANGS = ("ru", "uk", "en")  # a query is read in each: lemmas of any of them match
 
 
 def query_lemmas(query: str) -> list[list[str]]:
     """Lemma sets for the query read as Russian and as Ukrainian (duplicates removed)."""
     lem = Lemmatizer()
     sets: list[list[str]] = []
-    for lang in ("ru", "uk", "en"):
+    for lang in _LANGS:
         lemmas = sorted({x for x in lem.lemmas(query, lang) if _WORD.search(x)})
         if lemmas and lemmas not in sets:
             sets.append(lemmas)
@@ -53,7 +54,9 @@ def search(store: Store, query: str, codebook: str | None, measure: str | None,
         db.index_lemmas(store)
     rows = db.search(store, sets, codebook, measure, value, limit)
     wanted = {x for s in sets for x in s}
-    for r in rows:
-        r["highlights"] = highlight_spans(r["text"], r.pop("tokens") or [],
-                                          r.pop("lemmas") or [], wanted)
+    lem = Lemmatizer()
+    for r in rows:  # a few dozen rows: re-analysing the text beats fetching stored tokens
+        tokens = lem.tokens(r["text"])
+        lemmas = [x for lang in _LANGS for x in lem.lemmas(r["text"], lang)]
+        r["highlights"] = highlight_spans(r["text"], tokens * len(_LANGS), lemmas, wanted)
     return rows

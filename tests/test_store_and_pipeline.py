@@ -187,3 +187,36 @@ def test_folder_search_skips_files_that_are_not_exports(project: Project, tmp_pa
     assert by_name["notes.txt"].status == "skipped" and not report.failed
     (named,) = project.ingest([export / "notes.txt"]).sources  # named explicitly: an error
     assert named.status == "failed"
+
+
+def test_context_finds_neighbours_across_gaps_of_any_length(project: Project,
+                                                            tmp_path: Path) -> None:
+    from chatlens.store.stages import context
+    # minutes apart, then a two-year gap, then hours apart; another chat interleaved in time
+    times = [0, 60, 120, 180, 2 * 365 * 86400, 2 * 365 * 86400 + 7200]
+    path = tmp_path / "gaps.json"
+    msgs = [{"id": i, "type": "message", "date": "2022-01-01T00:00:00",
+             "date_unixtime": str(1640995200 + t), "from": "A", "from_id": "user1",
+             "text": f"m{i}"} for i, t in enumerate(times)]
+    path.write_text(json.dumps({"name": "gaps", "type": "private_group", "id": 7,
+                                "messages": msgs}), encoding="utf-8")
+    other = tmp_path / "other.json"
+    other.write_text(json.dumps({"name": "other", "type": "private_group", "id": 8, "messages": [
+        {**m, "text": "x" + m["text"]} for m in msgs]}), encoding="utf-8")
+    project.ingest([path, other])
+    con = project.store.con
+    uid = {t: u for u, t in con.execute(
+        "SELECT uid, text FROM messages WHERE chat_key LIKE '%7'").fetchall()}
+
+    def texts(rows: list[dict[str, object]]) -> list[object]:
+        return [r["text"] for r in rows]
+
+    ctx = context(project.store, uid["m3"], k=2)
+    assert ctx is not None
+    assert texts(ctx["before"]) == ["m1", "m2"] and texts(ctx["after"]) == ["m4", "m5"]
+    ctx = context(project.store, uid["m4"], k=3)
+    assert ctx is not None
+    assert texts(ctx["before"]) == ["m1", "m2", "m3"] and texts(ctx["after"]) == ["m5"]
+    ctx = context(project.store, uid["m0"], k=1)
+    assert ctx is not None and ctx["before"] == [] and texts(ctx["after"]) == ["m1"]
+    assert context(project.store, "no-such-uid") is None

@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+from collections.abc import Collection
 from datetime import date, timedelta
 from typing import Any
 
 import pyarrow as pa
+import pyarrow.compute as pc
 
 from chatlens.store.core import Store
 
@@ -20,17 +22,31 @@ GROUP_EXPR = {
 def measure_frame(store: Store, codebook: str, measure: str, fingerprint: str,
                   languages: list[str] | None = None, chats: list[str] | None = None,
                   since: date | None = None, until: date | None = None,
-                  where: list[tuple[str, str]] | None = None, by: str | None = None) -> pa.Table:
-    """uid, coded value, score, group of every message in the measure's population that
-    passes the filters (dates are UTC days, ``until`` inclusive; ``where`` on other measures'
-    coded values)."""
+                  where: list[tuple[str, str]] | None = None, by: str | None = None,
+                  strata: Collection[str] = ()) -> pa.Table:
+    """uid, coded value, score, group (and ``chat_key``/``month`` for each of ``strata``) of
+    every message in the measure's population that passes the filters (dates are UTC days,
+    ``until`` inclusive; ``where`` on other measures' coded values). Rows come in no set order.
+
+    Messages and enrichment are joined only when a filter, the grouping or a stratum needs them:
+    on a large project the join costs far more than reading the codes.
+    """
     group = GROUP_EXPR[by] if by else "NULL"
-    sql = [f"SELECT c.uid, c.value, c.score, {group} AS grp, m.chat_key, "
-           "strftime(m.ts, '%Y-%m') AS month FROM codes c "
-           "JOIN messages m USING (uid) "
-           "LEFT JOIN enrichment e ON e.uid = c.uid AND e.fingerprint = ? "
+    cols = [f"c.uid, c.value, c.score, {group} AS grp"]
+    if "chat" in strata:
+        cols.append("m.chat_key")
+    if "month" in strata:
+        cols.append("strftime(m.ts, '%Y-%m') AS month")
+    joins = []
+    params: list[Any] = []
+    if chats or since or until or strata or by in ("chat", "month", "week"):
+        joins.append("JOIN messages m USING (uid)")
+    if languages or by == "lang":
+        joins.append("LEFT JOIN enrichment e ON e.uid = c.uid AND e.fingerprint = ?")
+        params.append(fingerprint)
+    sql = [f"SELECT {', '.join(cols)} FROM codes c {' '.join(joins)} "
            "WHERE c.codebook = ? AND c.measure = ? AND c.in_population"]
-    params: list[Any] = [fingerprint, codebook, measure]
+    params += [codebook, measure]
     if languages:
         sql.append("AND e.lang IN (SELECT unnest(?))")
         params.append(languages)
@@ -47,7 +63,7 @@ def measure_frame(store: Store, codebook: str, measure: str, fingerprint: str,
         sql.append("AND c.uid IN (SELECT uid FROM codes WHERE codebook = ? AND measure = ? "
                    "AND value = ?)")
         params += [codebook, dep, val]
-    return store.query_arrow(" ".join(sql) + " ORDER BY c.uid", params)
+    return store.query_arrow(" ".join(sql), params)
 
 
 def scores_for(store: Store, codebook: str, measure: str, uids: list[str]) -> pa.Table:
@@ -57,7 +73,7 @@ def scores_for(store: Store, codebook: str, measure: str, uids: list[str]) -> pa
                          "score": pa.array([], pa.float64())})
     return store.query_arrow(
         "SELECT uid, value, score FROM codes WHERE codebook = ? AND measure = ? "
-        "AND in_population AND uid IN (SELECT unnest(?))", [codebook, measure, uids])
+        "AND in_population AND uid IN (SELECT unnest(?)) ORDER BY uid", [codebook, measure, uids])
 
 
 def evidence(store: Store, codebook: str, measure: str, value: str, fingerprint: str,
@@ -68,7 +84,7 @@ def evidence(store: Store, codebook: str, measure: str, value: str, fingerprint:
 
     frame = measure_frame(store, codebook, measure, fingerprint, since=since, until=until,
                           where=where)
-    uids = [r["uid"] for r in frame.to_pylist() if r["value"] == value]
+    uids = frame.filter(pc.equal(frame["value"], value))["uid"].to_pylist()
     if not uids:
         return []
     rows: list[dict[str, Any]] = store.query_arrow(

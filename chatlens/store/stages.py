@@ -7,7 +7,7 @@ reads; every write is its own transaction, so an interrupted stage resumes where
 from __future__ import annotations
 
 import json
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import duckdb
@@ -190,30 +190,44 @@ def code_summary(store: Store, codebook: str) -> list[dict[str, Any]]:
 
 def search(store: Store, lemma_sets: list[list[str]], codebook: str | None,
            measure: str | None, value: str | None, limit: int) -> list[dict[str, Any]]:
-    """Messages whose lemmas include all lemmas of one of ``lemma_sets``, newest first
-    (looked up in ``lemma_index``: see :func:`index_lemmas`)."""
-    hits = " UNION ".join(
-        "SELECT uid, max(ts) AS ts FROM lemma_index WHERE lemma IN "
-        f"({', '.join('?' * len(s))}) GROUP BY uid HAVING count(*) = {len(s)}"
-        for s in lemma_sets)
-    params: list[Any] = [x for s in lemma_sets for x in s]
-    join = ""
+    """Messages whose lemmas include all lemmas of one of ``lemma_sets``, newest first.
+
+    Looked up in ``lemma_index`` (see :func:`index_lemmas`), first among the newest postings and
+    in wider time windows until ``limit`` messages are found: all postings of a message share its
+    time, so a window holds whole messages, and zone maps skip the postings outside it.
+    """
+    words = sorted({x for s in lemma_sets for x in s})
+    newest = _one(store, f"SELECT max(ts) FROM lemma_index WHERE lemma IN "
+                         f"({', '.join('?' * len(words))})", words)
+    since: list[Any] = [None]
+    if newest is not None:
+        since = [newest - timedelta(days=d) for d in (30, 365, 3650)] + [None]
+    filt = ""
+    fparams: list[Any] = []
     if measure:
-        join = ("SEMI JOIN (SELECT uid FROM codes WHERE codebook = ? AND measure = ? "
+        filt = ("SEMI JOIN (SELECT uid FROM codes WHERE codebook = ? AND measure = ? "
                 "AND in_population" + (" AND value = ?" if value else "") + ") c USING (uid)")
-        params += [codebook, measure, *([value] if value else [])]
-    top = [r[0] for r in store.con.execute(
-        f"SELECT uid FROM ({hits}) h {join} ORDER BY ts DESC NULLS LAST, uid LIMIT ?",
-        [*params, limit]).fetchall()]
+        fparams = [codebook, measure, *([value] if value else [])]
+    top: list[str] = []
+    for cutoff in since:
+        window = "" if cutoff is None else "AND ts >= ?"
+        hits = " UNION ".join(
+            f"SELECT uid, max(ts) AS ts FROM lemma_index WHERE lemma IN "
+            f"({', '.join('?' * len(s))}) {window} GROUP BY uid HAVING count(*) = {len(s)}"
+            for s in lemma_sets)
+        params = [x for s in lemma_sets for x in [*s, *([cutoff] if cutoff else [])]]
+        top = [r[0] for r in store.con.execute(
+            f"SELECT uid FROM ({hits}) h {filt} ORDER BY ts DESC NULLS LAST, uid LIMIT ?",
+            [*params, *fparams, limit]).fetchall()]
+        if len(top) >= limit:
+            break
     if not top:
         return []
-    cols = ["uid", "chat_key", "chat_title", "ts", "author_key", "text", "tokens", "lemmas"]
-    marks = ", ".join("?" * len(top))
+    cols = ["uid", "chat_key", "chat_title", "ts", "author_key", "text"]
     cur = store.con.execute(
-        "SELECT m.uid, m.chat_key, ch.title, m.ts, m.author_key, m.text, e.tokens, e.lemmas "
-        f"FROM (SELECT * FROM messages WHERE uid IN ({marks})) m "
-        f"JOIN (SELECT uid, tokens, lemmas FROM enrichment WHERE uid IN ({marks})) e USING (uid) "
-        "LEFT JOIN chats ch USING (chat_key)", [*top, *top])
+        "SELECT m.uid, m.chat_key, ch.title, m.ts, m.author_key, m.text "
+        f"FROM (SELECT * FROM messages WHERE uid IN ({', '.join('?' * len(top))})) m "
+        "LEFT JOIN chats ch USING (chat_key)", top)
     found = {r[0]: dict(zip(cols, r, strict=True)) for r in cur.fetchall()}
     return [found[u] for u in top if u in found]
 
@@ -229,23 +243,38 @@ def population_frame(store: Store, codebook: str, measure: str) -> pa.Table:
         [codebook, measure])
 
 
+#: Widening time windows for keyset lookups around one message: the nearest messages are
+#: nearly always within a day, and a bounded window lets zone maps skip the rest of the chat.
+_WINDOWS = ("1 day", "30 days", "365 days", None)
+
+
 def context(store: Store, uid: str, k: int = 3) -> dict[str, list[dict[str, Any]]] | None:
-    """The ``k`` messages before and after one message in its chat (keyset lookups: cheap
-    for a single message however long the chat); None if there is no such message."""
+    """The ``k`` messages before and after one message in its chat (keyset lookups in widening
+    time windows: cheap for a single message however long the chat); None if there is none."""
     me = first_row(store.con.execute("SELECT chat_key, ts FROM messages WHERE uid = ?", [uid]))
     if me is None:
         return None
     chat, ts = me
     cols = ["uid", "ts", "author_key", "text"]
 
-    def rows(sql: str) -> list[dict[str, Any]]:
-        cur = store.con.execute(f"SELECT {', '.join(cols)} FROM messages WHERE chat_key = ? "
-                                f"AND {sql} LIMIT ?", [chat, ts, ts, uid, k])
-        return [dict(zip(cols, r, strict=True)) for r in cur.fetchall()]
+    def rows(before: bool) -> list[dict[str, Any]]:
+        op, order = ("<", "DESC") if before else (">", "ASC")
+        found: list[Any] = []
+        for window in _WINDOWS if ts is not None else (None,):
+            bound = ""
+            if window is not None:
+                bound = f"AND ts {'>=' if before else '<='} ?::TIMESTAMPTZ " \
+                        f"{'-' if before else '+'} INTERVAL '{window}'"
+            found = store.con.execute(
+                f"SELECT {', '.join(cols)} FROM messages WHERE chat_key = ? {bound} "
+                f"AND (ts {op} ? OR (ts = ? AND uid {op} ?)) "
+                f"ORDER BY ts {order}, uid {order} LIMIT ?",
+                [chat, *([ts] if window else []), ts, ts, uid, k]).fetchall()
+            if len(found) == k:
+                break
+        return [dict(zip(cols, r, strict=True)) for r in found]
 
-    before = rows("(ts < ? OR (ts = ? AND uid < ?)) ORDER BY ts DESC, uid DESC")
-    after = rows("(ts > ? OR (ts = ? AND uid > ?)) ORDER BY ts, uid")
-    return {"before": list(reversed(before)), "after": after}
+    return {"before": list(reversed(rows(True))), "after": rows(False)}
 
 
 def messages_with_context(store: Store, uids: list[str], k: int = 2) -> list[dict[str, Any]]:
