@@ -99,8 +99,16 @@ def _groups(frame: pa.Table) -> list[tuple[str, pa.Table]]:
     """The frame split by its ``grp`` column (missing groups read "(none)"), sorted."""
     keys = pc.fill_null(pc.cast(frame["grp"], pa.string()), "(none)")
     frame = frame.set_column(frame.schema.get_field_index("grp"), "grp", keys)
-    return [(g, frame.filter(pc.equal(frame["grp"], g)))
-            for g in sorted(pc.unique(keys).to_pylist())]
+    # one sort by group, then slices: filtering once per group is quadratic with many groups
+    enc = pc.dictionary_encode(keys.combine_chunks() if isinstance(keys, pa.ChunkedArray)
+                               else keys)
+    codes = np.asarray(enc.indices.to_numpy(zero_copy_only=False))
+    names = enc.dictionary.to_pylist()
+    counts = np.bincount(codes, minlength=len(names))
+    starts = np.concatenate([[0], np.cumsum(counts)[:-1]])
+    grouped = frame.take(pa.array(np.argsort(codes, kind="stable")))
+    return [(names[i], grouped.slice(int(starts[i]), int(counts[i])))
+            for i in sorted(range(len(names)), key=names.__getitem__)]
 
 
 @dataclass(slots=True)
