@@ -1,9 +1,11 @@
 """Dashboard latency: p50/p95 of each page on a large project, from a loopback load generator.
 
-The project is the synthetic ``chatlens demo`` corpus (SYNTHETIC messages in real export
-formats, ingested and coded by the real pipeline, with simulated audit labels), replicated in
-DuckDB to ``--messages`` rows: each copy gets new uids and is shifted in time by one week, and
-its enrichment and codes are copied with it, so every page works as on a real corpus.
+The project is seeded with ``--corpus news`` (default: the real news-channel corpus in
+../shared/data, 22,099 posts, ingested and coded by the real pipeline; audit samples get
+SIMULATED labels, so only the latency of the estimate pages means anything) or ``--corpus demo``
+(the synthetic ``chatlens demo`` chats), then replicated in DuckDB to ``--messages`` rows: each
+copy gets new uids and is shifted in time by one week, and its enrichment, codes and search
+index are copied with it, so every page works as on a real corpus.
 
     python bench/serve.py --messages 10000000          # the target: p95 < 300 ms per page
     python bench/serve.py --messages 1000000           # a quick run
@@ -32,13 +34,64 @@ from pathlib import Path
 import duckdb
 
 TARGET_MS = 300.0
+NEWS = Path(__file__).resolve().parents[2] / "shared" / "data" / "corpora" / \
+    "ru_news_channels_2023_2024"
 
 
-def build(root: Path, messages: int, base: int) -> None:
+def seed_demo(root: Path, base: int) -> None:
     from chatlens.demo import run_demo
-    from chatlens.store import Store, stages
 
     run_demo(root, n_messages=base, seed=7)
+
+
+def seed_news(root: Path) -> None:
+    """The real news-channel corpus, ingested and coded; audit samples get SIMULATED labels
+    (the coded value, one in ten flipped) so that the estimate pages have something to show:
+    the figures on those pages mean nothing, only their latency is measured."""
+    import json
+    import random
+
+    from chatlens import Project
+    from chatlens.store.labels import NewLabel
+
+    root.parent.mkdir(parents=True, exist_ok=True)
+    src = root.parent / "news.jsonl"
+    with src.open("w", encoding="utf-8") as out:
+        for f in sorted(NEWS.glob("*_messages.json")):
+            for p in json.loads(f.read_text(encoding="utf-8")):
+                out.write(json.dumps({"id": p["message_id"], "chat": p["channel"],
+                                      "date": p["date"], "text": p["text"] or "",
+                                      "author": str(p["sender_id"])}, ensure_ascii=False))
+                out.write("\n")
+    rng = random.Random(7)
+    with Project.init(root) as proj:
+        proj.ingest([src], format="jsonl")
+        proj.code("builtin:exodus-2022")
+        codes = dict(proj.store.con.execute(
+            "SELECT uid || '|' || measure, value FROM codes WHERE in_population").fetchall())
+        def simulated(uid: str, measure: str) -> str:
+            coded = codes[f"{uid}|{measure}"] == "yes"
+            return "yes" if coded != (rng.random() < 0.1) else "no"
+
+        for measure in ("border_crossing", "mobilization", "z_symbol"):
+            sample = proj.sample(measure, "audit", 150, seed=7)
+            items = proj.labels().sample_items(sample["sample_id"])
+            proj.labels().add_labels(
+                NewLabel(uid=i["uid"], codebook="exodus-2022", measure=measure,
+                         value=simulated(i["uid"], measure),
+                         annotator="simulated coder (latency bench only)",
+                         sample_id=sample["sample_id"], sample_kind="audit") for i in items)
+    src.unlink()
+
+
+def build(root: Path, messages: int, base: int, corpus: str) -> None:
+    """Seed a project from ``corpus`` and replicate it in DuckDB to ``messages`` rows."""
+    from chatlens.store import Store, stages
+
+    if corpus == "news":
+        seed_news(root)
+    else:
+        seed_demo(root, base)
     con = duckdb.connect(str(root / "chatlens.duckdb"))
     con.execute("SET memory_limit = '6GB'")
     n0 = con.execute("SELECT count(*) FROM messages").fetchall()[0][0]
@@ -75,7 +128,7 @@ def build(root: Path, messages: int, base: int) -> None:
         stages.index_lemmas(store)
         store.con.execute("CHECKPOINT")
     print(f"search index built in {time.time() - t_index:.0f} s", file=sys.stderr)
-    print(f"replicated {n0:,} demo messages x {copies} = {total:,} messages "
+    print(f"replicated {n0:,} seed messages x {copies} = {total:,} messages "
           f"in {time.time() - t:.0f} s", file=sys.stderr)
 
 
@@ -181,6 +234,9 @@ def run(root: Path, requests: int, workers: int) -> bool:
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--messages", type=int, default=10_000_000)
+    ap.add_argument("--corpus", choices=["demo", "news"], default="news",
+                    help="news: the real news-channel corpus in ../shared/data (22,099 posts); "
+                         "demo: the synthetic `chatlens demo` chats")
     ap.add_argument("--base", type=int, default=2000, help="demo messages per synthetic chat")
     ap.add_argument("--requests", type=int, default=40, help="requests per page")
     ap.add_argument("--workers", type=int, default=4, help="concurrent clients")
@@ -193,7 +249,7 @@ def main() -> None:
         tmp = tempfile.TemporaryDirectory(prefix="chatlens-bench-")
         root = Path(tmp.name) / "proj"
     if not (root / "chatlens.duckdb").exists():
-        build(root, args.messages, args.base)
+        build(root, args.messages, args.base, args.corpus)
     print(f"project {root}: {args.messages:,} messages requested; cpu count {os.cpu_count()}")
     ok = run(root, args.requests, args.workers)
     if tmp is not None:

@@ -143,8 +143,24 @@ def measure_labels(project: Project, codebook: str, measure: str) -> Labels:
                   strata_by=strata_by, warnings=warnings)
 
 
+def _unestimable(m: Measure, value: str, frame: pa.Table, labels: Labels, in_frame: np.ndarray,
+                 method: str, level: float, naive: Estimate) -> Estimate:
+    """A group with fewer than two audit labels: the interval is the whole range (the data say
+    nothing more), the point the model's share corrected by the one label if there is one."""
+    point = naive.point
+    if in_frame.size == 1:
+        uid = frame["uid"][int(in_frame[0])].as_py()
+        y = 1.0 if labels.audit[uid] == value else 0.0
+        point = min(1.0, max(0.0, point + y - float(yhat(m, value, frame)[in_frame[0]])))
+    return Estimate(point, 0.0, 1.0, level, "audit" if method == "audit" else "ppi",
+                    int(in_frame.size), frame.num_rows,
+                    f"{int(in_frame.size)} audit label(s) in this group: too few for an "
+                    "interval narrower than 0-100%")
+
+
 def _one(project: Project, m: Measure, value: str, frame: pa.Table, labels: Labels,
-         method: str, level: float, codebook: str) -> tuple[Estimate, Estimate, str]:
+         method: str, level: float, codebook: str, grouped: bool = False,
+         ) -> tuple[Estimate, Estimate, str]:
     y_hat = yhat(m, value, frame)
     naive = naive_estimate(y_hat, level) if len(y_hat) else Estimate(
         0.0, 0.0, 1.0, level, "naive", 0, 0, "empty population")
@@ -158,8 +174,12 @@ def _one(project: Project, m: Measure, value: str, frame: pa.Table, labels: Labe
     if method == "naive":
         return naive, naive, reason
     if method in ("audit", "ppi"):
-        if not in_frame.size:
-            raise UsageError(f"No audit labels for {m.id} in this population; draw one with "
+        if grouped and in_frame.size < 2:  # a group the audit barely reached: flag, do not fail
+            return _unestimable(m, value, frame, labels, in_frame, method, level, naive), \
+                naive, reason
+        if in_frame.size < 2:
+            raise UsageError(f"{'Only one audit label' if in_frame.size else 'No audit labels'} "
+                             f"for {m.id} in this population; draw a sample with "
                              f"`chatlens sample --measure {m.id} --kind audit` and label it.")
         uids = frame["uid"].take(pa.array(in_frame)).to_pylist()
         y = np.array([1.0 if labels.audit[u] == value else 0.0 for u in uids])
@@ -222,7 +242,8 @@ def estimate(project: Project, measure: str, value: str | None = None, by: str |
     out = []
     for v in values:
         for g, part in parts:
-            est, naive, reason = _one(project, m, v, part, labels, method, level, cb.name)
+            est, naive, reason = _one(project, m, v, part, labels, method, level, cb.name,
+                                      grouped=g is not None)
             out.append(Row(measure, v, g, est, naive, reason, pop.as_dict(),
                            warnings=list(labels.warnings)))
     return out

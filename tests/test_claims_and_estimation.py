@@ -6,6 +6,7 @@ import json
 import subprocess
 import sys
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -117,3 +118,37 @@ def test_estimate_without_audit_labels_fails_clearly_for_ppi(tmp_path: Path) -> 
                          capture_output=True, text=True)
     assert res.returncode == 2 and "No audit labels" in res.stderr
     assert "Traceback" not in res.stderr
+
+
+def test_a_group_the_audit_missed_is_flagged_not_fatal(tmp_path: Path) -> None:
+    from chatlens import Project
+    from chatlens.store.labels import NewLabel
+    from tests.helpers import telegram_export
+
+    d = run_demo(tmp_path / "p", n_messages=60, seed=3)
+    with Project.open(d["project"]) as proj:
+        proj.ingest([telegram_export(tmp_path / "late.json", ["Очередь на границе"] * 5,
+                                     chat_id=777, name="late chat")])
+        proj.code()
+
+        def late() -> tuple[Any, Any]:
+            rows = proj.estimate("border_crossing", by="chat", method="ppi")
+            assert len(rows) == 3
+            ours = next(r for r in rows if r.group and r.group.endswith("777"))
+            assert all(r.estimate.n_labelled > 1 and r.estimate.width < 1 for r in rows
+                       if r is not ours)
+            return ours.estimate, ours.naive
+
+        e, naive = late()
+        assert e.n_labelled == 0 and (e.lower, e.upper) == (0.0, 1.0) and e.too_small
+        assert e.point == naive.point and "too few" in e.notes
+        # one audit label in the group: still the whole range, the point corrected by it
+        (sample,) = proj.labels().samples("exodus-2022", "border_crossing", "audit")
+        uid = proj.store.con.execute(
+            "SELECT uid FROM messages WHERE chat_key LIKE '%777' LIMIT 1").fetchall()[0][0]
+        proj.labels().add_labels([NewLabel(
+            uid=uid, codebook="exodus-2022", measure="border_crossing", value="no",
+            annotator="t", sample_id=sample["sample_id"], sample_kind="audit")])
+        e, naive = late()
+        assert e.n_labelled == 1 and (e.lower, e.upper) == (0.0, 1.0) and e.too_small
+        assert e.point < naive.point

@@ -189,8 +189,12 @@ def test_model_scorer_without_a_trained_model_fails_before_writing(
     assert project.store.con.execute("SELECT count(*) FROM codes").fetchone() == (0,)
 
 
-def test_search_widens_its_time_window_until_it_has_enough(project: Project,
-                                                          tmp_path: Path) -> None:
+@pytest.mark.parametrize("windowed", [True, False])
+def test_search_widens_its_time_window_until_it_has_enough(
+        project: Project, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, windowed: bool) -> None:
+    from chatlens.store import stages
+    if windowed:  # as with many candidate messages
+        monkeypatch.setattr(stages, "_UNWINDOWED", 0)
     # five matches 1000 days apart: each wider window (30, 365, 3650 days, all) adds some
     texts = [f"Граница номер {i}" for i in range(5)]
     project.ingest([telegram_export(tmp_path / "t.json", texts, start_ts=1_000_000_000,
@@ -200,3 +204,4 @@ def test_search_widens_its_time_window_until_it_has_enough(project: Project,
     for limit in (1, 2, 4, 5, 10):
         assert [r["text"] for r in project.search("границы", limit=limit)] == \
             newest_first[:limit]
+    assert project.search("граница номер") and not project.search("граница небо")

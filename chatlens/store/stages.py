@@ -188,6 +188,9 @@ def code_summary(store: Store, codebook: str) -> list[dict[str, Any]]:
 
 # -- search ----------------------------------------------------------------------------------
 
+_UNWINDOWED = 20_000  # candidate postings a search reads at once, without time windows
+
+
 def search(store: Store, lemma_sets: list[list[str]], codebook: str | None,
            measure: str | None, value: str | None, limit: int) -> list[dict[str, Any]]:
     """Messages whose lemmas include all lemmas of one of ``lemma_sets``, newest first.
@@ -197,10 +200,18 @@ def search(store: Store, lemma_sets: list[list[str]], codebook: str | None,
     time, so a window holds whole messages, and zone maps skip the postings outside it.
     """
     words = sorted({x for s in lemma_sets for x in s})
-    newest = _one(store, f"SELECT max(ts) FROM lemma_index WHERE lemma IN "
-                         f"({', '.join('?' * len(words))})", words)
+    stats = {w: (n, ts) for w, n, ts in store.con.execute(
+        f"SELECT lemma, count(*), max(ts) FROM lemma_index WHERE lemma IN "
+        f"({', '.join('?' * len(words))}) GROUP BY lemma", words).fetchall()}
+    lemma_sets = [s for s in lemma_sets if all(w in stats for w in s)]
+    if not lemma_sets:
+        return []
+    # candidates: the postings of each set's rarest lemma; few of them need no time windows
+    candidates = sum(min(stats[w][0] for w in s) for s in lemma_sets)
+    newest = max((stats[w][1] for s in lemma_sets for w in s if stats[w][1] is not None),
+                 default=None)
     since: list[Any] = [None]
-    if newest is not None:
+    if newest is not None and candidates > _UNWINDOWED:
         since = [newest - timedelta(days=d) for d in (30, 365, 3650)] + [None]
     filt = ""
     fparams: list[Any] = []
