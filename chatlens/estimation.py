@@ -237,6 +237,10 @@ def estimate(project: Project, measure: str, value: str | None = None, by: str |
                           project.enrich_settings().fingerprint(), pop.languages, pop.chats,
                           pop.since, pop.until, pop.where, by, strata)
     values = [value] if value else ([m.positive_label()] if m.type == "binary" else m.labels)
+    if by:  # only audited rows need their uid: the others' are dropped before splitting
+        audited = pc.is_in(frame["uid"], value_set=pa.array(sorted(labels.audit), pa.string()))
+        frame = frame.set_column(frame.schema.get_field_index("uid"), "uid", pc.if_else(
+            audited, frame["uid"], pa.scalar(None, pa.string())))
     parts: list[tuple[str | None, pa.Table]] = list(_groups(frame)) if by else []
     parts = parts or [(None, frame)]
     out = []

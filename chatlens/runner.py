@@ -63,7 +63,7 @@ def enrich_project(store: Store, settings: EnrichSettings, workers: int = 1,
                 report.enriched += table.num_rows
                 if progress:
                     progress("enrich", report.enriched, report.todo)
-    db.index_lemmas(store)
+    db.index_lemmas(store, (lambda d, t: progress("search index", d, t)) if progress else None)
     report.languages = db.enrichment_summary(store, fp)["languages"]
     return report
 

@@ -149,7 +149,8 @@ def test_search_finds_inflected_forms_and_highlights_them(coded: Project) -> Non
     assert [r["text"] for r in only] == [TEXTS[0]]
 
 
-def test_search_index_follows_enrichment(coded: Project, tmp_path: Path) -> None:
+def test_search_index_follows_enrichment(coded: Project, tmp_path: Path,
+                                         monkeypatch: pytest.MonkeyPatch) -> None:
     con = coded.store.con
     n_msgs = con.execute("SELECT count(*) FROM enrichment").fetchall()[0][0]
     assert con.execute("SELECT count(*) FROM lemma_indexed").fetchall()[0][0] == n_msgs
@@ -161,13 +162,34 @@ def test_search_index_follows_enrichment(coded: Project, tmp_path: Path) -> None
     con.execute("DELETE FROM lemma_indexed")
     assert {r["text"] for r in coded.search("граница")} >= {"Прошли границу пешком"}
     assert con.execute("SELECT count(*) FROM lemma_indexed").fetchall()[0][0] == n_msgs
+    # in runs of a few messages (each sorted, each committed): the same entries
+    whole = set(con.execute("SELECT * FROM lemma_index").fetchall())
+    con.execute("DELETE FROM lemma_index")
+    con.execute("DELETE FROM lemma_indexed")
+    from chatlens.store import stages
+    monkeypatch.setattr(stages, "INDEX_CHUNK", 3)
+    seen: list[tuple[int, int]] = []
+    assert stages.index_lemmas(coded.store, lambda d, t: seen.append((d, t))) == n_msgs
+    assert set(con.execute("SELECT * FROM lemma_index").fetchall()) == whole
+    assert seen[-1] == (n_msgs, n_msgs) and len(seen) == -(-n_msgs // 3)
+    assert stages.index_lemmas(coded.store) == 0
+    # more runs than allowed: compacted into one sorted run, slice by slice, same entries
+    assert stages._index_runs(coded.store) == 1  # 2 earlier + 4 new runs > INDEX_MAX_RUNS
+    monkeypatch.setattr(stages, "INDEX_MAX_RUNS", 1)
+    monkeypatch.setattr(stages, "INDEX_SLICE", 7)
+    coded.ingest([telegram_export(tmp_path / "one.json", ["Очередь у границы"], chat_id=98)])
+    coded.enrich()
+    assert stages._index_runs(coded.store) == 1
+    lemmas = [r[0] for r in con.execute("SELECT lemma FROM lemma_index").fetchall()]
+    assert lemmas == sorted(lemmas)
+    assert set(con.execute("SELECT * FROM lemma_index").fetchall()) >= whole
+    monkeypatch.setattr(stages, "INDEX_MAX_RUNS", 4)
     # new messages are indexed by the enrich run that enriches them
     coded.ingest([telegram_export(tmp_path / "more.json", ["Граница закрыта"], chat_id=99)])
     coded.enrich()
     assert "Граница закрыта" in {r["text"] for r in coded.search("граница")}
     # settings that change the enrichment drop the old index rows with it
-    from chatlens.store import stages as db
-    assert db.drop_stale_enrichment(coded.store, "other") == n_msgs + 1
+    assert stages.drop_stale_enrichment(coded.store, "other") == n_msgs + 2
     assert con.execute("SELECT count(*) FROM lemma_index").fetchall()[0][0] == 0
 
 

@@ -58,8 +58,10 @@ CREATE TABLE IF NOT EXISTS identities (
     author_key VARCHAR PRIMARY KEY, platform VARCHAR, raw_id VARCHAR, display_name VARCHAR);
 """
 
+LEMMA_INDEX_COLUMNS = "lemma VARCHAR NOT NULL, ts TIMESTAMPTZ, uid VARCHAR NOT NULL"
+
 #: Tables of later stages; created on every writable open so older projects gain them.
-_STAGE_DDL = """
+_STAGE_DDL = f"""
 CREATE TABLE IF NOT EXISTS enrichment (
     uid VARCHAR NOT NULL, fingerprint VARCHAR NOT NULL, lang VARCHAR, lang_score FLOAT,
     norm VARCHAR, tokens VARCHAR[], lemmas VARCHAR[], urls VARCHAR[], mentions VARCHAR[],
@@ -74,8 +76,7 @@ CREATE TABLE IF NOT EXISTS codes (
     uid VARCHAR NOT NULL, codebook VARCHAR NOT NULL, measure VARCHAR NOT NULL,
     in_population BOOLEAN NOT NULL, value VARCHAR, score DOUBLE, scorer VARCHAR,
     matched VARCHAR[], run_id VARCHAR);
-CREATE TABLE IF NOT EXISTS lemma_index (
-    lemma VARCHAR NOT NULL, ts TIMESTAMPTZ, uid VARCHAR NOT NULL);
+CREATE TABLE IF NOT EXISTS lemma_index ({LEMMA_INDEX_COLUMNS});
 CREATE TABLE IF NOT EXISTS lemma_indexed (uid VARCHAR NOT NULL);
 """
 

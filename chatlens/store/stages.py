@@ -7,13 +7,14 @@ reads; every write is its own transaction, so an interrupted stage resumes where
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import duckdb
 import pyarrow as pa
 
-from chatlens.store.core import Store, arrow_reader, first_row
+from chatlens.store.core import LEMMA_INDEX_COLUMNS, Store, arrow_reader, first_row
 
 ENRICH_COLUMNS = ("uid, fingerprint, lang, lang_score, norm, tokens, lemmas, urls, mentions, "
                   "hashtags, emoji, places")
@@ -61,33 +62,80 @@ def write_enrichment(store: Store, table: pa.Table, fingerprint: str) -> None:
         con.unregister("_enr")
 
 
-def index_lemmas(store: Store) -> int:
+INDEX_CHUNK = 200_000  # messages indexed per sorted run and transaction (bounds memory)
+INDEX_MAX_RUNS = 4  # sorted runs the index may hold before it is compacted into one
+INDEX_SLICE = 20_000_000  # index rows sorted at once while compacting (bounds memory)
+
+
+def index_lemmas(store: Store, progress: Callable[[int, int], None] | None = None) -> int:
     """Add enriched messages not yet indexed to the search index; returns how many.
 
-    ``lemma_index`` holds one row per distinct word lemma of a message with its time, written
-    sorted by (lemma, newest first) once per enrich run, so DuckDB's zone maps let a lookup read
-    only the row groups of the lemmas asked for. ``lemma_indexed`` records what is indexed.
+    ``lemma_index`` holds one row per distinct word lemma of a message with its time. Each run
+    of :data:`INDEX_CHUNK` messages is written sorted by (lemma, newest first), so DuckDB's zone
+    maps let a lookup read only the row groups of the lemmas asked for; each run commits with
+    its entries in ``lemma_indexed``, so an interrupted indexing resumes where it stopped.
     """
-    with store.transaction() as con:
-        con.execute("CREATE OR REPLACE TEMP TABLE _new AS "
-                    "SELECT uid FROM enrichment ANTI JOIN lemma_indexed USING (uid)")
-        n = int(_one(store, "SELECT count(*) FROM _new"))
-        if n:
-            con.execute("SET preserve_insertion_order = true")  # keep the sort on disk
-            try:
+    con = store.con
+    con.execute("CREATE OR REPLACE TEMP TABLE _new AS SELECT e.rowid AS rid, e.uid "
+                "FROM enrichment e ANTI JOIN lemma_indexed USING (uid)")
+    rids = [r[0] for r in con.execute("SELECT rid FROM _new ORDER BY rid").fetchall()]
+    con.execute("SET preserve_insertion_order = true")  # keep each run's sort on disk
+    try:
+        for k in range(0, len(rids), INDEX_CHUNK):
+            lo, hi = rids[k], rids[min(k + INDEX_CHUNK, len(rids)) - 1]
+            with store.transaction():
                 con.execute(r"""
                     INSERT INTO lemma_index
-                    SELECT DISTINCT l.lemma, m.ts, l.uid
-                    FROM (SELECT uid, unnest(lemmas) AS lemma
-                          FROM enrichment SEMI JOIN _new USING (uid)) l
+                    SELECT l.lemma, m.ts, l.uid
+                    FROM (SELECT e.uid, unnest(list_distinct(e.lemmas)) AS lemma
+                          FROM enrichment e
+                          SEMI JOIN (SELECT uid FROM _new WHERE rid BETWEEN $1 AND $2) n
+                          USING (uid)
+                          WHERE e.rowid BETWEEN $1 AND $2) l
                     JOIN messages m USING (uid)
                     WHERE regexp_matches(l.lemma, '[\pL\pN_]')
-                    ORDER BY l.lemma, m.ts DESC NULLS LAST""")
-            finally:
-                con.execute("SET preserve_insertion_order = false")
-            con.execute("INSERT INTO lemma_indexed SELECT uid FROM _new")
-        con.execute("DROP TABLE _new")
-    return n
+                    ORDER BY l.lemma, m.ts DESC NULLS LAST""", [lo, hi])
+                con.execute("INSERT INTO lemma_indexed SELECT uid FROM _new "
+                            "WHERE rid BETWEEN ? AND ?", [lo, hi])
+                con.execute("INSERT OR REPLACE INTO meta VALUES ('lemma_index_runs', ?)",
+                            [str(_index_runs(store) + 1)])
+            if progress:
+                progress(min(k + INDEX_CHUNK, len(rids)), len(rids))
+        if _index_runs(store) > INDEX_MAX_RUNS:
+            compact_index(store)
+    finally:
+        con.execute("SET preserve_insertion_order = false")
+        con.execute("DROP TABLE IF EXISTS _new")
+    return len(rids)
+
+
+def _index_runs(store: Store) -> int:
+    return int(_one(store, "SELECT value FROM meta WHERE key = 'lemma_index_runs'") or 0)
+
+
+def compact_index(store: Store) -> None:
+    """Rewrite ``lemma_index`` as one run sorted by (lemma, newest first), a lemma range at a
+    time (:data:`INDEX_SLICE` rows each, ranges from a sample), so that a lookup reads the
+    few row groups of its lemma instead of a few in every run."""
+    con = store.con
+    total = int(_one(store, "SELECT count(*) FROM lemma_index"))
+    slices = -(-total // INDEX_SLICE)
+    sample = sorted(r[0] for r in con.execute(
+        "SELECT lemma FROM lemma_index USING SAMPLE 100000 ROWS").fetchall())
+    bounds = sorted({sample[len(sample) * i // slices] for i in range(1, slices)}) \
+        if sample else []
+    edges: list[str | None] = [None, *bounds, None]
+    with store.transaction():
+        con.execute(f"CREATE TABLE _lemma_index ({LEMMA_INDEX_COLUMNS})")
+        for lo, hi in zip(edges, edges[1:], strict=False):
+            conds = [(op, b) for op, b in ((">=", lo), ("<", hi)) if b is not None]
+            where = " AND ".join(f"lemma {op} ?" for op, _ in conds)
+            con.execute(f"INSERT INTO _lemma_index SELECT * FROM lemma_index "
+                        f"{'WHERE ' + where if where else ''} ORDER BY lemma, ts DESC NULLS LAST",
+                        [b for _, b in conds])
+        con.execute("DROP TABLE lemma_index")
+        con.execute("ALTER TABLE _lemma_index RENAME TO lemma_index")
+        con.execute("INSERT OR REPLACE INTO meta VALUES ('lemma_index_runs', '1')")
 
 
 def unindexed_count(store: Store) -> int:
