@@ -9,6 +9,7 @@ from __future__ import annotations
 import json
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
+from itertools import pairwise
 from typing import Any
 
 import duckdb
@@ -127,7 +128,7 @@ def compact_index(store: Store) -> None:
     edges: list[str | None] = [None, *bounds, None]
     with store.transaction():
         con.execute(f"CREATE TABLE _lemma_index ({LEMMA_INDEX_COLUMNS})")
-        for lo, hi in zip(edges, edges[1:], strict=False):
+        for lo, hi in pairwise(edges):
             conds = [(op, b) for op, b in ((">=", lo), ("<", hi)) if b is not None]
             where = " AND ".join(f"lemma {op} ?" for op, _ in conds)
             con.execute(f"INSERT INTO _lemma_index SELECT * FROM lemma_index "
