@@ -193,7 +193,7 @@ def pages(root: Path) -> dict[str, str]:
     }
 
 
-def run(root: Path, requests: int, workers: int) -> bool:
+def run(root: Path, requests: int, workers: int, only: set[str] | None = None) -> bool:
     port = free_port()
     code = ("import sys, uvicorn; from chatlens.web.app import Settings, create_app; "
             "uvicorn.run(create_app(Settings(project=sys.argv[1])), host='127.0.0.1', "
@@ -209,6 +209,8 @@ def run(root: Path, requests: int, workers: int) -> bool:
                 time.sleep(0.1)
         rows = []
         for name, path in pages(root).items():
+            if only and name not in only:
+                continue
             status, cold = get(base + path)
             times, codes = load(base + path, requests, workers)
             times.sort()
@@ -240,6 +242,7 @@ def main() -> None:
     ap.add_argument("--base", type=int, default=2000, help="demo messages per synthetic chat")
     ap.add_argument("--requests", type=int, default=40, help="requests per page")
     ap.add_argument("--workers", type=int, default=4, help="concurrent clients")
+    ap.add_argument("--only", default="", help="comma-separated page names to measure")
     ap.add_argument("--project", type=Path, default=None,
                     help="reuse (or create) the bench project here")
     args = ap.parse_args()
@@ -251,7 +254,7 @@ def main() -> None:
     if not (root / "chatlens.duckdb").exists():
         build(root, args.messages, args.base, args.corpus)
     print(f"project {root}: {args.messages:,} messages requested; cpu count {os.cpu_count()}")
-    ok = run(root, args.requests, args.workers)
+    ok = run(root, args.requests, args.workers, set(filter(None, args.only.split(","))))
     if tmp is not None:
         tmp.cleanup()
     sys.exit(0 if ok else 1)

@@ -6,6 +6,7 @@ import re
 from typing import Any
 
 from chatlens.enrich import Lemmatizer
+from chatlens.enrich.morph import lemmatize_tokens
 from chatlens.errors import UsageError
 from chatlens.store import Store
 from chatlens.store import stages as db
@@ -57,6 +58,6 @@ def search(store: Store, query: str, codebook: str | None, measure: str | None,
     lem = Lemmatizer()
     for r in rows:  # a few dozen rows: re-analysing the text beats fetching stored tokens
         tokens = lem.tokens(r["text"])
-        lemmas = [x for lang in _LANGS for x in lem.lemmas(r["text"], lang)]
+        lemmas = [x for lang in _LANGS for x in lemmatize_tokens(tokens, lang)]
         r["highlights"] = highlight_spans(r["text"], tokens * len(_LANGS), lemmas, wanted)
     return rows

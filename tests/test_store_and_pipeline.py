@@ -131,7 +131,9 @@ def test_kill_9_mid_ingest_then_rerun_loses_and_duplicates_nothing(tmp_path: Pat
         assert orig == 20_000
 
 
-def test_second_writer_gets_a_clear_lock_error(tmp_path: Path) -> None:
+def test_second_writer_gets_a_clear_lock_error(tmp_path: Path,
+                                              monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("CHATLENS_LOCK_WAIT", "0.5")  # writers wait for the lock this long
     Project.init(tmp_path / "p").close()
     holder = subprocess.Popen(
         [sys.executable, "-c", "import sys, time; from chatlens import Project; "

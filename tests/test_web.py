@@ -219,10 +219,11 @@ def test_csv_export_neutralises_formulas(server: Server) -> None:
 
 
 def test_busy_project_gives_503(server: Server) -> None:
+    # a writer takes the lock once the dashboard's shared connection has been idle a moment
     holder = subprocess.Popen(
-        [sys.executable, "-c", "import duckdb, sys, time; c = duckdb.connect(sys.argv[1]); "
-         "print('locked', flush=True); time.sleep(60)", str(server.root / "chatlens.duckdb")],
-        stdout=subprocess.PIPE, text=True)
+        [sys.executable, "-c", "import sys, time; from chatlens.store import Store; "
+         "s = Store.open(sys.argv[1]); print('locked', flush=True); time.sleep(60)",
+         str(server.root)], stdout=subprocess.PIPE, text=True)
     try:
         assert holder.stdout is not None and holder.stdout.readline().strip() == "locked"
         q = urllib.parse.urlencode({"measure": "border_crossing", "value": "yes"})

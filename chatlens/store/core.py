@@ -13,12 +13,13 @@ import json
 import os
 import re
 import secrets
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any, Protocol, TypeVar
+from typing import Any, NoReturn, Protocol, TypeVar
 
 import duckdb
 import pyarrow as pa
@@ -215,24 +216,43 @@ class Store:
 
     @classmethod
     def _connect(cls, root: Path, read_only: bool) -> Store:
-        try:
-            con = duckdb.connect(str(root / DB_NAME), read_only=read_only)
-        except duckdb.IOException as exc:
-            msg = str(exc)
-            if "lock" in msg.lower():
-                pid = re.search(r"PID (\d+)", msg)
-                holder = f" (process {pid.group(1)})" if pid else ""
-                raise ProjectLockedError(
-                    f"The project {root} is being written by another chatlens process{holder}. "
-                    "Wait for it to finish, or stop it, then run this command again."
-                ) from None
-            raise ProjectError(f"Cannot open the project store {root / DB_NAME}: {msg}") from None
+        # a dashboard holds a read-only connection while it is being browsed and lets go within
+        # about a second of quiet: a writer waits for the lock that long and more
+        deadline = time.monotonic() + float(os.environ.get("CHATLENS_LOCK_WAIT", "10"))
+        while True:
+            try:
+                con = duckdb.connect(str(root / DB_NAME), read_only=read_only)
+                break
+            except duckdb.IOException as exc:
+                if read_only or "lock" not in str(exc).lower() or time.monotonic() > deadline:
+                    cls._connect_failed(root, exc)
+                time.sleep(0.2)
         con.execute("SET TimeZone = 'UTC'")
         # Bounded memory whatever the corpus size; DuckDB spills to disk beyond this.
         con.execute(f"SET memory_limit = '{_limit('CHATLENS_MEMORY_LIMIT', '1GB')}'")
         # stages stream and re-key by uid; row order is never relied on, so let DuckDB spill
         con.execute("SET preserve_insertion_order = false")
         return cls(root, con, read_only)
+
+    @staticmethod
+    def _connect_failed(root: Path, exc: duckdb.IOException) -> NoReturn:
+        msg = str(exc)
+        if "lock" in msg.lower():
+            pid = re.search(r"PID (\d+)", msg)
+            holder = f" (process {pid.group(1)})" if pid else ""
+            raise ProjectLockedError(
+                f"The project {root} is being used by another chatlens process{holder} (a "
+                "command writing to it, or a dashboard being browsed). Wait for it to finish, "
+                "or stop it, then run this command again."
+            ) from None
+        raise ProjectError(f"Cannot open the project store {root / DB_NAME}: {msg}") from None
+
+    def cursor(self) -> Store:
+        """The same store through a new connection to the open database (for another thread;
+        it shares DuckDB's cache). Closing it leaves this one open."""
+        con = self.con.cursor()
+        con.execute("SET TimeZone = 'UTC'")
+        return Store(self.root, con, self.read_only)
 
     def close(self) -> None:
         self.con.close()

@@ -1,7 +1,9 @@
-"""Opening the project from the dashboard: read-only, short-lived, never blocking writers.
+"""Opening the project from the dashboard: read-only, shared while busy, never holding writers off.
 
-Each request opens the DuckDB store read-only and closes it when done, so a CLI command can take
-the writer lock between requests. While another process writes, the open fails and the dashboard
+Requests share one read-only DuckDB connection (each gets its own cursor), so DuckDB's cache stays
+warm while someone browses; it is closed once no request has used it for :data:`IDLE_CLOSE_S`
+seconds, which lets a CLI command take the writer lock (writers wait for it a while: see
+:meth:`chatlens.store.Store.open`). While another process writes, opening fails and the dashboard
 answers "project busy, retry" (HTTP 503) instead of an error. Labels go to ``labels.sqlite``
 (SQLite in WAL mode), which never needs DuckDB's lock. Slow summaries are cached per data
 version: the store file's and the label database's size and modification time.
@@ -10,6 +12,7 @@ version: the store file's and the label database's size and modification time.
 from __future__ import annotations
 
 import threading
+import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -24,6 +27,9 @@ from chatlens.store.core import DB_NAME, Store
 from chatlens.store.labels import LABELS_DB
 
 T = TypeVar("T")
+
+#: Seconds an unused shared connection stays open (a writer waiting for the lock gets it then).
+IDLE_CLOSE_S = 1.0
 
 
 _CODEBOOKS: dict[tuple[Any, ...], Any] = {}
@@ -82,6 +88,9 @@ class ProjectAccess:
     _cache: dict[tuple[Any, ...], Any] = field(default_factory=dict)
     _lock: threading.Lock = field(default_factory=threading.Lock)
     _key_locks: dict[tuple[Any, ...], threading.Lock] = field(default_factory=dict)
+    _shared: Store | None = None
+    _users: int = 0
+    _last_used: float = 0.0
 
     def version(self, labels: bool = False) -> tuple[Any, ...]:
         v: tuple[Any, ...] = (_stat(self.root / DB_NAME), _stat(self.root / (DB_NAME + ".wal")))
@@ -91,22 +100,53 @@ class ProjectAccess:
 
     @contextmanager
     def project(self) -> Iterator[ViewProject]:
-        try:
-            store = Store.open(self.root, read_only=True)
-        except ProjectLockedError as exc:
-            raise ProjectBusy(str(exc)) from None
-        except ProjectError as exc:
-            if "lock" in str(exc).lower():
-                raise ProjectBusy(str(exc)) from None
-            raise
-        store.con.execute("SET enable_progress_bar = false")
-        proj = ViewProject(store, self.codebook_ref)
+        shared = self._acquire()
+        proj = ViewProject(shared.cursor(), self.codebook_ref)
+        proj.store.con.execute("SET enable_progress_bar = false")
         try:
             yield proj
         except duckdb.IOException as exc:
             raise ProjectBusy(str(exc)) from None
         finally:
-            proj.close()
+            proj.close()  # the request's cursor only
+            self._release()
+
+    def _acquire(self) -> Store:
+        with self._lock:
+            if self._shared is None:
+                try:
+                    self._shared = Store.open(self.root, read_only=True)
+                except ProjectLockedError as exc:
+                    raise ProjectBusy(str(exc)) from None
+                except ProjectError as exc:
+                    if "lock" in str(exc).lower():
+                        raise ProjectBusy(str(exc)) from None
+                    raise
+            self._users += 1
+            return self._shared
+
+    def _release(self) -> None:
+        with self._lock:
+            self._users -= 1
+            self._last_used = time.monotonic()
+            if self._users == 0:
+                timer = threading.Timer(IDLE_CLOSE_S, self._close_if_idle)
+                timer.daemon = True
+                timer.start()
+
+    def _close_if_idle(self) -> None:
+        with self._lock:
+            idle = time.monotonic() - self._last_used >= IDLE_CLOSE_S * 0.99
+            if self._shared is not None and self._users == 0 and idle:
+                self._shared.close()
+                self._shared = None
+
+    def close(self) -> None:
+        """Close the shared connection (when the server stops)."""
+        with self._lock:
+            if self._shared is not None:
+                self._shared.close()
+                self._shared = None
 
     def cached(self, name: str, compute: Callable[[ViewProject], T], labels: bool = False,
                *args: Any) -> T:
