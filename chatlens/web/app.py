@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import getpass
 import json
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -126,8 +128,14 @@ def create_app(settings: Settings) -> Starlette:
     routes = [*pages.routes(web), *api.routes(web),
               Mount("/static", app=StaticFiles(directory=HERE / "static"), name="static")]
     config = SecurityConfig(token=settings.token, loopback_only=is_loopback(settings.host))
+    @asynccontextmanager
+    async def lifespan(app: Starlette) -> AsyncIterator[None]:
+        yield
+        web.access.close()  # let go of the project when the server stops
+
     app = Starlette(routes=routes, middleware=[Middleware(SecurityMiddleware, config=config)],
-                    exception_handlers={ProjectBusy: busy, ChatlensError: problem})
+                    exception_handlers={ProjectBusy: busy, ChatlensError: problem},
+                    lifespan=lifespan)
     app.state.web = web
     return app
 
