@@ -101,14 +101,16 @@ class ProjectAccess:
     @contextmanager
     def project(self) -> Iterator[ViewProject]:
         shared = self._acquire()
-        proj = ViewProject(shared.cursor(), self.codebook_ref)
-        proj.store.con.execute("SET enable_progress_bar = false")
+        proj: ViewProject | None = None
         try:
+            proj = ViewProject(shared.cursor(), self.codebook_ref)
+            proj.store.con.execute("SET enable_progress_bar = false")
             yield proj
         except duckdb.IOException as exc:
             raise ProjectBusy(str(exc)) from None
         finally:
-            proj.close()  # the request's cursor only
+            if proj is not None:
+                proj.close()  # the request's cursor only
             self._release()
 
     def _acquire(self) -> Store:
