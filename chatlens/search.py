@@ -49,10 +49,11 @@ def highlight_spans(text: str, tokens: list[str], lemmas: list[str], wanted: set
 def search(store: Store, query: str, codebook: str | None, measure: str | None,
            value: str | None, limit: int) -> list[dict[str, Any]]:
     sets = query_lemmas(query)
-    if db.unindexed_count(store):
-        if store.read_only:
+    if store.read_only:
+        if db.unindexed_count(store):
             raise UsageError("The search index is not up to date; run `chatlens enrich` once.")
-        db.index_lemmas(store)
+    else:
+        db.index_lemmas(store)  # catches up a project whose index lags; nothing to do otherwise
     rows = db.search(store, sets, codebook, measure, value, limit)
     wanted = {x for s in sets for x in s}
     lem = Lemmatizer()

@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from chatlens.store.frames import time_bucket
 from chatlens.textsafe import mask_pii
 
 if TYPE_CHECKING:
@@ -83,9 +84,7 @@ def fit_topics(project: Project, n_topics: int | None = None, sample: int = MAX_
     from sklearn.feature_extraction.text import TfidfVectorizer
 
     fp = project.enrich_settings().fingerprint()
-    span = project.store.con.cursor().execute(
-        "SELECT date_diff('day', min(ts), max(ts)) FROM messages").fetchall()[0][0] or 0
-    bucket = "month" if span > 95 else "week"
+    bucket = time_bucket(project.store)
     fmt = "%Y-%m" if bucket == "month" else "%Y-%m-%d"
     con = project.store.con.cursor()
     # draw the sample from the messages alone, then fetch its texts and lemmas: carrying them

@@ -20,9 +20,10 @@ from chatlens import __version__
 from chatlens.errors import ChatlensError, UsageError
 from chatlens.report.markdown import to_html
 from chatlens.store.core import Store
+from chatlens.store.frames import time_bucket
 from chatlens.web.access import ViewProject
 from chatlens.web.charts import BandPoint, band_chart, interval_bars
-from chatlens.web.estimates import estimates, time_bucket
+from chatlens.web.estimates import estimates
 from chatlens.web.queries import EvidenceQuery, overview
 
 HERE = Path(__file__).parent
@@ -110,7 +111,7 @@ def report_data(root: str | Path, claims: str | None = None, codebook: str | Non
     p = ViewProject(Store.open(root, read_only=True), codebook)
     with p:
         cb, source = p.codebook()
-        bucket = time_bucket(p)
+        bucket = time_bucket(p.store)
         measures = []
         for m in cb.measures:
             try:

@@ -19,6 +19,14 @@ GROUP_EXPR = {
 }
 
 
+def time_bucket(store: Store) -> str:
+    """``month`` for corpora spanning more than about three months, else ``week``."""
+    row = store.con.cursor().execute(
+        "SELECT date_diff('day', min(ts), max(ts)) FROM messages").fetchall()
+    days = row[0][0] if row and row[0][0] is not None else 0
+    return "month" if days > 95 else "week"
+
+
 def measure_frame(store: Store, codebook: str, measure: str, fingerprint: str,
                   languages: list[str] | None = None, chats: list[str] | None = None,
                   since: date | None = None, until: date | None = None,

@@ -76,6 +76,8 @@ def index_lemmas(store: Store, progress: Callable[[int, int], None] | None = Non
     maps let a lookup read only the row groups of the lemmas asked for; each run commits with
     its entries in ``lemma_indexed``, so an interrupted indexing resumes where it stopped.
     """
+    if not unindexed_count(store):  # two table counts; the anti-join below scans every uid
+        return 0
     con = store.con
     con.execute("CREATE OR REPLACE TEMP TABLE _new AS SELECT e.rowid AS rid, e.uid "
                 "FROM enrichment e ANTI JOIN lemma_indexed USING (uid)")

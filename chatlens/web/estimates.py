@@ -56,11 +56,3 @@ def estimates(project: Project, measure: str, by: str | None = None, level: floa
             n_labelled=est.n_labelled, N=est.N_population or 0, naive=r.naive.point,
             too_small=est.too_small, level=level))
     return out
-
-
-def time_bucket(project: Project) -> str:
-    """``month`` for corpora spanning more than about three months, else ``week``."""
-    row = project.store.con.execute(
-        "SELECT date_diff('day', min(ts), max(ts)) FROM messages").fetchall()
-    days = row[0][0] if row and row[0][0] is not None else 0
-    return "month" if days > 95 else "week"

@@ -12,10 +12,11 @@ from starlette.responses import HTMLResponse, Response, StreamingResponse
 from starlette.routing import Route
 
 from chatlens.errors import UsageError
+from chatlens.store.frames import time_bucket
 from chatlens.textsafe import csv_safe, mask_pii
 from chatlens.web import queries
 from chatlens.web.charts import BandPoint, band_chart, interval_bars, lines_chart
-from chatlens.web.estimates import estimates, time_bucket
+from chatlens.web.estimates import estimates
 
 if TYPE_CHECKING:
     from chatlens.web.access import ViewProject
@@ -79,7 +80,7 @@ def routes(web: Web) -> list[Route]:
             raise UsageError(f"{value!r} is not a label of {mid}.")
 
         def compute(p: ViewProject) -> dict[str, Any]:
-            bucket = time_bucket(p)
+            bucket = time_bucket(p.store)
             return {"overall": estimates(p, mid, value=value)[0],
                     "time": estimates(p, mid, by=bucket, value=value),
                     "chat": estimates(p, mid, by="chat", value=value), "bucket": bucket,

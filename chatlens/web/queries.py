@@ -9,6 +9,7 @@ from typing import Any
 from chatlens.project import Project
 from chatlens.search import highlight_spans
 from chatlens.store import stages
+from chatlens.store.frames import time_bucket
 from chatlens.textsafe import mask_pii
 
 PAGE_SIZE = 50
@@ -24,7 +25,7 @@ def dicts(project: Project, sql: str, params: list[Any] | None = None) -> list[d
 def overview(project: Project) -> dict[str, Any]:
     """Counts for the overview page (one pass of a few aggregate queries)."""
     summary = project.store.summary()
-    bucket = "month" if _span_days(project) > 95 else "week"
+    bucket = time_bucket(project.store)
     trunc = f"date_trunc('{bucket}', ts)"
     over_time = dicts(project,
                        f"SELECT strftime({trunc}, '%Y-%m-%d') AS t, chat_key, count(*) AS n "
@@ -37,12 +38,6 @@ def overview(project: Project) -> dict[str, Any]:
     return {"summary": summary, "sources": project.store.sources(),
             "chats": project.store.chats()[:100], "bucket": bucket, "over_time": over_time,
             "languages": langs, "quarantine": quarantine}
-
-
-def _span_days(project: Project) -> int:
-    row = project.store.con.cursor().execute(
-        "SELECT date_diff('day', min(ts), max(ts)) FROM messages").fetchall()
-    return int(row[0][0]) if row and row[0][0] is not None else 0
 
 
 @dataclass(slots=True)
