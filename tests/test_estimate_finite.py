@@ -83,3 +83,45 @@ def test_a_model_that_never_disagrees_in_the_audit_still_gets_an_interval() -> N
         assert e.width > 0
         covered += e.lower <= y.mean() <= e.upper
     assert covered / 300 >= 0.93
+
+
+def _linear_only(monkeypatch: pytest.MonkeyPatch) -> None:
+    import chatlens.estimate.ppi as ppi
+
+    monkeypatch.setattr(ppi, "RECALIBRATE_MIN_CLASS", 10**9)
+
+
+@pytest.mark.parametrize("prevalence", [0.05, 0.3])
+def test_recalibration_narrows_a_shifted_model_and_still_covers(
+        prevalence: float, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Scores calibrated for a 50% prior land on a population at 5% or 30%: the logistic
+    working model recovers what the linear one loses, and the interval still covers."""
+    clf = CLASSIFIERS[3]  # miscalibrated on top of the prior shift
+    rng = np.random.default_rng(11)
+    draws = []
+    for _ in range(300):
+        y, f = population(rng, 3000, prevalence, clf)
+        draws.append((y, f, audit_indices(rng, y.size, 400)))
+    recal = [ppi_finite_estimate(y[i], f[i], f) for y, f, i in draws]
+    _linear_only(monkeypatch)
+    linear = [ppi_finite_estimate(y[i], f[i], f) for y, f, i in draws]
+    assert np.mean(["logistic recalibration" in e.notes for e in recal]) >= 0.95
+    assert all("logistic" not in e.notes for e in linear)
+    for ests in (recal, linear):
+        cover = np.mean([e.lower <= y.mean() <= e.upper
+                         for e, (y, _, _) in zip(ests, draws, strict=True)])
+        assert cover >= 0.91
+    ratio = np.mean([e.width for e in recal]) / np.mean([e.width for e in linear])
+    assert ratio < 0.96, ratio
+
+
+def test_recalibration_falls_back_when_the_audit_is_separable_or_small() -> None:
+    rng = np.random.default_rng(5)
+    y = (rng.random(2000) < 0.2).astype(float)
+    f = np.where(y == 1, 0.9, 0.1)  # the scores separate the labels perfectly
+    idx = audit_indices(rng, 2000, 300)
+    e = ppi_finite_estimate(y[idx], f[idx], f)
+    assert "lambda=" in e.notes and e.lower <= y.mean() <= e.upper
+    y2, f2 = population(rng, 2000, 0.02, CLASSIFIERS[1])  # ~6 audited positives: too few to fit
+    e2 = ppi_finite_estimate(y2[idx[:300]], f2[idx[:300]], f2)
+    assert "lambda=" in e2.notes

@@ -12,43 +12,85 @@ import re
 from dataclasses import dataclass
 from typing import Protocol
 
+import numpy as np
+import pyarrow as pa
+import pyarrow.compute as pc
+
 from chatlens.enrich.morph import negation_words
 
 
-@dataclass(slots=True)
 class Batch:
-    """The columns scorers read, one list entry per message.
+    """The columns scorers read for a batch of messages: ``text``, ``norm``, ``lang`` (one entry
+    per message) and the lemmas.
 
-    :meth:`candidates` answers "which messages contain any of these lemmas" from one inverted
-    index built per batch, so twenty lexicons cost one pass over the batch, not twenty.
+    Lemmas stay one Arrow list array: :meth:`positions` finds where any of a set of lemmas occurs
+    with one hash lookup per *distinct* lemma of the batch, so a lexicon touches only the
+    messages and positions it can match. :attr:`lemmas` gives them all as Python lists (trained
+    models need them), :meth:`lemma_row` one message's.
     """
 
-    text: list[str]
-    norm: list[str]
-    lang: list[str]
-    lemmas: list[list[str]]
-    _index: dict[str, list[int]] | None = None
+    __slots__ = ("_arrow", "_flat", "_lists", "_rows", "lang", "norm", "text")
+
+    def __init__(self, text: list[str], norm: list[str], lang: list[str],
+                 lemmas: list[list[str]] | pa.Array | pa.ChunkedArray) -> None:
+        self.text, self.norm, self.lang = text, norm, lang
+        self._lists: list[list[str]] | None = None
+        self._rows: dict[int, list[str]] = {}
+        self._flat: tuple[np.ndarray, np.ndarray, np.ndarray, pa.Array] | None = None
+        if isinstance(lemmas, list):
+            self._lists = lemmas
+            lemmas = pa.array(lemmas, pa.list_(pa.string()))
+        if isinstance(lemmas, pa.ChunkedArray):
+            lemmas = (lemmas.combine_chunks() if lemmas.num_chunks
+                      else pa.array([], pa.list_(pa.string())))
+        self._arrow: pa.ListArray = lemmas
 
     def __len__(self) -> int:
         return len(self.text)
 
-    def candidates(self, lemmas: frozenset[str]) -> list[int]:
-        if self._index is None:
-            index: dict[str, list[int]] = {}
-            for i, row in enumerate(self.lemmas):
-                for lemma in set(row):
-                    bucket = index.get(lemma)
-                    if bucket is None:
-                        index[lemma] = [i]
-                    else:
-                        bucket.append(i)
-            self._index = index
-        found: set[int] = set()
-        for lemma in lemmas:
-            hit = self._index.get(lemma)
-            if hit:
-                found.update(hit)
-        return sorted(found)
+    @property
+    def lemmas(self) -> list[list[str]]:
+        if self._lists is None:
+            self._lists = [x or [] for x in self._arrow.to_pylist()]
+        return self._lists
+
+    def lemma_row(self, i: int) -> list[str]:
+        if self._lists is not None:
+            return self._lists[i]
+        row = self._rows.get(i)
+        if row is None:
+            offsets, _, _, flat = self._flat_lemmas()
+            a, b = int(offsets[i]), int(offsets[i + 1])
+            row = self._rows[i] = flat.slice(a, b - a).to_pylist()
+        return row
+
+    def _flat_lemmas(self) -> tuple[np.ndarray, np.ndarray, np.ndarray, pa.Array]:
+        """Per-message offsets into the flat lemmas, dictionary codes, dictionary, flat array."""
+        if self._flat is None:
+            arr = self._arrow
+            offs = np.asarray(arr.offsets, dtype=np.int64)
+            flat = arr.flatten()
+            enc = pc.dictionary_encode(flat)
+            codes = np.asarray(enc.indices.fill_null(0), dtype=np.int64)
+            self._flat = (offs - offs[0], codes, enc.dictionary, flat)
+        return self._flat
+
+    def positions(self, words: frozenset[str]) -> dict[int, list[int]]:
+        """Message index → positions (ascending) of lemmas in ``words``, messages ascending."""
+        offsets, codes, dictionary, _ = self._flat_lemmas()
+        if not words or codes.size == 0:
+            return {}
+        wanted = pc.is_in(dictionary, value_set=pa.array(sorted(words), pa.string()))
+        hits = np.flatnonzero(np.asarray(wanted.fill_null(False), dtype=bool)[codes])
+        rows = np.searchsorted(offsets, hits, side="right") - 1
+        out: dict[int, list[int]] = {}
+        for r, h in zip(rows.tolist(), (hits - offsets[rows]).tolist(), strict=True):
+            bucket = out.get(r)
+            if bucket is None:
+                out[r] = [h]
+            else:
+                bucket.append(h)
+        return out
 
 
 @dataclass(frozen=True, slots=True)
@@ -85,11 +127,13 @@ class LexiconMatcher:
     window: int  # 0: no negation handling
     min_matches: int = 1
 
-    def find(self, lemmas: list[str]) -> list[tuple[int, int]]:
+    def find(self, lemmas: list[str], starts: list[int] | None = None) -> list[tuple[int, int]]:
+        """Matched ``(start, end)`` spans; ``starts``: the positions whose lemma begins a phrase
+        (every position when omitted)."""
         spans: list[tuple[int, int]] = []
         n = len(lemmas)
-        for i, lemma in enumerate(lemmas):
-            phrases = self.by_first.get(lemma)
+        for i in range(n) if starts is None else starts:
+            phrases = self.by_first.get(lemmas[i])
             if not phrases:
                 continue
             for phrase in phrases:
@@ -104,10 +148,9 @@ class LexiconMatcher:
 
     def score(self, batch: Batch) -> list[Hit | None]:
         out: list[Hit | None] = [None] * len(batch)
-        candidates = batch.candidates(self.firsts)
-        for i in candidates:
-            lemmas = batch.lemmas[i]
-            spans = self.find(lemmas)
+        for i, starts in batch.positions(self.firsts).items():
+            lemmas = batch.lemma_row(i)
+            spans = self.find(lemmas, starts)
             if len(spans) >= self.min_matches:
                 out[i] = Hit(self.label, 1.0, tuple(" ".join(lemmas[a:b]) for a, b in spans))
         return out
@@ -133,7 +176,8 @@ def build_lexicon(scorer_id: str, label: str, phrases: list[tuple[str, ...]],
 
 @dataclass(frozen=True, slots=True)
 class RegexMatcher:
-    """A regular expression; ``first_chars`` (when known) lets most messages skip the search."""
+    """A regular expression; ``first_chars`` (when known: the characters a match can start
+    with) lets the search try only the positions holding one of them instead of every one."""
 
     id: str
     label: str
@@ -144,12 +188,19 @@ class RegexMatcher:
     def score(self, batch: Batch) -> list[Hit | None]:
         texts = batch.text if self.field == "text" else batch.norm
         out: list[Hit | None] = []
-        search = self.pattern.search
-        first = self.first_chars
+        search, match = self.pattern.search, self.pattern.match
+        starts = (re.compile("[" + "".join(re.escape(c) for c in sorted(self.first_chars)) + "]")
+                  if self.first_chars else None)
         for t in texts:
-            if not t or (first is not None and not any(c in t for c in first)):
-                out.append(None)
-                continue
-            m = search(t)
+            m = None
+            if t and starts is None:
+                m = search(t)
+            elif t and starts is not None:
+                # the leftmost match starts at the leftmost position where one matches, so this
+                # gives what search() gives; lookbehinds still see the text before ``pos``
+                for s in starts.finditer(t):
+                    m = match(t, s.start())
+                    if m:
+                        break
             out.append(Hit(self.label, 1.0, (m.group(0),)) if m else None)
         return out

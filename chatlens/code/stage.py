@@ -72,7 +72,7 @@ def code_table(table: pa.Table, compiled: CompiledCodebook,
     batch = Batch(text=[t or "" for t in table.column("text").to_pylist()],
                   norm=[t or "" for t in table.column("norm").to_pylist()],
                   lang=table.column("lang").to_pylist(),
-                  lemmas=[x or [] for x in table.column("lemmas").to_pylist()])
+                  lemmas=table.column("lemmas"))
     uids = table.column("uid")
     values: dict[str, list[str | None]] = {}
     parts: list[pa.Table] = []
@@ -91,11 +91,15 @@ def code_table(table: pa.Table, compiled: CompiledCodebook,
             else:
                 results.append(s.score(batch))
         ids = [s.id for s in m.scorers]
-        value: list[str | None] = [None] * n
-        score: list[float | None] = [None] * n
-        scorer: list[str | None] = [None] * n
+        # rows where nothing fired get the default; only the others need combining
+        value: list[str | None] = [m.default if ok else None for ok in inside]
+        scorer: list[str | None] = ["default" if ok else None for ok in inside]
+        score: list[float | None] = (
+            [0.0 if ok else None for ok in inside] if model_p is None
+            else [max(0.0, p) if ok else None for ok, p in zip(inside, model_p, strict=True)])
         matched: list[list[str] | None] = [None] * n
-        for i in range(n):
+        fired = sorted({i for r in results for i, h in enumerate(r) if h is not None})
+        for i in fired:
             if inside[i]:
                 v, sc, who, terms = _combine(m, [(ids[k], r[i]) for k, r in enumerate(results)])
                 if model_p is not None:  # keep P(positive) below the threshold too (for PPI)

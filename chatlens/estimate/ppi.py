@@ -18,6 +18,7 @@ from collections.abc import Callable
 
 import numpy as np
 from numpy.typing import ArrayLike, NDArray
+from scipy.special import expit
 
 from chatlens.estimate.audit import _as_binary, audit_estimate, z_value
 from chatlens.estimate.result import Estimate
@@ -111,10 +112,13 @@ def ppi_finite_estimate(
     model-assisted difference estimator of survey sampling (Särndal, Swensson & Wretman 1992)
     and the finite-population form of PPI++:
 
-    ``point = lambda*mean(f over population) + mean(y - lambda*f over the audit)``, with variance
-    ``(1 - n/N) * Var(y - lambda*f) / n``. ``lambda = Cov(y, f) / Var(f)`` from the audit,
-    clipped to [0, 1] (``lambda = 0`` is the audit mean, so an uninformative model cannot
-    widen the interval beyond the audit's, up to noise in ``lambda``).
+    ``point = mean(g(f) over population) + mean(y - g(f) over the audit)``, with variance
+    ``(1 - n/N) * Var(y - g(f)) / n`` (two degrees of freedom spent on fitting ``g``). The working
+    model ``g`` is fitted on the audit (:func:`working_model`): a logistic recalibration of the
+    scores, or PPI++'s linear ``lambda*f`` when the audit is too small for it. Whatever ``g`` is,
+    the audit term removes its bias; a better ``g`` only shrinks the residuals, and a useless one
+    (flat ``g``) leaves the audit mean, so the model cannot widen the interval beyond the
+    audit's (up to noise in fitting ``g``). ``tuned=False`` uses plain ``g = f``.
 
     ``yhat_population``: scores of all N messages, audited ones included. The same small-sample
     guard as :func:`ppi_estimate` applies.
@@ -127,12 +131,12 @@ def ppi_finite_estimate(
         raise ValueError("y_labelled and yhat_labelled must have the same length")
     if n < 2 or n > N:
         raise ValueError("needs at least 2 audited messages, all of them in the population")
-    lam = _regression_lambda(y, f) if tuned else 1.0
-    rect = y - lam * f
-    point = lam * float(f_all.mean()) + float(rect.mean())
+    work, work_all, how = working_model(y, f, f_all, tuned)
+    rect = y - work
+    point = float(work_all.mean()) + float(rect.mean())
     fpc = max(1.0 - n / N, 0.0)
-    se = float(np.sqrt(fpc * float(np.var(rect, ddof=1)) / n))
-    notes = (f"PPI++ for a fully scored finite population (lambda={lam:.3f}, "
+    se = float(np.sqrt(fpc * float(np.var(rect, ddof=2 if n > 2 else 1)) / n))
+    notes = (f"PPI++ for a fully scored finite population ({how}, "
              f"finite-population correction {fpc:.3f}); CLT interval")
     se, notes = _disagreement_floor(y, f, N, se, notes)
     return _finish(y, point, se, level, N, notes, small_sample_guard,
@@ -149,9 +153,9 @@ def ppi_finite_stratified(
 ) -> Estimate:
     """:func:`ppi_finite_estimate` for a stratified audit sample.
 
-    ``point = lambda*mean(f over population) + sum_h W_h mean_h(y - lambda*f)`` with
-    ``W_h = N_h/N`` from the population's strata, variance
-    ``sum_h W_h^2 (1 - n_h/N_h) s_h^2 / n_h``. Every stratum of the population needs at least
+    ``point = mean(g(f) over population) + sum_h W_h mean_h(y - g(f))`` with ``W_h = N_h/N``
+    from the population's strata, variance ``sum_h W_h^2 (1 - n_h/N_h) s_h^2 / n_h``; ``g`` is
+    :func:`working_model` fitted on the whole audit. Every stratum of the population needs at least
     two audited messages (ValueError otherwise): a stratum nobody audited cannot be corrected.
     """
     y = _as_binary(y_labelled, "y_labelled")
@@ -163,8 +167,8 @@ def ppi_finite_stratified(
         raise ValueError("labels, scores and strata must have matching lengths")
     keys, N_h = np.unique(s_all, return_counts=True)
     N = f_all.size
-    lam = _regression_lambda(y, f)
-    rect = y - lam * f
+    work, work_all, how = working_model(y, f, f_all, True)
+    rect = y - work
     correction, var = 0.0, 0.0
     thin = []
     for key, size in zip(keys.tolist(), N_h.tolist(), strict=True):
@@ -177,14 +181,72 @@ def ppi_finite_stratified(
         var += w * w * max(1.0 - r.size / size, 0.0) * float(np.var(r, ddof=1)) / r.size
     if thin:
         raise ValueError(f"strata with fewer than two audited messages: {thin[:5]}")
-    point = lam * float(f_all.mean()) + correction
+    point = float(work_all.mean()) + correction
     notes = (f"PPI++ for a fully scored finite population, stratified audit over {keys.size} "
-             f"strata (lambda={lam:.3f}); CLT interval")
+             f"strata ({how}); CLT interval")
     se, notes = _disagreement_floor(y, f, N, float(np.sqrt(var)), notes)
     sizes = dict(zip(keys.tolist(), N_h.tolist(), strict=True))
     return _finish(y, point, se, level, N, notes, True,
                    lambda: audit_estimate(y, N, level, strata=s_l, strata_sizes=sizes),
                    "stratified audit interval")
+
+
+#: The audit needs this many of each class before the two-parameter logistic recalibration is
+#: fitted; below it the working model is PPI++'s linear ``lambda*f``.
+RECALIBRATE_MIN_CLASS = 10
+
+
+def working_model(y: NDArray[np.float64], f: NDArray[np.float64], f_all: NDArray[np.float64],
+                  tuned: bool = True) -> tuple[NDArray[np.float64], NDArray[np.float64], str]:
+    """The working model ``g`` of the difference estimator, on the audit and the population.
+
+    Scores rarely stay calibrated on a new population: a classifier trained where 10% of
+    messages were positive over-predicts where 2% are. Under such a prior shift the true
+    ``P(y | f)`` is still logistic in ``logit(f)``, with a moved intercept, so ``g`` is the
+    logistic regression of the audit labels on ``logit(f)`` (two parameters; Wu & Sitter 2001,
+    model-calibration). That recovers the correlation a linear ``lambda*f`` loses to
+    miscalibration. With fewer than ``RECALIBRATE_MIN_CLASS`` audited positives or negatives
+    it falls back to PPI++'s ``lambda*f`` with ``lambda = Cov(y, f) / Var(f)`` clipped to
+    [0, 1]. Returns ``(g on the audit, g on the population, description)``.
+    """
+    if not tuned:
+        return f, f_all, "lambda=1"
+    x = int(y.sum())
+    if min(x, y.size - x) >= RECALIBRATE_MIN_CLASS:
+        coef = _logistic_fit(_logit(f), y)
+        if coef is not None:
+            a, b = coef
+            g, g_all = expit(a + b * _logit(f)), expit(a + b * _logit(f_all))
+            return g, g_all, f"logistic recalibration a={a:.3f}, b={b:.3f}"
+    lam = _regression_lambda(y, f)
+    return lam * f, lam * f_all, f"lambda={lam:.3f}"
+
+
+def _logit(p: NDArray[np.float64]) -> NDArray[np.float64]:
+    q = np.clip(p, 1e-6, 1.0 - 1e-6)
+    return np.asarray(np.log(q) - np.log1p(-q), dtype=float)
+
+
+def _logistic_fit(z: NDArray[np.float64], y: NDArray[np.float64],
+                  iters: int = 50) -> tuple[float, float] | None:
+    """Intercept and slope of ``P(y) = sigmoid(a + b*z)`` by Newton's method (``None`` when
+    the fit does not converge, e.g. when the scores separate the audit perfectly)."""
+    X = np.column_stack([np.ones_like(z), z])
+    beta = np.zeros(2)
+    for _ in range(iters):
+        p = expit(X @ beta)
+        w = p * (1.0 - p)
+        hess = X.T @ (X * w[:, None])
+        try:
+            step = np.linalg.solve(hess, X.T @ (y - p))
+        except np.linalg.LinAlgError:
+            return None
+        beta = beta + step
+        if not np.all(np.isfinite(beta)) or abs(beta[1]) > 50:
+            return None
+        if np.max(np.abs(step)) < 1e-8:
+            return float(beta[0]), float(beta[1])
+    return None
 
 
 def _regression_lambda(y: NDArray[np.float64], f: NDArray[np.float64]) -> float:
