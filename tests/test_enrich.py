@@ -208,3 +208,37 @@ def test_uk_ru_accuracy_on_unlp_dev() -> None:
         n = sum(v for (g, _), v in confusion.items() if g == lang)
         acc = confusion[(lang, lang)] / n
         assert acc >= 0.97, f"{lang}: accuracy {acc:.3f}, confusion {dict(confusion)}"
+
+
+EDGE_TEXTS = [
+    "", None, "   \n\t ", "рaбота Zа и V", "🇬🇪🇷🇺 👍🏽 👨‍👩‍👧", "ВЕРХНИЙ ЛАРС",
+    "в Верхнем Ларсе очередь", "@user #тег http://x.com/a. www.y.org, t.me/chan", "ok",
+    "Київ і Львів, м'ята", "Москва\x1cМинск",
+    "Қазақстан мен Алматы", "Ўсе добра, Мінск", "თბილისი", "Երևան", "Hello from Tbilisi!",
+    "1️⃣ 11️⃣ #️⃣", "границу, границе; граница.", "Грузія та Україна", "кПп Бугристое",
+]
+
+
+def _rows_equal_enrich_text(texts: list[str | None]) -> None:
+    out = enrich_table(pa.table({"uid": [str(i) for i in range(len(texts))], "text": texts}), S)
+    for text, row in zip(texts, out.to_pylist(), strict=True):
+        want = enrich_text(text or "", S)
+        got = {k: row[k] for k in want}
+        got["lang_score"] = pytest.approx(want["lang_score"], abs=1e-6)
+        assert got == want, text
+
+
+def test_batch_enrichment_equals_the_per_message_reference() -> None:
+    # mixed Russian and Ukrainian messages take the per-dictionary paths and are put back in order
+    _rows_equal_enrich_text(EDGE_TEXTS * 3)
+    _rows_equal_enrich_text(EDGE_TEXTS[9:10] + EDGE_TEXTS[:3])
+
+
+def test_batch_enrichment_equals_the_reference_on_real_posts(shared_data: Path) -> None:
+    import pandas as pd
+
+    unlp = shared_data / "labeled" / "uk_ru_tg_manipulation_unlp2025" / "dev.parquet"
+    if not unlp.exists():
+        pytest.skip("UNLP 2025 dev set absent")
+    texts = pd.read_parquet(unlp)["content"].tolist()[:1500]
+    _rows_equal_enrich_text(texts)

@@ -5,10 +5,11 @@ from __future__ import annotations
 import gc
 from typing import Any
 
+import numpy as np
 import pyarrow as pa
 
 from chatlens.enrich.lid import detect
-from chatlens.enrich.morph import analyze, lemmatize_tokens
+from chatlens.enrich.morph import analyze, analyze_batch, lemmatize_tokens
 from chatlens.enrich.places import find_places
 from chatlens.enrich.settings import EnrichSettings
 from chatlens.enrich.text import (
@@ -80,30 +81,67 @@ def enrich_table(table: pa.Table | pa.RecordBatch, settings: EnrichSettings) -> 
 
     Pure and picklable (module-level; caches and models are loaded lazily per process), so it can
     run in a process pool or Spark ``mapInArrow`` over record batches. Null text counts as "".
+    The result equals :func:`enrich_text` row by row; with the ``fast`` tokenizer tokens and
+    lemmas come from :func:`analyze_batch` (work per distinct chunk, not per token).
     """
     texts = table.column("text").to_pylist()
-    names = ENRICH_SCHEMA.names[1:]
-    cols: dict[str, list[Any]] = {name: [] for name in names}
-    appenders = [cols[n].append for n in names]
+    uid = table.column("uid")
+    if isinstance(uid, pa.ChunkedArray):
+        uid = uid.combine_chunks()
     gc_was_on = gc.isenabled()
     gc.disable()  # millions of short lists, no cycles: the cyclic GC would only rescan them
     try:
-        for text in texts:
-            row = enrich_text(text, settings)
-            for name, append in zip(names, appenders, strict=True):
-                append(row[name])
+        if settings.tokenizer == "fast":
+            arrays = _enrich_fast(texts, settings)
+        else:
+            arrays = _enrich_rows(texts, settings)
     finally:
         if gc_was_on:
             gc.enable()
-    arrays: list[pa.Array] = [table.column("uid")]
-    if isinstance(arrays[0], pa.ChunkedArray):
-        arrays[0] = arrays[0].combine_chunks()
-    for field in ENRICH_SCHEMA:
-        if field.name == "uid":
-            continue
-        data = cols[field.name]
-        arrays.append(_list_array(data) if field.name in _LIST_COLS else pa.array(data, field.type))
-    return pa.Table.from_arrays(arrays, schema=ENRICH_SCHEMA)
+    return pa.Table.from_arrays([uid, *arrays], schema=ENRICH_SCHEMA)
+
+
+def _enrich_rows(texts: list[str | None], settings: EnrichSettings) -> list[pa.Array]:
+    names = ENRICH_SCHEMA.names[1:]
+    cols: dict[str, list[Any]] = {name: [] for name in names}
+    appenders = [cols[n].append for n in names]
+    for text in texts:
+        row = enrich_text(text or "", settings)
+        for name, append in zip(names, appenders, strict=True):
+            append(row[name])
+    return [_list_array(cols[f.name]) if f.name in _LIST_COLS else pa.array(cols[f.name], f.type)
+            for f in ENRICH_SCHEMA if f.name != "uid"]
+
+
+def _enrich_fast(texts: list[str | None], settings: EnrichSettings) -> list[pa.Array]:
+    norms: list[str] = []
+    urls: list[list[str]] = []
+    for text in texts:
+        norm, found = prepare(text or "", fold=False)
+        norms.append(norm)
+        urls.append(found)
+    detected = [detect(n, settings.languages, settings.min_chars, settings.lid_chars)
+                for n in norms]
+    langs = [d[0] for d in detected]
+    an = analyze_batch(norms, langs)
+    for i in np.flatnonzero(an.folded).tolist():
+        norms[i] = fold_homoglyphs(norms[i])
+    places: list[list[str]] = [[] for _ in norms]
+    if settings.places:
+        for i in np.flatnonzero(an.may_name_place).tolist():
+            places[i] = find_places(an.tokens[i].as_py(), an.lemmas[i].as_py(), "fast")
+    return [
+        pa.array(langs, pa.string()),
+        pa.array([d[1] for d in detected], pa.float32()),
+        pa.array(norms, pa.string()),
+        an.tokens,
+        an.lemmas,
+        _list_array(urls),
+        _list_array([MENTION_RE.findall(n) if "@" in n else [] for n in norms]),
+        _list_array([HASHTAG_RE.findall(n) if "#" in n else [] for n in norms]),
+        _list_array([find_emoji(n) for n in norms]),
+        _list_array(places),
+    ]
 
 
 _LIST_COLS = frozenset(f.name for f in ENRICH_SCHEMA if pa.types.is_list(f.type))

@@ -70,13 +70,14 @@ def gazetteer(tokenizer: str = "fast") -> dict[str, list[tuple[tuple[str, ...], 
 
 
 @lru_cache(maxsize=4)
-def _keys(tokenizer: str) -> frozenset[str]:
+def gazetteer_keys(tokenizer: str = "fast") -> frozenset[str]:
+    """The words a place name can start with (a message without any of them names no place)."""
     return frozenset(gazetteer(tokenizer))
 
 
 def find_places(tokens: list[str], lemmas: list[str], tokenizer: str = "fast") -> list[str]:
     """Place ids mentioned, in order of first mention, each once."""
-    index, keys = gazetteer(tokenizer), _keys(tokenizer)
+    index, keys = gazetteer(tokenizer), gazetteer_keys(tokenizer)
     if keys.isdisjoint(lemmas) and keys.isdisjoint(tokens):
         return []
     hits = keys.intersection(lemmas).union(keys.intersection(tokens))

@@ -81,6 +81,9 @@ class TrainedModel:
     versions: dict[str, str] = field(default_factory=versions)
     created: str = field(default_factory=lambda: datetime.now(UTC).isoformat(timespec="seconds"))
     notes: dict[str, Any] = field(default_factory=dict)  # attribution, limits, timings
+    #: Cross-fitted probabilities of the training texts (columns in :attr:`labels` order), the
+    #: ones the metrics were computed from; present after training, not saved.
+    oof_proba: np.ndarray | None = field(default=None, repr=False, compare=False)
 
     @property
     def kind(self) -> str:
@@ -237,9 +240,12 @@ def train_model(texts: Sequence[str], labels: Sequence[str], *,
             "per_label": {lab: int(n) for lab, n in Counter(labels).items()},
             "per_origin": {f"{o} / {lab}": int(n)
                            for (o, lab), n in sorted(by_origin.items())}}
+    oof = np.zeros((len(texts), len(order)))
+    for j, c in enumerate(classes):
+        oof[:, order.index(c)] = p_oof[:, j]
     allnotes = dict(notes or {})
     allnotes.setdefault("train_seconds", round(time.perf_counter() - t0, 2))
     return TrainedModel(measure=measure, labels=order, positive=pos, classes=classes,
                         pipeline=pipe, head=head, calibrator=cal, metrics=m,
                         top_features=_top_features(head, pipe, classes, norms, lems),
-                        data=data, notes=allnotes)
+                        data=data, notes=allnotes, oof_proba=oof)
