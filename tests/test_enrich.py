@@ -242,3 +242,15 @@ def test_batch_enrichment_equals_the_reference_on_real_posts(shared_data: Path) 
         pytest.skip("UNLP 2025 dev set absent")
     texts = pd.read_parquet(unlp)["content"].tolist()[:1500]
     _rows_equal_enrich_text(texts)
+
+
+def test_http_url_scan_equals_the_lookahead_regex() -> None:
+    import random
+
+    from chatlens.enrich.text import _HTTP_RE, _http_urls
+
+    rng = random.Random(7)
+    alphabet = [*"ab/.:,;!?)]'»«<>\" \n\tx", "http://", "https://", "\u00a0", "\u2028", "ё"]
+    for _ in range(20_000):
+        t = "".join(rng.choice(alphabet) for _ in range(rng.randint(0, 30)))
+        assert _http_urls(t) == _HTTP_RE.findall(t), t

@@ -42,7 +42,6 @@ _SCRIPTS = {
     ),
 }
 _MENTION = re.compile(r"(?<![\w@.])@\w+")
-_KK = "әғқңөұүһ"
 
 
 def script_counts(s: str) -> dict[str, int]:
@@ -77,13 +76,24 @@ def _identifier(langs: tuple[str, ...]) -> Any:
     return ident
 
 
+_DISTINCT_RE = re.compile("[ыэъіїєґўәғқңөұүһ]")
+_RU_ONLY, _UK_ONLY = frozenset("ыэъ"), frozenset("їєґ")
+
+
 def _cyrillic_fast(s: str, n_cyr: int) -> tuple[str, float] | None:
-    n_ru = s.count("ы") + s.count("э") + s.count("ъ")
-    n_uk = s.count("ї") + s.count("є") + s.count("ґ")
-    n_i = s.count("і")
-    n_other = s.count("ў") + sum(s.count(c) for c in _KK)
-    if n_other:
+    found = _DISTINCT_RE.findall(s)  # one scan; usually a handful of letters
+    if not found:
         return None
+    n_ru = n_uk = n_i = 0
+    for ch in found:
+        if ch in _RU_ONLY:
+            n_ru += 1
+        elif ch in _UK_ONLY:
+            n_uk += 1
+        elif ch == "і":
+            n_i += 1
+        else:  # ў or a Kazakh letter
+            return None
     if n_ru * 200 >= n_cyr and not n_i and not n_uk:  # ы+э+ъ ≈ 2.5% of Russian letters
         return "ru", _score(n_ru)
     if not n_ru and (n_i + n_uk) * 50 >= n_cyr and "и" in s:  # і+ї+є ≈ 7% of Ukrainian letters
