@@ -17,6 +17,7 @@ import pytest
 
 from chatlens import Project, ProjectError, ProjectLockedError
 from chatlens.schema import MESSAGE_DOCS, MESSAGE_SCHEMA
+from chatlens.textsafe import FORMULA_PREFIXES, csv_unsafe
 
 TG = Path(__file__).parent / "fixtures" / "telegram_json"
 
@@ -154,20 +155,28 @@ def test_exports_are_pseudonymised_and_csv_formulas_neutralised(
         {"id": i, "type": "message", "date_unixtime": "1663754400", "from": "Иван Петров",
          "from_id": "user1", "text": t, "text_entities": []}
         for i, t in enumerate(["=HYPERLINK(\"http://x\")", "+1", "-2", "@SUM(A1)", "обычный"])]}
+    doc["messages"][4]["forwarded_from"] = "=cmd|' /C calc'!A0"  # stored pseudonymised
+    doc["messages"].append({"id": 9, "type": "message", "date_unixtime": "1663754400",
+                            "from": "x", "from_id": "user2", "text": "'=x", "text_entities": []})
     (tmp_path / "f.json").write_text(json.dumps(doc, ensure_ascii=False, indent=1))
     project.ingest([tmp_path / "f.json"])
-    assert project.export(tmp_path / "m.parquet") == 5
+    assert project.export(tmp_path / "m.parquet") == 6
     table = pq.read_table(tmp_path / "m.parquet")
     assert table.schema.field("ts").type.tz == "UTC"
     assert "Иван" not in json.dumps(table.to_pylist(), default=str, ensure_ascii=False)
     project.export(tmp_path / "m.csv")
     with open(tmp_path / "m.csv", newline="", encoding="utf-8") as fh:
-        texts = [r["text"] for r in csv.DictReader(fh)]
-    assert sorted(texts) == sorted(["'=HYPERLINK(\"http://x\")", "'+1", "'-2", "'@SUM(A1)",
-                                    "обычный"])
+        rows = list(csv.DictReader(fh))
+    assert sorted(r["text"] for r in rows) == sorted([
+        "'=HYPERLINK(\"http://x\")", "'+1", "'-2", "'@SUM(A1)", "обычный", "''=x"])
+    assert not [v for r in rows for v in r.values() if v.startswith(FORMULA_PREFIXES)]
+    by_uid = {r["uid"]: r for r in table.to_pylist()}
+    for r in rows:  # csv_unsafe gives back every original text cell
+        for k in ("text", "forwarded_from", "chat_key", "author_key"):
+            assert csv_unsafe(r[k]) == (by_uid[csv_unsafe(r["uid"])][k] or "")
     project.export(tmp_path / "m.jsonl")
     lines = (tmp_path / "m.jsonl").read_text(encoding="utf-8").splitlines()
-    assert len(lines) == 5 and json.loads(lines[0])["author_key"].startswith("a")
+    assert len(lines) == 6 and json.loads(lines[0])["author_key"].startswith("a")
 
 
 def test_every_run_writes_a_manifest(project: Project) -> None:

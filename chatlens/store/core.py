@@ -87,6 +87,16 @@ MESSAGE_SQL_COLUMNS = (
 )
 
 
+_FORMULA_RE = r"^(?:[=+\-@\t\r]|''[=+\-@\t\r''])"  # as SQL literal text
+
+
+def csv_safe_sql(col: str) -> str:
+    """SQL twin of :func:`chatlens.textsafe.csv_safe` for one column: the same cells get the
+    leading apostrophe. Named after the column."""
+    return (f"CASE WHEN regexp_matches({col}, '{_FORMULA_RE}') THEN '''' || {col} "
+            f"ELSE {col} END AS {col}")
+
+
 @dataclass(slots=True)
 class SourceState:
     source_id: str
@@ -437,12 +447,13 @@ class Store:
 
     def export_messages(self, path: Path, fmt: str) -> int:
         """Write all messages (pseudonymised; no originals, no identities) to ``path``."""
-        text = "text"
-        if fmt == "csv":
-            # Neutralise spreadsheet formulas: a leading = + - @ tab or CR becomes literal text.
-            text = "CASE WHEN regexp_matches(text, '^[=+\\-@\\t\\r]') THEN '''' || text " \
-                   "ELSE text END AS text"
-        cols = MESSAGE_SQL_COLUMNS.replace(" text,", f" {text},")
+        cols = MESSAGE_SQL_COLUMNS
+        if fmt == "csv":  # every text column is untrusted: neutralise spreadsheet formulas
+            types = dict(self.con.execute(
+                "SELECT column_name, data_type FROM information_schema.columns "
+                "WHERE table_name = 'messages'").fetchall())
+            cols = ", ".join(csv_safe_sql(c) if types.get(c) == "VARCHAR" else c
+                             for c in MESSAGE_SQL_COLUMNS.replace(" ", "").split(","))
         query = f"SELECT {cols} FROM messages ORDER BY chat_key, ts, uid"
         options = {"parquet": "FORMAT parquet", "csv": "FORMAT csv, HEADER true",
                    "jsonl": "FORMAT json"}.get(fmt)
