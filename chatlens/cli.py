@@ -334,14 +334,17 @@ def safe_block(text: str) -> str:
 @click.argument("query")
 @click.option("--measure", "measure_value", default=None, metavar="M[=V]",
               help="Only messages in measure M's population (with value V).")
-@click.option("--limit", default=20, show_default=True)
+@click.option("--limit", default=20, show_default=True, type=click.IntRange(min=1),
+              help="Messages per page.")
+@click.option("--offset", default=0, show_default=True, type=click.IntRange(min=0),
+              help="Skip this many (newest first): the next page starts at offset + limit.")
 @project_options
-def search(query: str, measure_value: str | None, limit: int, project_dir: Path | None,
-           as_json: bool) -> None:
+def search(query: str, measure_value: str | None, limit: int, offset: int,
+           project_dir: Path | None, as_json: bool) -> None:
     """Lemma-aware search: every word of QUERY, in any inflected form, highlighted."""
     measure, _, value = (measure_value or "").partition("=")
     with opened(project_dir, read_only=True) as proj:
-        rows = proj.search(query, measure or None, value or None, limit)
+        rows = proj.search(query, measure or None, value or None, limit, offset)
     if as_json:
         emit_json(rows)
         return
@@ -355,7 +358,9 @@ def search(query: str, measure_value: str | None, limit: int, project_dir: Path 
         parts.append(safe(text[pos:]))
         out.print(f"[dim]{r['ts']} {safe(r['chat_title'] or r['chat_key'])} "
                   f"{safe(r['author_key'])}[/dim]\n  {''.join(parts)}")
-    out.print(f"{len(rows)} messages" + (" (limit reached)" if len(rows) == limit else ""))
+    shown = f"messages {offset + 1}-{offset + len(rows)}" if rows else "no messages"
+    more = f"; more with --offset {offset + limit}" if len(rows) == limit else ""
+    out.print(shown + more)
 
 
 @cli.command()

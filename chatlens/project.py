@@ -171,12 +171,13 @@ class Project:
         )
 
     def search(self, query: str, measure: str | None = None, value: str | None = None,
-               limit: int = 20) -> list[dict[str, Any]]:
-        """Messages containing every word of ``query`` in any inflected form."""
+               limit: int = 20, offset: int = 0) -> list[dict[str, Any]]:
+        """Messages containing every word of ``query`` in any inflected form, newest first
+        (``offset`` skips that many: pages of ``limit``)."""
         from chatlens.search import search
 
         codebook = self.codebook()[0].name if measure else None
-        return search(self.store, query, codebook, measure, value, limit)
+        return search(self.store, query, codebook, measure, value, limit, offset)
 
     # -- samples and labels --------------------------------------------------------------
     def sample(self, measure: str, kind: str = "audit", n: int = 200, strata: str | None = None,

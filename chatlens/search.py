@@ -47,14 +47,18 @@ def highlight_spans(text: str, tokens: list[str], lemmas: list[str], wanted: set
 
 
 def search(store: Store, query: str, codebook: str | None, measure: str | None,
-           value: str | None, limit: int) -> list[dict[str, Any]]:
+           value: str | None, limit: int, offset: int = 0) -> list[dict[str, Any]]:
+    """Messages with every query word in any inflected form, newest first, with the character
+    spans to highlight; ``offset`` skips that many (the next page starts at offset + limit)."""
+    if limit < 1 or offset < 0:
+        raise UsageError("limit must be at least 1 and offset at least 0.")
     sets = query_lemmas(query)
     if store.read_only:
         if db.unindexed_count(store):
             raise UsageError("The search index is not up to date; run `chatlens enrich` once.")
     else:
         db.index_lemmas(store)  # catches up a project whose index lags; nothing to do otherwise
-    rows = db.search(store, sets, codebook, measure, value, limit)
+    rows = db.search(store, sets, codebook, measure, value, limit, offset)
     wanted = {x for s in sets for x in s}
     lem = Lemmatizer()
     for r in rows:  # a few dozen rows: re-analysing the text beats fetching stored tokens

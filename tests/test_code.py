@@ -226,4 +226,7 @@ def test_search_widens_its_time_window_until_it_has_enough(
     for limit in (1, 2, 4, 5, 10):
         assert [r["text"] for r in project.search("границы", limit=limit)] == \
             newest_first[:limit]
+    for offset in (0, 1, 3, 4, 5):  # pages: the windows widen until offset + limit are found
+        assert [r["text"] for r in project.search("границы", limit=2, offset=offset)] == \
+            newest_first[offset:offset + 2]
     assert project.search("граница номер") and not project.search("граница небо")

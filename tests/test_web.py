@@ -26,6 +26,7 @@ pytest.importorskip("starlette", reason="starlette is not installed (pip install
 
 from click.testing import CliRunner  # noqa: E402
 
+from chatlens import Project  # noqa: E402
 from chatlens.errors import UsageError  # noqa: E402
 from chatlens.report import build_report  # noqa: E402
 from chatlens.textsafe import csv_safe  # noqa: E402
@@ -251,6 +252,27 @@ def test_evidence_keyset_paging(server: Server) -> None:
     assert seen == sorted(seen)
 
 
+def test_search_pages_follow_each_other(server: Server, monkeypatch: pytest.MonkeyPatch) -> None:
+    import chatlens.web.pages as pages
+
+    with Project.open(server.root, read_only=True) as p:
+        everything = [r["uid"] for r in p.search("граница", limit=1000)]
+    assert len(everything) > 3
+    monkeypatch.setattr(pages, "SEARCH_PAGE", 3)
+    seen: list[str] = []
+    url = server.url + "/search?q=" + urllib.parse.quote("граница")
+    for _ in range(len(everything)):
+        status, _, html = request(url)
+        assert status == 200
+        seen += re.findall(r'class="msg" data-uid="([0-9a-f]+)"', html)
+        nxt = re.search(r'id="next-page" href="([^"]+)"', html)
+        if not nxt:
+            break
+        url = server.url + nxt.group(1).replace("&amp;", "&")
+        assert 'id="prev-page"' in request(url)[2]
+    assert seen == everything
+
+
 def first_sample(root: Path) -> str:
     con = sqlite3.connect(root / "labels.sqlite")
     try:
@@ -304,6 +326,8 @@ def test_every_page_loads(page: Any, server: Server) -> None:
         assert resp.status == 200, name
         assert page.locator("main h1").count() == 1, name
         shot(page, f"page-{name}")
+    for bad in ("abc", "0", "-3", "99999999"):  # any page number renders, the junk as page 1
+        assert page.goto("/search?q=x&page=" + bad).status == 200
     page.goto("/measures/border_crossing")
     assert page.locator("svg.chart polygon.band").count() == 1
     assert page.locator("svg.chart polyline.naive").count() == 1

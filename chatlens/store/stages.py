@@ -243,8 +243,10 @@ _UNWINDOWED = 20_000  # candidate postings a search reads at once, without time 
 
 
 def search(store: Store, lemma_sets: list[list[str]], codebook: str | None,
-           measure: str | None, value: str | None, limit: int) -> list[dict[str, Any]]:
-    """Messages whose lemmas include all lemmas of one of ``lemma_sets``, newest first.
+           measure: str | None, value: str | None, limit: int, offset: int = 0,
+           ) -> list[dict[str, Any]]:
+    """Messages whose lemmas include all lemmas of one of ``lemma_sets``, newest first; the
+    ``limit`` after skipping ``offset`` of them.
 
     Looked up in ``lemma_index`` (see :func:`index_lemmas`), first among the newest postings and
     in wider time windows until ``limit`` messages are found: all postings of a message share its
@@ -271,6 +273,7 @@ def search(store: Store, lemma_sets: list[list[str]], codebook: str | None,
                 "AND in_population" + (" AND value = ?" if value else "") + ") c USING (uid)")
         fparams = [codebook, measure, *([value] if value else [])]
     top: list[str] = []
+    want = offset + limit
     for cutoff in since:
         window = "" if cutoff is None else "AND ts >= ?"
         hits = " UNION ".join(
@@ -280,9 +283,10 @@ def search(store: Store, lemma_sets: list[list[str]], codebook: str | None,
         params = [x for s in lemma_sets for x in [*s, *([cutoff] if cutoff else [])]]
         top = [r[0] for r in store.con.execute(
             f"SELECT uid FROM ({hits}) h {filt} ORDER BY ts DESC NULLS LAST, uid LIMIT ?",
-            [*params, *fparams, limit]).fetchall()]
-        if len(top) >= limit:
+            [*params, *fparams, want]).fetchall()]
+        if len(top) >= want:
             break
+    top = top[offset:]
     if not top:
         return []
     cols = ["uid", "chat_key", "chat_title", "ts", "author_key", "text"]

@@ -23,6 +23,12 @@ if TYPE_CHECKING:
     from chatlens.web.app import Web
 
 CSV_LIMIT = 1_000_000
+SEARCH_PAGE = 50  # messages per search page
+
+
+def _page_number(raw: str | None) -> int:
+    """A 1-based page number from the query string; anything else is page 1."""
+    return max(1, min(int(raw), 10_000)) if raw and raw.isdigit() else 1
 
 
 def evidence_query(request: Request) -> queries.EvidenceQuery:
@@ -179,17 +185,21 @@ def routes(web: Web) -> list[Route]:
 
     def search(request: Request) -> HTMLResponse:
         q = request.query_params.get("q", "").strip()
+        page = _page_number(request.query_params.get("page"))
         rows: list[dict[str, Any]] = []
+        more = False
         if q:
-            with web.access.project() as p:
-                found = p.search(q, limit=50)
+            with web.access.project() as p:  # one more than a page tells whether there is more
+                found = p.search(q, limit=SEARCH_PAGE + 1, offset=(page - 1) * SEARCH_PAGE)
+            more, found = len(found) > SEARCH_PAGE, found[:SEARCH_PAGE]
             for r in found:
                 masked = mask_pii(r["text"])
                 spans = r["highlights"] if masked == r["text"] else []
                 r["text"] = masked
                 r["segments"] = queries.segments(masked, spans)
             rows = found
-        return web.render(request, "search.html", q=q, rows=rows)
+        return web.render(request, "search.html", q=q, rows=rows, page=page, more=more,
+                          first=(page - 1) * SEARCH_PAGE + 1)
 
     return [Route("/", overview), Route("/measures", measures),
             Route("/measures/{measure}", measure), Route("/claims", claims),
