@@ -236,18 +236,24 @@ def test_busy_project_gives_503(server: Server) -> None:
         holder.wait()
 
 
-def test_evidence_keyset_paging(server: Server) -> None:
-    q = {"measure": "destination", "value": "none"}
-    seen: list[str] = []
-    url = server.url + "/evidence?" + urllib.parse.urlencode(q)
-    for _ in range(50):
-        status, _, html = request(url)
+def follow_pages(server: Server, url: str, max_pages: int = 50) -> list[tuple[str, list[str]]]:
+    """Each page's HTML and message uids, following its "next page" link from ``url``."""
+    pages = []
+    for _ in range(max_pages):
+        status, _, html = request(server.url + url)
         assert status == 200
-        seen += re.findall(r'class="msg" data-uid="([0-9a-f]+)"', html)
+        pages.append((html, re.findall(r'class="msg" data-uid="([0-9a-f]+)"', html)))
         nxt = re.search(r'id="next-page" href="([^"]+)"', html)
         if not nxt:
             break
-        url = server.url + nxt.group(1).replace("&amp;", "&")
+        url = nxt.group(1).replace("&amp;", "&")
+    return pages
+
+
+def test_evidence_keyset_paging(server: Server) -> None:
+    q = {"measure": "destination", "value": "none"}
+    seen = [u for _, uids in follow_pages(server, "/evidence?" + urllib.parse.urlencode(q))
+            for u in uids]
     assert len(seen) == len(set(seen)) > 50
     assert seen == sorted(seen)
 
@@ -259,18 +265,9 @@ def test_search_pages_follow_each_other(server: Server, monkeypatch: pytest.Monk
         everything = [r["uid"] for r in p.search("граница", limit=1000)]
     assert len(everything) > 3
     monkeypatch.setattr(pages, "SEARCH_PAGE", 3)
-    seen: list[str] = []
-    url = server.url + "/search?q=" + urllib.parse.quote("граница")
-    for _ in range(len(everything)):
-        status, _, html = request(url)
-        assert status == 200
-        seen += re.findall(r'class="msg" data-uid="([0-9a-f]+)"', html)
-        nxt = re.search(r'id="next-page" href="([^"]+)"', html)
-        if not nxt:
-            break
-        url = server.url + nxt.group(1).replace("&amp;", "&")
-        assert 'id="prev-page"' in request(url)[2]
-    assert seen == everything
+    got = follow_pages(server, "/search?q=" + urllib.parse.quote("граница"), len(everything))
+    assert [u for _, uids in got for u in uids] == everything
+    assert ['id="prev-page"' in html for html, _ in got] == [False] + [True] * (len(got) - 1)
 
 
 def first_sample(root: Path) -> str:

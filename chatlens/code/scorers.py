@@ -38,8 +38,8 @@ class Batch:
         self._rows: dict[int, list[str]] = {}
         self._flat: tuple[np.ndarray, np.ndarray, np.ndarray, pa.Array] | None = None
         if isinstance(lemmas, list):
-            self._lists = lemmas
-            lemmas = pa.array(lemmas, pa.list_(pa.string()))
+            self._lists = [x or [] for x in lemmas]
+            lemmas = pa.array(self._lists, pa.list_(pa.string()))
         if isinstance(lemmas, pa.ChunkedArray):
             lemmas = (lemmas.combine_chunks() if lemmas.num_chunks
                       else pa.array([], pa.list_(pa.string())))
