@@ -143,6 +143,56 @@ def measure_labels(project: Project, codebook: str, measure: str) -> Labels:
                   strata_by=strata_by, warnings=warnings)
 
 
+def out_of_fold_codes(project: Project, measure: str, uids: list[str]) -> tuple[pa.Table, int]:
+    """uid, value, score of ``measure`` for labelled messages, coded as if its models had not
+    learned from them, and how many were re-coded.
+
+    A model scores its own training messages too well, so error rates measured on them would
+    flatter it. Messages in a model's training data (its ``out_of_fold.parquet``) are coded
+    again by the codebook with that model answering from its out-of-fold probabilities; the
+    others keep their stored codes.
+    """
+    from dataclasses import replace
+
+    from chatlens.code import code_table, compile_codebook
+    from chatlens.code.compiled import resolve_model
+    from chatlens.store.stages import code_input
+    from chatlens.train.scorer import ModelScorer, OutOfFoldScorer
+    from chatlens.train.storage import load_out_of_fold
+
+    cb = project.codebook()[0]
+    stored = scores_for(project.store, cb.name, measure, uids)
+    models_dir = project.root / "models"
+    if not any(s.type == "model" for s in cb.measure(measure).scorers):
+        return stored, 0
+    compiled = compile_codebook(cb, models_dir=models_dir)
+    trained_on: set[str] = set()
+    measures = []
+    for cm in compiled.measures:
+        if cm.id == measure:
+            scorers = []
+            for sc in cm.scorers:
+                if isinstance(sc, ModelScorer):
+                    folder = resolve_model(sc.name, models_dir)
+                    oof = load_out_of_fold(folder, sc.model.labels) if folder else {}
+                    if oof:
+                        sc = OutOfFoldScorer(sc, oof)
+                        trained_on |= oof.keys()
+                scorers.append(sc)
+            cm = replace(cm, scorers=tuple(scorers))
+        measures.append(cm)
+    redo = sorted(trained_on.intersection(stored["uid"].to_pylist()))
+    if not redo:
+        return stored, 0
+    table = code_input(project.store, project.enrich_settings().fingerprint(), redo)
+    fresh = code_table(table, replace(compiled, measures=tuple(measures)),
+                       write=frozenset({measure}))
+    fresh = fresh.filter(fresh["in_population"]).select(["uid", "value", "score"])
+    keep = stored.filter(pc.invert(pc.is_in(stored["uid"], value_set=pa.array(redo))))
+    merged = pa.concat_tables([keep, fresh.cast(keep.schema)])
+    return merged.sort_by("uid"), len(redo)
+
+
 def _unestimable(m: Measure, value: str, frame: pa.Table, labels: Labels, in_frame: np.ndarray,
                  method: str, level: float, naive: Estimate) -> Estimate:
     """A group with fewer than two audit labels: the interval is the whole range (the data say
@@ -209,9 +259,12 @@ def _one(project: Project, m: Measure, value: str, frame: pa.Table, labels: Labe
     if method == "quantify":
         if not labels.other:
             raise UsageError(f"No labels for {m.id} outside audit samples to quantify with.")
-        train = scores_for(project.store, codebook, m.id, sorted(labels.other))
+        train, n_oof = out_of_fold_codes(project, m.id, sorted(labels.other))
         y_train = np.array([1.0 if labels.other[u] == value else 0.0
                             for u in train["uid"].to_pylist()])
+        if n_oof:
+            reason += (f" The model's error rates come from out-of-fold scores for the {n_oof} "
+                       "labelled messages it was trained on.")
         # sorted scores: the frame has no row order, and the bootstrap must not depend on one
         return quantify_estimate(y_train, yhat(m, value, train), np.sort(y_hat), "acc", level,
                                  rng=0), \

@@ -22,6 +22,7 @@ MIN_PER_LABEL = 5
 
 def train_measure(project: Project, measure: str, cv: int = 5, seed: int = 0) -> dict[str, Any]:
     from chatlens.train import save_model, train_model
+    from chatlens.train.storage import save_out_of_fold
 
     cb = project.codebook()[0]
     m = cb.measure(measure)
@@ -56,6 +57,7 @@ def train_measure(project: Project, measure: str, cv: int = 5, seed: int = 0) ->
     version = 1 + sum(1 for p in models.glob(f"{measure}-v*") if p.is_dir())
     name = f"{measure}-v{version}"
     save_model(model, models / name)
+    save_out_of_fold(models / name, [r["uid"] for r in table], model)
     return {"model": name, "path": str(models / name), "measure": measure,
             "labels": counts, "metrics": {k: model.metrics.get(k) for k in
                                           ("macro_f1", "weighted_f1", "accuracy", "ece",

@@ -81,6 +81,31 @@ def test_model_scorer_codes_probabilities_and_estimates_cover_truth(
     (row,) = p.estimate("border_crossing")
     assert row.estimate.method == "ppi" and row.estimate.lower <= truth <= row.estimate.upper
 
+    # quantify measures the model's errors on its training labels out of fold
+    from chatlens.estimation import out_of_fold_codes
+    from chatlens.train.storage import load_out_of_fold
+
+    labels = {r["uid"]: r["value"] for r in p.labels().labels_arrow(
+        "exodus-2022", "border_crossing").to_pylist() if r["sample_kind"] == "train"}
+    oof = load_out_of_fold(p.root / "models" / "border_crossing-v1", ["yes", "no"])
+    assert set(oof) == set(labels)
+    codes, n = out_of_fold_codes(p, "border_crossing", sorted(labels))
+    stored = {r["uid"]: r["score"] for r in p.store.query_arrow(
+        "SELECT uid, score FROM codes WHERE measure = 'border_crossing' AND in_population"
+    ).to_pylist()}
+    assert n == codes.num_rows == len([u for u in labels if u in stored])
+    for r in codes.to_pylist():  # a rule hit scores 1.0; otherwise the out-of-fold P(yes)
+        assert r["score"] in (1.0, pytest.approx(float(oof[r["uid"]][0])))
+
+    def loss(scores: dict[str, float]) -> float:
+        return sum((scores[u] - (labels[u] == "yes")) ** 2 for u in scores) / len(scores)
+
+    assert loss({r["uid"]: r["score"] for r in codes.to_pylist()}) > \
+        loss({u: stored[u] for u in labels if u in stored})  # in-sample scores flatter
+    (q,) = p.estimate("border_crossing", method="quantify")
+    assert "out-of-fold" in q.method_reason
+    assert q.estimate.lower <= truth <= q.estimate.upper, (q.estimate, truth)
+
 
 def test_shipped_model_can_score_a_measure(tmp_path: Path) -> None:
     from chatlens.code.compiled import compile_codebook

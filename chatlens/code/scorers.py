@@ -29,11 +29,13 @@ class Batch:
     models need them), :meth:`lemma_row` one message's.
     """
 
-    __slots__ = ("_arrow", "_flat", "_lists", "_rows", "lang", "norm", "text")
+    __slots__ = ("_arrow", "_flat", "_lists", "_rows", "lang", "norm", "text", "uids")
 
     def __init__(self, text: list[str], norm: list[str], lang: list[str],
-                 lemmas: list[list[str]] | pa.Array | pa.ChunkedArray) -> None:
+                 lemmas: list[list[str]] | pa.Array | pa.ChunkedArray,
+                 uids: pa.Array | pa.ChunkedArray | None = None) -> None:
         self.text, self.norm, self.lang = text, norm, lang
+        self.uids = uids  # the messages' uids, when the caller has them
         self._lists: list[list[str]] | None = None
         self._rows: dict[int, list[str]] = {}
         self._flat: tuple[np.ndarray, np.ndarray, np.ndarray, pa.Array] | None = None

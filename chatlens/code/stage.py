@@ -72,7 +72,7 @@ def code_table(table: pa.Table, compiled: CompiledCodebook,
     batch = Batch(text=[t or "" for t in table.column("text").to_pylist()],
                   norm=[t or "" for t in table.column("norm").to_pylist()],
                   lang=table.column("lang").to_pylist(),
-                  lemmas=table.column("lemmas"))
+                  lemmas=table.column("lemmas"), uids=table.column("uid"))
     uids = table.column("uid")
     values: dict[str, list[str | None]] = {}
     parts: list[pa.Table] = []

@@ -210,6 +210,14 @@ def code_todo(store: Store, codebook: str, fingerprint: str, n_measures: int,
     return arrow_reader(rel, batch_rows)
 
 
+def code_input(store: Store, fingerprint: str, uids: list[str]) -> pa.Table:
+    """What the code stage reads (:data:`chatlens.code.stage.INPUT_COLUMNS`) for some messages."""
+    return store.query_arrow(
+        "SELECT m.uid, m.chat_key, m.ts, m.kind, m.text, e.lang, e.norm, e.lemmas "
+        "FROM messages m JOIN enrichment e ON e.uid = m.uid AND e.fingerprint = ? "
+        "WHERE m.uid IN (SELECT unnest(?)) ORDER BY m.uid", [fingerprint, uids])
+
+
 def write_codes(store: Store, table: pa.Table, run_id: str, fresh: bool = False) -> int:
     """Insert code rows that do not exist yet for (uid, codebook, measure); returns the count.
 

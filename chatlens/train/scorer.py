@@ -76,3 +76,27 @@ class ModelScorer:
                     for x in col]
         best = p.argmax(axis=1)
         return [Hit(self.model.labels[int(k)], float(p[i, k]), tag) for i, k in enumerate(best)]
+
+
+class OutOfFoldScorer(ModelScorer):
+    """A :class:`ModelScorer` that answers with the model's *out-of-fold* probabilities for the
+    messages it was trained on (``oof``: uid -> probabilities in the model's label order) and
+    with its ordinary predictions for every other message. Quantification estimates a model's
+    error rates from labelled messages; on its own training messages the model is overconfident,
+    so those rates would be too good. The batch must carry its uids."""
+
+    def __init__(self, inner: ModelScorer, oof: dict[str, np.ndarray]) -> None:
+        super().__init__(inner.id, inner.model, name=inner.name, threshold=inner.threshold)
+        self._label = inner.label
+        self.oof = oof
+
+    def proba(self, batch: Batch) -> np.ndarray:
+        p = super().proba(batch)
+        if batch.uids is None:
+            raise ValueError("out-of-fold scoring needs the batch's uids")
+        for i, uid in enumerate(batch.uids.to_pylist()):
+            row = self.oof.get(uid)
+            if row is not None:
+                p[i] = row
+        return p
+

@@ -7,7 +7,11 @@ A model directory holds:
 * ``weights.npz``: kept hashed columns and their IDF, the linear head and the calibrator
   (``float32`` to stay small; ``np.load(..., allow_pickle=False)``);
 * ``MODEL_CARD.md``: the human-readable card;
-* ``SHA256SUMS``: sha256 of the three files above, verified before anything is parsed.
+* ``SHA256SUMS``: sha256 of the three files above, verified before anything is parsed;
+* ``out_of_fold.parquet`` (models trained from a project's labels): the uid of every training
+  message with the model's out-of-fold probabilities for it (one column per label), so that
+  quantification can measure the model's errors on messages it did not learn from. Not needed
+  to load or run the model.
 
 Trust model: loading never executes code from the files (no pickle, no joblib, no skops
 object graphs) — only JSON and plain numeric arrays are read. The checksums catch corruption
@@ -65,6 +69,39 @@ def save_model(model: TrainedModel, directory: str | Path) -> Path:
     sums = "".join(f"{_sha256(d / f)}  {f}\n" for f in FILES)
     (d / "SHA256SUMS").write_text(sums, encoding="utf-8")
     return d
+
+
+OUT_OF_FOLD = "out_of_fold.parquet"
+
+
+def save_out_of_fold(directory: str | Path, uids: list[str], model: TrainedModel) -> None:
+    """Write the training messages' out-of-fold probabilities next to a saved model."""
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    if model.oof_proba is None or len(uids) != len(model.oof_proba):
+        raise ValueError("needs the model's out-of-fold probabilities, one row per uid")
+    cols = {"uid": pa.array(uids, pa.string())}
+    cols.update({lab: pa.array(model.oof_proba[:, j], pa.float64())
+                 for j, lab in enumerate(model.labels)})
+    pq.write_table(pa.table(cols), Path(directory) / OUT_OF_FOLD)
+
+
+def load_out_of_fold(directory: str | Path, labels: list[str]) -> dict[str, np.ndarray]:
+    """uid -> out-of-fold probabilities (columns in ``labels`` order); empty when the model has
+    none (shipped models, models trained outside a project)."""
+    import pyarrow.parquet as pq
+
+    path = Path(directory) / OUT_OF_FOLD
+    if not path.is_file():
+        return {}
+    t = pq.read_table(path)
+    if t.column_names != ["uid", *labels]:
+        raise ModelError(f"{path}: columns {t.column_names} do not match the model's labels "
+                         f"{labels}; retrain the model.")
+    probs = np.column_stack([t[lab].to_numpy() for lab in labels]) if t.num_rows else \
+        np.zeros((0, len(labels)))
+    return dict(zip(t["uid"].to_pylist(), probs, strict=True))
 
 
 def verify(directory: str | Path) -> None:
