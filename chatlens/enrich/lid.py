@@ -24,7 +24,11 @@ import copy
 import re
 import string
 from functools import lru_cache
-from typing import Any
+from typing import Any, NamedTuple
+
+import numpy as np
+import scipy.sparse as sp
+from numpy.typing import NDArray
 
 CYRILLIC_LANGS = frozenset({"ru", "uk", "be", "kk", "bg", "mk", "sr", "ky", "mn", "tg"})
 LATIN_GUARD = ("en", "de", "fr", "es", "it", "pt", "pl", "tr", "nl", "cs", "ro", "uz", "az", "fi")
@@ -101,10 +105,16 @@ def _cyrillic_fast(s: str, n_cyr: int) -> tuple[str, float] | None:
     return None
 
 
-def detect(
-    norm: str, languages: tuple[str, ...], min_chars: int, lid_chars: int
-) -> tuple[str, float]:
-    """``(lang, score)`` for normalised text; see the module doc for the rules."""
+class Pending(NamedTuple):
+    """A text the rules leave to py3langid, with the languages it may be."""
+
+    text: str
+    cands: tuple[str, ...]
+
+
+def _rules(norm: str, languages: tuple[str, ...], min_chars: int,
+           lid_chars: int) -> tuple[str, float] | Pending:
+    """The decision when the rules settle it, else what py3langid must classify."""
     s = norm[: lid_chars + 40]
     if "<url>" in s:
         s = s.replace("<url>", " ")
@@ -137,7 +147,92 @@ def detect(
         if not configured:
             return "und", 0.0
         cands = tuple(dict.fromkeys([*configured, *LATIN_GUARD]))
-    lang, prob = _identifier(cands).classify(s)
-    if lang not in languages:
-        return "und", 0.0
-    return str(lang), round(float(prob), 4)
+    return Pending(s, cands)
+
+
+def _verdict(lang: str, prob: float, languages: tuple[str, ...]) -> tuple[str, float]:
+    return ("und", 0.0) if lang not in languages else (str(lang), round(float(prob), 4))
+
+
+def detect(
+    norm: str, languages: tuple[str, ...], min_chars: int, lid_chars: int
+) -> tuple[str, float]:
+    """``(lang, score)`` for normalised text; see the module doc for the rules."""
+    r = _rules(norm, languages, min_chars, lid_chars)
+    if not isinstance(r, Pending):
+        return r
+    lang, prob = _identifier(r.cands).classify(r.text)
+    return _verdict(lang, prob, languages)
+
+
+def detect_batch(norms: list[str], languages: tuple[str, ...], min_chars: int,
+                 lid_chars: int) -> list[tuple[str, float]]:
+    """:func:`detect` for many texts: those the rules leave open go to py3langid together,
+    one vectorised pass per set of candidate languages."""
+    out: list[tuple[str, float]] = []
+    pending: dict[tuple[str, ...], list[tuple[int, str]]] = {}
+    for i, norm in enumerate(norms):
+        r = _rules(norm, languages, min_chars, lid_chars)
+        if isinstance(r, Pending):
+            out.append(("und", 0.0))
+            pending.setdefault(r.cands, []).append((i, r.text))
+        else:
+            out.append(r)
+    for cands, items in pending.items():
+        found = classify_many(_identifier(cands), [t for _, t in items])
+        for (i, _), (lang, prob) in zip(items, found, strict=True):
+            out[i] = _verdict(lang, prob, languages)
+    return out
+
+
+@lru_cache(maxsize=1)
+def _automaton() -> tuple[NDArray[np.int64], NDArray[np.int64], NDArray[np.int64]]:
+    """py3langid's byte automaton as arrays: next state, row offsets, feature per state."""
+    base = _base_identifier()
+    return (np.asarray(base.tk_nextmove, dtype=np.int64),
+            np.asarray(base._rowbase, dtype=np.int64),
+            np.asarray(base.tk_output, dtype=np.int64))
+
+
+def classify_many(ident: Any, texts: list[str]) -> list[tuple[str, float]]:
+    """``[ident.classify(t) for t in texts]`` with the automaton walked for all texts at once
+    (one NumPy step per byte position instead of a Python step per byte and text). The
+    probabilities agree with py3langid's to float32 rounding."""
+    if not texts:
+        return []
+    nextmove, rowbase, output = _automaton()
+    enc = [ident._encode(t) for t in texts]
+    lens = np.fromiter(map(len, enc), np.int64, len(enc))
+    order = np.argsort(-lens, kind="stable")
+    buf = np.zeros((len(enc), int(lens.max())), dtype=np.int64)
+    for row, j in enumerate(order.tolist()):
+        buf[row, : lens[j]] = np.frombuffer(enc[j], dtype=np.uint8)
+    sorted_lens = lens[order]
+    state = np.zeros(len(enc), dtype=np.int64)
+    rows, feats = [], []
+    active = len(enc)
+    for pos in range(buf.shape[1]):
+        while active and sorted_lens[active - 1] <= pos:
+            active -= 1
+        st = nextmove[rowbase[state[:active]] + buf[:active, pos]]
+        state[:active] = st
+        f = output[st]
+        hit = np.flatnonzero(f >= 0)
+        rows.append(order[hit])
+        feats.append(f[hit])
+    r, f = np.concatenate(rows), np.concatenate(feats)
+    counts = sp.csr_matrix((np.ones(r.size, dtype=np.float32), (r, f)),
+                           shape=(len(enc), ident.nb_ptc.shape[0]))
+    counts.sum_duplicates()
+    counts.data = np.log1p(counts.data)
+    scores = np.asarray(counts @ ident.nb_ptc.astype(np.float32), dtype=np.float32)
+    scores += ident.nb_pc
+    scores[np.diff(counts.indptr) == 0] = 0.0  # no features: uniform, as py3langid does
+    scores *= (1.0 / np.sqrt(np.maximum(lens, 1))).astype(np.float32)[:, None]
+    scores = np.exp(scores - scores.max(axis=1, keepdims=True))
+    scores /= scores.sum(axis=1, keepdims=True)
+    for i, j in ident._alias_pairs:
+        scores[:, i] += scores[:, j]
+        scores[:, j] = 0.0
+    best = scores.argmax(axis=1)
+    return [(ident.nb_classes[k], float(scores[n, k])) for n, k in enumerate(best.tolist())]

@@ -8,7 +8,7 @@ from typing import Any
 import numpy as np
 import pyarrow as pa
 
-from chatlens.enrich.lid import detect
+from chatlens.enrich.lid import detect, detect_batch
 from chatlens.enrich.morph import analyze, analyze_batch, lemmatize_tokens
 from chatlens.enrich.places import find_places
 from chatlens.enrich.settings import EnrichSettings
@@ -81,8 +81,9 @@ def enrich_table(table: pa.Table | pa.RecordBatch, settings: EnrichSettings) -> 
 
     Pure and picklable (module-level; caches and models are loaded lazily per process), so it can
     run in a process pool or Spark ``mapInArrow`` over record batches. Null text counts as "".
-    The result equals :func:`enrich_text` row by row; with the ``fast`` tokenizer tokens and
-    lemmas come from :func:`analyze_batch` (work per distinct chunk, not per token).
+    The result equals :func:`enrich_text` row by row (``lang_score`` to float32 rounding); with
+    the ``fast`` tokenizer tokens and lemmas come from :func:`analyze_batch` (work per distinct
+    chunk, not per token) and py3langid runs on all undecided texts at once.
     """
     texts = table.column("text").to_pylist()
     uid = table.column("uid")
@@ -120,8 +121,7 @@ def _enrich_fast(texts: list[str | None], settings: EnrichSettings) -> list[pa.A
         norm, found = prepare(text or "", fold=False)
         norms.append(norm)
         urls.append(found)
-    detected = [detect(n, settings.languages, settings.min_chars, settings.lid_chars)
-                for n in norms]
+    detected = detect_batch(norms, settings.languages, settings.min_chars, settings.lid_chars)
     langs = [d[0] for d in detected]
     an = analyze_batch(norms, langs)
     for i in np.flatnonzero(an.folded).tolist():

@@ -23,10 +23,11 @@ from dataclasses import asdict, dataclass, field
 from typing import Any
 
 import numpy as np
+import pyarrow as pa
 import scipy.sparse as sp
 from sklearn.feature_extraction.text import HashingVectorizer
 
-from chatlens.enrich import EnrichSettings, enrich_text
+from chatlens.enrich import EnrichSettings, enrich_table
 
 Lexicons = Mapping[str, Sequence[Sequence[str]]]  # name -> phrases of lemmas
 
@@ -73,13 +74,10 @@ _ENRICH = EnrichSettings(places=False)
 
 def enrich_texts(texts: Sequence[str]) -> tuple[list[str], list[list[str]]]:
     """Normalised texts and lemmas exactly as the enrich stage computes them."""
-    norms: list[str] = []
-    lemmas: list[list[str]] = []
-    for t in texts:
-        e = enrich_text(t or "", _ENRICH)
-        norms.append(e["norm"])
-        lemmas.append(e["lemmas"])
-    return norms, lemmas
+    table = pa.table({"uid": pa.array([str(i) for i in range(len(texts))], pa.string()),
+                      "text": pa.array([t or "" for t in texts], pa.string())})
+    out = enrich_table(table, _ENRICH)
+    return out["norm"].to_pylist(), out["lemmas"].to_pylist()
 
 
 class _LemmaNgrams:
