@@ -188,9 +188,10 @@ def out_of_fold_codes(project: Project, measure: str, uids: list[str]) -> tuple[
     fresh = code_table(table, replace(compiled, measures=tuple(measures)),
                        write=frozenset({measure}))
     fresh = fresh.filter(fresh["in_population"]).select(["uid", "value", "score"])
-    keep = stored.filter(pc.invert(pc.is_in(stored["uid"], value_set=pa.array(redo))))
+    # a message that could not be re-coded keeps its stored code rather than drop out
+    keep = stored.filter(pc.invert(pc.is_in(stored["uid"], value_set=fresh["uid"])))
     merged = pa.concat_tables([keep, fresh.cast(keep.schema)])
-    return merged.sort_by("uid"), len(redo)
+    return merged.sort_by("uid"), fresh.num_rows
 
 
 def _unestimable(m: Measure, value: str, frame: pa.Table, labels: Labels, in_frame: np.ndarray,

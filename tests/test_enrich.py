@@ -270,3 +270,5 @@ def test_batched_py3langid_equals_the_one_at_a_time_classifier() -> None:
             want_lang, want_prob = ident.classify(t)
             assert lang == want_lang and prob == pytest.approx(want_prob, abs=1e-5), t
     assert classify_many(_identifier(("ru", "uk")), []) == []
+    ident = _identifier(("ru", "uk"))
+    assert classify_many(ident, ["", ""]) == [ident.classify(""), ident.classify("")]

@@ -12,7 +12,8 @@ from chatlens.code.scorers import Batch, RegexMatcher, build_lexicon
 from chatlens.regexsafety import first_chars
 
 TEXTS = [
-    "", "Z", "без Z на машине", "xZ nope", "#Z тег", "#V", "V-образный", "zов и zа",
+    "", "Z", "без Z на машине", "Stop it, sir", "ſtop s", "\u212ailo k", "ᲀ в", "STOP",
+    "(?i)", "xZ nope", "#Z тег", "#V", "V-образный", "zов и zа",
     "Ziggy V", "КЗ", "ZZZ Z", "в #Zа", "кZ", "ZOV Zov zов", "#zа", "знак-Z", "Z-образный",
 ]
 PATTERNS = [
@@ -20,6 +21,9 @@ PATTERNS = [
     (r"z(?:ov|ов)", True),
     (r"(?<=#)[zv]", True),
     (r"ZZ|Z\b", False),
+    (r"(?i)stop", False),  # inline flags: the whole pattern ignores case
+    (r"x|(?i:stop)", False),  # scoped
+    (r"stop|kilo|в", True),  # re's special case folds: ſ, the Kelvin sign, ᲀ
 ]
 
 

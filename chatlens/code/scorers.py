@@ -70,10 +70,12 @@ class Batch:
         """Per-message offsets into the flat lemmas, dictionary codes, dictionary, flat array."""
         if self._flat is None:
             arr = self._arrow
+            if arr.null_count:  # a null list holds no lemmas, whatever its offsets say
+                arr = pc.fill_null(arr, pa.scalar([], arr.type))
             offs = np.asarray(arr.offsets, dtype=np.int64)
-            flat = arr.flatten()
+            flat = pc.fill_null(arr.flatten(), "")  # a null lemma matches nothing
             enc = pc.dictionary_encode(flat)
-            codes = np.asarray(enc.indices.fill_null(0), dtype=np.int64)
+            codes = np.asarray(enc.indices, dtype=np.int64)
             self._flat = (offs - offs[0], codes, enc.dictionary, flat)
         return self._flat
 
@@ -176,6 +178,9 @@ def build_lexicon(scorer_id: str, label: str, phrases: list[tuple[str, ...]],
     )
 
 
+_INLINE_I = re.compile(r"\(\?[aiLmsux-]*i[aiLmsux-]*[:)]")
+
+
 @dataclass(frozen=True, slots=True)
 class RegexMatcher:
     """A regular expression; ``first_chars`` (when known: the characters a match can start
@@ -191,8 +196,13 @@ class RegexMatcher:
         texts = batch.text if self.field == "text" else batch.norm
         out: list[Hit | None] = []
         search, match = self.pattern.search, self.pattern.match
-        starts = (re.compile("[" + "".join(re.escape(c) for c in sorted(self.first_chars)) + "]")
-                  if self.first_chars else None)
+        starts = None
+        if self.first_chars:
+            # case-insensitive anywhere (flag or inline (?i)): the start class folds case the
+            # same way, which also covers re's special folds (ſ for s, K for k)
+            icase = self.pattern.flags & re.IGNORECASE or _INLINE_I.search(self.pattern.pattern)
+            starts = re.compile("[" + "".join(re.escape(c) for c in sorted(self.first_chars))
+                                + "]", re.IGNORECASE if icase else 0)
         for t in texts:
             m = None
             if t and starts is None:

@@ -204,7 +204,7 @@ def classify_many(ident: Any, texts: list[str]) -> list[tuple[str, float]]:
     enc = [ident._encode(t) for t in texts]
     lens = np.fromiter(map(len, enc), np.int64, len(enc))
     order = np.argsort(-lens, kind="stable")
-    buf = np.zeros((len(enc), int(lens.max())), dtype=np.int64)
+    buf = np.zeros((len(enc), int(lens.max())), dtype=np.uint8)
     for row, j in enumerate(order.tolist()):
         buf[row, : lens[j]] = np.frombuffer(enc[j], dtype=np.uint8)
     sorted_lens = lens[order]
@@ -220,7 +220,8 @@ def classify_many(ident: Any, texts: list[str]) -> list[tuple[str, float]]:
         hit = np.flatnonzero(f >= 0)
         rows.append(order[hit])
         feats.append(f[hit])
-    r, f = np.concatenate(rows), np.concatenate(feats)
+    r = np.concatenate(rows) if rows else np.zeros(0, dtype=np.int64)
+    f = np.concatenate(feats) if feats else np.zeros(0, dtype=np.int64)
     counts = sp.csr_matrix((np.ones(r.size, dtype=np.float32), (r, f)),
                            shape=(len(enc), ident.nb_ptc.shape[0]))
     counts.sum_duplicates()

@@ -113,9 +113,9 @@ def ppi_finite_estimate(
     and the finite-population form of PPI++:
 
     ``point = mean(g(f) over population) + mean(y - g(f) over the audit)``, with variance
-    ``(1 - n/N) * Var(y - g(f)) / n`` (two degrees of freedom spent on fitting ``g``). The working
-    model ``g`` is fitted on the audit (:func:`working_model`): a logistic recalibration of the
-    scores, or PPI++'s linear ``lambda*f`` when the audit is too small for it. Whatever ``g`` is,
+    ``(1 - n/N) * Var(y - g(f)) / n``. The working model ``g`` comes from the audit
+    (:func:`working_model`): a cross-fitted logistic recalibration of the scores, or PPI++'s
+    linear ``lambda*f`` when the audit is too small for it. Whatever ``g`` is,
     the audit term removes its bias; a better ``g`` only shrinks the residuals, and a useless one
     (flat ``g``) leaves the audit mean, so the model cannot widen the interval beyond the
     audit's (up to noise in fitting ``g``). ``tuned=False`` uses plain ``g = f``.
@@ -135,7 +135,7 @@ def ppi_finite_estimate(
     rect = y - work
     point = float(work_all.mean()) + float(rect.mean())
     fpc = max(1.0 - n / N, 0.0)
-    se = float(np.sqrt(fpc * float(np.var(rect, ddof=2 if n > 2 else 1)) / n))
+    se = float(np.sqrt(fpc * float(np.var(rect, ddof=1)) / n))
     notes = (f"PPI++ for a fully scored finite population ({how}, "
              f"finite-population correction {fpc:.3f}); CLT interval")
     se, notes = _disagreement_floor(y, f, N, se, notes)
@@ -191,9 +191,11 @@ def ppi_finite_stratified(
                    "stratified audit interval")
 
 
-#: The audit needs this many of each class before the two-parameter logistic recalibration is
-#: fitted; below it the working model is PPI++'s linear ``lambda*f``.
+#: The audit needs this many of each class before the logistic recalibration is fitted; below
+#: it the working model is PPI++'s linear ``lambda*f``.
 RECALIBRATE_MIN_CLASS = 10
+#: Folds of the audit for cross-fitting the recalibration.
+RECALIBRATE_FOLDS = 5
 
 
 def working_model(y: NDArray[np.float64], f: NDArray[np.float64], f_all: NDArray[np.float64],
@@ -202,24 +204,55 @@ def working_model(y: NDArray[np.float64], f: NDArray[np.float64], f_all: NDArray
 
     Scores rarely stay calibrated on a new population: a classifier trained where 10% of
     messages were positive over-predicts where 2% are. Under such a prior shift the true
-    ``P(y | f)`` is still logistic in ``logit(f)``, with a moved intercept, so ``g`` is the
+    ``P(y | f)`` is still logistic in ``logit(f)``, with a moved intercept, so ``g`` is a
     logistic regression of the audit labels on ``logit(f)`` (two parameters; Wu & Sitter 2001,
     model-calibration). That recovers the correlation a linear ``lambda*f`` loses to
-    miscalibration. With fewer than ``RECALIBRATE_MIN_CLASS`` audited positives or negatives
-    it falls back to PPI++'s ``lambda*f`` with ``lambda = Cov(y, f) / Var(f)`` clipped to
-    [0, 1]. Returns ``(g on the audit, g on the population, description)``.
+    miscalibration.
+
+    The recalibration is *cross-fitted*: the audit is split into ``RECALIBRATE_FOLDS`` folds
+    and each audited message gets ``g`` from the fit on the other folds, so its residual
+    ``y - g(f)`` is out of sample and the variance of the residuals is honest even for small
+    audits (an in-sample fit makes them too small). On the population ``g`` is the average of
+    the fold fits, weighted by fold size, so the estimate is the size-weighted average of the
+    folds' unbiased difference estimates. With fewer than ``RECALIBRATE_MIN_CLASS`` audited
+    positives or negatives, or when a fold's scores separate its labels, ``g`` is PPI++'s
+    ``lambda*f`` with ``lambda = Cov(y, f) / Var(f)`` clipped to [0, 1]. Returns
+    ``(g on the audit, g on the population, description)``.
     """
     if not tuned:
         return f, f_all, "lambda=1"
     x = int(y.sum())
     if min(x, y.size - x) >= RECALIBRATE_MIN_CLASS:
-        coef = _logistic_fit(_logit(f), y)
-        if coef is not None:
-            a, b = coef
-            g, g_all = expit(a + b * _logit(f)), expit(a + b * _logit(f_all))
-            return g, g_all, f"logistic recalibration a={a:.3f}, b={b:.3f}"
+        fitted = _cross_fitted_logistic(y, f, f_all)
+        if fitted is not None:
+            return fitted
     lam = _regression_lambda(y, f)
     return lam * f, lam * f_all, f"lambda={lam:.3f}"
+
+
+def _cross_fitted_logistic(y: NDArray[np.float64], f: NDArray[np.float64],
+                           f_all: NDArray[np.float64],
+                           ) -> tuple[NDArray[np.float64], NDArray[np.float64], str] | None:
+    z, z_all = _logit(f), _logit(f_all)
+    # folds stratified by label, assigned in a fixed order: the estimate is reproducible
+    fold = np.empty(y.size, dtype=np.int64)
+    for label in (0.0, 1.0):
+        members = np.flatnonzero(y == label)
+        fold[members] = np.arange(members.size) % RECALIBRATE_FOLDS
+    g = np.empty(y.size)
+    g_all = np.zeros(f_all.size)
+    slopes = []
+    for k in range(RECALIBRATE_FOLDS):
+        held = fold == k
+        coef = _logistic_fit(z[~held], y[~held])
+        if coef is None:
+            return None
+        a, b = coef
+        g[held] = expit(a + b * z[held])
+        g_all += expit(a + b * z_all) * (held.sum() / y.size)  # each fold's term, by its size
+        slopes.append(b)
+    return g, g_all, (f"logistic recalibration, cross-fitted over {RECALIBRATE_FOLDS} folds "
+                      f"(mean slope {np.mean(slopes):.3f})")
 
 
 def _logit(p: NDArray[np.float64]) -> NDArray[np.float64]:

@@ -9,8 +9,8 @@ A model directory holds:
 * ``MODEL_CARD.md``: the human-readable card;
 * ``SHA256SUMS``: sha256 of the three files above, verified before anything is parsed;
 * ``out_of_fold.parquet`` (models trained from a project's labels): the uid of every training
-  message with the model's out-of-fold probabilities for it (one column per label), so that
-  quantification can measure the model's errors on messages it did not learn from. Not needed
+  message with the model's out-of-fold probabilities for it (a column ``p:LABEL`` per label), so
+  that quantification can measure the model's errors on messages it did not learn from. Not needed
   to load or run the model.
 
 Trust model: loading never executes code from the files (no pickle, no joblib, no skops
@@ -82,7 +82,7 @@ def save_out_of_fold(directory: str | Path, uids: list[str], model: TrainedModel
     if model.oof_proba is None or len(uids) != len(model.oof_proba):
         raise ValueError("needs the model's out-of-fold probabilities, one row per uid")
     cols = {"uid": pa.array(uids, pa.string())}
-    cols.update({lab: pa.array(model.oof_proba[:, j], pa.float64())
+    cols.update({f"p:{lab}": pa.array(model.oof_proba[:, j], pa.float64())
                  for j, lab in enumerate(model.labels)})
     pq.write_table(pa.table(cols), Path(directory) / OUT_OF_FOLD)
 
@@ -96,10 +96,10 @@ def load_out_of_fold(directory: str | Path, labels: list[str]) -> dict[str, np.n
     if not path.is_file():
         return {}
     t = pq.read_table(path)
-    if t.column_names != ["uid", *labels]:
+    if t.column_names != ["uid", *(f"p:{lab}" for lab in labels)]:
         raise ModelError(f"{path}: columns {t.column_names} do not match the model's labels "
                          f"{labels}; retrain the model.")
-    probs = np.column_stack([t[lab].to_numpy() for lab in labels]) if t.num_rows else \
+    probs = np.column_stack([t[f"p:{lab}"].to_numpy() for lab in labels]) if t.num_rows else \
         np.zeros((0, len(labels)))
     return dict(zip(t["uid"].to_pylist(), probs, strict=True))
 

@@ -28,7 +28,9 @@ SEARCH_PAGE = 50  # messages per search page
 
 def _page_number(raw: str | None) -> int:
     """A 1-based page number from the query string; anything else is page 1."""
-    return max(1, min(int(raw), 10_000)) if raw and raw.isdigit() else 1
+    if not raw or not raw.isascii() or not raw.isdigit() or len(raw) > 5:
+        return 1  # "²", "-3", a 5000-digit number, …
+    return max(1, int(raw))
 
 
 def evidence_query(request: Request) -> queries.EvidenceQuery:
