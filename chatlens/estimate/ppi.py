@@ -131,9 +131,9 @@ def ppi_finite_estimate(
         raise ValueError("y_labelled and yhat_labelled must have the same length")
     if n < 2 or n > N:
         raise ValueError("needs at least 2 audited messages, all of them in the population")
-    work, work_all, how = working_model(y, f, f_all, tuned)
+    work, work_mean, how = working_model(y, f, f_all, tuned)
     rect = y - work
-    point = float(work_all.mean()) + float(rect.mean())
+    point = work_mean + float(rect.mean())
     fpc = max(1.0 - n / N, 0.0)
     se = float(np.sqrt(fpc * float(np.var(rect, ddof=1)) / n))
     notes = (f"PPI++ for a fully scored finite population ({how}, "
@@ -167,7 +167,7 @@ def ppi_finite_stratified(
         raise ValueError("labels, scores and strata must have matching lengths")
     keys, N_h = np.unique(s_all, return_counts=True)
     N = f_all.size
-    work, work_all, how = working_model(y, f, f_all, True)
+    work, work_mean, how = working_model(y, f, f_all, True)
     rect = y - work
     correction, var = 0.0, 0.0
     thin = []
@@ -181,7 +181,7 @@ def ppi_finite_stratified(
         var += w * w * max(1.0 - r.size / size, 0.0) * float(np.var(r, ddof=1)) / r.size
     if thin:
         raise ValueError(f"strata with fewer than two audited messages: {thin[:5]}")
-    point = float(work_all.mean()) + correction
+    point = work_mean + correction
     notes = (f"PPI++ for a fully scored finite population, stratified audit over {keys.size} "
              f"strata ({how}); CLT interval")
     se, notes = _disagreement_floor(y, f, N, float(np.sqrt(var)), notes)
@@ -199,8 +199,9 @@ RECALIBRATE_FOLDS = 5
 
 
 def working_model(y: NDArray[np.float64], f: NDArray[np.float64], f_all: NDArray[np.float64],
-                  tuned: bool = True) -> tuple[NDArray[np.float64], NDArray[np.float64], str]:
-    """The working model ``g`` of the difference estimator, on the audit and the population.
+                  tuned: bool = True) -> tuple[NDArray[np.float64], float, str]:
+    """The working model ``g`` of the difference estimator: its values on the audit and its mean
+    over the population.
 
     Scores rarely stay calibrated on a new population: a classifier trained where 10% of
     messages were positive over-predicts where 2% are. Under such a prior shift the true
@@ -217,22 +218,22 @@ def working_model(y: NDArray[np.float64], f: NDArray[np.float64], f_all: NDArray
     folds' unbiased difference estimates. With fewer than ``RECALIBRATE_MIN_CLASS`` audited
     positives or negatives, or when a fold's scores separate its labels, ``g`` is PPI++'s
     ``lambda*f`` with ``lambda = Cov(y, f) / Var(f)`` clipped to [0, 1]. Returns
-    ``(g on the audit, g on the population, description)``.
+    ``(g on the audit, mean of g over the population, description)``.
     """
     if not tuned:
-        return f, f_all, "lambda=1"
+        return f, float(f_all.mean()), "lambda=1"
     x = int(y.sum())
     if min(x, y.size - x) >= RECALIBRATE_MIN_CLASS:
         fitted = _cross_fitted_logistic(y, f, f_all)
         if fitted is not None:
             return fitted
     lam = _regression_lambda(y, f)
-    return lam * f, lam * f_all, f"lambda={lam:.3f}"
+    return lam * f, lam * float(f_all.mean()), f"lambda={lam:.3f}"
 
 
 def _cross_fitted_logistic(y: NDArray[np.float64], f: NDArray[np.float64],
                            f_all: NDArray[np.float64],
-                           ) -> tuple[NDArray[np.float64], NDArray[np.float64], str] | None:
+                           ) -> tuple[NDArray[np.float64], float, str] | None:
     z, z_all = _logit(f), _logit(f_all)
     # folds stratified by label, assigned in a fixed order: the estimate is reproducible
     fold = np.empty(y.size, dtype=np.int64)
@@ -240,7 +241,7 @@ def _cross_fitted_logistic(y: NDArray[np.float64], f: NDArray[np.float64],
         members = np.flatnonzero(y == label)
         fold[members] = np.arange(members.size) % RECALIBRATE_FOLDS
     g = np.empty(y.size)
-    g_all = np.zeros(f_all.size)
+    g_mean = 0.0
     slopes = []
     for k in range(RECALIBRATE_FOLDS):
         held = fold == k
@@ -249,9 +250,9 @@ def _cross_fitted_logistic(y: NDArray[np.float64], f: NDArray[np.float64],
             return None
         a, b = coef
         g[held] = expit(a + b * z[held])
-        g_all += expit(a + b * z_all) * (held.sum() / y.size)  # each fold's term, by its size
+        g_mean += float(expit(a + b * z_all).mean()) * (held.sum() / y.size)  # by fold size
         slopes.append(b)
-    return g, g_all, (f"logistic recalibration, cross-fitted over {RECALIBRATE_FOLDS} folds "
+    return g, g_mean, (f"logistic recalibration, cross-fitted over {RECALIBRATE_FOLDS} folds "
                       f"(mean slope {np.mean(slopes):.3f})")
 
 
