@@ -46,27 +46,31 @@ def check_pattern(pattern: str) -> None:
                          "nested quantifier")
 
 
-def first_chars(pattern: str, ignore_case: bool) -> frozenset[str] | None:
-    """Characters one of which every match must contain (its possible first characters), or
-    None when that cannot be told cheaply. Used to skip messages that cannot match."""
+def start_class(pattern: str, ignore_case: bool) -> re.Pattern[str] | None:
+    """A character class matching every character a match of ``pattern`` can start with, or
+    None when that cannot be told cheaply. Where the pattern ignores case (the flag, a leading
+    ``(?i)`` or a scoped ``(?i:...)``), the class does too, so it folds case exactly as ``re``
+    does (``ſ`` for s, the Kelvin sign for k). Lets a scorer try a match only at those
+    positions, and skip messages without any."""
     chars: set[str] = set()
+    parsed = sre_parse.parse(pattern)
+    icase = ignore_case or bool(parsed.state.flags & re.IGNORECASE)
 
     def first(items: Any) -> bool:
         """Add the possible first characters of a sequence; False if unknown."""
+        nonlocal icase
         for op, arg in items:
             name = str(op)
             if name in ("AT", "ASSERT", "ASSERT_NOT"):
                 continue  # zero-width: look further
             if name == "LITERAL":
-                ch = chr(arg)
-                chars.update({ch, ch.lower(), ch.upper()} if ignore_case else {ch})
+                chars.add(chr(arg))
                 return True
             if name == "IN" and all(str(o) == "LITERAL" for o, _ in arg):
-                for _, code in arg:
-                    ch = chr(code)
-                    chars.update({ch, ch.lower(), ch.upper()} if ignore_case else {ch})
+                chars.update(chr(code) for _, code in arg)
                 return True
             if name == "SUBPATTERN":
+                icase = icase or bool(arg[1] & re.IGNORECASE)  # (?i:...)
                 return first(arg[-1])
             if name == "BRANCH":
                 return all(first(b) for b in arg[1])
@@ -75,4 +79,7 @@ def first_chars(pattern: str, ignore_case: bool) -> frozenset[str] | None:
             return False
         return False
 
-    return frozenset(chars) if first(list(sre_parse.parse(pattern))) else None
+    if not first(list(parsed)) or not chars:
+        return None
+    return re.compile("[" + "".join(re.escape(c) for c in sorted(chars)) + "]",
+                      re.IGNORECASE if icase else 0)

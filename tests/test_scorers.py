@@ -9,7 +9,7 @@ import pyarrow as pa
 import pytest
 
 from chatlens.code.scorers import Batch, RegexMatcher, build_lexicon
-from chatlens.regexsafety import first_chars
+from chatlens.regexsafety import start_class
 
 TEXTS = [
     "", "Z", "без Z на машине", "Stop it, sir", "ſtop s", "\u212ailo k", "ᲀ в", "STOP",
@@ -30,10 +30,10 @@ PATTERNS = [
 @pytest.mark.parametrize(("pattern", "ignore_case"), PATTERNS)
 def test_regex_from_start_characters_equals_search(pattern: str, ignore_case: bool) -> None:
     rx = re.compile(pattern, re.IGNORECASE if ignore_case else 0)
-    chars = first_chars(pattern, ignore_case)
-    assert chars, pattern
+    starts = start_class(pattern, ignore_case)
+    assert starts, pattern
     batch = Batch(TEXTS, TEXTS, ["ru"] * len(TEXTS), [[] for _ in TEXTS])
-    got = RegexMatcher("r", "yes", rx, "text", chars).score(batch)
+    got = RegexMatcher("r", "yes", rx, "text", starts).score(batch)
     want = [m.group(0) if (m := rx.search(t)) else None for t in TEXTS]
     assert [h.matched[0] if h else None for h in got] == want
 

@@ -12,7 +12,7 @@ from chatlens.code.scorers import RegexMatcher, Scorer, build_lexicon
 from chatlens.codebook import Codebook, LexiconScorer, Measure, ModelScorer, RegexScorer
 from chatlens.enrich.morph import Lemmatizer
 from chatlens.errors import ChatlensError
-from chatlens.regexsafety import first_chars
+from chatlens.regexsafety import start_class
 
 PUNCT = re.compile(r"^\W+$")
 
@@ -109,7 +109,7 @@ def compile_measure(cb: Codebook, m: Measure, lemmatizer: Lemmatizer,
         elif isinstance(sc, RegexScorer):
             flags = re.IGNORECASE if sc.ignore_case else 0
             scorers.append(RegexMatcher(sid, label, re.compile(sc.pattern, flags), sc.field,
-                                        first_chars(sc.pattern, sc.ignore_case)))
+                                        start_class(sc.pattern, sc.ignore_case)))
         elif isinstance(sc, ModelScorer):
             scorers.append(load_model_scorer(sid, m, sc.model, sc.label, sc.threshold,
                                              models_dir))

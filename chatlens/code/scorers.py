@@ -178,31 +178,22 @@ def build_lexicon(scorer_id: str, label: str, phrases: list[tuple[str, ...]],
     )
 
 
-_INLINE_I = re.compile(r"\(\?[aiLmsux-]*i[aiLmsux-]*[:)]")
-
-
 @dataclass(frozen=True, slots=True)
 class RegexMatcher:
-    """A regular expression; ``first_chars`` (when known: the characters a match can start
-    with) lets the search try only the positions holding one of them instead of every one."""
+    """A regular expression; ``starts`` (when known: a class of the characters a match can start
+    with, see :func:`chatlens.regexsafety.start_class`) lets the search try only the positions
+    holding one of them instead of every one."""
 
     id: str
     label: str
     pattern: re.Pattern[str]
     field: str  # "text" or "norm"
-    first_chars: frozenset[str] | None = None
+    starts: re.Pattern[str] | None = None
 
     def score(self, batch: Batch) -> list[Hit | None]:
         texts = batch.text if self.field == "text" else batch.norm
         out: list[Hit | None] = []
-        search, match = self.pattern.search, self.pattern.match
-        starts = None
-        if self.first_chars:
-            # case-insensitive anywhere (flag or inline (?i)): the start class folds case the
-            # same way, which also covers re's special folds (ſ for s, K for k)
-            icase = self.pattern.flags & re.IGNORECASE or _INLINE_I.search(self.pattern.pattern)
-            starts = re.compile("[" + "".join(re.escape(c) for c in sorted(self.first_chars))
-                                + "]", re.IGNORECASE if icase else 0)
+        search, match, starts = self.pattern.search, self.pattern.match, self.starts
         for t in texts:
             m = None
             if t and starts is None:
