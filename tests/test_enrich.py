@@ -245,18 +245,29 @@ def test_batch_enrichment_equals_the_reference_on_real_posts(shared_data: Path) 
     _rows_equal_enrich_text(texts)
 
 
-def test_http_url_scan_equals_the_lookahead_regex() -> None:
+def test_url_scan_equals_the_lookahead_regexes() -> None:
+    """The URL rule as lazy regexes with a lookahead (how it was first written), against the
+    run-and-trim scan chatlens uses."""
     import random
+    import re
 
-    from chatlens.enrich.text import _HTTP_RE, _http_urls
+    from chatlens.enrich.text import find_urls
+
+    tail = r"[^\s<>\"«»]+?(?=[.,;:!?)\]'»]*(?:\s|$))"
+    url_re = re.compile(rf"(?:https?://|www\.|(?<![\w.])(?:t|telegram)\.me/){tail}", re.I)
+    http_re = re.compile(rf"https?://{tail}")
+
+    def reference(t: str) -> list[str]:
+        if "www." in t or ".me/" in t or "HTTP" in t or "WWW" in t:
+            return url_re.findall(t)
+        return http_re.findall(t) if "http" in t else []
 
     rng = random.Random(7)
-    alphabet = [*"ab/.:,;!?)]'»«<>\" \n\tx", "http://", "https://", "\u00a0", "\u2028", "ё"]
-    for _ in range(20_000):
+    alphabet = [*"ab/.:,;!?)]'»«<>\" \n\tx", "http://", "https://", "HTTP://", "www.", "WWW.",
+                "t.me/", "telegram.me/", "\u00a0", "\u2028", "ё"]
+    for _ in range(30_000):
         t = "".join(rng.choice(alphabet) for _ in range(rng.randint(0, 30)))
-        assert _http_urls(t) == _HTTP_RE.findall(t), t
-
-
+        assert find_urls(t) == reference(t), t
 def test_batched_py3langid_equals_the_one_at_a_time_classifier() -> None:
     from chatlens.enrich.lid import LATIN_GUARD, _identifier, classify_many
 

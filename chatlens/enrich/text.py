@@ -35,11 +35,12 @@ _ZW_RE = re.compile(_ZW_CLASS)
 _ZWJ_RE = re.compile("(?<=\\w)\u200d|\u200d(?=\\w)")
 _APOSTROPHES = "’ʼ‘′`"
 
-_URL_TAIL = r"[^\s<>\"«»]+?(?=[.,;:!?)\]'»]*(?:\s|$))"
-URL_RE = re.compile(rf"(?:https?://|www\.|(?<![\w.])(?:t|telegram)\.me/){_URL_TAIL}", re.I)
-_HTTP_RE = re.compile(rf"https?://{_URL_TAIL}")  # the common case; what _http_urls computes
-_HTTP_RUN_RE = re.compile(r"https?://[^\s<>\"«»]+")
+# A URL is a prefix and the run of characters after it up to whitespace or < > " « », less
+# trailing punctuation; when that punctuation runs into another character, it is no URL.
+_URL_RUN = r"[^\s<>\"«»]+"
 _URL_TRAIL = ".,;:!?)]'»"
+_URL_RE = re.compile(rf"((?:https?://|www\.|(?<![\w.])(?:t|telegram)\.me/)){_URL_RUN}", re.I)
+_HTTP_RE = re.compile(rf"(https?://){_URL_RUN}")  # the common case: literal prefix, fast scan
 MENTION_RE = re.compile(r"(?<![\w@.])@(\w{2,})")
 HASHTAG_RE = re.compile(r"(?<![\w&#])#(\w*[^\W\d_]\w*)")
 
@@ -107,29 +108,28 @@ def clean(text: str) -> str:
     return t
 
 
-def _http_urls(t: str) -> list[str]:
-    """``_HTTP_RE.findall(t)`` without its per-character lookahead: take the whole run of URL
-    characters, drop trailing punctuation (keeping at least one character), and keep the URL only
-    when the punctuation after it runs into whitespace or the end, as the lookahead demands."""
+def _urls(run_re: re.Pattern[str], t: str) -> list[str]:
+    """The URLs ``run_re`` (group 1: the prefix) finds in ``t``: each run less its trailing
+    punctuation (at least one character stays), kept only when that punctuation runs into
+    whitespace or the end."""
     out = []
     n = len(t)
-    for m in _HTTP_RUN_RE.finditer(t):
+    for m in run_re.finditer(t):
         q = m.end()
         while q < n and t[q] in _URL_TRAIL:
             q += 1
         if q < n and not t[q].isspace():
-            continue  # the lookahead fails at every length, so the regex finds nothing here
+            continue
         run = m.group(0)
-        head = 8 if run.startswith("https") else 7
-        tail = len(run[head:].rstrip(_URL_TRAIL))
-        out.append(run[: head + max(tail, 1)])
+        head = m.end(1) - m.start()
+        out.append(run[: head + max(len(run[head:].rstrip(_URL_TRAIL)), 1)])
     return out
 
 
 def find_urls(t: str) -> list[str]:
     if "www." in t or ".me/" in t or "HTTP" in t or "WWW" in t:
-        return URL_RE.findall(t)
-    return _http_urls(t) if "http" in t else []
+        return _urls(_URL_RE, t)
+    return _urls(_HTTP_RE, t) if "http" in t else []
 
 
 def prepare(text: str, fold: bool = True) -> tuple[str, list[str]]:
