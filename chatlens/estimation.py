@@ -10,7 +10,9 @@ quantification.
 
 from __future__ import annotations
 
+import functools
 from collections import Counter
+from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from datetime import date, timedelta
 from typing import TYPE_CHECKING, Any
@@ -152,8 +154,6 @@ def out_of_fold_codes(project: Project, measure: str, uids: list[str]) -> tuple[
     again by the codebook with that model answering from its out-of-fold probabilities; the
     others keep their stored codes.
     """
-    from dataclasses import replace
-
     from chatlens.code import code_table, compile_codebook
     from chatlens.code.compiled import resolve_model
     from chatlens.store.stages import code_input
@@ -194,29 +194,30 @@ def out_of_fold_codes(project: Project, measure: str, uids: list[str]) -> tuple[
     return merged.sort_by("uid"), fresh.num_rows
 
 
-def _unestimable(m: Measure, value: str, frame: pa.Table, labels: Labels, in_frame: np.ndarray,
-                 method: str, level: float, naive: Estimate) -> Estimate:
+def _unestimable(value: str, frame: pa.Table, labels: Labels, in_frame: np.ndarray,
+                 y_hat: np.ndarray, method: str, level: float, naive: Estimate) -> Estimate:
     """A group with fewer than two audit labels: the interval is the whole range (the data say
     nothing more), the point the model's share corrected by the one label if there is one."""
     point = naive.point
     if in_frame.size == 1:
         uid = frame["uid"][int(in_frame[0])].as_py()
         y = 1.0 if labels.audit[uid] == value else 0.0
-        point = min(1.0, max(0.0, point + y - float(yhat(m, value, frame)[in_frame[0]])))
+        point = min(1.0, max(0.0, point + y - float(y_hat[in_frame[0]])))
     return Estimate(point, 0.0, 1.0, level, "audit" if method == "audit" else "ppi",
                     int(in_frame.size), frame.num_rows,
                     f"{int(in_frame.size)} audit label(s) in this group: too few for an "
                     "interval narrower than 0-100%")
 
 
-def _one(project: Project, m: Measure, value: str, frame: pa.Table, labels: Labels,
-         method: str, level: float, codebook: str, grouped: bool = False,
+def _one(m: Measure, value: str, frame: pa.Table, labels: Labels, method: str, level: float,
+         labelled: Callable[[], tuple[pa.Table, int]], grouped: bool = False,
          ) -> tuple[Estimate, Estimate, str]:
+    """One value in one group. ``frame`` has an ``audited`` column; ``labelled()`` gives the
+    codes of the non-audit labelled messages (for quantify, see :func:`out_of_fold_codes`)."""
     y_hat = yhat(m, value, frame)
     naive = naive_estimate(y_hat, level) if len(y_hat) else Estimate(
         0.0, 0.0, 1.0, level, "naive", 0, 0, "empty population")
-    audited = pc.is_in(frame["uid"], value_set=pa.array(sorted(labels.audit), pa.string()))
-    in_frame = np.flatnonzero(audited.to_numpy(zero_copy_only=False))
+    in_frame = np.flatnonzero(frame["audited"].to_numpy(zero_copy_only=False))
     if method == "auto":
         method, reason = auto_method(bool(in_frame.size), bool(labels.other))
     else:
@@ -226,7 +227,7 @@ def _one(project: Project, m: Measure, value: str, frame: pa.Table, labels: Labe
         return naive, naive, reason
     if method in ("audit", "ppi"):
         if grouped and in_frame.size < 2:  # a group the audit barely reached: flag, do not fail
-            return _unestimable(m, value, frame, labels, in_frame, method, level, naive), \
+            return _unestimable(value, frame, labels, in_frame, y_hat, method, level, naive), \
                 naive, reason
         if in_frame.size < 2:
             raise UsageError(f"{'Only one audit label' if in_frame.size else 'No audit labels'} "
@@ -260,7 +261,7 @@ def _one(project: Project, m: Measure, value: str, frame: pa.Table, labels: Labe
     if method == "quantify":
         if not labels.other:
             raise UsageError(f"No labels for {m.id} outside audit samples to quantify with.")
-        train, n_oof = out_of_fold_codes(project, m.id, sorted(labels.other))
+        train, n_oof = labelled()
         y_train = np.array([1.0 if labels.other[u] == value else 0.0
                             for u in train["uid"].to_pylist()])
         if n_oof:
@@ -291,16 +292,19 @@ def estimate(project: Project, measure: str, value: str | None = None, by: str |
                           project.enrich_settings().fingerprint(), pop.languages, pop.chats,
                           pop.since, pop.until, pop.where, by, strata)
     values = [value] if value else ([m.positive_label()] if m.type == "binary" else m.labels)
+    audited = pc.is_in(frame["uid"], value_set=pa.array(sorted(labels.audit), pa.string()))
+    frame = frame.append_column("audited", audited)
     if by:  # only audited rows need their uid: the others' are dropped before splitting
-        audited = pc.is_in(frame["uid"], value_set=pa.array(sorted(labels.audit), pa.string()))
         frame = frame.set_column(frame.schema.get_field_index("uid"), "uid", pc.if_else(
             audited, frame["uid"], pa.scalar(None, pa.string())))
+    # the labelled messages' codes, re-coded out of fold once, only if quantify needs them
+    labelled = functools.cache(lambda: out_of_fold_codes(project, measure, sorted(labels.other)))
     parts: list[tuple[str | None, pa.Table]] = list(_groups(frame)) if by else []
     parts = parts or [(None, frame)]
     out = []
     for v in values:
         for g, part in parts:
-            est, naive, reason = _one(project, m, v, part, labels, method, level, cb.name,
+            est, naive, reason = _one(m, v, part, labels, method, level, labelled,
                                       grouped=g is not None)
             out.append(Row(measure, v, g, est, naive, reason, pop.as_dict(),
                            warnings=list(labels.warnings)))
