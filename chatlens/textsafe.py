@@ -44,6 +44,15 @@ def csv_safe(value: object) -> str:
     return cell
 
 
+def csv_safe_sql(col: str) -> str:
+    """:func:`csv_safe` as a SQL expression over column ``col`` (for exports written by DuckDB),
+    named after the column; its pattern is built from :data:`FORMULA_PREFIXES`."""
+    cls = "".join({"\t": r"\t", "\r": r"\r", "-": r"\-"}.get(c, c) for c in FORMULA_PREFIXES)
+    pattern = f"^(?:[{cls}]|''[{cls}''])"  # '' is one quote inside the SQL string
+    return (f"CASE WHEN regexp_matches({col}, '{pattern}') THEN '''' || {col} "
+            f"ELSE {col} END AS {col}")
+
+
 def csv_unsafe(cell: str) -> str:
     """Inverse of :func:`csv_safe`."""
     if len(cell) > 1 and cell[0] == "'" and cell[1] in (*FORMULA_PREFIXES, "'"):

@@ -231,3 +231,17 @@ def test_context_finds_neighbours_across_gaps_of_any_length(project: Project,
     ctx = context(project.store, uid["m0"], k=1)
     assert ctx is not None and ctx["before"] == [] and texts(ctx["after"]) == ["m1"]
     assert context(project.store, "no-such-uid") is None
+
+
+def test_sql_formula_rule_equals_csv_safe() -> None:
+    import duckdb
+
+    from chatlens.textsafe import csv_safe, csv_safe_sql
+
+    cases = ["", "=1+1", "+a", "-", "@u", "\tx", "\rx", "'", "''", "'=x", "''=x", "'a", "a=b",
+             "'@", "x", "'\t", "—", "'-1"]
+    con = duckdb.connect()
+    con.execute("CREATE TABLE t (text VARCHAR)")
+    con.executemany("INSERT INTO t VALUES (?)", [[c] for c in [*cases, None]])
+    got = [r[0] for r in con.execute(f"SELECT {csv_safe_sql('text')} FROM t").fetchall()]
+    assert got == [csv_safe(c) for c in cases] + [None]

@@ -26,6 +26,7 @@ import pyarrow as pa
 
 from chatlens.errors import ProjectError, ProjectLockedError, UsageError
 from chatlens.schema import SCHEMA_VERSION
+from chatlens.textsafe import csv_safe_sql
 
 DB_NAME = "chatlens.duckdb"
 SECRET_NAME = "secret.key"
@@ -85,16 +86,6 @@ MESSAGE_SQL_COLUMNS = (
     "uid, platform, chat_key, message_id, ts, ts_naive, author_key, text, kind, media, reply_to, "
     "forwarded_from, entities, edited, source_id, source_pos, source_loc"
 )
-
-
-_FORMULA_RE = r"^(?:[=+\-@\t\r]|''[=+\-@\t\r''])"  # as SQL literal text
-
-
-def csv_safe_sql(col: str) -> str:
-    """SQL twin of :func:`chatlens.textsafe.csv_safe` for one column: the same cells get the
-    leading apostrophe. Named after the column."""
-    return (f"CASE WHEN regexp_matches({col}, '{_FORMULA_RE}') THEN '''' || {col} "
-            f"ELSE {col} END AS {col}")
 
 
 @dataclass(slots=True)
