@@ -197,6 +197,11 @@ _CODE_TODO = """
 """
 
 
+#: What the code stage reads (:data:`chatlens.code.stage.INPUT_COLUMNS`), from messages ``m``
+#: joined with their enrichment ``e``.
+_CODE_INPUT = "m.uid, m.chat_key, m.ts, m.kind, m.text, e.lang, e.norm, e.lemmas"
+
+
 def code_todo_count(store: Store, codebook: str, fingerprint: str, n_measures: int) -> int:
     return int(_one(store, f"SELECT count(*) {_CODE_TODO}", [codebook, fingerprint, n_measures]))
 
@@ -204,8 +209,7 @@ def code_todo_count(store: Store, codebook: str, fingerprint: str, n_measures: i
 def code_todo(store: Store, codebook: str, fingerprint: str, n_measures: int,
               batch_rows: int) -> pa.RecordBatchReader:
     rel = store.con.cursor().sql(
-        f"SELECT m.uid, m.chat_key, m.ts, m.kind, m.text, e.lang, e.norm, e.lemmas, "
-        f"coalesce(c.n, 0) AS n_coded {_CODE_TODO}",
+        f"SELECT {_CODE_INPUT}, coalesce(c.n, 0) AS n_coded {_CODE_TODO}",
         params=[codebook, fingerprint, n_measures])
     return arrow_reader(rel, batch_rows)
 
@@ -213,7 +217,7 @@ def code_todo(store: Store, codebook: str, fingerprint: str, n_measures: int,
 def code_input(store: Store, fingerprint: str, uids: list[str]) -> pa.Table:
     """What the code stage reads (:data:`chatlens.code.stage.INPUT_COLUMNS`) for some messages."""
     return store.query_arrow(
-        "SELECT m.uid, m.chat_key, m.ts, m.kind, m.text, e.lang, e.norm, e.lemmas "
+        f"SELECT {_CODE_INPUT} "
         "FROM messages m JOIN enrichment e ON e.uid = m.uid AND e.fingerprint = ? "
         "WHERE m.uid IN (SELECT unnest(?)) ORDER BY m.uid", [fingerprint, uids])
 
@@ -297,13 +301,21 @@ def search(store: Store, lemma_sets: list[list[str]], codebook: str | None,
     top = top[offset:]
     if not top:
         return []
-    cols = ["uid", "chat_key", "chat_title", "ts", "author_key", "text"]
-    cur = store.con.execute(
-        "SELECT m.uid, m.chat_key, ch.title, m.ts, m.author_key, m.text "
-        f"FROM (SELECT * FROM messages WHERE uid IN ({', '.join('?' * len(top))})) m "
-        "LEFT JOIN chats ch USING (chat_key)", top)
-    found = {r[0]: dict(zip(cols, r, strict=True)) for r in cur.fetchall()}
+    found = messages_by_uid(store, top)
     return [found[u] for u in top if u in found]
+
+
+def messages_by_uid(store: Store, uids: list[str]) -> dict[str, dict[str, Any]]:
+    """uid, chat_key, chat_title, ts, author_key and text of a few messages, by uid. A literal
+    IN list lets DuckDB look them up in the primary-key index instead of scanning."""
+    if not uids:
+        return {}
+    cols = ["uid", "chat_key", "chat_title", "ts", "author_key", "text"]
+    cur = store.con.cursor().execute(
+        "SELECT m.uid, m.chat_key, ch.title, m.ts, m.author_key, m.text "
+        f"FROM (SELECT * FROM messages WHERE uid IN ({', '.join('?' * len(uids))})) m "
+        "LEFT JOIN chats ch USING (chat_key)", uids)
+    return {r[0]: dict(zip(cols, r, strict=True)) for r in cur.fetchall()}
 
 
 # -- frames and context for sampling and labelling -------------------------------------------

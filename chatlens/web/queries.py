@@ -139,11 +139,8 @@ def evidence_page(project: Project, q: EvidenceQuery, after: str | None,
         return [], None
     uids = [r["uid"] for r in page]
     matched = {r["uid"]: r["matched"] for r in page}
-    # a literal IN list lets DuckDB look the messages up in their primary-key index
-    rows = dicts(project,
-                 "SELECT m.uid, m.chat_key, ch.title AS chat_title, m.ts, m.author_key, m.text "
-                 f"FROM (SELECT * FROM messages WHERE uid IN ({', '.join('?' * len(uids))})) m "
-                 "LEFT JOIN chats ch ON ch.chat_key = m.chat_key ORDER BY m.uid", uids)
+    found = stages.messages_by_uid(project.store, uids)
+    rows = [found[u] for u in uids if u in found]  # uids are in order already
     lemmas = {r["uid"]: r for r in dicts(
         project, "SELECT uid, tokens, lemmas FROM enrichment WHERE fingerprint = ? AND "
         "uid IN (SELECT unnest(?)) AND uid BETWEEN ? AND ?", [fp, uids, uids[0], uids[-1]])}
