@@ -11,7 +11,12 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
+from datetime import datetime, timedelta
 from typing import IO, Protocol
+
+#: Timestamps are microseconds since this naive epoch: ``(dt - EPOCH) // ONE_US``.
+EPOCH = datetime(1970, 1, 1)
+ONE_US = timedelta(microseconds=1)
 
 
 @dataclass(slots=True)

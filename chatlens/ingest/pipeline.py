@@ -11,14 +11,14 @@ import hmac
 from collections.abc import Callable, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta
+from datetime import timedelta
 from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import pyarrow as pa
 
 from chatlens.errors import ChatlensError, InputError, UnknownFormatError, UsageError
-from chatlens.ingest.base import Bad, Chat, Item, ParseOptions, Record, SourceInput
+from chatlens.ingest.base import EPOCH, ONE_US, Bad, Chat, Item, ParseOptions, Record, SourceInput
 from chatlens.ingest.discover import discover
 from chatlens.ingest.registry import Detection, detect
 from chatlens.schema import MESSAGE_SCHEMA, ORIGINAL_SCHEMA
@@ -149,13 +149,11 @@ class _LocalTime:
     def to_utc(self, local_us: int) -> int:
         if self.utc:
             return local_us
-        naive = _EPOCH + timedelta(microseconds=local_us)
+        naive = EPOCH + timedelta(microseconds=local_us)
         offset = naive.replace(tzinfo=self.zone).utcoffset() or timedelta(0)
-        return local_us - offset // _ONE_US
+        return local_us - offset // ONE_US
 
 
-_EPOCH = datetime(1970, 1, 1)
-_ONE_US = timedelta(microseconds=1)
 
 
 class _Batch:

@@ -10,12 +10,12 @@ import codecs
 import math
 import re
 from collections.abc import Iterable, Iterator
-from datetime import UTC, date, datetime, timedelta
+from datetime import UTC, date, datetime
 from pathlib import PurePosixPath
 from typing import IO, Any
 
 from chatlens.errors import EncodingError, UsageError
-from chatlens.ingest.base import Bad, Chat, Item, ParseOptions, Record, SourceInput
+from chatlens.ingest.base import EPOCH, ONE_US, Bad, Chat, Item, ParseOptions, Record, SourceInput
 from chatlens.schema import KINDS
 
 CHUNK = 4 << 20
@@ -33,8 +33,6 @@ DEFAULTS: dict[str, tuple[str, ...]] = {
     "reply_to": ("reply_to", "reply_to_message_id", "reply_to_id"),
     "kind": ("kind",),
 }
-_EPOCH = datetime(1970, 1, 1)
-_US = timedelta(microseconds=1)
 _NUMBER = re.compile(r"[+-]?\d+(\.\d*)?([eE][+-]?\d+)?")
 _DMY = ("%d.%m.%Y %H:%M:%S", "%d.%m.%Y %H:%M", "%d.%m.%Y")
 _BOMS = ((codecs.BOM_UTF32_LE, "utf-32"), (codecs.BOM_UTF32_BE, "utf-32"),
@@ -65,10 +63,10 @@ def parse_ts(value: Any) -> tuple[int | None, bool]:
         raise ValueError("a boolean is not a timestamp")
     if isinstance(value, datetime):
         if value.tzinfo is None:
-            return (value - _EPOCH) // _US, True
-        return (value.astimezone(UTC).replace(tzinfo=None) - _EPOCH) // _US, False
+            return (value - EPOCH) // ONE_US, True
+        return (value.astimezone(UTC).replace(tzinfo=None) - EPOCH) // ONE_US, False
     if isinstance(value, date):
-        return (datetime(value.year, value.month, value.day) - _EPOCH) // _US, True
+        return (datetime(value.year, value.month, value.day) - EPOCH) // ONE_US, True
     if isinstance(value, int | float):
         return _epoch_us(value), False
     if isinstance(value, str):

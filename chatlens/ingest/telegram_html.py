@@ -38,7 +38,17 @@ import orjson
 from lxml import etree
 
 from chatlens.errors import InputError
-from chatlens.ingest.base import Bad, Chat, Item, Member, ParseOptions, Record, SourceInput
+from chatlens.ingest.base import (
+    EPOCH,
+    ONE_US,
+    Bad,
+    Chat,
+    Item,
+    Member,
+    ParseOptions,
+    Record,
+    SourceInput,
+)
 
 _DIV_TAG = re.compile(r"<(/?)div\b([^>]*)>", re.IGNORECASE)
 _ATTR = re.compile(r"""(?:^|\s)(class|id)\s*=\s*(?:"([^"]*)"|'([^']*)'|([^\s"'>]+))""", re.I)
@@ -50,8 +60,6 @@ _DATE = re.compile(
 _GO_TO = re.compile(r"^(?P<path>[^#]*)#go_to_message(?P<id>\d+)$")
 _VIA = re.compile(r"\s+via @\w+$")
 _ONCLICK = re.compile(r"return (Show\w+)\(")
-_EPOCH = datetime(1970, 1, 1)
-_US = timedelta(microseconds=1)
 _PAGE = re.compile(r"^messages\d*\.html$")
 #: class of an element inside ``div.media_wrap`` -> media type (Telegram JSON names).
 _MEDIA_CLASSES = {
@@ -143,13 +151,13 @@ def parse_date(title: str) -> tuple[int, bool]:
         raise ValueError(f"unreadable date {title!r}")
     d, mo, y, h, mi, s = (int(g) for g in m.groups()[:6])
     local = datetime(y, mo, d, h, mi, s)
-    us = (local - _EPOCH) // _US
+    us = (local - EPOCH) // ONE_US
     if m.group(7) is None:
         return us, True
     offset = timedelta(hours=int(m.group(8)), minutes=int(m.group(9) or 0))
     if offset > timedelta(hours=15):
         raise ValueError(f"unreadable UTC offset in {title!r}")
-    return us - (offset if m.group(7) == "+" else -offset) // _US, False
+    return us - (offset if m.group(7) == "+" else -offset) // ONE_US, False
 
 
 def _classes(el: Any) -> set[str]:

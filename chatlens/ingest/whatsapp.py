@@ -33,13 +33,23 @@ import re
 import unicodedata
 from collections import Counter
 from collections.abc import Iterator, Sequence
-from datetime import datetime, timedelta
+from datetime import datetime
 from itertools import pairwise
 from pathlib import PurePosixPath
 from typing import NamedTuple
 
 from chatlens.errors import EncodingError, InputError, UsageError
-from chatlens.ingest.base import Bad, Chat, Item, Member, ParseOptions, Record, SourceInput
+from chatlens.ingest.base import (
+    EPOCH,
+    ONE_US,
+    Bad,
+    Chat,
+    Item,
+    Member,
+    ParseOptions,
+    Record,
+    SourceInput,
+)
 
 _REMOVED = (
     "\u200e\u200f\u202a\u202b\u202c\u202d\u202e\u2066\u2067\u2068\u2069\u200b\u200c\u200d"
@@ -49,8 +59,6 @@ _TABLE: dict[int, int | None] = {ord(c): None for c in _REMOVED}
 _TABLE.update({ord(c): ord(" ") for c in "\u202f\u00a0\u2009"})
 _TABLE.update({0x0660 + i: ord("0") + i for i in range(10)})  # Arabic-Indic digits
 _TABLE.update({0x06F0 + i: ord("0") + i for i in range(10)})  # Extended Arabic-Indic digits
-_EPOCH = datetime(1970, 1, 1)
-_US = timedelta(microseconds=1)
 _AMPM = r"[AaPp]\.?\s?[Mm]\.?|上午|下午|午前|午後|오전|오후|ص|م"
 _HEADER = re.compile(
     r"(\[)?(\d{1,4})[./-]\s?(\d{1,2})[./-]\s?(\d{1,4})\.?[,،]?\s(?:klo\s)?"
@@ -158,7 +166,7 @@ def header_ts(h: Header, order: str) -> int:
     if h.pm is not None and hour <= 12:
         hour = hour % 12 + (12 if h.pm else 0)
     dt = datetime(year, month, day, hour, h.minute, h.second)
-    return (dt - _EPOCH) // _US
+    return (dt - EPOCH) // ONE_US
 
 
 def chat_for(member_name: str, options: ParseOptions) -> Chat:
