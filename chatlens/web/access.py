@@ -21,7 +21,7 @@ from typing import Any, TypeVar
 
 import duckdb
 
-from chatlens.errors import ProjectError, ProjectLockedError
+from chatlens.errors import ProjectLockedError
 from chatlens.project import Project
 from chatlens.store.core import DB_NAME, Store
 from chatlens.store.labels import LABELS_DB
@@ -118,12 +118,8 @@ class ProjectAccess:
             if self._shared is None:
                 try:
                     self._shared = Store.open(self.root, read_only=True)
-                except ProjectLockedError as exc:
+                except ProjectLockedError as exc:  # Store.open turns every lock error into this
                     raise ProjectBusy(str(exc)) from None
-                except ProjectError as exc:
-                    if "lock" in str(exc).lower():
-                        raise ProjectBusy(str(exc)) from None
-                    raise
             self._users += 1
             return self._shared
 
@@ -139,16 +135,19 @@ class ProjectAccess:
     def _close_if_idle(self) -> None:
         with self._lock:
             idle = time.monotonic() - self._last_used >= IDLE_CLOSE_S * 0.99
-            if self._shared is not None and self._users == 0 and idle:
-                self._shared.close()
-                self._shared = None
+            if self._users == 0 and idle:
+                self._drop()
 
     def close(self) -> None:
         """Close the shared connection (when the server stops)."""
         with self._lock:
-            if self._shared is not None:
-                self._shared.close()
-                self._shared = None
+            self._drop()
+
+    def _drop(self) -> None:
+        """Close the shared connection if open (the caller holds the lock)."""
+        if self._shared is not None:
+            self._shared.close()
+            self._shared = None
 
     def cached(self, name: str, compute: Callable[[ViewProject], T], labels: bool = False,
                *args: Any) -> T:
