@@ -155,38 +155,21 @@ def out_of_fold_codes(project: Project, measure: str, uids: list[str]) -> tuple[
     others keep their stored codes.
     """
     from chatlens.code import code_table, compile_codebook
-    from chatlens.code.compiled import resolve_model
     from chatlens.store.stages import code_input
-    from chatlens.train.scorer import ModelScorer, OutOfFoldScorer
-    from chatlens.train.storage import load_out_of_fold
+    from chatlens.train.scorer import OutOfFoldScorer
 
     cb = project.codebook()[0]
     stored = scores_for(project.store, cb.name, measure, uids)
-    models_dir = project.root / "models"
     if not any(s.type == "model" for s in cb.measure(measure).scorers):
         return stored, 0
-    compiled = compile_codebook(cb, models_dir=models_dir)
-    trained_on: set[str] = set()
-    measures = []
-    for cm in compiled.measures:
-        if cm.id == measure:
-            scorers = []
-            for sc in cm.scorers:
-                if isinstance(sc, ModelScorer):
-                    folder = resolve_model(sc.name, models_dir)
-                    oof = load_out_of_fold(folder, sc.model.labels) if folder else {}
-                    if oof:
-                        sc = OutOfFoldScorer(sc, oof)
-                        trained_on |= oof.keys()
-                scorers.append(sc)
-            cm = replace(cm, scorers=tuple(scorers))
-        measures.append(cm)
+    compiled = compile_codebook(cb, models_dir=project.root / "models", out_of_fold=measure)
+    (cm,) = [x for x in compiled.measures if x.id == measure]
+    trained_on = {u for sc in cm.scorers if isinstance(sc, OutOfFoldScorer) for u in sc.oof}
     redo = sorted(trained_on.intersection(stored["uid"].to_pylist()))
     if not redo:
         return stored, 0
     table = code_input(project.store, project.enrich_settings().fingerprint(), redo)
-    fresh = code_table(table, replace(compiled, measures=tuple(measures)),
-                       write=frozenset({measure}))
+    fresh = code_table(table, compiled, write=frozenset({measure}))
     fresh = fresh.filter(fresh["in_population"]).select(["uid", "value", "score"])
     # a message that could not be re-coded keeps its stored code rather than drop out
     keep = stored.filter(pc.invert(pc.is_in(stored["uid"], value_set=fresh["uid"])))

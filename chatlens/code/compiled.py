@@ -61,9 +61,14 @@ def resolve_model(name: str, models_dir: Path | None) -> Path | None:
 
 
 def load_model_scorer(sid: str, m: Measure, name: str, label: str | None, threshold: float,
-                      models_dir: Path | None) -> Scorer:
+                      models_dir: Path | None, out_of_fold: bool = False) -> Scorer:
+    """The model ``name`` as a scorer of measure ``m``. ``out_of_fold``: answer for the model's
+    own training messages with their out-of-fold probabilities (see
+    :class:`~chatlens.train.scorer.OutOfFoldScorer`)."""
     from chatlens.train import ModelScorer as TrainedScorer
     from chatlens.train import load_model
+    from chatlens.train.scorer import OutOfFoldScorer
+    from chatlens.train.storage import load_out_of_fold
 
     folder = resolve_model(name, models_dir)
     if folder is None:
@@ -75,7 +80,9 @@ def load_model_scorer(sid: str, m: Measure, name: str, label: str | None, thresh
     if sorted(model.labels) != sorted(m.labels):
         raise ChatlensError(f"Model {name!r} predicts {model.labels}, but measure {m.id} has "
                             f"labels {m.labels}; train a model for this measure.")
-    return TrainedScorer(sid, model, name=name, label=label, threshold=threshold)
+    scorer = TrainedScorer(sid, model, name=name, label=label, threshold=threshold)
+    oof = load_out_of_fold(folder, model.labels) if out_of_fold else {}
+    return OutOfFoldScorer(scorer, oof) if oof else scorer
 
 
 def model_fingerprints(cb: Codebook, models_dir: Path | None) -> dict[str, str]:
@@ -94,7 +101,7 @@ def model_fingerprints(cb: Codebook, models_dir: Path | None) -> dict[str, str]:
 
 
 def compile_measure(cb: Codebook, m: Measure, lemmatizer: Lemmatizer,
-                    models_dir: Path | None = None) -> CompiledMeasure:
+                    models_dir: Path | None = None, out_of_fold: bool = False) -> CompiledMeasure:
     scorers: list[Scorer] = []
     for j, sc in enumerate(m.scorers):
         label = sc.label or m.positive_label()
@@ -112,7 +119,7 @@ def compile_measure(cb: Codebook, m: Measure, lemmatizer: Lemmatizer,
                                         start_class(sc.pattern, sc.ignore_case)))
         elif isinstance(sc, ModelScorer):
             scorers.append(load_model_scorer(sid, m, sc.model, sc.label, sc.threshold,
-                                             models_dir))
+                                             models_dir, out_of_fold))
     pop = m.population
     return CompiledMeasure(
         id=m.id, type=m.type, positive=m.positive_label(), default=m.default_label(),
@@ -126,9 +133,13 @@ def compile_measure(cb: Codebook, m: Measure, lemmatizer: Lemmatizer,
 
 
 def compile_codebook(cb: Codebook, lemmatizer: Lemmatizer | None = None,
-                     models_dir: Path | None = None) -> CompiledCodebook:
+                     models_dir: Path | None = None,
+                     out_of_fold: str | None = None) -> CompiledCodebook:
+    """``out_of_fold``: a measure whose models answer out of fold for their training messages
+    (for measuring their errors, :func:`chatlens.estimation.out_of_fold_codes`)."""
     lem = lemmatizer or Lemmatizer()
     return CompiledCodebook(
         name=cb.name, version=cb.version, hash=cb.hash(),
-        measures=tuple(compile_measure(cb, m, lem, models_dir) for m in cb.ordered()),
+        measures=tuple(compile_measure(cb, m, lem, models_dir, m.id == out_of_fold)
+                       for m in cb.ordered()),
     )
