@@ -245,3 +245,22 @@ def test_sql_formula_rule_equals_csv_safe() -> None:
     con.executemany("INSERT INTO t VALUES (?)", [[c] for c in [*cases, None]])
     got = [r[0] for r in con.execute(f"SELECT {csv_safe_sql('text')} FROM t").fetchall()]
     assert got == [csv_safe(c) for c in cases] + [None]
+
+
+def test_every_connection_reads_times_in_utc(tmp_path: Path) -> None:
+    """Cursors do not inherit a session time zone: on a machine east of UTC a message at
+    22:30 UTC on 31 January would land in February in month buckets."""
+    code = textwrap.dedent(f"""
+        from chatlens import Project
+        from tests.helpers import telegram_export
+        p = Project.init({str(tmp_path / "p")!r})
+        p.ingest([telegram_export(__import__("pathlib").Path({str(tmp_path / "t.json")!r}),
+                                  ["x"], start_ts=1706740200 - 60)])
+        for con in (p.store.con, p.store.con.cursor(), p.store.cursor().con):
+            print(con.execute("SELECT strftime(max(ts), '%Y-%m %H:%M') FROM messages")
+                  .fetchall()[0][0])
+    """)
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                         env={**os.environ, "TZ": "Asia/Tbilisi"},
+                         cwd=Path(__file__).resolve().parents[1], check=True)
+    assert out.stdout.split("\n")[:3] == ["2024-01 22:30"] * 3

@@ -228,7 +228,9 @@ class Store:
                 if read_only or "lock" not in str(exc).lower() or time.monotonic() > deadline:
                     cls._connect_failed(root, exc)
                 time.sleep(0.2)
-        con.execute("SET TimeZone = 'UTC'")
+        # UTC for this connection and every cursor made from it (a cursor does not inherit a
+        # session setting: it would format and bucket times in the machine's zone)
+        con.execute("SET GLOBAL TimeZone = 'UTC'")
         # Bounded memory whatever the corpus size; DuckDB spills to disk beyond this.
         con.execute(f"SET memory_limit = '{_limit('CHATLENS_MEMORY_LIMIT', '1GB')}'")
         # stages stream and re-key by uid; row order is never relied on, so let DuckDB spill
@@ -251,9 +253,7 @@ class Store:
     def cursor(self) -> Store:
         """The same store through a new connection to the open database (for another thread;
         it shares DuckDB's cache). Closing it leaves this one open."""
-        con = self.con.cursor()
-        con.execute("SET TimeZone = 'UTC'")
-        return Store(self.root, con, self.read_only)
+        return Store(self.root, self.con.cursor(), self.read_only)
 
     def close(self) -> None:
         self.con.close()
