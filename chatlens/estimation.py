@@ -34,7 +34,7 @@ from chatlens.estimate import (
     quantify_estimate,
 )
 from chatlens.labelling import consensus
-from chatlens.store.frames import measure_frame, population_size, scores_for
+from chatlens.store.frames import STRATUM_COLUMN, measure_frame, population_size, scores_for
 
 if TYPE_CHECKING:
     from chatlens.project import Project
@@ -227,7 +227,7 @@ def _one(m: Measure, value: str, frame: pa.Table, labels: Labels, method: str, l
             raise UsageError(f"The audit labels of {m.id} come from samples of different designs "
                              f"({', '.join(str(d) for d in designs)}); estimate with one design.")
         (by,) = designs
-        col = {"chat": "chat_key", "month": "month"}[str(by)]
+        col = STRATUM_COLUMN[str(by)]
         strata_all = np.asarray(frame[col].to_numpy(zero_copy_only=False)).astype(str)
         strata_l = strata_all[in_frame]
         try:

@@ -17,6 +17,8 @@ GROUP_EXPR = {
     "week": "strftime(date_trunc('week', m.ts), '%Y-%m-%d')",
     "lang": "coalesce(e.lang, 'und')",
 }
+#: The frame column that holds each kind of audit stratum (computed as its ``GROUP_EXPR``).
+STRATUM_COLUMN = {"chat": "chat_key", "month": "month"}
 
 
 def time_bucket(store: Store) -> str:
@@ -40,14 +42,11 @@ def measure_frame(store: Store, codebook: str, measure: str, fingerprint: str,
     on a large project the join costs far more than reading the codes.
     """
     group = GROUP_EXPR[by] if by else "NULL"
-    cols = [f"c.uid, c.value, c.score, {group} AS grp"]
-    if "chat" in strata:
-        cols.append("m.chat_key")
-    if "month" in strata:
-        cols.append("strftime(m.ts, '%Y-%m') AS month")
+    cols = [f"c.uid, c.value, c.score, {group} AS grp",
+            *(f"{GROUP_EXPR[s]} AS {STRATUM_COLUMN[s]}" for s in sorted(strata))]
     joins = []
     params: list[Any] = []
-    if chats or since or until or strata or by in ("chat", "month", "week"):
+    if chats or since or until or strata or "m." in group:
         joins.append("JOIN messages m USING (uid)")
     if languages or by == "lang":
         joins.append("LEFT JOIN enrichment e ON e.uid = c.uid AND e.fingerprint = ?")
