@@ -20,7 +20,6 @@ from chatlens import __version__
 from chatlens.errors import ChatlensError, UsageError
 from chatlens.report.markdown import to_html
 from chatlens.store.core import Store
-from chatlens.store.frames import time_bucket
 from chatlens.web.access import ViewProject
 from chatlens.web.charts import BandPoint, band_chart, interval_bars
 from chatlens.web.estimates import estimates
@@ -86,10 +85,12 @@ def _measure(p: ViewProject, m: Any, bucket: str, n_evidence: int) -> dict[str, 
     titles = {c["chat_key"]: c["title"] for c in p.store.chats()}
     out: dict[str, Any] = {"id": m.id, "question": m.question, "values": []}
     values = [m.positive_label()] if m.type == "binary" else m.labels
+    # one estimate per grouping, for every value at once (the frame is read once, not per value)
+    rows = {by: estimates(p, m.id, by=by) for by in (None, bucket, "chat")}
     for v in values:
-        overall = estimates(p, m.id, value=v)[0]
-        time = estimates(p, m.id, by=bucket, value=v)
-        chat = estimates(p, m.id, by="chat", value=v)
+        overall = next(r for r in rows[None] if r.value == v)
+        time = [r for r in rows[bucket] if r.value == v]
+        chat = [r for r in rows["chat"] if r.value == v]
         out["values"].append({
             "value": v, "overall": overall.as_dict(),
             "time": [r.as_dict() for r in time], "chat": [r.as_dict() for r in chat],
@@ -111,7 +112,8 @@ def report_data(root: str | Path, claims: str | None = None, codebook: str | Non
     p = ViewProject(Store.open(root, read_only=True), codebook)
     with p:
         cb, source = p.codebook()
-        bucket = time_bucket(p.store)
+        ov = overview(p)
+        bucket = ov["bucket"]  # the overview's time bucket: one rule, computed once
         measures = []
         for m in cb.measures:
             try:
@@ -128,7 +130,7 @@ def report_data(root: str | Path, claims: str | None = None, codebook: str | Non
         data: dict[str, Any] = {
             "generated": datetime.now(UTC).isoformat(timespec="seconds"),
             "version": __version__, "project": str(root.resolve()),
-            "overview": overview(p), "codebook": cb.resolved(), "codebook_source": source,
+            "overview": ov, "codebook": cb.resolved(), "codebook_source": source,
             "codebook_hash": cb.hash(), "models": _model_cards(root, cb),
             "agreement": p.agreement(), "measures": measures, "bucket": bucket,
             "claims": claim_result, "runs": p.store.runs(50),
