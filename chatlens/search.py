@@ -61,7 +61,7 @@ def search(store: Store, query: str, codebook: str | None, measure: str | None,
     rows = db.search(store, sets, codebook, measure, value, limit, offset)
     wanted = {x for s in sets for x in s}
     lem = Lemmatizer()
-    for r in rows:  # a few dozen rows: re-analysing the text beats fetching stored tokens
+    for r in rows:  # a few dozen rows: re-analysed in every language the query was read in
         tokens = lem.tokens(r["text"])
         lemmas = [x for lang in _LANGS for x in lemmatize_tokens(tokens, lang)]
         r["highlights"] = highlight_spans(r["text"], tokens * len(_LANGS), lemmas, wanted)

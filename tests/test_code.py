@@ -230,3 +230,26 @@ def test_search_widens_its_time_window_until_it_has_enough(
         assert [r["text"] for r in project.search("границы", limit=2, offset=offset)] == \
             newest_first[offset:offset + 2]
     assert project.search("граница номер") and not project.search("граница небо")
+
+
+def test_projects_that_stored_tokens_drop_them_and_keep_the_rest(coded: Project) -> None:
+    from chatlens.web.queries import message
+
+    con = coded.store.con
+    n = con.execute("SELECT count(*) FROM enrichment").fetchall()[0][0]
+    con.execute("ALTER TABLE enrichment ADD COLUMN tokens VARCHAR[]")  # as earlier versions made
+    con.execute("UPDATE enrichment SET tokens = lemmas")
+    uid = con.execute("SELECT uid FROM messages WHERE text = 'Прошли границу пешком'"
+                      ).fetchall()[0][0]
+    root = coded.store.root
+    coded.close()
+    with Project.open(root, read_only=True) as old:  # read as it is: tokens are never asked for
+        shown = message(old, uid)
+        assert shown is not None and ("границу", True) in shown["segments"]
+    with Project.open(root) as p:
+        cols = [r[0] for r in p.store.con.execute("DESCRIBE enrichment").fetchall()]
+        assert "tokens" not in cols and "lemmas" in cols
+        assert p.store.con.execute("SELECT count(*) FROM enrichment").fetchall()[0][0] == n
+        assert p.enrich().enriched == 0  # nothing to redo
+        shown = message(p, uid)
+        assert shown is not None and ("границу", True) in shown["segments"]

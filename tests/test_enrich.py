@@ -223,7 +223,8 @@ def _rows_equal_enrich_text(texts: list[str | None]) -> None:
     out = enrich_table(pa.table({"uid": [str(i) for i in range(len(texts))], "text": texts}), S)
     for text, row in zip(texts, out.to_pylist(), strict=True):
         want = enrich_text(text or "", S)
-        got = {k: row[k] for k in want}
+        assert want.pop("tokens") == Lemmatizer(S.tokenizer).tokens(text or "")
+        got = {k: v for k, v in row.items() if k != "uid"}
         # py3langid's posterior, summed in another order by the batch: equal to rounding
         got["lang_score"] = pytest.approx(want["lang_score"], abs=2e-4)
         assert got == want, text
@@ -283,3 +284,17 @@ def test_batched_py3langid_equals_the_one_at_a_time_classifier() -> None:
     assert classify_many(_identifier(("ru", "uk")), []) == []
     ident = _identifier(("ru", "uk"))
     assert classify_many(ident, ["", ""]) == [ident.classify(""), ident.classify("")]
+
+
+@pytest.mark.parametrize("tokenizer", ["fast", "razdel"])
+def test_tokens_come_back_from_the_text_one_per_stored_lemma(tokenizer: str) -> None:
+    # the store keeps lemmas only; highlighting re-tokenises the text and zips the two
+    settings = EnrichSettings(tokenizer=tokenizer)
+    out = enrich_table(pa.table({"uid": [str(i) for i in range(len(EDGE_TEXTS))],
+                                 "text": EDGE_TEXTS}), settings)
+    assert "tokens" not in out.schema.names
+    lem = Lemmatizer(tokenizer)
+    for text, lemmas in zip(EDGE_TEXTS, out.column("lemmas").to_pylist(), strict=True):
+        tokens = lem.tokens(text or "")
+        assert tokens == enrich_text(text or "", settings)["tokens"]
+        assert len(tokens) == len(lemmas), text

@@ -29,8 +29,9 @@ ENRICH_SCHEMA = pa.schema(
         pa.field("lang", pa.string(), nullable=False),  # ISO 639-1 or "und"
         pa.field("lang_score", pa.float32(), nullable=False),
         pa.field("norm", pa.string(), nullable=False),
-        pa.field("tokens", _STR_LIST, nullable=False),
-        pa.field("lemmas", _STR_LIST, nullable=False),  # same length as tokens
+        # one per token of the normalised text; the tokens themselves are not kept, since
+        # Lemmatizer(tokenizer).tokens(text) gives them again (see :func:`enrich_text`)
+        pa.field("lemmas", _STR_LIST, nullable=False),
         pa.field("urls", _STR_LIST, nullable=False),
         pa.field("mentions", _STR_LIST, nullable=False),
         pa.field("hashtags", _STR_LIST, nullable=False),
@@ -41,7 +42,8 @@ ENRICH_SCHEMA = pa.schema(
 
 
 def enrich_text(text: str, settings: EnrichSettings) -> dict[str, Any]:
-    """Enrich one message; the columns of :data:`ENRICH_SCHEMA` except ``uid``."""
+    """Enrich one message: the columns of :data:`ENRICH_SCHEMA` except ``uid``, and ``tokens``
+    (equal to ``Lemmatizer(settings.tokenizer).tokens(text)``, one per lemma)."""
     norm, urls = prepare(text or "", fold=False)
     lang, score = detect(norm, settings.languages, settings.min_chars, settings.lid_chars)
     if settings.tokenizer == "razdel":
@@ -124,17 +126,17 @@ def _enrich_fast(texts: list[str | None], settings: EnrichSettings) -> list[pa.A
     detected = detect_batch(norms, settings.languages, settings.min_chars, settings.lid_chars)
     langs = [d[0] for d in detected]
     an = analyze_batch(norms, langs)
-    for i in np.flatnonzero(an.folded).tolist():
-        norms[i] = fold_homoglyphs(norms[i])
     places: list[list[str]] = [[] for _ in norms]
     if settings.places:
         for i in np.flatnonzero(an.may_name_place).tolist():
-            places[i] = find_places(an.tokens[i].as_py(), an.lemmas[i].as_py(), "fast")
+            tokens, lemmas, _ = analyze(norms[i], langs[i])  # from the chunk cache
+            places[i] = find_places(tokens, lemmas, "fast")
+    for i in np.flatnonzero(an.folded).tolist():
+        norms[i] = fold_homoglyphs(norms[i])
     return [
         pa.array(langs, pa.string()),
         pa.array([d[1] for d in detected], pa.float32()),
         pa.array(norms, pa.string()),
-        an.tokens,
         an.lemmas,
         _list_array(urls),
         _list_array([MENTION_RE.findall(n) if "@" in n else [] for n in norms]),

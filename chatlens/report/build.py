@@ -74,11 +74,11 @@ def _evidence(p: ViewProject, measure: str, value: str, n: int) -> list[dict[str
     fp = p.enrich_settings().fingerprint()
     where, params = EvidenceQuery(measure, value).sql(cb, fp)
     rows = dicts(p, "SELECT m.uid, m.chat_key, ch.title AS chat_title, m.ts, m.author_key, "
-                  "m.text, c.matched, e.tokens, e.lemmas FROM codes c JOIN messages m USING (uid) "
+                  "m.text, c.matched, e.lemmas FROM codes c JOIN messages m USING (uid) "
                   "LEFT JOIN chats ch ON ch.chat_key = m.chat_key LEFT JOIN enrichment e "
                   f"ON e.uid = m.uid AND e.fingerprint = ? WHERE {where} "
                   "ORDER BY hash(m.uid), m.uid LIMIT ?", [fp, *params, n])
-    return shape_rows(rows)
+    return shape_rows(rows, p.enrich_settings().tokenizer)
 
 
 def _measure(p: ViewProject, m: Any, bucket: str, n_evidence: int) -> dict[str, Any]:

@@ -66,7 +66,7 @@ LEMMA_INDEX_COLUMNS = "lemma VARCHAR NOT NULL, ts TIMESTAMPTZ, uid VARCHAR NOT N
 _STAGE_DDL = f"""
 CREATE TABLE IF NOT EXISTS enrichment (
     uid VARCHAR NOT NULL, fingerprint VARCHAR NOT NULL, lang VARCHAR, lang_score FLOAT,
-    norm VARCHAR, tokens VARCHAR[], lemmas VARCHAR[], urls VARCHAR[], mentions VARCHAR[],
+    norm VARCHAR, lemmas VARCHAR[], urls VARCHAR[], mentions VARCHAR[],
     hashtags VARCHAR[], emoji VARCHAR[], places VARCHAR[]);
 CREATE TABLE IF NOT EXISTS codebooks (
     name VARCHAR, version VARCHAR, hash VARCHAR, source VARCHAR, resolved JSON,
@@ -211,6 +211,8 @@ class Store:
             )
         if not read_only:
             store.con.execute(_STAGE_DDL)
+            # earlier versions also kept each message's tokens (half the table); none reads them
+            store.con.execute("ALTER TABLE enrichment DROP COLUMN IF EXISTS tokens")
             # we hold the only writer lock: a run still "running" was killed
             store.con.execute("UPDATE runs SET status = 'interrupted' WHERE status = 'running'")
         return store

@@ -17,8 +17,8 @@ import pyarrow as pa
 
 from chatlens.store.core import LEMMA_INDEX_COLUMNS, Store, arrow_reader, first_row
 
-ENRICH_COLUMNS = ("uid, fingerprint, lang, lang_score, norm, tokens, lemmas, urls, mentions, "
-                  "hashtags, emoji, places")
+ENRICH_COLUMNS = ("uid, fingerprint, lang, lang_score, norm, lemmas, urls, mentions, hashtags, "
+                  "emoji, places")
 
 
 def _one(store: Store, sql: str, params: list[Any] | None = None) -> Any:

@@ -6,6 +6,7 @@ import re
 from dataclasses import dataclass, field
 from typing import Any
 
+from chatlens.enrich import Lemmatizer
 from chatlens.project import Project
 from chatlens.search import highlight_spans
 from chatlens.store import stages
@@ -85,13 +86,18 @@ class EvidenceQuery:
         return " AND ".join(conds), params
 
 
-def shape_rows(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
-    """Mask PII, then split each text into (segment, highlighted) pairs on matched lemmas."""
+def shape_rows(rows: list[dict[str, Any]], tokenizer: str) -> list[dict[str, Any]]:
+    """Mask PII, then split each text into (segment, highlighted) pairs on matched lemmas.
+
+    A row's ``lemmas`` are its stored ones; its tokens are the same text tokenised again with
+    the project's ``tokenizer`` (enrichment keeps lemmas only; the two align one to one)."""
+    lem = Lemmatizer(tokenizer)
     for r in rows:
-        text = mask_pii(r.get("text"))
+        raw = r.get("text") or ""
+        text = mask_pii(raw)
         wanted = set(r.pop("matched", None) or [])
-        spans = highlight_spans(text, r.pop("tokens", None) or [], r.pop("lemmas", None) or [],
-                                wanted) if wanted else []
+        lemmas = r.pop("lemmas", None) or []
+        spans = highlight_spans(text, lem.tokens(raw), lemmas, wanted) if wanted else []
         r["text"] = text
         r["segments"] = segments(text, spans)
         r["matched_terms"] = sorted(wanted)
@@ -141,14 +147,13 @@ def evidence_page(project: Project, q: EvidenceQuery, after: str | None,
     matched = {r["uid"]: r["matched"] for r in page}
     found = stages.messages_by_uid(project.store, uids)
     rows = [found[u] for u in uids if u in found]  # uids are in order already
-    lemmas = {r["uid"]: r for r in dicts(
-        project, "SELECT uid, tokens, lemmas FROM enrichment WHERE fingerprint = ? AND "
+    lemmas = {r["uid"]: r["lemmas"] for r in dicts(
+        project, "SELECT uid, lemmas FROM enrichment WHERE fingerprint = ? AND "
         "uid IN (SELECT unnest(?)) AND uid BETWEEN ? AND ?", [fp, uids, uids[0], uids[-1]])}
     for r in rows:
         r["matched"] = matched.get(r["uid"])
-        r["tokens"] = (lemmas.get(r["uid"]) or {}).get("tokens")
-        r["lemmas"] = (lemmas.get(r["uid"]) or {}).get("lemmas")
-    return shape_rows(rows), (uids[-1] if more else None)
+        r["lemmas"] = lemmas.get(r["uid"])
+    return shape_rows(rows, project.enrich_settings().tokenizer), (uids[-1] if more else None)
 
 
 def evidence_count(project: Project, q: EvidenceQuery) -> int:
@@ -165,7 +170,7 @@ def message(project: Project, uid: str) -> dict[str, Any] | None:
     cb = project.codebook()[0].name
     rows = dicts(project,
                   "SELECT m.uid, m.chat_key, ch.title AS chat_title, m.ts, m.author_key, m.text, "
-                  "e.tokens, e.lemmas, e.lang FROM messages m "
+                  "e.lemmas, e.lang FROM messages m "
                   "LEFT JOIN chats ch ON ch.chat_key = m.chat_key "
                   "LEFT JOIN enrichment e ON e.uid = m.uid AND e.fingerprint = ? "
                   "WHERE m.uid = ?", [fp, uid])
@@ -176,7 +181,7 @@ def message(project: Project, uid: str) -> dict[str, Any] | None:
     r = rows[0]
     r["matched"] = sorted({t for c in codes for t in (c["matched"] or [])})
     r["codes"] = codes
-    return shape_rows([r])[0]
+    return shape_rows([r], project.enrich_settings().tokenizer)[0]
 
 
 def context(project: Project, uid: str, k: int = 3) -> dict[str, Any] | None:
