@@ -154,9 +154,13 @@ def test_search_index_follows_enrichment(coded: Project, tmp_path: Path,
     con = coded.store.con
     n_msgs = con.execute("SELECT count(*) FROM enrichment").fetchall()[0][0]
     assert con.execute("SELECT count(*) FROM lemma_indexed").fetchall()[0][0] == n_msgs
-    # words only, one row per message and lemma, written in lemma order
-    lemmas = [r[0] for r in con.execute("SELECT lemma FROM lemma_index").fetchall()]
-    assert lemmas == sorted(lemmas) and "граница" in lemmas and "." not in lemmas
+    # words only, one row per message and lemma, written in lemma id order, newest first
+    rows = con.execute("SELECT lemma_id, ts FROM lemma_index").fetchall()
+    assert rows == sorted(rows, key=lambda r: (r[0], -r[1].timestamp()))
+    words = [r[0] for r in con.execute(
+        "SELECT v.lemma FROM lemma_index JOIN lemma_vocab v ON v.id = lemma_id").fetchall()]
+    assert "граница" in words and "." not in words
+    assert len(words) == len(set(con.execute("SELECT lemma_id, uid FROM lemma_index").fetchall()))
     # a project made before the index (or whose enrich run stopped early) catches up on search
     con.execute("DELETE FROM lemma_index")
     con.execute("DELETE FROM lemma_indexed")
@@ -180,8 +184,8 @@ def test_search_index_follows_enrichment(coded: Project, tmp_path: Path,
     coded.ingest([telegram_export(tmp_path / "one.json", ["Очередь у границы"], chat_id=98)])
     coded.enrich()
     assert stages._index_runs(coded.store) == 1
-    lemmas = [r[0] for r in con.execute("SELECT lemma FROM lemma_index").fetchall()]
-    assert lemmas == sorted(lemmas)
+    ids = [r[0] for r in con.execute("SELECT lemma_id FROM lemma_index").fetchall()]
+    assert ids == sorted(ids)
     assert set(con.execute("SELECT * FROM lemma_index").fetchall()) >= whole
     monkeypatch.setattr(stages, "INDEX_MAX_RUNS", 4)
     # new messages are indexed by the enrich run that enriches them
@@ -253,3 +257,26 @@ def test_projects_that_stored_tokens_drop_them_and_keep_the_rest(coded: Project)
         assert p.enrich().enriched == 0  # nothing to redo
         shown = message(p, uid)
         assert shown is not None and ("границу", True) in shown["segments"]
+
+
+def test_a_search_index_keyed_by_lemma_strings_is_rebuilt(coded: Project) -> None:
+    from chatlens.errors import UsageError
+
+    con = coded.store.con
+    whole = set(con.execute("SELECT v.lemma, i.ts, i.uid FROM lemma_index i "
+                            "JOIN lemma_vocab v ON v.id = i.lemma_id").fetchall())
+    con.execute("DROP TABLE lemma_index")  # the layout of earlier versions
+    con.execute("DROP TABLE lemma_vocab")
+    con.execute("CREATE TABLE lemma_index (lemma VARCHAR NOT NULL, ts TIMESTAMPTZ, "
+                "uid VARCHAR NOT NULL)")
+    con.execute("INSERT INTO lemma_index SELECT lemma, ts, uid FROM (SELECT e.uid, "
+                "unnest(e.lemmas) AS lemma FROM enrichment e) JOIN messages USING (uid)")
+    root = coded.store.root
+    coded.close()
+    with Project.open(root, read_only=True) as old, pytest.raises(UsageError, match="enrich"):
+        old.search("граница")
+    with Project.open(root) as p:
+        assert {r["text"] for r in p.search("граница")} >= {"Прошли границу пешком"}
+        assert set(p.store.con.execute(
+            "SELECT v.lemma, i.ts, i.uid FROM lemma_index i "
+            "JOIN lemma_vocab v ON v.id = i.lemma_id").fetchall()) == whole

@@ -60,7 +60,7 @@ CREATE TABLE IF NOT EXISTS identities (
     author_key VARCHAR PRIMARY KEY, platform VARCHAR, raw_id VARCHAR, display_name VARCHAR);
 """
 
-LEMMA_INDEX_COLUMNS = "lemma VARCHAR NOT NULL, ts TIMESTAMPTZ, uid VARCHAR NOT NULL"
+LEMMA_INDEX_COLUMNS = "lemma_id INTEGER NOT NULL, ts TIMESTAMPTZ, uid VARCHAR NOT NULL"
 
 #: Tables of later stages; created on every writable open so older projects gain them.
 _STAGE_DDL = f"""
@@ -80,6 +80,7 @@ CREATE TABLE IF NOT EXISTS codes (
     matched VARCHAR[], run_id VARCHAR);
 CREATE TABLE IF NOT EXISTS lemma_index ({LEMMA_INDEX_COLUMNS});
 CREATE TABLE IF NOT EXISTS lemma_indexed (uid VARCHAR NOT NULL);
+CREATE TABLE IF NOT EXISTS lemma_vocab (id INTEGER NOT NULL, lemma VARCHAR NOT NULL);
 """
 
 MESSAGE_SQL_COLUMNS = (
@@ -121,6 +122,24 @@ def _limit(env: str, default: str) -> str:
     if not re.fullmatch(r"\d+(\.\d+)?\s*[KMGT]i?B", value, re.IGNORECASE):
         raise ProjectError(f"{env}={value!r} is not a memory size such as 512MB or 2GiB.")
     return value
+
+
+def _upgrade(con: duckdb.DuckDBPyConnection) -> None:
+    """Bring stage tables made by earlier versions to the current layout (same schema version:
+    nothing is lost that cannot be derived again)."""
+    def columns(table: str) -> set[str]:
+        return {r[0] for r in con.execute("SELECT column_name FROM duckdb_columns() "
+                                          "WHERE table_name = ?", [table]).fetchall()}
+
+    # each message's tokens were kept too (half the table); nothing reads them now
+    if "tokens" in columns("enrichment"):
+        con.execute("ALTER TABLE enrichment DROP COLUMN tokens")
+    # the search index was keyed by lemma strings: dropped, and rebuilt by the next enrich or
+    # search (``index_lemmas``)
+    if "lemma" in columns("lemma_index"):
+        con.execute("DROP TABLE lemma_index")
+        con.execute("DELETE FROM lemma_indexed")
+        con.execute("DELETE FROM meta WHERE key = 'lemma_index_runs'")
 
 
 class _Executes(Protocol):
@@ -210,9 +229,8 @@ class Store:
                 f"reads version {SCHEMA_VERSION}. Upgrade chatlens or re-create the project."
             )
         if not read_only:
+            _upgrade(store.con)
             store.con.execute(_STAGE_DDL)
-            # earlier versions also kept each message's tokens (half the table); none reads them
-            store.con.execute("ALTER TABLE enrichment DROP COLUMN IF EXISTS tokens")
             # we hold the only writer lock: a run still "running" was killed
             store.con.execute("UPDATE runs SET status = 'interrupted' WHERE status = 'running'")
         return store

@@ -12,7 +12,6 @@ from datetime import UTC, datetime, timedelta
 from itertools import pairwise
 from typing import Any
 
-import duckdb
 import pyarrow as pa
 
 from chatlens.store.core import LEMMA_INDEX_COLUMNS, Store, arrow_reader, first_row
@@ -71,10 +70,12 @@ INDEX_SLICE = 20_000_000  # index rows sorted at once while compacting (bounds m
 def index_lemmas(store: Store, progress: Callable[[int, int], None] | None = None) -> int:
     """Add enriched messages not yet indexed to the search index; returns how many.
 
-    ``lemma_index`` holds one row per distinct word lemma of a message with its time. Each run
-    of :data:`INDEX_CHUNK` messages is written sorted by (lemma, newest first), so DuckDB's zone
-    maps let a lookup read only the row groups of the lemmas asked for; each run commits with
-    its entries in ``lemma_indexed``, so an interrupted indexing resumes where it stopped.
+    ``lemma_index`` holds one row per distinct word lemma of a message, as an integer id from
+    ``lemma_vocab``, with the message's time. Each run of :data:`INDEX_CHUNK` messages is
+    written sorted by (lemma id, newest first), so DuckDB's zone maps let a lookup read only the
+    row groups of the lemmas asked for (integer keys sort about five times faster than strings);
+    each run commits with its entries in ``lemma_indexed``, so an interrupted indexing resumes
+    where it stopped.
     """
     if not unindexed_count(store):  # two table counts; the anti-join below scans every uid
         return 0
@@ -87,17 +88,23 @@ def index_lemmas(store: Store, progress: Callable[[int, int], None] | None = Non
         for k in range(0, len(rids), INDEX_CHUNK):
             lo, hi = rids[k], rids[min(k + INDEX_CHUNK, len(rids)) - 1]
             with store.transaction():
+                con.execute("""
+                    CREATE OR REPLACE TEMP TABLE _postings AS
+                    SELECT e.uid, unnest(list_distinct(e.lemmas)) AS lemma
+                    FROM enrichment e
+                    SEMI JOIN (SELECT uid FROM _new WHERE rid BETWEEN $1 AND $2) n USING (uid)
+                    WHERE e.rowid BETWEEN $1 AND $2""", [lo, hi])
                 con.execute(r"""
+                    INSERT INTO lemma_vocab
+                    SELECT (SELECT coalesce(max(id), 0) FROM lemma_vocab)
+                           + row_number() OVER (ORDER BY lemma), lemma
+                    FROM (SELECT DISTINCT lemma FROM _postings) ANTI JOIN lemma_vocab USING (lemma)
+                    WHERE regexp_matches(lemma, '[\pL\pN_]')""")  # words only
+                con.execute("""
                     INSERT INTO lemma_index
-                    SELECT l.lemma, m.ts, l.uid
-                    FROM (SELECT e.uid, unnest(list_distinct(e.lemmas)) AS lemma
-                          FROM enrichment e
-                          SEMI JOIN (SELECT uid FROM _new WHERE rid BETWEEN $1 AND $2) n
-                          USING (uid)
-                          WHERE e.rowid BETWEEN $1 AND $2) l
-                    JOIN messages m USING (uid)
-                    WHERE regexp_matches(l.lemma, '[\pL\pN_]')
-                    ORDER BY l.lemma, m.ts DESC NULLS LAST""", [lo, hi])
+                    SELECT v.id, m.ts, p.uid
+                    FROM _postings p JOIN lemma_vocab v USING (lemma) JOIN messages m USING (uid)
+                    ORDER BY v.id, m.ts DESC NULLS LAST""")
                 con.execute("INSERT INTO lemma_indexed SELECT uid FROM _new "
                             "WHERE rid BETWEEN ? AND ?", [lo, hi])
                 con.execute("INSERT OR REPLACE INTO meta VALUES ('lemma_index_runs', ?)",
@@ -109,6 +116,7 @@ def index_lemmas(store: Store, progress: Callable[[int, int], None] | None = Non
     finally:
         con.execute("SET preserve_insertion_order = false")
         con.execute("DROP TABLE IF EXISTS _new")
+        con.execute("DROP TABLE IF EXISTS _postings")
     return len(rids)
 
 
@@ -117,24 +125,25 @@ def _index_runs(store: Store) -> int:
 
 
 def compact_index(store: Store) -> None:
-    """Rewrite ``lemma_index`` as one run sorted by (lemma, newest first), a lemma range at a
+    """Rewrite ``lemma_index`` as one run sorted by (lemma id, newest first), an id range at a
     time (:data:`INDEX_SLICE` rows each, ranges from a sample), so that a lookup reads the
     few row groups of its lemma instead of a few in every run."""
     con = store.con
     total = int(_one(store, "SELECT count(*) FROM lemma_index"))
     slices = -(-total // INDEX_SLICE)
     sample = sorted(r[0] for r in con.execute(
-        "SELECT lemma FROM lemma_index USING SAMPLE 100000 ROWS").fetchall())
+        "SELECT lemma_id FROM lemma_index USING SAMPLE 100000 ROWS").fetchall())
     bounds = sorted({sample[len(sample) * i // slices] for i in range(1, slices)}) \
         if sample else []
-    edges: list[str | None] = [None, *bounds, None]
+    edges: list[int | None] = [None, *bounds, None]
     with store.transaction():
         con.execute(f"CREATE TABLE _lemma_index ({LEMMA_INDEX_COLUMNS})")
         for lo, hi in pairwise(edges):
             conds = [(op, b) for op, b in ((">=", lo), ("<", hi)) if b is not None]
-            where = " AND ".join(f"lemma {op} ?" for op, _ in conds)
+            where = " AND ".join(f"lemma_id {op} ?" for op, _ in conds)
             con.execute(f"INSERT INTO _lemma_index SELECT * FROM lemma_index "
-                        f"{'WHERE ' + where if where else ''} ORDER BY lemma, ts DESC NULLS LAST",
+                        f"{'WHERE ' + where if where else ''} "
+                        "ORDER BY lemma_id, ts DESC NULLS LAST",
                         [b for _, b in conds])
         con.execute("DROP TABLE lemma_index")
         con.execute("ALTER TABLE _lemma_index RENAME TO lemma_index")
@@ -142,12 +151,14 @@ def compact_index(store: Store) -> None:
 
 
 def unindexed_count(store: Store) -> int:
-    """Enriched messages missing from the search index (all of them in projects made before it)."""
-    try:
-        return int(_one(store, "SELECT (SELECT count(*) FROM enrichment) - "
-                               "(SELECT count(*) FROM lemma_indexed)"))
-    except duckdb.CatalogException:
+    """Enriched messages missing from the search index (all of them in projects made before it,
+    or before its integer lemma ids: a writable open rebuilds those, see ``Store.open``)."""
+    current = _one(store, "SELECT count(*) FROM duckdb_columns() WHERE table_name = "
+                          "'lemma_index' AND column_name = 'lemma_id'")
+    if not current:
         return int(_one(store, "SELECT count(*) FROM enrichment"))
+    return int(_one(store, "SELECT (SELECT count(*) FROM enrichment) - "
+                           "(SELECT count(*) FROM lemma_indexed)"))
 
 
 def enrichment_summary(store: Store, fingerprint: str) -> dict[str, Any]:
@@ -265,16 +276,21 @@ def search(store: Store, lemma_sets: list[list[str]], codebook: str | None,
     time, so a window holds whole messages, and zone maps skip the postings outside it.
     """
     words = sorted({x for s in lemma_sets for x in s})
-    stats = {w: (n, ts) for w, n, ts in store.con.execute(
-        f"SELECT lemma, count(*), max(ts) FROM lemma_index WHERE lemma IN "
-        f"({', '.join('?' * len(words))}) GROUP BY lemma", words).fetchall()}
-    lemma_sets = [s for s in lemma_sets if all(w in stats for w in s)]
-    if not lemma_sets:
+    ids = dict(store.con.execute(f"SELECT lemma, id FROM lemma_vocab WHERE lemma IN "
+                                 f"({', '.join('?' * len(words))})", words).fetchall())
+    sets = [[ids[w] for w in s] for s in lemma_sets if all(w in ids for w in s)]
+    if not sets:
+        return []
+    wanted = sorted({i for s in sets for i in s})
+    stats = {i: (n, ts) for i, n, ts in store.con.execute(
+        f"SELECT lemma_id, count(*), max(ts) FROM lemma_index WHERE lemma_id IN "
+        f"({', '.join('?' * len(wanted))}) GROUP BY lemma_id", wanted).fetchall()}
+    sets = [s for s in sets if all(i in stats for i in s)]
+    if not sets:
         return []
     # candidates: the postings of each set's rarest lemma; few of them need no time windows
-    candidates = sum(min(stats[w][0] for w in s) for s in lemma_sets)
-    newest = max((stats[w][1] for s in lemma_sets for w in s if stats[w][1] is not None),
-                 default=None)
+    candidates = sum(min(stats[i][0] for i in s) for s in sets)
+    newest = max((stats[i][1] for s in sets for i in s if stats[i][1] is not None), default=None)
     since: list[Any] = [None]
     if newest is not None and candidates > _UNWINDOWED:
         since = [newest - timedelta(days=d) for d in (30, 365, 3650)] + [None]
@@ -289,10 +305,10 @@ def search(store: Store, lemma_sets: list[list[str]], codebook: str | None,
     for cutoff in since:
         window = "" if cutoff is None else "AND ts >= ?"
         hits = " UNION ".join(
-            f"SELECT uid, max(ts) AS ts FROM lemma_index WHERE lemma IN "
+            f"SELECT uid, max(ts) AS ts FROM lemma_index WHERE lemma_id IN "
             f"({', '.join('?' * len(s))}) {window} GROUP BY uid HAVING count(*) = {len(s)}"
-            for s in lemma_sets)
-        params = [x for s in lemma_sets for x in [*s, *([cutoff] if cutoff else [])]]
+            for s in sets)
+        params = [x for s in sets for x in [*s, *([cutoff] if cutoff else [])]]
         top = [r[0] for r in store.con.execute(
             f"SELECT uid FROM ({hits}) h {filt} ORDER BY ts DESC NULLS LAST, uid LIMIT ?",
             [*params, *fparams, want]).fetchall()]
