@@ -196,20 +196,21 @@ def analyze(norm: str, lang: str) -> tuple[list[str], list[str], bool]:
 
 @dataclass(frozen=True, slots=True)
 class BatchAnalysis:
-    """:func:`analyze` of many messages: a list array of lemmas (one per token), and per message
+    """:func:`analyze` of many messages: list arrays of tokens and lemmas, and per message
     whether folding changed it and whether it may name a place."""
 
+    tokens: pa.ListArray
     lemmas: pa.ListArray
     folded: NDArray[np.bool_]
     may_name_place: NDArray[np.bool_]
 
 
 def analyze_batch(norms: list[str], langs: list[str]) -> BatchAnalysis:
-    """:func:`analyze` for a batch (lemmas only), with Python work only per *distinct* chunk.
+    """:func:`analyze` for a batch, with Python work only per *distinct* chunk of the batch.
 
     Arrow splits the texts on whitespace (exactly as ``str.split``) and dictionary-encodes the
     chunks; each distinct chunk is looked up in the per-dictionary chunk cache once; the
-    messages' lemma lists are then gathered from the distinct chunks' lists.
+    messages' token and lemma lists are then gathered from the distinct chunks' lists.
     """
     dicts = [morph_dict(x) for x in langs]
     groups = sorted(set(dicts))
@@ -226,6 +227,7 @@ def analyze_batch(norms: list[str], langs: list[str]) -> BatchAnalysis:
     back[np.asarray(order)] = np.arange(len(order))
     take = pa.array(back)
     return BatchAnalysis(
+        tokens=pa.concat_arrays([p.tokens for p in parts]).take(take),
         lemmas=pa.concat_arrays([p.lemmas for p in parts]).take(take),
         folded=np.concatenate([p.folded for p in parts])[back],
         may_name_place=np.concatenate([p.may_name_place for p in parts])[back])
@@ -252,10 +254,12 @@ def _analyze_group(norms: list[str], dict_lang: str) -> BatchAnalysis:
     pos += np.repeat(starts[codes] - (occ_end - occ_len), occ_len)
     take = pa.array(pos)
     bounds = pa.array(np.concatenate([[0], occ_end])[offsets], pa.int32())
+    flat_tokens = pa.array([t for e in done for t in e[0]], pa.string()).take(take)
     flat_lemmas = pa.array([t for e in done for t in e[1]], pa.string()).take(take)
     folded = np.fromiter((e[2] for e in done), np.bool_, len(done))[codes]
     place = np.fromiter((e[3] for e in done), np.bool_, len(done))[codes]
     return BatchAnalysis(
+        tokens=pa.ListArray.from_arrays(bounds, flat_tokens),
         lemmas=pa.ListArray.from_arrays(bounds, flat_lemmas),
         folded=_per_message_any(folded, offsets),
         may_name_place=_per_message_any(place, offsets))

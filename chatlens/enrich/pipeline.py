@@ -128,8 +128,9 @@ def _enrich_fast(texts: list[str | None], settings: EnrichSettings) -> list[pa.A
     an = analyze_batch(norms, langs)
     places: list[list[str]] = [[] for _ in norms]
     if settings.places:
-        for i in np.flatnonzero(an.may_name_place).tolist():
-            tokens, lemmas, _ = analyze(norms[i], langs[i])  # from the chunk cache
+        rows = pa.array(np.flatnonzero(an.may_name_place))
+        for i, tokens, lemmas in zip(rows.to_pylist(), an.tokens.take(rows).to_pylist(),
+                                     an.lemmas.take(rows).to_pylist(), strict=True):
             places[i] = find_places(tokens, lemmas, "fast")
     for i in np.flatnonzero(an.folded).tolist():
         norms[i] = fold_homoglyphs(norms[i])
