@@ -19,6 +19,7 @@ from chatlens.enrich import (
     negation_words,
     prepare,
 )
+from chatlens.enrich.lid import detect_batch
 
 S = EnrichSettings()
 LEM = Lemmatizer()
@@ -136,6 +137,17 @@ def test_language_id(text: str, lang: str) -> None:
     assert 0.5 < row["lang_score"] <= 1.0
 
 
+@pytest.mark.parametrize("text", ["Ладно, понял", "Я заварю чай тогда", "Какая лапушкааа",
+                                  "да-да я", "ну все пока"])
+def test_short_cyrillic_without_marker_letters_is_not_belarusian_or_kazakh(text: str) -> None:
+    # these came out "be" when py3langid chose among ru, uk, be, kk: Belarusian shows і or ў
+    # (and no и), Kazakh its own letters
+    assert enrich_text(text, S)["lang"] == "ru"
+    assert detect_batch([prepare(text)[0]], S.languages, S.min_chars, S.lid_chars)[0][0] == "ru"
+    only = EnrichSettings(languages=("ru", "be"))  # ruling out all but one: that one, no model
+    assert enrich_text(text, only)["lang"] == "ru"
+
+
 def test_language_restricted_to_settings() -> None:
     only_ru = EnrichSettings(languages=("ru",))
     assert enrich_text("საქართველოს საზღვარზე დიდი რიგია", only_ru)["lang"] == "und"
@@ -155,7 +167,7 @@ def test_settings_fingerprint() -> None:
     assert len(base) == 16
     assert EnrichSettings(min_chars=3).fingerprint() != base
     assert EnrichSettings(languages=("ru", "uk")).fingerprint() != base
-    assert EnrichSettings(version="enrich.v2").fingerprint() != base
+    assert EnrichSettings(version="enrich.v0").fingerprint() != base
     assert EnrichSettings(tokenizer="razdel").fingerprint() != base
     with pytest.raises(ValueError):
         EnrichSettings(tokenizer="spacy")

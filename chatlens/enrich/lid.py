@@ -13,7 +13,11 @@ Cyrillic word is not counted as ``і``). Rules:
   ``1 - 0.1**n`` for *n* distinctive letters (max 0.999); the letters must be frequent enough
   (≥ 0.5 % / 2 % of Cyrillic letters) so one stray ``і`` cannot make a Russian post Ukrainian.
   Everything else goes to py3langid restricted to the configured Cyrillic languages (its
-  length-calibrated posterior is the score); a single configured Cyrillic language just wins;
+  length-calibrated posterior is the score); a single configured Cyrillic language just wins.
+  Languages whose writing almost always shows letters of its own are left out when none of them
+  appears: Belarusian (``і`` or ``ў``, and never ``и``), Kazakh (``ә ғ қ ң ө ұ ү һ``), Kyrgyz
+  (``ң ө ү``), Mongolian (``ө ү``), Tajik (``ғ ӣ қ ҳ ҷ ӯ``). Short Russian chat messages without
+  ``ы э ъ`` otherwise often came out as one of those;
 * Latin: py3langid over the configured Latin-script languages plus a guard set of common Latin
   languages (de fr es it pt pl tr nl …); when a guard language wins the result is ``und``.
 """
@@ -105,6 +109,19 @@ def _cyrillic_fast(s: str, n_cyr: int) -> tuple[str, float] | None:
     return None
 
 
+#: Letters one of which a text in the language (nearly) always shows.
+_MARKERS = {"be": frozenset("іў"), "kk": frozenset("әғқңөұүһ"), "ky": frozenset("ңөү"),
+            "mn": frozenset("өү"), "tg": frozenset("ғӣқҳҷӯ")}
+
+
+def _plausible(cands: tuple[str, ...], s: str) -> tuple[str, ...]:
+    """The candidates whose marker letters ``s`` shows (all of them if that leaves none)."""
+    letters = set(s)
+    kept = tuple(x for x in cands if x not in _MARKERS
+                 or (not letters.isdisjoint(_MARKERS[x]) and not (x == "be" and "и" in letters)))
+    return kept or cands
+
+
 class Pending(NamedTuple):
     """A text the rules leave to py3langid, with the languages it may be."""
 
@@ -140,6 +157,7 @@ def _rules(norm: str, languages: tuple[str, ...], min_chars: int,
             fast = _cyrillic_fast(s, n)
             if fast is not None and fast[0] in cands:
                 return fast
+        cands = _plausible(cands, s)
         if len(cands) == 1:
             return cands[0], round(n / total, 4)
     else:

@@ -6,7 +6,8 @@ import hashlib
 import json
 from dataclasses import asdict, dataclass
 
-ENRICH_VERSION = "enrich.v1"
+# v2: Cyrillic languages without their marker letters are ruled out (see .lid)
+ENRICH_VERSION = "enrich.v2"
 
 DEFAULT_LANGUAGES: tuple[str, ...] = ("ru", "uk", "en", "ka", "kk", "hy", "be")
 
