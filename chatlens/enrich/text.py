@@ -127,9 +127,15 @@ def _urls(run_re: re.Pattern[str], t: str) -> list[str]:
 
 
 def find_urls(t: str) -> list[str]:
-    if "www." in t or ".me/" in t or "HTTP" in t or "WWW" in t:
+    """URLs (see ``_URL_RE``), in order; texts whose only prefixes are lowercase ``http://`` and
+    ``https://`` take the fast literal scan."""
+    n = t.count("://")
+    if ((n and n != t.count("http://") + t.count("https://"))
+            # every case variant of "www." ends in one of these four, of ".me/" is one of those
+            or "ww." in t or "WW." in t or "Ww." in t or "wW." in t
+            or ".me/" in t or ".ME/" in t or ".Me/" in t or ".mE/" in t):
         return _urls(_URL_RE, t)
-    return _urls(_HTTP_RE, t) if "http" in t else []
+    return _urls(_HTTP_RE, t) if n else []
 
 
 def prepare(text: str, fold: bool = True) -> tuple[str, list[str]]:
