@@ -4,6 +4,7 @@ lemma batches (sliced, with nulls) and lexicon matching over them."""
 from __future__ import annotations
 
 import re
+from itertools import pairwise
 
 import pyarrow as pa
 import pytest
@@ -49,15 +50,13 @@ def _arrow_batch() -> Batch:
     return Batch(["x"] * n, ["x"] * n, ["ru"] * n, sliced)
 
 
-def test_arrow_batch_positions_and_rows_match_the_lists() -> None:
+def test_arrow_batch_flat_codes_match_the_lists() -> None:
     b = _arrow_batch()
     assert b.lemmas == [x or [] for x in LEMMAS]
-    fresh = _arrow_batch()
-    assert [fresh.lemma_row(i) for i in range(len(LEMMAS))] == [x or [] for x in LEMMAS]
-    assert fresh.positions(frozenset({"граница", "очередь"})) == {
-        0: [1], 3: [2], 4: [0], 5: [1, 3], 6: [0]}
-    assert fresh.positions(frozenset({"missing"})) == {}
-    assert fresh.positions(frozenset()) == {}
+    offsets, codes, dictionary = _arrow_batch().flat_codes()
+    flat = [dictionary[c].as_py() for c in codes.tolist()]
+    assert [flat[a:z] for a, z in pairwise(offsets.tolist())] == [
+        x or [] for x in LEMMAS]
 
 
 def test_lexicon_on_arrow_and_on_lists_agree() -> None:
@@ -69,3 +68,39 @@ def test_lexicon_on_arrow_and_on_lists_agree() -> None:
     assert got == want
     assert [h.matched if h else None for h in got] == [
         None, None, None, ("верхний ларс", "очередь"), ("граница",), ("граница",), ("очередь",)]
+
+
+def reference_find(phrases: list[tuple[str, ...]], negators: set[str], window: int,
+                   lemmas: list[str]) -> list[tuple[str, ...]]:
+    """The lexicon rule on one message, written plainly: at each position the longest phrase
+    that matches there, unless a negator is among the ``window`` lemmas before it."""
+    found = []
+    for i in range(len(lemmas)):
+        if window and negators & set(lemmas[max(0, i - window):i]):
+            continue
+        for p in sorted(set(phrases), key=len, reverse=True):
+            if tuple(lemmas[i:i + len(p)]) == p:
+                found.append(p)
+                break
+    return found
+
+
+def test_lexicon_matches_equal_the_plain_rule_on_random_messages() -> None:
+    import random
+
+    rng = random.Random(3)
+    vocab = ["a", "b", "c", "d", "не", "нет", "x"]
+    for trial in range(300):
+        phrases = [tuple(rng.choice(vocab[:4]) for _ in range(rng.randint(1, 3)))
+                   for _ in range(rng.randint(1, 5))]
+        window = rng.choice([0, 1, 2, 3])
+        min_matches = rng.choice([1, 1, 2])
+        lex = build_lexicon("l", "yes", phrases, ["ru"], window, ["x"] if trial % 2 else [],
+                            min_matches)
+        msgs = [[rng.choice(vocab) for _ in range(rng.randint(0, 12))] for _ in range(40)]
+        arr = pa.array([["pad"], *msgs], pa.list_(pa.string())).slice(1)  # offsets not at 0
+        got = lex.score(Batch(["t"] * len(msgs), ["t"] * len(msgs), ["ru"] * len(msgs), arr))
+        for m, hit in zip(msgs, got, strict=True):
+            want = reference_find(phrases, set(lex.negators), window, m)
+            expect = tuple(" ".join(p) for p in want) if len(want) >= min_matches else None
+            assert (hit.matched if hit else None) == expect, (phrases, window, m)

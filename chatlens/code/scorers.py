@@ -23,13 +23,12 @@ class Batch:
     """The columns scorers read for a batch of messages: ``text``, ``norm``, ``lang`` (one entry
     per message) and the lemmas.
 
-    Lemmas stay one Arrow list array: :meth:`positions` finds where any of a set of lemmas occurs
-    with one hash lookup per *distinct* lemma of the batch, so a lexicon touches only the
-    messages and positions it can match. :attr:`lemmas` gives them all as Python lists (trained
-    models need them), :meth:`lemma_row` one message's.
+    Lemmas stay one Arrow list array: :meth:`flat_codes` dictionary-encodes them once for the
+    batch, so a lexicon works on integer codes and never turns lemmas into Python strings.
+    :attr:`lemmas` gives them all as Python lists (trained models need them).
     """
 
-    __slots__ = ("_arrow", "_flat", "_lists", "_rows", "lang", "norm", "text", "uids")
+    __slots__ = ("_arrow", "_flat", "_lists", "lang", "norm", "text", "uids")
 
     def __init__(self, text: list[str], norm: list[str], lang: list[str],
                  lemmas: list[list[str]] | pa.Array | pa.ChunkedArray,
@@ -37,8 +36,7 @@ class Batch:
         self.text, self.norm, self.lang = text, norm, lang
         self.uids = uids  # the messages' uids, when the caller has them
         self._lists: list[list[str]] | None = None
-        self._rows: dict[int, list[str]] = {}
-        self._flat: tuple[np.ndarray, np.ndarray, np.ndarray, pa.Array] | None = None
+        self._flat: tuple[np.ndarray, np.ndarray, pa.Array] | None = None
         if isinstance(lemmas, list):
             self._lists = [x or [] for x in lemmas]
             lemmas = pa.array(self._lists, pa.list_(pa.string()))
@@ -56,45 +54,18 @@ class Batch:
             self._lists = [x or [] for x in self._arrow.to_pylist()]
         return self._lists
 
-    def lemma_row(self, i: int) -> list[str]:
-        if self._lists is not None:
-            return self._lists[i]
-        row = self._rows.get(i)
-        if row is None:
-            offsets, _, _, flat = self._flat_lemmas()
-            a, b = int(offsets[i]), int(offsets[i + 1])
-            row = self._rows[i] = flat.slice(a, b - a).to_pylist()
-        return row
-
-    def _flat_lemmas(self) -> tuple[np.ndarray, np.ndarray, np.ndarray, pa.Array]:
-        """Per-message offsets into the flat lemmas, dictionary codes, dictionary, flat array."""
+    def flat_codes(self) -> tuple[np.ndarray, np.ndarray, pa.Array]:
+        """All lemmas of the batch in one sequence: per-message offsets into it (``n + 1``), a
+        dictionary code per lemma, and the dictionary (distinct lemmas)."""
         if self._flat is None:
             arr = self._arrow
             if arr.null_count:  # a null list holds no lemmas, whatever its offsets say
                 arr = pc.fill_null(arr, pa.scalar([], arr.type))
             offs = np.asarray(arr.offsets, dtype=np.int64)
-            flat = pc.fill_null(arr.flatten(), "")  # a null lemma matches nothing
-            enc = pc.dictionary_encode(flat)
-            codes = np.asarray(enc.indices, dtype=np.int64)
-            self._flat = (offs - offs[0], codes, enc.dictionary, flat)
+            enc = pc.dictionary_encode(pc.fill_null(arr.flatten(), ""))  # null matches nothing
+            self._flat = (offs - offs[0], np.asarray(enc.indices, dtype=np.int64),
+                          enc.dictionary)
         return self._flat
-
-    def positions(self, words: frozenset[str]) -> dict[int, list[int]]:
-        """Message index → positions (ascending) of lemmas in ``words``, messages ascending."""
-        offsets, codes, dictionary, _ = self._flat_lemmas()
-        if not words or codes.size == 0:
-            return {}
-        wanted = pc.is_in(dictionary, value_set=pa.array(sorted(words), pa.string()))
-        hits = np.flatnonzero(np.asarray(wanted.fill_null(False), dtype=bool)[codes])
-        rows = np.searchsorted(offsets, hits, side="right") - 1
-        out: dict[int, list[int]] = {}
-        for r, h in zip(rows.tolist(), (hits - offsets[rows]).tolist(), strict=True):
-            bucket = out.get(r)
-            if bucket is None:
-                out[r] = [h]
-            else:
-                bucket.append(h)
-        return out
 
 
 @dataclass(frozen=True, slots=True)
@@ -119,62 +90,85 @@ class LexiconMatcher:
     """Phrases of lemmas; a phrase matches a run of consecutive message lemmas.
 
     Terms of every declared language are matched in every message (mixed-language chats are
-    common and a Ukrainian lemma rarely equals a Russian one). A match with a negation word
-    (не, нет, ні, not, … plus the codebook's own) within ``window`` lemmas before it is ignored.
+    common and a Ukrainian lemma rarely equals a Russian one). At each position the longest
+    phrase that matches there counts (matches may overlap). A match with a negation word (не,
+    нет, ні, not, … plus the codebook's own) within ``window`` lemmas before it is ignored.
     """
 
     id: str
     label: str
-    by_first: dict[str, tuple[tuple[str, ...], ...]]  # first lemma -> phrases starting with it
-    firsts: frozenset[str]
+    phrases: tuple[tuple[str, ...], ...]  # distinct, longest first
     negators: frozenset[str]
     window: int  # 0: no negation handling
     min_matches: int = 1
 
-    def find(self, lemmas: list[str], starts: list[int] | None = None) -> list[tuple[int, int]]:
-        """Matched ``(start, end)`` spans; ``starts``: the positions whose lemma begins a phrase
-        (every position when omitted)."""
-        spans: list[tuple[int, int]] = []
-        n = len(lemmas)
-        for i in range(n) if starts is None else starts:
-            phrases = self.by_first.get(lemmas[i])
-            if not phrases:
-                continue
-            for phrase in phrases:
-                k = len(phrase)
-                if i + k <= n and (k == 1 or tuple(lemmas[i:i + k]) == phrase):
-                    if self.window and not self.negators.isdisjoint(
-                            lemmas[max(0, i - self.window):i]):
-                        continue
-                    spans.append((i, i + k))
-                    break
-        return spans
-
     def score(self, batch: Batch) -> list[Hit | None]:
         out: list[Hit | None] = [None] * len(batch)
-        for i, starts in batch.positions(self.firsts).items():
-            lemmas = batch.lemma_row(i)
-            spans = self.find(lemmas, starts)
-            if len(spans) >= self.min_matches:
-                out[i] = Hit(self.label, 1.0, tuple(" ".join(lemmas[a:b]) for a, b in spans))
+        for i, found in self.matches(batch).items():
+            if len(found) >= self.min_matches:
+                out[i] = Hit(self.label, 1.0, tuple(" ".join(p) for p in found))
         return out
+
+    def matches(self, batch: Batch) -> dict[int, list[tuple[str, ...]]]:
+        """Message index → the phrases matched in it, in position order (messages ascending).
+
+        Works on the batch's lemma codes: the phrases' words are looked up in the batch's
+        dictionary once, the positions holding a first word are found with one NumPy pass, the
+        negation window is a difference of a running count of negation words.
+        """
+        offsets, codes, dictionary = batch.flat_codes()
+        if codes.size == 0 or not self.phrases:
+            return {}
+        words = sorted({w for p in self.phrases for w in p} | self.negators)
+        at = np.asarray(pc.index_in(dictionary, value_set=pa.array(words, pa.string()))
+                        .fill_null(-1), dtype=np.int64)  # per dictionary entry: index in words
+        present = np.flatnonzero(at >= 0)
+        code = {words[w]: c for c, w in zip(present.tolist(), at[present].tolist(), strict=True)}
+        phrases = [(p, [code[w] for w in p]) for p in self.phrases if all(w in code for w in p)]
+        if not phrases:
+            return {}
+        hits = np.flatnonzero(self._mask(len(at), [c[0] for _, c in phrases])[codes])
+        rows = np.searchsorted(offsets, hits, side="right") - 1
+        ends = offsets[rows + 1]
+        open_ = np.ones(hits.size, dtype=bool)  # no match yet, not negated
+        if self.window:
+            negs = [code[w] for w in self.negators if w in code]
+            if negs:
+                seen = np.concatenate([[0], np.cumsum(self._mask(len(at), negs)[codes])])
+                lo = np.maximum(hits - self.window, offsets[rows])
+                open_ = seen[hits] == seen[lo]
+        first = codes[hits]
+        which = np.full(hits.size, -1, dtype=np.int64)
+        for k, (p, c) in enumerate(phrases):  # longest first: the first to match wins
+            cand = np.flatnonzero(open_ & (first == c[0]) & (hits + len(p) <= ends))
+            for j in range(1, len(c)):
+                cand = cand[codes[hits[cand] + j] == c[j]]
+            which[cand] = k
+            open_[cand] = False
+        out: dict[int, list[tuple[str, ...]]] = {}
+        matched = np.flatnonzero(which >= 0)
+        for r, k in zip(rows[matched].tolist(), which[matched].tolist(), strict=True):
+            out.setdefault(r, []).append(phrases[k][0])
+        return out
+
+
+    @staticmethod
+    def _mask(n: int, codes: list[int]) -> np.ndarray:
+        mask = np.zeros(n, dtype=bool)
+        mask[codes] = True
+        return mask
 
 
 def build_lexicon(scorer_id: str, label: str, phrases: list[tuple[str, ...]],
                   languages: list[str], window: int, extra_negators: list[str],
                   min_matches: int) -> LexiconMatcher:
-    by_first: dict[str, list[tuple[str, ...]]] = {}
-    for phrase in phrases:
-        if phrase:
-            by_first.setdefault(phrase[0], []).append(phrase)
     negators: set[str] = set(extra_negators)
     for lang in languages:
         negators |= negation_words(lang)
     return LexiconMatcher(
         id=scorer_id, label=label,
-        by_first={k: tuple(sorted(set(v), key=len, reverse=True)) for k, v in by_first.items()},
-        firsts=frozenset(by_first), negators=frozenset(negators), window=window,
-        min_matches=min_matches,
+        phrases=tuple(sorted({p for p in phrases if p}, key=lambda p: (-len(p), p))),
+        negators=frozenset(negators), window=window, min_matches=min_matches,
     )
 
 
