@@ -26,6 +26,7 @@ from __future__ import annotations
 
 import re
 import unicodedata
+from collections.abc import Iterator
 
 URL_TOKEN = "<url>"
 
@@ -40,7 +41,6 @@ _APOSTROPHES = "’ʼ‘′`"
 _URL_RUN = r"[^\s<>\"«»]+"
 _URL_TRAIL = ".,;:!?)]'»"
 _URL_RE = re.compile(rf"((?:https?://|www\.|(?<![\w.])(?:t|telegram)\.me/)){_URL_RUN}", re.I)
-_HTTP_RE = re.compile(rf"(https?://){_URL_RUN}")  # the common case: literal prefix, fast scan
 MENTION_RE = re.compile(r"(?<![\w@.])@(\w{2,})")
 HASHTAG_RE = re.compile(r"(?<![\w&#])#(\w*[^\W\d_]\w*)")
 
@@ -108,13 +108,34 @@ def clean(text: str) -> str:
     return t
 
 
-def _urls(run_re: re.Pattern[str], t: str) -> list[str]:
-    """The URLs ``run_re`` (group 1: the prefix) finds in ``t``: each run less its trailing
-    punctuation (at least one character stays), kept only when that punctuation runs into
-    whitespace or the end."""
+#: Every case variant of a URL prefix holds one of these anchors, at these distances from its
+#: start: ``://`` (http, https), ``ww.`` (www.), ``.me/`` (t.me/, telegram.me/).
+_ANCHORS = (("://", (4, 5)), ("ww.", (1,)), ("WW.", (1,)), ("Ww.", (1,)), ("wW.", (1,)),
+            (".me/", (1, 8)), (".ME/", (1, 8)), (".Me/", (1, 8)), (".mE/", (1, 8)))
+
+
+def _prefix_matches(t: str) -> Iterator[re.Match[str]]:
+    """What ``_URL_RE.finditer(t)`` yields, with the pattern tried only where an anchor puts the
+    start of a prefix (trying a case-insensitive pattern at every position is slow)."""
+    starts: set[int] = set()
+    for anchor, back in _ANCHORS:
+        j = t.find(anchor)
+        while j >= 0:
+            starts.update(j - b for b in back if j >= b)
+            j = t.find(anchor, j + 1)
+    end = 0
+    for s in sorted(starts):
+        if s >= end and (m := _URL_RE.match(t, s)):
+            yield m
+            end = m.end()
+
+
+def find_urls(t: str) -> list[str]:
+    """The URLs in ``t``, in order: each run ``_URL_RE`` finds less its trailing punctuation (at
+    least one character stays), kept only when that punctuation runs into whitespace or the end."""
     out = []
     n = len(t)
-    for m in run_re.finditer(t):
+    for m in _prefix_matches(t):
         q = m.end()
         while q < n and t[q] in _URL_TRAIL:
             q += 1
@@ -124,18 +145,6 @@ def _urls(run_re: re.Pattern[str], t: str) -> list[str]:
         head = m.end(1) - m.start()
         out.append(run[: head + max(len(run[head:].rstrip(_URL_TRAIL)), 1)])
     return out
-
-
-def find_urls(t: str) -> list[str]:
-    """URLs (see ``_URL_RE``), in order; texts whose only prefixes are lowercase ``http://`` and
-    ``https://`` take the fast literal scan."""
-    n = t.count("://")
-    if ((n and n != t.count("http://") + t.count("https://"))
-            # every case variant of "www." ends in one of these four, of ".me/" is one of those
-            or "ww." in t or "WW." in t or "Ww." in t or "wW." in t
-            or ".me/" in t or ".ME/" in t or ".Me/" in t or ".mE/" in t):
-        return _urls(_URL_RE, t)
-    return _urls(_HTTP_RE, t) if n else []
 
 
 def prepare(text: str, fold: bool = True) -> tuple[str, list[str]]:
