@@ -104,7 +104,7 @@ def build(root: Path, messages: int, base: int, corpus: str) -> None:
         text, kind, media, reply_to, forwarded_from, entities, edited, source_id, source_pos,
         source_loc FROM messages m, range(1, {copies}) r(i)""")
     con.execute(f"""INSERT INTO enrichment SELECT e.uid || {suffix}, fingerprint, lang,
-        lang_score, norm, tokens, lemmas, urls, mentions, hashtags, emoji, places
+        lang_score, norm, lemmas, urls, mentions, hashtags, emoji, places
         FROM (SELECT * FROM enrichment) e, range(1, {copies}) r(i)""")
     con.execute(f"""INSERT INTO codes SELECT c.uid || {suffix}, codebook, measure,
         in_population, value, score, scorer, matched, run_id

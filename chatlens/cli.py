@@ -228,7 +228,7 @@ def _stage_bar(as_json: bool) -> tuple[Any, Callable[[str, int, int], None]]:
 @click.option("--workers", default=1, show_default=True, help="Worker processes.")
 @project_options
 def enrich(workers: int, project_dir: Path | None, as_json: bool) -> None:
-    """Language, tokens, lemmas, URLs, mentions, hashtags, emoji and places per message."""
+    """Language, normalised text, lemmas, URLs, mentions, hashtags, emoji and places per message."""
     bar, progress = _stage_bar(as_json)
     with opened(project_dir) as proj, bar:
         report = proj.enrich(workers=workers, progress=progress)

@@ -9,7 +9,8 @@ from __future__ import annotations
 
 import pyarrow as pa
 
-SCHEMA_VERSION = 1
+# 2: enrichment keeps lemmas without tokens; the search index is keyed by lemma ids
+SCHEMA_VERSION = 2
 
 KINDS = ("message", "media", "service")
 

@@ -241,8 +241,9 @@ def test_projects_that_stored_tokens_drop_them_and_keep_the_rest(coded: Project)
 
     con = coded.store.con
     n = con.execute("SELECT count(*) FROM enrichment").fetchall()[0][0]
-    con.execute("ALTER TABLE enrichment ADD COLUMN tokens VARCHAR[]")  # as earlier versions made
+    con.execute("ALTER TABLE enrichment ADD COLUMN tokens VARCHAR[]")  # as schema version 1 made
     con.execute("UPDATE enrichment SET tokens = lemmas")
+    con.execute("UPDATE meta SET value = '1' WHERE key = 'schema_version'")
     uid = con.execute("SELECT uid FROM messages WHERE text = 'Прошли границу пешком'"
                       ).fetchall()[0][0]
     root = coded.store.root
@@ -255,6 +256,8 @@ def test_projects_that_stored_tokens_drop_them_and_keep_the_rest(coded: Project)
         assert "tokens" not in cols and "lemmas" in cols
         assert p.store.con.execute("SELECT count(*) FROM enrichment").fetchall()[0][0] == n
         assert p.enrich().enriched == 0  # nothing to redo
+        assert p.store.con.execute("SELECT value FROM meta WHERE key = 'schema_version'"
+                                   ).fetchall() == [("2",)]
         shown = message(p, uid)
         assert shown is not None and ("границу", True) in shown["segments"]
 
@@ -265,8 +268,9 @@ def test_a_search_index_keyed_by_lemma_strings_is_rebuilt(coded: Project) -> Non
     con = coded.store.con
     whole = set(con.execute("SELECT v.lemma, i.ts, i.uid FROM lemma_index i "
                             "JOIN lemma_vocab v ON v.id = i.lemma_id").fetchall())
-    con.execute("DROP TABLE lemma_index")  # the layout of earlier versions
+    con.execute("DROP TABLE lemma_index")  # the layout of schema version 1
     con.execute("DROP TABLE lemma_vocab")
+    con.execute("UPDATE meta SET value = '1' WHERE key = 'schema_version'")
     con.execute("CREATE TABLE lemma_index (lemma VARCHAR NOT NULL, ts TIMESTAMPTZ, "
                 "uid VARCHAR NOT NULL)")
     con.execute("INSERT INTO lemma_index SELECT lemma, ts, uid FROM (SELECT e.uid, "
@@ -280,3 +284,25 @@ def test_a_search_index_keyed_by_lemma_strings_is_rebuilt(coded: Project) -> Non
         assert set(p.store.con.execute(
             "SELECT v.lemma, i.ts, i.uid FROM lemma_index i "
             "JOIN lemma_vocab v ON v.id = i.lemma_id").fetchall()) == whole
+
+
+def test_schema_versions_it_cannot_read_or_upgrade_are_refused(tmp_path: Path) -> None:
+    from chatlens.errors import ProjectError
+
+    with Project.init(tmp_path / "p") as p:
+        p.store.con.execute("UPDATE meta SET value = '3' WHERE key = 'schema_version'")
+    with pytest.raises(ProjectError, match="schema version 3"):
+        Project.open(tmp_path / "p")
+
+
+def test_a_version_1_project_with_nothing_enriched_searches_read_only(tmp_path: Path) -> None:
+    with Project.init(tmp_path / "p") as p:
+        p.ingest([telegram_export(tmp_path / "r.json", TEXTS)])
+        con = p.store.con
+        con.execute("DROP TABLE lemma_index")
+        con.execute("DROP TABLE lemma_vocab")
+        con.execute("CREATE TABLE lemma_index (lemma VARCHAR NOT NULL, ts TIMESTAMPTZ, "
+                    "uid VARCHAR NOT NULL)")
+        con.execute("UPDATE meta SET value = '1' WHERE key = 'schema_version'")
+    with Project.open(tmp_path / "p", read_only=True) as old:
+        assert old.search("граница") == []

@@ -148,6 +148,12 @@ def test_short_cyrillic_without_marker_letters_is_not_belarusian_or_kazakh(text:
     assert enrich_text(text, only)["lang"] == "ru"
 
 
+@pytest.mark.parametrize("text", ["Рахмет сізге", "Сіз кімсіз", "Мен білмеймін", "Біз дайынбыз",
+                                  "Сізге рахмет, бауырым"])
+def test_short_kazakh_whose_only_own_letter_is_i_stays_kazakh(text: str) -> None:
+    assert enrich_text(text, S)["lang"] == "kk"
+
+
 def test_language_restricted_to_settings() -> None:
     only_ru = EnrichSettings(languages=("ru",))
     assert enrich_text("საქართველოს საზღვარზე დიდი რიგია", only_ru)["lang"] == "und"

@@ -62,7 +62,7 @@ class Batch:
             if arr.null_count:  # a null list holds no lemmas, whatever its offsets say
                 arr = pc.fill_null(arr, pa.scalar([], arr.type))
             offs = np.asarray(arr.offsets, dtype=np.int64)
-            enc = pc.dictionary_encode(pc.fill_null(arr.flatten(), ""))  # null matches nothing
+            enc = pc.dictionary_encode(pc.fill_null(arr.flatten(), ""))  # a null lemma: ""
             self._flat = (offs - offs[0], np.asarray(enc.indices, dtype=np.int64),
                           enc.dictionary)
         return self._flat
@@ -138,19 +138,28 @@ class LexiconMatcher:
                 lo = np.maximum(hits - self.window, offsets[rows])
                 open_ = seen[hits] == seen[lo]
         first = codes[hits]
+        by_first = np.argsort(first, kind="stable")  # the hits of one first word: one slice
+        sorted_first = first[by_first]
         which = np.full(hits.size, -1, dtype=np.int64)
-        for k, (p, c) in enumerate(phrases):  # longest first: the first to match wins
-            cand = np.flatnonzero(open_ & (first == c[0]) & (hits + len(p) <= ends))
+        single = np.full(len(at), -1, dtype=np.int64)  # one-word phrase per dictionary code
+        for k, (_, c) in enumerate(phrases):  # longest first: the first to match wins
+            if len(c) == 1:
+                single[c[0]] = k
+                continue
+            lo, hi = np.searchsorted(sorted_first, [c[0], c[0] + 1])
+            cand = by_first[lo:hi]
+            cand = cand[open_[cand] & (hits[cand] + len(c) <= ends[cand])]
             for j in range(1, len(c)):
                 cand = cand[codes[hits[cand] + j] == c[j]]
             which[cand] = k
             open_[cand] = False
+        cand = np.flatnonzero(open_ & (single[first] >= 0))  # one-word phrases come last
+        which[cand] = single[first[cand]]
         out: dict[int, list[tuple[str, ...]]] = {}
         matched = np.flatnonzero(which >= 0)
         for r, k in zip(rows[matched].tolist(), which[matched].tolist(), strict=True):
             out.setdefault(r, []).append(phrases[k][0])
         return out
-
 
     @staticmethod
     def _mask(n: int, codes: list[int]) -> np.ndarray:

@@ -15,7 +15,7 @@ Cyrillic word is not counted as ``і``). Rules:
   Everything else goes to py3langid restricted to the configured Cyrillic languages (its
   length-calibrated posterior is the score); a single configured Cyrillic language just wins.
   Languages whose writing almost always shows letters of its own are left out when none of them
-  appears: Belarusian (``і`` or ``ў``, and never ``и``), Kazakh (``ә ғ қ ң ө ұ ү һ``), Kyrgyz
+  appears: Belarusian (``і`` or ``ў``, and never ``и``), Kazakh (``ә ғ қ ң ө ұ ү һ і``), Kyrgyz
   (``ң ө ү``), Mongolian (``ө ү``), Tajik (``ғ ӣ қ ҳ ҷ ӯ``). Short Russian chat messages without
   ``ы э ъ`` otherwise often came out as one of those;
 * Latin: py3langid over the configured Latin-script languages plus a guard set of common Latin
@@ -110,7 +110,7 @@ def _cyrillic_fast(s: str, n_cyr: int) -> tuple[str, float] | None:
 
 
 #: Letters one of which a text in the language (nearly) always shows.
-_MARKERS = {"be": frozenset("іў"), "kk": frozenset("әғқңөұүһ"), "ky": frozenset("ңөү"),
+_MARKERS = {"be": frozenset("іў"), "kk": frozenset("әғқңөұүһі"), "ky": frozenset("ңөү"),
             "mn": frozenset("өү"), "tg": frozenset("ғӣқҳҷӯ")}
 
 

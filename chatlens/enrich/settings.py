@@ -6,7 +6,8 @@ import hashlib
 import json
 from dataclasses import asdict, dataclass
 
-# v2: Cyrillic languages without their marker letters are ruled out (see .lid)
+# v2: Cyrillic languages without their marker letters are ruled out (see .lid); URLs with
+# capitalised prefixes (Http://, Www.) are found, which changes norm and lemmas
 ENRICH_VERSION = "enrich.v2"
 
 DEFAULT_LANGUAGES: tuple[str, ...] = ("ru", "uk", "en", "ka", "kk", "hy", "be")

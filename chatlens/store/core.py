@@ -124,22 +124,24 @@ def _limit(env: str, default: str) -> str:
     return value
 
 
-def _upgrade(con: duckdb.DuckDBPyConnection) -> None:
-    """Bring stage tables made by earlier versions to the current layout (same schema version:
-    nothing is lost that cannot be derived again)."""
+def _from_version_1(con: duckdb.DuckDBPyConnection) -> None:
+    """Version 1 kept each message's tokens beside its lemmas (half the enrichment table; nothing
+    reads them now) and keyed the search index by lemma strings (dropped here; the next enrich
+    or search rebuilds it, see ``index_lemmas``)."""
     def columns(table: str) -> set[str]:
         return {r[0] for r in con.execute("SELECT column_name FROM duckdb_columns() "
                                           "WHERE table_name = ?", [table]).fetchall()}
 
-    # each message's tokens were kept too (half the table); nothing reads them now
     if "tokens" in columns("enrichment"):
         con.execute("ALTER TABLE enrichment DROP COLUMN tokens")
-    # the search index was keyed by lemma strings: dropped, and rebuilt by the next enrich or
-    # search (``index_lemmas``)
     if "lemma" in columns("lemma_index"):
         con.execute("DROP TABLE lemma_index")
         con.execute("DELETE FROM lemma_indexed")
         con.execute("DELETE FROM meta WHERE key = 'lemma_index_runs'")
+
+
+#: Schema version → the step that brings a project from it to the next (on a writable open).
+_UPGRADES = {1: _from_version_1}
 
 
 class _Executes(Protocol):
@@ -222,14 +224,18 @@ class Store:
             )
         store = cls._connect(root, read_only=read_only)
         row = first_row(store.con.execute("SELECT value FROM meta WHERE key = 'schema_version'"))
-        if row is None or int(row[0]) != SCHEMA_VERSION:
+        if row is None or int(row[0]) not in (SCHEMA_VERSION, *_UPGRADES):
             store.close()
             raise ProjectError(
                 f"{root} has store schema version {row[0] if row else '?'}; this chatlens "
                 f"reads version {SCHEMA_VERSION}. Upgrade chatlens or re-create the project."
             )
         if not read_only:
-            _upgrade(store.con)
+            with store.transaction() as con:  # all of an upgrade, or none of it
+                for version in range(int(row[0]), SCHEMA_VERSION):
+                    _UPGRADES[version](con)
+                con.execute("UPDATE meta SET value = ? WHERE key = 'schema_version'",
+                            [str(SCHEMA_VERSION)])
             store.con.execute(_STAGE_DDL)
             # we hold the only writer lock: a run still "running" was killed
             store.con.execute("UPDATE runs SET status = 'interrupted' WHERE status = 'running'")

@@ -153,12 +153,17 @@ def compact_index(store: Store) -> None:
 def unindexed_count(store: Store) -> int:
     """Enriched messages missing from the search index (all of them in projects made before it,
     or before its integer lemma ids: a writable open rebuilds those, see ``Store.open``)."""
-    current = _one(store, "SELECT count(*) FROM duckdb_columns() WHERE table_name = "
-                          "'lemma_index' AND column_name = 'lemma_id'")
-    if not current:
+    if not _index_current(store):
         return int(_one(store, "SELECT count(*) FROM enrichment"))
     return int(_one(store, "SELECT (SELECT count(*) FROM enrichment) - "
                            "(SELECT count(*) FROM lemma_indexed)"))
+
+
+def _index_current(store: Store) -> bool:
+    """Whether the search index has this version's layout (a project of schema version 1 opened
+    read-only still has the old one)."""
+    return bool(_one(store, "SELECT count(*) FROM duckdb_tables() WHERE table_name = "
+                            "'lemma_vocab'"))
 
 
 def enrichment_summary(store: Store, fingerprint: str) -> dict[str, Any]:
@@ -275,6 +280,8 @@ def search(store: Store, lemma_sets: list[list[str]], codebook: str | None,
     in wider time windows until ``limit`` messages are found: all postings of a message share its
     time, so a window holds whole messages, and zone maps skip the postings outside it.
     """
+    if not _index_current(store):  # read-only, old layout, nothing enriched: nothing to find
+        return []
     words = sorted({x for s in lemma_sets for x in s})
     ids = dict(store.con.execute(f"SELECT lemma, id FROM lemma_vocab WHERE lemma IN "
                                  f"({', '.join('?' * len(words))})", words).fetchall())

@@ -97,7 +97,7 @@ def shape_rows(rows: list[dict[str, Any]], tokenizer: str) -> list[dict[str, Any
         text = mask_pii(raw)
         wanted = set(r.pop("matched", None) or [])
         lemmas = r.pop("lemmas", None) or []
-        spans = highlight_spans(text, lem.tokens(raw), lemmas, wanted) if wanted else []
+        spans = highlight_spans(text, lem.tokens(raw), lemmas, wanted) if wanted and lemmas else []
         r["text"] = text
         r["segments"] = segments(text, spans)
         r["matched_terms"] = sorted(wanted)
