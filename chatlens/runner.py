@@ -17,8 +17,15 @@ from chatlens.enrich import EnrichSettings, enrich_table
 from chatlens.store import Store
 from chatlens.store import stages as db
 
-BATCH_ROWS = 5_000
+BATCH_ROWS = 20_000  # most messages per batch: per-batch work (distinct chunks, commits) shrinks
+MIN_BATCH_ROWS = 1_000  # fewest, unless BATCH_ROWS is lower
 StageProgress = Callable[[str, int, int], None]  # (stage, done, total)
+
+
+def batch_rows(todo: int, workers: int) -> int:
+    """Messages per batch: up to :data:`BATCH_ROWS`, but small enough that every worker gets
+    a few batches of a small project."""
+    return min(BATCH_ROWS, max(MIN_BATCH_ROWS, -(-todo // (4 * max(workers, 1)))))
 
 
 @dataclass(slots=True)
@@ -56,7 +63,7 @@ def enrich_project(store: Store, settings: EnrichSettings, workers: int = 1,
     report.todo = db.enrich_todo_count(store, fp)
     if report.todo:
         func = functools.partial(enrich_table, settings=settings)
-        reader = db.enrich_todo(store, fp, BATCH_ROWS)
+        reader = db.enrich_todo(store, fp, batch_rows(report.todo, workers))
         with store.bulk_load():
             for table in map_batches(func, reader, workers):
                 db.write_enrichment(store, table, fp)
@@ -92,7 +99,7 @@ def code_project(store: Store, codebook: Codebook, source: str, settings: Enrich
     n = len(hashes)
     todo = db.code_todo_count(store, codebook.name, fp, n)
     if todo:
-        reader = db.code_todo(store, codebook.name, fp, n, BATCH_ROWS)
+        reader = db.code_todo(store, codebook.name, fp, n, batch_rows(todo, workers))
         func = functools.partial(_code, compiled=compiled)
         with store.bulk_load():
             for table, fresh in map_batches(func, reader, workers):

@@ -120,22 +120,30 @@ def test_new_messages_alone_are_enriched_and_coded(coded: Project, tmp_path: Pat
     assert report.messages == 1 and report.rows == 3
 
 
-def test_two_workers_give_the_same_codes(tmp_path: Path) -> None:
+def test_two_workers_give_the_same_codes(tmp_path: Path,
+                                        monkeypatch: pytest.MonkeyPatch) -> None:
+    import chatlens.runner as runner
+
     (tmp_path / "cb.yaml").write_text(CODEBOOK, encoding="utf-8")
     export = telegram_export(tmp_path / "r.json", TEXTS * 30)
+    monkeypatch.setattr(runner, "BATCH_ROWS", 50)  # several batches per worker
     results = []
     for workers in (1, 2):
-        import chatlens.runner as runner
-
-        runner.BATCH_ROWS = 50  # several batches per worker
         with Project.init(tmp_path / f"p{workers}") as p:
             p.ingest([export])
             p.code(tmp_path / "cb.yaml", workers=workers)
             results.append(p.store.con.execute(
                 "SELECT m.message_id, c.measure, c.value FROM codes c JOIN messages m USING (uid)"
                 " ORDER BY 1, 2").fetchall())
-    runner.BATCH_ROWS = 5_000
     assert results[0] == results[1] and len(results[0]) == 3 * len(TEXTS) * 30
+
+
+def test_batches_are_large_but_every_worker_gets_some() -> None:
+    from chatlens.runner import BATCH_ROWS, MIN_BATCH_ROWS, batch_rows
+
+    assert batch_rows(1_000_000, 1) == batch_rows(1_000_000, 2) == BATCH_ROWS
+    assert batch_rows(40_000, 2) == 5_000  # four batches per worker
+    assert batch_rows(10, 2) == MIN_BATCH_ROWS  # tiny projects: one small batch
 
 
 def test_search_finds_inflected_forms_and_highlights_them(coded: Project) -> None:
