@@ -230,12 +230,13 @@ class Store:
                 f"{root} has store schema version {row[0] if row else '?'}; this chatlens "
                 f"reads version {SCHEMA_VERSION}. Upgrade chatlens or re-create the project."
             )
-        if not read_only:
+        if not read_only and int(row[0]) < SCHEMA_VERSION:
             with store.transaction() as con:  # all of an upgrade, or none of it
                 for version in range(int(row[0]), SCHEMA_VERSION):
                     _UPGRADES[version](con)
                 con.execute("UPDATE meta SET value = ? WHERE key = 'schema_version'",
                             [str(SCHEMA_VERSION)])
+        if not read_only:
             store.con.execute(_STAGE_DDL)
             # we hold the only writer lock: a run still "running" was killed
             store.con.execute("UPDATE runs SET status = 'interrupted' WHERE status = 'running'")
