@@ -101,7 +101,7 @@ def test_recalibration_narrows_a_shifted_model_and_still_covers(
     draws = []
     for _ in range(300):
         y, f = population(rng, 3000, prevalence, clf)
-        draws.append((y, f, audit_indices(rng, y.size, 400)))
+        draws.append((y, f, audit_indices(rng, y.size, 600)))  # >= 20 positives at 5%
     recal = [ppi_finite_estimate(y[i], f[i], f) for y, f, i in draws]
     _linear_only(monkeypatch)
     linear = [ppi_finite_estimate(y[i], f[i], f) for y, f, i in draws]
@@ -128,16 +128,34 @@ def test_recalibration_falls_back_when_the_audit_is_separable_or_small() -> None
 
 
 def test_recalibrated_intervals_cover_with_small_audits() -> None:
-    """15-20 audited positives: an in-sample logistic fit makes the residuals too small (about
-    0.90 coverage); the cross-fitted one keeps the interval honest."""
+    """20-40 audited positives: an in-sample logistic fit makes the residuals too small; the
+    cross-fitted one keeps the interval honest."""
     rng = np.random.default_rng(3)
     clf = CLASSIFIERS[3]
     cover, used = 0, 0
     for _ in range(600):
         y, f = population(rng, 20000, 0.1, clf)
-        idx = audit_indices(rng, y.size, 170)
+        idx = audit_indices(rng, y.size, 300)
         e = ppi_finite_estimate(y[idx], f[idx], f)
         cover += e.lower <= y.mean() <= e.upper
         used += "logistic" in e.notes
     assert used >= 0.9 * 600
     assert cover / 600 >= 0.925
+
+
+def test_about_fifteen_audited_positives_keep_the_linear_working_model() -> None:
+    """A weak, miscalibrated model, 5% prevalence, 300 audited: about 15 positives. The
+    cross-fitted recalibration covered 0.92 there; the linear working model covers."""
+    rng = np.random.default_rng(5)
+    N, n, k = 2000, 300, 100
+    y = np.r_[np.ones(k), np.zeros(N - k)]
+    cover, linear = 0, 0
+    for _ in range(1500):
+        z = np.where(y == 1, rng.normal(1.0, 1, N), rng.normal(-1.0, 1, N)) + 1.0
+        f = 1 / (1 + np.exp(-z))
+        idx = rng.choice(N, n, replace=False)
+        e = ppi_finite_estimate(y[idx], f[idx], f)
+        cover += e.lower <= k / N <= e.upper
+        linear += "lambda=" in e.notes
+    assert linear >= 0.9 * 1500
+    assert cover / 1500 >= 0.925

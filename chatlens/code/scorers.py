@@ -146,8 +146,8 @@ class LexiconMatcher:
             if len(c) == 1:
                 single[c[0]] = k
                 continue
-            lo, hi = np.searchsorted(sorted_first, [c[0], c[0] + 1])
-            cand = by_first[lo:hi]
+            start, stop = np.searchsorted(sorted_first, [c[0], c[0] + 1])
+            cand = by_first[start:stop]
             cand = cand[open_[cand] & (hits[cand] + len(c) <= ends[cand])]
             for j in range(1, len(c)):
                 cand = cand[codes[hits[cand] + j] == c[j]]

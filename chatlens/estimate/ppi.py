@@ -192,8 +192,9 @@ def ppi_finite_stratified(
 
 
 #: The audit needs this many of each class before the logistic recalibration is fitted; below
-#: it the working model is PPI++'s linear ``lambda*f``.
-RECALIBRATE_MIN_CLASS = 10
+#: it the working model is PPI++'s linear ``lambda*f``. With about 15 audited positives and a
+#: weak model the recalibrated interval covered 0.92 (3,000 simulations); from 20 on, >= 0.935.
+RECALIBRATE_MIN_CLASS = 20
 #: Folds of the audit for cross-fitting the recalibration.
 RECALIBRATE_FOLDS = 5
 
