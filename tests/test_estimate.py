@@ -282,3 +282,14 @@ def test_quantify_coverage_under_prior_shift() -> None:
             hits[m] += int(e.lower <= yt.mean() <= e.upper)
     for m, h in hits.items():
         assert consistent_with_target(h, reps), (m, h / reps)
+
+
+def test_quantify_interval_holds_the_percentile_and_the_normal_interval() -> None:
+    rng = np.random.default_rng(4)
+    ytr, s = population(rng, 300, 0.3, CLASSIFIERS[1])
+    _, st = population(rng, 1000, 0.1, CLASSIFIERS[1])
+    for method in ("acc", "pacc", "emq"):
+        e = quantify_estimate(ytr, s, st, method, n_boot=200, rng=1)  # type: ignore[arg-type]
+        assert e.lower <= e.point - 1.959 * e.se or e.lower == 0.0
+        assert e.upper >= e.point + 1.959 * e.se or e.upper == 1.0
+        assert "joined" in e.notes
