@@ -25,24 +25,16 @@ from typing import Literal
 
 import numpy as np
 from numpy.typing import ArrayLike, NDArray
+from scipy.special import expit as _sigmoid
 
 from chatlens.estimate.audit import _as_binary, z_value
-from chatlens.estimate.ppi import _as_scores
+from chatlens.estimate.ppi import _as_scores, _logit
 from chatlens.estimate.result import Estimate
 
 QuantMethod = Literal["acc", "pacc", "emq"]
 _EPS = 1e-6
 #: Largest number of resampled values held in memory at once by the bootstrap.
 _CHUNK_CELLS = 4_000_000
-
-
-def _logit(s: NDArray[np.float64]) -> NDArray[np.float64]:
-    c = np.clip(s, _EPS, 1.0 - _EPS)
-    return np.asarray(np.log(c / (1.0 - c)))
-
-
-def _sigmoid(t: NDArray[np.float64]) -> NDArray[np.float64]:
-    return np.asarray(0.5 * (1.0 + np.tanh(0.5 * t)))
 
 
 def _adjust(
