@@ -154,8 +154,6 @@ class _LocalTime:
         return local_us - offset // ONE_US
 
 
-
-
 class _Batch:
     """Column lists for one batch of records."""
 

@@ -12,12 +12,13 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterator
+from datetime import datetime
 from typing import IO, Any
 
 import orjson
 
 from chatlens.errors import InputError
-from chatlens.ingest.base import Bad, Chat, Item, ParseOptions, Record, SourceInput
+from chatlens.ingest.base import EPOCH, Bad, Chat, Item, ParseOptions, Record, SourceInput
 
 CHUNK = 8 << 20
 _BAD_ESCAPE = re.compile(rb"(?<!\\)((?:\\\\)*)\\x([0-9a-fA-F]{2})")
@@ -83,10 +84,8 @@ def to_record(msg: Any, chat: Chat, raw: str, loc: str) -> Item:
         if unix is not None:
             ts_us = int(unix) * 1_000_000
         elif isinstance(msg.get("date"), str):
-            from datetime import datetime
-
             local = datetime.fromisoformat(msg["date"])
-            ts_us = int((local - datetime(1970, 1, 1)).total_seconds()) * 1_000_000
+            ts_us = int((local - EPOCH).total_seconds()) * 1_000_000
             ts_naive = True
         else:
             ts_us = None
