@@ -6,10 +6,10 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any, Literal
 
-SampleKind = Literal["audit", "train", "none"]
-Origin = Literal["annotate", "correction", "import"]
-SAMPLE_KINDS: tuple[str, ...] = ("audit", "train", "none")
-ORIGINS: tuple[str, ...] = ("annotate", "correction", "import")
+SampleKind = Literal["audit", "train", "reference", "none"]
+Origin = Literal["annotate", "correction", "import", "adjudication"]
+SAMPLE_KINDS: tuple[str, ...] = ("audit", "train", "reference", "none")
+ORIGINS: tuple[str, ...] = ("annotate", "correction", "import", "adjudication")
 
 
 @dataclass(frozen=True)

@@ -30,8 +30,9 @@ LABELS_DB = "labels.sqlite"
 _DDL = """
 CREATE TABLE IF NOT EXISTS samples (
     sample_id TEXT PRIMARY KEY, codebook TEXT NOT NULL, measure TEXT NOT NULL,
-    kind TEXT NOT NULL CHECK (kind IN ('audit', 'train')), design TEXT NOT NULL,
-    created TEXT NOT NULL, run_id TEXT);
+    kind TEXT NOT NULL CHECK (kind IN ('audit', 'train', 'reference')), design TEXT NOT NULL,
+    created TEXT NOT NULL, run_id TEXT,
+    status TEXT NOT NULL DEFAULT 'active' CHECK (status IN ('active', 'dropped')));
 CREATE TABLE IF NOT EXISTS sample_items (
     sample_id TEXT NOT NULL REFERENCES samples(sample_id), uid TEXT NOT NULL,
     position INTEGER NOT NULL, stratum TEXT, inclusion_prob REAL,
@@ -40,12 +41,49 @@ CREATE TABLE IF NOT EXISTS labels (
     label_id INTEGER PRIMARY KEY AUTOINCREMENT, uid TEXT NOT NULL, codebook TEXT NOT NULL,
     measure TEXT NOT NULL, value TEXT, annotator TEXT NOT NULL, created TEXT NOT NULL,
     sample_id TEXT REFERENCES samples(sample_id),
-    sample_kind TEXT NOT NULL CHECK (sample_kind IN ('audit', 'train', 'none')),
-    origin TEXT NOT NULL CHECK (origin IN ('annotate', 'correction', 'import')),
+    sample_kind TEXT NOT NULL CHECK (sample_kind IN ('audit', 'train', 'reference', 'none')),
+    origin TEXT NOT NULL CHECK (origin IN ('annotate', 'correction', 'import', 'adjudication')),
     span_start INTEGER, span_end INTEGER, comment TEXT,
     status TEXT NOT NULL DEFAULT 'active' CHECK (status IN ('active', 'undone', 'skipped')));
 CREATE INDEX IF NOT EXISTS labels_by_measure ON labels (codebook, measure, uid);
 """
+#: Bumped when the tables change; :func:`_upgrade` rebuilds older files in one transaction.
+LABELS_VERSION = 2
+
+
+def _upgrade(con: sqlite3.Connection) -> None:
+    """Create the tables, or bring an older file up to :data:`LABELS_VERSION`.
+
+    Version 1 -> 2: samples gain the kind ``reference`` and a ``status`` (dropped samples are
+    kept, not deleted), labels the kind ``reference`` and the origin ``adjudication``. SQLite
+    cannot alter a CHECK constraint, so both tables are rebuilt, rows kept as they are, in one
+    transaction (another process opening the file at the same time waits, then finds it done).
+    """
+    if con.execute("PRAGMA user_version").fetchone()[0] >= LABELS_VERSION:
+        return
+    con.execute("PRAGMA foreign_keys=OFF")
+    with transaction(con, "BEGIN IMMEDIATE"):
+        if con.execute("PRAGMA user_version").fetchone()[0] >= LABELS_VERSION:
+            return
+        tables = {r[0] for r in con.execute("SELECT name FROM sqlite_master WHERE type='table'")}
+        if "labels" in tables:
+            con.execute("ALTER TABLE samples RENAME TO samples_v1")
+            con.execute("ALTER TABLE sample_items RENAME TO sample_items_v1")
+            con.execute("ALTER TABLE labels RENAME TO labels_v1")
+            con.execute("DROP INDEX IF EXISTS labels_by_measure")
+        for stmt in _DDL.split(";"):
+            if stmt.strip():
+                con.execute(stmt)
+        if "labels" in tables:
+            con.execute("INSERT INTO samples (sample_id, codebook, measure, kind, design, "
+                        "created, run_id) SELECT sample_id, codebook, measure, kind, design, "
+                        "created, run_id FROM samples_v1")
+            con.execute("INSERT INTO sample_items SELECT * FROM sample_items_v1")
+            con.execute("INSERT INTO labels SELECT * FROM labels_v1")
+            for t in ("labels_v1", "sample_items_v1", "samples_v1"):
+                con.execute(f"DROP TABLE {t}")
+        con.execute(f"PRAGMA user_version = {LABELS_VERSION}")
+    con.execute("PRAGMA foreign_keys=ON")
 
 
 @dataclass(slots=True)
@@ -71,8 +109,8 @@ class LabelStore:
         self.path = Path(root) / LABELS_DB
         self.con = sqlite3.connect(self.path, timeout=30, isolation_level=None)
         self.con.execute("PRAGMA journal_mode=WAL")
+        _upgrade(self.con)
         self.con.execute("PRAGMA foreign_keys=ON")
-        self.con.executescript(_DDL)
 
     def close(self) -> None:
         self.con.close()
@@ -87,7 +125,8 @@ class LabelStore:
                    design: dict[str, Any], items: list[tuple[str, str | None, float | None]],
                    run_id: str | None) -> None:
         with self.transaction() as con:
-            con.execute("INSERT INTO samples VALUES (?, ?, ?, ?, ?, ?, ?)",
+            con.execute("INSERT INTO samples (sample_id, codebook, measure, kind, design, "
+                        "created, run_id) VALUES (?, ?, ?, ?, ?, ?, ?)",
                         [sample_id, codebook, measure, kind, json.dumps(design),
                          datetime.now(UTC).isoformat(), run_id])
             con.executemany("INSERT INTO sample_items VALUES (?, ?, ?, ?, ?)",
@@ -95,22 +134,35 @@ class LabelStore:
                              for i, (uid, stratum, p) in enumerate(items)])
 
     def samples(self, codebook: str | None = None, measure: str | None = None,
-                kind: str | None = None) -> list[dict[str, Any]]:
+                kind: str | None = None, dropped: bool = False) -> list[dict[str, Any]]:
+        """Samples (oldest first) with their size and labelled count; dropped ones only when
+        ``dropped``."""
         sql = ("SELECT s.sample_id, s.codebook, s.measure, s.kind, s.design, s.created, "
                "(SELECT count(*) FROM sample_items i WHERE i.sample_id = s.sample_id) AS n, "
                "(SELECT count(DISTINCT l.uid) FROM labels l WHERE l.sample_id = s.sample_id "
-               " AND l.status = 'active') AS labelled FROM samples s WHERE 1=1")
+               " AND l.status = 'active') AS labelled, s.status FROM samples s WHERE 1=1")
+        if not dropped:
+            sql += " AND s.status = 'active'"
         params: list[Any] = []
         for col, val in (("codebook", codebook), ("measure", measure), ("kind", kind)):
             if val is not None:
                 sql += f" AND s.{col} = ?"
                 params.append(val)
         rows = self.con.execute(sql + " ORDER BY s.created", params).fetchall()
-        keys = ("sample_id", "codebook", "measure", "kind", "design", "created", "n", "labelled")
+        keys = ("sample_id", "codebook", "measure", "kind", "design", "created", "n", "labelled",
+                "status")
         out = [dict(zip(keys, r, strict=True)) for r in rows]
         for r in out:
             r["design"] = json.loads(r["design"])
         return out
+
+    def set_sample_status(self, sample_id: str, status: str) -> bool:
+        """Drop a sample (``dropped``: its labels stay stored but no longer count) or restore
+        it (``active``); False when there is no such sample."""
+        with self.transaction() as con:
+            cur = con.execute("UPDATE samples SET status = ? WHERE sample_id = ?",
+                              [status, sample_id])
+        return cur.rowcount > 0
 
     def sample_items(self, sample_id: str) -> list[dict[str, Any]]:
         rows = self.con.execute(
@@ -120,6 +172,8 @@ class LabelStore:
                 for u, p, s, q in rows]
 
     def sampled_uids(self, codebook: str, measure: str, kind: str) -> set[str]:
+        """Uids drawn into any sample of this kind, dropped samples included (an audit item
+        stays out of training even after its sample is dropped: it could be restored)."""
         rows = self.con.execute(
             "SELECT i.uid FROM sample_items i JOIN samples s USING (sample_id) "
             "WHERE s.codebook = ? AND s.measure = ? AND s.kind = ?", [codebook, measure, kind])
@@ -155,10 +209,13 @@ class LabelStore:
 
     def labels_arrow(self, codebook: str | None = None, measure: str | None = None,
                      sample_kind: str | None = None) -> pa.Table:
-        """Active labels (the latest per uid, measure, annotator and sample) as Arrow."""
+        """Active labels (the latest per uid, measure, annotator and sample) as Arrow; labels of
+        dropped samples are left out."""
         sql = ("SELECT uid, codebook, measure, value, annotator, created, sample_id, "
                "sample_kind, origin, span_start, span_end, comment FROM labels l "
-               "WHERE status = 'active' AND label_id = (SELECT max(label_id) FROM labels m "
+               "WHERE status = 'active' AND (sample_id IS NULL OR sample_id IN "
+               "(SELECT sample_id FROM samples WHERE status = 'active')) "
+               "AND label_id = (SELECT max(label_id) FROM labels m "
                "WHERE m.uid = l.uid AND m.codebook = l.codebook AND m.measure = l.measure AND "
                "m.annotator = l.annotator AND m.sample_id IS l.sample_id AND m.status = 'active')")
         params: list[Any] = []
