@@ -56,6 +56,8 @@ def _evidence(claim: Claim, pop: Population) -> str:
     if pop.until:
         parts.append(f"--until {pop.until}")
     parts += [f"--where {m}={v}" for m, v in pop.where]
+    parts += [f"--lang {x}" for x in pop.languages or []]
+    parts += [f"--chat {x}" for x in pop.chats or []]
     return " ".join(parts)
 
 
@@ -101,6 +103,7 @@ def check_claim(project: Project, claim: Claim) -> dict[str, Any]:
         out["reason"] = (f"{est.method} estimate {est.point:.3f} with {claim.level:.0%} interval "
                          f"[{est.lower:.3f}, {est.upper:.3f}] against {args[1]}")
         methods = {est.method}
+        invalid = [] if row.valid else [row]
     elif kind == "groups":
         op, a_name, b_name = args
         groups = claim.groups or {}
@@ -115,10 +118,12 @@ def check_claim(project: Project, claim: Claim) -> dict[str, Any]:
         out["reason"] = (f"share({a_name}) − share({b_name}) = {d.point:.3f}, interval "
                          f"[{d.lower:.3f}, {d.upper:.3f}]")
         methods = {r.estimate.method for r in rows.values()}
+        invalid = [r for r in rows.values() if not r.valid]
     else:
         rows_t = project.estimate(claim.measure, claim.value, claim.by, claim.method,
                                   claim.level, pop)
-        rows_t = [r for r in rows_t if r.estimate.n_labelled > 0]
+        invalid = [r for r in rows_t if not r.valid]
+        rows_t = [r for r in rows_t if r.valid and r.status != "too-few"]
         out["estimates"] = [r.as_dict() for r in rows_t]
         methods = {r.estimate.method for r in rows_t}
         if len(rows_t) < 3:
@@ -129,10 +134,16 @@ def check_claim(project: Project, claim: Claim) -> dict[str, Any]:
             verdict = verdict_sign(lo, hi, expect_positive=args[0] == "up")
             out["trend"] = {"slope_per_bucket": b, "lower": lo, "upper": hi, "by": claim.by}
             out["reason"] = (f"slope {b:+.4f} per {claim.by}, interval [{lo:+.4f}, {hi:+.4f}]")
-    if "naive" in methods:
+    if "naive" in methods or (invalid and kind != "trend"):
         verdict = "inconclusive"
-        out["reason"] = ("no human labels: the naive classify-and-count figure cannot decide a "
-                         "claim; label an audit sample first")
+        status = {r.status for r in invalid}
+        out["reason"] = (
+            "no valid estimate: the naive classify-and-count figure cannot decide a claim; "
+            "label an audit sample first" if "none" in status or "naive" in methods else
+            "the estimate hit a bound and has no valid interval; label more audit messages"
+            if "at-bound" in status else
+            "the estimate rests on quantification's assumption, not on an audit of this "
+            "population; an audit sample can decide the claim")
     out["verdict"] = verdict
     return out
 

@@ -264,6 +264,8 @@ def code(codebook_ref: str | None, workers: int, project_dir: Path | None, as_js
     for row in report.summary:
         table.add_row(safe(row["measure"]), safe(row["value"]), f"{row['n']:,}")
     out.print(table)
+    for note in report.pending:
+        err.print(f"[yellow]pending[/yellow]: {safe(note)}")
 
 
 @cli.group()
@@ -297,8 +299,11 @@ def codebook_validate(ref: str, as_json: bool) -> None:
 
 @codebook.command("show")
 @click.argument("ref", required=False)
+@click.option("--yaml", "as_yaml", is_flag=True,
+              help="Print the whole codebook as YAML, to copy and edit (e.g. to add a model).")
 @project_options
-def codebook_show(ref: str | None, project_dir: Path | None, as_json: bool) -> None:
+def codebook_show(ref: str | None, as_yaml: bool, project_dir: Path | None,
+                  as_json: bool) -> None:
     """Show a codebook (default: the project's current one) with its measures."""
     from chatlens.codebook import builtin_names, load_codebook
 
@@ -312,6 +317,12 @@ def codebook_show(ref: str | None, project_dir: Path | None, as_json: bool) -> N
             cb = proj.codebook()[0]
     if as_json:
         emit_json(cb.resolved() | {"hash": cb.hash()})
+        return
+    if as_yaml:
+        import yaml
+
+        click.echo(yaml.safe_dump(cb.model_dump(mode="json", exclude_defaults=True),
+                                  allow_unicode=True, sort_keys=False, width=100), nl=False)
         return
     out.print(f"[bold]{safe(cb.name)}[/bold] {safe(cb.version)} — languages "
               f"{', '.join(cb.languages)}; hash {cb.hash()[:12]}")
@@ -386,20 +397,41 @@ def sample(measure: str, kind: str, n: int, strata: str | None, seed: int | None
               "--format labelstudio-tasks -o tasks.json`")
 
 
-@cli.command()
+@cli.group(invoke_without_command=True)
+@click.option("--all", "show_all", is_flag=True, help="Dropped samples too.")
 @project_options
-def samples(project_dir: Path | None, as_json: bool) -> None:
-    """List samples with their kind, size and labelling progress."""
+@click.pass_context
+def samples(ctx: click.Context, show_all: bool, project_dir: Path | None,
+            as_json: bool) -> None:
+    """List samples with their kind, size and labelling progress (or drop one)."""
+    if ctx.invoked_subcommand is not None:
+        return
     with opened(project_dir, read_only=True) as proj:
-        rows = proj.labels().samples()
+        rows = proj.labels().samples(dropped=show_all)
     if as_json:
         emit_json(rows)
         return
-    table = Table("sample", "measure", "kind", "items", "labelled", "created")
+    table = Table("sample", "measure", "kind", "items", "labelled", "created",
+                  *(["status"] if show_all else []))
     for r in rows:
         table.add_row(r["sample_id"], safe(r["measure"]), r["kind"], str(r["n"]),
-                      str(r["labelled"]), r["created"][:19])
+                      str(r["labelled"]), r["created"][:19], *([r["status"]] if show_all else []))
     out.print(table)
+
+
+@samples.command("drop")
+@click.argument("sample_id")
+@click.option("--restore", is_flag=True, help="Make a dropped sample count again.")
+@project_options
+def samples_drop(sample_id: str, restore: bool, project_dir: Path | None,
+                 as_json: bool) -> None:
+    """Drop a sample: its labels stay stored but no longer count in estimates or training."""
+    with opened(project_dir) as proj:
+        proj.drop_sample(sample_id, restore)
+    if as_json:
+        emit_json({"sample_id": sample_id, "status": "active" if restore else "dropped"})
+    else:
+        out.print(f"{safe(sample_id)}: {'restored' if restore else 'dropped'}")
 
 
 @cli.group()
@@ -415,12 +447,15 @@ def label() -> None:
               help="The sample these labels were made for; only then can they count as audit "
               "labels.")
 @click.option("--measure", default=None, help="Only labels of this measure.")
+@click.option("--reference", default=None, metavar="NAME",
+              help="Declare these labels a reference set: labels of another corpus or period, "
+              "which quantification may use where this project has no audit.")
 @project_options
 def label_import(path: Path, annotator: str, sample_id: str | None, measure: str | None,
-                 project_dir: Path | None, as_json: bool) -> None:
+                 reference: str | None, project_dir: Path | None, as_json: bool) -> None:
     """Import labels from CSV, JSONL or a Label Studio export."""
     with opened(project_dir) as proj:
-        report = proj.import_labels(path, annotator, sample_id, measure)
+        report = proj.import_labels(path, annotator, sample_id, measure, reference)
     if as_json:
         emit_json(report.as_dict())
     else:
@@ -452,6 +487,58 @@ def label_export(output: Path, fmt: str | None, sample_id: str | None, measure: 
         out.print(f"wrote {n:,} rows to {safe(output)}")
 
 
+@label.command("adjudicate")
+@click.option("--measure", required=True)
+@click.option("-o", "--output", type=click.Path(dir_okay=False, path_type=Path), default=None,
+              help="Write the disagreements as a CSV sheet: fill its value column.")
+@click.option("--import", "sheet", type=click.Path(exists=True, dir_okay=False, path_type=Path),
+              default=None, help="Import a filled sheet (columns uid, value).")
+@click.option("--uid", default=None, help="Settle one message (with --value).")
+@click.option("--value", default=None)
+@click.option("--adjudicator", default="adjudicator", show_default=True)
+@project_options
+def label_adjudicate(measure: str, output: Path | None, sheet: Path | None, uid: str | None,
+                     value: str | None, adjudicator: str, project_dir: Path | None,
+                     as_json: bool) -> None:
+    """Settle audited messages whose coders disagree: list them, write them to a sheet, or
+    import decisions. A decision wins over the coders' labels (theirs are kept)."""
+    from chatlens.labelling import read_decisions, write_adjudication_sheet
+
+    if (uid is None) != (value is None):
+        raise UsageError("--uid and --value go together.")
+    decisions = read_decisions(sheet) if sheet else {}
+    if uid is not None and value is not None:
+        decisions[uid] = value
+    with opened(project_dir, read_only=not decisions) as proj:
+        if decisions:
+            result = proj.adjudicate(measure, decisions, adjudicator)
+            if as_json:
+                emit_json(result)
+                return
+            for p in result["problems"]:
+                err.print(f"[yellow]skipped[/yellow]: {safe(p)}")
+            out.print(f"settled {result['decided']:,}; {result['remaining']:,} disagreements "
+                      "left")
+            return
+        items = proj.unresolved(measure)
+    if output is not None:
+        n = write_adjudication_sheet(items, output)
+        if as_json:
+            emit_json({"path": str(output), "rows": n})
+        else:
+            out.print(f"wrote {n:,} disagreements to {safe(output)}; fill the value column and "
+                      f"run `chatlens label adjudicate --measure {measure} --import "
+                      f"{safe(output)}`")
+        return
+    if as_json:
+        emit_json(items)
+        return
+    for it in items:
+        coders = ", ".join(f"{safe(k)}: {safe(v)}" for k, v in sorted(it["labels"].items()))
+        out.print(f"[bold]{it['uid']}[/bold] ({coders})\n  {safe(it['text'])}")
+    out.print(f"{len(items):,} unresolved disagreements")
+
+
 @cli.command()
 @click.option("--measure", default=None)
 @project_options
@@ -480,12 +567,18 @@ def agreement(measure: str | None, project_dir: Path | None, as_json: bool) -> N
 @click.option("--measure", required=True)
 @click.option("--cv", default=5, show_default=True, help="Cross-validation folds.")
 @click.option("--seed", default=0, show_default=True)
+@click.option("--merge", "merges", multiple=True, metavar="RARE=INTO",
+              help="Train with label RARE counted as INTO (the model predicts INTO). Repeatable.")
+@click.option("--leave-out", "leave_out", multiple=True, metavar="LABEL",
+              help="Train without the messages labelled LABEL (never predicted). Repeatable.")
 @project_options
-def train(measure: str, cv: int, seed: int, project_dir: Path | None, as_json: bool) -> None:
+def train(measure: str, cv: int, seed: int, merges: tuple[str, ...], leave_out: tuple[str, ...],
+          project_dir: Path | None, as_json: bool) -> None:
     """Train a model for a measure from training labels and corrections (audit labels are
     never used), with cross-validated metrics and a model card."""
     with opened(project_dir) as proj:
-        result = proj.train(measure, cv, seed)
+        result = proj.train(measure, cv, seed, dict(_pair(x) for x in merges) or None,
+                            list(leave_out) or None)
     if as_json:
         emit_json(result)
         return
@@ -524,6 +617,38 @@ def _interval(d: dict[str, Any]) -> str:
     return f"{100 * d['point']:.1f}% [{100 * d['lower']:.1f}, {100 * d['upper']:.1f}]"
 
 
+def population_options(func: F) -> F:
+    """--lang, --chat, --since, --until and --where: the one population filter."""
+    for opt in reversed([
+        click.option("--lang", "langs", multiple=True, help="Only messages in this language "
+                     "(ISO code). Repeatable."),
+        click.option("--chat", "chats", multiple=True, help="Only this chat (chat key, as "
+                     "`chatlens status` lists). Repeatable."),
+        click.option("--since", type=click.DateTime(["%Y-%m-%d"]), default=None),
+        click.option("--until", type=click.DateTime(["%Y-%m-%d"]), default=None),
+        click.option("--where", "where", multiple=True, metavar="MEASURE=VALUE",
+                     help="Only messages coded MEASURE=VALUE. Repeatable.")]):
+        func = opt(func)
+    return func
+
+
+def _population(langs: tuple[str, ...], chats: tuple[str, ...], since: Any, until: Any,
+                where: tuple[str, ...]) -> Any:
+    from chatlens.estimation import Population
+
+    return Population(languages=list(langs) or None, chats=list(chats) or None,
+                      since=since.date() if since else None,
+                      until=until.date() if until else None, where=[_pair(w) for w in where])
+
+
+STATUS_NOTE = {
+    "partial": "widened: see notes",
+    "too-few": "too few labels",
+    "assumption": "assumes prior shift",
+    "at-bound": "at a bound: not valid",
+}
+
+
 @cli.command()
 @click.option("--measure", required=True)
 @click.option("--value", default=None, help="Value to estimate (default: binary positive label, "
@@ -532,39 +657,48 @@ def _interval(d: dict[str, Any]) -> str:
 @click.option("--method", type=click.Choice(["auto", "audit", "ppi", "quantify", "naive"]),
               default="auto", show_default=True)
 @click.option("--level", type=float, default=0.95, show_default=True)
-@click.option("--since", type=click.DateTime(["%Y-%m-%d"]), default=None)
-@click.option("--until", type=click.DateTime(["%Y-%m-%d"]), default=None)
-@click.option("--where", "where", multiple=True, metavar="MEASURE=VALUE",
-              help="Only messages coded MEASURE=VALUE. Repeatable.")
+@population_options
 @click.option("--split", type=click.DateTime(["%Y-%m-%d"]), default=None,
               help="Compare before and from this date (e.g. 2022-09-21): both shares and the "
               "difference with its interval.")
+@click.option("--sample", "sample_ids", multiple=True, metavar="ID",
+              help="Use these audit samples only (default: all of one design). Repeatable.")
+@click.option("--ties", default="bounds", show_default=True,
+              help="Audited messages whose coders disagree, not adjudicated: bounds (the "
+              "interval covers both ways), exclude, or annotator:NAME.")
 @project_options
 def estimate(measure: str, value: str | None, by: str | None, method: str, level: float,
-             since: Any, until: Any, where: tuple[str, ...], split: Any,
+             langs: tuple[str, ...], chats: tuple[str, ...], since: Any, until: Any,
+             where: tuple[str, ...], split: Any, sample_ids: tuple[str, ...], ties: str,
              project_dir: Path | None, as_json: bool) -> None:
     """Prevalence of a measure's value with a confidence interval, overall or by group."""
-    from chatlens.estimation import Population, compare_periods
+    from chatlens.estimation import compare_periods
 
-    pop = Population(since=since.date() if since else None,
-                     until=until.date() if until else None,
-                     where=[_pair(w) for w in where])
+    pop = _population(langs, chats, since, until, where)
+    samples_ = list(sample_ids) or None
     with opened(project_dir) as proj:
         if split is not None:
-            result = compare_periods(proj, measure, value, split.date(), method, level, pop)
+            result = compare_periods(proj, measure, value, split.date(), method, level, pop,
+                                     samples_, ties)
         else:
-            rows = proj.estimate(measure, value, by, method, level, pop)
+            rows = proj.estimate(measure, value, by, method, level, pop, samples_, ties)
     if split is not None:
         if as_json:
             emit_json(result)
             return
         for name in ("before", "after"):
             d = result[name]
-            out.print(f"{name} {split.date()}: {_interval(d)} ({d['method']}, "
+            out.print(f"{name} {split.date()}: {_shown(d, method)} ({d['method']}, "
                       f"{d['n_labelled']:,} labelled of {d['N_population'] or 0:,})")
         diff = result["difference"]
-        out.print(f"after − before: {100 * diff['point']:+.1f} points "
-                  f"[{100 * diff['lower']:+.1f}, {100 * diff['upper']:+.1f}] ({level:.0%})")
+        if result["valid"]:
+            out.print(f"after − before: {100 * diff['point']:+.1f} points "
+                      f"[{100 * diff['lower']:+.1f}, {100 * diff['upper']:+.1f}] ({level:.0%})")
+        else:
+            out.print("after − before: no valid estimate (see above)")
+        if result["undated"]:
+            err.print(f"[yellow]warning[/yellow]: {result['undated']:,} undated messages are in "
+                      "neither period")
         return
     if as_json:
         emit_json([r.as_dict() for r in rows])
@@ -573,18 +707,25 @@ def estimate(measure: str, value: str | None, by: str | None, method: str, level
                   "labelled", "N", "naive", title=f"{safe(measure)} ({level:.0%} intervals)")
     for r in rows:
         d = r.as_dict()
-        small = " [yellow](too few labels)[/yellow]" if d["too_small"] else ""
-        shown = _interval(d) + small
-        if d["method"] == "naive" and method != "naive":
-            shown = "— no human labels: draw and label an audit sample"
-        table.add_row(safe(r.value), *([safe(r.group)] if by else []), shown,
-                      d["method"], f"{d['n_labelled']:,}", f"{d['N_population'] or 0:,}",
-                      f"{100 * d['naive']['point']:.1f}% (naive)")
+        table.add_row(safe(r.value), *([safe(r.group)] if by else []), _shown(d, method),
+                      d["method"], f"{d['n_labelled']:,}" + (
+                          f" (+{d['unresolved']} tied)" if d["unresolved"] else ""),
+                      f"{d['N_population'] or 0:,}", f"{100 * d['naive']['point']:.1f}% (naive)")
     out.print(table)
     if rows:
         out.print(f"[dim]{safe(rows[0].method_reason)}[/dim]")
         for w in rows[0].warnings:
             err.print(f"[yellow]warning[/yellow]: {safe(w)}")
+
+
+def _shown(d: dict[str, Any], method: str) -> str:
+    """An estimate as the CLI shows it: no interval where there is no valid one."""
+    if d["status"] == "none" and method != "naive":
+        return "— no valid estimate yet: draw and label an audit sample"
+    if d["status"] == "at-bound":
+        return f"{100 * d['point']:.1f}% [yellow](at a bound: no valid interval)[/yellow]"
+    note = STATUS_NOTE.get(d["status"]) or ("too few labels" if d["too_small"] else "")
+    return _interval(d) + (f" [yellow]({note})[/yellow]" if note else "")
 
 
 def _pair(text: str) -> tuple[str, str]:
@@ -624,18 +765,15 @@ def claims_check(path: str, project_dir: Path | None, as_json: bool) -> None:
 @cli.command()
 @click.option("--measure", required=True)
 @click.option("--value", required=True)
-@click.option("--since", type=click.DateTime(["%Y-%m-%d"]), default=None)
-@click.option("--until", type=click.DateTime(["%Y-%m-%d"]), default=None)
-@click.option("--where", "where", multiple=True, metavar="MEASURE=VALUE")
+@population_options
 @click.option("--limit", default=20, show_default=True)
 @project_options
-def evidence(measure: str, value: str, since: Any, until: Any, where: tuple[str, ...],
-             limit: int, project_dir: Path | None, as_json: bool) -> None:
-    """Messages coded MEASURE=VALUE (random order, reproducible), with matched terms."""
-    from chatlens.estimation import Population
-
-    pop = Population(since=since.date() if since else None,
-                     until=until.date() if until else None, where=[_pair(w) for w in where])
+def evidence(measure: str, value: str, langs: tuple[str, ...], chats: tuple[str, ...],
+             since: Any, until: Any, where: tuple[str, ...], limit: int,
+             project_dir: Path | None, as_json: bool) -> None:
+    """Messages of the population coded MEASURE=VALUE (random order, reproducible), with
+    matched terms; the same population filter as `estimate`."""
+    pop = _population(langs, chats, since, until, where)
     with opened(project_dir, read_only=True) as proj:
         rows = proj.evidence(measure, value, pop, limit)
     if as_json:

@@ -3,19 +3,30 @@ numbers from :mod:`chatlens.estimate`.
 
 For a measure and value, ``yhat`` is the model's score for that value on each message of the
 population: the probability of the positive label for binary measures (rule scorers give 0 or
-1), the indicator "coded as this value" for categorical ones. Audit labels come only from audit
-samples of the measure; labels made for training or imported without a sample count only for
-quantification.
+1), the indicator "coded as this value" for categorical ones.
+
+Which labels count for what:
+
+- **audit** labels (items of an active audit sample of the measure) give every valid estimate;
+- **reference** labels (a labelled set the user declared as another corpus or period, with
+  ``chatlens label import --reference``) allow quantification, valid only if the model errs the
+  same way there as here (prior shift), and only when asked for or when no audit exists;
+- **training** labels and corrections train models and never enter an estimate: they were not
+  drawn at random, and the model has learned from them.
+
+The method is chosen once for the whole measure, never per group: a group the audit did not
+reach gets the 0-100% interval, not another method. Without an audit the answer is "no valid
+estimate yet", with the naive figure labelled naive.
 """
 
 from __future__ import annotations
 
 import functools
-from collections import Counter
+from collections import Counter, defaultdict
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from datetime import date, timedelta
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Literal
 
 import numpy as np
 import pyarrow as pa
@@ -33,30 +44,29 @@ from chatlens.estimate import (
     ppi_finite_stratified,
     quantify_estimate,
 )
-from chatlens.labelling import consensus
-from chatlens.store.frames import STRATUM_COLUMN, measure_frame, population_size, scores_for
+from chatlens.labelling import TIE_POLICIES, consensus
+from chatlens.store.frames import (
+    STRATUM_COLUMN,
+    Population,
+    measure_frame,
+    population_size,
+    scores_for,
+    undated_count,
+)
 
 if TYPE_CHECKING:
     from chatlens.project import Project
 
 METHODS = ("auto", "audit", "ppi", "quantify", "naive")
+#: How much an estimate can be trusted: ``valid`` a design-based interval; ``partial`` valid
+#: but widened for what the audit could not reach (unresolved coder disagreements, strata with
+#: no audited message); ``too-few`` fewer than two audit labels in the group (0-100%);
+#: ``assumption`` quantification, valid only if the model errs alike in the reference set and
+#: here; ``at-bound`` the estimator hit a bound (clipped, degenerate); ``none`` no valid
+#: estimate: only the naive figure exists.
+Status = Literal["valid", "partial", "too-few", "assumption", "at-bound", "none"]
 
-
-@dataclass(frozen=True, slots=True)
-class Population:
-    """A filter on a measure's population (all optional)."""
-
-    languages: list[str] | None = None
-    chats: list[str] | None = None
-    since: date | None = None
-    until: date | None = None
-    where: list[tuple[str, str]] = field(default_factory=list)
-
-    def as_dict(self) -> dict[str, Any]:
-        return {"languages": self.languages, "chats": self.chats,
-                "since": self.since.isoformat() if self.since else None,
-                "until": self.until.isoformat() if self.until else None,
-                "where": [f"{m}={v}" for m, v in self.where]}
+__all__ = ["METHODS", "Population", "Row", "Status", "compare_periods", "estimate"]
 
 
 @dataclass(slots=True)
@@ -72,6 +82,17 @@ class Row:
     population: dict[str, Any]
     run_id: str | None = None
     warnings: list[str] = field(default_factory=list)
+    status: Status = "valid"
+    #: audited messages of this group whose coders disagree and nobody adjudicated
+    unresolved: int = 0
+    #: messages of the population without a date (in no month/week, outside any date range)
+    undated: int | None = None
+    samples: list[str] = field(default_factory=list)
+
+    @property
+    def valid(self) -> bool:
+        """True when the interval is a valid confidence interval under the audit's design."""
+        return self.status in ("valid", "partial", "too-few")
 
     def as_dict(self) -> dict[str, Any]:
         e = self.estimate.as_dict()
@@ -80,6 +101,8 @@ class Row:
                 "level": e["level"], "method": e["method"], "n_labelled": e["n_labelled"],
                 "N_population": e["N_population"], "too_small": e["too_small"],
                 "notes": e["notes"], "method_reason": self.method_reason,
+                "status": self.status, "valid": self.valid, "unresolved": self.unresolved,
+                "undated": self.undated, "unreached": e["unreached"], "samples": self.samples,
                 "naive": {"point": self.naive.point, "lower": self.naive.lower,
                           "upper": self.naive.upper, "label": "naive (ignores classifier error)"},
                 "population": self.population, "run_id": self.run_id,
@@ -115,22 +138,72 @@ def _groups(frame: pa.Table) -> list[tuple[str, pa.Table]]:
 
 @dataclass(slots=True)
 class Labels:
-    audit: dict[str, str]
-    other: dict[str, str]
-    ties: int
+    """A measure's human labels, sorted by what they may be used for."""
+
+    audit: dict[str, str]  # audit uid -> its value (consensus or adjudicated)
+    ties: dict[str, list[str]]  # audit uid -> the tied values, coders disagreeing unresolved
+    reference: dict[str, str]  # declared reference-set uid -> value
+    training: int  # training labels and corrections (never used by estimates)
     strata_by: dict[str, str | None]  # audit uid -> the variable its sample was stratified by
+    samples: list[str]  # the audit samples used
     warnings: list[str]
 
 
-def measure_labels(project: Project, codebook: str, measure: str) -> Labels:
+def _pick_samples(store_samples: list[dict[str, Any]], chosen: list[str] | None, measure: str,
+                  warnings: list[str]) -> list[dict[str, Any]]:
+    """The audit samples an estimate uses: those asked for, else all of one design (samples of
+    different designs cannot simply be pooled): the design with the most labelled items, the
+    others named in a warning."""
+    if chosen:
+        known = {s["sample_id"]: s for s in store_samples}
+        bad = [c for c in chosen if c not in known]
+        if bad:
+            raise UsageError(f"{', '.join(bad)}: not an active audit sample of {measure}; "
+                             f"`chatlens samples` lists them ({', '.join(known) or 'none yet'}).")
+        picked = [known[c] for c in chosen]
+        if len({str(s["design"].get("strata_by")) for s in picked}) > 1:
+            raise UsageError("The samples asked for have different designs (stratified by "
+                             "different variables); estimate with one design at a time.")
+        return picked
+    by_design: dict[str, list[dict[str, Any]]] = defaultdict(list)
+    for s in store_samples:
+        by_design[str(s["design"].get("strata_by"))].append(s)
+    if len(by_design) <= 1:
+        return store_samples
+    ranked = sorted(by_design.items(), key=lambda kv: -sum(s["labelled"] for s in kv[1]))
+    (design, picked), rest = ranked[0], ranked[1:]
+    left = [s["sample_id"] for _, group in rest for s in group]
+    warnings.append(
+        f"The audit samples of {measure} have different designs; this estimate uses the "
+        f"{'simple random' if design == 'None' else f'{design}-stratified'} one(s) "
+        f"({', '.join(s['sample_id'] for s in picked)}) with the most labels and leaves out "
+        f"{', '.join(left)}. Choose with --sample, or drop a sample with `chatlens samples "
+        "drop ID`.")
+    return picked
+
+
+def measure_labels(project: Project, codebook: str, measure: str,
+                   samples: list[str] | None = None, ties: str = "bounds") -> Labels:
+    """The measure's labels: audit labels of the chosen samples (coder disagreements resolved
+    by adjudication, else by majority, else by the ``ties`` policy), the reference set, and a
+    count of training labels."""
+    if ties not in TIE_POLICIES and not ties.startswith("annotator:"):
+        raise UsageError(f"--ties must be one of {', '.join(TIE_POLICIES)} or annotator:NAME.")
     store = project.labels()
     rows = store.labels_arrow(codebook, measure).to_pylist()
-    audit, ties_a = consensus([r for r in rows if r["sample_kind"] == "audit"])
-    other, ties_o = consensus([r for r in rows if r["sample_kind"] != "audit"])
+    warnings: list[str] = []
+    used = _pick_samples(store.samples(codebook, measure, "audit"), samples, measure, warnings)
+    used_ids = {s["sample_id"] for s in used}
+    prefer = ties.removeprefix("annotator:") if ties.startswith("annotator:") else None
+    audit, tied = consensus([r for r in rows if r["sample_kind"] == "audit"
+                             and r["sample_id"] in used_ids], prefer)
+    reference, ref_ties = consensus([r for r in rows if r["sample_kind"] == "reference"])
+    if ref_ties:
+        warnings.append(f"{len(ref_ties)} reference-set messages have coders who disagree; "
+                        "they are left out of quantification.")
     strata_by: dict[str, str | None] = {}
-    warnings = []
     size_now = population_size(project.store, codebook, measure)
-    for s in store.samples(codebook, measure, "audit"):
+    for s in used:
         design = s["design"]
         for item in store.sample_items(s["sample_id"]):
             strata_by[item["uid"]] = design.get("strata_by")
@@ -141,8 +214,9 @@ def measure_labels(project: Project, codebook: str, measure: str) -> Labels:
                 f"drawn and has {size_now:,} now; messages added since had no chance of being "
                 "audited, so the estimate speaks for the earlier population. Draw a new audit "
                 "sample to cover the new messages.")
-    return Labels(audit=audit, other=other, ties=len(ties_a) + len(ties_o),
-                  strata_by=strata_by, warnings=warnings)
+    training = sum(1 for r in rows if r["sample_kind"] in ("train", "none"))
+    return Labels(audit=audit, ties=tied, reference=reference, training=training,
+                  strata_by=strata_by, samples=sorted(used_ids), warnings=warnings)
 
 
 def out_of_fold_codes(project: Project, measure: str, uids: list[str]) -> tuple[pa.Table, int]:
@@ -177,91 +251,148 @@ def out_of_fold_codes(project: Project, measure: str, uids: list[str]) -> tuple[
     return merged.sort_by("uid"), fresh.num_rows
 
 
-def _unestimable(value: str, frame: pa.Table, labels: Labels, in_frame: np.ndarray,
-                 y_hat: np.ndarray, method: str, level: float, naive: Estimate) -> Estimate:
+def _unestimable(y: np.ndarray, f: np.ndarray, N: int, method: str, level: float,
+                 naive: Estimate) -> Estimate:
     """A group with fewer than two audit labels: the interval is the whole range (the data say
     nothing more), the point the model's share corrected by the one label if there is one."""
-    point = naive.point
-    if in_frame.size == 1:
-        uid = frame["uid"][int(in_frame[0])].as_py()
-        y = 1.0 if labels.audit[uid] == value else 0.0
-        point = min(1.0, max(0.0, point + y - float(y_hat[in_frame[0]])))
-    return Estimate(point, 0.0, 1.0, level, "audit" if method == "audit" else "ppi",
-                    int(in_frame.size), frame.num_rows,
-                    f"{int(in_frame.size)} audit label(s) in this group: too few for an "
-                    "interval narrower than 0-100%")
+    n = int(y.size)
+    point = naive.point if n == 0 else min(1.0, max(0.0, naive.point + float(y[0] - f[0])))
+    return Estimate(point, 0.0, 1.0, level, "audit" if method == "audit" else "ppi", n, N,
+                    f"{n} audit label(s) in this group: too few for an interval narrower than "
+                    "0-100%")
 
 
-def _one(m: Measure, value: str, frame: pa.Table, labels: Labels, method: str, level: float,
-         labelled: Callable[[], tuple[pa.Table, int]], grouped: bool = False,
-         ) -> tuple[Estimate, Estimate, str]:
-    """One value in one group. ``frame`` has an ``audited`` column; ``labelled()`` gives the
-    codes of the non-audit labelled messages (for quantify, see :func:`out_of_fold_codes`)."""
+def _at_bound(est: Estimate, census: bool) -> bool:
+    """An interval of zero width is only right for a census; anything else that collapsed
+    (a degenerate bootstrap, a clipped adjustment) is flagged."""
+    if est.width <= 0.0 and not census:
+        return True
+    return est.method == "quantify" and any(f in est.notes for f in ("clipped", "degenerate"))
+
+
+@dataclass(slots=True)
+class _Context:
+    """What every group's estimate needs, resolved once per call of :func:`estimate`."""
+
+    measure: Measure
+    labels: Labels
+    method: str  # resolved: audit, ppi, quantify or naive
+    reason: str
+    level: float
+    ties: str
+    labelled: Callable[[], tuple[pa.Table, int]]
+
+
+def _design_estimate(ctx: _Context, method: str, y: np.ndarray, f: np.ndarray,
+                     uids: list[str], frame: pa.Table, y_hat: np.ndarray,
+                     in_frame: np.ndarray) -> Estimate:
+    """The audit or PPI estimate for labels ``y`` of the audited rows ``in_frame`` (sorted by
+    uid, so nothing depends on the order rows come from the store), by the sample's design."""
+    N = frame.num_rows
+    designs = {ctx.labels.strata_by.get(u) for u in uids}
+    if designs == {None}:
+        if method == "audit":
+            return audit_estimate(y, N, ctx.level)
+        return ppi_finite_estimate(y, f, y_hat, ctx.level)
+    (by,) = designs  # one design: see _pick_samples
+    strata_all = np.asarray(frame[STRATUM_COLUMN[str(by)]].to_numpy(zero_copy_only=False)
+                            ).astype(str)
+    strata_l = strata_all[in_frame]
+    if method == "audit":
+        sizes = dict(Counter(strata_all.tolist()))
+        return audit_estimate(y, N, ctx.level, strata=strata_l, strata_sizes=sizes)
+    return ppi_finite_stratified(y, f, strata_l, y_hat, strata_all, ctx.level)
+
+
+def _one(ctx: _Context, value: str, frame: pa.Table, grouped: bool,
+         ) -> tuple[Estimate, Estimate, Status, int]:
+    """One value in one group: the estimate, the naive figure, its status and the number of
+    unresolved disagreements in the group. ``frame`` has an ``audited`` column."""
+    m, labels, method, level = ctx.measure, ctx.labels, ctx.method, ctx.level
     y_hat = yhat(m, value, frame)
+    N = frame.num_rows
     naive = naive_estimate(y_hat, level) if len(y_hat) else Estimate(
         0.0, 0.0, 1.0, level, "naive", 0, 0, "empty population")
+    if method == "naive":
+        return naive, naive, "none", 0
+    if method == "quantify":
+        return _quantify(ctx, value, y_hat, naive)
     in_frame = np.flatnonzero(frame["audited"].to_numpy(zero_copy_only=False))
+    uids_all = frame["uid"].take(pa.array(in_frame, pa.int64())).to_pylist()
+    order = np.argsort(np.array(uids_all, dtype=object), kind="stable")
+    in_frame, uids = in_frame[order], [uids_all[i] for i in order]
+    tied = [u for u in uids if u in labels.ties]
+    if ctx.ties == "exclude" and tied:
+        keep = np.array([u not in labels.ties for u in uids], dtype=bool)
+        in_frame, uids = in_frame[keep], [u for u in uids if u not in labels.ties]
+    f = y_hat[in_frame]
+    low = np.array([1.0 if labels.audit.get(u) == value else 0.0 for u in uids])
+    if in_frame.size < 2:
+        if grouped:  # a group the audit barely reached: flag, do not fail
+            return _unestimable(low, f, N, method, level, naive), naive, "too-few", len(tied)
+        raise UsageError(f"{'Only one audit label' if in_frame.size else 'No audit labels'} "
+                         f"for {m.id} in this population; draw a sample with "
+                         f"`chatlens sample --measure {m.id} --kind audit` and label it.")
+    high = np.array([1.0 if labels.audit.get(u) == value or value in labels.ties.get(u, ())
+                     else 0.0 for u in uids])
+    est = _design_estimate(ctx, method, low, f, uids, frame, y_hat, in_frame)
+    status: Status = "partial" if est.unreached > 0 else "valid"
+    if (high != low).any():  # unresolved disagreements that matter for this value
+        up = _design_estimate(ctx, method, high, f, uids, frame, y_hat, in_frame)
+        k = int((high != low).sum())
+        est = replace(est, point=(est.point + up.point) / 2, lower=min(est.lower, up.lower),
+                      upper=max(est.upper, up.upper), se=None,
+                      notes=est.notes + f"; {k} audited messages whose coders disagree (not "
+                      "adjudicated) could be this value or not: the interval covers both, the "
+                      "point is halfway")
+        status = "partial"
+    census = in_frame.size >= N
+    if _at_bound(est, census):
+        status = "at-bound"
+    return est, naive, status, len(tied)
+
+
+def _quantify(ctx: _Context, value: str, y_hat: np.ndarray, naive: Estimate,
+              ) -> tuple[Estimate, Estimate, Status, int]:
+    m, labels = ctx.measure, ctx.labels
+    if not labels.reference:
+        raise UsageError(
+            f"Quantification needs a reference set: labels of {m.id} on another corpus or "
+            "period, imported with `chatlens label import FILE --reference NAME`. Training "
+            "labels and corrections cannot be used (they are not a random sample, and the "
+            "model has learned from them).")
+    train, _ = ctx.labelled()
+    y_train = np.array([1.0 if labels.reference[u] == value else 0.0
+                        for u in train["uid"].to_pylist()])
+    # sorted scores: the frame has no row order, and the bootstrap must not depend on one
+    est = quantify_estimate(y_train, yhat(m, value, train), np.sort(y_hat), "acc", ctx.level,
+                            rng=0)
+    return est, naive, "at-bound" if _at_bound(est, False) else "assumption", 0
+
+
+def _resolve_method(m: Measure, method: str, labels: Labels, frame: pa.Table,
+                    ) -> tuple[str, str]:
+    if method not in METHODS:
+        raise UsageError(f"Unknown method {method!r}; choose one of {', '.join(METHODS)}.")
+    has_audit = bool(pc.any(frame["audited"]).as_py()) if frame.num_rows else False
     if method == "auto":
-        method, reason = auto_method(bool(in_frame.size), bool(labels.other))
+        method, reason = auto_method(has_audit, bool(labels.reference), labels.training)
     else:
         reason = f"Method {method} was requested."
-    N = frame.num_rows
-    if method == "naive":
-        return naive, naive, reason
-    if method in ("audit", "ppi"):
-        if grouped and in_frame.size < 2:  # a group the audit barely reached: flag, do not fail
-            return _unestimable(value, frame, labels, in_frame, y_hat, method, level, naive), \
-                naive, reason
-        if in_frame.size < 2:
-            raise UsageError(f"{'Only one audit label' if in_frame.size else 'No audit labels'} "
-                             f"for {m.id} in this population; draw a sample with "
-                             f"`chatlens sample --measure {m.id} --kind audit` and label it.")
-        uids = frame["uid"].take(pa.array(in_frame)).to_pylist()
-        y = np.array([1.0 if labels.audit[u] == value else 0.0 for u in uids])
-        designs = {labels.strata_by.get(u) for u in uids}
-        if designs == {None}:
-            if method == "audit":
-                return audit_estimate(y, N, level), naive, reason
-            return ppi_finite_estimate(y, y_hat[in_frame], y_hat, level), naive, reason
-        if len(designs) > 1:
-            raise UsageError(f"The audit labels of {m.id} come from samples of different designs "
-                             f"({', '.join(str(d) for d in designs)}); estimate with one design.")
-        (by,) = designs
-        col = STRATUM_COLUMN[str(by)]
-        strata_all = np.asarray(frame[col].to_numpy(zero_copy_only=False)).astype(str)
-        strata_l = strata_all[in_frame]
-        try:
-            if method == "audit":
-                sizes = dict(Counter(strata_all.tolist()))
-                return audit_estimate(y, N, level, strata=strata_l, strata_sizes=sizes), \
-                    naive, reason
-            return ppi_finite_stratified(y, y_hat[in_frame], strata_l, y_hat, strata_all,
-                                         level), naive, reason
-        except ValueError as exc:
-            raise UsageError(f"The audit sample of {m.id} is stratified by {by}, and in this "
-                             f"population {exc}. Estimate a population the sample covers, or "
-                             "draw a larger sample.") from None
-    if method == "quantify":
-        if not labels.other:
-            raise UsageError(f"No labels for {m.id} outside audit samples to quantify with.")
-        train, n_oof = labelled()
-        y_train = np.array([1.0 if labels.other[u] == value else 0.0
-                            for u in train["uid"].to_pylist()])
-        if n_oof:
-            reason += (f" The model's error rates come from out-of-fold scores for the {n_oof} "
-                       "labelled messages it was trained on.")
-        # sorted scores: the frame has no row order, and the bootstrap must not depend on one
-        return quantify_estimate(y_train, yhat(m, value, train), np.sort(y_hat), "acc", level,
-                                 rng=0), \
-            naive, reason
-    raise UsageError(f"Unknown method {method!r}; choose one of {', '.join(METHODS)}.")
+    if method == "quantify" and labels.audit:
+        reason += (" An audit sample of this measure exists; its estimate (ppi) is valid "
+                   "without quantification's assumption.")
+    return method, reason
 
 
 def estimate(project: Project, measure: str, value: str | None = None, by: str | None = None,
              method: str = "auto", level: float = 0.95, population: Population | None = None,
-             ) -> list[Row]:
+             samples: list[str] | None = None, ties: str = "bounds") -> list[Row]:
     """Estimates for one measure: each value asked for (binary: the positive label; categorical
-    without ``value``: every label), overall or per group."""
+    without ``value``: every label), overall or per group. ``samples`` picks audit samples;
+    ``ties`` says what counts for audited messages whose coders disagree and that nobody
+    adjudicated: ``bounds`` (the interval covers every resolution), ``exclude`` (left out,
+    counted), or ``annotator:NAME`` (that coder's label)."""
     cb = project.codebook()[0]
     m = cb.measure(measure)
     if value is not None and value not in m.labels:
@@ -269,41 +400,66 @@ def estimate(project: Project, measure: str, value: str | None = None, by: str |
     if by is not None and by not in ("chat", "month", "week", "lang"):
         raise UsageError("--by must be chat, month, week or lang.")
     pop = population or Population()
-    labels = measure_labels(project, cb.name, measure)
+    labels = measure_labels(project, cb.name, measure, samples, ties)
     strata = {str(b) for b in labels.strata_by.values() if b}
-    frame = measure_frame(project.store, cb.name, measure,
-                          project.enrich_settings().fingerprint(), pop.languages, pop.chats,
-                          pop.since, pop.until, pop.where, by, strata)
+    fingerprint = project.enrich_settings().fingerprint()
+    frame = measure_frame(project.store, cb.name, measure, fingerprint, pop, by, strata)
+    if frame.num_rows and frame["value"].null_count == frame.num_rows:
+        raise UsageError(f"{measure} is not scored yet: its model is not trained (`chatlens "
+                         f"code` says so). Label a training sample (`chatlens sample --measure "
+                         f"{measure} --kind train`), run `chatlens train --measure {measure}`, "
+                         "then `chatlens code`.")
     values = [value] if value else ([m.positive_label()] if m.type == "binary" else m.labels)
-    audited = pc.is_in(frame["uid"], value_set=pa.array(sorted(labels.audit), pa.string()))
+    audit_uids = sorted(set(labels.audit) | set(labels.ties))
+    audited = pc.is_in(frame["uid"], value_set=pa.array(audit_uids, pa.string()))
     frame = frame.append_column("audited", audited)
+    resolved, reason = _resolve_method(m, method, labels, frame)
     if by:  # only audited rows need their uid: the others' are dropped before splitting
         frame = frame.set_column(frame.schema.get_field_index("uid"), "uid", pc.if_else(
             audited, frame["uid"], pa.scalar(None, pa.string())))
-    # the labelled messages' codes, re-coded out of fold once, only if quantify needs them
-    labelled = functools.cache(lambda: out_of_fold_codes(project, measure, sorted(labels.other)))
+    # the reference set's codes, re-coded out of fold once, only if quantify needs them
+    labelled = functools.cache(lambda: out_of_fold_codes(project, measure,
+                                                         sorted(labels.reference)))
+    ctx = _Context(m, labels, resolved, reason, level, ties, labelled)
+    warnings = list(labels.warnings)
+    undated = None
+    if by in ("month", "week") or pop.dated:
+        undated = undated_count(project.store, cb.name, measure, fingerprint, pop)
+        if undated:
+            warnings.append(f"{undated:,} messages of this population have no date: they are in "
+                            f"no {by or 'date range'} and not in these estimates.")
     parts: list[tuple[str | None, pa.Table]] = list(_groups(frame)) if by else []
+    if by in ("month", "week"):
+        parts = [(g, t) for g, t in parts if g != "(none)"]
     parts = parts or [(None, frame)]
+    if labels.ties:
+        how = "left out of" if ties == "exclude" else "counted both ways in"
+        warnings.append(
+            f"{len(labels.ties)} audited messages of {measure} have coders who disagree and "
+            f"nobody adjudicated; they are {how} the estimate. Settle them with `chatlens label "
+            f"adjudicate --measure {measure}`.")
     out = []
     for v in values:
         for g, part in parts:
-            est, naive, reason = _one(m, v, part, labels, method, level, labelled,
-                                      grouped=g is not None)
+            est, naive, status, tied = _one(ctx, v, part, grouped=g is not None)
             out.append(Row(measure, v, g, est, naive, reason, pop.as_dict(),
-                           warnings=list(labels.warnings)))
+                           warnings=warnings, status=status, unresolved=tied, undated=undated,
+                           samples=labels.samples))
     return out
 
 
 def compare_periods(project: Project, measure: str, value: str | None, split: date,
                     method: str = "auto", level: float = 0.95,
-                    population: Population | None = None) -> dict[str, Any]:
+                    population: Population | None = None, samples: list[str] | None = None,
+                    ties: str = "bounds") -> dict[str, Any]:
     """The share before ``split`` and from ``split`` on, and ``after - before`` with its
     interval (independent estimates of the two periods)."""
     pop = population or Population()
     before = replace(pop, until=min(d for d in (pop.until, split - timedelta(days=1)) if d))
     after = replace(pop, since=max(d for d in (pop.since, split) if d))
-    (b,) = project.estimate(measure, value, None, method, level, before)[:1]
-    (a,) = project.estimate(measure, value, None, method, level, after)[:1]
+    (b,) = project.estimate(measure, value, None, method, level, before, samples, ties)[:1]
+    (a,) = project.estimate(measure, value, None, method, level, after, samples, ties)[:1]
     return {"measure": measure, "value": a.value, "split": split.isoformat(),
-            "before": b.as_dict(), "after": a.as_dict(),
+            "before": b.as_dict(), "after": a.as_dict(), "undated": a.undated,
+            "valid": a.valid and b.valid,
             "difference": difference(a.estimate, b.estimate).as_dict()}

@@ -82,12 +82,22 @@ class ImportReport:
 
 
 def import_labels(project: Project, path: str | Path, annotator: str,
-                  sample_id: str | None = None, measure: str | None = None) -> ImportReport:
+                  sample_id: str | None = None, measure: str | None = None,
+                  reference: str | None = None, run_id: str | None = None) -> ImportReport:
     """Import labels. Only ``sample_id`` decides whether they count as audit labels: a file
-    cannot turn labels into audit labels by itself (its ``sample_kind`` column is ignored)."""
+    cannot turn labels into audit labels by itself (its ``sample_kind`` column is ignored).
+
+    ``reference`` declares the labels a *reference set* named so: labels of another corpus or
+    period (ingested into the project, e.g. as a labelled table), which quantification may
+    use where no audit exists. They never count as audit or training labels."""
     cb = project.codebook()[0]
     store = project.labels()
     report = ImportReport(path=str(path))
+    if reference is not None and sample_id is not None:
+        raise UsageError("--reference and --sample exclude each other: a reference set is "
+                         "labels of another corpus or period, a sample is drawn from this one.")
+    if reference is not None and not reference.replace("-", "").replace("_", "").isalnum():
+        raise UsageError(f"Reference set names are letters, digits, - and _; not {reference!r}.")
     records, problems = read_labels(path, annotator, measure)
     report.read = len(records) + len(problems)
     report.problems = [str(p) for p in problems]
@@ -113,11 +123,17 @@ def import_labels(project: Project, path: str | Path, annotator: str,
         elif sample is not None and (r.uid not in members or r.measure != sample["measure"]):
             report.problems.append(f"{where}: not an item of sample {sample_id}")
         else:
+            ref_id = f"reference-{r.measure}-{reference}" if reference else None
             new.append(NewLabel(
                 uid=r.uid, codebook=cb.name, measure=r.measure, value=r.value,
                 annotator=r.annotator, origin="import" if r.origin != "correction" else
-                "correction", sample_id=sample_id, sample_kind=sample["kind"] if sample else "none",
+                "correction", sample_id=ref_id or sample_id,
+                sample_kind="reference" if reference else sample["kind"] if sample else "none",
                 span=r.span, comment=r.comment, created=r.created))
+    if reference:
+        for m_id in sorted({n.measure for n in new}):
+            store.add_reference_items(f"reference-{m_id}-{reference}", cb.name, m_id,
+                                      [n.uid for n in new if n.measure == m_id], run_id)
     report.stored = store.add_labels(new)
     return report
 
@@ -160,21 +176,131 @@ def export_labels(project: Project, path: str | Path, fmt: str | None = None,
     return write_labels(records, path, fmt)  # type: ignore[arg-type]
 
 
-def consensus(rows: list[dict[str, Any]]) -> tuple[dict[str, str], list[str]]:
-    """One value per uid from several annotators: the majority; ties are left out (returned)."""
+#: What counts for an audited message whose coders disagree and that nobody adjudicated:
+#: ``bounds`` (the default) computes the estimate both ways and keeps the union of the
+#: intervals, so it holds however the disagreement would be settled; ``exclude`` leaves such
+#: messages out (counted and reported: they are usually the hard cases, not missing at random).
+#: ``annotator:NAME`` lets that coder's label decide.
+TIE_POLICIES = ("bounds", "exclude")
+
+
+def consensus(rows: list[dict[str, Any]], prefer: str | None = None,
+              ) -> tuple[dict[str, str], dict[str, list[str]]]:
+    """One value per uid from several annotators: an adjudicated label if there is one (the
+    latest), else the majority, else the ``prefer``red annotator's label; what is still tied
+    is returned apart, uid -> the tied values."""
     by_uid: dict[str, list[str]] = defaultdict(list)
+    adjudicated: dict[str, str] = {}
+    by_annotator: dict[tuple[str, str], str] = {}
     for r in rows:
-        if r["value"] is not None:
-            by_uid[r["uid"]].append(r["value"])
-    out: dict[str, str] = {}
-    ties: list[str] = []
-    for uid, values in by_uid.items():
-        (top, n), *rest = Counter(values).most_common()
-        if rest and rest[0][1] == n:
-            ties.append(uid)
+        if r["value"] is None:
+            continue
+        if r.get("origin") == "adjudication":
+            adjudicated[r["uid"]] = r["value"]
         else:
+            by_uid[r["uid"]].append(r["value"])
+            by_annotator[(r["uid"], r["annotator"])] = r["value"]
+    out: dict[str, str] = {}
+    ties: dict[str, list[str]] = {}
+    for uid, values in by_uid.items():
+        if uid in adjudicated:
+            continue
+        (top, n), *rest = Counter(values).most_common()
+        if not rest or rest[0][1] < n:
             out[uid] = top
+        elif prefer is not None and (uid, prefer) in by_annotator:
+            out[uid] = by_annotator[(uid, prefer)]
+        else:
+            ties[uid] = sorted(v for v, k in Counter(values).items() if k == n)
+    out.update(adjudicated)
     return out, ties
+
+
+def unresolved(project: Project, measure: str) -> list[dict[str, Any]]:
+    """Audited messages of ``measure`` whose coders disagree and that nobody adjudicated: uid,
+    the samples, each coder's value, the message text (PII masked) and its context."""
+    from chatlens.textsafe import mask_pii
+
+    cb = project.codebook()[0]
+    cb.measure(measure)
+    rows = [r for r in project.labels().labels_arrow(cb.name, measure, "audit").to_pylist()
+            if r["value"] is not None]
+    _, ties = consensus(rows)
+    if not ties:
+        return []
+    texts = {r["uid"]: r for r in db.messages_with_context(project.store, sorted(ties))}
+    out = []
+    for uid in sorted(ties):
+        mine = [r for r in rows if r["uid"] == uid and r["origin"] != "adjudication"]
+        msg = texts.get(uid, {})
+        out.append({
+            "uid": uid, "measure": measure, "tied": ties[uid],
+            "samples": sorted({r["sample_id"] for r in mine}),
+            "labels": {r["annotator"]: r["value"] for r in mine},
+            "text": mask_pii(msg.get("text") or ""),
+            "context_before": [mask_pii(t) for t in msg.get("before") or []],
+            "context_after": [mask_pii(t) for t in msg.get("after") or []]})
+    return out
+
+
+def adjudicate(project: Project, measure: str, decisions: dict[str, str],
+               adjudicator: str) -> dict[str, Any]:
+    """Settle coder disagreements: ``decisions`` maps audited uids to the value that counts.
+    Each decision is stored as an ``adjudication`` label in every audit sample the message was
+    labelled in, and wins over the coders' labels there (theirs are kept)."""
+    cb = project.codebook()[0]
+    m = cb.measure(measure)
+    rows = project.labels().labels_arrow(cb.name, measure, "audit").to_pylist()
+    samples_of: dict[str, set[str]] = defaultdict(set)
+    for r in rows:
+        samples_of[r["uid"]].add(r["sample_id"])
+    problems, new = [], []
+    for uid, value in decisions.items():
+        if value not in m.labels:
+            problems.append(f"{uid}: {value!r} is not one of {m.labels}")
+        elif uid not in samples_of:
+            problems.append(f"{uid}: no audit label of {measure} to adjudicate")
+        else:
+            new += [NewLabel(uid=uid, codebook=cb.name, measure=measure, value=value,
+                             annotator=adjudicator, origin="adjudication", sample_id=sid,
+                             sample_kind="audit") for sid in sorted(samples_of[uid])]
+    stored = project.labels().add_labels(new)
+    return {"measure": measure, "decided": len(decisions) - len(problems), "stored": stored,
+            "problems": problems, "remaining": len(unresolved(project, measure))}
+
+
+def read_decisions(path: str | Path) -> dict[str, str]:
+    """``uid`` -> ``value`` from an adjudication sheet (CSV with those columns, as
+    ``chatlens label adjudicate -o`` writes it); rows with an empty value are skipped."""
+    import csv
+
+    with open(path, encoding="utf-8-sig", newline="") as fh:
+        reader = csv.DictReader(fh)
+        if not reader.fieldnames or not {"uid", "value"} <= set(reader.fieldnames):
+            raise UsageError(f"{path}: an adjudication sheet needs the columns uid and value "
+                             f"(found: {', '.join(reader.fieldnames or []) or 'none'}).")
+        return {r["uid"].strip(): r["value"].strip() for r in reader
+                if (r.get("value") or "").strip() and (r.get("uid") or "").strip()}
+
+
+def write_adjudication_sheet(items: list[dict[str, Any]], path: str | Path) -> int:
+    """A CSV to settle disagreements in a spreadsheet: fill ``value`` and import it back with
+    ``chatlens label adjudicate --measure M --import FILE``. Cells that a spreadsheet would
+    run as a formula are neutralised."""
+    import csv
+
+    from chatlens.textsafe import csv_safe
+
+    with open(path, "w", encoding="utf-8", newline="") as fh:
+        w = csv.writer(fh)
+        w.writerow(["uid", "measure", "text", "context_before", "context_after", "labels",
+                    "value", "comment"])
+        for it in items:
+            w.writerow([csv_safe(x) for x in (
+                it["uid"], it["measure"], it["text"], "\n".join(it["context_before"]),
+                "\n".join(it["context_after"]),
+                "; ".join(f"{k}: {v}" for k, v in sorted(it["labels"].items())), "", "")])
+    return len(items)
 
 
 def agreement(project: Project, measure: str | None = None) -> dict[str, Any]:

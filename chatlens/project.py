@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING, Any, TypeVar
 import pyarrow as pa
 
 from chatlens import __version__
-from chatlens.errors import ChatlensError
+from chatlens.errors import ChatlensError, UsageError
 from chatlens.ingest.base import ParseOptions
 from chatlens.ingest.pipeline import IngestReport, Progress
 from chatlens.ingest.pipeline import ingest as _ingest
@@ -56,6 +56,7 @@ class Project:
     def __init__(self, store: Store) -> None:
         self.store = store
         self._labels: LabelStore | None = None
+        self._codebooks: dict[str | None, tuple[Codebook, str]] = {}
 
     def labels(self) -> LabelStore:
         """The project's label store (``labels.sqlite``), opened on first use."""
@@ -147,20 +148,38 @@ class Project:
                          lambda run_id: enrich_project(self.store, settings, workers, progress))
 
     def codebook(self, ref: str | Path | None = None) -> tuple[Codebook, str]:
-        """The codebook ``ref`` (file or builtin:NAME), else the last one used, else the
-        built-in ``exodus-2022``; returns it with the reference it was loaded from."""
-        from chatlens.codebook import load_codebook
-        from chatlens.store.stages import last_codebook_source
+        """The codebook ``ref`` (file or builtin:NAME); without ``ref``, the one the project was
+        last coded with, as stored in the project (so it does not matter where the file is now,
+        or whether it changed since), else the built-in ``exodus-2022``. Returns it with the
+        reference it was loaded from. Each is read once per open project."""
+        from chatlens.codebook import Codebook, load_codebook
+        from chatlens.store.stages import last_codebook
 
-        source = str(ref) if ref else (last_codebook_source(self.store) or DEFAULT_CODEBOOK)
-        return load_codebook(source), source
+        key = str(ref) if ref else None
+        if key not in self._codebooks:
+            stored = None if ref else last_codebook(self.store)
+            if stored is not None:
+                source, resolved = stored
+                self._codebooks[key] = (Codebook.model_validate(resolved), source)
+            else:
+                source = key or DEFAULT_CODEBOOK
+                self._codebooks[key] = (load_codebook(source), source)
+        return self._codebooks[key]
 
     def code(self, codebook: str | Path | None = None, workers: int = 1,
              progress: StageProgress | None = None) -> CodeReport:
         """Enrich what is new, then code it with every measure of the codebook."""
         from chatlens.runner import code_project
+        from chatlens.store.stages import last_codebook
 
+        if codebook is None:  # re-read the file coded last, if it is still there (it may be
+            last = last_codebook(self.store)  # edited), else the stored copy
+            if last and (last[0].startswith("builtin:") or Path(last[0]).is_file()):
+                codebook = last[0]
+        if codebook is not None and not str(codebook).startswith("builtin:"):
+            codebook = Path(codebook).resolve()  # remembered wherever the next command runs
         cb, source = self.codebook(codebook)
+        self._codebooks.pop(None, None)  # the project's codebook is the one coded last
         self.enrich(workers, progress)
         settings = self.enrich_settings()
         return self._run(
@@ -191,12 +210,35 @@ class Project:
             self, measure, kind, n, strata, seed, run_id))
 
     def import_labels(self, path: str | Path, annotator: str, sample_id: str | None = None,
-                      measure: str | None = None) -> Any:
+                      measure: str | None = None, reference: str | None = None) -> Any:
+        """Import a label file: for a sample (``sample_id``), as a declared reference set of
+        another corpus or period (``reference``), or as plain training labels."""
         from chatlens.labelling import import_labels
 
         return self._run("label import", {"path": str(path), "annotator": annotator,
-                                          "sample": sample_id},
-                         lambda run_id: import_labels(self, path, annotator, sample_id, measure))
+                                          "sample": sample_id, "reference": reference},
+                         lambda run_id: import_labels(self, path, annotator, sample_id, measure,
+                                                      reference, run_id))
+
+    def drop_sample(self, sample_id: str, restore: bool = False) -> None:
+        """Drop a sample (its labels are kept but no longer count anywhere) or restore it."""
+        if not self.labels().set_sample_status(sample_id, "active" if restore else "dropped"):
+            raise UsageError(f"No sample {sample_id!r}; `chatlens samples --all` lists them.")
+
+    def unresolved(self, measure: str) -> list[dict[str, Any]]:
+        """Audited messages whose coders disagree and that nobody adjudicated."""
+        from chatlens.labelling import unresolved
+
+        return unresolved(self, measure)
+
+    def adjudicate(self, measure: str, decisions: dict[str, str],
+                   adjudicator: str = "adjudicator") -> dict[str, Any]:
+        """Settle coder disagreements (uid -> value); see :func:`chatlens.labelling.adjudicate`."""
+        from chatlens.labelling import adjudicate
+
+        return self._run("label adjudicate", {"measure": measure, "n": len(decisions),
+                                              "adjudicator": adjudicator},
+                         lambda run_id: adjudicate(self, measure, decisions, adjudicator))
 
     def export_labels(self, path: str | Path, fmt: str | None = None,
                       sample_id: str | None = None, measure: str | None = None) -> int:
@@ -210,13 +252,16 @@ class Project:
         return agreement(self, measure)
 
     # -- models ----------------------------------------------------------------------------
-    def train(self, measure: str, cv: int = 5, seed: int = 0) -> dict[str, Any]:
+    def train(self, measure: str, cv: int = 5, seed: int = 0,
+              merge: dict[str, str] | None = None,
+              leave_out: list[str] | None = None) -> dict[str, Any]:
         """Train a model for ``measure`` from training labels and corrections (never audit
         labels); see :func:`chatlens.training.train_measure`."""
         from chatlens.training import train_measure
 
-        return self._run("train", {"measure": measure, "cv": cv, "seed": seed},
-                         lambda run_id: train_measure(self, measure, cv, seed))
+        return self._run("train", {"measure": measure, "cv": cv, "seed": seed,
+                                   "merge": merge, "leave_out": leave_out},
+                         lambda run_id: train_measure(self, measure, cv, seed, merge, leave_out))
 
     def models(self) -> list[dict[str, Any]]:
         from chatlens.training import list_models
@@ -226,15 +271,17 @@ class Project:
     # -- estimates -------------------------------------------------------------------------
     def estimate(self, measure: str, value: str | None = None, by: str | None = None,
                  method: str = "auto", level: float = 0.95,
-                 population: Population | None = None) -> list[EstimateRow]:
+                 population: Population | None = None, samples: list[str] | None = None,
+                 ties: str = "bounds") -> list[EstimateRow]:
         """Prevalence with a confidence interval (and the naive figure beside it); see
         :func:`chatlens.estimation.estimate`."""
         from chatlens.estimation import estimate
 
-        rows = estimate(self, measure, value, by, method, level, population)
+        rows = estimate(self, measure, value, by, method, level, population, samples, ties)
         run_id = new_run_id()
         params = {"measure": measure, "value": value, "by": by, "method": method,
-                  "level": level}
+                  "level": level, "samples": samples, "ties": ties,
+                  "population": (population.as_dict() if population else None)}
         self.store.start_run(run_id, "estimate", __version__, params)
         for r in rows:
             r.run_id = run_id
@@ -246,13 +293,14 @@ class Project:
                  limit: int = 20) -> list[dict[str, Any]]:
         """Messages coded ``measure=value`` in the population, in a reproducible random order,
         with the terms that matched; authors pseudonymised, phone numbers and e-mails masked."""
-        from chatlens.estimation import Population
         from chatlens.store.frames import evidence
 
         cb = self.codebook()[0]
-        pop = population or Population()
+        if value not in cb.measure(measure).labels:
+            raise UsageError(f"{value!r} is not a label of {measure} "
+                             f"({', '.join(cb.measure(measure).labels)}).")
         return evidence(self.store, cb.name, measure, value, self.enrich_settings().fingerprint(),
-                        pop.since, pop.until, pop.where, limit)
+                        population, limit)
 
     def _run(self, command: str, params: dict[str, Any], work: Callable[[str], R],
              extra: dict[str, Any] | None = None) -> R:

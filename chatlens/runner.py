@@ -49,6 +49,7 @@ class CodeReport:
     messages: int = 0
     rows: int = 0
     summary: list[dict[str, Any]] = field(default_factory=list)
+    pending: list[str] = field(default_factory=list)
 
     def as_dict(self) -> dict[str, Any]:
         return {k: getattr(self, k) for k in self.__slots__}
@@ -95,7 +96,8 @@ def code_project(store: Store, codebook: Codebook, source: str, settings: Enrich
     db.save_codebook(store, codebook.name, codebook.version, codebook.hash(), source,
                      codebook.resolved())
     report = CodeReport(codebook.name, codebook.version, codebook.hash(),
-                        recoded_measures=db.sync_measures(store, codebook.name, hashes, run_id))
+                        recoded_measures=db.sync_measures(store, codebook.name, hashes, run_id),
+                        pending=compiled.pending_notes())
     n = len(hashes)
     todo = db.code_todo_count(store, codebook.name, fp, n)
     if todo:

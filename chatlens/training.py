@@ -20,7 +20,13 @@ if TYPE_CHECKING:
 MIN_PER_LABEL = 5
 
 
-def train_measure(project: Project, measure: str, cv: int = 5, seed: int = 0) -> dict[str, Any]:
+def train_measure(project: Project, measure: str, cv: int = 5, seed: int = 0,
+                  merge: dict[str, str] | None = None,
+                  leave_out: list[str] | None = None) -> dict[str, Any]:
+    """Train ``measure``'s model. Every label the model is to predict needs
+    ``MIN_PER_LABEL`` training examples; a rarer one can be merged into another (``merge``:
+    rare -> into; the model then predicts ``into`` for both) or left out (``leave_out``: its
+    messages are not used, and the model never predicts it)."""
     from chatlens.train import save_model, train_model
     from chatlens.train.storage import save_out_of_fold
 
@@ -31,14 +37,25 @@ def train_measure(project: Project, measure: str, cv: int = 5, seed: int = 0) ->
             if r["sample_kind"] != "audit" and r["value"] is not None
             and r["uid"] not in audit_uids]  # not even corrections of audit messages
     chosen, ties = consensus(rows)
+    merge, leave_out = dict(merge or {}), list(leave_out or [])
+    for lab in [*merge, *merge.values(), *leave_out]:
+        if lab not in m.labels:
+            raise UsageError(f"{lab!r} is not a label of {measure} ({', '.join(m.labels)}).")
+    raw = {lab: sum(1 for v in chosen.values() if v == lab) for lab in m.labels}
+    chosen = {u: merge.get(v, v) for u, v in chosen.items() if v not in leave_out}
     origin = {r["uid"]: r["origin"] for r in rows}
     counts = {lab: sum(1 for v in chosen.values() if v == lab) for lab in m.labels}
     present = [lab for lab, n in counts.items() if n]
-    if len(present) < 2 or min(counts[lab] for lab in present) < MIN_PER_LABEL:
+    rare = [lab for lab in present if counts[lab] < MIN_PER_LABEL]
+    if len(present) < 2 or rare:
+        fix = (f" Label more of {', '.join(rare)}, or merge a rare label into another "
+               f"(`--merge {rare[0]}=OTHER`) or leave it out (`--leave-out {rare[0]}`)."
+               if rare else "")
         raise UsageError(
-            f"Too few training labels for {measure}: {counts} (audit labels are not used). "
-            f"Label a training sample (`chatlens sample --measure {measure} --kind train`) or "
-            f"make corrections until at least two labels have {MIN_PER_LABEL} examples each.")
+            f"Too few training labels for {measure}: {raw} (audit labels are not used). Every "
+            f"label the model learns needs at least {MIN_PER_LABEL} examples, and it needs two "
+            f"such labels.{fix} More labels come from a training sample (`chatlens sample "
+            f"--measure {measure} --kind train`) or corrections.")
     uids = sorted(chosen)
     table = project.store.query_arrow(
         "SELECT m.uid, m.text, e.lemmas FROM messages m LEFT JOIN enrichment e "
@@ -51,7 +68,9 @@ def train_measure(project: Project, measure: str, cv: int = 5, seed: int = 0) ->
         measure=measure, labels_order=labels_order,
         positive=m.positive_label() if m.type == "binary" else None, cv=cv, seed=seed,
         origins=[origin[r["uid"]] for r in table],
-        notes={"codebook": f"{cb.name} {cb.version}", "ties_left_out": len(ties)})
+        notes={"codebook": f"{cb.name} {cb.version}", "ties_left_out": len(ties),
+               **({"merged": merge} if merge else {}),
+               **({"left_out": leave_out} if leave_out else {})})
     models = project.root / "models"
     models.mkdir(exist_ok=True)
     version = 1 + sum(1 for p in models.glob(f"{measure}-v*") if p.is_dir())
@@ -62,7 +81,18 @@ def train_measure(project: Project, measure: str, cv: int = 5, seed: int = 0) ->
             "labels": counts, "metrics": {k: model.metrics.get(k) for k in
                                           ("macro_f1", "weighted_f1", "accuracy", "ece",
                                            "chosen")},
-            "use": f"add `{{type: model, model: {name}}}` to {measure}'s scorers"}
+            "use": _use_hint(project, measure, name)}
+
+
+def _use_hint(project: Project, measure: str, name: str) -> str:
+    """How to make the codebook use the new model (a built-in codebook must be copied)."""
+    source = project.codebook()[1]
+    entry = f"`{{type: model, model: {name}}}` to {measure}'s scorers"
+    if source.startswith("builtin:"):
+        return (f"copy the built-in codebook (`chatlens codebook show {source} --yaml > "
+                f"codebook.yaml`), add {entry}, and run `chatlens code --codebook "
+                "codebook.yaml`")
+    return f"add {entry} in {source} and run `chatlens code`"
 
 
 def list_models(project: Project) -> list[dict[str, Any]]:

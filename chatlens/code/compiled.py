@@ -31,6 +31,9 @@ class CompiledMeasure:
     since_us: int | None
     until_us: int | None  # exclusive
     where: tuple[tuple[str, str], ...]
+    #: models named by the codebook that do not exist yet (their scorers are left out); with
+    #: no other scorer the measure is pending: its population is coded with no value
+    pending: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True, slots=True)
@@ -39,6 +42,14 @@ class CompiledCodebook:
     version: str
     hash: str
     measures: tuple[CompiledMeasure, ...]  # dependencies first
+
+    def pending_notes(self) -> list[str]:
+        """One line per measure that waits for a model to be trained."""
+        return [f"{m.id}: model {', '.join(m.pending)} not trained yet; "
+                + ("the measure has no other scorer, so its messages are left uncoded"
+                   if not m.scorers else "coded by its other scorers meanwhile")
+                + f" (label a training sample, then `chatlens train --measure {m.id}`)"
+                for m in self.measures if m.pending]
 
 
 def _day_us(d: date, plus_days: int = 0) -> int:
@@ -77,7 +88,7 @@ def load_model_scorer(sid: str, m: Measure, name: str, label: str | None, thresh
             f"chatlens does not ship; label a sample and run `chatlens train --measure {m.id}`, "
             "or remove the model scorer from the codebook.")
     model = load_model(folder)
-    if sorted(model.labels) != sorted(m.labels):
+    if not set(model.labels) <= set(m.labels) or len(model.labels) < 2:
         raise ChatlensError(f"Model {name!r} predicts {model.labels}, but measure {m.id} has "
                             f"labels {m.labels}; train a model for this measure.")
     scorer = TrainedScorer(sid, model, name=name, label=label, threshold=threshold)
@@ -103,6 +114,7 @@ def model_fingerprints(cb: Codebook, models_dir: Path | None) -> dict[str, str]:
 def compile_measure(cb: Codebook, m: Measure, lemmatizer: Lemmatizer,
                     models_dir: Path | None = None, out_of_fold: bool = False) -> CompiledMeasure:
     scorers: list[Scorer] = []
+    pending: list[str] = []
     for j, sc in enumerate(m.scorers):
         label = sc.label or m.positive_label()
         sid = sc.id or f"{sc.type}{j}"
@@ -118,6 +130,9 @@ def compile_measure(cb: Codebook, m: Measure, lemmatizer: Lemmatizer,
             scorers.append(RegexMatcher(sid, label, re.compile(sc.pattern, flags), sc.field,
                                         start_class(sc.pattern, sc.ignore_case)))
         elif isinstance(sc, ModelScorer):
+            if resolve_model(sc.model, models_dir) is None:
+                pending.append(sc.model)  # the bootstrap: code first, sample, then train
+                continue
             scorers.append(load_model_scorer(sid, m, sc.model, sc.label, sc.threshold,
                                              models_dir, out_of_fold))
     pop = m.population
@@ -128,7 +143,7 @@ def compile_measure(cb: Codebook, m: Measure, lemmatizer: Lemmatizer,
         chats=frozenset(pop.chats) if pop.chats else None, kinds=frozenset(pop.kinds),
         since_us=_day_us(pop.since) if pop.since else None,
         until_us=_day_us(pop.until, 1) if pop.until else None,
-        where=tuple((c.measure, c.value) for c in pop.where),
+        where=tuple((c.measure, c.value) for c in pop.where), pending=tuple(pending),
     )
 
 

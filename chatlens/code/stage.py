@@ -92,10 +92,11 @@ def code_table(table: pa.Table, compiled: CompiledCodebook,
                 results.append(s.score(batch))
         ids = [s.id for s in m.scorers]
         # rows where nothing fired get the default; only the others need combining
-        value: list[str | None] = [m.default if ok else None for ok in inside]
-        scorer: list[str | None] = ["default" if ok else None for ok in inside]
+        value: list[str | None] = [m.default if ok and m.scorers else None for ok in inside]
+        scorer: list[str | None] = [("default" if m.scorers else "pending") if ok else None
+                                    for ok in inside]
         score: list[float | None] = (
-            [0.0 if ok else None for ok in inside] if model_p is None
+            [0.0 if ok and m.scorers else None for ok in inside] if model_p is None
             else [max(0.0, p) if ok else None for ok, p in zip(inside, model_p, strict=True)])
         matched: list[list[str] | None] = [None] * n
         fired = sorted({i for r in results for i, h in enumerate(r) if h is not None})

@@ -8,6 +8,7 @@ and never collapses to a single point when the sample holds no (or only) positiv
 from __future__ import annotations
 
 from collections.abc import Mapping
+from dataclasses import replace
 from typing import Any
 
 import numpy as np
@@ -157,25 +158,49 @@ def _stratified(
     unknown = [k for k in keys.tolist() if k not in strata_sizes]
     if unknown:
         raise ValueError(f"strata without a population size: {unknown}")
-    missing = [k for k, s in strata_sizes.items() if s > 0 and k not in set(keys.tolist())]
-    if missing:
-        raise ValueError(f"strata with population but no audited messages: {missing}")
+    present = set(keys.tolist())
+    missing = {k: s for k, s in strata_sizes.items() if s > 0 and k not in present}
     n_h = np.bincount(inverse).astype(float)
     x_h = np.bincount(inverse, weights=y)
     N_h = np.array([float(strata_sizes[k]) for k in keys.tolist()])
     if np.any(n_h > N_h):
         raise ValueError("a stratum has more audited messages than its population size")
-    W = N_h / N_tot
+    N_a = float(N_h.sum())
+    W = N_h / N_a
     p_h = x_h / n_h
     fpc_h = np.where(N_h > 1, (N_h - n_h) / np.maximum(N_h - 1, 1), 0.0)
-    var = float(np.sum(W**2 * fpc_h * p_h * (1 - p_h) / n_h))
+    var_h = W**2 * fpc_h * p_h * (1 - p_h) / n_h
+    # one audited message of a larger stratum says nothing about its variance: take the
+    # largest a 0/1 label can have (0.25, so the term is W_h^2/4); a census stratum adds none
+    single = (n_h == 1) & (N_h > 1)
+    var_h = np.where(single, W**2 * 0.25, var_h)
+    var = float(np.sum(var_h))
     p = float(np.sum(W * p_h))
     n = int(y.size)
-    cap = fpc_effective_n(n, N_tot)
+    cap = fpc_effective_n(n, int(N_a))
     n_eff = cap if var <= 0.0 or p <= 0.0 or p >= 1.0 else min(p * (1 - p) / var, cap)
     lo, hi = wilson_interval(p, n_eff, level, n_count=min(float(n), n_eff))
     notes = (
         f"stratified sample ({keys.size} strata), weights N_h/N; Wilson interval on the "
         f"effective sample size {n_eff:.1f}"
     )
-    return Estimate(p, float(lo), float(hi), level, "audit", n, N_tot, notes, float(np.sqrt(var)))
+    if single.any():
+        notes += (f"; {int(single.sum())} stratum/strata with a single audited message: their "
+                  "variance is taken at its maximum")
+    est = Estimate(p, float(lo), float(hi), level, "audit", n, N_tot, notes, float(np.sqrt(var)))
+    return unreached(est, sum(missing.values()) / N_tot, list(missing)) if missing else est
+
+
+def unreached(est: Estimate, share: float, strata: list[Any]) -> Estimate:
+    """``est`` describes the strata the audit reached; ``share`` of the population lies in
+    ``strata`` it did not reach, whose prevalence the data cannot tell. The share of the whole
+    is ``(1 - share) * p + share * q`` with ``q`` anywhere in [0, 1], so the interval becomes
+    ``[(1 - share) * lower, (1 - share) * upper + share]`` (valid whatever ``q`` is; the point
+    assumes ``q = p``)."""
+    kept = 1.0 - share
+    names = ", ".join(str(s) for s in strata[:5]) + (" …" if len(strata) > 5 else "")
+    return replace(est, lower=kept * est.lower, upper=kept * est.upper + share,
+                   se=None, unreached=share,
+                   notes=est.notes + f"; {share:.1%} of the population is in {len(strata)} "
+                   f"strata no audited message reached ({names}): the interval allows any share "
+                   "there")

@@ -11,13 +11,16 @@ from numpy.typing import NDArray
 from chatlens.estimate.result import Estimate
 
 
-def auto_method(has_audit: bool, has_other_labels: bool) -> tuple[str, str]:
+def auto_method(has_audit: bool, has_reference: bool = False,
+                n_training: int = 0) -> tuple[str, str]:
     """Pick the estimator from the labels available; returns ``(method, reason)``.
 
     An audit sample of the population itself wins: PPI uses it to correct the model and is
-    unbiased whatever the model's errors. Without one, labels from elsewhere allow
-    quantification, which relies on the model erring the same way in both places. With no labels
-    only the naive figure exists.
+    unbiased whatever the model's errors. Without one, a declared reference set (labels of
+    another corpus or period) allows quantification, which relies on the model erring the same
+    way in both places, and says so. Training labels and corrections never stand in for an
+    audit: they were not drawn at random and the model has learned from them. With neither,
+    there is no valid estimate, only the naive figure.
     """
     if has_audit:
         return (
@@ -27,17 +30,20 @@ def auto_method(has_audit: bool, has_other_labels: bool) -> tuple[str, str]:
             "inference), which corrects the model's bias and is never less precise than the "
             "audit alone.",
         )
-    if has_other_labels:
+    if has_reference:
         return (
             "quantify",
-            "There is no audit sample of this population, only labels from other data, so the "
-            "model's error rates measured there are used to adjust its counts here "
-            "(quantification), assuming the model errs the same way in both.",
+            "There is no audit sample of this population, only a declared reference set "
+            "(labels of another corpus or period), so the model's error rates measured there "
+            "adjust its counts here (quantification). The interval is valid only if the model "
+            "errs the same way in both; an audit sample removes that assumption.",
         )
+    why = (f" The {n_training:,} training labels and corrections cannot serve: they were not "
+           "drawn at random, and the model has learned from them." if n_training else "")
     return (
         "naive",
-        "No human labels exist for this measure, so only the naive classify-and-count figure "
-        "can be shown, and it ignores the model's errors.",
+        "No valid estimate yet: label an audit sample (`chatlens sample --kind audit`)." + why +
+        " The naive classify-and-count figure ignores the model's errors.",
     )
 
 

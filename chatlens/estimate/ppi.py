@@ -15,12 +15,13 @@ the data, so a useless model cannot make the interval wider than the audit-only 
 from __future__ import annotations
 
 from collections.abc import Callable
+from dataclasses import replace
 
 import numpy as np
 from numpy.typing import ArrayLike, NDArray
 from scipy.special import expit
 
-from chatlens.estimate.audit import _as_binary, audit_estimate, z_value
+from chatlens.estimate.audit import _as_binary, audit_estimate, unreached, z_value
 from chatlens.estimate.result import Estimate
 
 #: Below this many audited positives (or negatives) the CLT interval of PPI is not trusted on its
@@ -155,8 +156,12 @@ def ppi_finite_stratified(
 
     ``point = mean(g(f) over population) + sum_h W_h mean_h(y - g(f))`` with ``W_h = N_h/N``
     from the population's strata, variance ``sum_h W_h^2 (1 - n_h/N_h) s_h^2 / n_h``; ``g`` is
-    :func:`working_model` fitted on the whole audit. Every stratum of the population needs at least
-    two audited messages (ValueError otherwise): a stratum nobody audited cannot be corrected.
+    :func:`working_model` fitted on the whole audit. A census stratum (every message audited)
+    adds no variance; a stratum with one audited message of several has no variance estimate,
+    so its residual variance is taken at the largest it can be (1: residuals lie in [-1, 1]).
+    Strata of the population that no audited message reached cannot be corrected: the estimate
+    describes the others, and :func:`~chatlens.estimate.audit.unreached` widens the interval to
+    allow any share in them.
     """
     y = _as_binary(y_labelled, "y_labelled")
     f = _as_scores(yhat_labelled, "yhat_labelled")
@@ -165,25 +170,36 @@ def ppi_finite_stratified(
     s_all = np.asarray(strata_population).astype(str)
     if not (y.size == f.size == s_l.size) or f_all.size != s_all.size:
         raise ValueError("labels, scores and strata must have matching lengths")
-    keys, N_h = np.unique(s_all, return_counts=True)
+    if y.size < 2:
+        raise ValueError("needs at least 2 audited messages")
     N = f_all.size
+    reached = np.isin(s_all, np.unique(s_l))
+    if not reached.all():
+        keys_m, N_m = np.unique(s_all[~reached], return_counts=True)
+        inner = ppi_finite_stratified(y, f, s_l, f_all[reached], s_all[reached], level)
+        return replace(unreached(inner, float(N_m.sum()) / N, keys_m.tolist()), N_population=N)
+    keys, N_h = np.unique(s_all, return_counts=True)
     work, work_mean, how = working_model(y, f, f_all, True)
     rect = y - work
     correction, var = 0.0, 0.0
-    thin = []
+    single = 0
     for key, size in zip(keys.tolist(), N_h.tolist(), strict=True):
         r = rect[s_l == key]
-        if r.size < 2:
-            thin.append(key)
-            continue
         w = size / N
         correction += w * float(r.mean())
-        var += w * w * max(1.0 - r.size / size, 0.0) * float(np.var(r, ddof=1)) / r.size
-    if thin:
-        raise ValueError(f"strata with fewer than two audited messages: {thin[:5]}")
+        if r.size >= size:
+            continue  # census: exact
+        if r.size == 1:
+            single += 1
+            var += w * w  # (1 - 1/N_h) * S_max^2 * N_h/(N_h - 1) with S_max^2 = 1
+            continue
+        var += w * w * (1.0 - r.size / size) * float(np.var(r, ddof=1)) / r.size
     point = work_mean + correction
     notes = (f"PPI++ for a fully scored finite population, stratified audit over {keys.size} "
              f"strata ({how}); CLT interval")
+    if single:
+        notes += (f"; {single} stratum/strata with a single audited message: their variance is "
+                  "taken at its maximum")
     se, notes = _disagreement_floor(y, f, N, float(np.sqrt(var)), notes)
     sizes = dict(zip(keys.tolist(), N_h.tolist(), strict=True))
     return _finish(y, point, se, level, N, notes, True,

@@ -32,6 +32,9 @@ class Estimate:
     N_population: int | None
     notes: str = ""
     se: float | None = None
+    #: Share of the population in strata no audited message reached (their prevalence is
+    #: unknown, so the interval spans every value it could take; 0 when the audit reached all).
+    unreached: float = 0.0
 
     @property
     def width(self) -> float:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Collection
+from dataclasses import dataclass, field
 from datetime import date, timedelta
 from typing import Any
 
@@ -29,14 +30,67 @@ def time_bucket(store: Store) -> str:
     return "month" if days > 95 else "week"
 
 
+@dataclass(frozen=True, slots=True)
+class Population:
+    """A filter on a measure's population (all optional), the one used by estimates, evidence,
+    claims, the dashboard and the report: languages (enrichment), chats, UTC days ``since`` to
+    ``until`` inclusive, and ``where`` on other measures' coded values."""
+
+    languages: list[str] | None = None
+    chats: list[str] | None = None
+    since: date | None = None
+    until: date | None = None
+    where: list[tuple[str, str]] = field(default_factory=list)
+
+    @property
+    def dated(self) -> bool:
+        """True when the filter is on dates (messages without a date then fall outside it)."""
+        return self.since is not None or self.until is not None
+
+    def as_dict(self) -> dict[str, Any]:
+        return {"languages": self.languages, "chats": self.chats,
+                "since": self.since.isoformat() if self.since else None,
+                "until": self.until.isoformat() if self.until else None,
+                "where": [f"{m}={v}" for m, v in self.where]}
+
+
+def _filtered(codebook: str, measure: str, fingerprint: str, pop: Population, cols: list[str],
+              need_messages: bool, need_enrichment: bool) -> tuple[str, list[Any]]:
+    joins = []
+    params: list[Any] = []
+    if need_messages or pop.chats or pop.dated:
+        joins.append("JOIN messages m USING (uid)")
+    if pop.languages or need_enrichment:
+        joins.append("LEFT JOIN enrichment e ON e.uid = c.uid AND e.fingerprint = ?")
+        params.append(fingerprint)
+    sql = [f"SELECT {', '.join(cols)} FROM codes c {' '.join(joins)} "
+           "WHERE c.codebook = ? AND c.measure = ? AND c.in_population"]
+    params += [codebook, measure]
+    if pop.languages:
+        sql.append("AND e.lang IN (SELECT unnest(?))")
+        params.append(pop.languages)
+    if pop.chats:
+        sql.append("AND m.chat_key IN (SELECT unnest(?))")
+        params.append(pop.chats)
+    if pop.since:
+        sql.append("AND m.ts >= ?::TIMESTAMPTZ")
+        params.append(f"{pop.since.isoformat()} 00:00:00+00")
+    if pop.until:
+        sql.append("AND m.ts < ?::TIMESTAMPTZ")
+        params.append(f"{(pop.until + timedelta(days=1)).isoformat()} 00:00:00+00")
+    for dep, val in pop.where:
+        sql.append("AND c.uid IN (SELECT uid FROM codes WHERE codebook = ? AND measure = ? "
+                   "AND value = ?)")
+        params += [codebook, dep, val]
+    return " ".join(sql), params
+
+
 def measure_frame(store: Store, codebook: str, measure: str, fingerprint: str,
-                  languages: list[str] | None = None, chats: list[str] | None = None,
-                  since: date | None = None, until: date | None = None,
-                  where: list[tuple[str, str]] | None = None, by: str | None = None,
+                  pop: Population | None = None, by: str | None = None,
                   strata: Collection[str] = ()) -> pa.Table:
     """uid, coded value, score, group (and ``chat_key``/``month`` for each of ``strata``) of
-    every message in the measure's population that passes the filters (dates are UTC days,
-    ``until`` inclusive; ``where`` on other measures' coded values). Rows come in no set order.
+    every message in the measure's population that passes the filter. Rows come in no set
+    order; undated messages have a null month/week group.
 
     Messages and enrichment are joined only when a filter, the grouping or a stratum needs them:
     on a large project the join costs far more than reading the codes.
@@ -44,33 +98,21 @@ def measure_frame(store: Store, codebook: str, measure: str, fingerprint: str,
     group = GROUP_EXPR[by] if by else "NULL"
     cols = [f"c.uid, c.value, c.score, {group} AS grp",
             *(f"{GROUP_EXPR[s]} AS {STRATUM_COLUMN[s]}" for s in sorted(strata))]
-    joins = []
-    params: list[Any] = []
-    if chats or since or until or strata or "m." in group:
-        joins.append("JOIN messages m USING (uid)")
-    if languages or by == "lang":
-        joins.append("LEFT JOIN enrichment e ON e.uid = c.uid AND e.fingerprint = ?")
-        params.append(fingerprint)
-    sql = [f"SELECT {', '.join(cols)} FROM codes c {' '.join(joins)} "
-           "WHERE c.codebook = ? AND c.measure = ? AND c.in_population"]
-    params += [codebook, measure]
-    if languages:
-        sql.append("AND e.lang IN (SELECT unnest(?))")
-        params.append(languages)
-    if chats:
-        sql.append("AND m.chat_key IN (SELECT unnest(?))")
-        params.append(chats)
-    if since:
-        sql.append("AND m.ts >= ?::TIMESTAMPTZ")
-        params.append(f"{since.isoformat()} 00:00:00+00")
-    if until:
-        sql.append("AND m.ts < ?::TIMESTAMPTZ")
-        params.append(f"{(until + timedelta(days=1)).isoformat()} 00:00:00+00")
-    for dep, val in where or []:
-        sql.append("AND c.uid IN (SELECT uid FROM codes WHERE codebook = ? AND measure = ? "
-                   "AND value = ?)")
-        params += [codebook, dep, val]
-    return store.query_arrow(" ".join(sql), params)
+    sql, params = _filtered(codebook, measure, fingerprint, pop or Population(), cols,
+                            bool(strata) or "m." in group, by == "lang")
+    return store.query_arrow(sql, params)
+
+
+def undated_count(store: Store, codebook: str, measure: str, fingerprint: str,
+                  pop: Population | None = None) -> int:
+    """Messages of the population (the filter's dates aside) that have no date: they are in
+    no month or week, and outside any date range."""
+    from dataclasses import replace
+
+    undated = replace(pop or Population(), since=None, until=None)
+    sql, params = _filtered(codebook, measure, fingerprint, undated, ["count(*)"], True, False)
+    row = store.con.cursor().execute(sql + " AND m.ts IS NULL", params).fetchall()
+    return int(row[0][0]) if row else 0
 
 
 def scores_for(store: Store, codebook: str, measure: str, uids: list[str]) -> pa.Table:
@@ -84,13 +126,12 @@ def scores_for(store: Store, codebook: str, measure: str, uids: list[str]) -> pa
 
 
 def evidence(store: Store, codebook: str, measure: str, value: str, fingerprint: str,
-             since: date | None, until: date | None, where: list[tuple[str, str]],
-             limit: int) -> list[dict[str, Any]]:
-    """Messages coded ``measure=value``, in a stable pseudo-random order (hash of uid)."""
+             pop: Population | None, limit: int) -> list[dict[str, Any]]:
+    """Messages of the population (the same filter as the estimate's) coded ``measure=value``,
+    in a stable pseudo-random order (hash of uid)."""
     from chatlens.textsafe import mask_pii
 
-    frame = measure_frame(store, codebook, measure, fingerprint, since=since, until=until,
-                          where=where)
+    frame = measure_frame(store, codebook, measure, fingerprint, pop)
     uids = frame.filter(pc.equal(frame["value"], value))["uid"].to_pylist()
     if not uids:
         return []

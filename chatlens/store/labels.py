@@ -156,6 +156,20 @@ class LabelStore:
             r["design"] = json.loads(r["design"])
         return out
 
+    def add_reference_items(self, sample_id: str, codebook: str, measure: str,
+                            uids: list[str], run_id: str | None) -> None:
+        """Create the reference set ``sample_id`` if new, and add ``uids`` to it."""
+        with self.transaction() as con:
+            con.execute("INSERT OR IGNORE INTO samples (sample_id, codebook, measure, kind, "
+                        "design, created, run_id) VALUES (?, ?, ?, 'reference', ?, ?, ?)",
+                        [sample_id, codebook, measure,
+                         json.dumps({"declared": "labels of another corpus or period"}),
+                         datetime.now(UTC).isoformat(), run_id])
+            start = con.execute("SELECT count(*) FROM sample_items WHERE sample_id = ?",
+                                [sample_id]).fetchone()[0]
+            con.executemany("INSERT OR IGNORE INTO sample_items VALUES (?, ?, ?, NULL, NULL)",
+                            [(sample_id, u, start + i) for i, u in enumerate(dict.fromkeys(uids))])
+
     def set_sample_status(self, sample_id: str, status: str) -> bool:
         """Drop a sample (``dropped``: its labels stay stored but no longer count) or restore
         it (``active``); False when there is no such sample."""

@@ -183,9 +183,14 @@ def save_codebook(store: Store, name: str, version: str, digest: str, source: st
          datetime.now(UTC)])
 
 
-def last_codebook_source(store: Store) -> str | None:
-    value = _one(store, "SELECT source FROM codebooks ORDER BY added DESC LIMIT 1")
-    return str(value) if value is not None else None
+def last_codebook(store: Store) -> tuple[str, dict[str, Any]] | None:
+    """The reference and resolved form of the codebook the project was last coded with."""
+    row = first_row(store.con.cursor().execute(
+        "SELECT source, resolved FROM codebooks ORDER BY added DESC LIMIT 1"))
+    if row is None:
+        return None
+    resolved = row[1] if isinstance(row[1], dict) else json.loads(row[1])
+    return str(row[0]), resolved
 
 
 def sync_measures(store: Store, codebook: str, hashes: dict[str, str], run_id: str) -> list[str]:

@@ -32,10 +32,6 @@ T = TypeVar("T")
 IDLE_CLOSE_S = 1.0
 
 
-_CODEBOOKS: dict[tuple[Any, ...], Any] = {}
-_CODEBOOKS_LOCK = threading.Lock()
-
-
 class ProjectBusy(Exception):
     """The project is being written by another process; try again shortly."""
 
@@ -48,27 +44,15 @@ class ViewProject(Project):
         self.codebook_ref = codebook_ref
 
     def codebook(self, ref: str | Path | None = None) -> Any:
-        """As :meth:`Project.codebook`, loaded once per source (and file version)."""
-        from chatlens.codebook import load_codebook
-        from chatlens.project import DEFAULT_CODEBOOK
-        from chatlens.store.stages import last_codebook_source
-
-        source = str(ref or self.codebook_ref or last_codebook_source(self.store)
-                     or DEFAULT_CODEBOOK)
-        key = (source, _stat(Path(source)) if not source.startswith("builtin:") else None)
-        with _CODEBOOKS_LOCK:
-            cb = _CODEBOOKS.get(key)
-        if cb is None:
-            cb = load_codebook(source)
-            with _CODEBOOKS_LOCK:
-                _CODEBOOKS[key] = cb
-        return cb, source
+        """As :meth:`Project.codebook`, with the dashboard's ``--codebook`` as the default."""
+        return super().codebook(ref or self.codebook_ref)
 
     def estimate(self, measure: str, value: str | None = None, by: str | None = None,
-                 method: str = "auto", level: float = 0.95, population: Any = None) -> Any:
+                 method: str = "auto", level: float = 0.95, population: Any = None,
+                 samples: list[str] | None = None, ties: str = "bounds") -> Any:
         from chatlens.estimation import estimate
 
-        return estimate(self, measure, value, by, method, level, population)
+        return estimate(self, measure, value, by, method, level, population, samples, ties)
 
 
 def _stat(path: Path) -> tuple[int, int]:
