@@ -364,6 +364,10 @@ def _quantify(ctx: _Context, value: str, y_hat: np.ndarray, naive: Estimate,
     train, _ = ctx.labelled()
     y_train = np.array([1.0 if labels.reference[u] == value else 0.0
                         for u in train["uid"].to_pylist()])
+    if y_train.size < 2 or y_train.min() == y_train.max():
+        raise UsageError(f"The reference set of {m.id} has no message labelled "
+                         f"{'other than ' if y_train.size and y_train.min() else ''}{value!r} "
+                         "among its coded messages; quantification needs both.")
     # sorted scores: the frame has no row order, and the bootstrap must not depend on one
     est = quantify_estimate(y_train, yhat(m, value, train), np.sort(y_hat), "acc", ctx.level,
                             rng=0)

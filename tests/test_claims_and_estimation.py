@@ -107,7 +107,7 @@ def test_cli_estimate_and_claims_on_the_demo(demo: dict) -> None:
                             "border_talk_rising"}
     # no labels for host_hostility: the naive count never decides a claim
     assert results["hatred_toward_georgians"]["verdict"] == "inconclusive"
-    assert "no human labels" in results["hatred_toward_georgians"]["reason"]
+    assert "no valid estimate" in results["hatred_toward_georgians"]["reason"]
     assert all(c["evidence"].startswith("chatlens evidence") for c in results.values())
 
 

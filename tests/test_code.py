@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from chatlens import Project
+from chatlens import Project, UsageError
 from chatlens.codebook import parse_codebook
 from tests.helpers import telegram_export
 
@@ -205,7 +205,7 @@ def test_search_index_follows_enrichment(coded: Project, tmp_path: Path,
     assert con.execute("SELECT count(*) FROM lemma_index").fetchall()[0][0] == 0
 
 
-def test_model_scorer_without_a_trained_model_fails_before_writing(
+def test_model_scorer_without_a_trained_model_is_pending_until_trained(
         project: Project, tmp_path: Path) -> None:
     text = CODEBOOK + """
   - id: stance
@@ -218,9 +218,17 @@ def test_model_scorer_without_a_trained_model_fails_before_writing(
     parse_codebook(text)  # valid as a codebook
     (tmp_path / "m.yaml").write_text(text, encoding="utf-8")
     project.ingest([telegram_export(tmp_path / "r.json", TEXTS)])
-    with pytest.raises(Exception, match="has not trained"):
-        project.code(tmp_path / "m.yaml")
-    assert project.store.con.execute("SELECT count(*) FROM codes").fetchone() == (0,)
+    # the bootstrap: coding works before the model exists; the measure's population is coded
+    # without a value, so a training sample can be drawn, and estimates refuse clearly
+    report = project.code(tmp_path / "m.yaml")
+    assert any(n.startswith("stance: model stance-v1 not trained yet") for n in report.pending)
+    rows = project.store.con.execute(
+        "SELECT count(*), count(value), min(scorer) FROM codes WHERE measure = 'stance' "
+        "AND in_population").fetchone()
+    assert rows[0] > 0 and rows[1] == 0 and rows[2] == "pending"
+    assert project.sample("stance", "train", 3, seed=1)["n"] == 3
+    with pytest.raises(UsageError, match="not scored yet"):
+        project.estimate("stance")
 
 
 @pytest.mark.parametrize("windowed", [True, False])

@@ -33,11 +33,15 @@ class WebEstimate:
     naive: float
     too_small: bool
     level: float
+    status: str = "valid"
+    unresolved: int = 0
+    undated: int | None = None
+    notes: str = ""
 
     @property
     def corrected(self) -> bool:
-        """False when only the naive figure exists (no human labels)."""
-        return self.method != "naive"
+        """False when there is no valid estimate (only the naive figure, or one at a bound)."""
+        return self.method != "naive" and self.status != "at-bound"
 
     def as_dict(self) -> dict[str, Any]:
         return {k: getattr(self, k) for k in self.__slots__}
@@ -54,5 +58,6 @@ def estimates(project: Project, measure: str, by: str | None = None, level: floa
             measure=measure, value=r.value, group=r.group, point=est.point, lower=est.lower,
             upper=est.upper, method=est.method, reason=r.method_reason,
             n_labelled=est.n_labelled, N=est.N_population or 0, naive=r.naive.point,
-            too_small=est.too_small, level=level))
+            too_small=est.too_small, level=level, status=r.status, unresolved=r.unresolved,
+            undated=r.undated, notes=est.notes))
     return out

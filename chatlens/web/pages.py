@@ -5,6 +5,7 @@ from __future__ import annotations
 import csv
 import io
 from collections.abc import Iterator
+from datetime import date
 from typing import TYPE_CHECKING, Any
 
 from starlette.requests import Request
@@ -44,6 +45,13 @@ def evidence_query(request: Request) -> queries.EvidenceQuery:
         if not sep:
             raise UsageError(f"where= expects MEASURE=VALUE, not {w!r}.")
         where.append((m, v))
+    for key in ("since", "until"):
+        try:
+            if qp.get(key):
+                date.fromisoformat(qp[key])
+        except ValueError:
+            raise UsageError(f"{key}= must be a date like 2022-09-21, not {qp[key]!r}.") \
+                from None
     return queries.EvidenceQuery(measure, value, qp.get("group") or None,
                                  qp.get("since") or None, qp.get("until") or None, where)
 
