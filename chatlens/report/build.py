@@ -21,8 +21,8 @@ from chatlens.errors import ChatlensError, UsageError
 from chatlens.report.markdown import to_html
 from chatlens.store.core import Store
 from chatlens.web.access import ViewProject
-from chatlens.web.charts import BandPoint, band_chart, interval_bars
-from chatlens.web.estimates import estimates
+from chatlens.web.charts import band_chart, interval_bars, small_note
+from chatlens.web.estimates import band_points, dated, estimates
 from chatlens.web.queries import EvidenceQuery, overview
 
 HERE = Path(__file__).parent
@@ -87,19 +87,23 @@ def _measure(p: ViewProject, m: Any, bucket: str, n_evidence: int) -> dict[str, 
     values = [m.positive_label()] if m.type == "binary" else m.labels
     # one estimate per grouping, for every value at once (the frame is read once, not per value)
     rows = {by: estimates(p, m.id, by=by) for by in (None, bucket, "chat")}
+    time_rows, undated = dated(rows[bucket])
     for v in values:
         overall = next(r for r in rows[None] if r.value == v)
-        time = [r for r in rows[bucket] if r.value == v]
+        time = [r for r in time_rows if r.value == v]
         chat = [r for r in rows["chat"] if r.value == v]
-        out["values"].append({
+        item: dict[str, Any] = {
             "value": v, "overall": overall.as_dict(),
             "time": [r.as_dict() for r in time], "chat": [r.as_dict() for r in chat],
-            "time_svg": band_chart([BandPoint(r.group or "", r.point, r.lower, r.upper, r.naive)
-                                    for r in time], f"{m.id}={v} per {bucket}", overall.method),
-            "chat_svg": interval_bars([BandPoint(titles.get(r.group) or r.group or "", r.point,
-                                                 r.lower, r.upper) for r in chat],
-                                      f"{m.id}={v} by chat"),
-            "evidence": _evidence(p, m.id, v, n_evidence) if n_evidence else []})
+            "undated": undated,
+            "time_svg": None, "chat_svg": None, "time_note": None, "chat_note": None,
+            "evidence": _evidence(p, m.id, v, n_evidence) if n_evidence else []}
+        if overall.corrected:  # no human labels: no interval chart of the naive figure
+            tp, cp = band_points(time), band_points(chat, titles)
+            item |= {"time_svg": band_chart(tp, f"{m.id}={v} per {bucket}", overall.method),
+                     "chat_svg": interval_bars(cp, f"{m.id}={v} by chat"),
+                     "time_note": small_note(tp, bucket), "chat_note": small_note(cp, "chat")}
+        out["values"].append(item)
     return out
 
 
@@ -167,7 +171,7 @@ def render(data: dict[str, Any]) -> str:
     css += (HERE / "templates" / "report.css").read_text(encoding="utf-8")
     slim = {k: v for k, v in data.items() if k not in ("overview", "runs", "measures")}
     slim["estimates"] = [{"measure": m["id"], "values": [
-        {k: v[k] for k in ("value", "overall", "time", "chat")} for v in m["values"]]}
+        {k: v[k] for k in ("value", "overall", "time", "chat", "undated")} for v in m["values"]]}
         for m in data["measures"]]
     blob = json.dumps(slim, ensure_ascii=False, default=_json_default)
     blob = blob.replace("<", "\\u003c").replace(">", "\\u003e").replace("&", "\\u0026")
