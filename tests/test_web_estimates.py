@@ -13,12 +13,12 @@ import pytest
 pytest.importorskip("uvicorn", reason="uvicorn is not installed (pip install uvicorn)")
 pytest.importorskip("starlette", reason="starlette is not installed (pip install starlette)")
 
-from chatlens import Project  # noqa: E402
-from chatlens.report import build_report  # noqa: E402
-from chatlens.store.labels import NewLabel  # noqa: E402
-from chatlens.web.charts import BandPoint, band_chart, interval_bars, small_note  # noqa: E402
-from tests.helpers import telegram_export  # noqa: E402
-from tests.test_web import Server, request, start  # noqa: E402
+from chatlens import Project
+from chatlens.report import build_report
+from chatlens.store.labels import NewLabel
+from chatlens.web.charts import BandPoint, band_chart, interval_bars, small_note
+from tests.helpers import telegram_export
+from tests.test_web import Server, request, start
 
 CLAIMS = """\
 codebook: builtin:exodus-2022
