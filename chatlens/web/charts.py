@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import Any
 
 from markupsafe import Markup, escape
 
@@ -168,8 +169,9 @@ def interval_bars(rows: Sequence[BandPoint], title: str, w: int = 640) -> Markup
 
 
 def lines_chart(series: dict[str, list[tuple[str, float]]], title: str, w: int = 640,
-                h: int = 220) -> Markup:
-    """Counts over time, one line per series (the first is drawn thickest, e.g. *total*)."""
+                h: int = 220, percent: bool = False) -> Markup:
+    """Counts over time, one line per series (the first is drawn thickest, e.g. *total*);
+    ``percent`` for shares (0-1), with ticks in percent."""
     out = _frame(w, h, title)
     xs = sorted({t for pts in series.values() for t, _ in pts})
     if not xs:
@@ -177,6 +179,11 @@ def lines_chart(series: dict[str, list[tuple[str, float]]], title: str, w: int =
         return Markup("".join(out))
     left, right, top, bottom = 56, 150, 12, 36
     top_v = max(1.0, *(v for pts in series.values() for _, v in pts))
+    if percent:
+        top_v = min(1.0, max(0.01, *(v for pts in series.values() for _, v in pts)) * 1.1)
+
+    def tick(v: float) -> str:
+        return (f"{100 * v:.{0 if top_v >= 0.1 else 1}f}%" if percent else f"{v:,.0f}")
     pos = {t: i for i, t in enumerate(xs)}
     n = len(xs)
 
@@ -189,7 +196,7 @@ def lines_chart(series: dict[str, list[tuple[str, float]]], title: str, w: int =
     for k in range(5):
         v = top_v * k / 4
         out.append(f'<text x="{left - 6}" y="{y(v) + 4:.1f}" text-anchor="end" '
-                   f'font-size="11">{v:,.0f}</text>')
+                   f'font-size="11">{tick(v)}</text>')
     for j, (name, pts) in enumerate(list(series.items())[:8]):
         colour = PALETTE[j % len(PALETTE)]
         p = " ".join(f"{x(t):.1f},{y(v):.1f}" for t, v in pts)
@@ -204,3 +211,10 @@ def lines_chart(series: dict[str, list[tuple[str, float]]], title: str, w: int =
                    f'font-size="11">{escape(t)}</text>')
     out.append("</svg>")
     return Markup("".join(out))
+
+
+def topic_charts(model: Any) -> dict[int, Markup]:
+    """Each topic's share of its language's messages per time bucket (a ``TopicModel``)."""
+    return {t.id: lines_chart({"share": t.over_time}, f"{t.name}: share of {t.lang_name} "
+                              f"messages per {model.bucket}", w=420, h=140, percent=True)
+            for t in model.topics}

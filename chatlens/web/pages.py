@@ -15,7 +15,13 @@ from chatlens.errors import UsageError
 from chatlens.store.frames import time_bucket
 from chatlens.textsafe import csv_safe, mask_pii
 from chatlens.web import queries
-from chatlens.web.charts import band_chart, interval_bars, lines_chart, small_note
+from chatlens.web.charts import (
+    band_chart,
+    interval_bars,
+    lines_chart,
+    small_note,
+    topic_charts,
+)
 from chatlens.web.estimates import band_points, dated, estimates
 
 if TYPE_CHECKING:
@@ -186,9 +192,8 @@ def routes(web: Web) -> list[Route]:
 
     def topics(request: Request) -> HTMLResponse:
         model = topic_model()
-        charts = {t.id: lines_chart({"share": t.over_time}, f"Topic {t.id} share per "
-                                    f"{model.bucket}", w=420, h=140) for t in model.topics}
-        return web.render(request, "topics.html", model=model, charts=charts)
+        charts = topic_charts(model)
+        return web.render(request, "topics.html", model=model, charts=charts, links=True)
 
     def search(request: Request) -> HTMLResponse:
         q = request.query_params.get("q", "").strip()
