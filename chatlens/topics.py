@@ -174,10 +174,15 @@ def _fit_group(lang: str, idx: list[int], docs: list[list[str]], rows: list[Any]
     from sklearn.feature_extraction.text import CountVectorizer, TfidfVectorizer
 
     gdocs = [docs[i] for i in idx]
-    vec = TfidfVectorizer(analyzer=lambda d: d, min_df=2, max_df=0.3, sublinear_tf=True)
-    try:
-        X = vec.fit_transform(gdocs)
-    except ValueError:  # no term in two messages
+    for max_df in (0.3, 1.0):  # a language with one theme has no term under 30% of messages
+        vec = TfidfVectorizer(analyzer=lambda d: d, min_df=2, max_df=max_df, sublinear_tf=True)
+        try:
+            X = vec.fit_transform(gdocs)
+        except ValueError:  # no term left
+            continue
+        if len(vec.vocabulary_) >= 5:
+            break
+    else:
         return None
     k = int(np.clip(round(np.sqrt(len(gdocs) / 25)), 2, max(2, max_k)))
     k = min(k, max(1, len(gdocs) // 10))
@@ -257,7 +262,8 @@ def fit_topics(project: Project, n_topics: int | None = None, sample: int = MAX_
         {"reason": f"fewer than {MIN_WORDS} words once stopwords are removed", "n": short},
         {"reason": f"languages with fewer than {MIN_GROUP} such messages "
                    f"({', '.join(sorted(lang_name(g) for g in small)) or 'none'})",
-         "n": sum(len(v) for v in small.values()) + unfit}]
+         "n": sum(len(v) for v in small.values())},
+        {"reason": "no word shared with another message of their language", "n": unfit}]
     left_out = [x for x in left_out if x["n"]]
     n = len(rows)
     pcts = percentages([t.size for t in topics] + [x["n"] for x in left_out])
