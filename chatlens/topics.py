@@ -258,7 +258,7 @@ def fit_topics(project: Project, n_topics: int | None = None, sample: int = MAX_
         topics += got[0]
         fitted.append(got[1])
     topics.sort(key=lambda tp: (-tp.size, tp.id))
-    left_out = [
+    left_out: list[dict[str, Any]] = [
         {"reason": f"fewer than {MIN_WORDS} words once stopwords are removed", "n": short},
         {"reason": f"languages with fewer than {MIN_GROUP} such messages "
                    f"({', '.join(sorted(lang_name(g) for g in small)) or 'none'})",

@@ -4,8 +4,9 @@ CSV and JSONL rows have the columns ``uid, measure, value, annotator`` and optio
 ``created`` (ISO 8601; naive means UTC; absent means the time of import), ``sample_kind``,
 ``origin`` (default ``import``), ``span`` (``start:end`` in CSV, ``[start, end]`` in JSONL) and
 ``comment``; other columns (a coding sheet's ``text``, ``context_before``, ``context_after``,
-``choices``) are ignored. A row that cannot be read is skipped and reported as a :class:`LabelProblem` with
-its line; a file that cannot be read at all raises :class:`~chatlens.errors.InputError`.
+``choices``) are ignored. A row that cannot be read is skipped and reported as a
+:class:`LabelProblem` with its line; a file that cannot be read at all raises
+:class:`~chatlens.errors.InputError`.
 
 CSV cells are untrusted text, so cells that a spreadsheet would run as a formula (starting with
 ``= + - @``, tab or CR) are written with a leading apostrophe; a cell that already starts with an

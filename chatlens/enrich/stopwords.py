@@ -19,7 +19,7 @@ RU = """
 быть стать иметь сказать говорить знать хотеть делать ещё какой-то кто-то что-то где-то
 всегда никто ничто ничего нас нам ним ней мной тобой вами ими этом этой этого этих тот те
 того тех тому потому поэтому почему зачем сколько много мало больше меньше пока лишь
-""".split()
+"""
 
 UK = """
 а або але б би був була були було бути в вам вас весь ви від вона вони воно вот все всі
@@ -29,26 +29,26 @@ UK = """
 наш ваш їх їм нього неї або ж же аж ось от потім тоді дуже можна треба буде будуть може
 якщо інший могти тим він один лише тобто навіть мати бута знати робити хтось нема можний
 цього цієї цих тих свого своєї їхній котрий який-небудь щось десь завжди ніхто нічого
-""".split()
+"""
 
 HE = """
 של את על זה לא עם גם כי אם מה הוא היא הם הן אני אתה את אנחנו אתם יש אין כל או אבל רק
 עוד כבר זאת אז כמו היה היו יהיה אל מן עד לי לך לו לה לנו להם בו בה שם פה כן מי איך למה
 מתי איפה הזה הזאת האלה אלה אותו אותה אותם שלי שלך שלו שלה שלנו שלהם ממש טוב בסדר אוקי
 הכל כולם משום ללא צריך אפשר תודה
-""".split()
+"""
 
 SW = """
 na ya wa kwa ni za la katika kama hii huo hiyo hilo yake wake zake lakini au pia sana
 mimi wewe yeye sisi nyinyi wao hapa pale kuna ndiyo hapana tu bado sasa hivyo ama hata
 huku huko iko juu wacha kwanza tuko
-""".split()
+"""
 
 CHAT = """
 omitted media image video audio sticker deleted message null http https www com ok okay
 lol yes yeah yep nope hahaha haha хаха ахах ага угу ок окей like know need good just
 thank thanks guys does use got get want think really going make let did
-""".split()
+"""
 
 
 @cache
@@ -56,6 +56,6 @@ def stopwords() -> frozenset[str]:
     """Every built-in stopword (chats mix languages, so one set serves all of them)."""
     from sklearn.feature_extraction.text import ENGLISH_STOP_WORDS
 
-    words = {w for lst in (RU, UK, HE, SW, CHAT) for w in lst}
+    words = {w for text in (RU, UK, HE, SW, CHAT) for w in text.split()}
     words |= {w.replace("ё", "е") for w in words}
     return frozenset(words | set(ENGLISH_STOP_WORDS) | {"i", "im", "dont", "thats", "u"})

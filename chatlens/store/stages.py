@@ -355,7 +355,7 @@ def topic_sample(store: Store, fingerprint: str, bucket: str, limit: int,
     picked = [r[0] for r in con.execute(
         "SELECT uid FROM messages WHERE kind = 'message' ORDER BY hash(uid), uid LIMIT ?",
         [limit]).fetchall()]
-    return [tuple(r) for r in con.execute(  # type: ignore[misc]
+    return [tuple(r) for r in con.execute(
         f"SELECT m.uid, m.text, e.lemmas, e.lang, strftime(date_trunc('{unit}', m.ts), '{fmt}') "
         "FROM (SELECT uid, lemmas, lang FROM enrichment WHERE fingerprint = ? "
         "AND uid IN (SELECT unnest(?))) e JOIN messages m USING (uid) "
