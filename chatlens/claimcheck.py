@@ -163,7 +163,7 @@ def check_claims(project: Project, path: str) -> dict[str, Any]:
         except ChatlensError as exc:  # one claim that cannot be estimated does not stop others
             results.append({"id": c.id, "statement": c.statement, "measure": c.measure,
                             "value": c.value, "compare": c.compare, "level": c.level,
-                            "verdict": "inconclusive", "reason": str(exc),
+                            "verdict": "inconclusive", "reason": str(exc), "estimates": [],
                             "evidence": _evidence(c, _population(c.population))})
     return {"claims_file": path, "codebook": source, "checked": date.today().isoformat(),
             "results": results}

@@ -436,7 +436,31 @@ def samples_drop(sample_id: str, restore: bool, project_dir: Path | None,
 
 @cli.group()
 def label() -> None:
-    """Import and export human labels."""
+    """Import and export human labels.
+
+    \b
+    Label files (CSV with a header row, or JSONL with one object a line):
+      column       required  meaning
+      uid          yes       the message's uid (as in evidence exports and samples)
+      measure      yes*      the measure id (*or give --measure to import one measure)
+      value        yes       one of the measure's labels; a row without one is skipped and
+                             counted as not labelled yet
+      annotator    no        the coder (default: --annotator)
+      created      no        ISO 8601 time, naive = UTC (default: the time of import)
+      span         no        character offsets start:end (JSONL: [start, end])
+      comment      no        free text
+      origin       no        import (default) or correction (a correction never audits)
+      sample_kind  no        written by export, ignored by import: only --sample makes
+                             labels audit labels
+    Other columns (text, context_before, context_after, choices) are ignored on import.
+    Label Studio JSON exports (a .json file) are read too.
+
+    \b
+    Coding sheet: `chatlens label export --sample S -o items.csv` (or .jsonl) writes one row
+    per item of the sample: uid, measure, text, context_before, context_after (plain text,
+    one message per line), choices, value (empty until coded), annotator, comment. Fill in
+    value and read it back with `chatlens label import items.csv --sample S`.
+    """
 
 
 @label.command("import")
@@ -459,10 +483,15 @@ def label_import(path: Path, annotator: str, sample_id: str | None, measure: str
     if as_json:
         emit_json(report.as_dict())
     else:
+        from chatlens.annotate.labels_io import NO_VALUE
+
+        blank = [p for p in report.problems if p.endswith(NO_VALUE)]
         for problem in report.problems:
-            err.print(f"[yellow]skipped[/yellow]: {safe(problem)}")
+            if not problem.endswith(NO_VALUE):
+                err.print(f"[yellow]skipped[/yellow]: {safe(problem)}")
+        unlabelled = f" ({len(blank):,} without a value: not labelled yet)" if blank else ""
         out.print(f"{safe(path)}: read {report.read:,}, stored {report.stored:,}, "
-                  f"skipped {len(report.problems):,}")
+                  f"skipped {len(report.problems):,}{unlabelled}")
     if report.read and not report.stored:
         sys.exit(1)
 
@@ -473,12 +502,15 @@ def label_import(path: Path, annotator: str, sample_id: str | None, measure: str
                                                     "labelstudio-tasks"]), default=None,
               help="Labels as CSV/JSONL/Label Studio JSON, or a sample as Label Studio tasks "
               "(with a .config.xml beside it). Default: from the suffix.")
-@click.option("--sample", "sample_id", default=None)
+@click.option("--sample", "sample_id", default=None,
+              help="A sample: as CSV or JSONL, a coding sheet with one row per item (uid, "
+              "measure, text, context, choices, an empty value column) that `label import "
+              "--sample` reads back; as labelstudio, the sample's labels.")
 @click.option("--measure", default=None)
 @project_options
 def label_export(output: Path, fmt: str | None, sample_id: str | None, measure: str | None,
                  project_dir: Path | None, as_json: bool) -> None:
-    """Export labels, or a sample's items as Label Studio tasks."""
+    """Export labels, or a sample's items as a coding sheet or Label Studio tasks."""
     with opened(project_dir, read_only=True) as proj:
         n = proj.export_labels(output, fmt, sample_id, measure)
     if as_json:

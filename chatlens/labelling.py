@@ -18,8 +18,10 @@ from chatlens.annotate import (
     draw_train,
     read_labels,
     write_labels,
+    write_sheet,
     write_tasks_label_studio,
 )
+from chatlens.annotate.labels_io import label_format
 from chatlens.errors import UsageError
 from chatlens.store import stages as db
 from chatlens.store.labels import NewLabel
@@ -140,26 +142,44 @@ def import_labels(project: Project, path: str | Path, annotator: str,
 
 def export_labels(project: Project, path: str | Path, fmt: str | None = None,
                   sample_id: str | None = None, measure: str | None = None) -> int:
-    """Write labels (CSV/JSONL/Label Studio JSON), or a sample's tasks for Label Studio."""
+    """Write labels (CSV/JSONL/Label Studio JSON), or a sample's items: as Label Studio tasks
+    (``labelstudio-tasks``), or, for ``--sample`` with CSV/JSONL, a coding sheet with one row
+    per item (its labels filled in where it has some) that ``import_labels`` reads back."""
     cb = project.codebook()[0]
     store = project.labels()
-    if fmt == "labelstudio-tasks":
-        if not sample_id:
-            raise UsageError("Exporting Label Studio tasks needs --sample ID.")
+    if fmt not in (None, "csv", "jsonl", "labelstudio", "labelstudio-tasks"):
+        raise UsageError("--format must be csv, jsonl, labelstudio or labelstudio-tasks.")
+    sample = None
+    if sample_id:
         sample = next((s for s in store.samples() if s["sample_id"] == sample_id), None)
         if sample is None:
-            raise UsageError(f"No sample {sample_id!r}.")
+            raise UsageError(f"No sample {sample_id!r}; `chatlens samples` lists them.")
+    if fmt == "labelstudio-tasks" and sample is None:
+        raise UsageError("Exporting Label Studio tasks needs --sample ID.")
+    if sample is not None and (fmt or label_format(path)) != "labelstudio":
         m = cb.measure(sample["measure"])
-        uids = [i["uid"] for i in store.sample_items(sample_id)]
-        items = [{"uid": r["uid"], "text": r["text"], "context_before": r["before"] or [],
-                  "context_after": r["after"] or [], "measure": m.id, "question": m.question,
-                  "labels": m.labels, "sample_kind": sample["kind"]}
-                 for r in db.messages_with_context(project.store, uids)]
-        tasks, config = write_tasks_label_studio(items)
-        out = Path(path)
-        out.write_text(tasks, encoding="utf-8")
-        out.with_suffix(".config.xml").write_text(config, encoding="utf-8")
-        return len(items)
+        uids = [i["uid"] for i in store.sample_items(sample["sample_id"])]
+        messages = db.messages_with_context(project.store, uids)
+        if fmt == "labelstudio-tasks":
+            items = [{"uid": r["uid"], "text": r["text"], "context_before": r["before"] or [],
+                      "context_after": r["after"] or [], "measure": m.id,
+                      "question": m.question, "labels": m.labels,
+                      "sample_kind": sample["kind"]} for r in messages]
+            tasks, config = write_tasks_label_studio(items)
+            out = Path(path)
+            out.write_text(tasks, encoding="utf-8")
+            out.with_suffix(".config.xml").write_text(config, encoding="utf-8")
+            return len(items)
+        done: dict[str, list[dict[str, Any]]] = defaultdict(list)
+        for lab in store.labels_arrow(cb.name, m.id).to_pylist():
+            if lab["sample_id"] == sample["sample_id"] and lab["value"] is not None:
+                done[lab["uid"]].append(lab)
+        rows = [{"uid": r["uid"], "measure": m.id, "text": r["text"],
+                 "context_before": r["before"], "context_after": r["after"],
+                 "choices": " | ".join(m.labels), "value": lab.get("value"),
+                 "annotator": lab.get("annotator"), "comment": lab.get("comment")}
+                for r in messages for lab in (done.get(r["uid"]) or [{}])]
+        return write_sheet(rows, path, fmt)  # type: ignore[arg-type]
     table = store.labels_arrow(cb.name, measure)
     rows = table.to_pylist()
     if sample_id:
@@ -171,8 +191,6 @@ def export_labels(project: Project, path: str | Path, fmt: str | None = None,
         created=parse_time(r["created"]), sample_kind=r["sample_kind"], origin=r["origin"],
         span=(r["span_start"], r["span_end"]) if r["span_start"] is not None else None,
         comment=r["comment"]) for r in rows if r["value"] is not None]
-    if fmt not in (None, "csv", "jsonl", "labelstudio"):
-        raise UsageError("--format must be csv, jsonl, labelstudio or labelstudio-tasks.")
     return write_labels(records, path, fmt)  # type: ignore[arg-type]
 
 

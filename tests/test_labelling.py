@@ -124,3 +124,80 @@ def test_labels_can_be_saved_while_another_process_writes_the_store(
     finally:
         holder.kill()
         holder.wait()
+
+
+def test_sample_exports_as_a_coding_sheet_that_imports_back(coded: Project,
+                                                              tmp_path: Path) -> None:
+    audit = coded.sample("border_crossing", "audit", 8, seed=11)
+    sid = audit["sample_id"]
+    uids = [i["uid"] for i in coded.labels().sample_items(sid)]
+    sheet = tmp_path / "items.csv"
+    assert coded.export_labels(sheet, sample_id=sid) == 8  # nothing labelled yet: 8 rows
+    with sheet.open(encoding="utf-8-sig", newline="") as fh:
+        rows = list(csv.DictReader(fh))
+    assert list(rows[0]) == ["uid", "measure", "text", "context_before", "context_after",
+                             "choices", "value", "annotator", "comment"]
+    assert [r["uid"] for r in rows] == uids
+    assert all(r["measure"] == "border_crossing" and r["value"] == "" for r in rows)
+    assert rows[0]["choices"] == "yes | no"
+    # context is plain text, one message per line, never a Python list repr
+    with_ctx = [r for r in rows if r["context_before"]]
+    assert with_ctx and not any(r["context_before"].startswith("[") for r in rows)
+    assert any("\n" in r["context_before"] or "\n" in r["context_after"] for r in rows)
+    assert all(r["context_before"].split("\n")[0] in TEXTS for r in with_ctx)
+    # a coder fills in five values; the empty rows are skipped and counted
+    for r in rows[:5]:
+        r["value"] = "yes" if "границе" in r["text"] else "no"
+    rows[0]["comment"] = "clear case"
+    with sheet.open("w", encoding="utf-8-sig", newline="") as fh:
+        w = csv.DictWriter(fh, fieldnames=list(rows[0]))
+        w.writeheader()
+        w.writerows(rows)
+    report = coded.import_labels(sheet, "coder1", sample_id=sid)
+    assert report.read == 8 and report.stored == 5
+    assert len(report.problems) == 3
+    assert all("not labelled yet" in p for p in report.problems)
+    assert coded.labels().samples()[0]["labelled"] == 5
+    # exported again, the sheet shows the labels made so far
+    again = tmp_path / "again.jsonl"
+    assert coded.export_labels(again, sample_id=sid) == 8
+    lines = [json.loads(x) for x in again.read_text(encoding="utf-8").splitlines()]
+    assert [x["value"] for x in lines][:5] == [r["value"] for r in rows[:5]]
+    assert lines[0]["annotator"] == "coder1" and lines[0]["comment"] == "clear case"
+    assert isinstance(lines[0]["context_after"], str)
+
+
+def test_label_studio_tasks_carry_context_as_plain_text(coded: Project, tmp_path: Path) -> None:
+    audit = coded.sample("border_crossing", "audit", 5, seed=4)
+    coded.export_labels(tmp_path / "tasks.json", "labelstudio-tasks", sample_id=audit["sample_id"])
+    tasks = json.loads((tmp_path / "tasks.json").read_text(encoding="utf-8"))
+    for t in tasks:
+        for key in ("context_before", "context_after"):
+            value = t["data"][key]
+            assert isinstance(value, str) and not value.startswith("['")
+            assert all(line in TEXTS for line in value.split("\n") if line)
+    assert any("\n" in t["data"]["context_before"] for t in tasks)
+
+
+def test_cli_label_import_counts_rows_not_labelled_yet(coded: Project, tmp_path: Path) -> None:
+    from click.testing import CliRunner
+
+    from chatlens.cli import cli
+
+    audit = coded.sample("border_crossing", "audit", 4, seed=9)
+    root = coded.root
+    coded.close()
+    sheet = tmp_path / "items.csv"
+    run = CliRunner().invoke
+    res = run(cli, ["label", "export", "--sample", audit["sample_id"], "-o", str(sheet),
+                    "--project", str(root)])
+    assert res.exit_code == 0 and "wrote 4 rows" in res.output
+    with sheet.open(encoding="utf-8-sig", newline="") as fh:
+        rows = list(csv.DictReader(fh))
+    rows[0]["value"] = "no"
+    write_csv(sheet, rows)
+    res = run(cli, ["label", "import", str(sheet), "--sample", audit["sample_id"],
+                    "--project", str(root)])
+    assert res.exit_code == 0, res.output
+    assert "stored 1" in res.output and "3 without a value: not labelled yet" in res.output
+    assert "skipped:" not in res.output

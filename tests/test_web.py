@@ -28,7 +28,7 @@ from click.testing import CliRunner  # noqa: E402
 
 from chatlens import Project  # noqa: E402
 from chatlens.errors import UsageError  # noqa: E402
-from chatlens.report import build_report  # noqa: E402
+from chatlens.report import SECTIONS, build_report  # noqa: E402
 from chatlens.textsafe import csv_safe  # noqa: E402
 from chatlens.web.app import Settings, create_app  # noqa: E402
 from chatlens.web.commands import serve  # noqa: E402
@@ -422,7 +422,7 @@ def test_report_offline_makes_no_requests(browser: Any, server: Server,
     pg = ctx.new_page()
     pg.goto(out.as_uri())
     pg.wait_for_load_state("load")
-    assert pg.locator("section.part").count() == 9
+    assert pg.locator("section.part").count() == len(SECTIONS)
     assert pg.locator("svg.chart").count() > 0
     shot(pg, "report")
     ctx.close()

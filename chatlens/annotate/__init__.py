@@ -9,7 +9,7 @@ from chatlens.annotate.agreement import (
     disagreements,
     krippendorff_alpha,
 )
-from chatlens.annotate.labels_io import read_labels, write_labels
+from chatlens.annotate.labels_io import read_labels, write_labels, write_sheet
 from chatlens.annotate.labelstudio import write_tasks_label_studio
 from chatlens.annotate.records import LabelProblem, LabelRecord
 from chatlens.annotate.sampling import AuditSample, TrainSample, allocate, draw_audit, draw_train
@@ -17,5 +17,5 @@ from chatlens.annotate.sampling import AuditSample, TrainSample, allocate, draw_
 __all__ = [
     "AuditSample", "LabelProblem", "LabelRecord", "TrainSample", "agreement_report", "allocate",
     "cohen_kappa", "disagreements", "draw_audit", "draw_train", "krippendorff_alpha",
-    "read_labels", "write_labels", "write_tasks_label_studio",
+    "read_labels", "write_labels", "write_sheet", "write_tasks_label_studio",
 ]

@@ -3,8 +3,10 @@
 CSV and JSONL rows have the columns ``uid, measure, value, annotator`` and optionally
 ``created`` (ISO 8601; naive means UTC; absent means the time of import), ``sample_kind``,
 ``origin`` (default ``import``), ``span`` (``start:end`` in CSV, ``[start, end]`` in JSONL) and
-``comment``. A row that cannot be read is skipped and reported as a :class:`LabelProblem` with
-its line; a file that cannot be read at all raises :class:`~chatlens.errors.InputError`.
+``comment``; other columns (a coding sheet's ``text``, ``context_before``, ``context_after``,
+``choices``) are ignored. A row that cannot be read is skipped and reported as a
+:class:`LabelProblem` with its line; a file that cannot be read at all raises
+:class:`~chatlens.errors.InputError`.
 
 CSV cells are untrusted text, so cells that a spreadsheet would run as a formula (starting with
 ``= + - @``, tab or CR) are written with a leading apostrophe; a cell that already starts with an
@@ -23,13 +25,26 @@ from pathlib import Path
 from typing import Any, Literal, cast
 
 from chatlens.annotate import labelstudio
-from chatlens.annotate.records import LabelProblem, LabelRecord, Origin, SampleKind, parse_time
+from chatlens.annotate.records import (
+    LabelProblem,
+    LabelRecord,
+    Origin,
+    SampleKind,
+    context_text,
+    parse_time,
+)
 from chatlens.errors import EncodingError, InputError, UsageError
 from chatlens.textsafe import csv_safe, csv_unsafe
 
 Format = Literal["csv", "jsonl", "labelstudio"]
 COLUMNS = ("uid", "measure", "value", "annotator", "created", "sample_kind", "origin", "span",
            "comment")
+#: A coding sheet: one row per sample item; coders fill ``value`` (one of ``choices``).
+SHEET_COLUMNS = ("uid", "measure", "text", "context_before", "context_after", "choices", "value",
+                 "annotator", "comment")
+#: The problem a row without a value gets: an item nobody has labelled yet.
+NO_VALUE = "value is missing (the item is not labelled yet)"
+
 def label_format(path: str | Path, text: str | None = None) -> Format:
     """The format of a labels file from its suffix, else from its first character."""
     suffix = Path(path).suffix.lower()
@@ -80,7 +95,7 @@ def record_from_row(row: Mapping[str, Any], default_annotator: str, measure: str
     if uid is None:
         raise ValueError("uid is missing")
     if value is None:
-        raise ValueError("value is missing")
+        raise ValueError(NO_VALUE)
     m = _text(row, "measure")
     if m is not None and measure is not None and m != measure:
         raise ValueError(f"row is for measure {m!r}, not the requested {measure!r}")
@@ -195,3 +210,29 @@ def write_labels(records: Iterable[LabelRecord], path: str | Path,
     else:
         raise UsageError(f"unknown labels format {fmt!r}: use csv, jsonl or labelstudio")
     return len(recs)
+
+
+def write_sheet(items: Iterable[Mapping[str, Any]], path: str | Path,
+                fmt: Format | None = None) -> int:
+    """Write a coding sheet (CSV with BOM, for spreadsheets, or JSONL): one row per item with
+    :data:`SHEET_COLUMNS`; ``value``, ``annotator`` and ``comment`` are empty unless the item
+    is labelled. :func:`read_labels` reads it back (rows without a value are reported as
+    :data:`NO_VALUE`). Returns the number of rows."""
+    p = Path(path)
+    fmt = fmt or label_format(p)
+    rows = [{c: "" if it.get(c) is None else str(it[c]) for c in SHEET_COLUMNS}
+            | {"context_before": context_text(it.get("context_before")),
+               "context_after": context_text(it.get("context_after"))} for it in items]
+    if fmt == "jsonl":
+        with p.open("w", encoding="utf-8", newline="\n") as f:
+            for r in rows:
+                f.write(json.dumps(r, ensure_ascii=False) + "\n")
+    elif fmt == "csv":
+        with p.open("w", encoding="utf-8-sig", newline="") as f:
+            w = csv.writer(f)
+            w.writerow(SHEET_COLUMNS)
+            for r in rows:
+                w.writerow([csv_safe(r[c]) for c in SHEET_COLUMNS])
+    else:
+        raise UsageError(f"a coding sheet is CSV or JSONL, not {fmt!r}")
+    return len(rows)

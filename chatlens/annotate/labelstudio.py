@@ -1,6 +1,7 @@
 """Label Studio: tasks and a labeling config out, exported annotations in.
 
-Tasks carry ``data.uid`` (the message), ``data.text`` with its context, and the measures to code.
+Tasks carry ``data.uid`` (the message), ``data.text``, ``data.context_before`` and
+``data.context_after`` (plain text, one message per line), and the measures to code.
 The config has one single-choice ``<Choices name="MEASURE">`` per measure, so each annotation
 result's ``from_name`` is the measure and ``value.choices[0]`` the label; span results
 (``labels`` with ``start``/``end``) become labels with a span, a ``comment`` text area the
@@ -23,6 +24,7 @@ from chatlens.annotate.records import (
     LabelProblem,
     LabelRecord,
     SampleKind,
+    context_text,
     parse_time,
 )
 from chatlens.errors import InputError, UsageError
@@ -49,8 +51,8 @@ def write_tasks_label_studio(items: Sequence[Mapping[str, Any]]) -> tuple[str, s
         uid = str(it["uid"])
         task = tasks.setdefault(uid, {"data": {
             "uid": uid, "text": str(it.get("text") or ""),
-            "context_before": str(it.get("context_before") or ""),
-            "context_after": str(it.get("context_after") or ""), "measures": ""}})
+            "context_before": context_text(it.get("context_before")),
+            "context_after": context_text(it.get("context_after")), "measures": ""}})
         data = task["data"]
         data["measures"] = ", ".join([*filter(None, data["measures"].split(", ")), m])
         if it.get("sample_kind"):

@@ -77,3 +77,13 @@ def parse_time(text: str) -> datetime:
     """An ISO 8601 time as aware UTC; a naive time is read as UTC."""
     t = datetime.fromisoformat(text.strip())
     return t.replace(tzinfo=UTC) if t.tzinfo is None else t.astimezone(UTC)
+
+
+def context_text(messages: Any) -> str:
+    """Context messages as plain text, one message per line: a list is joined, never written
+    as its Python repr (``"['…', '…']"``)."""
+    if messages is None:
+        return ""
+    if isinstance(messages, list | tuple):
+        return "\n".join(str(m) for m in messages if m)
+    return str(messages)

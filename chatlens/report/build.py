@@ -21,14 +21,14 @@ from chatlens.errors import ChatlensError, UsageError
 from chatlens.report.markdown import to_html
 from chatlens.store.core import Store
 from chatlens.web.access import ViewProject
-from chatlens.web.charts import BandPoint, band_chart, interval_bars
-from chatlens.web.estimates import estimates
+from chatlens.web.charts import band_chart, interval_bars, small_note, topic_charts
+from chatlens.web.estimates import band_points, dated, estimates
 from chatlens.web.queries import EvidenceQuery, overview
 
 HERE = Path(__file__).parent
 WEB_STATIC = HERE.parent / "web" / "static"
-SECTIONS = ("summary", "codebook", "models", "agreement", "estimates", "claims", "methods",
-            "evidence", "manifest")
+SECTIONS = ("summary", "codebook", "models", "agreement", "estimates", "claims", "topics",
+            "methods", "evidence", "manifest")
 CHROMIUM_ARGS = ["--headless=new", "--no-sandbox", "--disable-gpu",
                  "--disable-background-networking", "--disable-component-update",
                  "--no-first-run", "--disable-sync"]
@@ -87,19 +87,23 @@ def _measure(p: ViewProject, m: Any, bucket: str, n_evidence: int) -> dict[str, 
     values = [m.positive_label()] if m.type == "binary" else m.labels
     # one estimate per grouping, for every value at once (the frame is read once, not per value)
     rows = {by: estimates(p, m.id, by=by) for by in (None, bucket, "chat")}
+    time_rows, undated = dated(rows[bucket])
     for v in values:
         overall = next(r for r in rows[None] if r.value == v)
-        time = [r for r in rows[bucket] if r.value == v]
+        time = [r for r in time_rows if r.value == v]
         chat = [r for r in rows["chat"] if r.value == v]
-        out["values"].append({
+        item: dict[str, Any] = {
             "value": v, "overall": overall.as_dict(),
             "time": [r.as_dict() for r in time], "chat": [r.as_dict() for r in chat],
-            "time_svg": band_chart([BandPoint(r.group or "", r.point, r.lower, r.upper, r.naive)
-                                    for r in time], f"{m.id}={v} per {bucket}", overall.method),
-            "chat_svg": interval_bars([BandPoint(titles.get(r.group) or r.group or "", r.point,
-                                                 r.lower, r.upper) for r in chat],
-                                      f"{m.id}={v} by chat"),
-            "evidence": _evidence(p, m.id, v, n_evidence) if n_evidence else []})
+            "undated": undated,
+            "time_svg": None, "chat_svg": None, "time_note": None, "chat_note": None,
+            "evidence": _evidence(p, m.id, v, n_evidence) if n_evidence else []}
+        if overall.corrected:  # no human labels: no interval chart of the naive figure
+            tp, cp = band_points(time), band_points(chat, titles)
+            item |= {"time_svg": band_chart(tp, f"{m.id}={v} per {bucket}", overall.method),
+                     "chat_svg": interval_bars(cp, f"{m.id}={v} by chat"),
+                     "time_note": small_note(tp, bucket), "chat_note": small_note(cp, "chat")}
+        out["values"].append(item)
     return out
 
 
@@ -127,13 +131,17 @@ def report_data(root: str | Path, claims: str | None = None, codebook: str | Non
                 claim_result = check_claims(p, claims)
             except UsageError as exc:
                 claim_result = {"results": [], "error": str(exc), "claims_file": claims}
+        from chatlens.topics import fit_topics
+
+        topics = fit_topics(p)
         data: dict[str, Any] = {
             "generated": datetime.now(UTC).isoformat(timespec="seconds"),
             "version": __version__, "project": str(root.resolve()),
             "overview": ov, "codebook": cb.resolved(), "codebook_source": source,
             "codebook_hash": cb.hash(), "models": _model_cards(root, cb),
             "agreement": p.agreement(), "measures": measures, "bucket": bucket,
-            "claims": claim_result, "runs": p.store.runs(50),
+            "claims": claim_result, "runs": p.store.runs(50), "topics": topics,
+            "topic_charts": topic_charts(topics),
             "samples": p.labels().samples(),
         }
     sources: list[dict[str, Any]] = data["overview"]["sources"]
@@ -158,16 +166,24 @@ def _json_default(o: Any) -> Any:
 
 
 def render(data: dict[str, Any]) -> str:
-    env = Environment(loader=FileSystemLoader(HERE / "templates"),
+    env = Environment(loader=FileSystemLoader([HERE / "templates", HERE.parent / "web" /
+                                               "templates"]),
                       autoescape=select_autoescape(default=True, default_for_string=True))
     env.filters["pct"] = lambda v: "—" if v is None else f"{100 * float(v):.1f}%"
     env.filters["num"] = lambda v: "—" if v is None else f"{int(v):,}"
     env.filters["pretty"] = lambda v: json.dumps(v, indent=2, ensure_ascii=False, default=str)
     css = (WEB_STATIC / "app.css").read_text(encoding="utf-8")
     css += (HERE / "templates" / "report.css").read_text(encoding="utf-8")
-    slim = {k: v for k, v in data.items() if k not in ("overview", "runs", "measures")}
+    slim = {k: v for k, v in data.items()
+            if k not in ("overview", "runs", "measures", "topics", "topic_charts")}
+    model = data["topics"]
+    slim["topics"] = {"sample_size": model.sample_size, "left_out": model.left_out,
+                      "languages": model.languages, "topics": [
+                          {"id": t.id, "name": t.name, "lang": t.lang, "size": t.size,
+                           "pct": t.pct, "terms": t.terms, "mixed": t.mixed}
+                          for t in model.topics]}
     slim["estimates"] = [{"measure": m["id"], "values": [
-        {k: v[k] for k in ("value", "overall", "time", "chat")} for v in m["values"]]}
+        {k: v[k] for k in ("value", "overall", "time", "chat", "undated")} for v in m["values"]]}
         for m in data["measures"]]
     blob = json.dumps(slim, ensure_ascii=False, default=_json_default)
     blob = blob.replace("<", "\\u003c").replace(">", "\\u003e").replace("&", "\\u0026")

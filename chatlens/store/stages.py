@@ -346,6 +346,27 @@ def messages_by_uid(store: Store, uids: list[str]) -> dict[str, dict[str, Any]]:
     return {r[0]: dict(zip(cols, r, strict=True)) for r in cur.fetchall()}
 
 
+# -- topics ----------------------------------------------------------------------------------
+
+def topic_sample(store: Store, fingerprint: str, bucket: str, limit: int,
+                 ) -> list[tuple[str, str, list[str] | None, str | None, str | None]]:
+    """A reproducible sample (by hash of uid) of up to ``limit`` messages of kind ``message``:
+    uid, text, lemmas, detected language and time bucket (``week``/``month``; None undated)."""
+    fmt = "%Y-%m" if bucket == "month" else "%Y-%m-%d"
+    unit = "month" if bucket == "month" else "week"
+    con = store.con.cursor()
+    # draw the sample from the messages alone, then fetch its texts and lemmas: carrying them
+    # through an ordering of the whole corpus costs minutes on millions of messages
+    picked = [r[0] for r in con.execute(
+        "SELECT uid FROM messages WHERE kind = 'message' ORDER BY hash(uid), uid LIMIT ?",
+        [limit]).fetchall()]
+    return [tuple(r) for r in con.execute(
+        f"SELECT m.uid, m.text, e.lemmas, e.lang, strftime(date_trunc('{unit}', m.ts), '{fmt}') "
+        "FROM (SELECT uid, lemmas, lang FROM enrichment WHERE fingerprint = ? "
+        "AND uid IN (SELECT unnest(?))) e JOIN messages m USING (uid) "
+        "ORDER BY hash(m.uid), m.uid", [fingerprint, picked]).fetchall()]
+
+
 # -- frames and context for sampling and labelling -------------------------------------------
 
 def population_frame(store: Store, codebook: str, measure: str) -> pa.Table:

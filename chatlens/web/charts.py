@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import Any
 
 from markupsafe import Markup, escape
 
@@ -17,11 +18,16 @@ PALETTE = ("#1f77b4", "#d62728", "#2ca02c", "#9467bd", "#ff7f0e", "#8c564b", "#e
 
 @dataclass(slots=True)
 class BandPoint:
+    """One group's estimate. ``too_small`` (the small-group rule of
+    :func:`chatlens.estimate.small_group`) draws it hollow and without its interval."""
+
     x: str
     point: float
     lower: float
     upper: float
     naive: float | None = None
+    too_small: bool = False
+    n_labelled: int | None = None
 
 
 def _pct(v: float) -> str:
@@ -34,16 +40,50 @@ def _frame(w: int, h: int, title: str) -> list[str]:
             f"<title>{escape(title)}</title>"]
 
 
+def _runs(points: Sequence[BandPoint]) -> list[list[int]]:
+    """Indices of consecutive points that pass the small-group rule."""
+    runs: list[list[int]] = []
+    for i, p in enumerate(points):
+        if p.too_small:
+            continue
+        if runs and runs[-1][-1] == i - 1:
+            runs[-1].append(i)
+        else:
+            runs.append([i])
+    return runs
+
+
+def _tip(p: BandPoint) -> str:
+    if p.too_small:
+        n = "" if p.n_labelled is None else f" ({p.n_labelled} audit labels)"
+        return f"{p.x}: {_pct(p.point)}, too few labels for an interval{n}"
+    return f"{p.x}: {_pct(p.point)} [{_pct(p.lower)}, {_pct(p.upper)}]"
+
+
+def small_note(points: Sequence[BandPoint], what: str) -> str | None:
+    """The caption that explains hollow points, or None when every point has its interval."""
+    small = sum(p.too_small for p in points)
+    if not small:
+        return None
+    from chatlens.estimate import MIN_LABELLED_N
+
+    return (f"{small} of {len(points)} {what}s have fewer than {MIN_LABELLED_N} audit labels "
+            "(or an interval wider than 50 points): they are drawn hollow, without an "
+            "interval, and are not joined to the line.")
+
+
 def band_chart(points: Sequence[BandPoint], title: str, method: str, w: int = 640,
                h: int = 240) -> Markup:
     """Share over time: the corrected estimate with its interval band; the naive share, if
-    given, as a dashed grey line labelled *naive*."""
+    given, as a dashed grey line labelled *naive*. Points under the small-group rule are
+    hollow circles with no band and no line through them (a gap, not a 0-100% band)."""
     out = _frame(w, h, title)
     if not points:
         out.append(f'<text x="10" y="{h // 2}">no data</text></svg>')
         return Markup("".join(out))
     left, right, top, bottom = 48, 90, 14, 40
-    top_v = max(0.05, *(p.upper for p in points), *(p.naive or 0 for p in points))
+    top_v = max(0.05, *(p.point if p.too_small else p.upper for p in points),
+                *(p.naive or 0 for p in points))
     top_v = min(1.0, top_v * 1.1)
     n = len(points)
 
@@ -59,17 +99,25 @@ def band_chart(points: Sequence[BandPoint], title: str, method: str, w: int = 64
                    'stroke="#ddd"/>')
         out.append(f'<text x="{left - 6}" y="{y(v) + 4:.1f}" text-anchor="end" '
                    f'font-size="11">{_pct(v)}</text>')
-    band = [f"{x(i):.1f},{y(p.upper):.1f}" for i, p in enumerate(points)]
-    band += [f"{x(i):.1f},{y(p.lower):.1f}" for i, p in reversed(list(enumerate(points)))]
-    out.append(f'<polygon class="band" points="{" ".join(band)}" fill="#1f77b4" '
-               'fill-opacity="0.18" stroke="none"/>')
-    line = " ".join(f"{x(i):.1f},{y(p.point):.1f}" for i, p in enumerate(points))
-    out.append(f'<polyline class="estimate" points="{line}" fill="none" stroke="#1f77b4" '
-               'stroke-width="2"/>')
+    for run in _runs(points):
+        if len(run) == 1:  # an isolated month with an interval: a whisker
+            i = run[0]
+            out.append(f'<line class="band" x1="{x(i):.1f}" x2="{x(i):.1f}" '
+                       f'y1="{y(points[i].lower):.1f}" y2="{y(points[i].upper):.1f}" '
+                       'stroke="#1f77b4" stroke-opacity="0.35" stroke-width="6"/>')
+            continue
+        band = [f"{x(i):.1f},{y(points[i].upper):.1f}" for i in run]
+        band += [f"{x(i):.1f},{y(points[i].lower):.1f}" for i in reversed(run)]
+        out.append(f'<polygon class="band" points="{" ".join(band)}" fill="#1f77b4" '
+                   'fill-opacity="0.18" stroke="none"/>')
+        line = " ".join(f"{x(i):.1f},{y(points[i].point):.1f}" for i in run)
+        out.append(f'<polyline class="estimate" points="{line}" fill="none" '
+                   'stroke="#1f77b4" stroke-width="2"/>')
     for i, p in enumerate(points):
-        out.append(f'<circle cx="{x(i):.1f}" cy="{y(p.point):.1f}" r="3" fill="#1f77b4">'
-                   f"<title>{escape(p.x)}: {_pct(p.point)} [{_pct(p.lower)}, "
-                   f"{_pct(p.upper)}]</title></circle>")
+        fill = ' fill="#fff" stroke="#1f77b4" stroke-width="1.5" class="small"' \
+            if p.too_small else ' fill="#1f77b4"'
+        out.append(f'<circle cx="{x(i):.1f}" cy="{y(p.point):.1f}" r="3"{fill}>'
+                   f"<title>{escape(_tip(p))}</title></circle>")
     if any(p.naive is not None for p in points):
         nl = " ".join(f"{x(i):.1f},{y(p.naive or 0):.1f}" for i, p in enumerate(points))
         out.append(f'<polyline class="naive" points="{nl}" fill="none" stroke="#888" '
@@ -87,11 +135,13 @@ def band_chart(points: Sequence[BandPoint], title: str, method: str, w: int = 64
 
 
 def interval_bars(rows: Sequence[BandPoint], title: str, w: int = 640) -> Markup:
-    """One row per group (e.g. chat): the estimate as a dot with its interval as a whisker."""
+    """One row per group (e.g. chat): the estimate as a dot with its interval as a whisker;
+    a group under the small-group rule as a hollow dot without a whisker."""
     h = 24 + 22 * max(1, len(rows))
     out = _frame(w, h, title)
     left, right = 220, 60
-    top_v = min(1.0, max(0.05, *(r.upper for r in rows)) * 1.1) if rows else 1.0
+    top_v = min(1.0, max(0.05, *(r.point if r.too_small else r.upper for r in rows)) * 1.1) \
+        if rows else 1.0
 
     def x(v: float) -> float:
         return left + (w - left - right) * v / top_v
@@ -101,9 +151,17 @@ def interval_bars(rows: Sequence[BandPoint], title: str, w: int = 640) -> Markup
         label = r.x if len(r.x) <= 32 else r.x[:31] + "…"
         out.append(f'<text x="{left - 8}" y="{cy + 4}" text-anchor="end" font-size="11">'
                    f"{escape(label)}</text>")
+        if r.too_small:
+            out.append(f'<circle cx="{x(r.point):.1f}" cy="{cy}" r="4" fill="#fff" '
+                       f'stroke="#1f77b4" stroke-width="1.5" class="small">'
+                       f"<title>{escape(_tip(r))}</title></circle>")
+            out.append(f'<text x="{w - right + 4}" y="{cy + 4}" font-size="11" fill="#666">'
+                       f"{_pct(r.point)}</text>")
+            continue
         out.append(f'<line x1="{x(r.lower):.1f}" x2="{x(r.upper):.1f}" y1="{cy}" y2="{cy}" '
                    'stroke="#1f77b4" stroke-width="2"/>')
-        out.append(f'<circle cx="{x(r.point):.1f}" cy="{cy}" r="4" fill="#1f77b4"/>')
+        out.append(f'<circle cx="{x(r.point):.1f}" cy="{cy}" r="4" fill="#1f77b4">'
+                   f"<title>{escape(_tip(r))}</title></circle>")
         out.append(f'<text x="{w - right + 4}" y="{cy + 4}" font-size="11">'
                    f"{_pct(r.point)}</text>")
     out.append("</svg>")
@@ -111,8 +169,9 @@ def interval_bars(rows: Sequence[BandPoint], title: str, w: int = 640) -> Markup
 
 
 def lines_chart(series: dict[str, list[tuple[str, float]]], title: str, w: int = 640,
-                h: int = 220) -> Markup:
-    """Counts over time, one line per series (the first is drawn thickest, e.g. *total*)."""
+                h: int = 220, percent: bool = False) -> Markup:
+    """Counts over time, one line per series (the first is drawn thickest, e.g. *total*);
+    ``percent`` for shares (0-1), with ticks in percent."""
     out = _frame(w, h, title)
     xs = sorted({t for pts in series.values() for t, _ in pts})
     if not xs:
@@ -120,6 +179,11 @@ def lines_chart(series: dict[str, list[tuple[str, float]]], title: str, w: int =
         return Markup("".join(out))
     left, right, top, bottom = 56, 150, 12, 36
     top_v = max(1.0, *(v for pts in series.values() for _, v in pts))
+    if percent:
+        top_v = min(1.0, max(0.01, *(v for pts in series.values() for _, v in pts)) * 1.1)
+
+    def tick(v: float) -> str:
+        return (f"{100 * v:.{0 if top_v >= 0.1 else 1}f}%" if percent else f"{v:,.0f}")
     pos = {t: i for i, t in enumerate(xs)}
     n = len(xs)
 
@@ -132,7 +196,7 @@ def lines_chart(series: dict[str, list[tuple[str, float]]], title: str, w: int =
     for k in range(5):
         v = top_v * k / 4
         out.append(f'<text x="{left - 6}" y="{y(v) + 4:.1f}" text-anchor="end" '
-                   f'font-size="11">{v:,.0f}</text>')
+                   f'font-size="11">{tick(v)}</text>')
     for j, (name, pts) in enumerate(list(series.items())[:8]):
         colour = PALETTE[j % len(PALETTE)]
         p = " ".join(f"{x(t):.1f},{y(v):.1f}" for t, v in pts)
@@ -147,3 +211,10 @@ def lines_chart(series: dict[str, list[tuple[str, float]]], title: str, w: int =
                    f'font-size="11">{escape(t)}</text>')
     out.append("</svg>")
     return Markup("".join(out))
+
+
+def topic_charts(model: Any) -> dict[int, Markup]:
+    """Each topic's share of its language's messages per time bucket (a ``TopicModel``)."""
+    return {t.id: lines_chart({"share": t.over_time}, f"{t.name}: share of {t.lang_name} "
+                              f"messages per {model.bucket}", w=420, h=140, percent=True)
+            for t in model.topics}

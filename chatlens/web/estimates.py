@@ -11,9 +11,14 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from chatlens.estimation import estimate
+from chatlens.web.charts import BandPoint
 
 if TYPE_CHECKING:
     from chatlens.project import Project
+
+
+#: The group :func:`chatlens.estimation.estimate` gives messages without a date (or chat, …).
+UNDATED = "(none)"
 
 
 @dataclass(slots=True)
@@ -35,7 +40,7 @@ class WebEstimate:
     level: float
     status: str = "valid"
     unresolved: int = 0
-    undated: int | None = None
+    undated: int = 0  # messages of the population left out of a time grouping (no date)
     notes: str = ""
 
     @property
@@ -59,5 +64,22 @@ def estimates(project: Project, measure: str, by: str | None = None, level: floa
             upper=est.upper, method=est.method, reason=r.method_reason,
             n_labelled=est.n_labelled, N=est.N_population or 0, naive=r.naive.point,
             too_small=est.too_small, level=level, status=r.status, unresolved=r.unresolved,
-            undated=r.undated, notes=est.notes))
+            undated=r.undated or 0, notes=est.notes))
     return out
+
+
+def dated(rows: list[WebEstimate]) -> tuple[list[WebEstimate], int]:
+    """Rows of a week/month grouping without the undated messages' group, and how many
+    messages of the population have no date (never drawn as a time bucket)."""
+    undated = [r for r in rows if r.group == UNDATED]
+    # one undated row per value, all of the same messages
+    n = max(r.N for r in undated) if undated else max((r.undated for r in rows), default=0)
+    return [r for r in rows if r.group != UNDATED], n
+
+
+def band_points(rows: list[WebEstimate], titles: dict[str, str] | None = None,
+                ) -> list[BandPoint]:
+    """Chart points for rows: the small-group rule marks groups drawn without an interval."""
+    titles = titles or {}
+    return [BandPoint(titles.get(r.group or "") or r.group or "", r.point, r.lower, r.upper,
+                      r.naive, r.too_small, r.n_labelled) for r in rows]

@@ -16,8 +16,14 @@ from chatlens.errors import UsageError
 from chatlens.store.frames import time_bucket
 from chatlens.textsafe import csv_safe, mask_pii
 from chatlens.web import queries
-from chatlens.web.charts import BandPoint, band_chart, interval_bars, lines_chart
-from chatlens.web.estimates import estimates
+from chatlens.web.charts import (
+    band_chart,
+    interval_bars,
+    lines_chart,
+    small_note,
+    topic_charts,
+)
+from chatlens.web.estimates import band_points, dated, estimates
 
 if TYPE_CHECKING:
     from chatlens.web.access import ViewProject
@@ -97,20 +103,25 @@ def routes(web: Web) -> list[Route]:
 
         def compute(p: ViewProject) -> dict[str, Any]:
             bucket = time_bucket(p.store)
-            return {"overall": estimates(p, mid, value=value)[0],
-                    "time": estimates(p, mid, by=bucket, value=value),
-                    "chat": estimates(p, mid, by="chat", value=value), "bucket": bucket,
+            time, undated = dated(estimates(p, mid, by=bucket, value=value))
+            return {"overall": estimates(p, mid, value=value)[0], "time": time,
+                    "undated": undated, "chat": estimates(p, mid, by="chat", value=value),
+                    "bucket": bucket,
                     "titles": {c["chat_key"]: c["title"] for c in p.store.chats()}}
         d = web.access.cached("measure", compute, True, mid, value)
-        method = d["overall"].method
-        time_chart = band_chart([BandPoint(r.group or "", r.point, r.lower, r.upper, r.naive)
-                                 for r in d["time"]],
-                                f"{mid}={value} per {d['bucket']}", method)
-        chat_chart = interval_bars([BandPoint(d["titles"].get(r.group) or r.group or "",
-                                              r.point, r.lower, r.upper) for r in d["chat"]],
-                                   f"{mid}={value} by chat")
+        overall = d["overall"]
+        time_chart = chat_chart = time_note = chat_note = None
+        if overall.corrected:  # no human labels: no interval chart of the naive figure
+            time_points = band_points(d["time"])
+            time_chart = band_chart(time_points, f"{mid}={value} per {d['bucket']}",
+                                    overall.method)
+            time_note = small_note(time_points, d["bucket"])
+            chat_points = band_points(d["chat"], d["titles"])
+            chat_chart = interval_bars(chat_points, f"{mid}={value} by chat")
+            chat_note = small_note(chat_points, "chat")
         return web.render(request, "measure.html", info=info, value=value, d=d,
-                          time_chart=time_chart, chat_chart=chat_chart)
+                          time_chart=time_chart, chat_chart=chat_chart, time_note=time_note,
+                          chat_note=chat_note)
 
     def claims(request: Request) -> HTMLResponse:
         from chatlens.claimcheck import check_claims
@@ -189,9 +200,8 @@ def routes(web: Web) -> list[Route]:
 
     def topics(request: Request) -> HTMLResponse:
         model = topic_model()
-        charts = {t.id: lines_chart({"share": t.over_time}, f"Topic {t.id} share per "
-                                    f"{model.bucket}", w=420, h=140) for t in model.topics}
-        return web.render(request, "topics.html", model=model, charts=charts)
+        charts = topic_charts(model)
+        return web.render(request, "topics.html", model=model, charts=charts, links=True)
 
     def search(request: Request) -> HTMLResponse:
         q = request.query_params.get("q", "").strip()
