@@ -37,13 +37,17 @@ def collect_telegram(
 
     async def main() -> CollectReport:
         nonlocal client
+        from chatlens.collect.credentials import load_credentials, login, make_client
+
         owned = client is None
         if owned:
-            from chatlens.collect.credentials import load_credentials, login, make_client
-
             creds = load_credentials(project.root, config, session)
             client = make_client(creds)
-            await login(client, creds.session, interactive)
+            where = creds.session
+        else:
+            where = Path(str(getattr(getattr(client, "session", None), "filename", "")
+                             or "the given client's session"))
+        await login(client, where, interactive)
         try:
             return await collect(store, client, targets, run_id, options, progress,
                                  sleep or asyncio.sleep)

@@ -135,7 +135,7 @@ class FakeTelegram:
                        offset_date: datetime | None, offset_id: int, max_id: int, min_id: int,
                        reverse: bool) -> AsyncIterator[Any]:
         def wanted(m: Any) -> bool:
-            if min_id and m.id <= min_id or max_id and m.id >= max_id:
+            if (min_id and m.id <= min_id) or (max_id and m.id >= max_id):
                 return False
             if offset_id and (m.id <= offset_id if reverse else m.id >= offset_id):
                 return False

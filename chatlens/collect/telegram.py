@@ -205,6 +205,16 @@ def _reactions(reactions: Any) -> str | None:
     return orjson.dumps(counts).decode()
 
 
+def _raw(msg: Any) -> str:
+    """The original record (Telethon's ``to_json``) without who reacted or who replied."""
+    reactions, replies = msg.reactions, msg.replies
+    if reactions is not None and (reactions.recent_reactions or reactions.top_reactors):
+        reactions.recent_reactions = reactions.top_reactors = None
+    if replies is not None and replies.recent_repliers:
+        replies.recent_repliers = None
+    return str(msg.to_json())
+
+
 @dataclass(slots=True)
 class Where:
     """What the mapping needs to know about the chat being read."""
@@ -332,7 +342,7 @@ class RowBatch:
             c["source_loc"].append(f"https://t.me/{where.username}/{mid}")
         else:
             c["source_loc"].append(f"telegram chat {chat.chat_id} message {mid}")
-        self.raw.append(msg.to_json())
+        self.raw.append(_raw(msg))
 
         a["uid"].append(uid)
         a["chat_key"].append(chat.key)

@@ -138,7 +138,8 @@ def write_collected(
         con.register("_c_orig", originals)
         con.execute(
             "CREATE OR REPLACE TEMP TABLE _c_seen AS SELECT b.uid, "
-            "(m.text IS DISTINCT FROM b.text) AS changed FROM _c_msgs b JOIN messages m USING (uid)")
+            "(m.text IS DISTINCT FROM b.text) AS changed "
+            "FROM _c_msgs b JOIN messages m USING (uid)")
         seen = first_row(con.execute(
             "SELECT count(*), count(*) FILTER (changed) FROM _c_seen"))
         n_seen, n_edited = (int(seen[0]), int(seen[1])) if seen else (0, 0)
