@@ -208,7 +208,8 @@ def _reactions(reactions: Any) -> str | None:
 def _raw(msg: Any) -> str:
     """The original record (Telethon's ``to_json``) without who reacted or who replied."""
     reactions, replies = msg.reactions, msg.replies
-    if reactions is not None and (reactions.recent_reactions or reactions.top_reactors):
+    if reactions is not None and (reactions.recent_reactions
+                                  or getattr(reactions, "top_reactors", None)):
         reactions.recent_reactions = reactions.top_reactors = None
     if replies is not None and replies.recent_repliers:
         replies.recent_repliers = None
