@@ -136,13 +136,22 @@ def write_collected(
         con.execute("INSERT OR REPLACE INTO peers SELECT * FROM _c_peers")
         con.register("_c_msgs", messages)
         con.register("_c_orig", originals)
-        con.execute(
-            "CREATE OR REPLACE TEMP TABLE _c_seen AS SELECT b.uid, "
-            "(m.text IS DISTINCT FROM b.text) AS changed "
-            "FROM _c_msgs b JOIN messages m USING (uid)")
-        seen = first_row(con.execute(
-            "SELECT count(*), count(*) FILTER (changed) FROM _c_seen"))
-        n_seen, n_edited = (int(seen[0]), int(seen[1])) if seen else (0, 0)
+        # the common case, new messages: the primary key decides, no scan of the table
+        inserted = {r[0] for r in con.execute(
+            "INSERT OR IGNORE INTO messages SELECT * FROM _c_msgs RETURNING uid").fetchall()}
+        new = len(inserted)
+        n_seen = n_edited = 0
+        if new < messages.num_rows:  # some were stored before: compare their text
+            con.register("_c_new", pa.table({"uid": pa.array(list(inserted), pa.string())}))
+            con.execute(
+                "CREATE OR REPLACE TEMP TABLE _c_seen AS SELECT b.uid, "
+                "(m.text IS DISTINCT FROM b.text) AS changed FROM _c_msgs b "
+                "JOIN messages m ON m.uid = b.uid AND m.chat_key = b.chat_key "
+                "WHERE b.uid NOT IN (SELECT uid FROM _c_new)")
+            con.unregister("_c_new")
+            seen = first_row(con.execute(
+                "SELECT count(*), count(*) FILTER (changed) FROM _c_seen"))
+            n_seen, n_edited = (int(seen[0]), int(seen[1])) if seen else (0, 0)
         if n_edited:
             con.execute(
                 "INSERT INTO message_versions SELECT m.uid, m.chat_key, m.message_id, m.text, "
@@ -159,14 +168,14 @@ def write_collected(
                 "media = b.media, edited = b.edited, source_id = b.source_id, "
                 "source_pos = b.source_pos, source_loc = b.source_loc FROM _c_msgs b, _c_seen s "
                 "WHERE messages.uid = b.uid AND s.uid = b.uid AND s.changed")
-        row = first_row(con.execute(
-            "INSERT OR IGNORE INTO messages SELECT * FROM _c_msgs "
-            "WHERE uid NOT IN (SELECT uid FROM _c_seen)"))
-        new = int(row[0]) if row else 0
-        con.execute(
-            "INSERT INTO originals SELECT o.* FROM _c_orig o JOIN _c_msgs b "
-            "ON b.source_id = o.source_id AND b.source_pos = o.source_pos "
-            "WHERE b.uid NOT IN (SELECT uid FROM _c_seen WHERE NOT changed)")
+        if n_seen:
+            con.execute(
+                "INSERT INTO originals SELECT o.* FROM _c_orig o JOIN _c_msgs b "
+                "ON b.source_id = o.source_id AND b.source_pos = o.source_pos "
+                "WHERE b.uid NOT IN (SELECT uid FROM _c_seen WHERE NOT changed)")
+            con.execute("DROP TABLE _c_seen")
+        else:
+            con.execute("INSERT INTO originals SELECT * FROM _c_orig")
         con.register("_c_api", collected)
         con.execute("INSERT OR REPLACE INTO collected SELECT * FROM _c_api")
         con.execute(
@@ -181,7 +190,6 @@ def write_collected(
             "n_duplicate = n_duplicate + ?, n_service = n_service + ?, "
             "resume_pos = greatest(resume_pos, ?) WHERE source_id = ?",
             [messages.num_rows, new, n_seen, _count_service(messages), point.high_id, source_id])
-        con.execute("DROP TABLE _c_seen")
         for name in ("_c_chats", "_c_ids", "_c_peers", "_c_msgs", "_c_orig", "_c_api"):
             con.unregister(name)
     return CollectBatchResult(new=new, unchanged=unchanged, edited=n_edited)
