@@ -32,8 +32,9 @@ from chatlens.collect.telegram import RowBatch, Where, chat_of
 from chatlens.ingest.pipeline import Pseudonymiser
 
 T0 = datetime(2022, 9, 21, tzinfo=UTC)
-WORDS = ("очередь на границе Верхний Ларс сегодня стоим шесть часов пропускают медленно "
-         "кто знает как дела на Казбеги нужна ли справка").split()
+WORDS = ["очередь", "на", "границе", "Верхний", "Ларс", "сегодня", "стоим", "шесть", "часов",
+         "пропускают", "медленно", "кто", "знает", "как", "дела", "на", "Казбеги", "нужна", "ли",
+         "справка"]
 
 
 def build(n: int, chat_id: int = 1001) -> list[Any]:
@@ -77,7 +78,7 @@ def build(n: int, chat_id: int = 1001) -> list[Any]:
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--messages", type=int, default=100_000)
-    ap.add_argument("--batch", type=int, default=1000)
+    ap.add_argument("--batch", type=int, default=2000)
     args = ap.parse_args()
     entity = F.channel(1001, "Новости", "news")
     msgs = build(args.messages)

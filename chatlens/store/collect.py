@@ -177,7 +177,8 @@ def write_collected(
         else:
             con.execute("INSERT INTO originals SELECT * FROM _c_orig")
         con.register("_c_api", collected)
-        con.execute("INSERT OR REPLACE INTO collected SELECT * FROM _c_api")
+        con.execute("INSERT OR IGNORE INTO collected SELECT * FROM _c_api" if not n_seen
+                    else "INSERT OR REPLACE INTO collected SELECT * FROM _c_api")
         con.execute(
             "INSERT INTO collect_state VALUES (?, ?, ?, ?, ?, ?, ?) "
             "ON CONFLICT (chat_key, thread) DO UPDATE SET high_id = greatest("
