@@ -77,7 +77,7 @@ def test_forward_edges_are_weighted_dated_and_never_people(project: Project,
     assert g.nodes["telegram:3003"].username == "source_a"
     assert not g.nodes["telegram:3003"].in_project and g.nodes["telegram:1001"].in_project
     top = g.top_sources()["telegram:1001"]
-    assert [e.source for e in top][0] == "telegram:3003"
+    assert top[0].source == "telegram:3003"
 
 
 def test_discover_lists_the_most_forwarded_uncollected_channels(project: Project,
