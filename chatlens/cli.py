@@ -870,6 +870,11 @@ from chatlens.web.commands import report, serve  # noqa: E402  (click commands o
 cli.add_command(serve)
 cli.add_command(report)
 
+from chatlens.cli_collect import collect, network  # noqa: E402  (collectors, networks)
+
+cli.add_command(collect)
+cli.add_command(network)
+
 
 def main() -> None:
     try:

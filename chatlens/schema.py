@@ -70,3 +70,65 @@ ORIGINAL_SCHEMA = pa.schema(
         pa.field("raw", pa.string(), nullable=False),
     ]
 )
+
+#: What only the Telegram API gives, one row per collected message (joins ``messages`` on
+#: ``uid``). A separate table, not new message columns: exports and older projects are untouched,
+#: and the table is created the first time a project collects. Peer ids here are chats and
+#: channels only; a forward from a person is kept as ``fwd_kind = 'user'`` with no id (its
+#: pseudonym is ``messages.forwarded_from``). Reactions are counts per emoji, never who reacted.
+COLLECTED_SCHEMA = pa.schema(
+    [
+        pa.field("uid", pa.string(), nullable=False),
+        pa.field("chat_key", pa.string(), nullable=False),
+        pa.field("message_id", pa.int64(), nullable=False),
+        pa.field("views", pa.int64()),
+        pa.field("forwards", pa.int64()),
+        pa.field("replies", pa.int64()),
+        pa.field("replies_max_id", pa.int64()),
+        pa.field("discussion_chat_key", pa.string()),
+        pa.field("fwd_kind", pa.string()),  # channel | chat | user | hidden
+        pa.field("fwd_chat_key", pa.string()),
+        pa.field("fwd_message_id", pa.int64()),
+        pa.field("fwd_date", pa.timestamp("us", tz="UTC")),
+        pa.field("reply_to_id", pa.int64()),
+        pa.field("reply_to_chat_key", pa.string()),
+        pa.field("thread_id", pa.int64()),
+        pa.field("post_key", pa.string()),
+        pa.field("grouped_id", pa.int64()),
+        pa.field("reactions", pa.string()),  # JSON {emoji: count}
+        pa.field("edit_date", pa.timestamp("us", tz="UTC")),
+        pa.field("edit_hide", pa.bool_()),
+        pa.field("fact_check", pa.string()),
+        pa.field("meta", pa.string()),  # JSON: media file metadata, service action, web page
+        pa.field("deleted_at", pa.timestamp("us", tz="UTC")),
+        pa.field("run_id", pa.string()),
+    ]
+)
+
+COLLECTED_DOCS: dict[str, str] = {
+    "uid": "The message's uid in ``messages``.",
+    "chat_key": "The chat the message is in.",
+    "message_id": "Telegram's message id (an integer).",
+    "views": "View counter at collection time (channel posts).",
+    "forwards": "How often the post was forwarded, at collection time.",
+    "replies": "Number of replies or comments.",
+    "replies_max_id": "Highest comment id in the post's discussion thread.",
+    "discussion_chat_key": "The linked discussion chat holding the post's comments.",
+    "fwd_kind": "Kind of forward origin: channel, chat, user or hidden.",
+    "fwd_chat_key": "Origin chat or channel of a forward (never a person).",
+    "fwd_message_id": "Message id of the forwarded post in its origin channel.",
+    "fwd_date": "Date of the original message that was forwarded.",
+    "reply_to_id": "Message id replied to.",
+    "reply_to_chat_key": "Chat of the message replied to when it is another chat.",
+    "thread_id": "Forum topic or comment thread id.",
+    "post_key": "For comments: '<channel chat_key>/<post id>' of the post commented on.",
+    "grouped_id": "Album id, shared by every item of an album.",
+    "reactions": "JSON object of reaction counts per emoji (never who reacted).",
+    "edit_date": "Last edit date the server reports.",
+    "edit_hide": "True when the edit was not visible to users (e.g. a reaction).",
+    "fact_check": "Text of the fact-check note Telegram attached, where present.",
+    "meta": "JSON: media file metadata (mime type, size, name, duration), service action, "
+    "web page.",
+    "deleted_at": "When a re-collection found the message gone (it is kept, only marked).",
+    "run_id": "The collect run that last saw the message.",
+}

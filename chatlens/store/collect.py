@@ -1,0 +1,246 @@
+"""Tables of collected channels: API-only fields, earlier text versions and checkpoints.
+
+A collected batch is one transaction with its checkpoint (the highest message id stored, per
+channel and per comment thread), so a killed collection resumes exactly and never duplicates.
+Re-collected messages whose text changed keep their earlier version in ``message_versions``;
+messages a re-collection no longer finds are marked (``collected.deleted_at``), never removed.
+The tables are created on the first collection, so older projects open unchanged.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+import pyarrow as pa
+
+from chatlens.store.core import Store, first_row
+
+COLLECT_DDL = """
+CREATE TABLE IF NOT EXISTS collected (
+    uid VARCHAR PRIMARY KEY, chat_key VARCHAR NOT NULL, message_id BIGINT NOT NULL,
+    views BIGINT, forwards BIGINT, replies BIGINT, replies_max_id BIGINT,
+    discussion_chat_key VARCHAR, fwd_kind VARCHAR, fwd_chat_key VARCHAR, fwd_message_id BIGINT,
+    fwd_date TIMESTAMPTZ, reply_to_id BIGINT, reply_to_chat_key VARCHAR, thread_id BIGINT,
+    post_key VARCHAR, grouped_id BIGINT, reactions JSON, edit_date TIMESTAMPTZ,
+    edit_hide BOOLEAN, fact_check VARCHAR, meta JSON, deleted_at TIMESTAMPTZ, run_id VARCHAR);
+CREATE TABLE IF NOT EXISTS message_versions (
+    uid VARCHAR NOT NULL, chat_key VARCHAR, message_id VARCHAR, text VARCHAR, entities JSON,
+    edit_date TIMESTAMPTZ, raw VARCHAR, replaced TIMESTAMPTZ, run_id VARCHAR);
+CREATE TABLE IF NOT EXISTS collect_state (
+    chat_key VARCHAR NOT NULL, thread BIGINT NOT NULL, target VARCHAR, high_id BIGINT NOT NULL,
+    status VARCHAR, updated TIMESTAMPTZ, run_id VARCHAR, PRIMARY KEY (chat_key, thread));
+CREATE TABLE IF NOT EXISTS peers (
+    chat_key VARCHAR PRIMARY KEY, title VARCHAR, username VARCHAR, kind VARCHAR);
+"""
+
+
+@dataclass(slots=True)
+class Checkpoint:
+    """Where a channel (``thread`` 0) or a comment thread (``thread`` = post id) stands."""
+
+    chat_key: str
+    thread: int
+    high_id: int
+    status: str
+
+
+@dataclass(slots=True)
+class CollectBatchResult:
+    new: int
+    unchanged: int
+    edited: int
+
+
+def has_collect_tables(store: Store) -> bool:
+    row = first_row(store.con.execute(
+        "SELECT count(*) FROM duckdb_tables() WHERE table_name = 'collected'"))
+    return bool(row and row[0])
+
+
+def ensure_collect_tables(store: Store) -> None:
+    store.con.execute(COLLECT_DDL)
+
+
+def _now() -> datetime:
+    return datetime.now(UTC)
+
+
+def checkpoint(store: Store, chat_key: str, thread: int = 0) -> Checkpoint | None:
+    row = first_row(store.con.execute(
+        "SELECT chat_key, thread, high_id, status FROM collect_state "
+        "WHERE chat_key = ? AND thread = ?", [chat_key, thread]))
+    return Checkpoint(row[0], int(row[1]), int(row[2]), row[3]) if row else None
+
+
+def set_status(store: Store, chat_key: str, thread: int, status: str, run_id: str,
+               target: str | None = None) -> None:
+    """Set a checkpoint's status (creating it at id 0 if there is none yet)."""
+    store.con.execute(
+        "INSERT INTO collect_state VALUES (?, ?, ?, 0, ?, ?, ?) ON CONFLICT (chat_key, thread) "
+        "DO UPDATE SET status = excluded.status, updated = excluded.updated, "
+        "run_id = excluded.run_id",
+        [chat_key, thread, target, status, _now(), run_id])
+
+
+def threads_to_collect(store: Store, chat_key: str, since: datetime | None,
+                       until: datetime | None, every: bool = False) -> list[tuple[int, int]]:
+    """(post id, comment checkpoint) of posts whose thread has comments not collected yet
+    (``every``: of all posts with comments, for a re-collection)."""
+    sql = (
+        "SELECT c.message_id, coalesce(s.high_id, 0) FROM collected c "
+        "JOIN messages m USING (uid) LEFT JOIN collect_state s "
+        "ON s.chat_key = c.chat_key AND s.thread = c.message_id "
+        "WHERE c.chat_key = ? AND c.replies > 0 AND c.discussion_chat_key IS NOT NULL "
+    )
+    if not every:
+        sql += " AND c.replies_max_id > coalesce(s.high_id, 0)"
+    params: list[Any] = [chat_key]
+    if since is not None:
+        sql += " AND m.ts >= ?"
+        params.append(since)
+    if until is not None:
+        sql += " AND m.ts < ?"
+        params.append(until)
+    rows = store.con.execute(sql + " ORDER BY c.message_id", params).fetchall()
+    return [(int(a), int(b)) for a, b in rows]
+
+
+def write_collected(
+    store: Store,
+    source_id: str,
+    run_id: str,
+    messages: pa.Table,
+    originals: pa.Table,
+    identities: pa.Table,
+    chats: pa.Table,
+    collected: pa.Table,
+    peers: pa.Table,
+    point: Checkpoint,
+    target: str,
+) -> CollectBatchResult:
+    """Store one collected batch and its checkpoint atomically.
+
+    New messages are inserted; a message already stored (from an earlier collection or an
+    export) whose text changed gets its old text, entities and original record copied to
+    ``message_versions`` and is updated; the API-only fields are upserted.
+    """
+    now = _now()
+    with store.transaction() as con:
+        con.register("_c_chats", chats)
+        con.execute("INSERT OR IGNORE INTO chats SELECT * FROM _c_chats")
+        con.register("_c_ids", identities)
+        con.execute("INSERT OR IGNORE INTO identities SELECT * FROM _c_ids")
+        con.register("_c_peers", peers)
+        con.execute("INSERT OR REPLACE INTO peers SELECT * FROM _c_peers")
+        con.register("_c_msgs", messages)
+        con.register("_c_orig", originals)
+        # the common case, new messages: the primary key decides, no scan of the table
+        inserted = {r[0] for r in con.execute(
+            "INSERT OR IGNORE INTO messages SELECT * FROM _c_msgs RETURNING uid").fetchall()}
+        new = len(inserted)
+        n_seen = n_edited = 0
+        if new < messages.num_rows:  # some were stored before: compare their text
+            con.register("_c_new", pa.table({"uid": pa.array(list(inserted), pa.string())}))
+            con.execute(
+                "CREATE OR REPLACE TEMP TABLE _c_seen AS SELECT b.uid, "
+                "(m.text IS DISTINCT FROM b.text) AS changed FROM _c_msgs b "
+                "JOIN messages m ON m.uid = b.uid AND m.chat_key = b.chat_key "
+                "WHERE b.uid NOT IN (SELECT uid FROM _c_new)")
+            con.unregister("_c_new")
+            seen = first_row(con.execute(
+                "SELECT count(*), count(*) FILTER (changed) FROM _c_seen"))
+            n_seen, n_edited = (int(seen[0]), int(seen[1])) if seen else (0, 0)
+        if n_edited:
+            con.execute(
+                "INSERT INTO message_versions SELECT m.uid, m.chat_key, m.message_id, m.text, "
+                "m.entities, c.edit_date, o.raw, ?, ? FROM messages m "
+                "JOIN _c_seen s ON s.uid = m.uid AND s.changed "
+                "LEFT JOIN collected c ON c.uid = m.uid "
+                "LEFT JOIN originals o ON o.source_id = m.source_id "
+                "AND o.source_pos = m.source_pos", [now, run_id])
+            con.execute(
+                "DELETE FROM originals o USING _c_seen s, _c_msgs b WHERE s.changed "
+                "AND b.uid = s.uid AND o.source_id = b.source_id AND o.source_pos = b.source_pos")
+            con.execute(
+                "UPDATE messages SET text = b.text, entities = b.entities, kind = b.kind, "
+                "media = b.media, edited = b.edited, source_id = b.source_id, "
+                "source_pos = b.source_pos, source_loc = b.source_loc FROM _c_msgs b, _c_seen s "
+                "WHERE messages.uid = b.uid AND s.uid = b.uid AND s.changed")
+        if n_seen:
+            con.execute(
+                "INSERT INTO originals SELECT o.* FROM _c_orig o JOIN _c_msgs b "
+                "ON b.source_id = o.source_id AND b.source_pos = o.source_pos "
+                "WHERE b.uid NOT IN (SELECT uid FROM _c_seen WHERE NOT changed)")
+            con.execute("DROP TABLE _c_seen")
+        else:
+            con.execute("INSERT INTO originals SELECT * FROM _c_orig")
+        con.register("_c_api", collected)
+        con.execute("INSERT OR IGNORE INTO collected SELECT * FROM _c_api" if not n_seen
+                    else "INSERT OR REPLACE INTO collected SELECT * FROM _c_api")
+        con.execute(
+            "INSERT INTO collect_state VALUES (?, ?, ?, ?, ?, ?, ?) "
+            "ON CONFLICT (chat_key, thread) DO UPDATE SET high_id = greatest("
+            "collect_state.high_id, excluded.high_id), status = excluded.status, "
+            "updated = excluded.updated, run_id = excluded.run_id",
+            [point.chat_key, point.thread, target, point.high_id, point.status, now, run_id])
+        unchanged = n_seen - n_edited
+        con.execute(
+            "UPDATE sources SET n_read = n_read + ?, n_stored = n_stored + ?, "
+            "n_duplicate = n_duplicate + ?, n_service = n_service + ?, "
+            "resume_pos = greatest(resume_pos, ?) WHERE source_id = ?",
+            [messages.num_rows, new, n_seen, _count_service(messages), point.high_id, source_id])
+        for name in ("_c_chats", "_c_ids", "_c_peers", "_c_msgs", "_c_orig", "_c_api"):
+            con.unregister(name)
+    return CollectBatchResult(new=new, unchanged=unchanged, edited=n_edited)
+
+
+def _count_service(messages: pa.Table) -> int:
+    return sum(1 for k in messages.column("kind").to_pylist() if k == "service")
+
+
+def mark_deleted(store: Store, chat_key: str, seen_ids: list[int], high_id: int,
+                 since: datetime | None, until: datetime | None, thread: int | None,
+                 run_id: str) -> int:
+    """Mark stored messages of a fully re-read range that the server no longer returns.
+
+    ``thread`` None: the chat itself (every stored message up to ``high_id`` in the date range);
+    otherwise only the comments of that thread. Returns how many were newly marked.
+    """
+    now = _now()
+    with store.transaction() as con:
+        con.register("_c_ids_seen", pa.table({"id": pa.array(seen_ids, pa.int64())}))
+        where = ["m.chat_key = ?", "TRY_CAST(m.message_id AS BIGINT) <= ?",
+                 "TRY_CAST(m.message_id AS BIGINT) NOT IN (SELECT id FROM _c_ids_seen)",
+                 "c.deleted_at IS NULL"]
+        params: list[Any] = [chat_key, high_id]
+        if thread is not None:
+            where.append("c.thread_id = ?")
+            params.append(thread)
+        if since is not None:
+            where.append("m.ts >= ?")
+            params.append(since)
+        if until is not None:
+            where.append("m.ts < ?")
+            params.append(until)
+        gone = con.execute(
+            "SELECT m.uid, m.chat_key, TRY_CAST(m.message_id AS BIGINT) FROM messages m "
+            "LEFT JOIN collected c USING (uid) WHERE " + " AND ".join(where), params).fetchall()
+        for uid, key, mid in gone:
+            con.execute(
+                "INSERT INTO collected (uid, chat_key, message_id, deleted_at, run_id) "
+                "VALUES (?, ?, ?, ?, ?) ON CONFLICT (uid) DO UPDATE SET "
+                "deleted_at = excluded.deleted_at, run_id = excluded.run_id",
+                [uid, key, mid, now, run_id])
+        con.unregister("_c_ids_seen")
+    return len(gone)
+
+
+def versions(store: Store, uid: str) -> list[dict[str, Any]]:
+    """Earlier text versions of a message, oldest first."""
+    cur = store.con.execute(
+        "SELECT text, edit_date, replaced, run_id FROM message_versions WHERE uid = ? "
+        "ORDER BY replaced", [uid])
+    cols = [d[0] for d in cur.description]
+    return [dict(zip(cols, r, strict=True)) for r in cur.fetchall()]
