@@ -214,7 +214,7 @@ def test_every_dashboard_page_loads(messy: dict[str, Any]) -> None:
         cb = p.codebook()[0]
         uid = p.store.con.execute("SELECT uid FROM messages LIMIT 1").fetchall()[0][0]
         samples = [s["sample_id"] for s in p.labels().samples()]
-    paths = ["/", "/measures", "/claims", "/topics", "/annotate", f"/message/{uid}",
+    paths = ["/", "/measures", "/claims", "/topics", "/annotate", "/network", f"/message/{uid}",
              "/search?q=" + urllib.parse.quote("граница"),
              *(f"/measures/{m.id}" for m in cb.measures),
              *(f"/annotate/{s}" for s in samples),
