@@ -1,0 +1,107 @@
+"""Hostile inputs from issue 14: each crash, hang or loss found by fuzzing, as a small generated
+reproducer. Files are written in ``tmp_path``; sizes are scaled down so each test takes seconds,
+and the property checked is the one that failed (no traceback, bounded time or memory, nothing
+lost: ``read = stored + duplicate + quarantined``)."""
+
+from __future__ import annotations
+
+import json
+import time
+from pathlib import Path
+from typing import Any
+
+import orjson
+import pytest
+
+from chatlens import Project
+from chatlens.ingest.pipeline import SourceReport
+
+
+def _export(messages: list[Any], **header: Any) -> dict[str, Any]:
+    return {"name": "Chat", "type": "public_channel", "id": 7, **header, "messages": messages}
+
+
+def _msg(i: int, text: str = "hi", **extra: Any) -> dict[str, Any]:
+    return {"id": i, "type": "message", "date": "2022-09-21T10:00:00",
+            "date_unixtime": str(1663754400 + i), "from": "A", "from_id": "user1",
+            "text": text, **extra}
+
+
+def ingest_one(project: Project, path: Path, fmt: str | None = None, **kw: Any) -> SourceReport:
+    report = project.ingest([path], format=fmt, **kw)
+    (src,) = report.sources
+    assert src.read == src.stored + src.duplicate + src.quarantined, src
+    if src.status == "failed":
+        assert src.error and "Traceback" not in src.error
+        assert "could not be read (" not in src.error, src.error  # an unforeseen exception
+    return src
+
+
+def quarantine(project: Project) -> list[tuple[str, str]]:
+    return project.store.con.execute(
+        "SELECT source_loc, reason FROM quarantine ORDER BY source_pos").fetchall()
+
+
+# --- Telegram JSON ------------------------------------------------------------------------------
+
+@pytest.mark.parametrize("pretty", [True, False])
+def test_telegram_json_odd_value_types_are_records_or_quarantined(
+        project: Project, tmp_path: Path, pretty: bool) -> None:
+    msgs = [_msg(1, media_type=5), _msg(2, date_unixtime="9999999999999"),
+            _msg(3, date_unixtime=[1]), _msg(4), _msg(5, date_unixtime=True)]
+    p = tmp_path / "result.json"
+    doc = _export(msgs, name=5)
+    p.write_text(json.dumps(doc, indent=1) if pretty else json.dumps(doc, separators=(",", ":")))
+    src = ingest_one(project, p, "telegram-json")
+    assert src.status == "complete", src.error
+    assert (src.read, src.stored, src.quarantined) == (5, 2, 3)
+    media = project.store.con.execute("SELECT media FROM messages WHERE message_id = '1'").fetchone()
+    assert media == ("other",)
+
+
+def test_minified_telegram_json_with_one_bad_string_loses_only_that_message(
+        project: Project, tmp_path: Path) -> None:
+    data = orjson.dumps(_export([_msg(i, f"text {i}") for i in range(1, 6)]))
+    data = data.replace(b'"text 3"', b'"bad \xff\xfe string"')
+    p = tmp_path / "result.json"
+    p.write_bytes(data)
+    src = ingest_one(project, p)
+    assert src.status == "complete", src.error
+    assert (src.read, src.stored, src.quarantined) == (5, 4, 1)
+    assert "message 3" in quarantine(project)[0][0]
+
+
+def test_minified_telegram_json_nested_deeply_is_quarantined_in_bounded_memory(
+        project: Project, tmp_path: Path) -> None:
+    deep = b"[" * 100_000 + b"]" * 100_000
+    data = orjson.dumps(_export([_msg(1), {"id": 2, "text": "PLACEHOLDER"}, _msg(3)]))
+    p = tmp_path / "result.json"
+    p.write_bytes(data.replace(b'"PLACEHOLDER"', deep))
+    t0 = time.monotonic()
+    src = ingest_one(project, p)
+    assert time.monotonic() - t0 < 20
+    assert (src.read, src.stored, src.quarantined) == (3, 2, 1)
+    assert "nested" in quarantine(project)[0][1]
+
+
+def test_telegram_json_that_is_not_json_at_all_fails_fast(project: Project, tmp_path: Path) -> None:
+    p = tmp_path / "result.json"
+    with p.open("wb") as fh:  # a sparse file: 64 MB of zero bytes
+        fh.truncate(64 << 20)
+    t0 = time.monotonic()
+    src = ingest_one(project, p, "telegram-json")
+    assert src.status == "failed" and "does not start with" in (src.error or "")
+    assert time.monotonic() - t0 < 10
+
+
+def test_pretty_telegram_json_with_a_giant_line_is_a_clear_error(
+        project: Project, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    import chatlens.ingest.telegram_json as tj
+
+    monkeypatch.setattr(tj, "MAX_RECORD", 1 << 16)
+    monkeypatch.setattr(tj, "CHUNK", 1 << 12)
+    p = tmp_path / "result.json"
+    p.write_bytes(b'{\n "name": "x",\n "type": "public_channel",\n "id": 1,\n "messages": [\n'
+                  + b" " * (1 << 18))
+    src = ingest_one(project, p, "telegram-json")
+    assert src.status == "failed" and "longer than" in (src.error or "")
