@@ -105,3 +105,54 @@ def test_pretty_telegram_json_with_a_giant_line_is_a_clear_error(
                   + b" " * (1 << 18))
     src = ingest_one(project, p, "telegram-json")
     assert src.status == "failed" and "longer than" in (src.error or "")
+
+
+# --- zip archives -------------------------------------------------------------------------------
+
+WA_LINES = "".join(f"21/09/2022, 10:{i:02d} - Member {i}: message {i}\n" for i in range(30))
+
+
+def _zip(path: Path, members: dict[str, bytes]) -> Path:
+    import zipfile
+
+    with zipfile.ZipFile(path, "w", zipfile.ZIP_DEFLATED) as zf:
+        for name, data in members.items():
+            zf.writestr(name, data)
+    return path
+
+
+def test_zip_with_a_zeroed_local_header_is_a_clear_error(project: Project, tmp_path: Path) -> None:
+    p = _zip(tmp_path / "chat.zip", {"_chat.txt": WA_LINES.encode()})
+    data = bytearray(p.read_bytes())
+    data[0:30] = bytes(30)  # the first member's local file header
+    p.write_bytes(bytes(data))
+    src = ingest_one(project, p)
+    assert src.status == "failed" and "cannot be read" in (src.error or "")
+
+
+def test_zip_needing_an_unknown_zip_version_is_a_clear_error(
+        project: Project, tmp_path: Path) -> None:
+    p = _zip(tmp_path / "chat.zip", {"_chat.txt": WA_LINES.encode()})
+    data = bytearray(p.read_bytes())
+    cd = data.rfind(b"PK\x01\x02")
+    data[cd + 6] = 148  # "version needed to extract": 14.8
+    p.write_bytes(bytes(data))
+    (src,) = project.ingest([p]).sources
+    assert src.status == "failed" and "zip file version 14.8" in (src.error or "")
+
+
+def test_zip_members_are_listed_and_opened_in_linear_time(project: Project, tmp_path: Path) -> None:
+    from chatlens.ingest.discover import discover
+    from chatlens.ingest.registry import detect
+
+    def cost(n: int) -> float:
+        p = _zip(tmp_path / f"many{n}.zip", {f"c{i}.txt": WA_LINES.encode() for i in range(n)})
+        t0 = time.monotonic()
+        for src in discover([p]):
+            assert not isinstance(src, Exception)
+            detect(src)
+            src.members[0].read_bytes()
+        return time.monotonic() - t0
+
+    small, big = cost(200), cost(1600)
+    assert big < 8 * small * 2.5 + 0.5, (small, big)  # 8x the members: ~8x the time, not 64x
