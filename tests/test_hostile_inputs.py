@@ -156,3 +156,60 @@ def test_zip_members_are_listed_and_opened_in_linear_time(project: Project, tmp_
 
     small, big = cost(200), cost(1600)
     assert big < 8 * small * 2.5 + 0.5, (small, big)  # 8x the members: ~8x the time, not 64x
+
+
+# --- Telegram HTML ------------------------------------------------------------------------------
+
+def _html_page(bodies: list[str]) -> str:
+    msgs = "".join(
+        f'<div class="message default clearfix" id="message{i}"><div class="body">'
+        f'<div class="pull_right date details" title="21.09.2022 10:{i:02d}:00 UTC+03:00">10:00'
+        f'</div><div class="from_name">Автор</div><div class="text">{b}</div></div></div>\n'
+        for i, b in enumerate(bodies, start=1))
+    return ('<!DOCTYPE html><html><head><meta charset="utf-8"/></head><body>'
+            '<div class="page_wrap"><div class="page_header"><div class="content"><div '
+            'class="text bold">Канал</div></div></div><div class="page_body chat_page">'
+            f'<div class="history">{msgs}</div></div></div></body></html>')
+
+
+def test_cp1251_html_page_is_refused_not_stored_as_mojibake(
+        project: Project, tmp_path: Path) -> None:
+    folder = tmp_path / "export"
+    folder.mkdir()
+    page = folder / "messages.html"
+    page.write_bytes(_html_page([f"Привет номер {i}" for i in range(32)]).encode("cp1251"))
+    (src,) = project.ingest([folder]).sources
+    assert src.status == "failed" and "--encoding" in (src.error or "")
+    assert src.stored == 0
+    (src,) = project.ingest([folder], encoding="cp1251").sources
+    assert src.status == "complete" and src.stored == 32
+    texts = [t for (t,) in project.store.con.execute("SELECT text FROM messages").fetchall()]
+    assert "Привет номер 3" in texts
+
+
+def test_deeply_nested_html_text_is_quarantined_not_stored_empty(
+        project: Project, tmp_path: Path) -> None:
+    folder = tmp_path / "export"
+    folder.mkdir()
+    deep = "<b>" * 5000 + "глубоко" + "</b>" * 5000
+    (folder / "messages.html").write_text(_html_page(["ok", deep, "<b>" * 300 + "ok3"]), "utf-8")
+    (src,) = project.ingest([folder]).sources
+    assert (src.read, src.stored, src.quarantined) == (3, 2, 1)
+    assert "nested" in quarantine(project)[0][1]
+    texts = {t for (t,) in project.store.con.execute("SELECT text FROM messages").fetchall()}
+    assert texts == {"ok", "ok3"}
+
+
+# --- bounded whole-file readers -----------------------------------------------------------------
+
+def test_whatsapp_file_beyond_the_size_bound_is_a_clear_error(
+        project: Project, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    import chatlens.ingest.whatsapp as wa
+
+    monkeypatch.setattr(wa, "MAX_FILE", 1 << 16)
+    p = tmp_path / "WhatsApp Chat with X.txt"
+    with p.open("wb") as fh:
+        fh.write(WA_LINES.encode())
+        fh.truncate(1 << 20)  # sparse
+    src = ingest_one(project, p, "whatsapp")
+    assert src.status == "failed" and "larger than" in (src.error or "")
