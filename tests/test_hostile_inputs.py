@@ -213,3 +213,35 @@ def test_whatsapp_file_beyond_the_size_bound_is_a_clear_error(
         fh.truncate(1 << 20)  # sparse
     src = ingest_one(project, p, "whatsapp")
     assert src.status == "failed" and "larger than" in (src.error or "")
+
+
+# --- generic tables -----------------------------------------------------------------------------
+
+def test_csv_delimiter_detection_is_linear_on_a_quote_comma_run(
+        project: Project, tmp_path: Path) -> None:
+    p = tmp_path / "t.txt"
+    p.write_text('"a,' * 21_000, encoding="utf-8")  # 63 KB: took 255 s in csv.Sniffer
+    t0 = time.monotonic()
+    ingest_one(project, p, "csv")
+    assert time.monotonic() - t0 < 10
+
+
+def test_json_array_table_with_a_deep_item_loses_only_that_item(
+        project: Project, tmp_path: Path) -> None:
+    p = tmp_path / "t.json"
+    items = [{"text": "one"}, "DEEP", {"text": "three"}]
+    p.write_bytes(orjson.dumps(items).replace(b'"DEEP"', b"[" * 100_000 + b"]" * 100_000))
+    src = ingest_one(project, p, "jsonl")
+    assert (src.read, src.stored, src.quarantined) == (3, 2, 1)
+
+
+def test_jsonl_line_beyond_the_record_bound_is_quarantined(
+        project: Project, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    import chatlens.ingest.generic as generic
+
+    monkeypatch.setattr(generic, "MAX_RECORD", 1 << 14)
+    monkeypatch.setattr(generic, "CHUNK", 1 << 12)
+    p = tmp_path / "t.jsonl"
+    p.write_bytes(b'{"text": "a"}\n{"text": "' + b"x" * (1 << 16) + b'"}\n{"text": "c"}\n')
+    src = ingest_one(project, p)
+    assert (src.read, src.stored, src.quarantined) == (3, 2, 1)
