@@ -427,8 +427,9 @@ def label_import(path: Path, annotator: str, sample_id: str | None, measure: str
         for problem in report.problems:
             err.print(f"[yellow]skipped[/yellow]: {safe(problem)}")
         out.print(f"{safe(path)}: read {report.read:,}, stored {report.stored:,}, "
-                  f"skipped {len(report.problems):,}")
-    if report.read and not report.stored:
+                  + (f"already imported {report.already:,}, " if report.already else "")
+                  + f"skipped {len(report.problems):,}")
+    if report.read and not report.stored and not report.already:
         sys.exit(1)
 
 

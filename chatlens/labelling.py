@@ -3,6 +3,8 @@ and checking labels. Wires :mod:`chatlens.annotate` to the stores."""
 
 from __future__ import annotations
 
+import hashlib
+
 import secrets
 import uuid
 from collections import Counter, defaultdict
@@ -75,10 +77,11 @@ class ImportReport:
     read: int = 0
     stored: int = 0
     problems: list[str] = field(default_factory=list)
+    already: int = 0  # labels this file had already stored (an import run again)
 
     def as_dict(self) -> dict[str, Any]:
         return {"path": self.path, "read": self.read, "stored": self.stored,
-                "problems": self.problems}
+                "already": self.already, "problems": self.problems}
 
 
 def import_labels(project: Project, path: str | Path, annotator: str,
@@ -101,7 +104,10 @@ def import_labels(project: Project, path: str | Path, annotator: str,
         members = {i["uid"] for i in store.sample_items(sample_id)}
     known = set(db.known_uids(project.store, [r.uid for r in records]))
     new: list[NewLabel] = []
-    for r in records:
+    # the same file (by content) imported with the same options stores each row once
+    digest = hashlib.sha256(Path(path).read_bytes()).hexdigest()
+    base_key = f"{digest}\x1f{sample_id or ''}\x1f{measure or ''}\x1f{annotator}"
+    for index, r in enumerate(records):
         where = f"{path}: label for {r.uid}"
         m = next((x for x in cb.measures if x.id == r.measure), None)
         if m is None:
@@ -117,8 +123,10 @@ def import_labels(project: Project, path: str | Path, annotator: str,
                 uid=r.uid, codebook=cb.name, measure=r.measure, value=r.value,
                 annotator=r.annotator, origin="import" if r.origin != "correction" else
                 "correction", sample_id=sample_id, sample_kind=sample["kind"] if sample else "none",
-                span=r.span, comment=r.comment, created=r.created))
+                span=r.span, comment=r.comment, created=r.created,
+                import_key=f"{base_key}\x1f{index}"))
     report.stored = store.add_labels(new)
+    report.already = len(new) - report.stored
     return report
 
 

@@ -245,3 +245,80 @@ def test_jsonl_line_beyond_the_record_bound_is_quarantined(
     p.write_bytes(b'{"text": "a"}\n{"text": "' + b"x" * (1 << 16) + b'"}\n{"text": "c"}\n')
     src = ingest_one(project, p)
     assert (src.read, src.stored, src.quarantined) == (3, 2, 1)
+
+
+# --- label files --------------------------------------------------------------------------------
+
+def _ls_task(i: int, **ann: Any) -> dict[str, Any]:
+    result = [{"from_name": "m", "to_name": "text", "type": "choices",
+               "value": {"choices": ["yes"]}}]
+    return {"id": i, "data": {"uid": f"u{i}"},
+            "annotations": [{"completed_by": {"email": "a@x"}, "created_at":
+                             "2024-01-01T00:00:00Z", "result": result, **ann}]}
+
+
+def test_label_studio_bad_tasks_are_per_task_problems_not_a_rejected_file(tmp_path: Path) -> None:
+    from chatlens.annotate import read_labels
+
+    span = {"from_name": "m", "to_name": "text", "type": "labels"}
+    tasks: list[Any] = [
+        _ls_task(1),
+        {"id": 2, "data": {"uid": "u2"}, "annotations": True},
+        _ls_task(3, created_at=5),
+        _ls_task(4, result=[{"type": "textarea", "from_name": "comment",
+                             "value": ["a", "list"]}, _ls_task(0)["annotations"][0]["result"][0]]),
+        _ls_task(5, result=[{**span, "value": {"start": 0, "end": 10**30, "labels": ["yes"]}}]),
+        _ls_task(6, created_at="0001-01-01T00:00:00+05:00"),
+        _ls_task(7, completed_by={"email": "SURROGATE"}),
+        "DEEP",
+        _ls_task(9, result=[{**span, "value": {"start": 0, "end": "INF", "labels": ["yes"]}}]),
+        _ls_task(10),
+    ]
+    text = json.dumps(tasks).replace('"SURROGATE"', '"\\ud800"')
+    text = text.replace('"DEEP"', "[" * 100_000 + "]" * 100_000)
+    text = text.replace('"INF"', "Infinity")
+    p = tmp_path / "ls.json"
+    p.write_text(text, encoding="utf-8")
+    records, problems = read_labels(p, "x", "m")
+    assert {r.uid for r in records} == {"u1", "u4", "u10"}
+    assert len(problems) == 7, [str(q) for q in problems]
+    assert all(str(q) for q in problems)
+
+
+def test_jsonl_and_csv_label_rows_with_odd_values_are_row_problems(tmp_path: Path) -> None:
+    from chatlens.annotate import read_labels
+
+    good = {"uid": "u1", "measure": "m", "value": "yes"}
+    lines = [json.dumps(good), json.dumps({**good, "created": 5}),
+             json.dumps({**good, "span": [0, "x" * 30]}), '{"uid": "\\ud800", "value": "yes"}',
+             json.dumps({**good, "span": [0, 1e300]}),
+             json.dumps({**good, "created": "9999-12-31T23:59:59-05:00"}),
+             "[" * 100_000 + "]" * 100_000, json.dumps({**good, "uid": "u2"})]
+    p = tmp_path / "l.jsonl"
+    p.write_text("\n".join(lines), encoding="utf-8")
+    records, problems = read_labels(p, "x")
+    assert [r.uid for r in records] == ["u1", "u2"]
+    assert len(problems) == 6, [str(q) for q in problems]
+    c = tmp_path / "l.csv"
+    c.write_text("uid,measure,value,created,span\nu1,m,yes,9999-12-31T23:59:59-05:00,\n"
+                 "u2,m,yes,,0:99999999999999999999999\nu3,m,yes,,1:2\n", encoding="utf-8")
+    records, problems = read_labels(c, "x")
+    assert [r.uid for r in records] == ["u3"] and len(problems) == 2
+
+
+def test_label_import_run_twice_stores_each_row_once(project: Project, tmp_path: Path) -> None:
+    from tests.helpers import telegram_export
+
+    project.ingest([telegram_export(tmp_path / "a.json", [f"text {i}" for i in range(20)])])
+    project.code("builtin:exodus-2022")
+    uids = [u for (u,) in project.store.con.execute("SELECT uid FROM messages").fetchall()]
+    p = tmp_path / "l.csv"
+    p.write_text("uid,measure,value\n" + "".join(f"{u},border_crossing,yes\n" for u in uids),
+                 encoding="utf-8")  # no created column: each run would stamp a new time
+    first = project.import_labels(p, "ann")
+    again = project.import_labels(p, "ann")  # e.g. rerun after a kill that followed the commit
+    assert (first.stored, again.stored, again.already) == (20, 0, 20)
+    n = project.labels().con.execute("SELECT count(*) FROM labels").fetchone()
+    assert n == (20,)
+    other = project.import_labels(p, "other-annotator")  # other options: a different import
+    assert other.stored == 20

@@ -46,6 +46,10 @@ CREATE TABLE IF NOT EXISTS labels (
     status TEXT NOT NULL DEFAULT 'active' CHECK (status IN ('active', 'undone', 'skipped')));
 CREATE INDEX IF NOT EXISTS labels_by_measure ON labels (codebook, measure, uid);
 """
+#: Imported labels carry a key (file hash, options, row) so that re-running an import, e.g.
+#: after a kill that landed after its commit, stores nothing twice. NULL (labels made in the
+#: app) never conflicts.
+_IMPORT_KEY_DDL = "CREATE UNIQUE INDEX IF NOT EXISTS labels_import_key ON labels (import_key)"
 
 
 @dataclass(slots=True)
@@ -62,6 +66,7 @@ class NewLabel:
     comment: str | None = None
     created: datetime | None = None
     status: str = "active"
+    import_key: str | None = None  # set by imports: the same key is stored once
 
 
 class LabelStore:
@@ -73,6 +78,11 @@ class LabelStore:
         self.con.execute("PRAGMA journal_mode=WAL")
         self.con.execute("PRAGMA foreign_keys=ON")
         self.con.executescript(_DDL)
+        cols = {r[1] for r in self.con.execute("PRAGMA table_info(labels)")}
+        if "import_key" not in cols:  # projects made before imports were idempotent
+            with self.transaction() as con:
+                con.execute("ALTER TABLE labels ADD COLUMN import_key TEXT")
+        self.con.execute(_IMPORT_KEY_DDL)
 
     def close(self) -> None:
         self.con.close()
@@ -127,19 +137,23 @@ class LabelStore:
 
     # -- labels ----------------------------------------------------------------------------
     def add_labels(self, labels: Iterable[NewLabel]) -> int:
+        """Store labels in one transaction; returns how many were new (a label whose
+        ``import_key`` is already stored is skipped)."""
         rows = []
         for lab in labels:
             created = (lab.created or datetime.now(UTC)).astimezone(UTC).isoformat()
             rows.append((lab.uid, lab.codebook, lab.measure, lab.value, lab.annotator, created,
                          lab.sample_id, lab.sample_kind, lab.origin,
                          lab.span[0] if lab.span else None, lab.span[1] if lab.span else None,
-                         lab.comment, lab.status))
+                         lab.comment, lab.status, lab.import_key))
         with self.transaction() as con:
+            before = con.total_changes
             con.executemany(
                 "INSERT INTO labels (uid, codebook, measure, value, annotator, created, "
-                "sample_id, sample_kind, origin, span_start, span_end, comment, status) "
-                "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)", rows)
-        return len(rows)
+                "sample_id, sample_kind, origin, span_start, span_end, comment, status, "
+                "import_key) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) "
+                "ON CONFLICT (import_key) DO NOTHING", rows)
+            return con.total_changes - before
 
     def undo_last(self, annotator: str, sample_id: str) -> dict[str, Any] | None:
         """Mark the annotator's latest active label in the sample as undone; return it."""
