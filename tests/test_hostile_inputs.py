@@ -322,3 +322,32 @@ def test_label_import_run_twice_stores_each_row_once(project: Project, tmp_path:
     assert n == (20,)
     other = project.import_labels(p, "other-annotator")  # other options: a different import
     assert other.stored == 20
+
+
+# --- report --pdf ---------------------------------------------------------------------------------
+
+def test_pdf_printing_launches_chromium_with_networking_disabled(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    import subprocess
+
+    from chatlens.report import build
+
+    seen: list[list[str]] = []
+
+    def fake_run(cmd: list[str], **kw: Any) -> subprocess.CompletedProcess[str]:
+        seen.append(cmd)
+        Path(next(a for a in cmd if a.startswith("--print-to-pdf="))
+             .split("=", 1)[1]).write_bytes(b"%PDF")
+        return subprocess.CompletedProcess(cmd, 0, "", "")
+
+    monkeypatch.setattr(build, "find_chromium", lambda: "/usr/bin/chromium")
+    monkeypatch.setattr(build.subprocess, "run", fake_run)
+    html = tmp_path / "r.html"
+    html.write_text("<p>x</p>", encoding="utf-8")
+    build.print_pdf(html, tmp_path / "r.pdf")
+    (cmd,) = seen
+    assert "--host-resolver-rules=MAP * ~NOTFOUND" in cmd
+    assert any(a.startswith("--proxy-server=") for a in cmd)
+    assert "--proxy-bypass-list=<-loopback>" in cmd
+    assert "--disable-background-networking" in cmd and "--dns-prefetch-disable" in cmd
+    assert cmd[-1].startswith("file://")
