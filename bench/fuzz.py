@@ -62,8 +62,8 @@ def seeds() -> dict[str, list[bytes]]:
         "claims": _heads(sorted((ROOT / "chatlens" / "codebooks").glob("*.claims.yaml"))),
     }
     s["parquet"] = [*s["parquet"], _parquet_seed()]
-    s["csv"] = [*s["csv"], "text,date,author\nПривет,2022-09-21T10:00:00,a\n\"x, \"\"y\"\"\",1663754400,b\n"
-                .encode()]
+    s["csv"] = [*s["csv"], ("text,date,author\nПривет,2022-09-21T10:00:00,a\n"
+                            '"x, ""y""",1663754400,b\n').encode()]
     s["detect"] = [x for k in ("telegram-json", "whatsapp", "csv", "jsonl") for x in s[k][:2]]
     s.update(_label_seeds())
     return {k: v for k, v in s.items() if v}

@@ -4,7 +4,6 @@ and checking labels. Wires :mod:`chatlens.annotate` to the stores."""
 from __future__ import annotations
 
 import hashlib
-
 import secrets
 import uuid
 from collections import Counter, defaultdict

@@ -55,7 +55,8 @@ def test_telegram_json_odd_value_types_are_records_or_quarantined(
     src = ingest_one(project, p, "telegram-json")
     assert src.status == "complete", src.error
     assert (src.read, src.stored, src.quarantined) == (5, 2, 3)
-    media = project.store.con.execute("SELECT media FROM messages WHERE message_id = '1'").fetchone()
+    media = project.store.con.execute(
+        "SELECT media FROM messages WHERE message_id = '1'").fetchone()
     assert media == ("other",)
 
 
@@ -351,3 +352,36 @@ def test_pdf_printing_launches_chromium_with_networking_disabled(
     assert "--proxy-bypass-list=<-loopback>" in cmd
     assert "--disable-background-networking" in cmd and "--dns-prefetch-disable" in cmd
     assert cmd[-1].startswith("file://")
+
+
+# --- fuzzing (small budget; bench/fuzz.py runs the big one) ---------------------------------------
+
+_SEEDS: dict[str, bytes] = {
+    "telegram-json": json.dumps(_export([_msg(1), _msg(2, [{"type": "bold", "text": "b"}])]),
+                                indent=1).encode(),
+    "detect": orjson.dumps(_export([_msg(1), _msg(2)])),
+    "telegram-html": _html_page(["один", "<b>два</b>"]).encode(),
+    "whatsapp": WA_LINES.encode(),
+    "zip": WA_LINES.encode(),
+    "csv": "text,date,author\nПривет,2022-09-21T10:00:00,a\n\"x, \"\"y\"\"\",5,b\n".encode(),
+    "jsonl": b'{"text": "a", "ts": 1663754400}\n{"text": "b", "author": "x"}\n',
+    "labels-jsonl": b'{"uid": "u1", "measure": "m", "value": "yes", "span": [0, 2]}\n',
+    "labels-labelstudio": json.dumps([_ls_task(1), _ls_task(2)]).encode(),
+    "codebook": b"name: x\nversion: 1\nlanguages: [ru]\nmeasures:\n  - id: m\n    question: q?\n"
+                b"    labels: [yes, no]\n    lexicon: {ru: [a]}\n",
+}
+
+
+@pytest.mark.parametrize("target", sorted(_SEEDS))
+def test_mutated_inputs_give_records_or_chatlens_errors(target: str, tmp_path: Path) -> None:
+    import random
+
+    from tests.fuzzing import check, mutate
+
+    rng = random.Random(target)
+    pool = list(_SEEDS.values())
+    for i in range(40):
+        data = _SEEDS[target] if i == 0 else mutate(_SEEDS[target], rng, pool)
+        res = check(target, data, tmp_path)
+        assert res.kind != "crash", (res.detail, data[:300])
+        assert res.seconds < 5, (res.seconds, data[:300])

@@ -66,7 +66,7 @@ class Scalar:
 
 
 class _Frame:
-    __slots__ = ("array", "key", "index", "selected", "has_value")
+    __slots__ = ("array", "has_value", "index", "key", "selected")
 
     def __init__(self, array: bool, selected: bool) -> None:
         self.array = array
@@ -79,7 +79,7 @@ class _Frame:
 class _Capture:
     """The bytes of the element being cut out."""
 
-    __slots__ = ("offset", "parts", "size", "depth", "deepest", "scalar")
+    __slots__ = ("deepest", "depth", "offset", "parts", "scalar", "size")
 
     def __init__(self, offset: int, scalar: bool) -> None:
         self.offset = offset
