@@ -313,7 +313,7 @@ class TelegramHtml:
         for member in source.members:  # the header is on every page; usually the first is read
             try:
                 title = page_title(_decode(member.head(65536), encoding, final=False))
-            except (OSError, UnicodeDecodeError):
+            except (OSError, UnicodeError):
                 continue
             if title:
                 break
@@ -336,8 +336,8 @@ class TelegramHtml:
                 continue
             try:
                 text = _decode(data, encoding)
-            except UnicodeDecodeError as exc:  # the page changed since it was checked
-                raise _encoding_error(member, encoding, exc.start, data) from None
+            except UnicodeError as exc:  # the page changed since it was checked
+                raise _encoding_error(member, encoding, getattr(exc, "start", 0), data) from None
             found = False
             for element in split_messages(text):
                 found = True
@@ -450,26 +450,30 @@ def _check_encoding(source: SourceInput, encoding: str) -> None:
             while chunk := fh.read(1 << 20):
                 try:
                     decoder.decode(chunk)
-                except UnicodeDecodeError as exc:
-                    at = offset + exc.start
+                except UnicodeError as exc:
+                    at = offset + getattr(exc, "start", 0)
                     raise _encoding_error(member, encoding, at, chunk) from None
                 offset += len(chunk)
                 if offset > MAX_PAGE:
                     break
             try:
                 decoder.decode(b"", final=True)
-            except UnicodeDecodeError:
+            except UnicodeError:
                 raise _encoding_error(member, encoding, offset, b"") from None
 
 
-def _encoding_error(member: Member, encoding: str, at: int, sample: bytes) -> EncodingError:
-    hint = ""
-    if sample:
-        from charset_normalizer import from_bytes
+def _decodes(data: bytes, encoding: str) -> bool:
+    try:
+        codecs.getincrementaldecoder(encoding)("strict").decode(data)
+    except UnicodeError:
+        return False
+    return True
 
-        found = [m.encoding for m in from_bytes(sample[:65536])][:3]
-        if found:
-            hint = f" It may be {' or '.join(found)}."
+
+def _encoding_error(member: Member, encoding: str, at: int, sample: bytes) -> EncodingError:
+    found = [c for c in ("cp1251", "koi8-r", "cp1252", "utf-16-le") if c != encoding and
+             _decodes(sample[:65536], c)]
+    hint = f" It decodes as {' or '.join(found)}." if sample and found else ""
     return EncodingError(member.name, f"not valid {encoding} text at byte {at}: Telegram Desktop "
                          f"writes UTF-8, so the page was re-saved in another encoding.{hint} "
                          "Convert it to UTF-8, or name its encoding with --encoding.", f"byte {at}")
