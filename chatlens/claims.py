@@ -96,7 +96,7 @@ class ClaimsFile(_Model):
 
 def parse_claims(text: str, source: str, codebook: Codebook | None = None) -> ClaimsFile:
     """Validate a claims file; with ``codebook``, also check measures, values and filters."""
-    data, root = load_yaml(text, source)
+    data, root = load_yaml(text, source, ClaimsError)
     try:
         parsed = ClaimsFile.model_validate(data)
     except ValidationError as exc:

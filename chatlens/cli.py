@@ -491,8 +491,9 @@ def label_import(path: Path, annotator: str, sample_id: str | None, measure: str
                 err.print(f"[yellow]skipped[/yellow]: {safe(problem)}")
         unlabelled = f" ({len(blank):,} without a value: not labelled yet)" if blank else ""
         out.print(f"{safe(path)}: read {report.read:,}, stored {report.stored:,}, "
-                  f"skipped {len(report.problems):,}{unlabelled}")
-    if report.read and not report.stored:
+                  + (f"already imported {report.already:,}, " if report.already else "")
+                  + f"skipped {len(report.problems):,}{unlabelled}")
+    if report.read and not report.stored and not report.already:
         sys.exit(1)
 
 

@@ -266,8 +266,41 @@ def _pydantic_loc(loc: tuple[Any, ...]) -> tuple[Any, ...]:
         p in ("lexicon", "regex", "model") or "[" in p)))
 
 
+#: Deepest nesting a codebook or claims file may have; real ones stay under 10 levels.
+MAX_YAML_DEPTH = 64
+#: Most values a file may expand to once aliases are followed (a "billion laughs" guard).
+MAX_YAML_VALUES = 200_000
+
+
 class YamlLoader(yaml.SafeLoader):  # type: ignore[misc]
-    """Safe YAML where only true/false are booleans: ``labels: [yes, no]`` stays two strings."""
+    """Safe YAML where only true/false are booleans: ``labels: [yes, no]`` stays two strings.
+
+    Nesting deeper than :data:`MAX_YAML_DEPTH` stops the composer before it recurses, and a
+    tagged scalar its constructor cannot convert (``!!int abc``) is a ``ConstructorError`` at
+    the value's line instead of a bare ``ValueError``.
+    """
+
+    _depth = 0
+
+    def compose_node(self, parent: Any, index: Any) -> Any:
+        self._depth += 1
+        try:
+            if self._depth > MAX_YAML_DEPTH:
+                raise yaml.composer.ComposerError(
+                    None, None, f"nested more than {MAX_YAML_DEPTH} levels deep",
+                    self.peek_event().start_mark)
+            return super().compose_node(parent, index)
+        finally:
+            self._depth -= 1
+
+    def construct_object(self, node: Any, deep: bool = False) -> Any:
+        try:
+            return super().construct_object(node, deep)
+        except (ValueError, TypeError, OverflowError, AttributeError) as exc:
+            value = node.value if isinstance(node, yaml.ScalarNode) else node.id
+            raise yaml.constructor.ConstructorError(
+                None, None, f"the value {str(value)[:40]!r} cannot be read as {node.tag} ({exc})",
+                node.start_mark) from None
 
 
 YamlLoader.yaml_implicit_resolvers = {
@@ -278,15 +311,57 @@ YamlLoader.add_implicit_resolver(
     "tag:yaml.org,2002:bool", re.compile(r"^(?:true|True|TRUE|false|False|FALSE)$"), list("tTfF"))
 
 
-def load_yaml(text: str, source: str) -> tuple[Any, yaml.Node | None]:
-    """Parsed data and its node tree (for line numbers); YAML errors as CodebookError."""
+def _expands_ok(root: yaml.Node | None) -> bool:
+    """Whether the node tree, aliases followed, holds at most :data:`MAX_YAML_VALUES` nodes."""
+    stack: list[yaml.Node] = [root] if root is not None else []
+    seen = 0
+    while stack:
+        node = stack.pop()
+        seen += 1
+        if seen > MAX_YAML_VALUES:
+            return False
+        if isinstance(node, yaml.SequenceNode):
+            stack.extend(node.value)
+        elif isinstance(node, yaml.MappingNode):
+            for key, value in node.value:
+                stack += (key, value)
+    return True
+
+
+def load_yaml(text: str, source: str, error: type[CodebookError] | None = None,
+              ) -> tuple[Any, yaml.Node | None]:
+    """Parsed data and its node tree (for line numbers); YAML errors as CodebookError.
+
+    The file is composed once; its depth is checked before anything is constructed, and a value
+    its tag cannot hold (``!!int abc``, ``!!timestamp x``) is a problem at its line, not a crash.
+    """
+    def fail(line: int | None, message: str) -> CodebookError:
+        return (error or CodebookError)(source, [("(file)", line, message)])
+
     try:
-        return yaml.load(text, Loader=YamlLoader), yaml.compose(text, Loader=YamlLoader)
+        loader = YamlLoader(text)
+        try:
+            root = loader.get_single_node()
+            if not _expands_ok(root):
+                raise fail(None, f"the file expands to more than {MAX_YAML_VALUES} values "
+                           "(through aliases); a codebook or claims file never does, so it is "
+                           "damaged or not one.")
+            data = loader.construct_document(root) if root is not None else None
+        finally:
+            loader.dispose()
+    except CodebookError:
+        raise
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         line = mark.line + 1 if mark is not None else None
-        raise CodebookError(source, [("(file)", line, f"not valid YAML: "
-                                      f"{getattr(exc, 'problem', exc)}")]) from None
+        raise fail(line, f"not valid YAML: {getattr(exc, 'problem', exc)}") from None
+    except RecursionError:
+        raise fail(None, "nested too deeply to read; a codebook or claims file never is, so "
+                   "this file is damaged or not one.") from None
+    except (ValueError, TypeError, OverflowError, AttributeError) as exc:
+        raise fail(None, f"a value cannot be read as its YAML tag says ({exc}); remove the tag "
+                   "or fix the value.") from None
+    return data, root
 
 
 def parse_codebook(text: str, source: str = "<codebook>") -> Codebook:

@@ -3,6 +3,7 @@ and checking labels. Wires :mod:`chatlens.annotate` to the stores."""
 
 from __future__ import annotations
 
+import hashlib
 import secrets
 import uuid
 from collections import Counter, defaultdict
@@ -77,10 +78,11 @@ class ImportReport:
     read: int = 0
     stored: int = 0
     problems: list[str] = field(default_factory=list)
+    already: int = 0  # labels this file had already stored (an import run again)
 
     def as_dict(self) -> dict[str, Any]:
         return {"path": self.path, "read": self.read, "stored": self.stored,
-                "problems": self.problems}
+                "already": self.already, "problems": self.problems}
 
 
 def import_labels(project: Project, path: str | Path, annotator: str,
@@ -113,7 +115,10 @@ def import_labels(project: Project, path: str | Path, annotator: str,
         members = {i["uid"] for i in store.sample_items(sample_id)}
     known = set(db.known_uids(project.store, [r.uid for r in records]))
     new: list[NewLabel] = []
-    for r in records:
+    # the same file (by content) imported with the same options stores each row once
+    digest = hashlib.sha256(Path(path).read_bytes()).hexdigest()
+    base_key = f"{digest}\x1f{sample_id or ''}\x1f{measure or ''}\x1f{annotator}"
+    for index, r in enumerate(records):
         where = f"{path}: label for {r.uid}"
         m = next((x for x in cb.measures if x.id == r.measure), None)
         if m is None:
@@ -131,12 +136,14 @@ def import_labels(project: Project, path: str | Path, annotator: str,
                 annotator=r.annotator, origin="import" if r.origin != "correction" else
                 "correction", sample_id=ref_id or sample_id,
                 sample_kind="reference" if reference else sample["kind"] if sample else "none",
-                span=r.span, comment=r.comment, created=r.created))
+                span=r.span, comment=r.comment, created=r.created,
+                import_key=f"{base_key}\x1f{reference or ''}\x1f{index}"))
     if reference:
         for m_id in sorted({n.measure for n in new}):
             store.add_reference_items(f"reference-{m_id}-{reference}", cb.name, m_id,
                                       [n.uid for n in new if n.measure == m_id], run_id)
     report.stored = store.add_labels(new)
+    report.already = len(new) - report.stored
     return report
 
 

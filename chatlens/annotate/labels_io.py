@@ -83,8 +83,10 @@ def _span(v: Any) -> tuple[int, int] | None:
     if v is None or v == "":
         return None
     parts = v.split(":") if isinstance(v, str) else v
-    if not isinstance(parts, list) or len(parts) != 2:
-        raise ValueError(f"span must be start:end or [start, end], got {v!r}")
+    if not isinstance(parts, list) or len(parts) != 2 or any(
+            isinstance(p, bool) or not isinstance(p, int | str) or (
+                isinstance(p, str) and len(p) > 20) for p in parts):
+        raise ValueError(f"span must be start:end or [start, end] (integers), got {str(v)[:60]!r}")
     return int(parts[0]), int(parts[1])
 
 
@@ -152,6 +154,9 @@ def _rows_jsonl(text: str) -> Iterable[tuple[int, dict[str, Any]]]:
         except json.JSONDecodeError as exc:
             yield no, {"__error__": f"not valid JSON: {exc.msg} (column {exc.colno})"}
             continue
+        except RecursionError:
+            yield no, {"__error__": "not readable: the JSON is nested too deeply"}
+            continue
         yield no, obj if isinstance(obj, dict) else {"__error__": "not a JSON object"}
 
 
@@ -181,8 +186,8 @@ def read_labels(path: str | Path, default_annotator: str, measure: str | None = 
             continue
         try:
             records.append(record_from_row(row, default_annotator, measure, now))
-        except (ValueError, TypeError) as exc:
-            problems.append(LabelProblem(str(p), line, str(exc)))
+        except (ValueError, TypeError, OverflowError) as exc:
+            problems.append(LabelProblem(str(p), line, str(exc)[:300]))
     return records, problems
 
 

@@ -11,6 +11,7 @@ comment. ``completed_by`` becomes the annotator: the e-mail when the export give
 
 from __future__ import annotations
 
+import io
 import json
 import re
 from collections.abc import Callable, Mapping, Sequence
@@ -18,6 +19,8 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any, cast
 from xml.sax.saxutils import quoteattr
+
+import orjson
 
 from chatlens.annotate.records import (
     SAMPLE_KINDS,
@@ -28,6 +31,7 @@ from chatlens.annotate.records import (
     parse_time,
 )
 from chatlens.errors import InputError, UsageError
+from chatlens.ingest.jsonscan import Element, ScanError, scan
 
 _NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_.-]*\Z")
 _RESERVED = {"text", "context_before", "context_after", "comment"}
@@ -108,28 +112,28 @@ def _annotator(by: Any, default: str) -> str:
 def _comment(results: list[Any]) -> str | None:
     for res in results:
         if isinstance(res, dict) and res.get("type") == "textarea":
-            text = (res.get("value") or {}).get("text")
+            value = res.get("value")
+            text = value.get("text") if isinstance(value, dict) else None
+            if isinstance(text, str):
+                return text or None
             if isinstance(text, list):
-                return "\n".join(str(t) for t in text) or None
+                return "\n".join(t for t in text if isinstance(t, str)) or None
     return None
 
 
 def read_export(path: Path, text: str, default_annotator: str, measure: str | None,
                 now: datetime) -> tuple[list[LabelRecord], list[LabelProblem]]:
     """Labels from a Label Studio JSON export (a list of tasks with annotations)."""
-    try:
-        tasks = json.loads(text)
-    except json.JSONDecodeError as exc:
-        raise InputError(str(path), f"not valid JSON: {exc.msg}", f"line {exc.lineno}") from None
-    if not isinstance(tasks, list):
-        raise InputError(str(path), "not a Label Studio export: expected a JSON list of tasks")
     records: list[LabelRecord] = []
     problems: list[LabelProblem] = []
 
     def problem(where: str, message: str) -> None:
         problems.append(LabelProblem(str(path), None, message, where))
 
+    tasks = _tasks(path, text, problem)
     for ti, task in enumerate(tasks, start=1):
+        if task is None:  # reported by _tasks
+            continue
         data = task.get("data") if isinstance(task, dict) else None
         tid = task.get("id", "?") if isinstance(task, dict) else "?"
         where_t = f"task {ti} (id {tid})"
@@ -138,7 +142,11 @@ def read_export(path: Path, text: str, default_annotator: str, measure: str | No
             problem(where_t, "task has no data.uid: it was not exported by chatlens")
             continue
         kind = data.get("sample_kind") if isinstance(data, dict) else None
-        for ai, ann in enumerate(task.get("annotations") or [], start=1):
+        annotations = task.get("annotations") or []
+        if not isinstance(annotations, list):
+            problem(where_t, "the task's annotations are not a list")
+            continue
+        for ai, ann in enumerate(annotations, start=1):
             where = f"{where_t}, annotation {ai}"
             if not isinstance(ann, dict) or not isinstance(ann.get("result"), list):
                 problem(where, "annotation has no result list")
@@ -152,7 +160,7 @@ def read_export(path: Path, text: str, default_annotator: str, measure: str | No
             try:
                 created = parse_time(ann["created_at"]) if ann.get("created_at") else now
             except (TypeError, ValueError):
-                problem(where, f"created_at is not a time: {ann.get('created_at')!r}")
+                problem(where, f"created_at is not a time: {str(ann.get('created_at'))[:60]!r}")
                 continue
             base: dict[str, Any] = {
                 "uid": uid, "annotator": _annotator(ann.get("completed_by"), default_annotator),
@@ -187,10 +195,51 @@ def _result(res: Any, base: dict[str, Any], measure: str | None, records: list[L
     if len(picked) != 1:
         problem(f"{len(picked)} values chosen for {name!r}; one is needed")
         return
+    if not isinstance(picked[0], str | int) or isinstance(picked[0], bool):
+        problem(f"the value chosen for {name!r} is not text")
+        return
     try:
-        span = (int(value["start"]), int(value["end"])) if kind == "labels" else None
+        span = None
+        if kind == "labels":
+            start, end = value["start"], value["end"]
+            if not all(isinstance(x, int) and not isinstance(x, bool) for x in (start, end)):
+                raise ValueError(f"span start and end must be integers, got "
+                                 f"{str([start, end])[:60]}")
+            span = (start, end)
         records.append(LabelRecord(measure=name, value=str(picked[0]), span=span, **base))
     except KeyError as exc:
         problem(f"span result has no {exc.args[0]}")
-    except (TypeError, ValueError) as exc:
-        problem(str(exc))
+    except (TypeError, ValueError, OverflowError) as exc:
+        problem(str(exc)[:300])
+
+
+def _tasks(path: Path, text: str, problem: Callable[[str, str], None]) -> list[Any]:
+    """The export's tasks, each parsed alone: a task nested too deeply or holding invalid JSON
+    is reported and the others are read. A file that is not a JSON list is an InputError."""
+    if not text.lstrip().startswith("["):
+        try:
+            json.loads(text)
+        except (json.JSONDecodeError, RecursionError) as exc:
+            why = getattr(exc, "msg", "nested too deeply")
+            raise InputError(str(path), f"not valid JSON: {why}") from None
+        raise InputError(str(path), "not a Label Studio export: expected a JSON list of tasks")
+    tasks: list[Any] = []
+    try:
+        for ev in scan(io.BytesIO(text.encode("utf-8", "surrogatepass")), lambda p: p == ()):
+            if not isinstance(ev, Element):
+                continue
+            where = f"task {len(tasks) + 1}"
+            if ev.error is not None:
+                problem(where, ev.error)
+                tasks.append(None)
+                continue
+            try:
+                tasks.append(orjson.loads(ev.raw))
+            except orjson.JSONDecodeError as exc:
+                problem(where, f"not valid JSON: {exc}")
+                tasks.append(None)
+    except ScanError as exc:
+        if all(t is None for t in tasks):  # nothing readable before the damage
+            raise InputError(str(path), f"not valid JSON: {exc}") from None
+        problem(f"after task {len(tasks)}", f"the rest of the file is not valid JSON: {exc}")
+    return tasks

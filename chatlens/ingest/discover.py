@@ -41,28 +41,49 @@ def _file_member(path: Path, name: str | None = None) -> Member:
     return Member(name=name or path.name, size=path.stat().st_size, opener=opener)
 
 
+_ZIP_ERRORS = (zipfile.BadZipFile, zlib.error, EOFError, OSError, NotImplementedError,
+               RuntimeError, ValueError, KeyError)
+
+
+class _Archive:
+    """One open archive shared by all its members: its directory is read once, not per open
+    (opening each of N members through a fresh ``ZipFile`` was quadratic in N)."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self._zip: zipfile.ZipFile | None = None
+
+    def zip(self) -> zipfile.ZipFile:
+        if self._zip is None:
+            self._zip = zipfile.ZipFile(self.path)
+        return self._zip
+
+
 class _ZipMemberReader:
-    """A file object over one archive member that closes its archive too."""
+    """A file object over one archive member; damage shows up as :class:`InputError`."""
 
-    def __init__(self, archive: Path, info: zipfile.ZipInfo) -> None:
-        self._name = f"{archive}!{info.filename}"
-        self._zip = zipfile.ZipFile(archive)
-        self._fh = self._zip.open(info)
+    def __init__(self, archive: _Archive, info: zipfile.ZipInfo) -> None:
+        self._name = f"{archive.path}!{info.filename}"
+        try:
+            self._fh = archive.zip().open(info)
+        except _ZIP_ERRORS as exc:
+            raise self._damaged(exc) from None
 
-    def _damaged(self, exc: Exception) -> InputError:
-        return InputError(self._name, f"the archive member is damaged ({exc}); "
-                          "re-export or re-download the archive.")
+    def _damaged(self, exc: BaseException) -> InputError:
+        why = str(exc) or type(exc).__name__
+        return InputError(self._name, f"the archive member cannot be read ({why}); re-export "
+                          "or re-download the archive.")
 
     def read(self, n: int = -1) -> bytes:
         try:
             return self._fh.read(n)
-        except (zipfile.BadZipFile, zlib.error, EOFError, OSError) as exc:
+        except _ZIP_ERRORS as exc:
             raise self._damaged(exc) from None
 
     def readline(self, limit: int = -1) -> bytes:
         try:
             return self._fh.readline(limit)
-        except (zipfile.BadZipFile, zlib.error, EOFError, OSError) as exc:
+        except _ZIP_ERRORS as exc:
             raise self._damaged(exc) from None
 
     def __iter__(self) -> Iterator[bytes]:
@@ -71,7 +92,6 @@ class _ZipMemberReader:
 
     def close(self) -> None:
         self._fh.close()
-        self._zip.close()
 
     def __enter__(self) -> _ZipMemberReader:
         return self
@@ -85,8 +105,10 @@ def check_archive(path: Path) -> list[zipfile.ZipInfo]:
     try:
         with zipfile.ZipFile(path) as zf:
             infos = zf.infolist()
-    except (zipfile.BadZipFile, OSError) as exc:
-        raise InputError(str(path), f"not a readable zip archive ({exc}).") from None
+    except _ZIP_ERRORS as exc:
+        why = str(exc) or type(exc).__name__
+        raise InputError(str(path), f"not a readable zip archive ({why}); re-export or "
+                         "re-download it.") from None
     total = 0
     for info in infos:
         name = info.filename
@@ -113,11 +135,13 @@ def _archive_sources(path: Path) -> list[SourceInput]:
     if not infos:
         raise InputError(str(path), "the archive holds no chat export (.txt, .json, .html, …).")
 
+    archive = _Archive(path)
+
     def member(info: zipfile.ZipInfo) -> Member:
         return Member(
             name=f"{path.name}!{info.filename}",
             size=info.file_size,
-            opener=lambda: cast(IO[bytes], _ZipMemberReader(path, info)),
+            opener=lambda: cast(IO[bytes], _ZipMemberReader(archive, info)),
         )
 
     pages = sorted((i for i in infos if page_number(i.filename)), key=lambda i: (

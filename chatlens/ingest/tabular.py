@@ -14,11 +14,12 @@ from datetime import UTC, date, datetime
 from pathlib import PurePosixPath
 from typing import IO, Any
 
-from chatlens.errors import EncodingError, UsageError
+from chatlens.errors import EncodingError, InputError, UsageError
 from chatlens.ingest.base import EPOCH, ONE_US, Bad, Chat, Item, ParseOptions, Record, SourceInput
 from chatlens.schema import KINDS
 
 CHUNK = 4 << 20
+MAX_RECORD = 64 << 20  # longest line or record held in memory
 PLATFORM = "generic"
 LOOKAHEAD = 200  # JSON records scanned for column names before mapping is resolved
 FIELDS = ("text", "ts", "author", "author_name", "chat", "message_id", "reply_to", "kind")
@@ -237,6 +238,9 @@ def text_lines(fh: IO[bytes], encoding: str, name: str) -> Iterator[str]:
             offset += len(chunk)
             for part in parts:
                 yield part + "\n"
+            if len(rest) > MAX_RECORD:  # bounded: one line is never held beyond this
+                raise InputError(name, f"a line longer than {MAX_RECORD >> 20} MB; this is not "
+                                 "a table of messages, or it is damaged.", f"near byte {offset}")
         rest += decoder.decode(b"", final=True)
     except UnicodeDecodeError as exc:
         raise EncodingError(name, f"not valid {encoding} text ({exc.reason}).",

@@ -26,6 +26,7 @@ How a page is read:
 
 from __future__ import annotations
 
+import codecs
 import re
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -37,7 +38,7 @@ import lxml.html
 import orjson
 from lxml import etree
 
-from chatlens.errors import InputError
+from chatlens.errors import EncodingError, InputError, UsageError
 from chatlens.ingest.base import (
     EPOCH,
     ONE_US,
@@ -79,6 +80,11 @@ _ONCLICK_TYPES = {"ShowHashtag": "hashtag", "ShowBotCommand": "bot_command",
                   "ShowCashtag": "cashtag", "ShowMentionName": "mention_name",
                   "ShowNotLoadedEmoji": "custom_emoji", "ShowNotAvailableEmoji": "custom_emoji"}
 _PARSE_ERRORS = (etree.LxmlError, ValueError, TypeError)
+MAX_PAGE = 256 << 20  # exporter pages hold 1,000 messages, a few MB
+#: Deepest element nesting read; libxml2 silently drops what is nested past ~2,000 levels, and
+#: the exporter never nests a message beyond ~15.
+MAX_DEPTH = 500
+_PARSER = lxml.html.HTMLParser(huge_tree=True)
 
 
 @dataclass(slots=True)
@@ -296,11 +302,18 @@ class TelegramHtml:
     def parse(self, source: SourceInput, options: ParseOptions) -> Iterator[Item]:
         if not source.members:
             raise InputError(source.path, "no pages to read.")
+        encoding = options.encoding or "utf-8"
+        try:
+            codecs.lookup(encoding)
+        except LookupError:
+            raise UsageError(f"Unknown encoding {encoding!r}; use a Python codec name such as "
+                             "utf-8 or cp1251.") from None
+        _check_encoding(source, encoding)
         title = None
         for member in source.members:  # the header is on every page; usually the first is read
             try:
-                title = page_title(_decode(member.head(65536)))
-            except OSError:
+                title = page_title(_decode(member.head(65536), encoding, final=False))
+            except (OSError, UnicodeError):
                 continue
             if title:
                 break
@@ -309,11 +322,22 @@ class TelegramHtml:
         state = _State()
         for member in source.members:
             try:
-                text = _decode(member.read_bytes())
+                with member.open() as fh:  # bounded: a page is never held beyond MAX_PAGE
+                    data = fh.read(MAX_PAGE + 1)
             except OSError as exc:
                 state.pending.append(Bad(loc=member.name, excerpt="",
                                          reason=f"the page cannot be read ({exc})"))
                 continue
+            if len(data) > MAX_PAGE:
+                state.pending.append(Bad(loc=member.name, excerpt=data[:500].decode(
+                    "utf-8", "replace"), reason=f"the page is larger than {MAX_PAGE >> 20} MB; "
+                    "Telegram Desktop writes pages of 1,000 messages (a few MB), so it was not "
+                    "read"))
+                continue
+            try:
+                text = _decode(data, encoding)
+            except UnicodeError as exc:  # the page changed since it was checked
+                raise _encoding_error(member, encoding, getattr(exc, "start", 0), data) from None
             found = False
             for element in split_messages(text):
                 found = True
@@ -342,9 +366,13 @@ class TelegramHtml:
         if mid < 0 and "service" in el.classes:
             return None  # a date divider: layout, not a record
         try:
-            root = lxml.html.fragment_fromstring(el.raw)
+            root = lxml.html.fragment_fromstring(el.raw, parser=_PARSER)
         except _PARSE_ERRORS as exc:
             return Bad(loc=loc, reason=f"unreadable HTML: {exc}", excerpt=el.raw)
+        depth = _depth(root)
+        if depth > MAX_DEPTH:  # its text could be cut short: quarantine instead of storing it
+            return Bad(loc=loc, reason=f"the message's HTML is nested {depth} levels deep, more "
+                       f"than the {MAX_DEPTH} that are read", excerpt=el.raw)
         body = _child(root, "body")
         if body is None:
             body = root
@@ -397,5 +425,55 @@ class TelegramHtml:
         )
 
 
-def _decode(data: bytes) -> str:
-    return data.decode("utf-8", "replace").lstrip("\ufeff")
+def _depth(root: Any) -> int:
+    """The deepest element nesting under ``root``, walked without recursion."""
+    depth = deepest = 0
+    for event, _ in etree.iterwalk(root, events=("start", "end")):
+        depth += 1 if event == "start" else -1
+        deepest = max(deepest, depth)
+    return deepest
+
+
+def _decode(data: bytes, encoding: str = "utf-8", final: bool = True) -> str:
+    """Strictly decoded text (a cut multi-byte character at the end is dropped if not final)."""
+    decoder = codecs.getincrementaldecoder(encoding)("strict")
+    return decoder.decode(data, final=final).lstrip("\ufeff")
+
+
+def _check_encoding(source: SourceInput, encoding: str) -> None:
+    """EncodingError unless every page decodes as ``encoding``: nothing is stored from an export
+    whose text would come out garbled (a page re-saved as cp1251, say)."""
+    for member in source.members:
+        decoder = codecs.getincrementaldecoder(encoding)("strict")
+        offset = 0
+        with member.open() as fh:
+            while chunk := fh.read(1 << 20):
+                try:
+                    decoder.decode(chunk)
+                except UnicodeError as exc:
+                    at = offset + getattr(exc, "start", 0)
+                    raise _encoding_error(member, encoding, at, chunk) from None
+                offset += len(chunk)
+                if offset > MAX_PAGE:
+                    break
+            try:
+                decoder.decode(b"", final=True)
+            except UnicodeError:
+                raise _encoding_error(member, encoding, offset, b"") from None
+
+
+def _decodes(data: bytes, encoding: str) -> bool:
+    try:
+        codecs.getincrementaldecoder(encoding)("strict").decode(data)
+    except UnicodeError:
+        return False
+    return True
+
+
+def _encoding_error(member: Member, encoding: str, at: int, sample: bytes) -> EncodingError:
+    found = [c for c in ("cp1251", "koi8-r", "cp1252", "utf-16-le") if c != encoding and
+             _decodes(sample[:65536], c)]
+    hint = f" It decodes as {' or '.join(found)}." if sample and found else ""
+    return EncodingError(member.name, f"not valid {encoding} text at byte {at}: Telegram Desktop "
+                         f"writes UTF-8, so the page was re-saved in another encoding.{hint} "
+                         "Convert it to UTF-8, or name its encoding with --encoding.", f"byte {at}")

@@ -12,15 +12,19 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterator
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import IO, Any
 
 import orjson
 
 from chatlens.errors import InputError
 from chatlens.ingest.base import EPOCH, Bad, Chat, Item, ParseOptions, Record, SourceInput
+from chatlens.ingest.jsonscan import Path, Scalar, ScanError, scan
 
 CHUNK = 8 << 20
+MAX_RECORD = 64 << 20  # no message (nor header line) of a real export comes near this
+MIN_US = (datetime(1, 1, 1) - EPOCH) // timedelta(microseconds=1)
+MAX_US = (datetime(9999, 12, 31, 23, 59, 59) - EPOCH) // timedelta(microseconds=1)
 _BAD_ESCAPE = re.compile(rb"(?<!\\)((?:\\\\)*)\\x([0-9a-fA-F]{2})")
 _MESSAGES_KEY = re.compile(rb'^( *)"messages": \[ *\r?$')
 _CHAT_KEY = re.compile(rb'^( *)"(name|type|id)": (.*?),? *\r?$')
@@ -82,6 +86,8 @@ def to_record(msg: Any, chat: Chat, raw: str, loc: str) -> Item:
     ts_us: int | None
     try:
         if unix is not None:
+            if isinstance(unix, bool) or not isinstance(unix, int | str):
+                raise TypeError("not a number")
             ts_us = int(unix) * 1_000_000
         elif isinstance(msg.get("date"), str):
             local = datetime.fromisoformat(msg["date"])
@@ -89,8 +95,11 @@ def to_record(msg: Any, chat: Chat, raw: str, loc: str) -> Item:
             ts_naive = True
         else:
             ts_us = None
-    except (ValueError, TypeError):
-        return Bad(loc=loc, reason=f"unreadable date {unix or msg.get('date')!r}", excerpt=raw)
+        if ts_us is not None and not MIN_US <= ts_us <= MAX_US:
+            raise ValueError("out of range")
+    except (ValueError, TypeError, OverflowError):
+        return Bad(loc=loc, reason=f"unreadable date {unix or msg.get('date')!r}"[:200],
+                   excerpt=raw)
     text = flatten_text(msg.get("text"))
     kind, media = "message", None
     if mtype == "service":
@@ -100,6 +109,8 @@ def to_record(msg: Any, chat: Chat, raw: str, loc: str) -> Item:
         kind, media = "media", "unsupported"
     else:
         media = msg.get("media_type")
+        if media is not None and not isinstance(media, str):
+            media = "other"  # a media type the exporter never writes: kept as media, typed other
         if media is None:
             for key, name in MEDIA_KEYS:
                 if key in msg:
@@ -165,8 +176,9 @@ class _RepairingReader:
 class _Lines:
     """A chunked reader that hands out lines and, in message mode, whole array elements."""
 
-    def __init__(self, fh: IO[bytes]) -> None:
+    def __init__(self, fh: IO[bytes], name: str = "") -> None:
         self.fh = fh
+        self.name = name
         self.buf = b""
         self.pos = 0
         self.line_no = 1  # line number at self.pos
@@ -175,6 +187,10 @@ class _Lines:
     def _fill(self) -> bool:
         if self.eof:
             return False
+        if len(self.buf) - self.pos > MAX_RECORD:  # bounded: never hold more than one record
+            raise InputError(self.name, f"a line or message longer than {MAX_RECORD >> 20} MB; "
+                             "no Telegram export has one, so the file is damaged or not an "
+                             "export.", f"line {self.line_no}")
         data = self.fh.read(CHUNK)
         if not data:
             self.eof = True
@@ -254,6 +270,9 @@ class TelegramJson:
         member = source.members[0]
         with member.open() as fh:
             head = fh.read(4096)
+        if not head.removeprefix(b"\xef\xbb\xbf").lstrip().startswith(b"{"):
+            raise InputError(member.name, "not a Telegram JSON export (it does not start with "
+                             "'{').", "byte 0")
         pretty = re.search(rb'\n( +)"', head) is not None
         if not pretty:
             yield from self._parse_stream(source, options)
@@ -262,7 +281,7 @@ class TelegramJson:
             yield from self._parse_pretty(fh, member.name, options)
 
     def _parse_pretty(self, fh: IO[bytes], name: str, options: ParseOptions) -> Iterator[Item]:
-        reader = _Lines(fh)
+        reader = _Lines(fh, name)
         first = reader.readline()
         if first is None:
             raise InputError(name, "the file is empty.")
@@ -345,48 +364,62 @@ class TelegramJson:
                              "JSON export, or it is truncated before its first message.")
 
     def _parse_stream(self, source: SourceInput, options: ParseOptions) -> Iterator[Item]:
-        """Any other JSON layout (e.g. minified): ijson's event stream, still constant memory."""
-        import ijson
+        """Any other JSON layout (e.g. minified): the bounded scanner of :mod:`.jsonscan`.
 
+        Each message is cut out and parsed alone, so a damaged message costs only itself, and a
+        message nested too deeply or too long is quarantined without being held in memory.
+        """
         member = source.members[0]
-        chats: dict[str, dict[str, Any]] = {}  # prefix of a chat object -> name/type/id
+        chats: dict[Path, dict[str, Any]] = {}  # path of a chat object -> name/type/id
         n = 0
-        builder: Any = None
-        depth = 0
-        item_prefix = ""
         with member.open() as fh:
             try:
-                for prefix, event, value in ijson.parse(_RepairingReader(fh), use_float=True):
-                    if builder is not None:
-                        builder.event(event, value)
-                        depth += event in ("start_map", "start_array")
-                        depth -= event in ("end_map", "end_array")
-                        if depth == 0:
-                            keys = chats.get(item_prefix.removesuffix("messages.item"), {})
-                            chat = Chat("telegram", str(keys.get("id", options.chat or "unknown")),
-                                        keys.get("name"), keys.get("type"))
-                            msg = builder.value
-                            builder = None
-                            yield to_record(msg, chat, orjson.dumps(msg).decode(),
-                                            f"{member.name}: message {n}")
-                            n += 1
-                    elif event == "start_map" and prefix.endswith("messages.item"):
-                        item_prefix, depth = prefix, 1
-                        builder = ijson.ObjectBuilder()
-                        builder.event(event, value)
-                    elif event in ("string", "number", "null") and prefix.rsplit(".", 1)[-1] in (
-                        "id", "name", "type"
-                    ):
-                        base, _, key = prefix.rpartition(".")
-                        base = f"{base}." if base else ""
-                        if base == "" or base.endswith(".list.item."):
-                            chats.setdefault(base, {})[key] = value
-            except ijson.JSONError as exc:
+                for ev in scan(fh, _messages_array):
+                    if isinstance(ev, Scalar):
+                        if ev.path and ev.path[-1] in ("id", "name", "type"):
+                            try:
+                                value = orjson.loads(repair_escapes(ev.raw))
+                            except orjson.JSONDecodeError:
+                                continue
+                            chats.setdefault(ev.path[:-1], {})[str(ev.path[-1])] = value
+                        continue
+                    n += 1
+                    loc = f"{member.name}: message {n} (byte {ev.offset})"
+                    raw = ev.raw.decode("utf-8", "replace")
+                    if ev.error is not None:
+                        yield Bad(loc=loc, reason=ev.error, excerpt=raw)
+                        continue
+                    try:
+                        msg = orjson.loads(repair_escapes(ev.raw))
+                    except orjson.JSONDecodeError as exc:
+                        yield Bad(loc=loc, reason=f"invalid JSON: {exc}", excerpt=raw)
+                        continue
+                    yield to_record(msg, _chat(chats.get(ev.path[:-2], {}), ev.path, options),
+                                    raw, loc)
+            except ScanError as exc:
                 if n == 0:
-                    raise InputError(member.name, f"not valid JSON ({exc}).") from None
-                yield Bad(loc=f"{member.name}: after message {n}",
-                          reason=f"invalid JSON: {exc}", excerpt="")
+                    raise InputError(member.name, f"not valid JSON ({exc}).",
+                                     f"byte {exc.offset}") from None
+                yield Bad(loc=f"{member.name}: after message {n} (byte {exc.offset})",
+                          reason=f"the rest of the file is not valid JSON: {exc}", excerpt="")
                 return
         if n == 0 and not chats:
             raise InputError(member.name, "no 'messages' list found; this is not a Telegram "
                              "Desktop JSON export.")
+
+
+def _messages_array(path: Path) -> bool:
+    """A chat's ``messages``: at the top, or in ``chats.list[i]`` / ``left_chats.list[i]``."""
+    return path == ("messages",) or (len(path) == 4 and path[0] in ("chats", "left_chats")
+                                     and path[1] == "list" and path[3] == "messages")
+
+
+def _chat(keys: dict[str, Any], path: Path, options: ParseOptions) -> Chat:
+    chat_id = keys.get("id")
+    name, ctype = keys.get("name"), keys.get("type")
+    chat = Chat("telegram", str(chat_id) if isinstance(chat_id, int | str) else (
+        options.chat or "unknown"), name if isinstance(name, str) else options.chat,
+        ctype if isinstance(ctype, str) else None)
+    if path[0] == "left_chats" and chat.type:
+        chat.type = f"{chat.type} (left)"
+    return chat

@@ -190,8 +190,17 @@ def chat_for(member_name: str, options: ParseOptions) -> Chat:
     return Chat("whatsapp", chat_id, title)
 
 
+#: Largest chat file read; WhatsApp caps an export at ~40 000 messages (a few MB).
+MAX_FILE = 256 << 20
+
+
 def _decode(member: Member) -> str:
-    data = member.read_bytes()
+    with member.open() as fh:  # bounded: never more than MAX_FILE + 1 bytes in memory
+        data = fh.read(MAX_FILE + 1)
+    if len(data) > MAX_FILE:
+        raise InputError(member.name, f"the file is larger than {MAX_FILE >> 20} MB; WhatsApp "
+                         "exports hold at most ~40,000 messages (a few MB), so this is not one. "
+                         "Pass --format if it is another kind of file.", "byte 0")
     bom = 3 if data.startswith(b"\xef\xbb\xbf") else 0
     try:
         return data[bom:].decode("utf-8")

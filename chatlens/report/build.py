@@ -29,9 +29,19 @@ HERE = Path(__file__).parent
 WEB_STATIC = HERE.parent / "web" / "static"
 SECTIONS = ("summary", "codebook", "models", "agreement", "estimates", "claims", "topics",
             "methods", "evidence", "manifest")
+#: Headless Chromium with networking off: the report is a local file and needs nothing else.
+#: Name resolution maps every host to nothing, every request goes to a proxy that does not
+#: exist (loopback included), and the background services that phone home are disabled.
 CHROMIUM_ARGS = ["--headless=new", "--no-sandbox", "--disable-gpu",
+                 "--host-resolver-rules=MAP * ~NOTFOUND", "--proxy-server=http://0.0.0.0:9",
+                 "--proxy-bypass-list=<-loopback>", "--dns-prefetch-disable",
                  "--disable-background-networking", "--disable-component-update",
-                 "--no-first-run", "--disable-sync"]
+                 "--disable-domain-reliability", "--disable-client-side-phishing-detection",
+                 "--disable-breakpad", "--disable-default-apps", "--disable-extensions",
+                 "--disable-sync", "--no-pings", "--metrics-recording-only",
+                 "--safebrowsing-disable-auto-update", "--no-first-run",
+                 "--disable-features=NetworkPrediction,OptimizationHints,Translate,"
+                 "MediaRouter,AutofillServerCommunication,CertificateTransparencyComponentUpdater"]
 FALLBACK_METHODS = """\
 Every share is estimated from a random **audit sample** coded by people. With model scores on
 every message, the **prediction-powered** estimate adds the model's average to the average

@@ -44,7 +44,8 @@ CREATE TABLE IF NOT EXISTS labels (
     sample_kind TEXT NOT NULL CHECK (sample_kind IN ('audit', 'train', 'reference', 'none')),
     origin TEXT NOT NULL CHECK (origin IN ('annotate', 'correction', 'import', 'adjudication')),
     span_start INTEGER, span_end INTEGER, comment TEXT,
-    status TEXT NOT NULL DEFAULT 'active' CHECK (status IN ('active', 'undone', 'skipped')));
+    status TEXT NOT NULL DEFAULT 'active' CHECK (status IN ('active', 'undone', 'skipped')),
+    import_key TEXT);
 CREATE INDEX IF NOT EXISTS labels_by_measure ON labels (codebook, measure, uid);
 """
 #: Bumped when the tables change; :func:`_upgrade` rebuilds older files in one transaction.
@@ -79,11 +80,18 @@ def _upgrade(con: sqlite3.Connection) -> None:
                         "created, run_id) SELECT sample_id, codebook, measure, kind, design, "
                         "created, run_id FROM samples_v1")
             con.execute("INSERT INTO sample_items SELECT * FROM sample_items_v1")
-            con.execute("INSERT INTO labels SELECT * FROM labels_v1")
+            old = ", ".join(r[1] for r in con.execute("PRAGMA table_info(labels_v1)"))
+            con.execute(f"INSERT INTO labels ({old}) SELECT {old} FROM labels_v1")
             for t in ("labels_v1", "sample_items_v1", "samples_v1"):
                 con.execute(f"DROP TABLE {t}")
         con.execute(f"PRAGMA user_version = {LABELS_VERSION}")
     con.execute("PRAGMA foreign_keys=ON")
+
+
+#: Imported labels carry a key (file hash, options, row) so that re-running an import, e.g.
+#: after a kill that landed after its commit, stores nothing twice. NULL (labels made in the
+#: app) never conflicts.
+_IMPORT_KEY_DDL = "CREATE UNIQUE INDEX IF NOT EXISTS labels_import_key ON labels (import_key)"
 
 
 @dataclass(slots=True)
@@ -100,6 +108,7 @@ class NewLabel:
     comment: str | None = None
     created: datetime | None = None
     status: str = "active"
+    import_key: str | None = None  # set by imports: the same key is stored once
 
 
 class LabelStore:
@@ -111,6 +120,7 @@ class LabelStore:
         self.con.execute("PRAGMA journal_mode=WAL")
         _upgrade(self.con)
         self.con.execute("PRAGMA foreign_keys=ON")
+        self.con.execute(_IMPORT_KEY_DDL)
 
     def close(self) -> None:
         self.con.close()
@@ -195,19 +205,23 @@ class LabelStore:
 
     # -- labels ----------------------------------------------------------------------------
     def add_labels(self, labels: Iterable[NewLabel]) -> int:
+        """Store labels in one transaction; returns how many were new (a label whose
+        ``import_key`` is already stored is skipped)."""
         rows = []
         for lab in labels:
             created = (lab.created or datetime.now(UTC)).astimezone(UTC).isoformat()
             rows.append((lab.uid, lab.codebook, lab.measure, lab.value, lab.annotator, created,
                          lab.sample_id, lab.sample_kind, lab.origin,
                          lab.span[0] if lab.span else None, lab.span[1] if lab.span else None,
-                         lab.comment, lab.status))
+                         lab.comment, lab.status, lab.import_key))
         with self.transaction() as con:
+            before = con.total_changes
             con.executemany(
                 "INSERT INTO labels (uid, codebook, measure, value, annotator, created, "
-                "sample_id, sample_kind, origin, span_start, span_end, comment, status) "
-                "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)", rows)
-        return len(rows)
+                "sample_id, sample_kind, origin, span_start, span_end, comment, status, "
+                "import_key) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) "
+                "ON CONFLICT (import_key) DO NOTHING", rows)
+            return con.total_changes - before
 
     def undo_last(self, annotator: str, sample_id: str) -> dict[str, Any] | None:
         """Mark the annotator's latest active label in the sample as undone; return it."""
