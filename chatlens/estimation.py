@@ -44,6 +44,7 @@ from chatlens.estimate import (
     ppi_finite_stratified,
     quantify_estimate,
 )
+from chatlens.estimate.domain import domain_stratified
 from chatlens.labelling import TIE_POLICIES, consensus
 from chatlens.store.frames import (
     STRATUM_COLUMN,
@@ -352,6 +353,61 @@ def _one(ctx: _Context, value: str, frame: pa.Table, grouped: bool,
     return est, naive, status, len(tied)
 
 
+def _domain(ctx: _Context, value: str, frame: pa.Table, group: str | None, part: pa.Table,
+            ) -> tuple[Estimate, Estimate, Status, int]:
+    """One group of a stratified audit that is not one of its strata (a month of a
+    chat-stratified audit): the whole sample estimates it, see :mod:`chatlens.estimate.domain`.
+    ``part`` is the group's slice, for the naive figure and the group's own labels."""
+    m, labels, level = ctx.measure, ctx.labels, ctx.level
+    naive = naive_estimate(yhat(m, value, part), level)
+    in_part = np.flatnonzero(part["audited"].to_numpy(zero_copy_only=False))
+    part_uids = set(part["uid"].take(pa.array(in_part, pa.int64())).to_pylist())
+    tied = sum(1 for u in part_uids if u in labels.ties)
+    n_here = len(part_uids) - (tied if ctx.ties == "exclude" else 0)
+    if n_here < 2:
+        low = np.array([1.0 if labels.audit.get(u) == value else 0.0 for u in part_uids])
+        f = yhat(m, value, part)[in_part] if in_part.size else np.array([])
+        return _unestimable(low, f, part.num_rows, ctx.method, level, naive), naive, \
+            "too-few", tied
+    keys = pc.fill_null(pc.cast(frame["grp"], pa.string()), "(none)")
+    d_all = np.asarray(pc.equal(keys, group).to_numpy(zero_copy_only=False), dtype=bool)
+    y_hat = yhat(m, value, frame)
+    in_frame = np.flatnonzero(frame["audited"].to_numpy(zero_copy_only=False))
+    uids = frame["uid"].take(pa.array(in_frame, pa.int64())).to_pylist()
+    order = np.argsort(np.array(uids, dtype=object), kind="stable")
+    in_frame, uids = in_frame[order], [uids[i] for i in order]
+    if ctx.ties == "exclude":
+        keep = np.array([u not in labels.ties for u in uids], dtype=bool)
+        in_frame, uids = in_frame[keep], [u for u in uids if u not in labels.ties]
+    (by,) = {labels.strata_by.get(u) for u in uids}
+    strata_all = np.asarray(frame[STRATUM_COLUMN[str(by)]].to_numpy(zero_copy_only=False)
+                            ).astype(str)
+    low = np.array([1.0 if labels.audit.get(u) == value else 0.0 for u in uids])
+    high = np.array([1.0 if labels.audit.get(u) == value or value in labels.ties.get(u, ())
+                     else 0.0 for u in uids])
+    scores = {"yhat_labelled": y_hat[in_frame], "yhat_population": y_hat} \
+        if ctx.method == "ppi" else {}
+
+    def run(y: np.ndarray) -> Estimate:
+        return domain_stratified(y, strata_all[in_frame], d_all[in_frame], strata_all, d_all,
+                                 level, **scores)
+
+    est = run(low)
+    status: Status = "partial" if est.unreached > 0 else "valid"
+    moved = (high != low) & d_all[in_frame]
+    if moved.any():
+        up = run(high)
+        est = replace(est, point=(est.point + up.point) / 2, lower=min(est.lower, up.lower),
+                      upper=max(est.upper, up.upper), se=None,
+                      notes=est.notes + f"; {int(moved.sum())} audited messages whose coders "
+                      "disagree (not adjudicated) could be this value or not: the interval "
+                      "covers both, the point is halfway")
+        status = "partial"
+    if _at_bound(est, n_here >= part.num_rows):
+        status = "at-bound"
+    return est, naive, status, tied
+
+
 def _quantify(ctx: _Context, value: str, y_hat: np.ndarray, naive: Estimate,
               ) -> tuple[Estimate, Estimate, Status, int]:
     m, labels = ctx.measure, ctx.labels
@@ -436,6 +492,8 @@ def estimate(project: Project, measure: str, value: str | None = None, by: str |
     if by in ("month", "week"):
         parts = [(g, t) for g, t in parts if g != "(none)"]
     parts = parts or [(None, frame)]
+    # groups that cut across the audit's strata are domains of the whole stratified sample
+    across = by is not None and bool(strata) and strata != {by} and resolved in ("audit", "ppi")
     if labels.ties:
         how = "left out of" if ties == "exclude" else "counted both ways in"
         warnings.append(
@@ -445,7 +503,8 @@ def estimate(project: Project, measure: str, value: str | None = None, by: str |
     out = []
     for v in values:
         for g, part in parts:
-            est, naive, status, tied = _one(ctx, v, part, grouped=g is not None)
+            est, naive, status, tied = (_domain(ctx, v, frame, g, part) if across else
+                                        _one(ctx, v, part, grouped=g is not None))
             out.append(Row(measure, v, g, est, naive, reason, pop.as_dict(),
                            warnings=warnings, status=status, unresolved=tied, undated=undated,
                            samples=labels.samples))

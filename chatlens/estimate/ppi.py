@@ -217,6 +217,14 @@ RECALIBRATE_FOLDS = 5
 
 def working_model(y: NDArray[np.float64], f: NDArray[np.float64], f_all: NDArray[np.float64],
                   tuned: bool = True) -> tuple[NDArray[np.float64], float, str]:
+    """:func:`working_model_values` with the population's values reduced to their mean."""
+    g, g_all, how = working_model_values(y, f, f_all, tuned)
+    return g, float(g_all.mean()), how
+
+
+def working_model_values(y: NDArray[np.float64], f: NDArray[np.float64],
+                         f_all: NDArray[np.float64], tuned: bool = True,
+                         ) -> tuple[NDArray[np.float64], NDArray[np.float64], str]:
     """The working model ``g`` of the difference estimator: its values on the audit and its mean
     over the population.
 
@@ -235,22 +243,22 @@ def working_model(y: NDArray[np.float64], f: NDArray[np.float64], f_all: NDArray
     folds' unbiased difference estimates. With fewer than ``RECALIBRATE_MIN_CLASS`` audited
     positives or negatives, or when a fold's scores separate its labels, ``g`` is PPI++'s
     ``lambda*f`` with ``lambda = Cov(y, f) / Var(f)`` clipped to [0, 1]. Returns
-    ``(g on the audit, mean of g over the population, description)``.
+    ``(g on the audit, g on the population, description)``.
     """
     if not tuned:
-        return f, float(f_all.mean()), "lambda=1"
+        return f, f_all, "lambda=1"
     x = int(y.sum())
     if min(x, y.size - x) >= RECALIBRATE_MIN_CLASS:
         fitted = _cross_fitted_logistic(y, f, f_all)
         if fitted is not None:
             return fitted
     lam = _regression_lambda(y, f)
-    return lam * f, lam * float(f_all.mean()), f"lambda={lam:.3f}"
+    return lam * f, lam * f_all, f"lambda={lam:.3f}"
 
 
 def _cross_fitted_logistic(y: NDArray[np.float64], f: NDArray[np.float64],
                            f_all: NDArray[np.float64],
-                           ) -> tuple[NDArray[np.float64], float, str] | None:
+                           ) -> tuple[NDArray[np.float64], NDArray[np.float64], str] | None:
     z, z_all = _logit(f), _logit(f_all)
     # folds stratified by label, assigned in a fixed order: the estimate is reproducible
     fold = np.empty(y.size, dtype=np.int64)
@@ -258,7 +266,7 @@ def _cross_fitted_logistic(y: NDArray[np.float64], f: NDArray[np.float64],
         members = np.flatnonzero(y == label)
         fold[members] = np.arange(members.size) % RECALIBRATE_FOLDS
     g = np.empty(y.size)
-    g_mean = 0.0
+    g_all = np.zeros(f_all.size)
     slopes = []
     for k in range(RECALIBRATE_FOLDS):
         held = fold == k
@@ -267,9 +275,9 @@ def _cross_fitted_logistic(y: NDArray[np.float64], f: NDArray[np.float64],
             return None
         a, b = coef
         g[held] = expit(a + b * z[held])
-        g_mean += float(expit(a + b * z_all).mean()) * (held.sum() / y.size)  # by fold size
+        g_all += expit(a + b * z_all) * (held.sum() / y.size)  # weighted by fold size
         slopes.append(b)
-    return g, g_mean, (f"logistic recalibration, cross-fitted over {RECALIBRATE_FOLDS} folds "
+    return g, g_all, (f"logistic recalibration, cross-fitted over {RECALIBRATE_FOLDS} folds "
                       f"(mean slope {np.mean(slopes):.3f})")
 
 

@@ -1,0 +1,130 @@
+"""Estimates for a domain that cuts across the strata of a stratified audit (e.g. one month of a
+chat-stratified audit).
+
+Splitting the audit by domain first and treating each stratum's few domain messages as a sample
+of their own throws information away: a chat with 30 audited messages may have one in a given
+month, and one message says nothing about its variance. Survey practice (Cochran 1977, §5A.14;
+Lohr 2019, §4.3) instead keeps every stratum's whole sample and estimates the domain total from
+``z = y * [in domain]``: ``t_d = sum_h N_h mean_h(z)``, with the usual stratified variance of
+``z``. The domain's size ``N_d`` is known (every message is in the store), so the share is
+``t_d / N_d``.
+
+The prediction-powered form is the difference estimator on the domain: the model's values are
+summed over the domain's messages (known exactly) and the audit corrects them with
+``z = (y - g(f)) * [in domain]``. A stratum with a single audited message gets the largest
+variance its ``z`` can have; strata no audited message reached are bounded as in
+:func:`chatlens.estimate.audit.unreached`.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+from numpy.typing import ArrayLike, NDArray
+
+from chatlens.estimate.audit import (
+    _as_binary,
+    fpc_effective_n,
+    unreached,
+    wilson_interval,
+    z_value,
+)
+from chatlens.estimate.ppi import PPI_MIN_MINORITY, _as_scores, working_model_values
+from chatlens.estimate.result import Estimate
+
+
+def _stratified_total(z: NDArray[np.float64], s_l: NDArray[np.str_], keys: list[str],
+                      N_h: dict[str, int], bound_sq: float, in_domain_h: dict[str, int],
+                      ) -> tuple[float, float, int]:
+    """Estimated total of ``z`` over the reached strata, its variance, and the number of
+    strata whose variance was bounded (one audited message)."""
+    total, var, bounded = 0.0, 0.0, 0
+    for h in keys:
+        zh = z[s_l == h]
+        n, N = zh.size, N_h[h]
+        total += N * float(zh.mean())
+        if n >= N or in_domain_h.get(h, 0) == 0:
+            continue  # a census, or no domain message in the stratum: z is exactly known
+        if n == 1:
+            var += N * N * bound_sq / 4.0  # Popoviciu: (range of z)^2 / 4, times N/(N-1)(1-1/N)
+            bounded += 1
+            continue
+        var += N * N * (1.0 - n / N) * float(np.var(zh, ddof=1)) / n
+    return total, var, bounded
+
+
+def domain_stratified(
+    y_labelled: ArrayLike,
+    strata_labelled: ArrayLike,
+    domain_labelled: ArrayLike,
+    strata_population: ArrayLike,
+    domain_population: ArrayLike,
+    level: float = 0.95,
+    yhat_labelled: ArrayLike | None = None,
+    yhat_population: ArrayLike | None = None,
+) -> Estimate:
+    """The share of positives in one domain under a stratified audit: audit-only, or
+    prediction-powered when the model's scores are given (on the audit and on the population).
+
+    ``strata_*`` give each message's stratum and ``domain_*`` whether it is in the domain; the
+    ``*_population`` arrays cover the whole population the sample was drawn from.
+    """
+    y = _as_binary(y_labelled, "y_labelled")
+    s_l = np.asarray(strata_labelled).astype(str)
+    d_l = np.asarray(domain_labelled, dtype=bool)
+    s_all = np.asarray(strata_population).astype(str)
+    d_all = np.asarray(domain_population, dtype=bool)
+    N_d = int(d_all.sum())
+    if N_d == 0:
+        raise ValueError("the domain holds no message of the population")
+    keys_all, sizes = np.unique(s_all, return_counts=True)
+    N_h = dict(zip(keys_all.tolist(), sizes.tolist(), strict=True))
+    reached = sorted(set(s_l.tolist()))
+    in_dom = dict(zip(*np.unique(s_all[d_all], return_counts=True), strict=True))
+    in_domain_h = {str(k): int(v) for k, v in in_dom.items()}
+    unreached_d = {h: n for h, n in in_domain_h.items() if h not in reached}
+    keep = ~np.isin(s_all, list(unreached_d)) if unreached_d else np.ones(s_all.size, bool)
+    N_dr = N_d - sum(unreached_d.values())  # domain messages in reached strata
+    n_d = int(d_l.sum())
+    if yhat_labelled is not None and yhat_population is not None:
+        f = _as_scores(yhat_labelled, "yhat_labelled")
+        f_all = _as_scores(yhat_population, "yhat_population")
+        g, g_all, how = working_model_values(y, f, f_all)
+        z = (y - g) * d_l
+        total, var, bounded = _stratified_total(z, s_l, reached, N_h, 4.0, in_domain_h)
+        point = (float(g_all[d_all & keep].sum()) + total) / N_dr
+        se = float(np.sqrt(var)) / N_dr
+        notes = (f"PPI++ for a domain of a stratified audit ({how}; {n_d} audited messages in "
+                 f"the domain, all {y.size} used); CLT interval")
+        zq = z_value(level)
+        lo, hi = point - zq * se, point + zq * se
+        yd = y[d_l]
+        minority = int(min(yd.sum(), yd.size - yd.sum())) if yd.size else 0
+        if minority < PPI_MIN_MINORITY:  # as ppi's small-sample guard: include audit-only
+            w = domain_stratified(y, s_l, d_l, s_all, d_all, level)
+            lo, hi = min(lo, w.lower), max(hi, w.upper)
+            notes += (f"; the domain's audit has only {minority} of the rarer class, so the "
+                      "interval is widened to include the audit-only interval")
+        method = "ppi"
+    else:
+        z = y * d_l
+        total, var, bounded = _stratified_total(z, s_l, reached, N_h, 1.0, in_domain_h)
+        point = total / N_dr
+        var_p = var / (N_dr * N_dr)
+        cap = fpc_effective_n(max(n_d, 1), N_dr)
+        n_eff = cap if var_p <= 0.0 or point <= 0.0 or point >= 1.0 else min(
+            point * (1 - point) / var_p, cap)
+        p_c = float(np.clip(point, 0.0, 1.0))
+        w_lo, w_hi = wilson_interval(p_c, n_eff, level, n_count=min(float(max(n_d, 1)), n_eff))
+        lo, hi = float(w_lo), float(w_hi)
+        se = float(np.sqrt(var_p))
+        notes = (f"domain of a stratified audit ({n_d} audited messages in the domain, all "
+                 f"{y.size} used); Wilson interval on the effective sample size {n_eff:.1f}")
+        method = "audit"
+    if bounded:
+        notes += (f"; {bounded} stratum/strata with a single audited message: their variance is "
+                  "taken at its maximum")
+    est = Estimate(float(np.clip(point, 0.0, 1.0)), float(max(lo, 0.0)), float(min(hi, 1.0)),
+                   level, method, n_d, N_d, notes, se)  # type: ignore[arg-type]
+    if unreached_d:
+        return unreached(est, sum(unreached_d.values()) / N_d, sorted(unreached_d))
+    return est
