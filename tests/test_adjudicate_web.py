@@ -12,6 +12,12 @@ from typing import Any
 
 import pytest
 
+from chatlens.labelling import disputes
+from chatlens.store import Store
+from chatlens.store.labels import LabelStore, NewLabel
+from chatlens.store.stages import population_frame
+from chatlens.web.access import ViewProject
+from tests.test_report import make_project
 from tests.test_web import (  # noqa: F401  (browser is a fixture)
     Server,
     browser,
@@ -21,13 +27,6 @@ from tests.test_web import (  # noqa: F401  (browser is a fixture)
     shot,
     start,
 )
-
-from chatlens.labelling import disputes  # noqa: E402
-from chatlens.store import Store  # noqa: E402
-from chatlens.store.labels import LabelStore, NewLabel  # noqa: E402
-from chatlens.store.stages import population_frame  # noqa: E402
-from chatlens.web.access import ViewProject  # noqa: E402
-from tests.test_report import make_project  # noqa: E402
 
 MEASURE = "z_symbol"
 CLAIMS = """codebook: builtin:exodus-2022

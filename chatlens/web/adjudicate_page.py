@@ -28,7 +28,8 @@ if TYPE_CHECKING:
 
 def routes(web: Web) -> list[Route]:
     def measure_info(mid: str) -> dict[str, Any]:
-        info = next((m for m in web.codebook_info()["measures"] if m["id"] == mid), None)
+        info: dict[str, Any] | None = next(
+            (m for m in web.codebook_info()["measures"] if m["id"] == mid), None)
         if info is None:
             raise UsageError(f"No measure {mid!r} in the codebook.")
         return info
