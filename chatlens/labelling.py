@@ -25,7 +25,7 @@ from chatlens.annotate import (
 from chatlens.annotate.labels_io import label_format
 from chatlens.errors import UsageError
 from chatlens.store import stages as db
-from chatlens.store.labels import NewLabel
+from chatlens.store.labels import LabelStore, NewLabel
 
 if TYPE_CHECKING:
     from chatlens.project import Project
@@ -241,6 +241,22 @@ def consensus(rows: list[dict[str, Any]], prefer: str | None = None,
     return out, ties
 
 
+def disputes(store: LabelStore, codebook: str, measure: str) -> list[dict[str, Any]]:
+    """Audited messages of ``measure`` whose coders disagree and that nobody adjudicated, read
+    from ``labels.sqlite`` alone (no DuckDB: the dashboard counts and settles them while another
+    process writes the store): uid, the tied values, the samples, each coder's value."""
+    rows = [r for r in store.labels_arrow(codebook, measure, "audit").to_pylist()
+            if r["value"] is not None]
+    _, ties = consensus(rows)
+    mine: dict[str, list[dict[str, Any]]] = defaultdict(list)
+    for r in rows:
+        if r["uid"] in ties and r["origin"] != "adjudication":
+            mine[r["uid"]].append(r)
+    return [{"uid": uid, "measure": measure, "tied": ties[uid],
+             "samples": sorted({r["sample_id"] for r in mine[uid]}),
+             "labels": {r["annotator"]: r["value"] for r in mine[uid]}} for uid in sorted(ties)]
+
+
 def unresolved(project: Project, measure: str) -> list[dict[str, Any]]:
     """Audited messages of ``measure`` whose coders disagree and that nobody adjudicated: uid,
     the samples, each coder's value, the message text (PII masked) and its context."""
@@ -248,24 +264,39 @@ def unresolved(project: Project, measure: str) -> list[dict[str, Any]]:
 
     cb = project.codebook()[0]
     cb.measure(measure)
-    rows = [r for r in project.labels().labels_arrow(cb.name, measure, "audit").to_pylist()
-            if r["value"] is not None]
-    _, ties = consensus(rows)
-    if not ties:
+    items = disputes(project.labels(), cb.name, measure)
+    if not items:
         return []
-    texts = {r["uid"]: r for r in db.messages_with_context(project.store, sorted(ties))}
-    out = []
-    for uid in sorted(ties):
-        mine = [r for r in rows if r["uid"] == uid and r["origin"] != "adjudication"]
-        msg = texts.get(uid, {})
-        out.append({
-            "uid": uid, "measure": measure, "tied": ties[uid],
-            "samples": sorted({r["sample_id"] for r in mine}),
-            "labels": {r["annotator"]: r["value"] for r in mine},
+    texts = {r["uid"]: r for r in db.messages_with_context(project.store,
+                                                            [i["uid"] for i in items])}
+    for it in items:
+        msg = texts.get(it["uid"], {})
+        it.update({
             "text": mask_pii(msg.get("text") or ""),
             "context_before": [mask_pii(t) for t in msg.get("before") or []],
             "context_after": [mask_pii(t) for t in msg.get("after") or []]})
-    return out
+    return items
+
+
+def record_decisions(store: LabelStore, codebook: str, measure: str, labels: list[str],
+                     decisions: dict[str, str], adjudicator: str) -> tuple[int, list[str]]:
+    """Store ``decisions`` (uid -> value) as ``adjudication`` labels, one in every audit sample
+    the message was labelled in; writes ``labels.sqlite`` only. Returns the labels stored and
+    the problems (a value not of the measure, a uid without an audit label)."""
+    samples_of: dict[str, set[str]] = defaultdict(set)
+    for r in store.labels_arrow(codebook, measure, "audit").to_pylist():
+        samples_of[r["uid"]].add(r["sample_id"])
+    problems, new = [], []
+    for uid, value in decisions.items():
+        if value not in labels:
+            problems.append(f"{uid}: {value!r} is not one of {labels}")
+        elif uid not in samples_of:
+            problems.append(f"{uid}: no audit label of {measure} to adjudicate")
+        else:
+            new += [NewLabel(uid=uid, codebook=codebook, measure=measure, value=value,
+                             annotator=adjudicator, origin="adjudication", sample_id=sid,
+                             sample_kind="audit") for sid in sorted(samples_of[uid])]
+    return store.add_labels(new), problems
 
 
 def adjudicate(project: Project, measure: str, decisions: dict[str, str],
@@ -275,23 +306,11 @@ def adjudicate(project: Project, measure: str, decisions: dict[str, str],
     labelled in, and wins over the coders' labels there (theirs are kept)."""
     cb = project.codebook()[0]
     m = cb.measure(measure)
-    rows = project.labels().labels_arrow(cb.name, measure, "audit").to_pylist()
-    samples_of: dict[str, set[str]] = defaultdict(set)
-    for r in rows:
-        samples_of[r["uid"]].add(r["sample_id"])
-    problems, new = [], []
-    for uid, value in decisions.items():
-        if value not in m.labels:
-            problems.append(f"{uid}: {value!r} is not one of {m.labels}")
-        elif uid not in samples_of:
-            problems.append(f"{uid}: no audit label of {measure} to adjudicate")
-        else:
-            new += [NewLabel(uid=uid, codebook=cb.name, measure=measure, value=value,
-                             annotator=adjudicator, origin="adjudication", sample_id=sid,
-                             sample_kind="audit") for sid in sorted(samples_of[uid])]
-    stored = project.labels().add_labels(new)
+    store = project.labels()
+    stored, problems = record_decisions(store, cb.name, measure, m.labels, decisions,
+                                        adjudicator)
     return {"measure": measure, "decided": len(decisions) - len(problems), "stored": stored,
-            "problems": problems, "remaining": len(unresolved(project, measure))}
+            "problems": problems, "remaining": len(disputes(store, cb.name, measure))}
 
 
 def read_decisions(path: str | Path) -> dict[str, str]:

@@ -105,7 +105,7 @@ class Web:
 
 def create_app(settings: Settings) -> Starlette:
     """The ASGI app for one project."""
-    from chatlens.web import api, network_page, pages
+    from chatlens.web import adjudicate_page, api, network_page, pages
 
     web = Web(settings)
 
@@ -126,6 +126,7 @@ def create_app(settings: Settings) -> Starlette:
                           body=str(exc), detail="")
 
     routes = [*pages.routes(web), *api.routes(web), *network_page.routes(web),
+              *adjudicate_page.routes(web),
               Mount("/static", app=StaticFiles(directory=HERE / "static"), name="static")]
     config = SecurityConfig(token=settings.token, loopback_only=is_loopback(settings.host))
     @asynccontextmanager

@@ -1,4 +1,5 @@
-// chatlens dashboard: keyboard labelling, Ctrl+Enter corrections, chat context on demand.
+// chatlens dashboard: keyboard labelling and adjudication, Ctrl+Enter corrections, chat
+// context on demand.
 // No inline script anywhere; all message text arrives escaped by the server and is only ever
 // read here as textContent.
 "use strict";
@@ -64,6 +65,35 @@
       if (ev.key === "s" || ev.key === "0") { ev.preventDefault(); skip(); return; }
       const b = document.querySelector('.label-btn[data-key="' + ev.key + '"]');
       if (b) { ev.preventDefault(); label(b.dataset.value); }
+    });
+  }
+
+  // --- adjudicate: number keys settle a disagreement, s moves on without deciding ------------
+  const adj = document.getElementById("adjudicate");
+  if (adj && !readOnly) {
+    const adjStatus = document.getElementById("adjudicate-status");
+    let adjBusy = false;
+    async function settle(value) {
+      if (adjBusy) { return; }
+      adjBusy = true;
+      try {
+        await post("/api/adjudicate", { measure: adj.dataset.measure, uid: adj.dataset.uid, value: value });
+        window.location.reload();
+      } catch (e) {
+        adjStatus.textContent = "Not saved: " + e.message;
+        adjBusy = false;
+      }
+    }
+    document.querySelectorAll(".adj-btn").forEach((b) => b.addEventListener("click", () => settle(b.dataset.value)));
+    document.addEventListener("keydown", (ev) => {
+      if (ev.ctrlKey || ev.metaKey || ev.altKey) { return; }
+      const dlg = document.getElementById("correction");
+      if (dlg && dlg.open) { return; }
+      if (ev.target.closest("input, textarea, select")) { return; }
+      const next = document.getElementById("adj-skip");
+      if (ev.key === "s" && next) { ev.preventDefault(); window.location.assign(next.href); return; }
+      const b = document.querySelector('.adj-btn[data-key="' + ev.key + '"]');
+      if (b) { ev.preventDefault(); settle(b.dataset.value); }
     });
   }
 
