@@ -716,6 +716,9 @@ from chatlens.web.commands import report, serve  # noqa: E402  (click commands o
 
 cli.add_command(serve)
 cli.add_command(report)
+from chatlens.cli_plan import plan  # noqa: E402
+
+cli.add_command(plan)
 
 
 def main() -> None:
