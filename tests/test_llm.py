@@ -222,7 +222,8 @@ def test_concurrency_is_bounded(tmp_path: Path) -> None:
 
 # -- end to end: a project coded by an LLM, an audit, PPI --------------------------------------
 
-def _project(tmp_path: Path, n: int = 240, seed: int = 3) -> tuple[Project, dict[str, bool]]:
+def _project(tmp_path: Path, n: int = 240, seed: int = 3, step: int = 60,
+             ) -> tuple[Project, dict[str, bool]]:
     rng = random.Random(seed)
     texts, truth = [], {}
     for i in range(n):
@@ -233,7 +234,7 @@ def _project(tmp_path: Path, n: int = 240, seed: int = 3) -> tuple[Project, dict
         t = f"Сообщение {i}: стоим на {word}, {'да' if border else 'нет'}"
         texts.append(t)
         truth[t] = border
-    export = telegram_export(tmp_path / "result.json", texts)
+    export = telegram_export(tmp_path / "result.json", texts, step=step)
     proj = Project.init(tmp_path / "proj")
     proj.ingest([export])
     return proj, truth
