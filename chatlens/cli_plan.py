@@ -14,7 +14,6 @@ import click
 from rich.table import Table
 
 
-
 def _safe(text: Any) -> str:
     from chatlens.cli import safe
 

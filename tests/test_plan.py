@@ -98,8 +98,8 @@ def test_planned_n_achieves_the_half_width_within_ten_percent(
 def test_planned_difference_achieves_the_half_width() -> None:
     rng = np.random.default_rng(5)
     clf = Classifier("medium", 1.5)
-    ya, fa, (lga, lina, _, pa_, _) = _simulated(rng, 0.15, clf, pilot=3000)
-    yb, fb, (lgb, linb, _, pb_, _) = _simulated(rng, 0.30, clf, pilot=3000)
+    ya, fa, (lga, *_) = _simulated(rng, 0.15, clf, pilot=3000)
+    yb, fb, (lgb, *_) = _simulated(rng, 0.30, clf, pilot=3000)
     na, nb = difference_n(lga, N, lgb, N, 0.03)
     widths = []
     for _ in range(40):

@@ -100,7 +100,8 @@ def code_table(table: pa.Table, compiled: CompiledCodebook,
                 t = s.threshold  # type: ignore[attr-defined]
                 results.append([Hit(m.positive, x, ()) if x >= t else None for x in p])
             else:
-                hits = s.score(batch, inside) if subset else s.score(batch)
+                hits = (s.score(batch, inside) if subset  # type: ignore[call-arg]
+                        else s.score(batch))
                 if subset:
                     lost.update(i for i, h in enumerate(hits) if h is MISSING)
                     hits = [None if h is MISSING else h for h in hits]

@@ -113,7 +113,7 @@ def ppi_n(sigma2: float, N: int, half_width: float, level: float = 0.95,
     z = z_value(level)
     n0 = z * z * max(sigma2, 0.0) / (half_width * half_width)
     n = max(2, math.ceil(n0 / (1 + n0 / N)))
-    if p is not None and 0 < min(p, 1 - p):
+    if p is not None and min(p, 1 - p) > 0:
         n = max(n, math.ceil(MIN_MINORITY_EXPECTED / min(p, 1 - p)))
     if disagreement is not None:
         while n < N and ppi_half_width(sigma2, n, N, level, disagreement) > half_width:
