@@ -311,3 +311,31 @@ def test_cli_code_dry_run_prints_the_calls(tmp_path: Path) -> None:
         data = json.loads(res.output)
         assert data["calls"] == 20 and data["scorers"][0]["cost"] > 0
         assert not srv.requests
+
+
+def test_report_states_the_model_prompt_hash_and_audited_accuracy(tmp_path: Path) -> None:
+    from chatlens.code.llm import build_prompt
+    from chatlens.codebook import parse_codebook
+    from chatlens.report import build_report
+    from chatlens.store.labels import NewLabel
+    from chatlens.store.stages import population_frame
+
+    proj, truth = _project(tmp_path, n=60)
+    cb_path = tmp_path / "cb.yaml"
+    with FakeLlm() as srv:
+        cb_path.write_text(codebook_yaml(srv.url), encoding="utf-8")
+        with proj:
+            proj.code(cb_path)
+            text = {r["uid"]: r["text"] for r in
+                    population_frame(proj.store, "llmtest", "border").to_pylist()}
+            sample = proj.sample("border", "audit", 40, seed=1)
+            proj.labels().add_labels(
+                NewLabel(uid=i["uid"], codebook="llmtest", measure="border",
+                         value="yes" if truth[text[i["uid"]]] else "no", annotator="t",
+                         sample_id=sample["sample_id"], sample_kind="audit")
+                for i in proj.labels().sample_items(sample["sample_id"]))
+        html = build_report(tmp_path / "proj", tmp_path / "r.html").read_text("utf-8")
+    cb = parse_codebook(codebook_yaml(srv.url))
+    assert "llm test-model (border)" in html
+    assert build_prompt(cb.measures[0], cb.measures[0].scorers[0]).hash in html
+    assert "Audited accuracy:" in html and "on 40 audit-sample messages" in html
