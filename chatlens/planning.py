@@ -93,7 +93,7 @@ def _plans(b: _Basis, half_width: float, level: float, group: str | None = None)
                         "pilot audit share" if "pilot" in b.basis else "estimated share", group)]
     if b.ppi:
         plans.append(plan_ppi(b.sigma2, b.p, b.N, half_width, level, b.basis, group,
-                              b.disagreement, b.sigma2_linear))
+                              b.disagreement, b.sigma2_linear, plans[0].n))
     return plans
 
 

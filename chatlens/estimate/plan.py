@@ -192,12 +192,14 @@ def plan_audit(p: float, N: int, half_width: float, level: float = 0.95, basis: 
 
 def plan_ppi(sigma2: float, p: float, N: int, half_width: float, level: float = 0.95,
              basis: str = "", group: str | None = None, disagreement: float | None = None,
-             sigma2_linear: float | None = None) -> Plan:
+             sigma2_linear: float | None = None, audit_n_cap: int | None = None) -> Plan:
     """The PPI plan for residual variance ``sigma2`` (with the logistic recalibration;
     ``sigma2_linear``: with the linear working model, used when the planned audit would hold
     too few of a class for the recalibration). ``binding`` says what set ``n``: the residual
     ``variance``, the ``rare class`` (enough of it for a trusted interval), the
-    ``disagreement floor`` or a ``census``."""
+    ``disagreement floor`` or a ``census``. ``audit_n_cap``: the audit-only plan's size; a
+    PPI plan asking for more (a class so rare that PPI's interval would be the audit's anyway)
+    is cut to it."""
     s2 = sigma2 if sigma2_linear is None or not math.isnan(sigma2) else sigma2_linear
     n = ppi_n(s2, N, half_width, level, p, disagreement)
     if sigma2_linear is not None:
@@ -208,6 +210,10 @@ def plan_ppi(sigma2: float, p: float, N: int, half_width: float, level: float = 
     rare = ppi_n(s2, N, half_width, level, p)
     binding = ("census" if n >= N else "variance" if n == bare else
                "rare class" if n == rare else "disagreement floor")
+    if audit_n_cap is not None and n > audit_n_cap:
+        # PPI would need more than the audit alone (a weak model, or a class so rare that
+        # PPI's interval is widened to the audit-only one): the audit-only size
+        n, binding = audit_n_cap, "audit-only size"
     return Plan("ppi", n, N, half_width, level, s2, p, basis, binding, group)
 
 
