@@ -219,7 +219,7 @@ def _stage_bar(as_json: bool) -> tuple[Any, Callable[[str, int, int], None]]:
     def progress(stage: str, done: int, total: int) -> None:
         if stage not in tasks:
             tasks[stage] = bar.add_task(stage, total=total)
-        bar.update(tasks[stage], completed=done)
+        bar.update(tasks[stage], completed=done, total=total)
 
     return bar, progress
 

@@ -58,11 +58,11 @@ def measure_and_cfg(url: str, extra: str = "") -> tuple:
     return m, m.scorers[0]
 
 
-def batch(texts: list[str]) -> Batch:
+def batch(texts: list[str], prefix: str = "u") -> Batch:
     import pyarrow as pa
 
     return Batch(texts, texts, ["ru"] * len(texts), [[] for _ in texts],
-                 uids=pa.array([f"u{i}" for i in range(len(texts))]))
+                 uids=pa.array([f"{prefix}{i}" for i in range(len(texts))]))
 
 
 # -- pure parts --------------------------------------------------------------------------------
@@ -339,3 +339,47 @@ def test_report_states_the_model_prompt_hash_and_audited_accuracy(tmp_path: Path
     assert "llm test-model (border)" in html
     assert build_prompt(cb.measures[0], cb.measures[0].scorers[0]).hash in html
     assert "Audited accuracy:" in html and "on 40 audit-sample messages" in html
+
+
+def test_without_a_runtime_only_cached_answers_are_used_and_nothing_is_sent() -> None:
+    from chatlens.code import compile_codebook
+
+    sent: list[object] = []
+    cb = parse_codebook(codebook_yaml("https://api.example.com/v1", "        allow_remote: true"))
+    compiled = compile_codebook(cb)  # e.g. estimation re-coding labelled messages
+    (scorer,) = compiled.measures[0].scorers
+    assert compiled.uses_llm() and not sent
+    assert math.isnan(scorer.positive_proba(batch(["на границе"]))[0])  # type: ignore[attr-defined]
+
+
+def test_progress_counts_every_request_of_the_run(tmp_path: Path) -> None:
+    seen: list[tuple[str, int, int]] = []
+    with FakeLlm() as srv:
+        m, cfg = measure_and_cfg(srv.url)
+        rt = LlmRuntime(cache=LlmCache(tmp_path), progress=lambda *a: seen.append(a))
+        sc = LlmMeasureScorer("llm0", m, cfg, rt)
+        sc.positive_proba(batch([f"a {i}" for i in range(5)]))
+        sc.positive_proba(batch([f"b {i}" for i in range(5)], prefix="v"))
+    assert seen[-1] == ("llm border", 10, 10) and all(s[0] == "llm border" for s in seen)
+
+
+def test_a_codebook_without_llm_scorers_never_touches_the_llm_machinery(tmp_path: Path) -> None:
+    proj, _ = _project(tmp_path, n=10)
+    cb_path = tmp_path / "cb.yaml"
+    cb_path.write_text("""
+name: rules
+version: "1"
+languages: [ru]
+measures:
+  - id: border
+    question: Does the message talk about crossing a border?
+    labels: [yes, no]
+    instructions: Code yes when the message talks about a border crossing.
+    scorers:
+      - type: regex
+        pattern: границ
+""", encoding="utf-8")
+    with proj:
+        report = proj.code(cb_path)
+        assert report.llm == [] and proj.llm_dry_run(cb_path) == []
+    assert not (tmp_path / "proj" / "llm_cache.sqlite").exists()

@@ -344,7 +344,8 @@ class LlmMeasureScorer:
     def __init__(self, sid: str, m: Measure, cfg: LlmConfig, runtime: LlmRuntime) -> None:
         import os
 
-        if not is_local_url(cfg.base_url) and not (cfg.allow_remote and runtime.allow_remote):
+        if runtime.network and not is_local_url(cfg.base_url) and not (
+                cfg.allow_remote and runtime.allow_remote):
             raise ChatlensError(
                 f"Measure {m.id} would send messages to {cfg.base_url}, which is not this "
                 "machine. Chat data leaves the machine only when the codebook says "
@@ -412,6 +413,7 @@ class LlmMeasureScorer:
         rt, st = self.runtime, self.stats
         client = LlmClient(self.cfg, self.prompt, rt.transport, self.api_key, rt.backoff)
         stage = f"llm {self.measure}"
+        before = st.requested  # the bar counts every request of the run, batch after batch
         pool = ThreadPoolExecutor(max_workers=self.cfg.concurrency)
         pending: dict[Future[CachedAnswer | None], int] = {}
         queue = iter(ask)
@@ -442,7 +444,7 @@ class LlmMeasureScorer:
                     rt.cache.commit()
                     last_commit = time.monotonic()
                 if rt.progress:
-                    rt.progress(stage, done_n, len(ask))
+                    rt.progress(stage, before + done_n, before + len(ask))
                 while len(pending) < 2 * self.cfg.concurrency:
                     nxt = next(queue, None)
                     if nxt is None:
