@@ -264,6 +264,11 @@ def _semantic_problems(cb: Codebook) -> list[tuple[tuple[Any, ...], str]]:
             if isinstance(sc, LlmScorer):
                 from chatlens.code.llm import is_local_url
 
+                if sc.label is not None:
+                    problems.append(((*where, "scorers", j, "label"),
+                                     "an llm scorer chooses among all the measure's labels; "
+                                     "remove label"))
+
                 if not sc.allow_remote and not is_local_url(sc.base_url):
                     problems.append(((*where, "scorers", j, "base_url"),
                                      f"{sc.base_url} is not on this machine; chat data is sent "

@@ -383,3 +383,21 @@ measures:
         report = proj.code(cb_path)
         assert report.llm == [] and proj.llm_dry_run(cb_path) == []
     assert not (tmp_path / "proj" / "llm_cache.sqlite").exists()
+
+
+def test_a_categorical_measure_gets_the_label_the_model_picks(tmp_path: Path) -> None:
+    yaml_text = codebook_yaml("URL").replace("labels: [yes, no]", "type: categorical\n"
+                                              "    labels: [border, queue, other]")
+    yaml_text = yaml_text.replace('      yes: ["Стоим на границе 12 часов"]\n      no: ["Где '
+                                  'купить симку?"]', '      border: ["Стоим на границе"]')
+    with FakeLlm() as srv:
+        cb = parse_codebook(yaml_text.replace("URL", srv.url))
+        m = cb.measures[0]
+        sc = LlmMeasureScorer("llm0", m, m.scorers[0], LlmRuntime(cache=LlmCache(tmp_path)))
+        hits = sc.score(batch(["на границе", "в очереди"]))
+    assert [h.label for h in hits] == ["border", "queue"]  # type: ignore[union-attr]
+    assert hits[0].score == pytest.approx(0.9)  # type: ignore[union-attr]
+    bad = yaml_text.replace("URL", "http://127.0.0.1:9/v1").replace(
+        "        model: test-model", "        model: test-model\n        label: border")
+    with pytest.raises(CodebookError, match="remove label"):
+        parse_codebook(bad)

@@ -418,6 +418,7 @@ class LlmMeasureScorer:
         pending: dict[Future[CachedAnswer | None], int] = {}
         queue = iter(ask)
         done_n, last_commit = 0, time.monotonic()
+        interrupted = True
         try:
             for i in queue:  # keep at most 2 x concurrency requests queued
                 pending[pool.submit(client.ask, batch.text[i])] = i
@@ -450,10 +451,13 @@ class LlmMeasureScorer:
                     if nxt is None:
                         break
                     pending[pool.submit(client.ask, batch.text[nxt])] = nxt
+            interrupted = False
         finally:
             for fut in pending:
                 fut.cancel()
-            pool.shutdown(wait=True, cancel_futures=True)
+            # interrupted (Ctrl-C, an unusable endpoint): do not wait for requests in flight;
+            # every answer that arrived is committed below
+            pool.shutdown(wait=not interrupted, cancel_futures=True)
             if rt.cache is not None:
                 rt.cache.commit()
             client.close()
