@@ -60,6 +60,7 @@ class _Basis:
     disagreement: float | None
     basis: str
     ppi: bool  # whether a PPI plan can be made
+    g_all: NDArray[np.float64] | None = None  # calibrated scores (for the active design)
 
 
 def _pilot(y: NDArray[np.float64]) -> bool:
@@ -73,7 +74,8 @@ def _basis(f_all: NDArray[np.float64], y: NDArray[np.float64], f: NDArray[np.flo
     N = int(f_all.size)
     if _pilot(y):
         lg, lin, basis = residual_variance(y, f, f_all)
-        return _Basis(N, float(y.mean()), lg, lin, disagreement_rate(y, f), basis, True)
+        return _Basis(N, float(y.mean()), lg, lin, disagreement_rate(y, f), basis, True,
+                      g(f_all) if g is not None else None)
     binary_scores = bool(np.all((f_all == 0) | (f_all == 1)))
     if g is None and binary_scores:
         p = float(y.mean()) if y.size else (float(f_all.mean()) if N else 0.5)
@@ -85,7 +87,7 @@ def _basis(f_all: NDArray[np.float64], y: NDArray[np.float64], f: NDArray[np.flo
     p = float(y.mean()) if y.size >= MIN_PILOT else float(cal.mean()) if N else 0.5
     return _Basis(N, p, model_variance(cal), None, dis, g_basis if g is not None else
                   "the model's scores taken as calibrated probabilities (no pilot audit; "
-                  "optimistic when the model is overconfident)", True)
+                  "optimistic when the model is overconfident)", True, cal)
 
 
 def _plans(b: _Basis, half_width: float, level: float, group: str | None = None) -> list[Plan]:
@@ -94,7 +96,24 @@ def _plans(b: _Basis, half_width: float, level: float, group: str | None = None)
     if b.ppi:
         plans.append(plan_ppi(b.sigma2, b.p, b.N, half_width, level, b.basis, group,
                               b.disagreement, b.sigma2_linear, plans[0].n))
+    if b.ppi and b.g_all is not None and b.N >= 2:
+        plans.append(_active_plan(b.g_all, b.p, half_width, level, group))
     return plans
+
+
+def _active_plan(g_all: NDArray[np.float64], p: float, half_width: float, level: float,
+                 group: str | None) -> Plan:
+    """Expected labels for an active audit (probabilities ∝ sqrt(g(1-g)) mixed with uniform)
+    with the recalibrated scores as the fixed working model."""
+    from chatlens.annotate.sampling import active_probabilities
+    from chatlens.estimate.active import active_n
+
+    q = active_probabilities(np.sqrt(g_all * (1 - g_all)), 1.0)
+    n = active_n(g_all, q, half_width, level)
+    return Plan("active", n, int(g_all.size), half_width, level, model_variance(g_all), p,
+                "recalibrated scores as the working model, taken as calibrated; the active "
+                "design (chatlens.annotate.sampling.draw_active) is not yet offered by "
+                "`chatlens sample`", "census" if n >= g_all.size else "variance", group)
 
 
 def _oof_calibration(project: Project, m: Measure, value: str, other: dict[str, str]) -> Any:

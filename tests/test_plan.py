@@ -139,8 +139,9 @@ def test_plan_for_a_project_with_a_pilot_groups_and_a_split(tmp_path: Path) -> N
             for i in proj.labels().sample_items(sample["sample_id"]))
         result = plan_labels(proj, "border", 0.05, by="chat", split=date(2022, 9, 23))
     assert result["pilot"] == 80 and result["basis"].startswith("pilot audit of 80")
-    audit, ppi = result["plans"]
+    audit, ppi, active = result["plans"]
     assert audit["method"] == "audit" and ppi["method"] == "ppi"
+    assert active["method"] == "active" and active["n"] <= audit["n"]
     assert 0 < ppi["n"] <= audit["n"] <= 200
     assert {g["group"] for g in result["groups"]} == {"telegram:42"}
     assert set(result["difference"]["ppi"]) == {"before", "after"}
