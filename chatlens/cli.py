@@ -219,7 +219,7 @@ def _stage_bar(as_json: bool) -> tuple[Any, Callable[[str, int, int], None]]:
     def progress(stage: str, done: int, total: int) -> None:
         if stage not in tasks:
             tasks[stage] = bar.add_task(stage, total=total)
-        bar.update(tasks[stage], completed=done)
+        bar.update(tasks[stage], completed=done, total=total)
 
     return bar, progress
 
@@ -246,15 +246,32 @@ def enrich(workers: int, project_dir: Path | None, as_json: bool) -> None:
               help="Codebook file or builtin:NAME (default: the last one used, else "
               "builtin:exodus-2022).")
 @click.option("--workers", default=1, show_default=True, help="Worker processes.")
+@click.option("--allow-remote", is_flag=True, help="Let llm scorers whose codebook entry says "
+              "allow_remote: true send messages to a host that is not this machine.")
+@click.option("--dry-run", is_flag=True, help="Print the language-model calls, tokens, cost "
+              "and time coding would take; send nothing.")
 @project_options
-def code(codebook_ref: str | None, workers: int, project_dir: Path | None, as_json: bool) -> None:
+def code(codebook_ref: str | None, workers: int, allow_remote: bool, dry_run: bool,
+         project_dir: Path | None, as_json: bool) -> None:
     """Apply every measure of a codebook to the project's messages (enriching first)."""
+    if dry_run:
+        from chatlens.cli_llm import print_dry_run
+
+        with opened(project_dir) as proj:
+            plan = proj.llm_dry_run(codebook_ref, workers=workers, allow_remote=allow_remote)
+        print_dry_run(plan, as_json)
+        return
     bar, progress = _stage_bar(as_json)
     with opened(project_dir) as proj, bar:
-        report = proj.code(codebook_ref, workers=workers, progress=progress)
+        report = proj.code(codebook_ref, workers=workers, progress=progress,
+                           allow_remote=allow_remote)
     if as_json:
         emit_json(report.as_dict())
         return
+    if report.llm:
+        from chatlens.cli_llm import print_llm_report
+
+        print_llm_report(report.llm)
     changed = ", ".join(report.recoded_measures) or "none"
     out.print(f"codebook {safe(report.codebook)} {safe(report.version)}: coded "
               f"{report.messages:,} messages ({report.rows:,} codes); re-coded measures: "
@@ -870,6 +887,9 @@ from chatlens.web.commands import report, serve  # noqa: E402  (click commands o
 
 cli.add_command(serve)
 cli.add_command(report)
+from chatlens.cli_plan import plan  # noqa: E402
+
+cli.add_command(plan)
 
 from chatlens.cli_collect import collect, network  # noqa: E402  (collectors, networks)
 

@@ -11,7 +11,10 @@ def cli_reference() -> str:
     parts = ["# CLI reference", "",
              "Generated from `chatlens --help`; regenerate with "
              "`python -m chatlens.clidoc > docs/cli.md`.", ""]
-    ctx = click.Context(cli, info_name="chatlens", terminal_width=100, max_content_width=100)
+    # the group's context_settings (``-h``) as a real invocation has them: click caches each
+    # command's help option, so the text must not depend on whether the CLI ran in-process
+    ctx = click.Context(cli, info_name="chatlens", terminal_width=100, max_content_width=100,
+                        **cli.context_settings)
     parts += ["```", cli.get_help(ctx), "```", ""]
     for name in sorted(cli.list_commands(ctx)):
         cmd = cli.get_command(ctx, name)

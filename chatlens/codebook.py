@@ -87,7 +87,41 @@ class ModelScorer(_Model):
     threshold: float = Field(0.5, gt=0, lt=1)
 
 
-Scorer = Annotated[LexiconScorer | RegexScorer | ModelScorer, Field(discriminator="type")]
+class LlmScorer(_Model):
+    """A language model behind an OpenAI-compatible chat-completions endpoint (``chatlens[llm]``).
+
+    The endpoint is a local server by default; a remote host is used only when ``allow_remote``
+    is true here *and* the command is run with ``--allow-remote``."""
+
+    type: Literal["llm"]
+    id: str | None = Field(None, pattern=ID)
+    label: str | None = None
+    model: str = Field(min_length=1, description="model name the server knows")
+    base_url: str = Field("http://127.0.0.1:8080/v1", pattern=r"^https?://[^\s/]+",
+                          description="OpenAI-compatible API root (…/v1)")
+    allow_remote: bool = Field(False, description="permit a non-local endpoint (together with "
+                               "--allow-remote on the command line)")
+    api_key_env: str | None = Field(None, pattern=r"^[A-Za-z_][A-Za-z0-9_]*$",
+                                    description="environment variable holding the API key")
+    temperature: float = Field(0.0, ge=0, le=2)
+    max_tokens: int = Field(64, ge=8, le=4096)
+    logprobs: bool = Field(True, description="ask for log-probabilities (a probability per "
+                           "answer where the server gives them)")
+    response_format: Literal["json_schema", "json_object", "none"] = "json_schema"
+    concurrency: int = Field(4, ge=1, le=256, description="requests in flight at once")
+    requests_per_minute: float | None = Field(None, gt=0)
+    timeout: float = Field(60.0, gt=0, description="seconds per request")
+    max_retries: int = Field(3, ge=0, le=20)
+    max_examples: int = Field(5, ge=0, le=50, description="examples per label in the prompt")
+    max_chars: int = Field(4000, ge=100, description="message text is cut to this length")
+    price_per_million_input: float | None = Field(None, ge=0, description="for the dry run")
+    price_per_million_output: float | None = Field(None, ge=0, description="for the dry run")
+    threshold: float = Field(0.5, gt=0, lt=1,
+                             description="binary: P(positive) at which the label is assigned")
+
+
+Scorer = Annotated[LexiconScorer | RegexScorer | ModelScorer | LlmScorer,
+                   Field(discriminator="type")]
 
 
 class Condition(_Model):
@@ -216,7 +250,7 @@ def _semantic_problems(cb: Codebook) -> list[tuple[tuple[Any, ...], str]]:
             if sc.label is not None and sc.label not in m.labels:
                 problems.append(((*where, "scorers", j, "label"),
                                  f"{sc.label!r} is not one of the labels {m.labels}"))
-            if m.type == "categorical" and sc.label is None and sc.type != "model":
+            if m.type == "categorical" and sc.label is None and sc.type not in ("model", "llm"):
                 problems.append(((*where, "scorers", j),
                                  "a categorical measure's rule scorer needs a label: the value "
                                  "it assigns when it fires"))
@@ -227,6 +261,19 @@ def _semantic_problems(cb: Codebook) -> list[tuple[tuple[Any, ...], str]]:
                                          f"lexicon in {lang!r}, which the codebook does not "
                                          f"declare; add it to languages {cb.languages} or "
                                          "remove these terms"))
+            if isinstance(sc, LlmScorer):
+                from chatlens.code.llm import is_local_url
+
+                if sc.label is not None:
+                    problems.append(((*where, "scorers", j, "label"),
+                                     "an llm scorer chooses among all the measure's labels; "
+                                     "remove label"))
+
+                if not sc.allow_remote and not is_local_url(sc.base_url):
+                    problems.append(((*where, "scorers", j, "base_url"),
+                                     f"{sc.base_url} is not on this machine; chat data is sent "
+                                     "to a remote host only with allow_remote: true here and "
+                                     "--allow-remote on the command line"))
     if not problems and len(cb.ordered()) != len(cb.measures):
         problems.append((("measures",), "population filters depend on each other in a cycle"))
     return problems
@@ -263,7 +310,7 @@ def _line(root: yaml.Node | None, loc: tuple[Any, ...]) -> int | None:
 def _pydantic_loc(loc: tuple[Any, ...]) -> tuple[Any, ...]:
     # drop discriminator tags that pydantic inserts ("lexicon", "function-after[...]")
     return tuple(p for p in loc if not (isinstance(p, str) and (
-        p in ("lexicon", "regex", "model") or "[" in p)))
+        p in ("lexicon", "regex", "model", "llm") or "[" in p)))
 
 
 #: Deepest nesting a codebook or claims file may have; real ones stay under 10 levels.

@@ -144,7 +144,7 @@ class Labels:
     audit: dict[str, str]  # audit uid -> its value (consensus or adjudicated)
     ties: dict[str, list[str]]  # audit uid -> the tied values, coders disagreeing unresolved
     reference: dict[str, str]  # declared reference-set uid -> value
-    training: int  # training labels and corrections (never used by estimates)
+    training: dict[str, str]  # training labels and corrections: never used by estimates
     strata_by: dict[str, str | None]  # audit uid -> the variable its sample was stratified by
     samples: list[str]  # the audit samples used
     warnings: list[str]
@@ -215,7 +215,7 @@ def measure_labels(project: Project, codebook: str, measure: str,
                 f"drawn and has {size_now:,} now; messages added since had no chance of being "
                 "audited, so the estimate speaks for the earlier population. Draw a new audit "
                 "sample to cover the new messages.")
-    training = sum(1 for r in rows if r["sample_kind"] in ("train", "none"))
+    training, _ = consensus([r for r in rows if r["sample_kind"] in ("train", "none")])
     return Labels(audit=audit, ties=tied, reference=reference, training=training,
                   strata_by=strata_by, samples=sorted(used_ids), warnings=warnings)
 
@@ -436,7 +436,7 @@ def _resolve_method(m: Measure, method: str, labels: Labels, frame: pa.Table,
         raise UsageError(f"Unknown method {method!r}; choose one of {', '.join(METHODS)}.")
     has_audit = bool(pc.any(frame["audited"]).as_py()) if frame.num_rows else False
     if method == "auto":
-        method, reason = auto_method(has_audit, bool(labels.reference), labels.training)
+        method, reason = auto_method(has_audit, bool(labels.reference), len(labels.training))
     else:
         reason = f"Method {method} was requested."
     if method == "quantify" and labels.audit:
@@ -469,6 +469,7 @@ def estimate(project: Project, measure: str, value: str | None = None, by: str |
                          f"code` says so). Label a training sample (`chatlens sample --measure "
                          f"{measure} --kind train`), run `chatlens train --measure {measure}`, "
                          "then `chatlens code`.")
+    unanswered = frame["value"].null_count
     values = [value] if value else ([m.positive_label()] if m.type == "binary" else m.labels)
     audit_uids = sorted(set(labels.audit) | set(labels.ties))
     audited = pc.is_in(frame["uid"], value_set=pa.array(audit_uids, pa.string()))
@@ -482,6 +483,11 @@ def estimate(project: Project, measure: str, value: str | None = None, by: str |
                                                          sorted(labels.reference)))
     ctx = _Context(m, labels, resolved, reason, level, ties, labelled)
     warnings = list(labels.warnings)
+    if unanswered:
+        warnings.append(f"{unanswered:,} messages of this population have no answer from the "
+                        "model yet (an LLM gave none valid); the model counts as scoring them 0, "
+                        "which the audit corrects, but the naive figure does not. Run `chatlens "
+                        "code` again to retry them.")
     undated = None
     if by in ("month", "week") or pop.dated:
         undated = undated_count(project.store, cb.name, measure, fingerprint, pop)

@@ -21,6 +21,7 @@ from chatlens.store.core import first_row
 from chatlens.store.labels import LabelStore
 
 if TYPE_CHECKING:
+    from chatlens.code.llm import LlmRuntime
     from chatlens.codebook import Codebook
     from chatlens.enrich import EnrichSettings
     from chatlens.estimation import Population
@@ -167,8 +168,12 @@ class Project:
         return self._codebooks[key]
 
     def code(self, codebook: str | Path | None = None, workers: int = 1,
-             progress: StageProgress | None = None) -> CodeReport:
-        """Enrich what is new, then code it with every measure of the codebook."""
+             progress: StageProgress | None = None, allow_remote: bool = False,
+             llm: LlmRuntime | None = None) -> CodeReport:
+        """Enrich what is new, then code it with every measure of the codebook.
+        ``allow_remote``: let ``llm`` scorers whose codebook entry allows it send messages to
+        a host that is not this machine; ``llm``: a :class:`chatlens.code.llm.LlmRuntime`."""
+        from chatlens.code.llm import LlmRuntime
         from chatlens.runner import code_project
         from chatlens.store.stages import last_codebook
 
@@ -182,12 +187,25 @@ class Project:
         self._codebooks.pop(None, None)  # the project's codebook is the one coded last
         self.enrich(workers, progress)
         settings = self.enrich_settings()
+        runtime = llm or LlmRuntime(allow_remote=allow_remote)
         return self._run(
-            "code", {"codebook": source, "workers": workers},
+            "code", {"codebook": source, "workers": workers,
+                     "allow_remote": runtime.allow_remote},
             lambda run_id: code_project(self.store, cb, source, settings, run_id, workers,
-                                        progress),
+                                        progress, runtime),
             extra={"codebook_hash": cb.hash(), "codebook": cb.resolved()},
         )
+
+    def llm_dry_run(self, codebook: str | Path | None = None, workers: int = 1,
+                    allow_remote: bool = False) -> list[dict[str, Any]]:
+        """What ``code`` would send to language models (calls, tokens, cost, time); sends
+        nothing. Enriches what is new first, since populations depend on language."""
+        from chatlens.runner import llm_dry_run
+
+        cb, _ = self.codebook(codebook)
+        self.enrich(workers)
+        return [st.as_dict() for st in llm_dry_run(self.store, cb, self.enrich_settings(),
+                                                    allow_remote)]
 
     def search(self, query: str, measure: str | None = None, value: str | None = None,
                limit: int = 20, offset: int = 0) -> list[dict[str, Any]]:

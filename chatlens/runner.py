@@ -7,11 +7,13 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
+import pyarrow as pa
 import pyarrow.compute as pc
 
 from chatlens.code import code_table, compile_codebook
 from chatlens.code.compiled import CompiledCodebook, model_fingerprints
-from chatlens.codebook import Codebook
+from chatlens.code.llm import LlmRuntime, LlmStats
+from chatlens.codebook import Codebook, LlmScorer
 from chatlens.engines.local import map_batches
 from chatlens.enrich import EnrichSettings, enrich_table
 from chatlens.store import Store
@@ -50,6 +52,7 @@ class CodeReport:
     rows: int = 0
     summary: list[dict[str, Any]] = field(default_factory=list)
     pending: list[str] = field(default_factory=list)
+    llm: list[dict[str, Any]] = field(default_factory=list)  # per LLM scorer: calls, tokens
 
     def as_dict(self) -> dict[str, Any]:
         return {k: getattr(self, k) for k in self.__slots__}
@@ -82,13 +85,38 @@ def _code(table: Any, compiled: CompiledCodebook) -> tuple[Any, bool]:
     return code_table(table, compiled), bool(fresh)
 
 
+def uses_llm(codebook: Codebook) -> bool:
+    return any(isinstance(sc, LlmScorer) for m in codebook.measures for sc in m.scorers)
+
+
+def _llm_runtime(store: Store, codebook: Codebook, llm: LlmRuntime | None,
+                 progress: StageProgress | None) -> LlmRuntime | None:
+    if not uses_llm(codebook):
+        return None
+    from chatlens.store.llmcache import LlmCache
+
+    runtime = llm or LlmRuntime()
+    if runtime.cache is None:
+        runtime.cache = LlmCache(store.root)
+    if runtime.progress is None:
+        runtime.progress = progress
+    return runtime
+
+
 def code_project(store: Store, codebook: Codebook, source: str, settings: EnrichSettings,
                  run_id: str, workers: int = 1, progress: StageProgress | None = None,
-                 ) -> CodeReport:
-    """Code every enriched message with every measure; only what changed is re-coded."""
+                 llm: LlmRuntime | None = None) -> CodeReport:
+    """Code every enriched message with every measure; only what changed is re-coded.
+
+    ``llm``: how ``llm`` scorers run (default: requests to local endpoints only, answers cached
+    in the project). With an LLM scorer the code stage runs in this process, since the
+    requests are already concurrent (the scorer's ``concurrency``)."""
     models_dir = store.root / "models"
+    runtime = _llm_runtime(store, codebook, llm, progress)
+    if runtime is not None:
+        workers = 1
     # compiling loads lexicons and models: a bad reference fails here, before anything is written
-    compiled = compile_codebook(codebook, models_dir=models_dir)
+    compiled = compile_codebook(codebook, models_dir=models_dir, llm=runtime)
     fp = settings.fingerprint()
     models = model_fingerprints(codebook, models_dir)
     extras = {m.id: f"{fp}|{models.get(m.id, '')}" for m in codebook.measures}
@@ -110,4 +138,24 @@ def code_project(store: Store, codebook: Codebook, source: str, settings: Enrich
                 if progress:
                     progress("code", report.messages, todo)
     report.summary = db.code_summary(store, codebook.name)
+    if runtime is not None:
+        report.llm = [st.as_dict() for st in runtime.stats]
     return report
+
+
+def llm_dry_run(store: Store, codebook: Codebook, settings: EnrichSettings,
+                allow_remote: bool = False) -> list[LlmStats]:
+    """What coding would send to language models: per LLM scorer the messages in its
+    population without a cached answer, their tokens and (for priced hosts) the cost. Sends
+    nothing and writes nothing but the (empty) answer cache. Measures whose population
+    depends on an LLM measure are counted as if none of its answers were in."""
+    runtime = _llm_runtime(store, codebook, LlmRuntime(dry_run=True, allow_remote=allow_remote),
+                           None)
+    if runtime is None:
+        return []
+    compiled = compile_codebook(codebook, models_dir=store.root / "models", llm=runtime)
+    fp = settings.fingerprint()
+    every = 1 << 40  # "fewer codes than this": every enriched message
+    for batch in db.code_todo(store, codebook.name, fp, every, BATCH_ROWS):
+        code_table(pa.Table.from_batches([batch]), compiled)
+    return runtime.stats

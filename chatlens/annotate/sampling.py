@@ -103,7 +103,7 @@ class AuditSample:
     """A probability sample for audit coding. ``uids`` are in random (presentation) order."""
 
     uids: tuple[str, ...]
-    method: str  # srswor | stratified-srswor
+    method: str  # srswor | stratified-srswor | active-poisson
     seed: int
     frame_size: int
     n: int
@@ -159,6 +159,54 @@ def draw_audit(frame_uids: Sequence[str], n: int, seed: int,
     picked.sort()
     return AuditSample(tuple(u for _, u in picked), "stratified-srswor", seed, N, n, digest,
                        allocation, sizes, alloc, stratum_of, inclusion)
+
+
+#: Share of the active design's inclusion probabilities spread uniformly (a floor under every
+#: message's chance, so no part of the population goes almost unaudited).
+ACTIVE_MIX = 0.2
+
+
+def active_probabilities(spread: ArrayLike, n: float, mix: float = ACTIVE_MIX,
+                         ) -> NDArray[np.float64]:
+    """Inclusion probabilities for an active audit of expected size ``n``: proportional to
+    ``spread`` (the expected size of a message's correction, e.g. ``sqrt(g(1-g))`` for a
+    calibrated score ``g``: the variance-minimising choice) mixed with uniform (share ``mix``),
+    summing to ``n`` and capped at 1 (what a capped message cannot take goes to the others)."""
+    u = np.nan_to_num(np.asarray(spread, dtype=float), nan=1.0).clip(0.0, None)
+    N = u.size
+    if not 0 < n <= N:
+        raise UsageError(f"cannot draw an active audit of {n} from a population of {N}")
+    base = (1 - mix) * (u / u.sum() if u.sum() > 0 else np.full(N, 1.0 / N)) + mix / N
+    pi = np.zeros(N)
+    capped = np.zeros(N, dtype=bool)
+    for _ in range(N):
+        free = ~capped
+        rest = n - capped.sum()
+        pi[free] = rest * base[free] / base[free].sum()
+        pi[capped] = 1.0
+        over = free & (pi > 1.0)
+        if not over.any():
+            break
+        capped |= over
+    return np.asarray(np.clip(pi, 0.0, 1.0), dtype=float)
+
+
+def draw_active(frame_uids: Sequence[str], spread: ArrayLike, n: float, seed: int,
+                mix: float = ACTIVE_MIX) -> AuditSample:
+    """An active audit sample: Poisson sampling with permanent random numbers, message ``i``
+    drawn when ``prn / 2^64 < pi_i`` (:func:`active_probabilities`). Its size is random with
+    mean ``n``; each drawn message records its ``pi_i`` for the weighted estimate
+    (:func:`chatlens.estimate.active.ppi_active_estimate`)."""
+    _check_frame(frame_uids)
+    pi = active_probabilities(spread, n, mix)
+    if pi.size != len(frame_uids):
+        raise UsageError(f"{pi.size} spreads for {len(frame_uids)} frame uids")
+    picked = sorted((prn(seed, u), u) for u, q in zip(frame_uids, pi.tolist(), strict=True)
+                    if prn(seed, u) < q * 2.0**64)
+    inclusion = dict(zip(frame_uids, pi.tolist(), strict=True))
+    chosen = tuple(u for _, u in picked)
+    return AuditSample(chosen, "active-poisson", seed, len(frame_uids), len(chosen),
+                       frame_digest(frame_uids), inclusion={u: inclusion[u] for u in chosen})
 
 
 @dataclass(frozen=True)

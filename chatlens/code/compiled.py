@@ -7,12 +7,23 @@ import re
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from chatlens.code.scorers import RegexMatcher, Scorer, build_lexicon
-from chatlens.codebook import Codebook, LexiconScorer, Measure, ModelScorer, RegexScorer
+from chatlens.codebook import (
+    Codebook,
+    LexiconScorer,
+    LlmScorer,
+    Measure,
+    ModelScorer,
+    RegexScorer,
+)
 from chatlens.enrich.morph import Lemmatizer
 from chatlens.errors import ChatlensError
 from chatlens.regexsafety import start_class
+
+if TYPE_CHECKING:
+    from chatlens.code.llm import LlmRuntime
 
 PUNCT = re.compile(r"^\W+$")
 
@@ -50,6 +61,10 @@ class CompiledCodebook:
                    if not m.scorers else "coded by its other scorers meanwhile")
                 + f" (label a training sample, then `chatlens train --measure {m.id}`)"
                 for m in self.measures if m.pending]
+
+    def uses_llm(self) -> bool:
+        return any(getattr(s, "needs_population", False) for m in self.measures
+                   for s in m.scorers)
 
 
 def _day_us(d: date, plus_days: int = 0) -> int:
@@ -112,7 +127,8 @@ def model_fingerprints(cb: Codebook, models_dir: Path | None) -> dict[str, str]:
 
 
 def compile_measure(cb: Codebook, m: Measure, lemmatizer: Lemmatizer,
-                    models_dir: Path | None = None, out_of_fold: bool = False) -> CompiledMeasure:
+                    models_dir: Path | None = None, out_of_fold: bool = False,
+                    llm: LlmRuntime | None = None) -> CompiledMeasure:
     scorers: list[Scorer] = []
     pending: list[str] = []
     for j, sc in enumerate(m.scorers):
@@ -135,6 +151,11 @@ def compile_measure(cb: Codebook, m: Measure, lemmatizer: Lemmatizer,
                 continue
             scorers.append(load_model_scorer(sid, m, sc.model, sc.label, sc.threshold,
                                              models_dir, out_of_fold))
+        elif isinstance(sc, LlmScorer):
+            from chatlens.code.llm import LlmMeasureScorer, LlmRuntime
+
+            # without a runtime: cached answers only, never a request
+            scorers.append(LlmMeasureScorer(sid, m, sc, llm or LlmRuntime(network=False)))
     pop = m.population
     return CompiledMeasure(
         id=m.id, type=m.type, positive=m.positive_label(), default=m.default_label(),
@@ -149,12 +170,14 @@ def compile_measure(cb: Codebook, m: Measure, lemmatizer: Lemmatizer,
 
 def compile_codebook(cb: Codebook, lemmatizer: Lemmatizer | None = None,
                      models_dir: Path | None = None,
-                     out_of_fold: str | None = None) -> CompiledCodebook:
+                     out_of_fold: str | None = None,
+                     llm: LlmRuntime | None = None) -> CompiledCodebook:
     """``out_of_fold``: a measure whose models answer out of fold for their training messages
-    (for measuring their errors, :func:`chatlens.estimation.out_of_fold_codes`)."""
+    (for measuring their errors, :func:`chatlens.estimation.out_of_fold_codes`). ``llm``: how
+    ``llm`` scorers may run (default: from cached answers only, with no request)."""
     lem = lemmatizer or Lemmatizer()
     return CompiledCodebook(
         name=cb.name, version=cb.version, hash=cb.hash(),
-        measures=tuple(compile_measure(cb, m, lem, models_dir, m.id == out_of_fold)
+        measures=tuple(compile_measure(cb, m, lem, models_dir, m.id == out_of_fold, llm)
                        for m in cb.ordered()),
     )

@@ -8,6 +8,7 @@ Scorers are plain picklable objects so a process pool can run them.
 
 from __future__ import annotations
 
+import math
 import re
 from dataclasses import dataclass
 from typing import Protocol
@@ -73,6 +74,11 @@ class Hit:
     label: str
     score: float
     matched: tuple[str, ...] = ()
+
+
+#: What a scorer returns for a message it could not score (an LLM that gave no valid answer):
+#: the measure gets no code for that message, so a later run tries again; never a guess.
+MISSING = Hit("", math.nan)
 
 
 class Scorer(Protocol):

@@ -4,6 +4,11 @@ Every message evaluated gets a row for every measure written: ``in_population`` 
 measure applies to it (language, chat, kind, dates, other measures' values); ``value`` is the
 label (NULL outside the population), ``score`` the scorer's score for that value, ``scorer`` the
 scorer that decided (``default`` when none fired), ``matched`` the terms that matched.
+A message a scorer could not score (:data:`~chatlens.code.scorers.MISSING`: an LLM gave no valid
+answer) keeps its row, with no value and the scorer ``missing`` (so it stays in the measure's
+population, where the audit corrects whatever the model said), and so do measures whose
+population filters on it; rows marked ``missing`` do not count as coded, so the next run
+codes the message again.
 """
 
 from __future__ import annotations
@@ -12,7 +17,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from chatlens.code.compiled import CompiledCodebook, CompiledMeasure
-from chatlens.code.scorers import Batch, Hit
+from chatlens.code.scorers import MISSING, Batch, Hit
 
 CODE_SCHEMA = pa.schema([
     ("uid", pa.string()), ("codebook", pa.string()), ("measure", pa.string()),
@@ -75,21 +80,34 @@ def code_table(table: pa.Table, compiled: CompiledCodebook,
                   lemmas=table.column("lemmas"), uids=table.column("uid"))
     uids = table.column("uid")
     values: dict[str, list[str | None]] = {}
+    missing: dict[str, set[int]] = {}
     parts: list[pa.Table] = []
     for m in compiled.measures:
         inside = _population(table, m, values)
+        # rows with no valid answer (an LLM scorer, or a measure it filters on): no code
+        dep_lost = {i for dep, _ in m.where for i in missing.get(dep, ())}
+        lost: set[int] = set()
         results: list[list[Hit | None]] = []
         model_p: list[float] | None = None  # binary: P(positive) from trained models
         for s in m.scorers:
             proba = getattr(s, "positive_proba", None)
+            subset = getattr(s, "needs_population", False)  # only the population is scored
             if proba is not None and m.type == "binary":
-                p = proba(batch)
+                p = proba(batch, inside) if subset else proba(batch)
+                if subset:
+                    lost.update(i for i, x in enumerate(p) if x != x)  # NaN: no answer
+                    p = [0.0 if x != x else x for x in p]
                 model_p = p if model_p is None else [max(a, b) for a, b in zip(model_p, p,
                                                                                 strict=True)]
                 t = s.threshold  # type: ignore[attr-defined]
                 results.append([Hit(m.positive, x, ()) if x >= t else None for x in p])
             else:
-                results.append(s.score(batch))
+                hits = (s.score(batch, inside) if subset  # type: ignore[call-arg]
+                        else s.score(batch))
+                if subset:
+                    lost.update(i for i, h in enumerate(hits) if h is MISSING)
+                    hits = [None if h is MISSING else h for h in hits]
+                results.append(hits)
         ids = [s.id for s in m.scorers]
         # rows where nothing fired get the default; only the others need combining
         value: list[str | None] = [m.default if ok and m.scorers else None for ok in inside]
@@ -107,9 +125,13 @@ def code_table(table: pa.Table, compiled: CompiledCodebook,
                     sc = max(sc, model_p[i])
                 value[i], score[i], scorer[i] = v, sc, who
                 matched[i] = list(terms) or None
+        lost = {i for i in lost if inside[i]} | dep_lost
+        for i in lost:
+            value[i], scorer[i] = None, "missing"
         values[m.id] = value
+        missing[m.id] = lost
         if write is None or m.id in write:
-            parts.append(pa.table({
+            part = pa.table({
                 "uid": uids,
                 "codebook": pa.array([compiled.name] * n, pa.string()),
                 "measure": pa.array([m.id] * n, pa.string()),
@@ -118,5 +140,6 @@ def code_table(table: pa.Table, compiled: CompiledCodebook,
                 "score": pa.array(score, pa.float64()),
                 "scorer": pa.array(scorer, pa.string()),
                 "matched": pa.array(matched, pa.list_(pa.string())),
-            }, schema=CODE_SCHEMA))
+            }, schema=CODE_SCHEMA)
+            parts.append(part)
     return pa.concat_tables(parts) if parts else CODE_SCHEMA.empty_table()

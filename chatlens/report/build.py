@@ -61,6 +61,12 @@ def methods_text() -> str:
     return FALLBACK_METHODS
 
 
+def llm_cards(p: ViewProject, cb: Any) -> list[dict[str, str]]:
+    from chatlens.report.llmcard import llm_cards as cards
+
+    return cards(p, cb)
+
+
 def _model_cards(root: Path, cb: Any) -> list[dict[str, str]]:
     from chatlens.train import SHIPPED_MODELS
 
@@ -148,7 +154,8 @@ def report_data(root: str | Path, claims: str | None = None, codebook: str | Non
             "generated": datetime.now(UTC).isoformat(timespec="seconds"),
             "version": __version__, "project": str(root.resolve()),
             "overview": ov, "codebook": cb.resolved(), "codebook_source": source,
-            "codebook_hash": cb.hash(), "models": _model_cards(root, cb),
+            "codebook_hash": cb.hash(),
+            "models": _model_cards(root, cb) + llm_cards(p, cb),
             "agreement": p.agreement(), "measures": measures, "bucket": bucket,
             "claims": claim_result, "runs": p.store.runs(50), "topics": topics,
             "topic_charts": topic_charts(topics),

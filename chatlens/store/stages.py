@@ -213,7 +213,8 @@ def sync_measures(store: Store, codebook: str, hashes: dict[str, str], run_id: s
 
 _CODE_TODO = """
     FROM enrichment e JOIN messages m USING (uid)
-    LEFT JOIN (SELECT uid, count(*) AS n FROM codes WHERE codebook = ? GROUP BY uid) c USING (uid)
+    LEFT JOIN (SELECT uid, count(*) FILTER (WHERE scorer IS DISTINCT FROM 'missing') AS n,
+               count(*) AS n_all FROM codes WHERE codebook = ? GROUP BY uid) c USING (uid)
     WHERE e.fingerprint = ? AND coalesce(c.n, 0) < ?
 """
 
@@ -230,7 +231,7 @@ def code_todo_count(store: Store, codebook: str, fingerprint: str, n_measures: i
 def code_todo(store: Store, codebook: str, fingerprint: str, n_measures: int,
               batch_rows: int) -> pa.RecordBatchReader:
     rel = store.con.cursor().sql(
-        f"SELECT {_CODE_INPUT}, coalesce(c.n, 0) AS n_coded {_CODE_TODO}",
+        f"SELECT {_CODE_INPUT}, coalesce(c.n_all, 0) AS n_coded {_CODE_TODO}",
         params=[codebook, fingerprint, n_measures])
     return arrow_reader(rel, batch_rows)
 
@@ -254,7 +255,10 @@ def write_codes(store: Store, table: pa.Table, run_id: str, fresh: bool = False)
         con.register("_codes", table)
         if fresh:
             row = first_row(con.execute("INSERT INTO codes SELECT * FROM _codes"))
-        else:
+        else:  # a code that replaces a missing answer (see chatlens.code.stage) drops it first
+            con.execute("DELETE FROM codes WHERE scorer = 'missing' AND (uid, codebook, measure) "
+                        "IN (SELECT uid, codebook, measure FROM _codes WHERE scorer IS DISTINCT "
+                        "FROM 'missing')")
             row = first_row(con.execute(
                 "INSERT INTO codes SELECT b.* FROM _codes b ANTI JOIN ("
                 "  SELECT uid, codebook, measure FROM codes WHERE uid IN (SELECT uid FROM _codes)"
