@@ -57,7 +57,7 @@ class Project:
     def __init__(self, store: Store) -> None:
         self.store = store
         self._labels: LabelStore | None = None
-        self._codebooks: dict[str | None, tuple[Codebook, str]] = {}
+        self._codebooks: dict[None, tuple[Codebook, str]] = {}  # the project's, read once
 
     def labels(self) -> LabelStore:
         """The project's label store (``labels.sqlite``), opened on first use."""
@@ -152,20 +152,20 @@ class Project:
         """The codebook ``ref`` (file or builtin:NAME); without ``ref``, the one the project was
         last coded with, as stored in the project (so it does not matter where the file is now,
         or whether it changed since), else the built-in ``exodus-2022``. Returns it with the
-        reference it was loaded from. Each is read once per open project."""
+        reference it was loaded from. The project's own is read once per open project."""
         from chatlens.codebook import Codebook, load_codebook
         from chatlens.store.stages import last_codebook
 
-        key = str(ref) if ref else None
-        if key not in self._codebooks:
-            stored = None if ref else last_codebook(self.store)
+        if ref:  # a file may have changed since: read it again
+            return load_codebook(ref), str(ref)
+        if None not in self._codebooks:
+            stored = last_codebook(self.store)
             if stored is not None:
                 source, resolved = stored
-                self._codebooks[key] = (Codebook.model_validate(resolved), source)
+                self._codebooks[None] = (Codebook.model_validate(resolved), source)
             else:
-                source = key or DEFAULT_CODEBOOK
-                self._codebooks[key] = (load_codebook(source), source)
-        return self._codebooks[key]
+                self._codebooks[None] = (load_codebook(DEFAULT_CODEBOOK), DEFAULT_CODEBOOK)
+        return self._codebooks[None]
 
     def code(self, codebook: str | Path | None = None, workers: int = 1,
              progress: StageProgress | None = None, allow_remote: bool = False,
