@@ -19,16 +19,7 @@ def terminal_safe(text: str | None, single_line: bool = False) -> str:
     return out
 
 
-_PHONE = re.compile(r"(?<![\w+])\+?\d[\d\s().-]{7,}\d(?!\w)")
-_EMAIL = re.compile(r"\b[\w.+-]+@[\w-]+\.[\w.-]+\b")
-
-
-def mask_pii(text: str | None) -> str:
-    """Mask phone numbers and e-mail addresses (for displays, evidence and reports)."""
-    if not text:
-        return ""
-    return _PHONE.sub("[phone]", _EMAIL.sub("[email]", text))
-
+from chatlens.privacy import mask_pii  # noqa: E402  (linear-time; kept importable here)
 
 #: Cell beginnings a spreadsheet would execute as a formula.
 FORMULA_PREFIXES = ("=", "+", "-", "@", "\t", "\r")

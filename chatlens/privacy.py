@@ -1,0 +1,222 @@
+"""One masking and pseudonymisation applied to every output: export, search, evidence, the
+dashboard and the report (``--reveal`` on local commands is the only way around it).
+
+- :func:`mask_pii` masks phone numbers and e-mail addresses in any text, in time linear in its
+  length (one pass of one pattern whose parts cannot backtrack over each other), and leaves URLs
+  as they are, except the phone number of a phone link (``wa.me/…``, ``t.me/+…``).
+- :class:`Masker` adds what needs the project: 1:1 chats (Telegram ``personal_chat``, Viber
+  ``personal``, and WhatsApp or HTML exports whose title is a sender's name or a phone number)
+  are shown as ``1:1 chat c…`` with a keyed pseudonym instead of the partner's name, in titles,
+  chat keys, positions and source paths; and service texts ("X added Y") have display names
+  replaced, by the author pseudonym when the name is a known sender, else by ``[name]``.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import re
+import unicodedata
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from typing import Any
+
+_URL = r"(?:https?://|www\.)[^\s<>\"'`]+|(?<![\w.@/-])[\w-]+(?:\.[\w-]+)+/[^\s<>\"'`]*"
+_EMAIL = r"(?<![\w.+-])[\w.+-]+@[\w-]+(?:\.[\w-]+)+"
+_PHONE = r"(?<![\w+])\+?\d[\d \t\u00a0().-]*"
+_PII = re.compile(f"(?P<url>{_URL})|(?P<email>{_EMAIL})|(?P<phone>{_PHONE})")
+_EMAIL_IN_URL = re.compile(_EMAIL)
+_PHONE_LINK = re.compile(r"(?:wa\.me/|whatsapp\.com/send/?\?phone=|t\.me/\+|number=)\+?\d+",
+                         re.IGNORECASE)
+_PHONE_LINK_DIGITS = re.compile(r"\+?\d+$")
+#: Digit runs that are dates or year ranges, not phone numbers.
+_NOT_PHONE = re.compile(r"\d{1,4}([./-])\d{1,2}\1\d{2,4}|\d{4} ?[-–] ?\d{4}")
+MIN_PHONE_DIGITS = 7
+
+
+def _phone(run: str, after: str) -> str:
+    body = run.rstrip(" \t\u00a0().-")
+    tail = run[len(body):]
+    # a digit run followed by a letter is an identifier (abc123...), as is a short one
+    if after.isalnum() and not tail:
+        return run
+    digits = sum(c.isdigit() for c in body)
+    if digits < MIN_PHONE_DIGITS or len(body) < 9 or _NOT_PHONE.fullmatch(body):
+        return run
+    return "[phone]" + tail
+
+
+def _url(url: str) -> str:
+    url = _EMAIL_IN_URL.sub("[email]", url)
+    return _PHONE_LINK.sub(lambda m: _PHONE_LINK_DIGITS.sub("[phone]", m.group()), url)
+
+
+def mask_pii(text: str | None) -> str:
+    """Mask phone numbers and e-mail addresses (for displays, exports, evidence and reports);
+    URLs are kept. Linear in the length of ``text``."""
+    if not text:
+        return ""
+    out: list[str] = []
+    pos = 0
+    for m in _PII.finditer(text):
+        a, b = m.span()
+        out.append(text[pos:a])
+        kind = m.lastgroup
+        if kind == "url":
+            out.append(_url(m.group()))
+        elif kind == "email":
+            out.append("[email]")
+        else:
+            out.append(_phone(m.group(), text[b:b + 1]))
+        pos = b
+    if not out:
+        return text
+    out.append(text[pos:])
+    return "".join(out)
+
+
+# -- names in service texts --------------------------------------------------------------------
+
+_WORD = re.compile(r"[^\W_]+(?:['’.-][^\W_]+)*")
+#: Capitalised words that begin service texts without being names (WhatsApp, Telegram, Viber).
+_TEMPLATE_WORDS = frozenset("""
+you your messages message this the group channel tap whatsapp telegram viber security missed
+waiting pinned deleted voice video call calls chat new photo disappearing admin admins only
+вы ваш ваша сообщения сообщение этот эта группа канал звонок пропущенный удалено новый
+ви ваш повідомлення цей ця група канал дзвінок
+""".split())
+_MAX_NAME_WORDS = 4
+
+
+def _norm(name: str) -> str:
+    return " ".join(unicodedata.normalize("NFC", name).split()).casefold()
+
+
+def mask_service_names(text: str, names: dict[str, str] | None = None) -> str:
+    """Replace display names in a service text ("Anna added Bob"): a known name (``names``
+    maps normalised display names to pseudonyms) by its pseudonym, any other run of
+    capitalised words (and the numbers after them: "Member 12") by ``[name]``. Linear."""
+    words = [(m.start(), m.end(), m.group()) for m in _WORD.finditer(text)]
+    out: list[str] = []
+    pos = i = 0
+    while i < len(words):
+        a, b, w = words[i]
+        j, repl = i, None
+        if names:
+            for k in range(min(len(words), i + _MAX_NAME_WORDS) - 1, i - 1, -1):
+                if k > i and not text[words[k - 1][1]:words[k][0]].isspace():
+                    continue
+                found = names.get(_norm(text[a:words[k][1]]))
+                if found:
+                    j, repl = k, found
+                    break
+        if repl is None and w[0].isupper() and w.casefold() not in _TEMPLATE_WORDS:
+            while (j + 1 < len(words) and text[words[j][1]:words[j + 1][0]] == " "
+                   and (words[j + 1][2][0].isupper() or words[j + 1][2].isdigit())):
+                j += 1
+            repl = "[name]"
+        if repl is not None:
+            out.append(text[pos:a])
+            out.append(repl)
+            pos = words[j][1]
+        i = j + 1
+    out.append(text[pos:])
+    return "".join(out)
+
+
+# -- project-bound masking ---------------------------------------------------------------------
+
+#: Chat types that name one other person (Telegram, Viber).
+PERSONAL_TYPES = frozenset({"personal_chat", "personal", "private", "saved_messages"})
+
+
+def chat_pseudonym(secret: bytes, chat_key: str) -> str:
+    return "c" + hmac.new(secret, f"chat\x1f{chat_key}".encode(), hashlib.sha256).hexdigest()[:11]
+
+
+def is_personal(chat_type: str | None, title: str | None, sender_names: Iterable[str]) -> bool:
+    """A 1:1 chat: by its type where the source gives one, else by a title that is a sender's
+    display name (WhatsApp "WhatsApp Chat with Anna") or a phone number."""
+    base = (chat_type or "").removesuffix(" (left)")
+    if base in PERSONAL_TYPES:
+        return True
+    if base:  # a group or channel type given by the source
+        return False
+    if not title:
+        return False
+    return _norm(title) in {_norm(n) for n in sender_names} or mask_pii(title) != title
+
+
+@dataclass(slots=True)
+class Masker:
+    """The masking of one project. ``reveal`` (local commands only) turns all of it off."""
+
+    personal: dict[str, tuple[str, str | None]] = field(default_factory=dict)
+    names: dict[str, str] = field(default_factory=dict)
+    reveal: bool = False
+
+    @classmethod
+    def for_store(cls, store: Any, reveal: bool = False) -> Masker:
+        from chatlens.store.privacy import chat_senders
+
+        if reveal:
+            return cls(reveal=True)
+        secret = store.secret()
+        personal: dict[str, tuple[str, str | None]] = {}
+        for key, platform, title, ctype, senders in chat_senders(store):
+            if is_personal(ctype, title, senders):
+                personal[key] = (f"{platform}:{chat_pseudonym(secret, key)}", title)
+        from chatlens.store.privacy import identity_names
+
+        names = {_norm(n): k for k, n in identity_names(store) if n and len(_norm(n)) > 1}
+        return cls(personal, names)
+
+    def text(self, text: str | None, kind: str | None = None) -> str:
+        if self.reveal:
+            return text or ""
+        masked = mask_pii(text)
+        return mask_service_names(masked, self.names) if kind == "service" else masked
+
+    def chat_key(self, chat_key: str | None) -> str | None:
+        if self.reveal or chat_key not in self.personal:
+            return chat_key
+        return self.personal[chat_key][0]
+
+    def title(self, chat_key: str | None, title: str | None) -> str | None:
+        """The title to show for a chat: a pseudonym for a 1:1 chat, else the masked title."""
+        if self.reveal:
+            return title
+        if chat_key in self.personal:
+            return "1:1 chat " + self.personal[chat_key][0].split(":", 1)[1]
+        return mask_pii(title) if title else title
+
+    def loc(self, loc: str | None, chat_key: str | None = None) -> str | None:
+        """A position or path (``WhatsApp Chat with Anna.txt: line 3``) without the names of
+        1:1 partners, nor phone numbers or e-mails."""
+        if self.reveal or not loc:
+            return loc
+        targets = [self.personal[chat_key]] if chat_key in self.personal else (
+            self.personal.values() if chat_key is None else [])
+        for shown, title in targets:
+            if title:
+                loc = re.sub(re.escape(title), shown.split(":", 1)[1], loc, flags=re.IGNORECASE)
+        return mask_pii(loc)
+
+    def row(self, r: dict[str, Any]) -> dict[str, Any]:
+        """Mask a message row's text, chat title, chat key and position in place."""
+        if self.reveal:
+            return r
+        key = r.get("chat_key")
+        if "text" in r:
+            r["text"] = self.text(r["text"], r.get("kind"))
+        if "chat_title" in r:
+            r["chat_title"] = self.title(key, r["chat_title"])
+        if "title" in r and "chat_key" in r:
+            r["title"] = self.title(key, r["title"])
+        if "source_loc" in r:
+            r["source_loc"] = self.loc(r["source_loc"], key)
+        if "path" in r:
+            r["path"] = self.loc(r["path"])
+        if key is not None:
+            r["chat_key"] = self.chat_key(key)
+        return r
