@@ -220,3 +220,23 @@ class Masker:
         if key is not None:
             r["chat_key"] = self.chat_key(key)
         return r
+
+    def batch(self, batch: Any) -> Any:
+        """A message record batch (export columns) with texts, chat keys and positions masked."""
+        import pyarrow as pa
+
+        if self.reveal:
+            return batch
+        cols = {name: batch.column(name).to_pylist() for name in batch.schema.names}
+        keys = cols.get("chat_key") or [None] * batch.num_rows
+        if "text" in cols:
+            kinds = cols.get("kind") or [None] * batch.num_rows
+            cols["text"] = [self.text(t, k) for t, k in zip(cols["text"], kinds, strict=True)]
+        if "entities" in cols:
+            cols["entities"] = [mask_pii(e) if e else e for e in cols["entities"]]
+        if "source_loc" in cols:
+            cols["source_loc"] = [self.loc(v, k) for v, k in zip(cols["source_loc"], keys,
+                                                                  strict=True)]
+        if "chat_key" in cols:
+            cols["chat_key"] = [self.chat_key(k) for k in keys]
+        return pa.RecordBatch.from_pydict(cols, schema=batch.schema)

@@ -25,6 +25,7 @@ if TYPE_CHECKING:
     from chatlens.enrich import EnrichSettings
     from chatlens.estimation import Population
     from chatlens.estimation import Row as EstimateRow
+    from chatlens.privacy import Masker
     from chatlens.runner import CodeReport, EnrichReport, StageProgress
 
 R = TypeVar("R")
@@ -282,18 +283,35 @@ class Project:
         """All stored messages (pseudonymised) as an Arrow table."""
         return self.store.messages_arrow()
 
-    def export(self, path: str | Path, fmt: str | None = None) -> int:
-        """Export messages to Parquet, CSV or JSONL (format from ``fmt`` or the suffix)."""
+    def masker(self, reveal: bool = False) -> Masker:
+        """The project's masking and pseudonymisation (see :mod:`chatlens.privacy`);
+        ``reveal`` turns it off (local commands only, recorded in their run)."""
+        from chatlens.privacy import Masker
+
+        return Masker.for_store(self.store, reveal=reveal)
+
+    def export(self, path: str | Path, fmt: str | None = None, reveal: bool = False) -> int:
+        """Export messages to Parquet, CSV or JSONL (format from ``fmt`` or the suffix), masked
+        and pseudonymised like every output unless ``reveal`` (recorded in the run manifest)."""
         path = Path(path)
         fmt = fmt or path.suffix.lstrip(".").lower() or "parquet"
         if fmt == "json":
             fmt = "jsonl"
         run_id = new_run_id()
-        self.store.start_run(run_id, "export", __version__, {"path": str(path), "format": fmt})
+        params = {"path": str(path), "format": fmt, "reveal": reveal}
+        self.store.start_run(run_id, "export", __version__, params)
+        masker = self.masker(reveal)
         try:
-            n = self.store.export_messages(path, fmt)
+            n = self.store.export_messages(path, fmt, None if reveal else masker.batch)
         except ChatlensError:
             self.store.finish_run(run_id, "failed", {})
             raise
-        self.store.finish_run(run_id, "complete", {"rows": n, "path": str(path), "format": fmt})
+        self.store.finish_run(run_id, "complete", {"rows": n, "path": str(path), "format": fmt,
+                                                   "reveal": reveal})
         return n
+
+    def record_reveal(self, command: str, params: dict[str, Any]) -> None:
+        """Record in the runs log that a read command showed raw identities (``--reveal``)."""
+        run_id = new_run_id()
+        self.store.start_run(run_id, command, __version__, {**params, "reveal": True})
+        self.store.finish_run(run_id, "complete", {"version": __version__, "reveal": True})

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import re
 
+from chatlens.privacy import mask_pii as mask_pii  # masking lives there; importable here
+
 # C0/C1 controls (except tab and newline), DEL, and bidi overrides/isolates that can disguise text.
 _UNSAFE = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f\u202a-\u202e\u2066-\u2069]")
 
@@ -18,8 +20,6 @@ def terminal_safe(text: str | None, single_line: bool = False) -> str:
         out = out.replace("\n", "⏎ ").replace("\t", " ")
     return out
 
-
-from chatlens.privacy import mask_pii  # noqa: E402  (linear-time; kept importable here)
 
 #: Cell beginnings a spreadsheet would execute as a formula.
 FORMULA_PREFIXES = ("=", "+", "-", "@", "\t", "\r")
