@@ -44,6 +44,13 @@ def project_options(func: F) -> F:
     return func
 
 
+def reveal_option(func: F) -> F:
+    return click.option(
+        "--reveal", is_flag=True,
+        help="Show raw chat titles, phone numbers, e-mails and names instead of masked and "
+        "pseudonymised ones (local use only; recorded in the runs log).")(func)
+
+
 def emit_json(data: Any) -> None:
     click.echo(json.dumps(data, default=str, ensure_ascii=False, indent=2))
 
@@ -195,14 +202,16 @@ def status(show_quarantine: bool, project_dir: Path | None, as_json: bool) -> No
               default=None, help="Output format (default: from the file suffix, else parquet).")
 @click.option("-o", "--output", type=click.Path(dir_okay=False, path_type=Path),
               default=None, help="Output file (default: messages.<format> in the project).")
+@reveal_option
 @project_options
-def export(fmt: str | None, output: Path | None, project_dir: Path | None,
+def export(fmt: str | None, output: Path | None, reveal: bool, project_dir: Path | None,
            as_json: bool) -> None:
-    """Export messages with pseudonymised authors (no raw names, no original records)."""
+    """Export messages with pseudonymised authors and 1:1 chats, phone numbers, e-mails and
+    names in service texts masked (no original records)."""
     with opened(project_dir) as proj:
         if output is None:
             output = proj.root / f"messages.{fmt or 'parquet'}"
-        n = proj.export(output, fmt)
+        n = proj.export(output, fmt, reveal=reveal)
     if as_json:
         emit_json({"path": str(output), "rows": n})
     else:
@@ -338,13 +347,18 @@ def safe_block(text: str) -> str:
               help="Messages per page.")
 @click.option("--offset", default=0, show_default=True, type=click.IntRange(min=0),
               help="Skip this many (newest first): the next page starts at offset + limit.")
+@reveal_option
 @project_options
-def search(query: str, measure_value: str | None, limit: int, offset: int,
+def search(query: str, measure_value: str | None, limit: int, offset: int, reveal: bool,
            project_dir: Path | None, as_json: bool) -> None:
-    """Lemma-aware search: every word of QUERY, in any inflected form, highlighted."""
+    """Lemma-aware search: every word of QUERY, in any inflected form, highlighted (phone
+    numbers, e-mails and 1:1 chats masked unless --reveal)."""
     measure, _, value = (measure_value or "").partition("=")
-    with opened(project_dir, read_only=True) as proj:
-        rows = proj.search(query, measure or None, value or None, limit, offset)
+    with opened(project_dir, read_only=not reveal) as proj:
+        rows = proj.search(query, measure or None, value or None, limit, offset, reveal)
+        if reveal:
+            proj.record_reveal("search", {"measure": measure_value, "limit": limit,
+                                          "offset": offset})
     if as_json:
         emit_json(rows)
         return
@@ -628,16 +642,21 @@ def claims_check(path: str, project_dir: Path | None, as_json: bool) -> None:
 @click.option("--until", type=click.DateTime(["%Y-%m-%d"]), default=None)
 @click.option("--where", "where", multiple=True, metavar="MEASURE=VALUE")
 @click.option("--limit", default=20, show_default=True)
+@reveal_option
 @project_options
 def evidence(measure: str, value: str, since: Any, until: Any, where: tuple[str, ...],
-             limit: int, project_dir: Path | None, as_json: bool) -> None:
-    """Messages coded MEASURE=VALUE (random order, reproducible), with matched terms."""
+             limit: int, reveal: bool, project_dir: Path | None, as_json: bool) -> None:
+    """Messages coded MEASURE=VALUE (random order, reproducible), with matched terms (phone
+    numbers, e-mails and 1:1 chats masked unless --reveal)."""
     from chatlens.estimation import Population
 
     pop = Population(since=since.date() if since else None,
                      until=until.date() if until else None, where=[_pair(w) for w in where])
-    with opened(project_dir, read_only=True) as proj:
-        rows = proj.evidence(measure, value, pop, limit)
+    with opened(project_dir, read_only=not reveal) as proj:
+        rows = proj.evidence(measure, value, pop, limit, reveal)
+        if reveal:
+            proj.record_reveal("evidence", {"measure": measure, "value": value,
+                                            "limit": limit})
     if as_json:
         emit_json(rows)
         return

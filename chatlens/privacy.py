@@ -16,6 +16,7 @@ from __future__ import annotations
 import hashlib
 import hmac
 import re
+import threading
 import unicodedata
 from collections.abc import Iterable
 from dataclasses import dataclass, field
@@ -32,6 +33,8 @@ _PHONE_LINK_DIGITS = re.compile(r"\+?\d+$")
 #: Digit runs that are dates or year ranges, not phone numbers.
 _NOT_PHONE = re.compile(r"\d{1,4}([./-])\d{1,2}\1\d{2,4}|\d{4} ?[-–] ?\d{4}")
 MIN_PHONE_DIGITS = 7
+_CACHE: dict[Any, Masker] = {}
+_CACHE_LOCK = threading.Lock()
 
 
 def _phone(run: str, after: str) -> str:
@@ -157,10 +160,32 @@ class Masker:
 
     @classmethod
     def for_store(cls, store: Any, reveal: bool = False) -> Masker:
-        from chatlens.store.privacy import chat_senders
-
+        """The masking of the project open in ``store`` (cached per version of its files)."""
         if reveal:
             return cls(reveal=True)
+        from chatlens.store.core import DB_NAME
+
+        stamp = []
+        for name in (DB_NAME, DB_NAME + ".wal"):
+            try:
+                st = (store.root / name).stat()
+                stamp.append((st.st_mtime_ns, st.st_size))
+            except OSError:
+                stamp.append((0, 0))
+        key = (str(store.root.resolve()), tuple(stamp))
+        with _CACHE_LOCK:
+            cached = _CACHE.get(key)
+        if cached is None:
+            cached = cls._load(store)
+            with _CACHE_LOCK:
+                _CACHE.clear()  # one project version at a time is enough
+                _CACHE[key] = cached
+        return cached
+
+    @classmethod
+    def _load(cls, store: Any) -> Masker:
+        from chatlens.store.privacy import chat_senders
+
         secret = store.secret()
         personal: dict[str, tuple[str, str | None]] = {}
         for key, platform, title, ctype, senders in chat_senders(store):
@@ -189,6 +214,16 @@ class Masker:
         if chat_key in self.personal:
             return "1:1 chat " + self.personal[chat_key][0].split(":", 1)[1]
         return mask_pii(title) if title else title
+
+    def shown(self, chat_key: str | None, title: str | None = None) -> str:
+        """What to show for a chat: its (masked) title, else its (pseudonymised) key."""
+        return self.title(chat_key, title) or self.chat_key(chat_key) or ""
+
+    def groups(self, rows: Iterable[dict[str, Any]], titles: dict[str, str | None]) -> None:
+        """Estimate rows grouped by chat (``group`` a chat key): the group shown instead."""
+        for r in rows:
+            if r.get("group") in titles:
+                r["group"] = self.shown(r["group"], titles[r["group"]])
 
     def loc(self, loc: str | None, chat_key: str | None = None) -> str | None:
         """A position or path (``WhatsApp Chat with Anna.txt: line 3``) without the names of

@@ -172,13 +172,14 @@ class Project:
         )
 
     def search(self, query: str, measure: str | None = None, value: str | None = None,
-               limit: int = 20, offset: int = 0) -> list[dict[str, Any]]:
+               limit: int = 20, offset: int = 0, reveal: bool = False) -> list[dict[str, Any]]:
         """Messages containing every word of ``query`` in any inflected form, newest first
-        (``offset`` skips that many: pages of ``limit``)."""
+        (``offset`` skips that many: pages of ``limit``); masked unless ``reveal``."""
         from chatlens.search import search
 
         codebook = self.codebook()[0].name if measure else None
-        return search(self.store, query, codebook, measure, value, limit, offset)
+        return search(self.store, query, codebook, measure, value, limit, offset,
+                      mask=None if reveal else self.masker().row)
 
     # -- samples and labels --------------------------------------------------------------
     def sample(self, measure: str, kind: str = "audit", n: int = 200, strata: str | None = None,
@@ -244,7 +245,7 @@ class Project:
         return rows
 
     def evidence(self, measure: str, value: str, population: Population | None = None,
-                 limit: int = 20) -> list[dict[str, Any]]:
+                 limit: int = 20, reveal: bool = False) -> list[dict[str, Any]]:
         """Messages coded ``measure=value`` in the population, in a reproducible random order,
         with the terms that matched; authors pseudonymised, phone numbers and e-mails masked."""
         from chatlens.estimation import Population
@@ -252,8 +253,13 @@ class Project:
 
         cb = self.codebook()[0]
         pop = population or Population()
-        return evidence(self.store, cb.name, measure, value, self.enrich_settings().fingerprint(),
-                        pop.since, pop.until, pop.where, limit)
+        rows = evidence(self.store, cb.name, measure, value,
+                        self.enrich_settings().fingerprint(), pop.since, pop.until, pop.where,
+                        limit, reveal)
+        if not reveal:
+            masker = self.masker()
+            rows = [masker.row(r) for r in rows]
+        return rows
 
     def _run(self, command: str, params: dict[str, Any], work: Callable[[str], R],
              extra: dict[str, Any] | None = None) -> R:

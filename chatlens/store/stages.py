@@ -329,13 +329,13 @@ def search(store: Store, lemma_sets: list[list[str]], codebook: str | None,
 
 
 def messages_by_uid(store: Store, uids: list[str]) -> dict[str, dict[str, Any]]:
-    """uid, chat_key, chat_title, ts, author_key and text of a few messages, by uid. A literal
+    """uid, chat_key, chat_title, ts, author_key, text and kind of a few messages, by uid. A literal
     IN list lets DuckDB look them up in the primary-key index instead of scanning."""
     if not uids:
         return {}
-    cols = ["uid", "chat_key", "chat_title", "ts", "author_key", "text"]
+    cols = ["uid", "chat_key", "chat_title", "ts", "author_key", "text", "kind"]
     cur = store.con.cursor().execute(
-        "SELECT m.uid, m.chat_key, ch.title, m.ts, m.author_key, m.text "
+        "SELECT m.uid, m.chat_key, ch.title, m.ts, m.author_key, m.text, m.kind "
         f"FROM (SELECT * FROM messages WHERE uid IN ({', '.join('?' * len(uids))})) m "
         "LEFT JOIN chats ch USING (chat_key)", uids)
     return {r[0]: dict(zip(cols, r, strict=True)) for r in cur.fetchall()}

@@ -92,7 +92,8 @@ def routes(web: Web) -> list[Route]:
             return {"overall": estimates(p, mid, value=value)[0],
                     "time": estimates(p, mid, by=bucket, value=value),
                     "chat": estimates(p, mid, by="chat", value=value), "bucket": bucket,
-                    "titles": {c["chat_key"]: c["title"] for c in p.store.chats()}}
+                    "titles": {c["chat_key"]: p.masker().shown(c["chat_key"], c["title"])
+                               for c in p.store.chats()}}
         d = web.access.cached("measure", compute, True, mid, value)
         method = d["overall"].method
         time_chart = band_chart([BandPoint(r.group or "", r.point, r.lower, r.upper, r.naive)

@@ -36,8 +36,16 @@ def overview(project: Project) -> dict[str, Any]:
                    [project.enrich_settings().fingerprint()])
     quarantine = dicts(project, "SELECT reason, count(*) AS n FROM quarantine GROUP BY ALL "
                         "ORDER BY n DESC LIMIT 20")
-    return {"summary": summary, "sources": project.store.sources(),
-            "chats": project.store.chats()[:100], "bucket": bucket, "over_time": over_time,
+    masker = project.masker()  # 1:1 chats pseudonymised, in titles, keys and source paths
+    chats = [masker.row(c) for c in project.store.chats()[:100]]
+    for c in chats:
+        c["title"] = c["title"] or c["chat_key"]
+    for r in over_time:
+        masker.row(r)
+    for r in quarantine:
+        r["reason"] = masker.loc(r["reason"])
+    return {"summary": summary, "sources": [masker.row(s) for s in project.store.sources()],
+            "chats": chats, "bucket": bucket, "over_time": over_time,
             "languages": langs, "quarantine": quarantine}
 
 
@@ -150,9 +158,11 @@ def evidence_page(project: Project, q: EvidenceQuery, after: str | None,
     lemmas = {r["uid"]: r["lemmas"] for r in dicts(
         project, "SELECT uid, lemmas FROM enrichment WHERE fingerprint = ? AND "
         "uid IN (SELECT unnest(?)) AND uid BETWEEN ? AND ?", [fp, uids, uids[0], uids[-1]])}
+    masker = project.masker()
     for r in rows:
         r["matched"] = matched.get(r["uid"])
         r["lemmas"] = lemmas.get(r["uid"])
+        masker.row(r)
     return shape_rows(rows, project.enrich_settings().tokenizer), (uids[-1] if more else None)
 
 
@@ -170,7 +180,7 @@ def message(project: Project, uid: str) -> dict[str, Any] | None:
     cb = project.codebook()[0].name
     rows = dicts(project,
                   "SELECT m.uid, m.chat_key, ch.title AS chat_title, m.ts, m.author_key, m.text, "
-                  "e.lemmas, e.lang FROM messages m "
+                  "m.kind, e.lemmas, e.lang FROM messages m "
                   "LEFT JOIN chats ch ON ch.chat_key = m.chat_key "
                   "LEFT JOIN enrichment e ON e.uid = m.uid AND e.fingerprint = ? "
                   "WHERE m.uid = ?", [fp, uid])
@@ -178,7 +188,7 @@ def message(project: Project, uid: str) -> dict[str, Any] | None:
         return None
     codes = dicts(project, "SELECT measure, value, score, matched FROM codes WHERE uid = ? "
                    "AND codebook = ? AND in_population ORDER BY measure", [uid, cb])
-    r = rows[0]
+    r = project.masker().row(rows[0])
     r["matched"] = sorted({t for c in codes for t in (c["matched"] or [])})
     r["codes"] = codes
     return shape_rows([r], project.enrich_settings().tokenizer)[0]
@@ -189,8 +199,10 @@ def context(project: Project, uid: str, k: int = 3) -> dict[str, Any] | None:
     found = stages.context(project.store, uid, k)
     if found is None:
         return None
+    masker = project.masker()
     for r in found["before"] + found["after"]:
         r["text"] = mask_pii(r["text"])
+        masker.row(r)
     return found
 
 
