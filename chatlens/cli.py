@@ -714,10 +714,12 @@ def demo(messages: int, seed: int, project_dir: Path | None, as_json: bool) -> N
         sys.exit(1)
 
 
+from chatlens.cli_forget import forget  # noqa: E402  (erasure: its own module)
 from chatlens.web.commands import report, serve  # noqa: E402  (click commands of the web app)
 
 cli.add_command(serve)
 cli.add_command(report)
+cli.add_command(forget)
 
 
 def main() -> None:
