@@ -95,17 +95,26 @@ def _norm(name: str) -> str:
     return " ".join(unicodedata.normalize("NFC", name).split()).casefold()
 
 
-def mask_service_names(text: str, names: dict[str, str] | None = None) -> str:
+def first_words(names: dict[str, str]) -> frozenset[str]:
+    """The first words of ``names`` (normalised), which :func:`mask_service_names` looks for."""
+    return frozenset(n.split(" ", 1)[0] for n in names)
+
+
+def mask_service_names(text: str, names: dict[str, str] | None = None,
+                       first: frozenset[str] | None = None) -> str:
     """Replace display names in a service text ("Anna added Bob"): a known name (``names``
-    maps normalised display names to pseudonyms) by its pseudonym, any other run of
-    capitalised words (and the numbers after them: "Member 12") by ``[name]``. Linear."""
+    maps normalised display names to pseudonyms; ``first`` is their :func:`first_words`) by its
+    pseudonym, any other run of capitalised words (and the numbers after them: "Member 12") by
+    ``[name]``. Linear."""
+    if names and first is None:
+        first = first_words(names)
     words = [(m.start(), m.end(), m.group()) for m in _WORD.finditer(text)]
     out: list[str] = []
     pos = i = 0
     while i < len(words):
         a, b, w = words[i]
         j, repl = i, None
-        if names:
+        if names and first and w.casefold() in first:
             for k in range(min(len(words), i + _MAX_NAME_WORDS) - 1, i - 1, -1):
                 if k > i and not text[words[k - 1][1]:words[k][0]].isspace():
                     continue
@@ -157,6 +166,10 @@ class Masker:
     personal: dict[str, tuple[str, str | None]] = field(default_factory=dict)
     names: dict[str, str] = field(default_factory=dict)
     reveal: bool = False
+    first: frozenset[str] = frozenset()
+
+    def __post_init__(self) -> None:
+        self.first = first_words(self.names)
 
     @classmethod
     def for_store(cls, store: Any, reveal: bool = False) -> Masker:
@@ -200,7 +213,7 @@ class Masker:
         if self.reveal:
             return text or ""
         masked = mask_pii(text)
-        return mask_service_names(masked, self.names) if kind == "service" else masked
+        return mask_service_names(masked, self.names, self.first) if kind == "service" else masked
 
     def chat_key(self, chat_key: str | None) -> str | None:
         if self.reveal or chat_key not in self.personal:
