@@ -24,7 +24,7 @@ from typing import Any
 
 _URL = r"(?:https?://|www\.)[^\s<>\"'`]+|(?<![\w.@/-])[\w-]+(?:\.[\w-]+)+/[^\s<>\"'`]*"
 _EMAIL = r"(?<![\w.+-])[\w.+-]+@[\w-]+(?:\.[\w-]+)+"
-_PHONE = r"(?<![\w+])\+?\d[\d \t\u00a0().-]*"
+_PHONE = r"(?:(?<!\+)\+|(?<![\w+]))\d[\d \t\u00a0().-]*"  # "+" may follow a word
 _PII = re.compile(f"(?P<url>{_URL})|(?P<email>{_EMAIL})|(?P<phone>{_PHONE})")
 _EMAIL_IN_URL = re.compile(_EMAIL)
 _PHONE_LINK = re.compile(r"(?:wa\.me/|whatsapp\.com/send/?\?phone=|t\.me/\+|number=)\+?\d+",

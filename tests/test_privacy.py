@@ -42,6 +42,7 @@ def run(*args: str, cwd: Path | None = None) -> subprocess.CompletedProcess[str]
     ("on 2022-09-21, 21.09.2022 and in 2022-2023", "on 2022-09-21, 21.09.2022 and in 2022-2023"),
     ("id abc123456789x", "id abc123456789x"),
     ("Member 08 added +304 5690 8085", "Member 08 added [phone]"),
+    ("on my whatsap+31867734807 now", "on my whatsap[phone] now"),
 ])
 def test_mask_pii_masks_phones_and_emails_and_keeps_urls_and_dates(text: str,
                                                                    masked: str) -> None:
