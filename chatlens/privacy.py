@@ -232,6 +232,13 @@ class Masker:
         """What to show for a chat: its (masked) title, else its (pseudonymised) key."""
         return self.title(chat_key, title) or self.chat_key(chat_key) or ""
 
+    def unmask_chat(self, shown: str) -> str:
+        """The chat key behind a shown 1:1 pseudonym key (a dashboard link), else ``shown``."""
+        for key, (pseudo, _) in self.personal.items():
+            if pseudo == shown:
+                return key
+        return shown
+
     def groups(self, rows: Iterable[dict[str, Any]], titles: dict[str, str | None]) -> None:
         """Estimate rows grouped by chat (``group`` a chat key): the group shown instead."""
         for r in rows:

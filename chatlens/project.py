@@ -277,13 +277,22 @@ class Project:
         return result
 
     def status(self) -> dict[str, Any]:
+        """Counts, sources and chats (1:1 chats pseudonymised, paths masked)."""
+        masker = self.masker()
         summary = self.store.summary()
-        summary["sources_detail"] = self.store.sources()
-        summary["chats_detail"] = self.store.chats()
+        summary["sources_detail"] = [masker.row(s) for s in self.store.sources()]
+        summary["chats_detail"] = [masker.row(c) for c in self.store.chats()]
         return summary
 
     def quarantined(self, limit: int = 100) -> list[dict[str, Any]]:
-        return self.store.quarantined(limit)
+        """Quarantined records with position, reason and excerpt (masked)."""
+        masker = self.masker()
+        rows = self.store.quarantined(limit)
+        for r in rows:
+            masker.row(r)
+            r["reason"] = masker.loc(r["reason"])
+            r["excerpt"] = masker.text(r["excerpt"])
+        return rows
 
     def messages(self) -> pa.Table:
         """All stored messages (pseudonymised) as an Arrow table."""

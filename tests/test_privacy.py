@@ -285,3 +285,51 @@ def test_demo_ingest_code_report_run_without_a_network(tmp_path: Path) -> None:
     offline("code", "--project", proj)
     offline("report", "--project", proj, "-o", str(tmp_path / "r.html"))
     assert (tmp_path / "r.html").stat().st_size > 1000
+
+
+def test_dashboard_pages_never_show_1to1_partners(mixed: Path) -> None:
+    import socket
+    import threading
+    import urllib.parse
+    import urllib.request
+
+    import uvicorn
+
+    from chatlens.web.app import Settings, create_app
+
+    assert run("code", "--project", str(mixed)).returncode == 0
+    with Project.open(mixed, read_only=True) as p:
+        measures = [m.id for m in p.codebook()[0].measures]
+        uids = [r[0] for r in p.store.con.execute(
+            "SELECT uid FROM messages WHERE chat_key IN ('whatsapp:anna smith', 'telegram:42')"
+        ).fetchall()]
+        shown = p.masker().chat_key("whatsapp:anna smith")
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    server = uvicorn.Server(uvicorn.Config(create_app(Settings(project=mixed)),
+                                           host="127.0.0.1", port=port, log_level="warning"))
+    thread = threading.Thread(target=server.run, daemon=True)
+    thread.start()
+    while not server.started:
+        time.sleep(0.05)
+    base = f"http://127.0.0.1:{port}"
+    pages = ["/", "/measures", "/claims", "/topics", "/search?q=" + urllib.parse.quote("границы")]
+    for m in measures:
+        pages += [f"/measures/{m}", f"/evidence?measure={m}&value=yes",
+                  f"/evidence.csv?measure={m}&value=yes"]
+    pages += [f"/message/{u}" for u in uids] + [f"/context/{u}" for u in uids]
+    pages.append(f"/evidence?measure={measures[0]}&value=yes&group=chat:{shown}")
+    try:
+        for page in pages:
+            try:
+                with urllib.request.urlopen(base + page, timeout=60) as r:
+                    body = r.read().decode()
+            except urllib.error.HTTPError as exc:  # a page that refuses still must not leak
+                body = exc.read().decode()
+            _assert_masked(urllib.parse.unquote(body))
+            if page == "/":
+                assert "1:1 chat c" in body and "Book Club" in body
+    finally:
+        server.should_exit = True
+        thread.join(10)

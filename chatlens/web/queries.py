@@ -134,13 +134,21 @@ def segments(text: str, spans: list[tuple[int, int]]) -> list[tuple[str, bool]]:
     return out
 
 
+def unmasked(project: Project, q: EvidenceQuery) -> EvidenceQuery:
+    """``q`` with a 1:1 chat's shown pseudonym (``group=chat:whatsapp:c…``) as its chat key."""
+    if not (q.group or "").startswith("chat:"):
+        return q
+    key = project.masker().unmask_chat(q.group.removeprefix("chat:"))  # type: ignore[union-attr]
+    return EvidenceQuery(q.measure, q.value, f"chat:{key}", q.since, q.until, q.where)
+
+
 def evidence_page(project: Project, q: EvidenceQuery, after: str | None,
                   limit: int = PAGE_SIZE) -> tuple[list[dict[str, Any]], str | None]:
     """One page of evidence in uid order after ``after`` (keyset paging: the cost of a page
     does not grow with how far one has paged); returns the rows and the next cursor."""
     cb = project.codebook()[0].name
     fp = project.enrich_settings().fingerprint()
-    where, params = q.sql(cb, fp)
+    where, params = unmasked(project, q).sql(cb, fp)
     if after:
         where += " AND c.uid > ?"
         params.append(after)
@@ -167,7 +175,8 @@ def evidence_page(project: Project, q: EvidenceQuery, after: str | None,
 
 
 def evidence_count(project: Project, q: EvidenceQuery) -> int:
-    where, params = q.sql(project.codebook()[0].name, project.enrich_settings().fingerprint())
+    where, params = unmasked(project, q).sql(project.codebook()[0].name,
+                                             project.enrich_settings().fingerprint())
     row = project.store.con.cursor().execute(
         f"SELECT count(*) FROM codes c JOIN messages m USING (uid) WHERE {where}",
         params).fetchall()
