@@ -82,12 +82,13 @@ def mask_pii(text: str | None) -> str:
 
 _WORD = re.compile(r"[^\W_]+(?:['’.-][^\W_]+)*")
 #: Capitalised words that begin service texts without being names (WhatsApp, Telegram, Viber).
-_TEMPLATE_WORDS = frozenset("""
-you your messages message this the group channel tap whatsapp telegram viber security missed
-waiting pinned deleted voice video call calls chat new photo disappearing admin admins only
-вы ваш ваша сообщения сообщение этот эта группа канал звонок пропущенный удалено новый
-ви ваш повідомлення цей ця група канал дзвінок
-""".split())
+_TEMPLATE_WORDS = frozenset({
+    "you", "your", "messages", "message", "this", "the", "group", "channel", "tap", "whatsapp",
+    "telegram", "viber", "security", "missed", "waiting", "pinned", "deleted", "voice", "video",
+    "call", "calls", "chat", "new", "photo", "disappearing", "admin", "admins", "only", "вы",
+    "ваш", "ваша", "сообщения", "сообщение", "этот", "эта", "группа", "канал", "звонок",
+    "пропущенный", "удалено", "новый", "ви", "повідомлення", "цей", "ця", "група", "дзвінок"
+})
 _MAX_NAME_WORDS = 4
 
 
@@ -112,7 +113,7 @@ def mask_service_names(text: str, names: dict[str, str] | None = None,
     out: list[str] = []
     pos = i = 0
     while i < len(words):
-        a, b, w = words[i]
+        a, _, w = words[i]
         j, repl = i, None
         if names and first and w.casefold() in first:
             for k in range(min(len(words), i + _MAX_NAME_WORDS) - 1, i - 1, -1):
