@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import subprocess
 import sys
 import time
@@ -333,3 +334,18 @@ def test_dashboard_pages_never_show_1to1_partners(mixed: Path) -> None:
     finally:
         server.should_exit = True
         thread.join(10)
+
+
+#: Modules allowed to open network connections (collectors and model endpoints), by path prefix.
+NETWORK_ALLOWED = ("chatlens/collect", "chatlens/engines/spark")
+_NETWORK_IMPORT = re.compile(
+    r"^\s*(?:import|from)\s+(socket|urllib\.request|http\.client|requests|httpx|aiohttp|"
+    r"telethon|ftplib|smtplib|websockets)\b", re.MULTILINE)
+
+
+def test_package_makes_no_network_calls_outside_collectors() -> None:
+    root = Path(__file__).parents[1]
+    offenders = [str(f.relative_to(root)) for f in sorted((root / "chatlens").rglob("*.py"))
+                 if not str(f.relative_to(root)).startswith(NETWORK_ALLOWED)
+                 and _NETWORK_IMPORT.search(f.read_text(encoding="utf-8"))]
+    assert offenders == [], f"network clients imported outside collectors: {offenders}"
