@@ -33,6 +33,8 @@ _PHONE_LINK_DIGITS = re.compile(r"\+?\d+$")
 #: Digit runs that are dates or year ranges, not phone numbers.
 _NOT_PHONE = re.compile(r"\d{1,4}([./-])\d{1,2}\1\d{2,4}|\d{4} ?[-–] ?\d{4}")
 MIN_PHONE_DIGITS = 7
+#: RE2 (Arrow) pre-test: a text can hold an e-mail or a phone number only if it matches this.
+_MAYBE_PII = r"@|\d[\d \t\x{a0}().-]{7,}"
 _CACHE: dict[Any, Masker] = {}
 _CACHE_LOCK = threading.Lock()
 
@@ -278,21 +280,40 @@ class Masker:
         return r
 
     def batch(self, batch: Any) -> Any:
-        """A message record batch (export columns) with texts, chat keys and positions masked."""
+        """A message record batch (export columns) with texts, chat keys and positions masked.
+        Only the rows that may hold something to mask (by a vectorised linear-time pre-test)
+        go through Python."""
         import pyarrow as pa
+        import pyarrow.compute as pc
 
         if self.reveal:
             return batch
-        cols = {name: batch.column(name).to_pylist() for name in batch.schema.names}
-        keys = cols.get("chat_key") or [None] * batch.num_rows
+        names = batch.schema.names
+        cols = {name: batch.column(name) for name in names}
+        keys = cols["chat_key"].to_pylist() if "chat_key" in cols else None
+        personal = (pc.is_in(cols["chat_key"], value_set=pa.array(sorted(self.personal)))
+                    if keys is not None and self.personal else None)
+
+        def masked(name: str, fn: Any, also: Any = None) -> None:
+            col = cols[name]
+            todo = pc.match_substring_regex(col, _MAYBE_PII)
+            if also is not None:
+                todo = pc.or_(todo, also)
+            rows = [i for i, t in enumerate(pc.fill_null(todo, False).to_pylist()) if t]
+            if rows:
+                values = col.to_pylist()
+                for i in rows:
+                    values[i] = fn(i, values[i])
+                cols[name] = pa.array(values, col.type)
+
         if "text" in cols:
-            kinds = cols.get("kind") or [None] * batch.num_rows
-            cols["text"] = [self.text(t, k) for t, k in zip(cols["text"], kinds, strict=True)]
+            kinds = cols["kind"].to_pylist() if "kind" in cols else None
+            service = pc.equal(cols["kind"], "service") if "kind" in cols else None
+            masked("text", lambda i, v: self.text(v, kinds[i] if kinds else None), service)
         if "entities" in cols:
-            cols["entities"] = [mask_pii(e) if e else e for e in cols["entities"]]
+            masked("entities", lambda i, v: mask_pii(v) if v else v)
         if "source_loc" in cols:
-            cols["source_loc"] = [self.loc(v, k) for v, k in zip(cols["source_loc"], keys,
-                                                                  strict=True)]
-        if "chat_key" in cols:
-            cols["chat_key"] = [self.chat_key(k) for k in keys]
-        return pa.RecordBatch.from_pydict(cols, schema=batch.schema)
+            masked("source_loc", lambda i, v: self.loc(v, keys[i] if keys else None), personal)
+        if keys is not None and self.personal:
+            cols["chat_key"] = pa.array([self.chat_key(k) for k in keys], pa.string())
+        return pa.RecordBatch.from_arrays([cols[n] for n in names], schema=batch.schema)
