@@ -14,14 +14,18 @@ from __future__ import annotations
 
 import hashlib
 import hmac
+import json
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
 from chatlens import __version__
 from chatlens.errors import UsageError
+from chatlens.privacy import chat_pseudonym
 from chatlens.project import Project, new_run_id
 from chatlens.store import privacy as db
 
+#: Names shorter than this are not replaced in paths and logs (too likely to be other words).
+MIN_SCRUB = 3
 #: Files a project may hold that an erasure does not rewrite (outputs the user asked for).
 _OUTPUT_SUFFIXES = (".parquet", ".csv", ".jsonl", ".json", ".html")
 
@@ -65,7 +69,13 @@ def forget(project: Project, author: str | None = None, chat: str | None = None,
     run_id = new_run_id()
     params = {"criterion": criterion, "criterion_hash": digest}
     store.start_run(run_id, "forget", __version__, params)
-    uids, counts = db.erase(store, column, keys)
+    secret = store.secret()
+    pseudonym = chat_pseudonym(secret, keys[0]) if column == "chat_key" else keys[0]
+    names = [n for n in db.names_of(store, column, keys) if len(n) >= MIN_SCRUB]
+    # the runs log holds JSON, where a non-ASCII name is written with \u escapes
+    scrub = [(form, pseudonym) for n in names for form in dict.fromkeys(
+        (n, json.dumps(n)[1:-1]))]
+    uids, counts = db.erase(store, column, keys, scrub)
     counts.update(project.labels().forget(uids))
     project.store = db.rewrite(store)
     other = sorted(str(p.relative_to(project.root)) for p in project.root.rglob("*")

@@ -349,3 +349,23 @@ def test_package_makes_no_network_calls_outside_collectors() -> None:
                  if not str(f.relative_to(root)).startswith(NETWORK_ALLOWED)
                  and _NETWORK_IMPORT.search(f.read_text(encoding="utf-8"))]
     assert offenders == [], f"network clients imported outside collectors: {offenders}"
+
+
+def test_forget_chat_by_its_shown_pseudonym(mixed: Path) -> None:
+    with Project.open(mixed, read_only=True) as p:
+        shown = p.masker().chat_key("whatsapp:anna smith")
+    assert shown and shown.startswith("whatsapp:c")
+    res = run("forget", "--chat", shown, "--project", str(mixed))
+    assert res.returncode == 0, res.stderr
+    assert "erased" in res.stdout and "Anna" not in res.stdout
+    with Project.open(mixed, read_only=True) as p:
+        keys = {r[0] for r in p.store.con.execute("SELECT chat_key FROM chats").fetchall()}
+        names = {r[0] for r in p.store.con.execute(
+            "SELECT display_name FROM identities").fetchall()}
+    assert "whatsapp:anna smith" not in keys and "whatsapp:book club" in keys
+    assert "Anna Smith" not in names
+    assert _bytes_found(mixed, "Anna Smith") == {}
+    res = run("forget", "--chat", "telegram:42", "--project", str(mixed))
+    assert res.returncode == 0, res.stderr
+    assert _bytes_found(mixed, "Старый чат") == {}
+    assert _bytes_found(mixed, json.dumps("Старый чат")[1:-1]) == {}

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -67,11 +68,33 @@ def resolve_source(store: Store, source: str) -> list[str]:
     return sorted(r[0] for r in rows)
 
 
-def erase(store: Store, column: str, keys: list[str]) -> tuple[list[str], dict[str, int]]:
+#: Where names of the erased are replaced by their pseudonym (table, column).
+_SCRUB = (("chats", "title"), ("sources", "path"), ("sources", "files"), ("runs", "params"),
+          ("runs", "manifest"), ("quarantine", "source_loc"), ("quarantine", "excerpt"),
+          ("messages", "source_loc"))
+
+
+def names_of(store: Store, column: str, keys: list[str]) -> list[str]:
+    """Chat titles (``chat_key``) or display names and raw ids (``author_key``) of ``keys``."""
+    sql = {"chat_key": "SELECT title FROM chats WHERE chat_key IN (SELECT unnest(?))",
+           "author_key": "SELECT display_name FROM identities WHERE author_key IN "
+           "(SELECT unnest(?)) UNION SELECT raw_id FROM identities WHERE author_key IN "
+           "(SELECT unnest(?))"}.get(column)
+    if sql is None:
+        return []
+    rows = store.con.execute(sql, [keys] * sql.count("?")).fetchall()
+    return sorted({r[0] for r in rows if r[0]})
+
+
+def erase(store: Store, column: str, keys: list[str],
+          scrub: Sequence[tuple[str, str]] = ()) -> tuple[list[str], dict[str, int]]:
     """Delete the messages whose ``column`` (author_key, chat_key or source_id) is one of
     ``keys``, with their originals, codes, enrichment and index postings, then identities,
     chats and search vocabulary nothing refers to any more (and, for sources, the source, its
-    quarantine and its originals). Returns the uids erased and the rows deleted per table."""
+    quarantine and its originals). Each (name, pseudonym) of ``scrub`` is replaced, in any
+    case, in chat titles, source paths, the runs log and positions (a WhatsApp file is named
+    after its chat). Returns the uids erased and the rows deleted per table."""
+    import re
     assert column in ("author_key", "chat_key", "source_id")
     counts: dict[str, int] = {}
     with store.transaction() as con:
@@ -104,6 +127,12 @@ def erase(store: Store, column: str, keys: list[str]) -> tuple[list[str], dict[s
         run("lemma_vocab", "DELETE FROM lemma_vocab WHERE id NOT IN "
             "(SELECT lemma_id FROM lemma_index)")
         con.execute("DROP TABLE _forget")
+        for name, pseudonym in scrub:
+            pattern = "(?i)" + re.escape(name)
+            for table, col in _SCRUB:
+                run(f"scrubbed {table}.{col}", f"UPDATE {table} SET {col} = "
+                    f"regexp_replace({col}::VARCHAR, ?, ?, 'g') WHERE regexp_matches("
+                    f"{col}::VARCHAR, ?)", [pattern, pseudonym, pattern])
     return uids, counts
 
 
