@@ -170,9 +170,19 @@ class Masker:
     names: dict[str, str] = field(default_factory=dict)
     reveal: bool = False
     first: frozenset[str] = frozenset()
+    #: One pattern for every 1:1 title (longest first), and the pseudonym of each title.
+    _titles: re.Pattern[str] | None = None
+    _by_title: dict[str, str] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         self.first = first_words(self.names)
+        for shown, title in self.personal.values():
+            if title and len(title) > 1:
+                self._by_title[title.casefold()] = shown.split(":", 1)[1]
+        if self._by_title:
+            self._titles = re.compile("|".join(
+                re.escape(t) for t in sorted(self._by_title, key=len, reverse=True)),
+                re.IGNORECASE)
 
     @classmethod
     def for_store(cls, store: Any, reveal: bool = False) -> Masker:
@@ -253,11 +263,13 @@ class Masker:
         1:1 partners, nor phone numbers or e-mails."""
         if self.reveal or not loc:
             return loc
-        targets = [self.personal[chat_key]] if chat_key in self.personal else (
-            self.personal.values() if chat_key is None else [])
-        for shown, title in targets:
+        if chat_key in self.personal:
+            shown, title = self.personal[chat_key]
             if title:
                 loc = re.sub(re.escape(title), shown.split(":", 1)[1], loc, flags=re.IGNORECASE)
+        elif chat_key is None and self._titles is not None:
+            loc = self._titles.sub(lambda m: self._by_title.get(m.group().casefold(), "[name]"),
+                                   loc)
         return mask_pii(loc)
 
     def row(self, r: dict[str, Any]) -> dict[str, Any]:

@@ -55,15 +55,18 @@ ADVERSARIAL = ["a.", "+1", "1 ", "a", "1", "a@", "12-34 ", "a.b@", "-1", "http:/
 
 @pytest.mark.parametrize("unit", ADVERSARIAL)
 def test_masking_time_grows_linearly_not_quadratically(unit: str) -> None:
-    def seconds(n: int) -> float:
+    def seconds(n: int) -> float:  # the best of two: the machine may be busy
         text = unit * (n // len(unit)) + "x"
-        t = time.perf_counter()
-        mask_pii(text)
-        mask_service_names(text, {"a": "b"})
-        return time.perf_counter() - t
+        best = float("inf")
+        for _ in range(2):
+            t = time.perf_counter()
+            mask_pii(text)
+            mask_service_names(text, {"a": "b"})
+            best = min(best, time.perf_counter() - t)
+        return best
 
-    small, big = seconds(100_000), seconds(1_000_000)
-    assert big < 2.0, f"1 MB of {unit!r} took {big:.2f} s"
+    small, big = seconds(100_000), seconds(1_000_000)  # quadratic: a minute at 100 KB
+    assert big < 6.0, f"1 MB of {unit!r} took {big:.2f} s"
     assert big < 40 * max(small, 1e-3), f"{small:.4f} s -> {big:.4f} s: not linear"
 
 

@@ -364,7 +364,7 @@ def context(store: Store, uid: str, k: int = 3) -> dict[str, list[dict[str, Any]
     if me is None:
         return None
     chat, ts = me
-    cols = ["uid", "ts", "author_key", "text"]
+    cols = ["uid", "ts", "author_key", "text", "kind"]
 
     def rows(before: bool) -> list[dict[str, Any]]:
         op, order = ("<", "DESC") if before else (">", "ASC")
