@@ -27,7 +27,7 @@ _EMAIL = r"(?<![\w.+-])[\w.+-]+@[\w-]+(?:\.[\w-]+)+"
 _PHONE = r"(?:(?<!\+)\+|(?<![\w+]))\d[\d \t\u00a0().-]*"  # "+" may follow a word
 _PII = re.compile(f"(?P<url>{_URL})|(?P<email>{_EMAIL})|(?P<phone>{_PHONE})")
 _EMAIL_IN_URL = re.compile(_EMAIL)
-_PHONE_LINK = re.compile(r"(?:wa\.me/|whatsapp\.com/send/?\?phone=|t\.me/\+|number=)\+?\d+",
+_PHONE_LINK = re.compile(r"(?:wa\.me/|whatsapp\.com/send/?\?phone=|t\.me/\+|chat\?number=)\+?\d+",
                          re.IGNORECASE)
 _PHONE_LINK_DIGITS = re.compile(r"\+?\d+$")
 #: Digit runs that are dates or year ranges, not phone numbers.
