@@ -44,6 +44,13 @@ def project_options(func: F) -> F:
     return func
 
 
+def reveal_option(func: F) -> F:
+    return click.option(
+        "--reveal", is_flag=True,
+        help="Show raw chat titles, phone numbers, e-mails and names instead of masked and "
+        "pseudonymised ones (local use only; recorded in the runs log).")(func)
+
+
 def emit_json(data: Any) -> None:
     click.echo(json.dumps(data, default=str, ensure_ascii=False, indent=2))
 
@@ -195,14 +202,16 @@ def status(show_quarantine: bool, project_dir: Path | None, as_json: bool) -> No
               default=None, help="Output format (default: from the file suffix, else parquet).")
 @click.option("-o", "--output", type=click.Path(dir_okay=False, path_type=Path),
               default=None, help="Output file (default: messages.<format> in the project).")
+@reveal_option
 @project_options
-def export(fmt: str | None, output: Path | None, project_dir: Path | None,
+def export(fmt: str | None, output: Path | None, reveal: bool, project_dir: Path | None,
            as_json: bool) -> None:
-    """Export messages with pseudonymised authors (no raw names, no original records)."""
+    """Export messages with pseudonymised authors and 1:1 chats, phone numbers, e-mails and
+    names in service texts masked (no original records)."""
     with opened(project_dir) as proj:
         if output is None:
             output = proj.root / f"messages.{fmt or 'parquet'}"
-        n = proj.export(output, fmt)
+        n = proj.export(output, fmt, reveal=reveal)
     if as_json:
         emit_json({"path": str(output), "rows": n})
     else:
@@ -366,13 +375,18 @@ def safe_block(text: str) -> str:
               help="Messages per page.")
 @click.option("--offset", default=0, show_default=True, type=click.IntRange(min=0),
               help="Skip this many (newest first): the next page starts at offset + limit.")
+@reveal_option
 @project_options
-def search(query: str, measure_value: str | None, limit: int, offset: int,
+def search(query: str, measure_value: str | None, limit: int, offset: int, reveal: bool,
            project_dir: Path | None, as_json: bool) -> None:
-    """Lemma-aware search: every word of QUERY, in any inflected form, highlighted."""
+    """Lemma-aware search: every word of QUERY, in any inflected form, highlighted (phone
+    numbers, e-mails and 1:1 chats masked unless --reveal)."""
     measure, _, value = (measure_value or "").partition("=")
-    with opened(project_dir, read_only=True) as proj:
-        rows = proj.search(query, measure or None, value or None, limit, offset)
+    with opened(project_dir, read_only=not reveal) as proj:
+        rows = proj.search(query, measure or None, value or None, limit, offset, reveal)
+        if reveal:
+            proj.record_reveal("search", {"measure": measure_value, "limit": limit,
+                                          "offset": offset})
     if as_json:
         emit_json(rows)
         return
@@ -817,15 +831,20 @@ def claims_check(path: str, project_dir: Path | None, as_json: bool) -> None:
 @click.option("--value", required=True)
 @population_options
 @click.option("--limit", default=20, show_default=True)
+@reveal_option
 @project_options
 def evidence(measure: str, value: str, langs: tuple[str, ...], chats: tuple[str, ...],
-             since: Any, until: Any, where: tuple[str, ...], limit: int,
+             since: Any, until: Any, where: tuple[str, ...], limit: int, reveal: bool,
              project_dir: Path | None, as_json: bool) -> None:
     """Messages of the population coded MEASURE=VALUE (random order, reproducible), with
-    matched terms; the same population filter as `estimate`."""
+    matched terms; the same population filter as `estimate` (phone numbers, e-mails and 1:1
+    chats masked unless --reveal)."""
     pop = _population(langs, chats, since, until, where)
-    with opened(project_dir, read_only=True) as proj:
-        rows = proj.evidence(measure, value, pop, limit)
+    with opened(project_dir, read_only=not reveal) as proj:
+        rows = proj.evidence(measure, value, pop, limit, reveal)
+        if reveal:
+            proj.record_reveal("evidence", {"measure": measure, "value": value,
+                                            "limit": limit})
     if as_json:
         emit_json(rows)
         return
@@ -883,6 +902,7 @@ def demo(messages: int, seed: int, project_dir: Path | None, as_json: bool) -> N
         sys.exit(1)
 
 
+from chatlens.cli_forget import forget  # noqa: E402  (erasure: its own module)
 from chatlens.web.commands import report, serve  # noqa: E402  (click commands of the web app)
 
 cli.add_command(serve)
@@ -895,6 +915,7 @@ from chatlens.cli_collect import collect, network  # noqa: E402  (collectors, ne
 
 cli.add_command(collect)
 cli.add_command(network)
+cli.add_command(forget)
 
 
 def main() -> None:

@@ -26,6 +26,7 @@ if TYPE_CHECKING:
     from chatlens.enrich import EnrichSettings
     from chatlens.estimation import Population
     from chatlens.estimation import Row as EstimateRow
+    from chatlens.privacy import Masker
     from chatlens.runner import CodeReport, EnrichReport, StageProgress
 
 R = TypeVar("R")
@@ -208,13 +209,14 @@ class Project:
                                                     allow_remote)]
 
     def search(self, query: str, measure: str | None = None, value: str | None = None,
-               limit: int = 20, offset: int = 0) -> list[dict[str, Any]]:
+               limit: int = 20, offset: int = 0, reveal: bool = False) -> list[dict[str, Any]]:
         """Messages containing every word of ``query`` in any inflected form, newest first
-        (``offset`` skips that many: pages of ``limit``)."""
+        (``offset`` skips that many: pages of ``limit``); masked unless ``reveal``."""
         from chatlens.search import search
 
         codebook = self.codebook()[0].name if measure else None
-        return search(self.store, query, codebook, measure, value, limit, offset)
+        return search(self.store, query, codebook, measure, value, limit, offset,
+                      mask=None if reveal else self.masker().row)
 
     # -- samples and labels --------------------------------------------------------------
     def sample(self, measure: str, kind: str = "audit", n: int = 200, strata: str | None = None,
@@ -308,7 +310,7 @@ class Project:
         return rows
 
     def evidence(self, measure: str, value: str, population: Population | None = None,
-                 limit: int = 20) -> list[dict[str, Any]]:
+                 limit: int = 20, reveal: bool = False) -> list[dict[str, Any]]:
         """Messages coded ``measure=value`` in the population, in a reproducible random order,
         with the terms that matched; authors pseudonymised, phone numbers and e-mails masked."""
         from chatlens.store.frames import evidence
@@ -317,8 +319,12 @@ class Project:
         if value not in cb.measure(measure).labels:
             raise UsageError(f"{value!r} is not a label of {measure} "
                              f"({', '.join(cb.measure(measure).labels)}).")
-        return evidence(self.store, cb.name, measure, value, self.enrich_settings().fingerprint(),
-                        population, limit)
+        rows = evidence(self.store, cb.name, measure, value,
+                        self.enrich_settings().fingerprint(), population, limit, reveal)
+        if not reveal:
+            masker = self.masker()
+            rows = [masker.row(r) for r in rows]
+        return rows
 
     def _run(self, command: str, params: dict[str, Any], work: Callable[[str], R],
              extra: dict[str, Any] | None = None) -> R:
@@ -336,30 +342,56 @@ class Project:
         return result
 
     def status(self) -> dict[str, Any]:
+        """Counts, sources and chats (1:1 chats pseudonymised, paths masked)."""
+        masker = self.masker()
         summary = self.store.summary()
-        summary["sources_detail"] = self.store.sources()
-        summary["chats_detail"] = self.store.chats()
+        summary["sources_detail"] = [masker.row(s) for s in self.store.sources()]
+        summary["chats_detail"] = [masker.row(c) for c in self.store.chats()]
         return summary
 
     def quarantined(self, limit: int = 100) -> list[dict[str, Any]]:
-        return self.store.quarantined(limit)
+        """Quarantined records with position, reason and excerpt (masked)."""
+        masker = self.masker()
+        rows = self.store.quarantined(limit)
+        for r in rows:
+            masker.row(r)
+            r["reason"] = masker.loc(r["reason"])
+            r["excerpt"] = masker.text(r["excerpt"])
+        return rows
 
     def messages(self) -> pa.Table:
         """All stored messages (pseudonymised) as an Arrow table."""
         return self.store.messages_arrow()
 
-    def export(self, path: str | Path, fmt: str | None = None) -> int:
-        """Export messages to Parquet, CSV or JSONL (format from ``fmt`` or the suffix)."""
+    def masker(self, reveal: bool = False) -> Masker:
+        """The project's masking and pseudonymisation (see :mod:`chatlens.privacy`);
+        ``reveal`` turns it off (local commands only, recorded in their run)."""
+        from chatlens.privacy import Masker
+
+        return Masker.for_store(self.store, reveal=reveal)
+
+    def export(self, path: str | Path, fmt: str | None = None, reveal: bool = False) -> int:
+        """Export messages to Parquet, CSV or JSONL (format from ``fmt`` or the suffix), masked
+        and pseudonymised like every output unless ``reveal`` (recorded in the run manifest)."""
         path = Path(path)
         fmt = fmt or path.suffix.lstrip(".").lower() or "parquet"
         if fmt == "json":
             fmt = "jsonl"
         run_id = new_run_id()
-        self.store.start_run(run_id, "export", __version__, {"path": str(path), "format": fmt})
+        params = {"path": str(path), "format": fmt, "reveal": reveal}
+        self.store.start_run(run_id, "export", __version__, params)
+        masker = self.masker(reveal)
         try:
-            n = self.store.export_messages(path, fmt)
+            n = self.store.export_messages(path, fmt, None if reveal else masker.batch)
         except ChatlensError:
             self.store.finish_run(run_id, "failed", {})
             raise
-        self.store.finish_run(run_id, "complete", {"rows": n, "path": str(path), "format": fmt})
+        self.store.finish_run(run_id, "complete", {"rows": n, "path": str(path), "format": fmt,
+                                                   "reveal": reveal})
         return n
+
+    def record_reveal(self, command: str, params: dict[str, Any]) -> None:
+        """Record in the runs log that a read command showed raw identities (``--reveal``)."""
+        run_id = new_run_id()
+        self.store.start_run(run_id, command, __version__, {**params, "reveal": True})
+        self.store.finish_run(run_id, "complete", {"version": __version__, "reveal": True})

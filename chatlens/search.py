@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 from typing import Any
 
 from chatlens.enrich import Lemmatizer
@@ -47,9 +48,13 @@ def highlight_spans(text: str, tokens: list[str], lemmas: list[str], wanted: set
 
 
 def search(store: Store, query: str, codebook: str | None, measure: str | None,
-           value: str | None, limit: int, offset: int = 0) -> list[dict[str, Any]]:
+           value: str | None, limit: int, offset: int = 0,
+           mask: Callable[[dict[str, Any]], dict[str, Any]] | None = None,
+           ) -> list[dict[str, Any]]:
     """Messages with every query word in any inflected form, newest first, with the character
-    spans to highlight; ``offset`` skips that many (the next page starts at offset + limit)."""
+    spans to highlight; ``offset`` skips that many (the next page starts at offset + limit).
+    Each row goes through ``mask`` (see :class:`chatlens.privacy.Masker`) before its spans are
+    found, so they fit the text shown."""
     if limit < 1 or offset < 0:
         raise UsageError("limit must be at least 1 and offset at least 0.")
     sets = query_lemmas(query)
@@ -62,6 +67,8 @@ def search(store: Store, query: str, codebook: str | None, measure: str | None,
     wanted = {x for s in sets for x in s}
     lem = Lemmatizer()
     for r in rows:  # a few dozen rows: re-analysed in every language the query was read in
+        if mask is not None:
+            mask(r)
         tokens = lem.tokens(r["text"])
         lemmas = [x for lang in _LANGS for x in lemmatize_tokens(tokens, lang)]
         r["highlights"] = highlight_spans(r["text"], tokens * len(_LANGS), lemmas, wanted)

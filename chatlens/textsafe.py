@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import re
 
+from chatlens.privacy import mask_pii as mask_pii  # masking lives there; importable here
+
 # C0/C1 controls (except tab and newline), DEL, and bidi overrides/isolates that can disguise text.
 _UNSAFE = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f\u202a-\u202e\u2066-\u2069]")
 
@@ -17,17 +19,6 @@ def terminal_safe(text: str | None, single_line: bool = False) -> str:
     if single_line:
         out = out.replace("\n", "⏎ ").replace("\t", " ")
     return out
-
-
-_PHONE = re.compile(r"(?<![\w+])\+?\d[\d\s().-]{7,}\d(?!\w)")
-_EMAIL = re.compile(r"\b[\w.+-]+@[\w-]+\.[\w.-]+\b")
-
-
-def mask_pii(text: str | None) -> str:
-    """Mask phone numbers and e-mail addresses (for displays, evidence and reports)."""
-    if not text:
-        return ""
-    return _PHONE.sub("[phone]", _EMAIL.sub("[email]", text))
 
 
 #: Cell beginnings a spreadsheet would execute as a formula.

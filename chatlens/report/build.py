@@ -90,14 +90,27 @@ def _evidence(p: ViewProject, measure: str, value: str, n: int) -> list[dict[str
     fp = p.enrich_settings().fingerprint()
     where, params = EvidenceQuery(measure, value).sql(cb, fp)
     rows = dicts(p, "SELECT m.uid, m.chat_key, ch.title AS chat_title, m.ts, m.author_key, "
-                  "m.text, c.matched, e.lemmas FROM codes c JOIN messages m USING (uid) "
+                  "m.text, m.kind, c.matched, e.lemmas FROM codes c JOIN messages m USING (uid) "
                   "LEFT JOIN chats ch ON ch.chat_key = m.chat_key LEFT JOIN enrichment e "
                   f"ON e.uid = m.uid AND e.fingerprint = ? WHERE {where} "
                   "ORDER BY hash(m.uid), m.uid LIMIT ?", [fp, *params, n])
-    return shape_rows(rows, p.enrich_settings().tokenizer)
+    masker = p.masker()  # the report never reveals
+    return shape_rows([masker.row(r) for r in rows], p.enrich_settings().tokenizer)
+
+
+def _masked_runs(p: ViewProject) -> list[dict[str, Any]]:
+    """The runs log without 1:1 partners' names, phone numbers or e-mails (in source paths)."""
+    masker = p.masker()
+    runs = p.store.runs(50)
+    for r in runs:
+        for k in ("params", "manifest"):
+            if isinstance(r.get(k), str):
+                r[k] = masker.loc(r[k])
+    return runs
 
 
 def _measure(p: ViewProject, m: Any, bucket: str, n_evidence: int) -> dict[str, Any]:
+    masker = p.masker()
     titles = {c["chat_key"]: c["title"] for c in p.store.chats()}
     out: dict[str, Any] = {"id": m.id, "question": m.question, "values": []}
     values = [m.positive_label()] if m.type == "binary" else m.labels
@@ -108,14 +121,17 @@ def _measure(p: ViewProject, m: Any, bucket: str, n_evidence: int) -> dict[str, 
         overall = next(r for r in rows[None] if r.value == v)
         time = [r for r in time_rows if r.value == v]
         chat = [r for r in rows["chat"] if r.value == v]
+        shown_chats = [r.as_dict() for r in chat]
+        masker.groups(shown_chats, titles)
+        shown_titles = {key: masker.shown(key, title) for key, title in titles.items()}
         item: dict[str, Any] = {
             "value": v, "overall": overall.as_dict(),
-            "time": [r.as_dict() for r in time], "chat": [r.as_dict() for r in chat],
+            "time": [r.as_dict() for r in time], "chat": shown_chats,
             "undated": undated,
             "time_svg": None, "chat_svg": None, "time_note": None, "chat_note": None,
             "evidence": _evidence(p, m.id, v, n_evidence) if n_evidence else []}
         if overall.corrected:  # no human labels: no interval chart of the naive figure
-            tp, cp = band_points(time), band_points(chat, titles)
+            tp, cp = band_points(time), band_points(chat, shown_titles)
             item |= {"time_svg": band_chart(tp, f"{m.id}={v} per {bucket}", overall.method),
                      "chat_svg": interval_bars(cp, f"{m.id}={v} by chat"),
                      "time_note": small_note(tp, bucket), "chat_note": small_note(cp, "chat")}
@@ -145,6 +161,9 @@ def report_data(root: str | Path, claims: str | None = None, codebook: str | Non
         if claims:
             try:
                 claim_result = check_claims(p, claims)
+                titles = {c["chat_key"]: c["title"] for c in p.store.chats()}
+                for c in claim_result.get("results", []):
+                    p.masker().groups(c.get("estimates", []), titles)
             except UsageError as exc:
                 claim_result = {"results": [], "error": str(exc), "claims_file": claims}
         from chatlens.topics import fit_topics
@@ -157,7 +176,7 @@ def report_data(root: str | Path, claims: str | None = None, codebook: str | Non
             "codebook_hash": cb.hash(),
             "models": _model_cards(root, cb) + llm_cards(p, cb),
             "agreement": p.agreement(), "measures": measures, "bucket": bucket,
-            "claims": claim_result, "runs": p.store.runs(50), "topics": topics,
+            "claims": claim_result, "runs": _masked_runs(p), "topics": topics,
             "topic_charts": topic_charts(topics),
             "samples": p.labels().samples(),
         }

@@ -14,7 +14,7 @@ import os
 import re
 import secrets
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -59,6 +59,9 @@ CREATE TABLE IF NOT EXISTS quarantine (
 CREATE TABLE IF NOT EXISTS identities (
     author_key VARCHAR PRIMARY KEY, platform VARCHAR, raw_id VARCHAR, display_name VARCHAR);
 """
+
+#: Messages read, masked and written per batch by :meth:`Store.export_messages`.
+EXPORT_BATCH = 20_000
 
 LEMMA_INDEX_COLUMNS = "lemma_id INTEGER NOT NULL, ts TIMESTAMPTZ, uid VARCHAR NOT NULL"
 
@@ -463,8 +466,15 @@ class Store:
         """A query's result as Arrow, read through a separate cursor (committed data)."""
         return arrow_table(self.con.cursor().sql(sql, params=params or None))
 
-    def export_messages(self, path: Path, fmt: str) -> int:
-        """Write all messages (pseudonymised; no originals, no identities) to ``path``."""
+    def export_messages(self, path: Path, fmt: str,
+                        transform: Callable[[pa.RecordBatch], pa.RecordBatch] | None = None,
+                        ) -> int:
+        """Write all messages (pseudonymised; no originals, no identities) to ``path``, each
+        batch passed through ``transform`` (the masking of :mod:`chatlens.privacy`) first."""
+        options = {"parquet": "FORMAT parquet", "csv": "FORMAT csv, HEADER true",
+                   "jsonl": "FORMAT json"}.get(fmt)
+        if options is None:
+            raise UsageError(f"Unknown export format {fmt!r}; use parquet, csv or jsonl.")
         cols = MESSAGE_SQL_COLUMNS
         if fmt == "csv":  # every text column is untrusted: neutralise spreadsheet formulas
             types = dict(self.con.execute(
@@ -472,12 +482,19 @@ class Store:
                 "WHERE table_name = 'messages'").fetchall())
             cols = ", ".join(csv_safe_sql(c) if types.get(c) == "VARCHAR" else c
                              for c in MESSAGE_SQL_COLUMNS.replace(" ", "").split(","))
-        query = f"SELECT {cols} FROM messages ORDER BY chat_key, ts, uid"
-        options = {"parquet": "FORMAT parquet", "csv": "FORMAT csv, HEADER true",
-                   "jsonl": "FORMAT json"}.get(fmt)
-        if options is None:
-            raise UsageError(f"Unknown export format {fmt!r}; use parquet, csv or jsonl.")
+        source = "messages"
+        if transform is not None:  # streamed: read in batches, masked, written by DuckDB
+            reader = arrow_reader(self.con.cursor().sql(
+                f"SELECT {MESSAGE_SQL_COLUMNS} FROM messages"), EXPORT_BATCH)
+            self.con.register("_export_masked", pa.RecordBatchReader.from_batches(
+                reader.schema, (transform(b) for b in reader)))
+            source = "_export_masked"
+        query = f"SELECT {cols} FROM {source} ORDER BY chat_key, ts, uid"
         quoted = str(path).replace("'", "''")
-        self.con.execute(f"COPY ({query}) TO '{quoted}' ({options})")
+        try:
+            self.con.execute(f"COPY ({query}) TO '{quoted}' ({options})")
+        finally:
+            if transform is not None:
+                self.con.unregister("_export_masked")
         row = first_row(self.con.execute("SELECT count(*) FROM messages"))
         return int(row[0]) if row else 0

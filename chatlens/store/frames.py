@@ -126,9 +126,10 @@ def scores_for(store: Store, codebook: str, measure: str, uids: list[str]) -> pa
 
 
 def evidence(store: Store, codebook: str, measure: str, value: str, fingerprint: str,
-             pop: Population | None, limit: int) -> list[dict[str, Any]]:
+             pop: Population | None, limit: int, reveal: bool = False) -> list[dict[str, Any]]:
     """Messages of the population (the same filter as the estimate's) coded ``measure=value``,
-    in a stable pseudo-random order (hash of uid)."""
+    in a stable pseudo-random order (hash of uid); phone numbers and e-mails masked unless
+    ``reveal``."""
     from chatlens.textsafe import mask_pii
 
     frame = measure_frame(store, codebook, measure, fingerprint, pop)
@@ -136,12 +137,12 @@ def evidence(store: Store, codebook: str, measure: str, value: str, fingerprint:
     if not uids:
         return []
     rows: list[dict[str, Any]] = store.query_arrow(
-        "SELECT m.uid, m.chat_key, ch.title AS chat_title, m.ts, m.author_key, m.text, "
+        "SELECT m.uid, m.chat_key, ch.title AS chat_title, m.ts, m.author_key, m.text, m.kind, "
         "c.matched FROM messages m JOIN codes c ON c.uid = m.uid AND c.codebook = ? "
         "AND c.measure = ? LEFT JOIN chats ch USING (chat_key) "
         "WHERE m.uid IN (SELECT unnest(?)) ORDER BY hash(m.uid) LIMIT ?",
         [codebook, measure, uids, limit]).to_pylist()
-    for r in rows:
+    for r in rows if not reveal else []:
         r["text"] = mask_pii(r["text"])
     return rows
 

@@ -258,3 +258,20 @@ class LabelStore:
         return pa.table({n: [r[i] for r in rows] for i, n in enumerate(names)},
                         schema=pa.schema([(n, pa.int64() if n.startswith("span") else pa.string())
                                           for n in names]))
+
+    def forget(self, uids: list[str]) -> dict[str, int]:
+        """Delete the labels and sample items of ``uids``, then rewrite the file (VACUUM) and
+        empty the write-ahead log, so their text (comments) is gone from the disk too."""
+        counts = {"labels": 0, "sample_items": 0}
+        self.con.execute("PRAGMA secure_delete = ON")
+        with self.transaction() as con:
+            con.execute("CREATE TEMP TABLE IF NOT EXISTS _forget (uid TEXT PRIMARY KEY)")
+            con.execute("DELETE FROM _forget")
+            con.executemany("INSERT OR IGNORE INTO _forget VALUES (?)", [(u,) for u in uids])
+            for table in counts:
+                counts[table] = con.execute(
+                    f"DELETE FROM {table} WHERE uid IN (SELECT uid FROM _forget)").rowcount
+            con.execute("DROP TABLE _forget")
+        self.con.execute("VACUUM")
+        self.con.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+        return counts

@@ -338,13 +338,13 @@ def search(store: Store, lemma_sets: list[list[str]], codebook: str | None,
 
 
 def messages_by_uid(store: Store, uids: list[str]) -> dict[str, dict[str, Any]]:
-    """uid, chat_key, chat_title, ts, author_key and text of a few messages, by uid. A literal
+    """uid, chat_key, chat_title, ts, author_key, text and kind of a few messages, by uid. A literal
     IN list lets DuckDB look them up in the primary-key index instead of scanning."""
     if not uids:
         return {}
-    cols = ["uid", "chat_key", "chat_title", "ts", "author_key", "text"]
+    cols = ["uid", "chat_key", "chat_title", "ts", "author_key", "text", "kind"]
     cur = store.con.cursor().execute(
-        "SELECT m.uid, m.chat_key, ch.title, m.ts, m.author_key, m.text "
+        "SELECT m.uid, m.chat_key, ch.title, m.ts, m.author_key, m.text, m.kind "
         f"FROM (SELECT * FROM messages WHERE uid IN ({', '.join('?' * len(uids))})) m "
         "LEFT JOIN chats ch USING (chat_key)", uids)
     return {r[0]: dict(zip(cols, r, strict=True)) for r in cur.fetchall()}
@@ -394,7 +394,7 @@ def context(store: Store, uid: str, k: int = 3) -> dict[str, list[dict[str, Any]
     if me is None:
         return None
     chat, ts = me
-    cols = ["uid", "ts", "author_key", "text"]
+    cols = ["uid", "ts", "author_key", "text", "kind"]
 
     def rows(before: bool) -> list[dict[str, Any]]:
         op, order = ("<", "DESC") if before else (">", "ASC")

@@ -107,7 +107,10 @@ def routes(web: Web) -> list[Route]:
             return {"overall": estimates(p, mid, value=value)[0], "time": time,
                     "undated": undated, "chat": estimates(p, mid, by="chat", value=value),
                     "bucket": bucket,
-                    "titles": {c["chat_key"]: c["title"] for c in p.store.chats()}}
+                    "titles": {c["chat_key"]: p.masker().shown(c["chat_key"], c["title"])
+                               for c in p.store.chats()},
+                    "shown_keys": {c["chat_key"]: p.masker().chat_key(c["chat_key"])
+                                   for c in p.store.chats()}}
         d = web.access.cached("measure", compute, True, mid, value)
         overall = d["overall"]
         time_chart = chat_chart = time_note = chat_note = None
@@ -128,7 +131,13 @@ def routes(web: Web) -> list[Route]:
 
         path = web.settings.claims or "builtin:exodus-2022"
         try:
-            result = web.access.cached("claims", lambda p: check_claims(p, path), True)
+            def checked(p: ViewProject) -> dict[str, Any]:
+                found = check_claims(p, path)
+                titles = {c["chat_key"]: c["title"] for c in p.store.chats()}
+                for c in found.get("results", []):
+                    p.masker().groups(c.get("estimates", []), titles)
+                return found
+            result = web.access.cached("claims", checked, True)
             error = None
         except UsageError as exc:
             result, error = {"results": []}, str(exc)

@@ -36,8 +36,16 @@ def overview(project: Project) -> dict[str, Any]:
                    [project.enrich_settings().fingerprint()])
     quarantine = dicts(project, "SELECT reason, count(*) AS n FROM quarantine GROUP BY ALL "
                         "ORDER BY n DESC LIMIT 20")
-    return {"summary": summary, "sources": project.store.sources(),
-            "chats": project.store.chats()[:100], "bucket": bucket, "over_time": over_time,
+    masker = project.masker()  # 1:1 chats pseudonymised, in titles, keys and source paths
+    chats = [masker.row(c) for c in project.store.chats()[:100]]
+    for c in chats:
+        c["title"] = c["title"] or c["chat_key"]
+    for r in over_time:
+        masker.row(r)
+    for r in quarantine:
+        r["reason"] = masker.loc(r["reason"])
+    return {"summary": summary, "sources": [masker.row(s) for s in project.store.sources()],
+            "chats": chats, "bucket": bucket, "over_time": over_time,
             "languages": langs, "quarantine": quarantine}
 
 
@@ -126,13 +134,21 @@ def segments(text: str, spans: list[tuple[int, int]]) -> list[tuple[str, bool]]:
     return out
 
 
+def unmasked(project: Project, q: EvidenceQuery) -> EvidenceQuery:
+    """``q`` with a 1:1 chat's shown pseudonym (``group=chat:whatsapp:c…``) as its chat key."""
+    if not (q.group or "").startswith("chat:"):
+        return q
+    key = project.masker().unmask_chat(q.group.removeprefix("chat:"))  # type: ignore[union-attr]
+    return EvidenceQuery(q.measure, q.value, f"chat:{key}", q.since, q.until, q.where)
+
+
 def evidence_page(project: Project, q: EvidenceQuery, after: str | None,
                   limit: int = PAGE_SIZE) -> tuple[list[dict[str, Any]], str | None]:
     """One page of evidence in uid order after ``after`` (keyset paging: the cost of a page
     does not grow with how far one has paged); returns the rows and the next cursor."""
     cb = project.codebook()[0].name
     fp = project.enrich_settings().fingerprint()
-    where, params = q.sql(cb, fp)
+    where, params = unmasked(project, q).sql(cb, fp)
     if after:
         where += " AND c.uid > ?"
         params.append(after)
@@ -150,14 +166,17 @@ def evidence_page(project: Project, q: EvidenceQuery, after: str | None,
     lemmas = {r["uid"]: r["lemmas"] for r in dicts(
         project, "SELECT uid, lemmas FROM enrichment WHERE fingerprint = ? AND "
         "uid IN (SELECT unnest(?)) AND uid BETWEEN ? AND ?", [fp, uids, uids[0], uids[-1]])}
+    masker = project.masker()
     for r in rows:
         r["matched"] = matched.get(r["uid"])
         r["lemmas"] = lemmas.get(r["uid"])
+        masker.row(r)
     return shape_rows(rows, project.enrich_settings().tokenizer), (uids[-1] if more else None)
 
 
 def evidence_count(project: Project, q: EvidenceQuery) -> int:
-    where, params = q.sql(project.codebook()[0].name, project.enrich_settings().fingerprint())
+    where, params = unmasked(project, q).sql(project.codebook()[0].name,
+                                             project.enrich_settings().fingerprint())
     row = project.store.con.cursor().execute(
         f"SELECT count(*) FROM codes c JOIN messages m USING (uid) WHERE {where}",
         params).fetchall()
@@ -170,7 +189,7 @@ def message(project: Project, uid: str) -> dict[str, Any] | None:
     cb = project.codebook()[0].name
     rows = dicts(project,
                   "SELECT m.uid, m.chat_key, ch.title AS chat_title, m.ts, m.author_key, m.text, "
-                  "e.lemmas, e.lang FROM messages m "
+                  "m.kind, e.lemmas, e.lang FROM messages m "
                   "LEFT JOIN chats ch ON ch.chat_key = m.chat_key "
                   "LEFT JOIN enrichment e ON e.uid = m.uid AND e.fingerprint = ? "
                   "WHERE m.uid = ?", [fp, uid])
@@ -178,7 +197,7 @@ def message(project: Project, uid: str) -> dict[str, Any] | None:
         return None
     codes = dicts(project, "SELECT measure, value, score, matched FROM codes WHERE uid = ? "
                    "AND codebook = ? AND in_population ORDER BY measure", [uid, cb])
-    r = rows[0]
+    r = project.masker().row(rows[0])
     r["matched"] = sorted({t for c in codes for t in (c["matched"] or [])})
     r["codes"] = codes
     return shape_rows([r], project.enrich_settings().tokenizer)[0]
@@ -189,8 +208,10 @@ def context(project: Project, uid: str, k: int = 3) -> dict[str, Any] | None:
     found = stages.context(project.store, uid, k)
     if found is None:
         return None
+    masker = project.masker()
     for r in found["before"] + found["after"]:
         r["text"] = mask_pii(r["text"])
+        masker.row(r)
     return found
 
 
