@@ -339,8 +339,8 @@ def test_dashboard_pages_never_show_1to1_partners(mixed: Path) -> None:
         thread.join(10)
 
 
-#: Modules allowed to open network connections (collectors and model endpoints), by path prefix.
-NETWORK_ALLOWED = ("chatlens/collect", "chatlens/engines/spark")
+#: Modules allowed to open network connections (collectors, the LLM endpoint client), by path.
+NETWORK_ALLOWED = ("chatlens/collect", "chatlens/engines/spark", "chatlens/code/llm.py")
 _NETWORK_IMPORT = re.compile(
     r"^\s*(?:import|from)\s+(socket|urllib\.request|http\.client|requests|httpx|aiohttp|"
     r"telethon|ftplib|smtplib|websockets)\b", re.MULTILINE)
