@@ -280,7 +280,47 @@ def settings_text() -> str:
     return "\n".join(out)
 
 
+# -- the built-in study -------------------------------------------------------------------------
+
+def builtin_study() -> str:
+    """The measures of ``builtin:exodus-2022`` and its claims, as tables."""
+    from chatlens.claims import load_claims
+    from chatlens.codebook import load_codebook
+
+    cb = load_codebook("builtin:exodus-2022")
+    out = [f"Generated from `builtin:exodus-2022` (codebook version {cb.version}).", "",
+           "| measure | question a coder answers | labels | population | scorers |",
+           "|---|---|---|---|---|"]
+    for m in cb.measures:
+        pop = m.population
+        parts = []
+        if pop.languages:
+            parts.append("languages " + ", ".join(pop.languages))
+        parts += [f"{c.measure} = {c.value}" for c in pop.where]
+        if pop.since or pop.until:
+            parts.append(f"{pop.since or '…'} to {pop.until or '…'}")
+        scorers = ", ".join(s.type for s in m.scorers)
+        labels = ", ".join(f"`{lab}`" for lab in m.labels)
+        out.append(f"| `{m.id}` | {m.question} | {labels} | {'; '.join(parts) or 'all'} | "
+                   f"{scorers} |")
+    claims = load_claims("builtin:exodus-2022", cb)
+    out += ["", "| claim | statement | measured as | compare |", "|---|---|---|---|"]
+    for c in claims.claims:
+        scope = "; ".join(f"{w.measure} = {w.value}" for w in c.population.where)
+        if c.groups:
+            scope = "; ".join(f"{g}: {f.since or '…'} to {f.until or '…'}"
+                              for g, f in c.groups.items())
+        elif c.population.since or c.population.until:
+            scope = f"{c.population.since or '…'} to {c.population.until or '…'}"
+        scope = f" among {scope}" if scope else ""
+        out.append(f"| `{c.id}` | {c.statement} | share of `{c.measure}` = `{c.value}`{scope} | "
+                   f"`{c.compare}` |")
+    out.append("")
+    return "\n".join(out)
+
+
 GENERATORS: dict[str, Callable[[], str]] = {
+    "exodus-2022": builtin_study,
     "cli": cli_text,
     "codebook-fields": codebook_fields,
     "claims-fields": claims_fields,

@@ -1,0 +1,64 @@
+"""Every example in the docs runs, and its shown output is what it prints.
+
+How blocks are found, the markers and the sandbox: ``tests/docs_examples.py``.
+"""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+import pytest
+
+from chatlens.claims import parse_claims
+from chatlens.codebook import load_codebook, parse_codebook
+from tests.docs_examples import ROOT, Block, Sandbox, blocks, doc_files, make_sandbox_template
+
+PAGES = [p for p in doc_files() if any(b.kind for b in blocks(p))]
+
+
+@pytest.fixture(scope="session")
+def sandbox_template(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    from chatlens.demo import run_demo
+
+    demo = tmp_path_factory.mktemp("docs-demo") / "chatlens-demo"
+    run_demo(demo)
+    template = tmp_path_factory.mktemp("docs-sandbox")
+    make_sandbox_template(demo, template)
+    return template
+
+
+def run_block(box: Sandbox, block: Block) -> None:
+    if block.kind == "chatlens":
+        out = box.run_chatlens(block)
+    elif block.kind == "python":
+        out = box.run_python(block)
+    elif block.kind == "codebook":
+        parse_codebook(block.code, block.where)
+        out = ""
+    else:
+        parse_claims(block.code, block.where, load_codebook("builtin:exodus-2022"))
+        out = ""
+    if block.output is not None:
+        from tests.docs_examples import check_output
+
+        check_output(block.output, out, block.where)
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("page", PAGES, ids=[str(p.relative_to(ROOT)) for p in PAGES])
+def test_every_example_on_the_page_runs(page: Path, sandbox_template: Path,
+                                        tmp_path: Path) -> None:
+    root = tmp_path / "sandbox"
+    shutil.copytree(sandbox_template, root)
+    box = Sandbox(root)
+    for block in blocks(page):
+        if block.kind and not block.skip:
+            run_block(box, block)
+
+
+def test_examples_are_found_and_skips_give_a_reason() -> None:
+    found = [b for p in doc_files() for b in blocks(p) if b.kind]
+    assert len(found) >= 20
+    for b in found:
+        assert b.skip is None or len(b.skip) > 5, f"{b.where}: say why the block is not tested"
