@@ -25,7 +25,8 @@ stand-ins for the files a reader would have made: exports named as in the docs
 ``WhatsApp Chat - Relocation.zip``) and ``training-labels.csv`` (border_crossing training labels
 from the demo's planted truth). ``chatlens label import annotations.json --sample S`` (or
 ``annotations-b.json``, a second coder) imports what a coder would have exported from Label
-Studio for S, written just before from the planted truth. A sample id such as ``audit-border_crossing-1a2b3c`` in a command
+Studio for S, written just before from the planted truth; ``label import SHEET.csv --sample S``
+first fills the sheet's empty ``value`` cells the same way. A sample id such as ``audit-border_crossing-1a2b3c`` in a command
 stands for the newest sample of that kind and measure in the project.
 """
 
@@ -219,7 +220,8 @@ class Sandbox:
         if args[:2] != ["label", "import"] or "--sample" not in args:
             return
         path = next((a for a in args[2:] if re.fullmatch(r"annotations(-\w+)?\.json", a)), None)
-        if path is None:
+        sheet = next((a for a in args[2:] if a.endswith(".csv")), None)
+        if path is None and sheet is None:
             return
         project = self.default_project
         if "--project" in args:
@@ -236,6 +238,10 @@ class Sandbox:
         if row is None:
             return
         truth = json.loads((self.root / "truth-by-uid.json").read_text(encoding="utf-8"))
+        if sheet is not None:
+            self._fill_sheet(self.root / sheet, row[0], truth)
+            return
+        assert path is not None
         second = path != "annotations.json"
         records = []
         for k, uid in enumerate(uids):
@@ -246,6 +252,25 @@ class Sandbox:
                                        "coder-b@example.org" if second else "coder-a@example.org",
                                        datetime(2022, 11, 1, tzinfo=UTC)))
         (self.root / path).write_text(export_json(records), encoding="utf-8")
+
+    @staticmethod
+    def _fill_sheet(path: Path, measure: str, truth: dict[str, str]) -> None:
+        """Fill the empty ``value`` cells of a coding sheet as a coder would."""
+        import csv
+
+        if not path.exists():
+            return
+        with path.open(encoding="utf-8", newline="") as f:
+            rows = list(csv.DictReader(f))
+        if not rows or "value" not in rows[0]:
+            return
+        for r in rows:
+            if not r["value"]:
+                r["value"] = "yes" if truth.get(r["uid"]) == measure else "no"
+        with path.open("w", encoding="utf-8", newline="") as f:
+            w = csv.DictWriter(f, fieldnames=list(rows[0]))
+            w.writeheader()
+            w.writerows(rows)
 
     def invoke(self, args: list[str]) -> tuple[int, str]:
         """Run ``chatlens ARGS`` as the console script does (``chatlens.cli.main``)."""
