@@ -22,7 +22,7 @@ Every page runs in its own *sandbox*: a fresh directory holding a copy of the de
 (``chatlens-demo``, the default ``$CHATLENS_PROJECT``, labelled by the demo's simulated coder), and
 stand-ins for the files a reader would have made: exports named as in the docs
 (``ChatExport_2022-10-01/result.json``, ``WhatsApp Chat with Relocation.txt``,
-``WhatsApp Chat - Relocation.zip``) and ``training-labels.csv`` (border_crossing training labels
+``WhatsApp Chat - Relocation.zip``), ``notes.docx`` (not a chat export) and ``training-labels.csv`` (border_crossing training labels
 from the demo's planted truth). ``chatlens label import annotations.json --sample S`` (or
 ``annotations-b.json``, a second coder) imports what a coder would have exported from Label
 Studio for S, written just before from the planted truth; ``label import SHEET.csv --sample S``
@@ -235,7 +235,9 @@ class Sandbox:
                 "SELECT uid FROM sample_items WHERE sample_id = ? ORDER BY position", [sample])]
         finally:
             con.close()
-        if row is None:
+        if row is None:  # no such sample: an empty export, so the command can say so
+            if path is not None:
+                (self.root / path).write_text("[]", encoding="utf-8")
             return
         truth = json.loads((self.root / "truth-by-uid.json").read_text(encoding="utf-8"))
         if sheet is not None:
@@ -278,8 +280,11 @@ class Sandbox:
 
         from chatlens.cli import main
 
-        old_argv = sys.argv
+        import types
+
+        old_argv, old_main = sys.argv, sys.modules["__main__"]
         sys.argv = ["chatlens", *args]
+        sys.modules["__main__"] = types.ModuleType("__main__")  # click names the program "chatlens"
         try:
             with CliRunner().isolation(env=self.env()) as (_out, _err, mixed):
                 try:
@@ -291,6 +296,7 @@ class Sandbox:
                 return code, mixed.getvalue().decode("utf-8", "replace")
         finally:
             sys.argv = old_argv
+            sys.modules["__main__"] = old_main
 
     def run_python(self, block: Block) -> str:
         buf = io.StringIO()
@@ -323,6 +329,7 @@ def make_sandbox_template(demo: Path, dest: Path) -> None:
     (dest / "ChatExport_2022-10-01").mkdir()
     shutil.copy(tg, dest / "ChatExport_2022-10-01" / "result.json")
     shutil.copy(wa, dest / "WhatsApp Chat with Relocation.txt")
+    (dest / "notes.docx").write_bytes(b"PK\x03\x04 not a chat export")
     with zipfile.ZipFile(dest / "WhatsApp Chat - Relocation.zip", "w") as z:
         z.write(wa, "_chat.txt")
     truth = {t["text"]: t["topic"] for t in json.loads(
