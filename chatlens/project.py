@@ -76,6 +76,7 @@ class Project:
         return cls(Store.open(root if root is not None else default_project_dir(), read_only))
 
     def close(self) -> None:
+        """Close the store and the label store; ``with Project.open(...)`` does it for you."""
         if self._labels is not None:
             self._labels.close()
         self.store.close()
@@ -128,11 +129,13 @@ class Project:
         return tuple(row[0].split(",")) if row and row[0] else DEFAULT_LANGUAGES
 
     def set_languages(self, languages: list[str]) -> None:
+        """Declare the languages of the corpus (``chatlens init --languages``)."""
         check_languages(languages)
         self.store.con.execute("INSERT OR REPLACE INTO meta VALUES ('languages', ?)",
                                [",".join(languages)])
 
     def enrich_settings(self) -> EnrichSettings:
+        """The enrichment settings of this project (their fingerprint keys the enrichment)."""
         from chatlens.enrich import EnrichSettings
 
         return EnrichSettings(languages=self.languages())
@@ -192,6 +195,8 @@ class Project:
 
     def import_labels(self, path: str | Path, annotator: str, sample_id: str | None = None,
                       measure: str | None = None) -> Any:
+        """Import labels from CSV, JSONL or a Label Studio export; only ``sample_id`` makes them
+        audit labels. Returns a report with ``read``, ``stored`` and ``problems``."""
         from chatlens.labelling import import_labels
 
         return self._run("label import", {"path": str(path), "annotator": annotator,
@@ -200,11 +205,15 @@ class Project:
 
     def export_labels(self, path: str | Path, fmt: str | None = None,
                       sample_id: str | None = None, measure: str | None = None) -> int:
+        """Write labels as CSV/JSONL/Label Studio JSON, or a sample as Label Studio tasks
+        (``fmt="labelstudio-tasks"``); returns the number of rows written."""
         from chatlens.labelling import export_labels
 
         return export_labels(self, path, fmt, sample_id, measure)
 
     def agreement(self, measure: str | None = None) -> dict[str, Any]:
+        """Inter-coder agreement per measure (Krippendorff's alpha, Cohen's kappa, percent
+        agreement) and the items coders disagree on: ``{"report": …, "disagreements": […]}``."""
         from chatlens.labelling import agreement
 
         return agreement(self, measure)
@@ -219,6 +228,7 @@ class Project:
                          lambda run_id: train_measure(self, measure, cv, seed))
 
     def models(self) -> list[dict[str, Any]]:
+        """Models trained in this project and shipped with chatlens, with their metrics."""
         from chatlens.training import list_models
 
         return list_models(self)
@@ -270,12 +280,15 @@ class Project:
         return result
 
     def status(self) -> dict[str, Any]:
+        """Counts of messages, chats, sources, authors and quarantined records, with details
+        per source and chat."""
         summary = self.store.summary()
         summary["sources_detail"] = self.store.sources()
         summary["chats_detail"] = self.store.chats()
         return summary
 
     def quarantined(self, limit: int = 100) -> list[dict[str, Any]]:
+        """Quarantined records with their source, position, reason and an excerpt."""
         return self.store.quarantined(limit)
 
     def messages(self) -> pa.Table:

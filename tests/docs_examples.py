@@ -19,15 +19,20 @@ must appear in the actual output, in order (runs of spaces are one space; ``…`
 anything).
 
 Every page runs in its own *sandbox*: a fresh directory holding a copy of the demo project
-(``chatlens-demo``, the default ``$CHATLENS_PROJECT``, labelled by the demo's simulated coder), and
-stand-ins for the files a reader would have made: exports named as in the docs
-(``ChatExport_2022-10-01/result.json``, ``WhatsApp Chat with Relocation.txt``,
-``WhatsApp Chat - Relocation.zip``), ``notes.docx`` (not a chat export) and ``training-labels.csv`` (border_crossing training labels
-from the demo's planted truth). ``chatlens label import annotations.json --sample S`` (or
-``annotations-b.json``, a second coder) imports what a coder would have exported from Label
-Studio for S, written just before from the planted truth; ``label import SHEET.csv --sample S``
-first fills the sheet's empty ``value`` cells the same way. A sample id such as ``audit-border_crossing-1a2b3c`` in a command
-stands for the newest sample of that kind and measure in the project.
+(``chatlens-demo``, the default ``$CHATLENS_PROJECT``, labelled by the demo's simulated coder),
+and stand-ins for the files a reader would have made:
+
+* exports named as in the docs: ``ChatExport_2022-10-01/result.json``,
+  ``WhatsApp Chat with Relocation.txt``, ``WhatsApp Chat - Relocation.zip``;
+* ``notes.docx``, a file that is not a chat export;
+* ``training-labels.csv``, border_crossing training labels from the demo's planted truth;
+* ``label import annotations.json --sample S`` (or ``annotations-b.json``, a second coder who
+  disagrees on every seventh item) imports what a coder would have exported from Label Studio
+  for S, written just before from the planted truth; ``label import SHEET.csv --sample S`` first
+  fills the sheet's empty ``value`` cells the same way.
+
+A sample id such as ``audit-border_crossing-1a2b3c`` in a command stands for the newest sample of
+that kind and measure in the project.
 """
 
 from __future__ import annotations
@@ -276,11 +281,11 @@ class Sandbox:
 
     def invoke(self, args: list[str]) -> tuple[int, str]:
         """Run ``chatlens ARGS`` as the console script does (``chatlens.cli.main``)."""
+        import types
+
         from click.testing import CliRunner
 
         from chatlens.cli import main
-
-        import types
 
         old_argv, old_main = sys.argv, sys.modules["__main__"]
         sys.argv = ["chatlens", *args]
