@@ -9,7 +9,9 @@ docs render the same text. Generators:
   default and constraints (from their JSON schema);
 * ``store-schema``: every table and column of a freshly created project (DuckDB and
   ``labels.sqlite``);
-* ``settings``: the environment variables of :data:`chatlens.settings.ENVIRONMENT`.
+* ``settings``: the environment variables of :data:`chatlens.settings.ENVIRONMENT`;
+* ``api``: a mkdocstrings entry for every name of ``chatlens.__all__``;
+* ``exodus-2022``: the measures and claims of the built-in study.
 """
 
 from __future__ import annotations
@@ -319,7 +321,35 @@ def builtin_study() -> str:
     return "\n".join(out)
 
 
+# -- Python API ---------------------------------------------------------------------------------
+
+def api_text() -> str:
+    """A mkdocstrings ``:::`` entry for every name of ``chatlens.__all__`` (classes first, errors
+    in the order of their tree), rendered from the docstrings when the site is built."""
+    import chatlens
+
+    names = [n for n in chatlens.__all__ if not n.startswith("_")]
+    errors = [n for n in names if isinstance(getattr(chatlens, n), type)
+              and issubclass(getattr(chatlens, n), chatlens.ChatlensError)]
+    order = {"ChatlensError": 0, "UsageError": 1, "ProjectError": 2, "ProjectLockedError": 3,
+             "InputError": 4}
+    errors.sort(key=lambda n: (order.get(n, 5), n))
+    others = [n for n in names if n not in errors]
+    out = []
+    for n in others:
+        out += [f"## {n}", "", f"::: chatlens.{n}", "    options:",
+                "      show_root_heading: false", "      heading_level: 3", ""]
+    out += ["## Errors", "",
+            "Every error derives from `ChatlensError` and from the matching builtin, so callers "
+            "can catch either; the messages are full sentences that say what to do next. The "
+            "common ones, with their fixes: [FAQ](../faq.md).", ""]
+    for n in errors:
+        out += [f"::: chatlens.{n}", ""]
+    return "\n".join(out)
+
+
 GENERATORS: dict[str, Callable[[], str]] = {
+    "api": api_text,
     "exodus-2022": builtin_study,
     "cli": cli_text,
     "codebook-fields": codebook_fields,

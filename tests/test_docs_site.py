@@ -110,7 +110,7 @@ def test_every_environment_variable_is_declared() -> None:
 
 
 def test_every_public_name_is_in_the_api_reference() -> None:
-    page = (DOCS / "reference" / "api.md").read_text(encoding="utf-8")
+    page = rendered(DOCS / "reference" / "api.md")
     missing = [n for n in chatlens.__all__
                if f"::: chatlens.{n}" not in page and f"chatlens.{n}" not in page]
     assert not missing, missing
