@@ -14,6 +14,9 @@ Markers, an HTML comment on the line before a block:
 * ``<!-- exit: N -->`` expects exit status N from its last command instead of 0 (error messages
   shown in the FAQ).
 
+Blocks with ``chatlens serve`` or ``chatlens collect`` (:data:`NOT_RUN`) are skipped without a
+marker, unless they carry an ``exit`` marker.
+
 A ```` ```text ```` block right after an example is its shown output: each of its non-blank lines
 must appear in the actual output, in order (runs of spaces are one space; ``…`` matches
 anything).
@@ -51,6 +54,10 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 SAMPLE_ID = re.compile(r"^(audit|train)-([a-z][a-z0-9_]*)-[0-9a-f]{6}$")
+#: Commands that never finish or need the network: their blocks are skipped unless marked with an
+#: expected exit status (an error shown in the FAQ returns at once).
+NOT_RUN = {"serve": "starts a web server that runs until stopped",
+           "collect": "reaches a remote service over the network"}
 _FENCE = re.compile(r"^(\s*)(```+|~~~+)\s*([\w+-]*)")
 _MARKER = re.compile(r"^<!--\s*(no-test|exit)\s*:\s*(.*?)\s*-->\s*$")
 
@@ -76,6 +83,16 @@ class Block:
     @property
     def where(self) -> str:
         return f"{self.path.relative_to(ROOT)}:{self.line}"
+
+    @property
+    def skip_reason(self) -> str | None:
+        """Why the block is not run: its marker, or a command of :data:`NOT_RUN`."""
+        if self.skip or self.kind != "chatlens" or self.exit_code:
+            return self.skip
+        for args in commands(self.code):
+            if len(args) > 1 and args[1] in NOT_RUN:
+                return NOT_RUN[args[1]]
+        return None
 
     @property
     def kind(self) -> str | None:

@@ -53,7 +53,7 @@ def test_every_example_on_the_page_runs(page: Path, sandbox_template: Path,
     shutil.copytree(sandbox_template, root)
     box = Sandbox(root)
     for block in blocks(page):
-        if block.kind and not block.skip:
+        if block.kind and not block.skip_reason:
             run_block(box, block)
 
 
