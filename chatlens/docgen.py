@@ -142,6 +142,71 @@ def _default(value: Any) -> str:
     return f"`{json.dumps(value, ensure_ascii=False)}`"
 
 
+#: What a field means, for fields whose model gives no ``description``. Keys are
+#: ``Model.field``; a test checks that every field has a meaning and every key is a real field.
+FIELD_MEANINGS: dict[str, str] = {
+    "Codebook.name": "the codebook's name; samples, labels and codes belong to it, so keep it "
+    "when you revise a codebook",
+    "Codebook.version": "any string; change it whenever you change the codebook",
+    "Codebook.description": "what the codebook measures, for people",
+    "Codebook.languages": "languages whose lexicons the codebook carries (ISO 639 codes)",
+    "Codebook.measures": "the measures, each one question a coder answers",
+    "Measure.id": "identifier used on the command line, in samples, labels and claims",
+    "Measure.question": "the question a human coder answers about one message",
+    "Measure.type": "binary: two labels; categorical: one of several",
+    "Measure.labels": "the answers a coder can give",
+    "Measure.instructions": "coder instructions, shown with every item in the labelling page",
+    "Measure.population": "which messages the question applies to",
+    "Measure.scorers": "how messages are coded automatically, in order",
+    "Measure.combine": "how several scorers' results make one value (see How scoring works)",
+    "Population.languages": "detected language of the message",
+    "Population.chats": "chat keys (`telegram:123`, `whatsapp:name`)",
+    "Population.kinds": "message kinds; service messages are left out by default",
+    "Population.since": "first UTC date, inclusive",
+    "Population.until": "last UTC date, inclusive",
+    "Population.where": "other measures' values, which are coded first",
+    "Condition.measure": "another measure of the codebook",
+    "Condition.value": "one of that measure's labels",
+    "LexiconScorer.type": "`lexicon`",
+    "LexiconScorer.id": "names the scorer in codes and evidence",
+    "LexiconScorer.label": "categorical: the value assigned when it fires (binary: the positive "
+    "label)",
+    "LexiconScorer.terms": "words and phrases per language, matched in any inflected form",
+    "LexiconScorer.negation": "ignore matches preceded by a negation word",
+    "LexiconScorer.min_matches": "distinct matches needed to fire",
+    "RegexScorer.type": "`regex`",
+    "RegexScorer.id": "names the scorer in codes and evidence",
+    "RegexScorer.label": "categorical: the value assigned when it matches",
+    "RegexScorer.pattern": "a Python regular expression; nested unbounded repeats are refused",
+    "RegexScorer.ignore_case": "match regardless of case",
+    "RegexScorer.field": "text: as written; norm: normalised (lowercase, ё→е, homoglyphs "
+    "folded)",
+    "ModelScorer.type": "`model`",
+    "ModelScorer.id": "names the scorer in codes and evidence",
+    "ModelScorer.label": "categorical: the label whose probability is kept as the score "
+    "(default the first); binary: if given, the positive label",
+    "ModelScorer.threshold": "binary: probability of the positive label at which it fires",
+    "ClaimsFile.codebook": "the codebook the claims are stated against (file or builtin:NAME)",
+    "ClaimsFile.claims": "the claims",
+    "Claim.id": "identifier shown with the verdict",
+    "Claim.statement": "the claim as stated in public",
+    "Claim.measure": "the measure the claim is about",
+    "Claim.value": "the label whose share the claim is about (quote yes/no)",
+    "Claim.population": "which messages the share is taken over",
+    "Claim.groups": "named filters compared by `share(a) < share(b)`",
+    "Claim.compare": "`share > x` (>=, <, <=), `share(a) < share(b)` (or >), `trend up`, "
+    "`trend down`",
+    "Claim.by": "time buckets of a trend",
+    "Claim.level": "confidence level of the intervals",
+    "Claim.method": "estimator; auto picks ppi when an audit sample exists",
+    "Filter.languages": "detected language of the message",
+    "Filter.chats": "chat keys",
+    "Filter.since": "first UTC date, inclusive",
+    "Filter.until": "last UTC date, inclusive",
+    "Filter.where": "measures' values",
+}
+
+
 def model_reference(root: Any, title: str) -> str:
     """A table per model reachable from the pydantic model ``root``, every field with its type,
     default and constraints."""
@@ -161,7 +226,8 @@ def model_reference(root: Any, title: str) -> str:
         for field, prop in node.get("properties", {}).items():
             t, cons = _type(prop, defs)
             req = "**required**" if field in required else _default(prop.get("default"))
-            meaning = " ".join(prop.get("description", "").split())
+            meaning = " ".join(prop.get("description", "").split()) or FIELD_MEANINGS.get(
+                f"{name}.{field}", "")
             out.append(f"| `{field}` | {t} | {req} | {'; '.join(cons) or '—'} | {meaning} |")
         out.append("")
     return "\n".join(out)
@@ -212,17 +278,26 @@ def claims_fields() -> str:
     return model_reference(ClaimsFile, "Generated from the typed models in `chatlens/claims.py`.")
 
 
-def model_field_names() -> set[str]:
-    """Every field name of the codebook and claims models (for the completeness test)."""
+def model_fields() -> dict[str, str]:
+    """``{"Model.field": meaning}`` for every field of the codebook and claims models; the
+    meaning is the model's description, else :data:`FIELD_MEANINGS`, else empty."""
     from chatlens.claims import ClaimsFile
     from chatlens.codebook import Codebook
 
-    names: set[str] = set()
+    fields: dict[str, str] = {}
     for root in (Codebook, ClaimsFile):
         schema = root.model_json_schema()
-        for node in [schema, *schema.get("$defs", {}).values()]:
-            names.update(node.get("properties", {}))
-    return names
+        models = {root.__name__: schema, **schema.get("$defs", {})}
+        for model, node in models.items():
+            for field, prop in node.get("properties", {}).items():
+                fields[f"{model}.{field}"] = prop.get("description") or FIELD_MEANINGS.get(
+                    f"{model}.{field}", "")
+    return fields
+
+
+def model_field_names() -> set[str]:
+    """Every field name of the codebook and claims models (for the completeness test)."""
+    return {key.split(".", 1)[1] for key in model_fields()}
 
 
 # -- store --------------------------------------------------------------------------------------
@@ -301,7 +376,9 @@ def builtin_study() -> str:
         parts += [f"{c.measure} = {c.value}" for c in pop.where]
         if pop.since or pop.until:
             parts.append(f"{pop.since or '…'} to {pop.until or '…'}")
-        scorers = ", ".join(s.type for s in m.scorers)
+        kinds = [s.type for s in m.scorers]
+        scorers = ", ".join(f"{k} ×{kinds.count(k)}" if kinds.count(k) > 1 else k
+                            for k in dict.fromkeys(kinds))
         labels = ", ".join(f"`{lab}`" for lab in m.labels)
         out.append(f"| `{m.id}` | {m.question} | {labels} | {'; '.join(parts) or 'all'} | "
                    f"{scorers} |")

@@ -92,6 +92,16 @@ def test_every_codebook_and_claims_field_is_explained() -> None:
     assert not missing, f"codebook/claims fields no example or text shows: {missing}"
 
 
+def test_every_codebook_and_claims_field_has_a_meaning_in_the_reference() -> None:
+    from chatlens.docgen import FIELD_MEANINGS, model_fields
+
+    fields = model_fields()
+    assert not [k for k, meaning in fields.items() if not meaning], (
+        "give these fields a description= in the model or a line in docgen.FIELD_MEANINGS: "
+        f"{[k for k, meaning in fields.items() if not meaning]}")
+    assert set(FIELD_MEANINGS) <= set(fields), f"stale: {set(FIELD_MEANINGS) - set(fields)}"
+
+
 def test_every_store_table_is_described_in_the_schema_page() -> None:
     page = (DOCS / "schema.md").read_text(encoding="utf-8")
     page = page.replace(MARKER.format(name="store-schema"), "")
