@@ -31,7 +31,8 @@ ENVIRONMENT: tuple[Setting, ...] = (
             "ingest (kept low so ingest of large exports stays flat in memory)."),
     Setting("CHATLENS_LOCK_WAIT", "10",
             "Seconds a command that writes waits for the dashboard or another command to let go "
-            "of the project before it stops with a 'project is being written' error."),
+            "of the project before it stops with a 'project is being used by another chatlens "
+            "process' error."),
     Setting("CHATLENS_TOKEN", "none",
             "Access token of `chatlens serve` (same as `--token`); required when the dashboard "
             "listens on anything but loopback."),
