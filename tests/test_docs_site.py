@@ -151,7 +151,7 @@ def test_every_page_is_in_the_navigation() -> None:
 
 # -- links --------------------------------------------------------------------------------------
 
-_LINK = re.compile(r"(?<!!)\[[^\]]*\]\(([^)\s]+)(?:\s+\"[^\"]*\")?\)")
+_LINK = re.compile(r"!?\[[^\]]*\]\(([^)\s]+)(?:\s+\"[^\"]*\")?\)")
 _FENCED = re.compile(r"^\s*(```|~~~).*?^\s*\1", re.S | re.M)
 _INLINE_CODE = re.compile(r"`[^`\n]*`")
 
