@@ -62,3 +62,29 @@ def test_examples_are_found_and_skips_give_a_reason() -> None:
     assert len(found) >= 20
     for b in found:
         assert b.skip is None or len(b.skip) > 5, f"{b.where}: say why the block is not tested"
+
+
+def test_shown_output_is_matched_line_by_line_in_order() -> None:
+    from tests.docs_examples import check_output
+
+    actual = "a: 1\nsome   table │ 23.6% [19.7, 27.5] │\nend\n"
+    check_output("a: 1\nsome table │ 23.6% … │\n", actual, "here")
+    with pytest.raises(AssertionError, match="not in the actual output"):
+        check_output("end\na: 1\n", actual, "here")
+    with pytest.raises(AssertionError, match="not in the actual output"):
+        check_output("a: 2\n", actual, "here")
+
+
+def test_markers_and_output_blocks_are_read(tmp_path: Path) -> None:
+    page = tmp_path / "page.md"
+    page.write_text(
+        "<!-- no-test: a server -->\n```bash\nchatlens serve\n```\n\n"
+        "<!-- exit: 2 -->\n```bash\nchatlens status --project x\n```\n\n"
+        "```text\nerror: x\n```\n\n```bash\nchatlens serve --port 9\n```\n"
+        "```python\nprint(1)\n```\n", encoding="utf-8")
+    found = blocks(page)
+    assert [b.kind for b in found] == ["chatlens", "chatlens", "chatlens", "python"]
+    assert found[0].skip == "a server" and found[0].skip_reason == "a server"
+    assert found[1].exit_code == 2 and found[1].output == "error: x\n"
+    assert found[1].skip_reason is None
+    assert found[2].skip_reason == "starts a web server that runs until stopped"
