@@ -88,3 +88,12 @@ def test_markers_and_output_blocks_are_read(tmp_path: Path) -> None:
     assert found[1].exit_code == 2 and found[1].output == "error: x\n"
     assert found[1].skip_reason is None
     assert found[2].skip_reason == "starts a web server that runs until stopped"
+
+
+def test_every_shell_block_runs_or_says_why_not() -> None:
+    """A shell block that is not a chatlens example (installing, a benchmark) is marked."""
+    unmarked = [b.where for p in doc_files() for b in blocks(p)
+                if b.lang in ("bash", "sh", "shell", "console") and b.kind is None
+                and not b.skip]
+    assert not unmarked, f"mark these <!-- no-test: reason --> or make them chatlens examples: "\
+        f"{unmarked}"
