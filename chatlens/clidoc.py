@@ -1,4 +1,5 @@
-"""The CLI reference (docs/cli.md), generated from the commands' own ``--help``."""
+"""The CLI reference (docs/cli.md), generated from the ``--help`` of every command and
+subcommand."""
 
 from __future__ import annotations
 
@@ -16,12 +17,17 @@ def cli_reference() -> str:
     ctx = click.Context(cli, info_name="chatlens", terminal_width=100, max_content_width=100,
                         **cli.context_settings)
     parts += ["```", cli.get_help(ctx), "```", ""]
-    for name in sorted(cli.list_commands(ctx)):
-        cmd = cli.get_command(ctx, name)
-        assert cmd is not None
-        sub = click.Context(cmd, info_name=name, parent=ctx, terminal_width=100,
-                            max_content_width=100)
-        parts += [f"## chatlens {name}", "", "```", cmd.get_help(sub), "```", ""]
+    def walk(group: click.Group, parent: click.Context, path: str) -> None:
+        for name in sorted(group.list_commands(parent)):
+            cmd = group.get_command(parent, name)
+            assert cmd is not None
+            sub = click.Context(cmd, info_name=name, parent=parent, terminal_width=100,
+                                max_content_width=100)
+            parts.extend([f"## {path} {name}", "", "```", cmd.get_help(sub), "```", ""])
+            if isinstance(cmd, click.Group):
+                walk(cmd, sub, f"{path} {name}")
+
+    walk(cli, ctx, "chatlens")
     return "\n".join(parts)
 
 

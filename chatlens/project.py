@@ -79,6 +79,7 @@ class Project:
         return cls(Store.open(root if root is not None else default_project_dir(), read_only))
 
     def close(self) -> None:
+        """Close the store and the label store; ``with Project.open(...)`` does it for you."""
         if self._labels is not None:
             self._labels.close()
         self.store.close()
@@ -131,11 +132,13 @@ class Project:
         return tuple(row[0].split(",")) if row and row[0] else DEFAULT_LANGUAGES
 
     def set_languages(self, languages: list[str]) -> None:
+        """Declare the languages of the corpus (``chatlens init --languages``)."""
         check_languages(languages)
         self.store.con.execute("INSERT OR REPLACE INTO meta VALUES ('languages', ?)",
                                [",".join(languages)])
 
     def enrich_settings(self) -> EnrichSettings:
+        """The enrichment settings of this project (their fingerprint keys the enrichment)."""
         from chatlens.enrich import EnrichSettings
 
         return EnrichSettings(languages=self.languages())
@@ -231,8 +234,10 @@ class Project:
 
     def import_labels(self, path: str | Path, annotator: str, sample_id: str | None = None,
                       measure: str | None = None, reference: str | None = None) -> Any:
-        """Import a label file: for a sample (``sample_id``), as a declared reference set of
-        another corpus or period (``reference``), or as plain training labels."""
+        """Import labels from CSV, JSONL, a coding sheet or a Label Studio export: for a sample
+        (``sample_id``; only then can they be audit labels), as a declared reference set of
+        another corpus or period (``reference``), or as training labels. Returns a report with
+        ``read``, ``stored`` and ``problems``."""
         from chatlens.labelling import import_labels
 
         return self._run("label import", {"path": str(path), "annotator": annotator,
@@ -262,11 +267,15 @@ class Project:
 
     def export_labels(self, path: str | Path, fmt: str | None = None,
                       sample_id: str | None = None, measure: str | None = None) -> int:
+        """Write labels as CSV/JSONL/Label Studio JSON, or a sample as Label Studio tasks
+        (``fmt="labelstudio-tasks"``); returns the number of rows written."""
         from chatlens.labelling import export_labels
 
         return export_labels(self, path, fmt, sample_id, measure)
 
     def agreement(self, measure: str | None = None) -> dict[str, Any]:
+        """Inter-coder agreement per measure (Krippendorff's alpha, Cohen's kappa, percent
+        agreement) and the items coders disagree on: ``{"report": …, "disagreements": […]}``."""
         from chatlens.labelling import agreement
 
         return agreement(self, measure)
@@ -284,6 +293,7 @@ class Project:
                          lambda run_id: train_measure(self, measure, cv, seed, merge, leave_out))
 
     def models(self) -> list[dict[str, Any]]:
+        """Models trained in this project and shipped with chatlens, with their metrics."""
         from chatlens.training import list_models
 
         return list_models(self)
@@ -342,7 +352,8 @@ class Project:
         return result
 
     def status(self) -> dict[str, Any]:
-        """Counts, sources and chats (1:1 chats pseudonymised, paths masked)."""
+        """Counts of messages, chats, sources, authors and quarantined records, with details
+        per source and chat (1:1 chats pseudonymised, paths masked)."""
         masker = self.masker()
         summary = self.store.summary()
         summary["sources_detail"] = [masker.row(s) for s in self.store.sources()]
