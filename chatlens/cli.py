@@ -559,7 +559,8 @@ def label_export(output: Path, fmt: str | None, sample_id: str | None, measure: 
               default=None, help="Import a filled sheet (columns uid, value).")
 @click.option("--uid", default=None, help="Settle one message (with --value).")
 @click.option("--value", default=None)
-@click.option("--adjudicator", default="adjudicator", show_default=True)
+@click.option("--adjudicator", default="adjudicator", show_default=True,
+              help="Name recorded with the decisions.")
 @project_options
 def label_adjudicate(measure: str, output: Path | None, sheet: Path | None, uid: str | None,
                      value: str | None, adjudicator: str, project_dir: Path | None,

@@ -181,6 +181,18 @@ FIELD_MEANINGS: dict[str, str] = {
     "RegexScorer.ignore_case": "match regardless of case",
     "RegexScorer.field": "text: as written; norm: normalised (lowercase, ё→е, homoglyphs "
     "folded)",
+    "LlmScorer.type": "`llm`",
+    "LlmScorer.id": "names the scorer in codes and evidence",
+    "LlmScorer.label": "binary: the label the model's answer is scored for (default: the "
+    "measure's positive label)",
+    "LlmScorer.temperature": "sampling temperature sent to the server (0: the most likely "
+    "answer)",
+    "LlmScorer.max_tokens": "longest answer the server may give",
+    "LlmScorer.response_format": "how a JSON answer is requested: a JSON schema limited to the "
+    "labels, any JSON object, or plain text",
+    "LlmScorer.requests_per_minute": "rate limit of the calls (default: none)",
+    "LlmScorer.max_retries": "times a failed or malformed answer is asked again before it is "
+    "recorded as missing",
     "ModelScorer.type": "`model`",
     "ModelScorer.id": "names the scorer in codes and evidence",
     "ModelScorer.label": "categorical: the label whose probability is kept as the score "

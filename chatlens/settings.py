@@ -36,6 +36,17 @@ ENVIRONMENT: tuple[Setting, ...] = (
     Setting("CHATLENS_TOKEN", "none",
             "Access token of `chatlens serve` (same as `--token`); required when the dashboard "
             "listens on anything but loopback."),
+    Setting("CHATLENS_TG_API_ID", "none",
+            "`chatlens collect telegram`: the API id from my.telegram.org (or `api_id` in the "
+            "config file)."),
+    Setting("CHATLENS_TG_API_HASH", "none",
+            "`chatlens collect telegram`: the API hash from my.telegram.org (or `api_hash` in "
+            "the config file)."),
+    Setting("CHATLENS_TG_CONFIG", "~/.config/chatlens/telegram.toml",
+            "`chatlens collect telegram`: TOML file with `api_id`, `api_hash` and optionally "
+            "`session`; it must lie outside the project."),
+    Setting("CHATLENS_TG_SESSION", "beside the config file",
+            "`chatlens collect telegram`: the login session file (created mode 0600)."),
     Setting("CHATLENS_SHARED_DATA", "../shared/data",
             "Tests and benchmarks only: the folder of real public data that tests marked "
             "`shared_data` use; they skip when it is absent."),
