@@ -24,6 +24,7 @@ from collections import Counter
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
+BUILTIN = ROOT / "chatlens" / "codebook" / "builtin"
 sys.path.insert(0, str(ROOT))
 
 from tests.fuzzing import RUNNERS, check, mutate  # noqa: E402
@@ -58,8 +59,8 @@ def seeds() -> dict[str, list[bytes]]:
         "parquet": _heads(sorted((DATA / "labeled").glob("*/*.parquet"))[:1]),
         "zip": _heads(sorted((FIX / "whatsapp").glob("*.zip"))) + _heads(
             sorted((FIX / "whatsapp").glob("*.txt"))[:3]),
-        "codebook": _heads(sorted((ROOT / "chatlens" / "codebooks").glob("*.yaml"))),
-        "claims": _heads(sorted((ROOT / "chatlens" / "codebooks").glob("*.claims.yaml"))),
+        "codebook": _heads(sorted(BUILTIN.glob("*.yaml"))),
+        "claims": _heads(sorted(BUILTIN.glob("*.claims.yaml"))),
     }
     s["parquet"] = [*s["parquet"], _parquet_seed()]
     s["csv"] = [*s["csv"], ("text,date,author\nПривет,2022-09-21T10:00:00,a\n"

@@ -1,5 +1,5 @@
 """PII masking time against message length: the patterns of chatlens <= 0.x (quadratic on
-some inputs) and :func:`chatlens.privacy.mask_pii` (linear), on adversarial and ordinary text.
+some inputs) and :func:`chatlens.textsafe.mask_pii` (linear), on adversarial and ordinary text.
 
 Usage: python bench/mask.py [--old-max 40000]
 
@@ -17,7 +17,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from chatlens.privacy import mask_pii, mask_service_names
+from chatlens.textsafe import mask_pii, mask_service_names
 
 _OLD_PHONE = re.compile(r"(?<![\w+])\+?\d[\d\s().-]{7,}\d(?!\w)")
 _OLD_EMAIL = re.compile(r"\b[\w.+-]+@[\w-]+\.[\w.-]+\b")

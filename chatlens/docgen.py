@@ -4,7 +4,7 @@ The documentation site's build hook (``docs/hooks/chatlens_docs.py``) replaces a
 ``<!-- chatlens:generate NAME -->`` in a page with :func:`generate` ``(NAME)``; the tests of the
 docs render the same text. Generators:
 
-* ``cli``: every command's ``--help`` (:func:`chatlens.clidoc.cli_reference`);
+* ``cli``: every command's ``--help`` (:func:`chatlens.cli.reference.cli_reference`);
 * ``codebook-fields`` / ``claims-fields``: every field of the typed models with its type,
   default and constraints (from their JSON schema);
 * ``store-schema``: every table and column of a freshly created project (DuckDB and
@@ -16,7 +16,6 @@ docs render the same text. Generators:
 
 from __future__ import annotations
 
-import sqlite3
 import tempfile
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -47,7 +46,7 @@ def expand(markdown: str) -> str:
 # -- CLI ----------------------------------------------------------------------------------------
 
 def cli_text() -> str:
-    from chatlens.clidoc import cli_reference
+    from chatlens.cli.reference import cli_reference
 
     return cli_reference()
 
@@ -281,20 +280,21 @@ def _places(root: str, models: dict[str, Any]) -> dict[str, list[str]]:
 def codebook_fields() -> str:
     from chatlens.codebook import Codebook
 
-    return model_reference(Codebook, "Generated from the typed models in `chatlens/codebook.py`.")
+    return model_reference(Codebook, "Generated from the typed models in `chatlens/codebook/`.")
 
 
 def claims_fields() -> str:
-    from chatlens.claims import ClaimsFile
+    from chatlens.codebook.claims import ClaimsFile
 
-    return model_reference(ClaimsFile, "Generated from the typed models in `chatlens/claims.py`.")
+    return model_reference(ClaimsFile,
+                           "Generated from the typed models in `chatlens/codebook/claims.py`.")
 
 
 def model_fields() -> dict[str, str]:
     """``{"Model.field": meaning}`` for every field of the codebook and claims models; the
     meaning is the model's description, else :data:`FIELD_MEANINGS`, else empty."""
-    from chatlens.claims import ClaimsFile
     from chatlens.codebook import Codebook
+    from chatlens.codebook.claims import ClaimsFile
 
     fields: dict[str, str] = {}
     for root in (Codebook, ClaimsFile):
@@ -319,30 +319,10 @@ def store_tables() -> dict[str, list[tuple[str, str, bool]]]:
     of ``labels.sqlite`` are named ``labels.sqlite: TABLE``."""
     from chatlens.project import Project
 
-    tables: dict[str, list[tuple[str, str, bool]]] = {}
-    with tempfile.TemporaryDirectory() as tmp:
-        with Project.init(Path(tmp) / "p") as project:
-            con = project.store.con
-            rows = con.execute(
-                "SELECT table_name, column_name, data_type, is_nullable "
-                "FROM information_schema.columns WHERE table_schema = 'main' "
-                "ORDER BY table_name, ordinal_position").fetchall()
-            for table, column, dtype, nullable in rows:
-                tables.setdefault(table, []).append((column, dtype, nullable == "YES"))
-            project.labels()
-            db = project.labels().path
-        lite = sqlite3.connect(db)
-        try:
-            names = [r[0] for r in lite.execute(
-                "SELECT name FROM sqlite_master WHERE type = 'table' "
-                "AND name NOT LIKE 'sqlite_%' ORDER BY name")]
-            for table in names:
-                for _cid, column, dtype, notnull, _default, pk in lite.execute(
-                        f"PRAGMA table_info('{table}')"):
-                    tables.setdefault(f"labels.sqlite: {table}", []).append(
-                        (column, dtype, not notnull and not pk))
-        finally:
-            lite.close()
+    with tempfile.TemporaryDirectory() as tmp, Project.init(Path(tmp) / "p") as project:
+        tables = project.store.columns()
+        for table, cols in project.labels().columns().items():
+            tables[f"labels.sqlite: {table}"] = cols
     return tables
 
 
@@ -373,8 +353,8 @@ def settings_text() -> str:
 
 def builtin_study() -> str:
     """The measures of ``builtin:exodus-2022`` and its claims, as tables."""
-    from chatlens.claims import load_claims
     from chatlens.codebook import load_codebook
+    from chatlens.codebook.claims import load_claims
 
     cb = load_codebook("builtin:exodus-2022")
     out = [f"Generated from `builtin:exodus-2022` (codebook version {cb.version}).", "",

@@ -1,9 +1,10 @@
 """One masking and pseudonymisation applied to every output: export, search, evidence, the
 dashboard and the report (``--reveal`` on local commands is the only way around it).
 
-- :func:`mask_pii` masks phone numbers and e-mail addresses in any text, in time linear in its
-  length (one pass of one pattern whose parts cannot backtrack over each other), and leaves URLs
-  as they are, except the phone number of a phone link (``wa.me/…``, ``t.me/+…``).
+- :func:`chatlens.textsafe.mask_pii` masks phone numbers and e-mail addresses in any text, in
+  time linear in its length (one pass of one pattern whose parts cannot backtrack over each
+  other), and leaves URLs as they are, except the phone number of a phone link (``wa.me/…``,
+  ``t.me/+…``).
 - :class:`Masker` adds what needs the project: 1:1 chats (Telegram ``personal_chat``, Viber
   ``personal``, and WhatsApp or HTML exports whose title is a sender's name or a phone number)
   are shown as ``1:1 chat c…`` with a keyed pseudonym instead of the partner's name, in titles,
@@ -13,153 +14,24 @@ dashboard and the report (``--reveal`` on local commands is the only way around 
 
 from __future__ import annotations
 
-import hashlib
-import hmac
 import re
 import threading
-import unicodedata
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
-_URL = r"(?:https?://|www\.)[^\s<>\"'`]+|(?<![\w.@/-])[\w-]+(?:\.[\w-]+)+/[^\s<>\"'`]*"
-_EMAIL = r"(?<![\w.+-])[\w.+-]+@[\w-]+(?:\.[\w-]+)+"
-_PHONE = r"(?:(?<!\+)\+|(?<![\w+]))\d[\d \t\u00a0().-]*"  # "+" may follow a word
-_PII = re.compile(f"(?P<url>{_URL})|(?P<email>{_EMAIL})|(?P<phone>{_PHONE})")
-_EMAIL_IN_URL = re.compile(_EMAIL)
-_PHONE_LINK = re.compile(r"(?:wa\.me/|whatsapp\.com/send/?\?phone=|t\.me/\+|chat\?number=)\+?\d+",
-                         re.IGNORECASE)
-_PHONE_LINK_DIGITS = re.compile(r"\+?\d+$")
-#: Digit runs that are dates or year ranges, not phone numbers.
-_NOT_PHONE = re.compile(r"\d{1,4}([./-])\d{1,2}\1\d{2,4}|\d{4} ?[-–] ?\d{4}")
-MIN_PHONE_DIGITS = 7
-#: RE2 (Arrow) pre-test: a text can hold an e-mail or a phone number only if it matches this.
-_MAYBE_PII = r"@|\d[\d \t\x{a0}().-]{7,}"
+from chatlens.textsafe import (
+    _MAYBE_PII,
+    _norm,
+    chat_pseudonym,
+    first_words,
+    is_personal,
+    mask_pii,
+    mask_service_names,
+)
+
 _CACHE: dict[Any, Masker] = {}
 _CACHE_LOCK = threading.Lock()
-
-
-def _phone(run: str, after: str) -> str:
-    body = run.rstrip(" \t\u00a0().-")
-    tail = run[len(body):]
-    # a digit run followed by a letter is an identifier (abc123...), as is a short one
-    if after.isalnum() and not tail:
-        return run
-    digits = sum(c.isdigit() for c in body)
-    if digits < MIN_PHONE_DIGITS or len(body) < 9 or _NOT_PHONE.fullmatch(body):
-        return run
-    return "[phone]" + tail
-
-
-def _url(url: str) -> str:
-    url = _EMAIL_IN_URL.sub("[email]", url)
-    return _PHONE_LINK.sub(lambda m: _PHONE_LINK_DIGITS.sub("[phone]", m.group()), url)
-
-
-def mask_pii(text: str | None) -> str:
-    """Mask phone numbers and e-mail addresses (for displays, exports, evidence and reports);
-    URLs are kept. Linear in the length of ``text``."""
-    if not text:
-        return ""
-    out: list[str] = []
-    pos = 0
-    for m in _PII.finditer(text):
-        a, b = m.span()
-        out.append(text[pos:a])
-        kind = m.lastgroup
-        if kind == "url":
-            out.append(_url(m.group()))
-        elif kind == "email":
-            out.append("[email]")
-        else:
-            out.append(_phone(m.group(), text[b:b + 1]))
-        pos = b
-    if not out:
-        return text
-    out.append(text[pos:])
-    return "".join(out)
-
-
-# -- names in service texts --------------------------------------------------------------------
-
-_WORD = re.compile(r"[^\W_]+(?:['’.-][^\W_]+)*")
-#: Capitalised words that begin service texts without being names (WhatsApp, Telegram, Viber).
-_TEMPLATE_WORDS = frozenset({
-    "you", "your", "messages", "message", "this", "the", "group", "channel", "tap", "whatsapp",
-    "telegram", "viber", "security", "missed", "waiting", "pinned", "deleted", "voice", "video",
-    "call", "calls", "chat", "new", "photo", "disappearing", "admin", "admins", "only", "вы",
-    "ваш", "ваша", "сообщения", "сообщение", "этот", "эта", "группа", "канал", "звонок",
-    "пропущенный", "удалено", "новый", "ви", "повідомлення", "цей", "ця", "група", "дзвінок"
-})
-_MAX_NAME_WORDS = 4
-
-
-def _norm(name: str) -> str:
-    return " ".join(unicodedata.normalize("NFC", name).split()).casefold()
-
-
-def first_words(names: dict[str, str]) -> frozenset[str]:
-    """The first words of ``names`` (normalised), which :func:`mask_service_names` looks for."""
-    return frozenset(n.split(" ", 1)[0] for n in names)
-
-
-def mask_service_names(text: str, names: dict[str, str] | None = None,
-                       first: frozenset[str] | None = None) -> str:
-    """Replace display names in a service text ("Anna added Bob"): a known name (``names``
-    maps normalised display names to pseudonyms; ``first`` is their :func:`first_words`) by its
-    pseudonym, any other run of capitalised words (and the numbers after them: "Member 12") by
-    ``[name]``. Linear."""
-    if names and first is None:
-        first = first_words(names)
-    words = [(m.start(), m.end(), m.group()) for m in _WORD.finditer(text)]
-    out: list[str] = []
-    pos = i = 0
-    while i < len(words):
-        a, _, w = words[i]
-        j, repl = i, None
-        if names and first and w.casefold() in first:
-            for k in range(min(len(words), i + _MAX_NAME_WORDS) - 1, i - 1, -1):
-                if k > i and not text[words[k - 1][1]:words[k][0]].isspace():
-                    continue
-                found = names.get(_norm(text[a:words[k][1]]))
-                if found:
-                    j, repl = k, found
-                    break
-        if repl is None and w[0].isupper() and w.casefold() not in _TEMPLATE_WORDS:
-            while (j + 1 < len(words) and text[words[j][1]:words[j + 1][0]] == " "
-                   and (words[j + 1][2][0].isupper() or words[j + 1][2].isdigit())):
-                j += 1
-            repl = "[name]"
-        if repl is not None:
-            out.append(text[pos:a])
-            out.append(repl)
-            pos = words[j][1]
-        i = j + 1
-    out.append(text[pos:])
-    return "".join(out)
-
-
-# -- project-bound masking ---------------------------------------------------------------------
-
-#: Chat types that name one other person (Telegram, Viber).
-PERSONAL_TYPES = frozenset({"personal_chat", "personal", "private", "saved_messages"})
-
-
-def chat_pseudonym(secret: bytes, chat_key: str) -> str:
-    return "c" + hmac.new(secret, f"chat\x1f{chat_key}".encode(), hashlib.sha256).hexdigest()[:11]
-
-
-def is_personal(chat_type: str | None, title: str | None, sender_names: Iterable[str]) -> bool:
-    """A 1:1 chat: by its type where the source gives one, else by a title that is a sender's
-    display name (WhatsApp "WhatsApp Chat with Anna") or a phone number."""
-    base = (chat_type or "").removesuffix(" (left)")
-    if base in PERSONAL_TYPES:
-        return True
-    if base:  # a group or channel type given by the source
-        return False
-    if not title:
-        return False
-    return _norm(title) in {_norm(n) for n in sender_names} or mask_pii(title) != title
 
 
 @dataclass(slots=True)

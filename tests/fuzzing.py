@@ -108,8 +108,8 @@ def _ingest_file(path: Path, target: str) -> str:
 
 
 def _codebook(path: Path, target: str) -> str:
-    from chatlens.claims import parse_claims
     from chatlens.codebook import parse_codebook
+    from chatlens.codebook.claims import parse_claims
 
     text = path.read_bytes().decode("utf-8", "replace")
     (parse_claims if target == "claims" else parse_codebook)(text, str(path))

@@ -12,11 +12,11 @@ from typing import Any
 
 import pytest
 
-from chatlens.labelling import disputes
+from chatlens.project import Project
+from chatlens.project.labels import disputes
 from chatlens.store import Store
 from chatlens.store.labels import LabelStore, NewLabel
 from chatlens.store.stages import population_frame
-from chatlens.web.access import ViewProject
 from tests.test_report import make_project
 from tests.test_web import (  # noqa: F401  (browser is a fixture)
     Server,
@@ -101,7 +101,7 @@ def open_uids(root: Path) -> list[str]:
 
 
 def unresolved_in_estimate(root: Path) -> int:
-    with ViewProject(Store.open(root, read_only=True)) as p:
+    with Project(Store.open(root, read_only=True)) as p:
         return int(p.estimate(MEASURE)[0].unresolved)
 
 

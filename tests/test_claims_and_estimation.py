@@ -10,9 +10,10 @@ from typing import Any
 
 import pytest
 
-from chatlens.claims import ClaimsError, parse_claims, verdict_sign, verdict_threshold
 from chatlens.codebook import load_codebook
+from chatlens.codebook.claims import parse_claims, verdict_sign, verdict_threshold
 from chatlens.demo import run_demo
+from chatlens.errors import ClaimsError
 
 
 @pytest.mark.parametrize(("lower", "upper", "op", "t", "expected"), [

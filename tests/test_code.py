@@ -122,7 +122,7 @@ def test_new_messages_alone_are_enriched_and_coded(coded: Project, tmp_path: Pat
 
 def test_two_workers_give_the_same_codes(tmp_path: Path,
                                         monkeypatch: pytest.MonkeyPatch) -> None:
-    import chatlens.runner as runner
+    import chatlens.project.process as runner
 
     (tmp_path / "cb.yaml").write_text(CODEBOOK, encoding="utf-8")
     export = telegram_export(tmp_path / "r.json", TEXTS * 30)
@@ -139,7 +139,7 @@ def test_two_workers_give_the_same_codes(tmp_path: Path,
 
 
 def test_batches_are_large_but_every_worker_gets_some() -> None:
-    from chatlens.runner import BATCH_ROWS, MIN_BATCH_ROWS, batch_rows
+    from chatlens.project.process import BATCH_ROWS, MIN_BATCH_ROWS, batch_rows
 
     assert batch_rows(1_000_000, 1) == batch_rows(1_000_000, 2) == BATCH_ROWS
     assert batch_rows(40_000, 2) == 5_000  # four batches per worker
@@ -253,7 +253,7 @@ def test_search_widens_its_time_window_until_it_has_enough(
 
 
 def test_projects_that_stored_tokens_drop_them_and_keep_the_rest(coded: Project) -> None:
-    from chatlens.web.queries import message
+    from chatlens.present.messages import message
 
     con = coded.store.con
     n = con.execute("SELECT count(*) FROM enrichment").fetchall()[0][0]

@@ -10,7 +10,8 @@ import pytest
 import yaml
 
 from chatlens import Project
-from chatlens.codebook import CodebookError, builtin_names, load_codebook, parse_codebook
+from chatlens.codebook import builtin_names, load_codebook, parse_codebook
+from chatlens.errors import CodebookError
 
 GOOD = """
 name: test
@@ -47,7 +48,9 @@ def test_builtin_codebook_is_valid_and_complete() -> None:
 def test_shipped_claims_file_refers_to_real_measures() -> None:
     from importlib import resources
 
-    text = resources.files("chatlens.codebooks").joinpath("exodus-2022.claims.yaml").read_text()
+    from chatlens.codebook import BUILTIN
+
+    text = resources.files(BUILTIN).joinpath("exodus-2022.claims.yaml").read_text()
     claims = yaml.safe_load(text)
     cb = load_codebook(claims["codebook"])
     for claim in claims["claims"]:

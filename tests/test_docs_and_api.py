@@ -7,7 +7,7 @@ import sys
 from pathlib import Path
 
 import chatlens
-from chatlens.clidoc import cli_reference
+from chatlens.cli.reference import cli_reference
 from chatlens.schema import MESSAGE_SCHEMA
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -15,7 +15,7 @@ ROOT = Path(__file__).resolve().parents[1]
 
 def test_cli_reference_is_generated_from_help() -> None:
     assert (ROOT / "docs" / "cli.md").read_text(encoding="utf-8") == cli_reference(), (
-        "docs/cli.md is stale: run `python -m chatlens.clidoc > docs/cli.md`")
+        "docs/cli.md is stale: run `python -m chatlens.cli.reference > docs/cli.md`")
 
 
 def test_every_message_column_is_in_the_schema_doc() -> None:

@@ -10,8 +10,8 @@ from pathlib import Path
 
 import pytest
 
-from chatlens.claims import parse_claims
 from chatlens.codebook import load_codebook, parse_codebook
+from chatlens.codebook.claims import parse_claims
 from tests.docs_examples import ROOT, Block, Sandbox, blocks, doc_files, make_sandbox_template
 
 PAGES = [p for p in doc_files() if any(b.kind for b in blocks(p))]

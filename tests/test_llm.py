@@ -15,13 +15,12 @@ from chatlens.code.llm import (
     LlmMeasureScorer,
     LlmRuntime,
     build_prompt,
-    is_local_url,
     label_probabilities,
     parse_label,
 )
 from chatlens.code.scorers import MISSING, Batch
-from chatlens.codebook import CodebookError, parse_codebook
-from chatlens.errors import ChatlensError
+from chatlens.codebook import is_local_url, parse_codebook
+from chatlens.errors import ChatlensError, CodebookError
 from chatlens.project import Project
 from chatlens.store.llmcache import LlmCache
 from tests.helpers import telegram_export

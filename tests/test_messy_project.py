@@ -195,7 +195,7 @@ def test_numbers_shown_as_valid_are_valid(messy: dict[str, Any]) -> None:
         assert row.samples == [messy["simple"]] and row.unresolved == 0
         p.drop_sample(messy["strat"], restore=True)
         # evidence follows the same population filter as the estimate
-        from chatlens.estimation import Population
+        from chatlens.project.estimate import Population
 
         en = Population(languages=["en"])
         n_en = p.estimate("border_crossing", population=en, method="naive")[0].naive

@@ -23,7 +23,7 @@ from chatlens import Project
 from chatlens.collect import fake as F
 from chatlens.collect.api import collect_telegram
 from chatlens.collect.runner import CollectOptions
-from chatlens.network import discover, network_graph, to_csv, to_gexf, to_json
+from chatlens.project.network import discover, network_graph, to_csv, to_gexf, to_json
 
 T0 = datetime(2022, 9, 21, 10, 0, tzinfo=UTC)
 

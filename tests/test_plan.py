@@ -116,7 +116,7 @@ def test_plan_for_a_project_with_a_pilot_groups_and_a_split(tmp_path: Path) -> N
     from click.testing import CliRunner
 
     from chatlens.cli import cli
-    from chatlens.planning import plan_labels
+    from chatlens.project.plan import plan_labels
     from chatlens.store.labels import NewLabel
     from chatlens.store.stages import population_frame
     from tests.llm_server import FakeLlm

@@ -17,7 +17,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from chatlens import Project
-from chatlens.privacy import Masker, is_personal, mask_pii, mask_service_names
+from chatlens.privacy import Masker
+from chatlens.textsafe import is_personal, mask_pii, mask_service_names
 
 FIX = Path(__file__).parent / "fixtures"
 ANNA = FIX / "whatsapp" / "WhatsApp Chat with Anna Smith.txt"
@@ -183,15 +184,15 @@ def test_search_and_evidence_cli_mask_unless_reveal(mixed: Path) -> None:
 
 def test_report_and_dashboard_data_never_show_1to1_partners(mixed: Path,
                                                             tmp_path: Path) -> None:
+    from chatlens.present.messages import overview
+    from chatlens.project import Project
     from chatlens.report.build import build_report
-    from chatlens.web.access import ViewProject
-    from chatlens.web.queries import overview
 
     assert run("code", "--project", str(mixed)).returncode == 0
     out = tmp_path / "report.html"
     build_report(mixed, out, n_evidence=50)
     _assert_masked(out.read_text(encoding="utf-8"))
-    with ViewProject(Project.open(mixed, read_only=True).store) as p:
+    with Project(Project.open(mixed, read_only=True).store) as p:
         _assert_masked(json.dumps(overview(p), default=str, ensure_ascii=False))
 
 
@@ -208,7 +209,7 @@ def _bytes_found(root: Path, needle: str) -> dict[str, int]:
 
 
 def test_forget_author_erases_text_from_every_file_and_logs_no_content(tmp_path: Path) -> None:
-    from chatlens.forget import forget
+    from chatlens.project.forget import forget
     from chatlens.store.labels import NewLabel
 
     src = tmp_path / "WhatsApp Chat with Carl.txt"

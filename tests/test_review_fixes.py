@@ -10,8 +10,8 @@ import numpy as np
 import pytest
 
 from chatlens import Project, UsageError
-from chatlens.claimcheck import bucket_index
 from chatlens.estimate import ppi_finite_stratified
+from chatlens.project.claims import bucket_index
 from chatlens.store.labels import NewLabel
 from tests.helpers import telegram_export
 

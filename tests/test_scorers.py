@@ -10,7 +10,7 @@ import pyarrow as pa
 import pytest
 
 from chatlens.code.scorers import Batch, RegexMatcher, build_lexicon
-from chatlens.regexsafety import start_class
+from chatlens.codebook.regexsafety import start_class
 
 TEXTS = [
     "", "Z", "без Z на машине", "Stop it, sir", "ſtop s", "\u212ailo k", "ᲀ в", "STOP",

@@ -8,8 +8,8 @@ from pathlib import Path
 import pytest
 
 from chatlens import Project
-from chatlens.topics import _script, fit_topics, percentages
-from chatlens.web.charts import topic_charts
+from chatlens.present.charts import topic_charts
+from chatlens.project.topics import _script, fit_topics, percentages
 from tests.helpers import telegram_export
 
 THEMES = {

@@ -60,7 +60,9 @@ def test_model_scorer_codes_probabilities_and_estimates_cover_truth(
         p.train("border_crossing", cv=3)
     from importlib import resources
 
-    text = resources.files("chatlens.codebooks").joinpath("exodus-2022.yaml").read_text("utf-8")
+    from chatlens.codebook import BUILTIN
+
+    text = resources.files(BUILTIN).joinpath("exodus-2022.yaml").read_text("utf-8")
     text = text.replace('version: "1.0.0"', 'version: "1.0.1"').replace(
         "        negation: {window: 2}\n\n  - id: mobilization",
         "        negation: {window: 2}\n      - {type: model, model: border_crossing-v1}\n"
@@ -82,7 +84,7 @@ def test_model_scorer_codes_probabilities_and_estimates_cover_truth(
     assert row.estimate.method == "ppi" and row.estimate.lower <= truth <= row.estimate.upper
 
     # quantify measures the model's errors on its training labels out of fold
-    from chatlens.estimation import out_of_fold_codes
+    from chatlens.project.estimate import out_of_fold_codes
     from chatlens.train.storage import load_out_of_fold
 
     labels = {r["uid"]: r["value"] for r in p.labels().labels_arrow(

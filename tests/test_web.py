@@ -27,11 +27,11 @@ pytest.importorskip("starlette", reason="starlette is not installed (pip install
 from click.testing import CliRunner  # noqa: E402
 
 from chatlens import Project  # noqa: E402
+from chatlens.cli.web import serve  # noqa: E402
 from chatlens.errors import UsageError  # noqa: E402
 from chatlens.report import SECTIONS, build_report  # noqa: E402
 from chatlens.textsafe import csv_safe  # noqa: E402
 from chatlens.web.app import Settings, create_app  # noqa: E402
-from chatlens.web.commands import serve  # noqa: E402
 from chatlens.web.security import resolve_token  # noqa: E402
 from tests.test_report import make_project  # noqa: E402
 

@@ -14,9 +14,9 @@ pytest.importorskip("uvicorn", reason="uvicorn is not installed (pip install uvi
 pytest.importorskip("starlette", reason="starlette is not installed (pip install starlette)")
 
 from chatlens import Project
+from chatlens.present.charts import BandPoint, band_chart, interval_bars, small_note
 from chatlens.report import build_report
 from chatlens.store.labels import NewLabel
-from chatlens.web.charts import BandPoint, band_chart, interval_bars, small_note
 from tests.helpers import telegram_export
 from tests.test_web import Server, request, start
 

@@ -31,7 +31,7 @@ from chatlens.annotate.records import (
     parse_time,
 )
 from chatlens.errors import InputError, UsageError
-from chatlens.ingest.jsonscan import Element, ScanError, scan
+from chatlens.jsonscan import Element, ScanError, scan
 
 _NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_.-]*\Z")
 _RESERVED = {"text", "context_before", "context_after", "comment"}

@@ -18,9 +18,9 @@ from chatlens.codebook import (
     ModelScorer,
     RegexScorer,
 )
+from chatlens.codebook.regexsafety import start_class
 from chatlens.enrich.morph import Lemmatizer
 from chatlens.errors import ChatlensError
-from chatlens.regexsafety import start_class
 
 if TYPE_CHECKING:
     from chatlens.code.llm import LlmRuntime
@@ -90,10 +90,10 @@ def load_model_scorer(sid: str, m: Measure, name: str, label: str | None, thresh
                       models_dir: Path | None, out_of_fold: bool = False) -> Scorer:
     """The model ``name`` as a scorer of measure ``m``. ``out_of_fold``: answer for the model's
     own training messages with their out-of-fold probabilities (see
-    :class:`~chatlens.train.scorer.OutOfFoldScorer`)."""
-    from chatlens.train import ModelScorer as TrainedScorer
+    :class:`~chatlens.code.model.OutOfFoldScorer`)."""
+    from chatlens.code.model import ModelScorer as TrainedScorer
+    from chatlens.code.model import OutOfFoldScorer
     from chatlens.train import load_model
-    from chatlens.train.scorer import OutOfFoldScorer
     from chatlens.train.storage import load_out_of_fold
 
     folder = resolve_model(name, models_dir)
@@ -173,7 +173,7 @@ def compile_codebook(cb: Codebook, lemmatizer: Lemmatizer | None = None,
                      out_of_fold: str | None = None,
                      llm: LlmRuntime | None = None) -> CompiledCodebook:
     """``out_of_fold``: a measure whose models answer out of fold for their training messages
-    (for measuring their errors, :func:`chatlens.estimation.out_of_fold_codes`). ``llm``: how
+    (for measuring their errors, :func:`chatlens.project.estimate.out_of_fold_codes`). ``llm``: how
     ``llm`` scorers may run (default: from cached answers only, with no request)."""
     lem = lemmatizer or Lemmatizer()
     return CompiledCodebook(

@@ -22,7 +22,6 @@ pass an ``httpx`` transport in :class:`LlmRuntime`.
 from __future__ import annotations
 
 import hashlib
-import ipaddress
 import json
 import math
 import re
@@ -32,11 +31,10 @@ from collections.abc import Callable
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass, field
 from typing import Any
-from urllib.parse import urlsplit
 
 from chatlens.code.scorers import MISSING, Batch, Hit
 from chatlens.codebook import LlmScorer as LlmConfig
-from chatlens.codebook import Measure
+from chatlens.codebook import Measure, is_local_url
 from chatlens.errors import ChatlensError
 from chatlens.store.llmcache import CachedAnswer, LlmCache
 
@@ -44,17 +42,6 @@ from chatlens.store.llmcache import CachedAnswer, LlmCache
 SECONDS_PER_CALL = 1.0
 #: Tokens the model writes per answer, for the dry run (``{"label": "..."}``).
 ANSWER_TOKENS = 12
-
-
-def is_local_url(url: str) -> bool:
-    """Whether ``url`` points at this machine (``localhost`` or a loopback address)."""
-    host = (urlsplit(url).hostname or "").lower()
-    if host == "localhost" or host.endswith(".localhost"):
-        return True
-    try:
-        return ipaddress.ip_address(host).is_loopback
-    except ValueError:
-        return False
 
 
 def estimate_tokens(text: str) -> int:

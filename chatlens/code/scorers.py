@@ -190,8 +190,8 @@ def build_lexicon(scorer_id: str, label: str, phrases: list[tuple[str, ...]],
 @dataclass(frozen=True, slots=True)
 class RegexMatcher:
     """A regular expression; ``starts`` (when known: a class of the characters a match can start
-    with, see :func:`chatlens.regexsafety.start_class`) lets the search try only the positions
-    holding one of them instead of every one."""
+    with, see :func:`chatlens.codebook.regexsafety.start_class`) lets the search try only the
+    positions holding one of them instead of every one."""
 
     id: str
     label: str

@@ -5,6 +5,6 @@ checkpoints and flood-wait handling, :mod:`.credentials` finds the API keys and 
 :mod:`.api` is the entry point the CLI wraps. Telethon is imported only when a collection runs.
 """
 
-from chatlens.collect.errors import CollectAuthError, CollectError
+from chatlens.errors import CollectAuthError, CollectError
 
 __all__ = ["CollectAuthError", "CollectError"]

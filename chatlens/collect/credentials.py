@@ -19,8 +19,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from chatlens.collect.errors import CollectAuthError, CollectError, require_telethon
-from chatlens.errors import UsageError
+from chatlens.collect.errors import require_telethon
+from chatlens.errors import CollectAuthError, CollectError, UsageError
 
 
 def config_home(env: Mapping[str, str]) -> Path:

@@ -7,16 +7,7 @@
 
 from __future__ import annotations
 
-from chatlens.errors import ChatlensError
-
-
-class CollectError(ChatlensError, RuntimeError):
-    """A collection cannot start or go on; nothing half-written is left behind."""
-
-
-class CollectAuthError(CollectError):
-    """There is no usable login session and no interactive terminal to create one."""
-
+from chatlens.errors import CollectError
 
 INSTALL_HINT = ("Collecting needs Telethon: install the extra with "
                 "`pip install 'chatlens[collect]'` (or `pip install telethon`).")

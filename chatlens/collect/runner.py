@@ -25,8 +25,8 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-from chatlens.collect.errors import CollectError
 from chatlens.collect.telegram import RowBatch, Where, chat_of
+from chatlens.errors import CollectError
 from chatlens.ingest.base import Chat
 from chatlens.ingest.pipeline import Pseudonymiser
 from chatlens.store import Store

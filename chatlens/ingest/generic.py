@@ -35,7 +35,6 @@ import orjson
 
 from chatlens.errors import InputError
 from chatlens.ingest.base import Bad, Item, ParseOptions, SourceInput
-from chatlens.ingest.jsonscan import Element, ScanError, scan
 from chatlens.ingest.tabular import (
     CHUNK,
     LOOKAHEAD,
@@ -48,6 +47,7 @@ from chatlens.ingest.tabular import (
     source_name,
     text_lines,
 )
+from chatlens.jsonscan import Element, ScanError, scan
 
 
 def _delimiter(sample: str, suffix: str) -> str:

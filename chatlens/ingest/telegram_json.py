@@ -19,7 +19,7 @@ import orjson
 
 from chatlens.errors import InputError
 from chatlens.ingest.base import EPOCH, Bad, Chat, Item, ParseOptions, Record, SourceInput
-from chatlens.ingest.jsonscan import Path, Scalar, ScanError, scan
+from chatlens.jsonscan import Path, Scalar, ScanError, scan
 
 CHUNK = 8 << 20
 MAX_RECORD = 64 << 20  # no message (nor header line) of a real export comes near this

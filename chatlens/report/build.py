@@ -18,12 +18,13 @@ from markupsafe import Markup
 
 from chatlens import __version__
 from chatlens.errors import ChatlensError, UsageError
+from chatlens.present.charts import band_chart, interval_bars, small_note, topic_charts
+from chatlens.present.estimates import band_points, dated, estimates
+from chatlens.present.messages import evidence_sample, overview
+from chatlens.project import Project
 from chatlens.report.markdown import to_html
 from chatlens.store.core import Store
-from chatlens.web.access import ViewProject
-from chatlens.web.charts import band_chart, interval_bars, small_note, topic_charts
-from chatlens.web.estimates import band_points, dated, estimates
-from chatlens.web.queries import EvidenceQuery, overview
+from chatlens.store.views import EvidenceQuery
 
 HERE = Path(__file__).parent
 WEB_STATIC = HERE.parent / "web" / "static"
@@ -61,7 +62,7 @@ def methods_text() -> str:
     return FALLBACK_METHODS
 
 
-def llm_cards(p: ViewProject, cb: Any) -> list[dict[str, str]]:
+def llm_cards(p: Project, cb: Any) -> list[dict[str, str]]:
     from chatlens.report.llmcard import llm_cards as cards
 
     return cards(p, cb)
@@ -83,22 +84,11 @@ def _model_cards(root: Path, cb: Any) -> list[dict[str, str]]:
     return [{"name": k, "card": v} for k, v in cards.items()]
 
 
-def _evidence(p: ViewProject, measure: str, value: str, n: int) -> list[dict[str, Any]]:
-    from chatlens.web.queries import dicts, shape_rows
-
-    cb = p.codebook()[0].name
-    fp = p.enrich_settings().fingerprint()
-    where, params = EvidenceQuery(measure, value).sql(cb, fp)
-    rows = dicts(p, "SELECT m.uid, m.chat_key, ch.title AS chat_title, m.ts, m.author_key, "
-                  "m.text, m.kind, c.matched, e.lemmas FROM codes c JOIN messages m USING (uid) "
-                  "LEFT JOIN chats ch ON ch.chat_key = m.chat_key LEFT JOIN enrichment e "
-                  f"ON e.uid = m.uid AND e.fingerprint = ? WHERE {where} "
-                  "ORDER BY hash(m.uid), m.uid LIMIT ?", [fp, *params, n])
-    masker = p.masker()  # the report never reveals
-    return shape_rows([masker.row(r) for r in rows], p.enrich_settings().tokenizer)
+def _evidence(p: Project, measure: str, value: str, n: int) -> list[dict[str, Any]]:
+    return evidence_sample(p, EvidenceQuery(measure, value), n)
 
 
-def _masked_runs(p: ViewProject) -> list[dict[str, Any]]:
+def _masked_runs(p: Project) -> list[dict[str, Any]]:
     """The runs log without 1:1 partners' names, phone numbers or e-mails (in source paths)."""
     masker = p.masker()
     runs = p.store.runs(50)
@@ -109,7 +99,7 @@ def _masked_runs(p: ViewProject) -> list[dict[str, Any]]:
     return runs
 
 
-def _measure(p: ViewProject, m: Any, bucket: str, n_evidence: int) -> dict[str, Any]:
+def _measure(p: Project, m: Any, bucket: str, n_evidence: int) -> dict[str, Any]:
     masker = p.masker()
     titles = {c["chat_key"]: c["title"] for c in p.store.chats()}
     out: dict[str, Any] = {"id": m.id, "question": m.question, "values": []}
@@ -142,10 +132,10 @@ def _measure(p: ViewProject, m: Any, bucket: str, n_evidence: int) -> dict[str, 
 def report_data(root: str | Path, claims: str | None = None, codebook: str | None = None,
                 n_evidence: int = 5) -> dict[str, Any]:
     """Everything the report shows, read from the project without writing to it."""
-    from chatlens.claimcheck import check_claims
+    from chatlens.project.claims import check_claims
 
     root = Path(root)
-    p = ViewProject(Store.open(root, read_only=True), codebook)
+    p = Project(Store.open(root, read_only=True), codebook)
     with p:
         cb, source = p.codebook()
         ov = overview(p)
@@ -166,7 +156,7 @@ def report_data(root: str | Path, claims: str | None = None, codebook: str | Non
                     p.masker().groups(c.get("estimates", []), titles)
             except UsageError as exc:
                 claim_result = {"results": [], "error": str(exc), "claims_file": claims}
-        from chatlens.topics import fit_topics
+        from chatlens.project.topics import fit_topics
 
         topics = fit_topics(p)
         data: dict[str, Any] = {

@@ -14,7 +14,7 @@ def llm_cards(p: Project, cb: Any) -> list[dict[str, str]]:
     from chatlens.code.llm import build_prompt
     from chatlens.codebook import LlmScorer
     from chatlens.estimate import audit_estimate
-    from chatlens.estimation import measure_labels
+    from chatlens.project.estimate import measure_labels
     from chatlens.store.frames import scores_for
     from chatlens.store.llmcache import LLM_CACHE_DB, LlmCache
 

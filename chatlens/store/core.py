@@ -303,6 +303,25 @@ class Store:
                 "cannot be pseudonymised consistently without it. Restore it from a backup."
             ) from None
 
+    def columns(self) -> dict[str, list[tuple[str, str, bool]]]:
+        """``{table: [(column, type, nullable)]}`` of the project's database."""
+        rows = self.con.cursor().execute(
+            "SELECT table_name, column_name, data_type, is_nullable "
+            "FROM information_schema.columns WHERE table_schema = 'main' "
+            "ORDER BY table_name, ordinal_position").fetchall()
+        out: dict[str, list[tuple[str, str, bool]]] = {}
+        for table, column, dtype, nullable in rows:
+            out.setdefault(table, []).append((column, dtype, nullable == "YES"))
+        return out
+
+    def meta(self, key: str) -> str | None:
+        """A project setting from the ``meta`` table (``None`` when unset)."""
+        row = first_row(self.con.cursor().execute("SELECT value FROM meta WHERE key = ?", [key]))
+        return str(row[0]) if row and row[0] is not None else None
+
+    def set_meta(self, key: str, value: str) -> None:
+        self.con.execute("INSERT OR REPLACE INTO meta VALUES (?, ?)", [key, value])
+
     @contextmanager
     def transaction(self) -> Iterator[duckdb.DuckDBPyConnection]:
         with transaction(self.con, "BEGIN TRANSACTION") as con:

@@ -122,6 +122,15 @@ class LabelStore:
         self.con.execute("PRAGMA foreign_keys=ON")
         self.con.execute(_IMPORT_KEY_DDL)
 
+    def columns(self) -> dict[str, list[tuple[str, str, bool]]]:
+        """``{table: [(column, type, nullable)]}`` of ``labels.sqlite``."""
+        names = [r[0] for r in self.con.execute(
+            "SELECT name FROM sqlite_master WHERE type = 'table' "
+            "AND name NOT LIKE 'sqlite_%' ORDER BY name")]
+        return {t: [(column, dtype, not notnull and not pk) for _cid, column, dtype, notnull,
+                     _default, pk in self.con.execute(f"PRAGMA table_info('{t}')")]
+                for t in names}
+
     def close(self) -> None:
         self.con.close()
 
@@ -194,6 +203,13 @@ class LabelStore:
             "ORDER BY position", [sample_id]).fetchall()
         return [{"uid": u, "position": p, "stratum": s, "inclusion_prob": q}
                 for u, p, s, q in rows]
+
+    def done_uids(self, sample_id: str, annotator: str) -> set[str]:
+        """Items of a sample the annotator labelled or skipped."""
+        rows = self.con.execute(
+            "SELECT DISTINCT uid FROM labels WHERE sample_id = ? AND annotator = ? "
+            "AND status IN ('active', 'skipped')", [sample_id, annotator]).fetchall()
+        return {r[0] for r in rows}
 
     def sampled_uids(self, codebook: str, measure: str, kind: str) -> set[str]:
         """Uids drawn into any sample of this kind, dropped samples included (an audit item

@@ -1,4 +1,5 @@
-"""Store-side queries of masking (:mod:`chatlens.privacy`) and erasure (:mod:`chatlens.forget`)."""
+"""Store-side queries of masking (:mod:`chatlens.privacy`) and erasure
+(:mod:`chatlens.project.forget`)."""
 
 from __future__ import annotations
 

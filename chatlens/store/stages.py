@@ -452,3 +452,12 @@ def known_uids(store: Store, uids: list[str]) -> list[str]:
         "SELECT uid FROM messages WHERE uid IN (SELECT uid FROM _ask)").fetchall()]
     store.con.unregister("_ask")
     return found
+
+
+def texts_and_lemmas(store: Store, fingerprint: str, uids: list[str]) -> list[dict[str, Any]]:
+    """uid, text and lemmas (``None`` when not enriched) of the given messages, by uid."""
+    rows: list[dict[str, Any]] = store.query_arrow(
+        "SELECT m.uid, m.text, e.lemmas FROM messages m LEFT JOIN enrichment e "
+        "ON e.uid = m.uid AND e.fingerprint = ? WHERE m.uid IN (SELECT unnest(?)) ORDER BY m.uid",
+        [fingerprint, uids]).to_pylist()
+    return rows

@@ -2,10 +2,11 @@
 
 A pure library (no project database, no CLI)::
 
-    from chatlens.train import train_model, TrainedModel, ModelScorer
+    from chatlens.train import train_model, TrainedModel
     m = train_model(texts, labels, measure="hostility", labels_order=["hostile", "other"])
     m.save("models/hostility"); m = TrainedModel.load("models/hostility")
-    scorer = ModelScorer("model0", m, threshold=0.5)
+
+A trained model scores a codebook measure through :class:`chatlens.code.model.ModelScorer`.
 
 See ``docs/models.md`` for how training works, the card fields and the trust model.
 """
@@ -14,12 +15,12 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from chatlens.errors import ModelError
 from chatlens.train.card import card_markdown
 from chatlens.train.features import FeaturePipeline, FeatureSpec, enrich_texts
 from chatlens.train.linear import CANDIDATES
 from chatlens.train.model import TrainedModel, data_hash, train_model
-from chatlens.train.scorer import ModelScorer
-from chatlens.train.storage import ModelError, load_model, save_model, verify
+from chatlens.train.storage import load_model, save_model, verify
 
 #: Models that ship inside the package (``chatlens/models/<name>/``).
 SHIPPED_MODELS = Path(__file__).resolve().parents[1] / "models"
@@ -40,7 +41,6 @@ __all__ = [
     "FeaturePipeline",
     "FeatureSpec",
     "ModelError",
-    "ModelScorer",
     "TrainedModel",
     "card_markdown",
     "data_hash",

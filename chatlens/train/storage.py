@@ -28,16 +28,12 @@ from typing import Any
 
 import numpy as np
 
-from chatlens.errors import ChatlensError
+from chatlens.errors import ModelError
 from chatlens.train.features import FeaturePipeline, FeatureSpec
 from chatlens.train.linear import Calibrator, LinearHead
 from chatlens.train.model import FORMAT_VERSION, TrainedModel
 
 FILES = ("model.json", "weights.npz", "MODEL_CARD.md")
-
-
-class ModelError(ChatlensError, ValueError):
-    """A saved model is missing, damaged, altered or of an unsupported format."""
 
 
 def _sha256(path: Path) -> str:

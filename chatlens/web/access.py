@@ -32,27 +32,8 @@ T = TypeVar("T")
 IDLE_CLOSE_S = 1.0
 
 
-class ProjectBusy(Exception):
+class ProjectBusy(ProjectLockedError):
     """The project is being written by another process; try again shortly."""
-
-
-class ViewProject(Project):
-    """A project opened for viewing: a fixed codebook, estimates that record no run."""
-
-    def __init__(self, store: Store, codebook_ref: str | None = None) -> None:
-        super().__init__(store)
-        self.codebook_ref = codebook_ref
-
-    def codebook(self, ref: str | Path | None = None) -> Any:
-        """As :meth:`Project.codebook`, with the dashboard's ``--codebook`` as the default."""
-        return super().codebook(ref or self.codebook_ref)
-
-    def estimate(self, measure: str, value: str | None = None, by: str | None = None,
-                 method: str = "auto", level: float = 0.95, population: Any = None,
-                 samples: list[str] | None = None, ties: str = "bounds") -> Any:
-        from chatlens.estimation import estimate
-
-        return estimate(self, measure, value, by, method, level, population, samples, ties)
 
 
 def _stat(path: Path) -> tuple[int, int]:
@@ -83,11 +64,11 @@ class ProjectAccess:
         return v
 
     @contextmanager
-    def project(self) -> Iterator[ViewProject]:
+    def project(self) -> Iterator[Project]:
         shared = self._acquire()
-        proj: ViewProject | None = None
+        proj: Project | None = None
         try:
-            proj = ViewProject(shared.cursor(), self.codebook_ref)
+            proj = Project(shared.cursor(), self.codebook_ref)
             proj.store.con.execute("SET enable_progress_bar = false")
             yield proj
         except duckdb.IOException as exc:
@@ -133,7 +114,7 @@ class ProjectAccess:
             self._shared.close()
             self._shared = None
 
-    def cached(self, name: str, compute: Callable[[ViewProject], T], labels: bool = False,
+    def cached(self, name: str, compute: Callable[[Project], T], labels: bool = False,
                *args: Any) -> T:
         """``compute(project)`` once per data version (and ``args``); concurrent callers of the
         same key wait for one computation."""

@@ -2,7 +2,7 @@
 time with every coder's label, and ``POST /api/adjudicate`` to settle one.
 
 Disagreements are read and decisions written in ``labels.sqlite`` only (see
-:func:`chatlens.labelling.disputes` and :func:`chatlens.labelling.record_decisions`), so
+:func:`chatlens.project.labels.disputes` and :func:`chatlens.project.labels.record_decisions`), so
 counting and saving work while another process holds DuckDB's writer lock; only the message
 text and its context come from the store. A decision is an ``adjudication`` label by the
 dashboard's annotator: it wins over the coders' labels in estimates (theirs are kept).
@@ -17,9 +17,9 @@ from starlette.responses import HTMLResponse, JSONResponse
 from starlette.routing import Route
 
 from chatlens.errors import UsageError
-from chatlens.labelling import disputes, record_decisions
+from chatlens.present import messages as queries
+from chatlens.project.labels import disputes, record_decisions
 from chatlens.store.labels import LabelStore
-from chatlens.web import queries
 from chatlens.web.api import _json
 
 if TYPE_CHECKING:

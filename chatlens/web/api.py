@@ -14,20 +14,13 @@ from starlette.responses import HTMLResponse, JSONResponse
 from starlette.routing import Route
 
 from chatlens.errors import UsageError
+from chatlens.present import messages as queries
 from chatlens.store.labels import LabelStore, NewLabel
-from chatlens.web import queries
 
 if TYPE_CHECKING:
     from chatlens.web.app import Web
 
 MAX_COMMENT = 2000
-
-
-def _done_uids(labels: LabelStore, sample_id: str, annotator: str) -> set[str]:
-    rows = labels.con.execute(
-        "SELECT DISTINCT uid FROM labels WHERE sample_id = ? AND annotator = ? "
-        "AND status IN ('active', 'skipped')", [sample_id, annotator]).fetchall()
-    return {r[0] for r in rows}
 
 
 def _sample(labels: LabelStore, sample_id: str) -> dict[str, Any]:
@@ -64,7 +57,7 @@ def routes(web: Web) -> list[Route]:
             samples = ls.samples()
             who = web.settings.who()
             for s in samples:
-                s["mine"] = len(_done_uids(ls, s["sample_id"], who))
+                s["mine"] = len(ls.done_uids(s["sample_id"], who))
         finally:
             ls.close()
         return web.render(request, "annotate_index.html", samples=samples)
@@ -76,7 +69,7 @@ def routes(web: Web) -> list[Route]:
         try:
             sample = _sample(ls, sample_id)
             items = ls.sample_items(sample_id)
-            done = _done_uids(ls, sample_id, who)
+            done = ls.done_uids(sample_id, who)
         finally:
             ls.close()
         todo = [i for i in items if i["uid"] not in done]

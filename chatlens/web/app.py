@@ -26,7 +26,8 @@ from starlette.staticfiles import StaticFiles
 
 from chatlens import __version__
 from chatlens.errors import ChatlensError
-from chatlens.web.access import ProjectAccess, ProjectBusy, ViewProject
+from chatlens.project import Project
+from chatlens.web.access import ProjectAccess, ProjectBusy
 from chatlens.web.security import SecurityConfig, SecurityMiddleware, is_loopback
 
 HERE = Path(__file__).parent
@@ -76,7 +77,7 @@ class Web:
         self.env = make_env()
 
     def codebook_info(self) -> dict[str, Any]:
-        def compute(p: ViewProject) -> dict[str, Any]:
+        def compute(p: Project) -> dict[str, Any]:
             cb, source = p.codebook()
             return {"name": cb.name, "version": cb.version, "source": source,
                     "measures": [{"id": m.id, "question": m.question, "labels": m.labels,

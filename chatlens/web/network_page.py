@@ -9,16 +9,16 @@ from starlette.requests import Request
 from starlette.responses import HTMLResponse, Response
 from starlette.routing import Route
 
-from chatlens import network as net
+from chatlens.project import network as net
 
 if TYPE_CHECKING:
-    from chatlens.web.access import ViewProject
+    from chatlens.project import Project
     from chatlens.web.app import Web
 
 
 def routes(web: Web) -> list[Route]:
     def graph() -> net.Graph:
-        def compute(p: ViewProject) -> net.Graph:
+        def compute(p: Project) -> net.Graph:
             return net.network_graph(p.store)
         return web.access.cached("network", compute)
 

@@ -13,20 +13,22 @@ from starlette.responses import HTMLResponse, Response, StreamingResponse
 from starlette.routing import Route
 
 from chatlens.errors import UsageError
-from chatlens.store.frames import time_bucket
-from chatlens.textsafe import csv_safe, mask_pii
-from chatlens.web import queries
-from chatlens.web.charts import (
+from chatlens.present import messages as queries
+from chatlens.present.charts import (
     band_chart,
     interval_bars,
     lines_chart,
     small_note,
     topic_charts,
 )
-from chatlens.web.estimates import band_points, dated, estimates
+from chatlens.present.estimates import band_points, dated, estimates
+from chatlens.store import views
+from chatlens.store.frames import time_bucket
+from chatlens.store.views import EvidenceQuery
+from chatlens.textsafe import csv_safe, mask_pii
 
 if TYPE_CHECKING:
-    from chatlens.web.access import ViewProject
+    from chatlens.project import Project
     from chatlens.web.app import Web
 
 CSV_LIMIT = 1_000_000
@@ -40,7 +42,7 @@ def _page_number(raw: str | None) -> int:
     return max(1, int(raw))
 
 
-def evidence_query(request: Request) -> queries.EvidenceQuery:
+def evidence_query(request: Request) -> EvidenceQuery:
     qp = request.query_params
     measure, value = qp.get("measure"), qp.get("value")
     if not measure or not value:
@@ -58,7 +60,7 @@ def evidence_query(request: Request) -> queries.EvidenceQuery:
         except ValueError:
             raise UsageError(f"{key}= must be a date like 2022-09-21, not {qp[key]!r}.") \
                 from None
-    return queries.EvidenceQuery(measure, value, qp.get("group") or None,
+    return EvidenceQuery(measure, value, qp.get("group") or None,
                                  qp.get("since") or None, qp.get("until") or None, where)
 
 
@@ -79,7 +81,7 @@ def routes(web: Web) -> list[Route]:
     def measures(request: Request) -> HTMLResponse:
         info = web.codebook_info()
 
-        def compute(p: ViewProject) -> list[dict[str, Any]]:
+        def compute(p: Project) -> list[dict[str, Any]]:
             out = []
             for m in info["measures"]:
                 try:
@@ -101,7 +103,7 @@ def routes(web: Web) -> list[Route]:
         if value not in info["labels"]:
             raise UsageError(f"{value!r} is not a label of {mid}.")
 
-        def compute(p: ViewProject) -> dict[str, Any]:
+        def compute(p: Project) -> dict[str, Any]:
             bucket = time_bucket(p.store)
             time, undated = dated(estimates(p, mid, by=bucket, value=value))
             return {"overall": estimates(p, mid, value=value)[0], "time": time,
@@ -127,11 +129,11 @@ def routes(web: Web) -> list[Route]:
                           chat_note=chat_note)
 
     def claims(request: Request) -> HTMLResponse:
-        from chatlens.claimcheck import check_claims
+        from chatlens.project.claims import check_claims
 
         path = web.settings.claims or "builtin:exodus-2022"
         try:
-            def checked(p: ViewProject) -> dict[str, Any]:
+            def checked(p: Project) -> dict[str, Any]:
                 found = check_claims(p, path)
                 titles = {c["chat_key"]: c["title"] for c in p.store.chats()}
                 for c in found.get("results", []):
@@ -195,15 +197,14 @@ def routes(web: Web) -> list[Route]:
         with web.access.project() as p:
             msg = queries.message(p, uid)
             ctx = queries.context(p, uid) if msg else None
-            lemmas = p.store.con.cursor().execute(
-                "SELECT lemmas FROM enrichment WHERE uid = ? LIMIT 1", [uid]).fetchall()
+            lemmas = views.lemmas_of(p.store, uid)
         if msg is None:
             raise UsageError(f"No message {uid!r} in this project.")
-        related = topic_model().related(lemmas[0][0] if lemmas else None, uid)
+        related = topic_model().related(lemmas, uid)
         return web.render(request, "message.html", item=msg, ctx=ctx, related=related)
 
     def topic_model() -> Any:
-        from chatlens.topics import fit_topics
+        from chatlens.project.topics import fit_topics
 
         return web.access.cached("topics", fit_topics)
 

@@ -12,7 +12,8 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from chatlens.errors import UsageError
-from chatlens.labelling import consensus
+from chatlens.project.labels import consensus
+from chatlens.store.stages import texts_and_lemmas
 
 if TYPE_CHECKING:
     from chatlens.project import Project
@@ -57,10 +58,7 @@ def train_measure(project: Project, measure: str, cv: int = 5, seed: int = 0,
             f"such labels.{fix} More labels come from a training sample (`chatlens sample "
             f"--measure {measure} --kind train`) or corrections.")
     uids = sorted(chosen)
-    table = project.store.query_arrow(
-        "SELECT m.uid, m.text, e.lemmas FROM messages m LEFT JOIN enrichment e "
-        "ON e.uid = m.uid AND e.fingerprint = ? WHERE m.uid IN (SELECT unnest(?)) ORDER BY m.uid",
-        [project.enrich_settings().fingerprint(), uids]).to_pylist()
+    table = texts_and_lemmas(project.store, project.enrich_settings().fingerprint(), uids)
     labels_order = [lab for lab in m.labels if counts[lab]]
     model = train_model(
         [r["text"] for r in table], [chosen[r["uid"]] for r in table],

@@ -9,7 +9,8 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 from scipy import stats
 
-from chatlens.claims import (
+from chatlens.codebook import load_codebook
+from chatlens.codebook.claims import (
     Claim,
     Filter,
     Verdict,
@@ -17,10 +18,9 @@ from chatlens.claims import (
     verdict_sign,
     verdict_threshold,
 )
-from chatlens.codebook import load_codebook
 from chatlens.errors import ChatlensError, UsageError
 from chatlens.estimate import difference
-from chatlens.estimation import Population, Row
+from chatlens.project.estimate import Population, Row
 
 if TYPE_CHECKING:
     from chatlens.project import Project

@@ -1,5 +1,5 @@
 """``chatlens collect telegram`` and ``chatlens network``: thin shells over
-:mod:`chatlens.collect.api` and :mod:`chatlens.network`."""
+:mod:`chatlens.collect.api` and :mod:`chatlens.project.network`."""
 
 from __future__ import annotations
 
@@ -157,8 +157,8 @@ def network(fmt: str, output: Path | None, discover: int | None, project_dir: Pa
     """Forward, comment and reply networks between chats and channels (never people)."""
     import json
 
-    from chatlens import network as net
     from chatlens.cli import emit_json, opened, out, safe
+    from chatlens.project import network as net
 
     with opened(project_dir, read_only=True) as proj:
         graph = net.network_graph(proj.store)

@@ -45,7 +45,7 @@ from chatlens.estimate import (
     quantify_estimate,
 )
 from chatlens.estimate.domain import domain_stratified
-from chatlens.labelling import TIE_POLICIES, consensus
+from chatlens.project.labels import TIE_POLICIES, consensus
 from chatlens.store.frames import (
     STRATUM_COLUMN,
     Population,
@@ -230,8 +230,8 @@ def out_of_fold_codes(project: Project, measure: str, uids: list[str]) -> tuple[
     others keep their stored codes.
     """
     from chatlens.code import code_table, compile_codebook
+    from chatlens.code.model import OutOfFoldScorer
     from chatlens.store.stages import code_input
-    from chatlens.train.scorer import OutOfFoldScorer
 
     cb = project.codebook()[0]
     stored = scores_for(project.store, cb.name, measure, uids)

@@ -46,7 +46,7 @@ def plan(measure: str, value: str | None, half_width: float, by: str | None,
     """How many audit labels a target interval half-width needs: audit-only and with PPI,
     from a pilot audit if there is one, else from the model's scores."""
     from chatlens.cli import emit_json, opened, out, safe
-    from chatlens.planning import plan_labels
+    from chatlens.project.plan import plan_labels
 
     with opened(project_dir, read_only=True) as proj:
         result = plan_labels(proj, measure, half_width, value, by,

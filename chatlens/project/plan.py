@@ -150,7 +150,7 @@ def plan_labels(project: Project, measure: str, half_width: float, value: str | 
     """Audit labels needed for intervals of ``half_width`` (a share, e.g. 0.05 for ±5 points):
     overall, per group (``by``: chat, month, week or lang) and for the difference before and
     from ``split``; for audit-only and for PPI with the current model scores."""
-    from chatlens.estimation import measure_labels, yhat
+    from chatlens.project.estimate import measure_labels, yhat
     from chatlens.store.frames import Population, measure_frame
 
     if not 0 < half_width < 0.5:

@@ -11,7 +11,7 @@ def cli_reference() -> str:
 
     parts = ["# CLI reference", "",
              "Generated from `chatlens --help`; regenerate with "
-             "`python -m chatlens.clidoc > docs/cli.md`.", ""]
+             "`python -m chatlens.cli.reference > docs/cli.md`.", ""]
     # the group's context_settings (``-h``) as a real invocation has them: click caches each
     # command's help option, so the text must not depend on whether the CLI ran in-process
     ctx = click.Context(cli, info_name="chatlens", terminal_width=100, max_content_width=100,

@@ -1,4 +1,4 @@
-"""``chatlens forget``: erase an author, a chat or a source (see :mod:`chatlens.forget`). A
+"""``chatlens forget``: erase an author, a chat or a source (see :mod:`chatlens.project.forget`). A
 click command for the CLI to register (it imports nothing from :mod:`chatlens.cli`)."""
 
 from __future__ import annotations
@@ -29,7 +29,7 @@ def forget(author: str | None, chat: str | None, source: str | None, as_json: bo
     """Erase the messages of an author, a chat or a source, with their originals, codes,
     labels, index entries and identities, and rewrite the project's files so the text is gone
     from the disk; the runs log records the erasure without its content."""
-    from chatlens.forget import forget as erase
+    from chatlens.project.forget import forget as erase
 
     with Project.open(project_dir or default_project_dir()) as proj:
         report = erase(proj, author=author, chat=chat, source=source)

@@ -264,7 +264,7 @@ def code(codebook_ref: str | None, workers: int, allow_remote: bool, dry_run: bo
          project_dir: Path | None, as_json: bool) -> None:
     """Apply every measure of a codebook to the project's messages (enriching first)."""
     if dry_run:
-        from chatlens.cli_llm import print_dry_run
+        from chatlens.cli.llm import print_dry_run
 
         with opened(project_dir) as proj:
             plan = proj.llm_dry_run(codebook_ref, workers=workers, allow_remote=allow_remote)
@@ -278,7 +278,7 @@ def code(codebook_ref: str | None, workers: int, allow_remote: bool, dry_run: bo
         emit_json(report.as_dict())
         return
     if report.llm:
-        from chatlens.cli_llm import print_llm_report
+        from chatlens.cli.llm import print_llm_report
 
         print_llm_report(report.llm)
     changed = ", ".join(report.recoded_measures) or "none"
@@ -304,7 +304,8 @@ def codebook() -> None:
 @click.option("--json", "as_json", is_flag=True, help="Print machine-readable JSON.")
 def codebook_validate(ref: str, as_json: bool) -> None:
     """Check a codebook file (or builtin:NAME); every problem names its place in the file."""
-    from chatlens.codebook import CodebookError, load_codebook
+    from chatlens.codebook import load_codebook
+    from chatlens.errors import CodebookError
 
     try:
         cb = load_codebook(ref)
@@ -567,7 +568,7 @@ def label_adjudicate(measure: str, output: Path | None, sheet: Path | None, uid:
                      as_json: bool) -> None:
     """Settle audited messages whose coders disagree: list them, write them to a sheet, or
     import decisions. A decision wins over the coders' labels (theirs are kept)."""
-    from chatlens.labelling import read_decisions, write_adjudication_sheet
+    from chatlens.project.labels import read_decisions, write_adjudication_sheet
 
     if (uid is None) != (value is None):
         raise UsageError("--uid and --value go together.")
@@ -658,7 +659,7 @@ def train(measure: str, cv: int, seed: int, merges: tuple[str, ...], leave_out: 
 @project_options
 def models(card: str | None, project_dir: Path | None, as_json: bool) -> None:
     """Models trained in this project and shipped with chatlens."""
-    from chatlens.training import model_card
+    from chatlens.project.train import model_card
 
     with opened(project_dir, read_only=True) as proj:
         if card:
@@ -699,7 +700,7 @@ def population_options(func: F) -> F:
 
 def _population(langs: tuple[str, ...], chats: tuple[str, ...], since: Any, until: Any,
                 where: tuple[str, ...]) -> Any:
-    from chatlens.estimation import Population
+    from chatlens.project.estimate import Population
 
     return Population(languages=list(langs) or None, chats=list(chats) or None,
                       since=since.date() if since else None,
@@ -737,7 +738,7 @@ def estimate(measure: str, value: str | None, by: str | None, method: str, level
              where: tuple[str, ...], split: Any, sample_ids: tuple[str, ...], ties: str,
              project_dir: Path | None, as_json: bool) -> None:
     """Prevalence of a measure's value with a confidence interval, overall or by group."""
-    from chatlens.estimation import compare_periods
+    from chatlens.project.estimate import compare_periods
 
     pop = _population(langs, chats, since, until, where)
     samples_ = list(sample_ids) or None
@@ -810,7 +811,7 @@ def claims() -> None:
 @project_options
 def claims_check(path: str, project_dir: Path | None, as_json: bool) -> None:
     """Estimate every claim of PATH (a file or builtin:NAME) and give verdicts by interval."""
-    from chatlens.claimcheck import check_claims
+    from chatlens.project.claims import check_claims
 
     with opened(project_dir) as proj:
         result = check_claims(proj, path)
@@ -903,16 +904,16 @@ def demo(messages: int, seed: int, project_dir: Path | None, as_json: bool) -> N
         sys.exit(1)
 
 
-from chatlens.cli_forget import forget  # noqa: E402  (erasure: its own module)
-from chatlens.web.commands import report, serve  # noqa: E402  (click commands of the web app)
+from chatlens.cli.forget import forget  # noqa: E402  (erasure: its own module)
+from chatlens.cli.web import report, serve  # noqa: E402  (click commands of the web app)
 
 cli.add_command(serve)
 cli.add_command(report)
-from chatlens.cli_plan import plan  # noqa: E402
+from chatlens.cli.plan import plan  # noqa: E402
 
 cli.add_command(plan)
 
-from chatlens.cli_collect import collect, network  # noqa: E402  (collectors, networks)
+from chatlens.cli.collect import collect, network  # noqa: E402  (collectors, networks)
 
 cli.add_command(collect)
 cli.add_command(network)

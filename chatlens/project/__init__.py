@@ -17,17 +17,16 @@ from chatlens.ingest.base import ParseOptions
 from chatlens.ingest.pipeline import IngestReport, Progress
 from chatlens.ingest.pipeline import ingest as _ingest
 from chatlens.store import Store
-from chatlens.store.core import first_row
 from chatlens.store.labels import LabelStore
 
 if TYPE_CHECKING:
     from chatlens.code.llm import LlmRuntime
     from chatlens.codebook import Codebook
     from chatlens.enrich import EnrichSettings
-    from chatlens.estimation import Population
-    from chatlens.estimation import Row as EstimateRow
     from chatlens.privacy import Masker
-    from chatlens.runner import CodeReport, EnrichReport, StageProgress
+    from chatlens.project.estimate import Population
+    from chatlens.project.estimate import Row as EstimateRow
+    from chatlens.project.process import CodeReport, EnrichReport, StageProgress
 
 R = TypeVar("R")
 DEFAULT_CODEBOOK = "builtin:exodus-2022"
@@ -55,8 +54,11 @@ def new_run_id() -> str:
 class Project:
     """An open chatlens project. Create with :meth:`init`, open with :meth:`open`."""
 
-    def __init__(self, store: Store) -> None:
+    def __init__(self, store: Store, codebook_ref: str | None = None) -> None:
+        """``codebook_ref``: the codebook commands use when given none (default: the one the
+        project was last coded with)."""
         self.store = store
+        self.codebook_ref = codebook_ref
         self._labels: LabelStore | None = None
         self._codebooks: dict[None, tuple[Codebook, str]] = {}  # the project's, read once
 
@@ -128,14 +130,13 @@ class Project:
         """Languages the project declares (language ID never answers outside them)."""
         from chatlens.enrich import DEFAULT_LANGUAGES
 
-        row = first_row(self.store.con.execute("SELECT value FROM meta WHERE key = 'languages'"))
-        return tuple(row[0].split(",")) if row and row[0] else DEFAULT_LANGUAGES
+        value = self.store.meta("languages")
+        return tuple(value.split(",")) if value else DEFAULT_LANGUAGES
 
     def set_languages(self, languages: list[str]) -> None:
         """Declare the languages of the corpus (``chatlens init --languages``)."""
         check_languages(languages)
-        self.store.con.execute("INSERT OR REPLACE INTO meta VALUES ('languages', ?)",
-                               [",".join(languages)])
+        self.store.set_meta("languages", ",".join(languages))
 
     def enrich_settings(self) -> EnrichSettings:
         """The enrichment settings of this project (their fingerprint keys the enrichment)."""
@@ -146,7 +147,7 @@ class Project:
     # -- enrich and code -------------------------------------------------------------------
     def enrich(self, workers: int = 1, progress: StageProgress | None = None) -> EnrichReport:
         """Enrich messages not yet enriched with the project's current settings."""
-        from chatlens.runner import enrich_project
+        from chatlens.project.process import enrich_project
 
         settings = self.enrich_settings()
         return self._run("enrich", {"workers": workers, "settings": asdict(settings)},
@@ -160,6 +161,7 @@ class Project:
         from chatlens.codebook import Codebook, load_codebook
         from chatlens.store.stages import last_codebook
 
+        ref = ref or self.codebook_ref
         if ref:  # a file may have changed since: read it again
             return load_codebook(ref), str(ref)
         if None not in self._codebooks:
@@ -178,7 +180,7 @@ class Project:
         ``allow_remote``: let ``llm`` scorers whose codebook entry allows it send messages to
         a host that is not this machine; ``llm``: a :class:`chatlens.code.llm.LlmRuntime`."""
         from chatlens.code.llm import LlmRuntime
-        from chatlens.runner import code_project
+        from chatlens.project.process import code_project
         from chatlens.store.stages import last_codebook
 
         if codebook is None:  # re-read the file coded last, if it is still there (it may be
@@ -204,7 +206,7 @@ class Project:
                     allow_remote: bool = False) -> list[dict[str, Any]]:
         """What ``code`` would send to language models (calls, tokens, cost, time); sends
         nothing. Enriches what is new first, since populations depend on language."""
-        from chatlens.runner import llm_dry_run
+        from chatlens.project.process import llm_dry_run
 
         cb, _ = self.codebook(codebook)
         self.enrich(workers)
@@ -215,7 +217,7 @@ class Project:
                limit: int = 20, offset: int = 0, reveal: bool = False) -> list[dict[str, Any]]:
         """Messages containing every word of ``query`` in any inflected form, newest first
         (``offset`` skips that many: pages of ``limit``); masked unless ``reveal``."""
-        from chatlens.search import search
+        from chatlens.project.search import search
 
         codebook = self.codebook()[0].name if measure else None
         return search(self.store, query, codebook, measure, value, limit, offset,
@@ -225,8 +227,8 @@ class Project:
     def sample(self, measure: str, kind: str = "audit", n: int = 200, strata: str | None = None,
                seed: int | None = None) -> dict[str, Any]:
         """Draw an audit or training sample of a measure's population; see
-        :func:`chatlens.labelling.create_sample`."""
-        from chatlens.labelling import create_sample
+        :func:`chatlens.project.labels.create_sample`."""
+        from chatlens.project.labels import create_sample
 
         params = {"measure": measure, "kind": kind, "n": n, "strata": strata, "seed": seed}
         return self._run("sample", params, lambda run_id: create_sample(
@@ -238,7 +240,7 @@ class Project:
         (``sample_id``; only then can they be audit labels), as a declared reference set of
         another corpus or period (``reference``), or as training labels. Returns a report with
         ``read``, ``stored`` and ``problems``."""
-        from chatlens.labelling import import_labels
+        from chatlens.project.labels import import_labels
 
         return self._run("label import", {"path": str(path), "annotator": annotator,
                                           "sample": sample_id, "reference": reference},
@@ -252,14 +254,15 @@ class Project:
 
     def unresolved(self, measure: str) -> list[dict[str, Any]]:
         """Audited messages whose coders disagree and that nobody adjudicated."""
-        from chatlens.labelling import unresolved
+        from chatlens.project.labels import unresolved
 
         return unresolved(self, measure)
 
     def adjudicate(self, measure: str, decisions: dict[str, str],
                    adjudicator: str = "adjudicator") -> dict[str, Any]:
-        """Settle coder disagreements (uid -> value); see :func:`chatlens.labelling.adjudicate`."""
-        from chatlens.labelling import adjudicate
+        """Settle coder disagreements (uid -> value); see
+        :func:`chatlens.project.labels.adjudicate`."""
+        from chatlens.project.labels import adjudicate
 
         return self._run("label adjudicate", {"measure": measure, "n": len(decisions),
                                               "adjudicator": adjudicator},
@@ -269,14 +272,14 @@ class Project:
                       sample_id: str | None = None, measure: str | None = None) -> int:
         """Write labels as CSV/JSONL/Label Studio JSON, or a sample as Label Studio tasks
         (``fmt="labelstudio-tasks"``); returns the number of rows written."""
-        from chatlens.labelling import export_labels
+        from chatlens.project.labels import export_labels
 
         return export_labels(self, path, fmt, sample_id, measure)
 
     def agreement(self, measure: str | None = None) -> dict[str, Any]:
         """Inter-coder agreement per measure (Krippendorff's alpha, Cohen's kappa, percent
         agreement) and the items coders disagree on: ``{"report": …, "disagreements": […]}``."""
-        from chatlens.labelling import agreement
+        from chatlens.project.labels import agreement
 
         return agreement(self, measure)
 
@@ -285,8 +288,8 @@ class Project:
               merge: dict[str, str] | None = None,
               leave_out: list[str] | None = None) -> dict[str, Any]:
         """Train a model for ``measure`` from training labels and corrections (never audit
-        labels); see :func:`chatlens.training.train_measure`."""
-        from chatlens.training import train_measure
+        labels); see :func:`chatlens.project.train.train_measure`."""
+        from chatlens.project.train import train_measure
 
         return self._run("train", {"measure": measure, "cv": cv, "seed": seed,
                                    "merge": merge, "leave_out": leave_out},
@@ -294,7 +297,7 @@ class Project:
 
     def models(self) -> list[dict[str, Any]]:
         """Models trained in this project and shipped with chatlens, with their metrics."""
-        from chatlens.training import list_models
+        from chatlens.project.train import list_models
 
         return list_models(self)
 
@@ -304,10 +307,12 @@ class Project:
                  population: Population | None = None, samples: list[str] | None = None,
                  ties: str = "bounds") -> list[EstimateRow]:
         """Prevalence with a confidence interval (and the naive figure beside it); see
-        :func:`chatlens.estimation.estimate`."""
-        from chatlens.estimation import estimate
+        :func:`chatlens.project.estimate.estimate`."""
+        from chatlens.project.estimate import estimate
 
         rows = estimate(self, measure, value, by, method, level, population, samples, ties)
+        if self.store.read_only:  # a read-only view (the dashboard, the report) records no run
+            return rows
         run_id = new_run_id()
         params = {"measure": measure, "value": value, "by": by, "method": method,
                   "level": level, "samples": samples, "ties": ties,

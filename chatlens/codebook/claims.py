@@ -22,24 +22,19 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_valida
 
 from chatlens.codebook import (
     Codebook,
-    CodebookError,
     Condition,
     _line,
     _path,
     _pydantic_loc,
     load_yaml,
 )
-from chatlens.errors import ChatlensError
+from chatlens.errors import ChatlensError, ClaimsError
 
 Verdict = Literal["supported", "contradicted", "inconclusive"]
 
 _THRESHOLD = re.compile(r"^share\s*(>=|<=|>|<)\s*(0(?:\.\d+)?|1(?:\.0+)?|\.\d+)$")
 _GROUPS = re.compile(r"^share\((\w+)\)\s*(<|>)\s*share\((\w+)\)$")
 _TREND = re.compile(r"^trend\s+(up|down)$")
-
-
-class ClaimsError(CodebookError):
-    """A claims file with problems (same shape as codebook problems)."""
 
 
 class _Model(BaseModel):
@@ -135,7 +130,7 @@ def claims_text(path: str | Path) -> str:
         from importlib import resources
 
         name = ref.removeprefix("builtin:")
-        res = resources.files("chatlens.codebooks").joinpath(f"{name}.claims.yaml")
+        res = resources.files("chatlens.codebook.builtin").joinpath(f"{name}.claims.yaml")
         if not res.is_file():
             raise ChatlensError(f"No built-in claims file {name!r}.")
         return res.read_text("utf-8")

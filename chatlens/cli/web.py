@@ -1,6 +1,6 @@
 """``chatlens serve`` and ``chatlens report``: click commands for the CLI to register::
 
-    from chatlens.web.commands import report, serve
+    from chatlens.cli.web import report, serve
     cli.add_command(serve)
     cli.add_command(report)
 """

@@ -8,34 +8,23 @@ to a project from a codebook that has problems. See ``docs/codebook.md`` for the
 from __future__ import annotations
 
 import hashlib
+import ipaddress
 import json
 import re
 from datetime import date
 from importlib import resources
 from pathlib import Path
 from typing import Annotated, Any, Literal
+from urllib.parse import urlsplit
 
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
-from chatlens.errors import ChatlensError
-from chatlens.regexsafety import check_pattern
+from chatlens.codebook.regexsafety import check_pattern
+from chatlens.errors import ChatlensError, CodebookError
 
 ID = r"^[a-z][a-z0-9_]*$"
 LANG = r"^[a-z]{2,3}$"
-
-
-class CodebookError(ChatlensError, ValueError):
-    """A codebook with problems; ``problems`` lists (path, line, message)."""
-
-    def __init__(self, source: str, problems: list[tuple[str, int | None, str]]) -> None:
-        self.source = source
-        self.problems = problems
-        lines = [f"  {path}{f' (line {line})' if line else ''}: {msg}"
-                 for path, line, msg in problems]
-        n = len(problems)
-        super().__init__(f"{source}: {n} problem{'s' if n != 1 else ''} in the codebook:\n"
-                         + "\n".join(lines))
 
 
 class _Model(BaseModel):
@@ -85,6 +74,17 @@ class ModelScorer(_Model):
     label: str | None = None
     model: str = Field(description="name of a trained model in the project (chatlens models)")
     threshold: float = Field(0.5, gt=0, lt=1)
+
+
+def is_local_url(url: str) -> bool:
+    """Whether ``url`` points at this machine (``localhost`` or a loopback address)."""
+    host = (urlsplit(url).hostname or "").lower()
+    if host == "localhost" or host.endswith(".localhost"):
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
 
 
 class LlmScorer(_Model):
@@ -262,7 +262,6 @@ def _semantic_problems(cb: Codebook) -> list[tuple[tuple[Any, ...], str]]:
                                          f"declare; add it to languages {cb.languages} or "
                                          "remove these terms"))
             if isinstance(sc, LlmScorer):
-                from chatlens.code.llm import is_local_url
 
                 if sc.label is not None:
                     problems.append(((*where, "scorers", j, "label"),
@@ -435,10 +434,12 @@ def parse_codebook(text: str, source: str = "<codebook>") -> Codebook:
 
 
 BUILTIN_PREFIX = "builtin:"
+#: The package holding the built-in codebooks and claims files.
+BUILTIN = "chatlens.codebook.builtin"
 
 
 def builtin_names() -> list[str]:
-    files = resources.files("chatlens.codebooks")
+    files = resources.files(BUILTIN)
     return sorted(f.name.removesuffix(".yaml") for f in files.iterdir()
                   if f.name.endswith(".yaml") and ".claims" not in f.name)
 
@@ -451,7 +452,7 @@ def load_codebook(ref: str | Path) -> Codebook:
         if name not in builtin_names():
             raise ChatlensError(f"No built-in codebook {name!r}; built-ins: "
                                 f"{', '.join(builtin_names())}.")
-        text = resources.files("chatlens.codebooks").joinpath(f"{name}.yaml").read_text("utf-8")
+        text = resources.files(BUILTIN).joinpath(f"{name}.yaml").read_text("utf-8")
         return parse_codebook(text, ref_s)
     path = Path(ref_s)
     try:

@@ -20,9 +20,9 @@ from typing import Any
 
 from chatlens import __version__
 from chatlens.errors import UsageError
-from chatlens.privacy import chat_pseudonym
 from chatlens.project import Project, new_run_id
 from chatlens.store import privacy as db
+from chatlens.textsafe import chat_pseudonym
 
 #: Names shorter than this are not replaced in paths and logs (too likely to be other words).
 MIN_SCRUB = 3

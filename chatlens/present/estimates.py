@@ -1,6 +1,6 @@
 """Prevalence estimates for the dashboard and the report, flattened for templates.
 
-The numbers are :func:`chatlens.estimation.estimate`'s, the same as the CLI's. Nothing is
+The numbers are :func:`chatlens.project.estimate.estimate`'s, the same as the CLI's. Nothing is
 written to the project (no run is recorded): the dashboard reads a project that another process
 may be writing.
 """
@@ -10,14 +10,14 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from chatlens.estimation import estimate
-from chatlens.web.charts import BandPoint
+from chatlens.present.charts import BandPoint
+from chatlens.project.estimate import estimate
 
 if TYPE_CHECKING:
     from chatlens.project import Project
 
 
-#: The group :func:`chatlens.estimation.estimate` gives messages without a date (or chat, …).
+#: The group :func:`chatlens.project.estimate.estimate` gives messages without a date (or chat, …).
 UNDATED = "(none)"
 
 

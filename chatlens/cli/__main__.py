@@ -1,0 +1,5 @@
+"""``python -m chatlens.cli``."""
+
+from chatlens.cli import main
+
+main()
