@@ -10,10 +10,14 @@ from typing import Any
 
 import pytest
 
+from chatlens import Project
 from chatlens.codebook import load_codebook
 from chatlens.codebook.claims import parse_claims, verdict_sign, verdict_threshold
 from chatlens.demo import run_demo
 from chatlens.errors import ClaimsError
+from chatlens.project.claims import bucket_index
+from chatlens.store.labels import NewLabel
+from tests.helpers import telegram_export
 
 
 @pytest.mark.parametrize(("lower", "upper", "op", "t", "expected"), [
@@ -122,9 +126,6 @@ def test_estimate_without_audit_labels_fails_clearly_for_ppi(tmp_path: Path) -> 
 
 
 def test_a_group_the_audit_missed_is_flagged_not_fatal(tmp_path: Path) -> None:
-    from chatlens import Project
-    from chatlens.store.labels import NewLabel
-    from tests.helpers import telegram_export
 
     d = run_demo(tmp_path / "p", n_messages=60, seed=3)
     with Project.open(d["project"]) as proj:
@@ -153,3 +154,8 @@ def test_a_group_the_audit_missed_is_flagged_not_fatal(tmp_path: Path) -> None:
         e, naive = late()
         assert e.n_labelled == 1 and (e.lower, e.upper) == (0.0, 1.0) and e.too_small
         assert e.point < naive.point
+
+
+def test_trend_positions_follow_the_calendar() -> None:
+    assert bucket_index("2023-06", "month") - bucket_index("2023-01", "month") == 5
+    assert bucket_index("2022-10-03", "week") - bucket_index("2022-09-19", "week") == 2

@@ -4,12 +4,17 @@ against known truth by simulation: the intervals must cover."""
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import numpy as np
 import pytest
 
+from chatlens import Project
 from chatlens.annotate.sampling import draw_audit
 from chatlens.estimate import audit_estimate, ppi_finite_stratified
 from chatlens.estimate.domain import domain_stratified
+from chatlens.store.labels import NewLabel
+from tests.helpers import telegram_export
 
 SIZES = [400, 300, 200, 100, 60, 30, 10, 5, 2, 1]
 
@@ -80,3 +85,41 @@ def test_strata_the_audit_never_reached_widen_the_interval_by_their_share() -> N
     e = audit_estimate(y[idx], None, strata=strata[idx], strata_sizes={"a": 90, "b": 10})
     assert e.unreached == pytest.approx(0.1)
     assert e.lower <= y.mean() <= e.upper and e.upper >= 0.1
+
+
+def test_stratified_ppi_weights_strata_by_population_share() -> None:
+    # a big all-negative stratum and ten small all-positive ones; allocation over-samples the
+    # small ones, so an unweighted audit would say ~0.2 where the truth is 0.01
+    rng = np.random.default_rng(0)
+    strata_all = np.array(["big"] * 9900 + [f"s{i}" for i in range(10) for _ in range(10)])
+    y_all = (strata_all != "big").astype(float)
+    f_all = np.clip(y_all * 0.8 + rng.random(y_all.size) * 0.2, 0, 1)
+    idx = np.concatenate([rng.choice(9900, 40, replace=False),
+                          *[9900 + 10 * i + rng.choice(10, 2, replace=False) for i in range(10)]])
+    e = ppi_finite_stratified(y_all[idx], f_all[idx], strata_all[idx], f_all, strata_all)
+    assert e.lower <= y_all.mean() <= e.upper and abs(e.point - 0.01) < 0.01
+    # strata no audited message reached (1% of the population): any share there is allowed
+    e = ppi_finite_stratified(y_all[idx[:40]], f_all[idx[:40]], strata_all[idx[:40]], f_all,
+                              strata_all)
+    assert e.unreached == pytest.approx(0.01) and e.upper >= 0.01 and "no audited" in e.notes
+
+
+def test_stratified_audit_sample_is_estimated_as_stratified(project: Project,
+                                                            tmp_path: Path) -> None:
+    texts = [f"Стоим на границе {i} часов" for i in range(40)] + \
+            [f"Обычное сообщение {i}" for i in range(160)]
+    project.ingest([telegram_export(tmp_path / "a.json", texts[:40], chat_id=1),
+                    telegram_export(tmp_path / "b.json", texts[40:], chat_id=2)])
+    project.code("builtin:exodus-2022")
+    s = project.sample("border_crossing", "audit", 30, strata="chat", seed=1)
+    items = project.labels().sample_items(s["sample_id"])
+    frame = dict(project.store.con.execute("SELECT uid, text FROM messages").fetchall())
+    project.labels().add_labels(
+        NewLabel(i["uid"], "exodus-2022", "border_crossing",
+                 "yes" if "границе" in frame[i["uid"]] else "no", "c",
+                 sample_id=s["sample_id"], sample_kind="audit") for i in items)
+    (row,) = project.estimate("border_crossing", method="audit")
+    assert "stratified" in row.estimate.notes
+    assert row.estimate.lower <= 40 / 200 <= row.estimate.upper
+    (ppi,) = project.estimate("border_crossing")
+    assert "stratified audit" in ppi.estimate.notes

@@ -18,6 +18,7 @@ import pytest
 from chatlens import Project, ProjectError, ProjectLockedError
 from chatlens.schema import MESSAGE_DOCS, MESSAGE_SCHEMA
 from chatlens.textsafe import FORMULA_PREFIXES, csv_unsafe
+from tests.helpers import telegram_export
 
 TG = Path(__file__).parent / "fixtures" / "telegram_json"
 
@@ -264,3 +265,26 @@ def test_every_connection_reads_times_in_utc(tmp_path: Path) -> None:
                          env={**os.environ, "TZ": "Asia/Tbilisi"},
                          cwd=Path(__file__).resolve().parents[1], check=True)
     assert out.stdout.split("\n")[:3] == ["2024-01 22:30"] * 3
+
+
+def test_a_damaged_archive_member_fails_alone(project: Project, tmp_path: Path) -> None:
+    good = telegram_export(tmp_path / "good.json", ["привет", "пока"])
+    bad = tmp_path / "bad.zip"
+    with zipfile.ZipFile(bad, "w", compression=zipfile.ZIP_STORED) as zf:
+        zf.writestr("WhatsApp Chat with X.txt", "01/02/2022, 10:00 - A: hello\n" * 50)
+    data = bytearray(bad.read_bytes())
+    data[200] ^= 0xFF  # corrupt the stored member's bytes: CRC check fails on read
+    bad.write_bytes(bytes(data))
+    report = project.ingest([bad, good])
+    by = {Path(s.path).name: s for s in report.sources}
+    assert by["good.json"].status == "complete"
+    failed = [s for s in report.sources if s.status == "failed"]
+    assert failed and "damaged" in (failed[0].error or "")
+
+
+def test_a_killed_run_is_marked_interrupted(tmp_path: Path) -> None:
+    with Project.init(tmp_path / "p") as p:
+        p.store.start_run("r1", "ingest", "0", {})
+    with Project.open(tmp_path / "p") as p:
+        (status,), = p.store.con.execute("SELECT status FROM runs WHERE run_id = 'r1'").fetchall()
+    assert status == "interrupted"

@@ -10,10 +10,10 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from chatlens.code.model import ModelScorer
 from chatlens.code.scorers import Batch
 from chatlens.train import (
     ModelError,
-    ModelScorer,
     TrainedModel,
     enrich_texts,
     shipped_model,

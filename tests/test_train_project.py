@@ -12,6 +12,7 @@ from chatlens.codebook import load_codebook
 from chatlens.demo import run_demo
 from chatlens.store.labels import NewLabel
 from chatlens.store.stages import population_frame
+from tests.helpers import telegram_export
 
 
 def _label_sample(p: Project, sample_id: str, topic_of: dict[str, str], measure: str) -> None:
@@ -128,3 +129,16 @@ measures:
     (tmp_path / "h.yaml").write_text(text, encoding="utf-8")
     compiled = compile_codebook(load_codebook(tmp_path / "h.yaml"))
     assert compiled.measures[0].scorers[0].id == "model0"
+
+
+def test_corrections_of_audit_messages_never_train(project: Project, tmp_path: Path) -> None:
+    texts = [f"Стоим на границе {i}" if i % 2 else f"Погода {i}" for i in range(80)]
+    project.ingest([telegram_export(tmp_path / "a.json", texts)])
+    project.code("builtin:exodus-2022")
+    audit = project.sample("border_crossing", "audit", 40, seed=2)
+    uids = [i["uid"] for i in project.labels().sample_items(audit["sample_id"])]
+    project.labels().add_labels(  # corrections made on audit messages (sample_kind none)
+        NewLabel(u, "exodus-2022", "border_crossing", "yes" if k % 2 else "no", "c",
+                 origin="correction") for k, u in enumerate(uids))
+    with pytest.raises(UsageError, match="Too few training labels"):
+        project.train("border_crossing")
