@@ -14,7 +14,8 @@ the data, so a useless model cannot make the interval wider than the audit-only 
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import hashlib
+from collections.abc import Callable, Sequence
 
 import numpy as np
 from numpy.typing import ArrayLike, NDArray
@@ -35,6 +36,30 @@ def _as_scores(a: ArrayLike, name: str) -> NDArray[np.float64]:
     if s.size and (np.nanmin(s) < 0.0 or np.nanmax(s) > 1.0 or np.isnan(s).any()):
         raise ValueError(f"{name} must be probabilities or 0/1 predictions in [0, 1]")
     return s
+
+
+def key_order(y: NDArray[np.float64], f: NDArray[np.float64],
+              keys: Sequence[str] | None = None,
+              strata: NDArray[np.str_] | None = None) -> NDArray[np.int64]:
+    """A canonical order of the audit rows, so that no estimate depends on how they were listed.
+
+    With ``keys`` (e.g. the audited messages' uids) the rows are ordered by a hash of the key
+    (blake2b, 64 bits; the key itself breaks a tie), otherwise by ``(y, f)`` (rows that tie are
+    interchangeable). ``strata``, when given, is the first sort key. Sums, and the cross-fitting
+    folds assigned along this order, are then the same for every permutation of the rows.
+    """
+    st = None if strata is None else [str(x) for x in strata]
+    if keys is not None:
+        ks = [str(k) for k in keys]
+        if len(ks) != y.size:
+            raise ValueError("keys must have one entry per audited message")
+        h = [hashlib.blake2b(k.encode(), digest_size=8).digest() for k in ks]
+        order = sorted(range(y.size), key=lambda i: ("" if st is None else st[i], h[i], ks[i]))
+        return np.asarray(order, dtype=np.int64)
+    cols: list[NDArray[np.float64] | NDArray[np.str_]] = [f, y]
+    if st is not None:
+        cols.append(np.asarray(st))
+    return np.lexsort(tuple(cols)).astype(np.int64)
 
 
 def ppi_lambda(y: NDArray[np.float64], f: NDArray[np.float64], f_u: NDArray[np.float64]) -> float:
@@ -69,6 +94,7 @@ def ppi_estimate(
     level: float = 0.95,
     tuned: bool = True,
     small_sample_guard: bool = True,
+    keys: Sequence[str] | None = None,
 ) -> Estimate:
     """Prediction-powered prevalence from audit labels plus model scores on the population.
 
@@ -82,6 +108,10 @@ def ppi_estimate(
     negatives. With fewer than ``PPI_MIN_MINORITY`` of either, the interval is widened to the
     smallest interval containing both the PPI interval and the audit-only Wilson interval
     (which is valid at any size); ``small_sample_guard=False`` turns this off.
+
+    ``keys`` (e.g. the audited messages' uids, aligned with ``y_labelled``): the estimate never
+    depends on the order of the rows; with keys, any cross-fitting folds are drawn from their
+    hashes, without them from the order of ``(label, score)`` (see :func:`key_order`).
     """
     y = _as_binary(y_labelled, "y_labelled")
     f = _as_scores(yhat_labelled, "yhat_labelled")
@@ -90,6 +120,8 @@ def ppi_estimate(
         raise ValueError("y_labelled and yhat_labelled must have the same length")
     if y.size < 2 or f_u.size < 2:
         raise ValueError("PPI needs at least 2 labelled and 2 unlabelled messages")
+    order = key_order(y, f, keys)
+    y, f, f_u = y[order], f[order], np.sort(f_u)
     lam = ppi_lambda(y, f, f_u) if tuned else 1.0
     point, se = ppi_point_se(y, f, f_u, lam)
     notes = f"PPI++ (lambda={lam:.3f}); CLT interval" if tuned else "PPI (lambda=1); CLT interval"
@@ -104,6 +136,7 @@ def ppi_finite_estimate(
     level: float = 0.95,
     tuned: bool = True,
     small_sample_guard: bool = True,
+    keys: Sequence[str] | None = None,
 ) -> Estimate:
     """Prediction-powered share of a finite, fully scored population (what chatlens reports).
 
@@ -121,7 +154,10 @@ def ppi_finite_estimate(
     audit's (up to noise in fitting ``g``). ``tuned=False`` uses plain ``g = f``.
 
     ``yhat_population``: scores of all N messages, audited ones included. The same small-sample
-    guard as :func:`ppi_estimate` applies.
+    guard as :func:`ppi_estimate` applies. ``keys``: the audited messages' uids (aligned with
+    ``y_labelled``); the recalibration's cross-fitting folds are assigned from their hashes, so
+    permuting the audit rows (or the population) gives a bitwise-identical estimate. Without
+    keys the folds follow the sorted ``(label, score)`` pairs, equally order-free.
     """
     y = _as_binary(y_labelled, "y_labelled")
     f = _as_scores(yhat_labelled, "yhat_labelled")
@@ -131,6 +167,8 @@ def ppi_finite_estimate(
         raise ValueError("y_labelled and yhat_labelled must have the same length")
     if n < 2 or n > N:
         raise ValueError("needs at least 2 audited messages, all of them in the population")
+    order = key_order(y, f, keys)
+    y, f, f_all = y[order], f[order], np.sort(f_all)
     work, work_mean, how = working_model(y, f, f_all, tuned)
     rect = y - work
     point = work_mean + float(rect.mean())
@@ -150,6 +188,7 @@ def ppi_finite_stratified(
     yhat_population: ArrayLike,
     strata_population: ArrayLike,
     level: float = 0.95,
+    keys: Sequence[str] | None = None,
 ) -> Estimate:
     """:func:`ppi_finite_estimate` for a stratified audit sample.
 
@@ -157,6 +196,7 @@ def ppi_finite_stratified(
     from the population's strata, variance ``sum_h W_h^2 (1 - n_h/N_h) s_h^2 / n_h``; ``g`` is
     :func:`working_model` fitted on the whole audit. Every stratum of the population needs at least
     two audited messages (ValueError otherwise): a stratum nobody audited cannot be corrected.
+    ``keys``: as in :func:`ppi_finite_estimate` (row order never matters).
     """
     y = _as_binary(y_labelled, "y_labelled")
     f = _as_scores(yhat_labelled, "yhat_labelled")
@@ -165,13 +205,17 @@ def ppi_finite_stratified(
     s_all = np.asarray(strata_population).astype(str)
     if not (y.size == f.size == s_l.size) or f_all.size != s_all.size:
         raise ValueError("labels, scores and strata must have matching lengths")
-    keys, N_h = np.unique(s_all, return_counts=True)
+    order = key_order(y, f, keys, strata=s_l)
+    y, f, s_l = y[order], f[order], s_l[order]
+    pop = np.lexsort((f_all, s_all))
+    f_all, s_all = f_all[pop], s_all[pop]
+    names, N_h = np.unique(s_all, return_counts=True)
     N = f_all.size
     work, work_mean, how = working_model(y, f, f_all, True)
     rect = y - work
     correction, var = 0.0, 0.0
     thin = []
-    for key, size in zip(keys.tolist(), N_h.tolist(), strict=True):
+    for key, size in zip(names.tolist(), N_h.tolist(), strict=True):
         r = rect[s_l == key]
         if r.size < 2:
             thin.append(key)
@@ -182,10 +226,10 @@ def ppi_finite_stratified(
     if thin:
         raise ValueError(f"strata with fewer than two audited messages: {thin[:5]}")
     point = work_mean + correction
-    notes = (f"PPI++ for a fully scored finite population, stratified audit over {keys.size} "
+    notes = (f"PPI++ for a fully scored finite population, stratified audit over {names.size} "
              f"strata ({how}); CLT interval")
     se, notes = _disagreement_floor(y, f, N, float(np.sqrt(var)), notes)
-    sizes = dict(zip(keys.tolist(), N_h.tolist(), strict=True))
+    sizes = dict(zip(names.tolist(), N_h.tolist(), strict=True))
     return _finish(y, point, se, level, N, notes, True,
                    lambda: audit_estimate(y, N, level, strata=s_l, strata_sizes=sizes),
                    "stratified audit interval")
@@ -236,7 +280,8 @@ def _cross_fitted_logistic(y: NDArray[np.float64], f: NDArray[np.float64],
                            f_all: NDArray[np.float64],
                            ) -> tuple[NDArray[np.float64], float, str] | None:
     z, z_all = _logit(f), _logit(f_all)
-    # folds stratified by label, assigned in a fixed order: the estimate is reproducible
+    # folds stratified by label, dealt round-robin along the rows' canonical order (the callers
+    # sort them with key_order), so permuting the audit rows cannot change the estimate
     fold = np.empty(y.size, dtype=np.int64)
     for label in (0.0, 1.0):
         members = np.flatnonzero(y == label)
