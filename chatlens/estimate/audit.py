@@ -14,7 +14,7 @@ import numpy as np
 from numpy.typing import ArrayLike, NDArray
 from scipy.stats import chi2, norm
 
-from chatlens.estimate.result import Estimate
+from chatlens.estimate.result import Estimate, check_bounds
 
 #: Counts of positives (or negatives) at or below this use the Poisson-based bound of the
 #: Brown-Cai-DasGupta modified Wilson interval, which removes Wilson's coverage dip near 0 and 1.
@@ -135,7 +135,8 @@ def audit_estimate(
         notes += "; finite-population corrected" if N is not None else "; no FPC (N unknown)"
         if np.isinf(n_eff):
             notes = "census: every message was coded, the share is exact"
-        return Estimate(p, float(lo), float(hi), level, "audit", n, N, notes, se)
+        return check_bounds(Estimate(p, float(lo), float(hi), level, "audit", n, N, notes, se),
+                            census=N is not None and n == N)
     return _stratified(y, np.asarray(strata), strata_sizes, N, level)
 
 
@@ -178,4 +179,5 @@ def _stratified(
         f"stratified sample ({keys.size} strata), weights N_h/N; Wilson interval on the "
         f"effective sample size {n_eff:.1f}"
     )
-    return Estimate(p, float(lo), float(hi), level, "audit", n, N_tot, notes, float(np.sqrt(var)))
+    return check_bounds(Estimate(p, float(lo), float(hi), level, "audit", n, N_tot, notes,
+                                 float(np.sqrt(var))), census=n == N_tot)

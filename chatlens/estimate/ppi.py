@@ -22,7 +22,7 @@ from numpy.typing import ArrayLike, NDArray
 from scipy.special import expit
 
 from chatlens.estimate.audit import _as_binary, audit_estimate, z_value
-from chatlens.estimate.result import Estimate
+from chatlens.estimate.result import Estimate, check_bounds
 
 #: Below this many audited positives (or negatives) the CLT interval of PPI is not trusted on its
 #: own: the reported interval is widened to also contain the audit-only Wilson interval.
@@ -178,7 +178,7 @@ def ppi_finite_estimate(
              f"finite-population correction {fpc:.3f}); CLT interval")
     se, notes = _disagreement_floor(y, f, N, se, notes)
     return _finish(y, point, se, level, N, notes, small_sample_guard,
-                   lambda: audit_estimate(y, N, level), "audit-only Wilson interval")
+                   lambda: audit_estimate(y, N, level), "audit-only Wilson interval", n == N)
 
 
 def ppi_finite_stratified(
@@ -232,7 +232,7 @@ def ppi_finite_stratified(
     sizes = dict(zip(names.tolist(), N_h.tolist(), strict=True))
     return _finish(y, point, se, level, N, notes, True,
                    lambda: audit_estimate(y, N, level, strata=s_l, strata_sizes=sizes),
-                   "stratified audit interval")
+                   "stratified audit interval", y.size == N)
 
 
 #: The audit needs this many of each class before the logistic recalibration is fitted; below
@@ -357,9 +357,10 @@ def _disagreement_floor(y: NDArray[np.float64], f: NDArray[np.float64], N: int, 
 
 def _finish(y: NDArray[np.float64], point: float, se: float, level: float, N_population: int,
             notes: str, guard: bool, audit_only: Callable[[], Estimate],
-            audit_name: str) -> Estimate:
+            audit_name: str, census: bool = False) -> Estimate:
     """The CLT interval, the small-sample guard (widen to contain ``audit_only()`` when the audit
-    has fewer than ``PPI_MIN_MINORITY`` of the rarer class), clipping to [0, 1]."""
+    has fewer than ``PPI_MIN_MINORITY`` of the rarer class), clipping to [0, 1]; a point outside
+    0-1, or a zero-width interval without a ``census``, is flagged (:func:`check_bounds`)."""
     z = z_value(level)
     lo, hi = point - z * se, point + z * se
     x = int(y.sum())
@@ -372,5 +373,9 @@ def _finish(y: NDArray[np.float64], point: float, se: float, level: float, N_pop
                   f"to include the {audit_name}")
     if lo < 0.0 or hi > 1.0:
         notes += "; interval clipped to [0, 1]"
-    return Estimate(float(np.clip(point, 0.0, 1.0)), float(max(lo, 0.0)), float(min(hi, 1.0)),
-                    level, "ppi", int(y.size), N_population, notes, se)
+    if census:  # every message audited: the share is exact (the working model cancels out)
+        point, lo, hi = float(y.mean()), float(y.mean()), float(y.mean())
+        notes = "census: every message was coded, the share is exact"
+    est = Estimate(float(np.clip(point, 0.0, 1.0)), float(max(lo, 0.0)), float(min(hi, 1.0)),
+                   level, "ppi", int(y.size), N_population, notes, se)
+    return check_bounds(est, census=census, raw_point=point)
