@@ -236,7 +236,8 @@ def prior_shift(name: str, texts: list[str], y: np.ndarray, splits: int, per_spl
                                      "method": method, "split": split,
                                      "error": e.point - truth,
                                      "covered": float(e.lower <= truth <= e.upper),
-                                     "width": e.width, "at_bound": float(e.at_bound)})
+                                     "width": e.width, "at_bound": float(e.at_bound),
+                                     "z": (e.point - truth) / e.se if e.se else 0.0})
         print(f"{name}: split {split + 1}/{splits}, reference {ref.size:,} "
               f"(prevalence {y[ref].mean():.3f}), target {tgt.size:,}, "
               f"{time.perf_counter() - t0:.0f}s", flush=True)
@@ -248,7 +249,8 @@ def report_prior_shift(rows: list[dict[str, float | str]], args: argparse.Namesp
     df["abs_err"] = df["error"].abs()
     table = df.groupby(["data", "scorer", "method"]).agg(
         coverage=("covered", "mean"), bias=("error", "mean"), MAE=("abs_err", "mean"),
-        width=("width", "mean"), at_bound=("at_bound", "mean")).round(4)
+        width=("width", "mean"), at_bound=("at_bound", "mean"),
+        sd_err_over_se=("z", "std")).round(4)
     print("\nquantification under a true prior shift (reference = labelled half, target = "
           "other half with one class subsampled)\n" + table.to_string())
     by_p = df.pivot_table(index=["data", "method", "prevalence"], columns="scorer",
