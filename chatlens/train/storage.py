@@ -74,14 +74,14 @@ def save_model(model: TrainedModel, directory: str | Path) -> Path:
     (d / "MODEL_CARD.md").write_text(model.card_markdown(), encoding="utf-8")
     files = list(FILES)
     if model.folds:
-        arrays: dict[str, np.ndarray] = {}
+        arrays: dict[str, Any] = {"n_folds": np.array(len(model.folds))}
         for k, f in enumerate(model.folds):
             arrays |= {f"kept{k}": f.pipeline.kept.astype(np.int32),
                        f"idf{k}": f.pipeline.idf.astype(np.float32),
                        f"W{k}": f.head.W.astype(np.float32), f"b{k}": f.head.b.astype(np.float64),
                        f"A{k}": f.calibrator.A.astype(np.float64),
                        f"c{k}": f.calibrator.c.astype(np.float64)}
-        np.savez_compressed(d / FOLDS, n_folds=np.array(len(model.folds)), **arrays)
+        np.savez_compressed(d / FOLDS, **arrays)
         files.append(FOLDS)
     elif (d / FOLDS).exists():
         (d / FOLDS).unlink()
