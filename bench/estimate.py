@@ -75,9 +75,10 @@ def model() -> object:
 
 
 def chatlens_scores(texts: list[str], y: np.ndarray, train: np.ndarray,
-                    pool: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Out-of-fold scores on the training part and scores on the pool from chatlens's own
-    default model (chatlens.train: hashed char + lemma n-grams, calibrated linear model)."""
+                    pool: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Out-of-fold scores on the training part, scores on the pool from chatlens's own
+    default model (chatlens.train: hashed char + lemma n-grams, calibrated linear model), and
+    the pool's cross-fitted scores (the fold models; what quantification corrects)."""
     from chatlens.train import train_model
     from chatlens.train.features import FeatureSpec
 
@@ -87,7 +88,9 @@ def chatlens_scores(texts: list[str], y: np.ndarray, train: np.ndarray,
     assert m.oof_proba is not None
     oof = np.asarray(m.oof_proba[:, 0])  # cross-fitted P(pos) on the training part
     s_pool = m.predict_proba([texts[i] for i in pool])[:, 0]
-    return oof, s_pool
+    s_cross = m.predict_proba_cross_fitted([texts[i] for i in pool],
+                                           [f"item-{i}" for i in pool])[:, 0]
+    return oof, s_pool, s_cross
 
 
 def cache_embeddings() -> None:
@@ -159,13 +162,14 @@ def run_fold(name: str, texts: list[str], y: np.ndarray, train: np.ndarray, pool
              ) -> tuple[list[dict[str, float | str]], np.ndarray]:
     t0 = time.perf_counter()
     if MODEL == "chatlens":
-        oof, s_pool = chatlens_scores(texts, y, train, pool)
+        oof, s_pool, s_cross = chatlens_scores(texts, y, train, pool)
     else:
         clf = model()
         oof = cross_val_predict(clf, [texts[i] for i in train], y[train], cv=5,
                                 method="predict_proba")[:, 1]
         clf.fit([texts[i] for i in train], y[train])  # type: ignore[attr-defined]
         s_pool = clf.predict_proba([texts[i] for i in pool])[:, 1]  # type: ignore[attr-defined]
+        s_cross = s_pool
     print(f"{name}: trained on {len(train):,} in {time.perf_counter() - t0:.0f}s; "
           f"pool {len(pool):,} (prevalence {y[pool].mean():.3f})")
     pos, neg = np.flatnonzero(y[pool] == 1), np.flatnonzero(y[pool] == 0)
@@ -182,8 +186,8 @@ def run_fold(name: str, texts: list[str], y: np.ndarray, train: np.ndarray, pool
             ests = {
                 "audit": audit_estimate(yl, len(members)),
                 "ppi": ppi_finite_estimate(yl, scores[audit], scores),
-                "quantify": quantify_estimate(y[train], oof, scores, "pacc", n_boot=200,
-                                              rng=rng),
+                "quantify": quantify_estimate(y[train], oof, s_cross[members], "emq",
+                                              n_boot=200, rng=rng),
                 "naive": naive_estimate(scores),
             }
             for method, e in ests.items():
