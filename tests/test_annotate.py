@@ -159,12 +159,17 @@ def test_train_excludes_audit_and_prefers_uncertain() -> None:
     scores = rng.uniform(size=1000)
     audit = draw_audit(frame, 100, 1)
     t = draw_train(frame, scores, 50, 2, exclude=set(audit.uids))
-    assert t.kind == "train" and t.method == "uncertainty" and len(t.uids) == 50
+    assert t.kind == "train" and t.method == "uncertainty+random" and len(t.uids) == 50
     assert not set(t.uids) & set(audit.uids) and t.excluded == 100
+    assert len(t.random_uids) == 15 and t.random_share == pytest.approx(0.3)
+    assert set(t.random_uids) < set(t.uids)
     by = dict(zip(frame, scores, strict=True))
-    assert np.mean([abs(by[u] - 0.5) for u in t.uids]) < np.mean(np.abs(scores - 0.5)) / 5
+    chosen = [u for u in t.uids if u not in set(t.random_uids)]
+    assert np.mean([abs(by[u] - 0.5) for u in chosen]) < np.mean(np.abs(scores - 0.5)) / 5
     assert t.as_dict()["uncertainty"] == {u: pytest.approx(1 - abs(2 * by[u] - 1))
                                           for u in t.uids}
+    only = draw_train(frame, scores, 50, 2, exclude=set(audit.uids), random_share=0.0)
+    assert only.method == "uncertainty" and only.random_uids == ()
 
 
 def test_train_diversity_avoids_near_duplicates() -> None:
@@ -172,13 +177,13 @@ def test_train_diversity_avoids_near_duplicates() -> None:
     texts = ["where is the border queue today?"] * 20 + [f"topic {w} {i}" for i, w in
                                                          enumerate("abcdefghijklmnopqrst")]
     scores = [0.5] * 20 + [0.45] * 20
-    plain = draw_train(frame, scores, 6, 0)
-    diverse = draw_train(frame, scores, 6, 0, texts=texts)
+    plain = draw_train(frame, scores, 6, 0, random_share=0.0)
+    diverse = draw_train(frame, scores, 6, 0, texts=texts, random_share=0.0)
     assert all(int(u[1:]) < 20 for u in plain.uids)  # the six most uncertain: all duplicates
     assert diverse.method == "uncertainty+diversity"
     assert diverse.representation == "hashed-char-3grams"
     assert sum(int(u[1:]) < 20 for u in diverse.uids) == 1
-    vec = draw_train(frame, scores, 6, 0, vectors=np.eye(40))
+    vec = draw_train(frame, scores, 6, 0, vectors=np.eye(40), random_share=0.0)
     assert vec.representation == "vectors" and len(set(vec.uids)) == 6
 
 
@@ -194,8 +199,62 @@ def test_train_without_scores_is_random_and_reproducible() -> None:
 def test_train_with_probability_matrix_picks_high_entropy() -> None:
     probs = np.array([[0.98, 0.01, 0.01], [1 / 3, 1 / 3, 1 / 3], [0.5, 0.5, 0.0], [0.9, 0.05,
                                                                                     0.05]])
-    t = draw_train(["a", "b", "c", "d"], probs, 2, 0)
+    t = draw_train(["a", "b", "c", "d"], probs, 2, 0, random_share=0.0)
     assert t.uids == ("b", "c") and t.uncertainty["b"] == pytest.approx(1.0)
+
+
+def _rule_frame(unscored_negatives: bool) -> tuple[list[str], list[float], list[str]]:
+    """5,000 messages, 57% of them hit by a rule (score 1; the rest 0, or no score at all), and
+    the hits are long posts (about 1,900 characters) while the rest are short (about 270):
+    the situation of issue 12, where the default sampler picked 20% hits with median 266."""
+    rng = np.random.default_rng(12)
+    frame = [f"r{i:05d}" for i in range(5000)]
+    hit = rng.random(5000) < 0.57
+    scores = [1.0 if h else (float("nan") if unscored_negatives else 0.0) for h in hit]
+    words = ["граница", "очередь", "паспорт", "виза", "такси", "хостел", "работа", "банк"]
+    texts = []
+    for h in hit:
+        k = int(rng.normal(270 if h else 40, 30 if h else 15))
+        texts.append(" ".join(rng.choice(words, size=max(k, 1)).tolist()))
+    return frame, scores, texts
+
+
+@pytest.mark.parametrize("unscored_negatives", [False, True])
+def test_train_with_rule_scores_tracks_the_population(unscored_negatives: bool) -> None:
+    frame, scores, texts = _rule_frame(unscored_negatives)
+    chats = [f"chat{i % 7}" for i in range(len(frame))]
+    t = draw_train(frame, scores, 250, 3, exclude=set(frame[:100]), texts=texts, groups=chats)
+    assert t.method == "score-stratified" and len(t.uids) == 250
+    assert "0/1 decisions" in t.note and not set(t.uids) & set(frame[:100])
+    sample, pop = t.composition["sample"], t.composition["frame"]
+    assert pop["n"] == 4900 and sample["n"] == 250
+    if unscored_negatives:
+        assert sample["share_unscored"] == pytest.approx(pop["share_unscored"], abs=0.005)
+    else:
+        assert sample["share_flagged"] == pytest.approx(pop["share_flagged"], abs=0.005)
+    ratio = sample["length"]["median"] / pop["length"]["median"]
+    assert 0.85 < ratio < 1.15, (sample["length"], pop["length"])
+    assert sample["groups"] == 7
+    assert sum(t.sample_sizes.values()) == 250 and sum(t.strata_sizes.values()) == 4900
+    assert t.as_dict()["composition"] == t.composition
+
+
+def test_train_with_constant_scores_is_random_within_the_one_stratum() -> None:
+    t = draw_train(FRAME, [0.7] * len(FRAME), 10, 3)
+    assert t.method == "score-stratified" and "same uncertainty" in t.note
+    assert set(t.uids) == set(draw_train(FRAME, None, 10, 3).uids)
+
+
+def test_train_composition_reports_sample_next_to_frame() -> None:
+    rng = np.random.default_rng(1)
+    frame = [f"c{i:04d}" for i in range(2000)]
+    scores = rng.uniform(size=2000)
+    texts = ["x" * int(n) for n in rng.integers(10, 500, size=2000)]
+    t = draw_train(frame, scores, 100, 0, texts=texts)
+    assert t.method == "uncertainty+diversity+random" and len(t.random_uids) == 30
+    c = t.composition
+    assert set(c) == {"sample", "frame"} and c["frame"]["n"] == 2000 and c["sample"]["n"] == 100
+    assert {"share_flagged", "share_unscored", "length"} <= set(c["sample"])
 
 
 def test_train_rejects_misaligned_scores() -> None:

@@ -293,3 +293,72 @@ def test_quantify_interval_holds_the_percentile_and_the_normal_interval() -> Non
         assert e.lower <= e.point - 1.959 * e.se or e.lower == 0.0
         assert e.upper >= e.point + 1.959 * e.se or e.upper == 1.0
         assert "joined" in e.notes
+
+
+# ---------------------------------------------------------------- bounds (issue 12 item 1)
+
+
+def test_quantify_flags_a_clipped_value_and_keeps_a_real_interval() -> None:
+    """Target with no positives at all: the adjusted share comes out below 0, is clipped to 0,
+    flagged, and the interval is still a real interval from 0 (consistent with a share near 0)."""
+    rng = np.random.default_rng(5)
+    clf = CLASSIFIERS[1]
+    flagged = 0
+    for _ in range(20):
+        ytr, s = population(rng, 400, 0.3, clf)
+        _, st = population(rng, 2000, 0.0, clf)
+        e = quantify_estimate(ytr, s, st, "acc", n_boot=100, rng=rng)
+        assert e.lower == 0.0 and e.upper > 0.0
+        if e.at_bound:
+            flagged += 1
+            assert e.point == 0.0 and "clipped to 0" in e.warning and "AT BOUND" in e.notes
+    assert flagged >= 5  # a raw value below 0 about half the time
+
+
+def test_quantify_when_the_assumption_fails_says_so_with_a_full_interval() -> None:
+    """Every target message flagged while the model flags only 80% of reference positives: the
+    adjusted value is above 1 in every bootstrap replicate; a zero-width [1, 1] would claim
+    certainty, so the interval is 0-1 and the warning says the error rates do not fit."""
+    rng = np.random.default_rng(6)
+    ytr = (rng.random(500) < 0.4).astype(float)
+    s = np.where(ytr == 1, (rng.random(500) < 0.8), (rng.random(500) < 0.1)).astype(float)
+    st = np.ones(3000)
+    for method in ("acc", "pacc", "emq"):
+        e = quantify_estimate(ytr, s, st, method, n_boot=100, rng=1)  # type: ignore[arg-type]
+        assert e.at_bound and e.point == 1.0, method
+        assert (e.lower, e.upper) == (0.0, 1.0), method
+    e = quantify_estimate(ytr, s, st, "acc", n_boot=100, rng=1)
+    raw = (1 - s[ytr == 0].mean()) / (s[ytr == 1].mean() - s[ytr == 0].mean())
+    assert f"value {raw:.3f}" in e.warning and "prior-shift assumption" in e.warning
+    assert e.as_dict()["at_bound"] is True
+
+
+def test_estimates_inside_the_range_are_not_flagged() -> None:
+    rng = np.random.default_rng(8)
+    ytr, s = population(rng, 400, 0.3, CLASSIFIERS[2])
+    _, st = population(rng, 2000, 0.2, CLASSIFIERS[2])
+    for method in ("acc", "pacc", "emq"):
+        e = quantify_estimate(ytr, s, st, method, n_boot=100, rng=1)  # type: ignore[arg-type]
+        assert not e.at_bound and e.warning == "" and e.width > 0
+    y, f = population(rng, 2000, 0.2, CLASSIFIERS[1])
+    assert not ppi_estimate(y[:300], f[:300], f[300:]).at_bound
+    assert not audit_estimate(y[:300], 2000).at_bound
+
+
+def test_zero_width_only_for_a_census() -> None:
+    from chatlens.estimate import check_bounds, ppi_finite_estimate
+
+    rng = np.random.default_rng(9)
+    y, f = population(rng, 500, 0.2, CLASSIFIERS[2])
+    census = [audit_estimate(y, y.size), ppi_finite_estimate(y, f, f)]
+    for e in census:
+        assert e.width == 0.0 and not e.at_bound and e.point == pytest.approx(y.mean())
+    for n in (2, 10, 100, 499):
+        for e in (audit_estimate(y[:n], y.size), audit_estimate(np.zeros(n), y.size),
+                  ppi_finite_estimate(y[:n], f[:n], f), ppi_finite_estimate(y[:n], y[:n], y)):
+            assert e.width > 0.0, (n, e)
+    point = Estimate(0.3, 0.3, 0.3, 0.95, "quantify", 100, 1000, "made up")
+    fixed = check_bounds(point)
+    assert fixed.at_bound and (fixed.lower, fixed.upper) == (0.0, 1.0)
+    assert check_bounds(point, census=True) is point
+    assert check_bounds(Estimate(0.0, 0.0, 0.1, 0.95, "ppi", 50, 500), raw_point=-0.02).at_bound

@@ -11,7 +11,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from chatlens.estimate import audit_estimate, ppi_finite_estimate
+from chatlens.estimate import audit_estimate, ppi_finite_estimate, ppi_finite_stratified
 from chatlens.estimate.simulate import CLASSIFIERS, audit_indices, population
 
 SETTINGS = [(p, clf, n) for p in (0.05, 0.2, 0.5) for clf in CLASSIFIERS for n in (100, 400)]
@@ -159,3 +159,27 @@ def test_about_fifteen_audited_positives_keep_the_linear_working_model() -> None
         linear += "lambda=" in e.notes
     assert linear >= 0.9 * 1500
     assert cover / 1500 >= 0.925
+
+
+@pytest.mark.parametrize("with_keys", [True, False])
+def test_ppi_does_not_depend_on_the_order_of_the_audit_rows(with_keys: bool) -> None:
+    """Issue 12 item 4: 50 permutations of the audit rows (and of the population) give the
+    bitwise-same estimate, with the recalibration's folds drawn from uid hashes or, without
+    uids, from the sorted (label, score) pairs."""
+    rng = np.random.default_rng(4)
+    y, f = population(rng, 3000, 0.3, CLASSIFIERS[1])
+    idx = audit_indices(rng, y.size, 300)
+    uids = np.array([f"u{i:05d}" for i in range(y.size)])
+    strata = np.array(["a", "b", "c"])[np.arange(y.size) % 3]
+
+    def both(perm: np.ndarray, pop: np.ndarray) -> tuple[tuple[float, ...], tuple[float, ...]]:
+        i = idx[perm]
+        keys = list(uids[i]) if with_keys else None
+        e = ppi_finite_estimate(y[i], f[i], f[pop], keys=keys)
+        s = ppi_finite_stratified(y[i], f[i], strata[i], f[pop], strata[pop], keys=keys)
+        assert "logistic recalibration" in e.notes
+        return (e.point, e.lower, e.upper), (s.point, s.lower, s.upper)
+
+    first = both(np.arange(idx.size), np.arange(y.size))
+    for _ in range(50):
+        assert both(rng.permutation(idx.size), rng.permutation(y.size)) == first

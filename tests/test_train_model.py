@@ -141,6 +141,55 @@ def test_model_scorer_on_batch(model: TrainedModel) -> None:
     assert clone.positive_proba(batch) == probs
 
 
+def test_fold_models_reproduce_the_out_of_fold_probabilities(model: TrainedModel) -> None:
+    """The kept fold models are the functions that made the out-of-fold probabilities, so the
+    cross-fitted scorer gives new messages scores distributed like them (issue 12 item 1)."""
+    texts, _ = synthetic(400, seed=1)
+    assert model.oof_fold is not None and model.oof_proba is not None
+    every = model.predict_proba_folds(texts)
+    assert every.shape == (len(model.folds), 400, 2)
+    own = every[model.oof_fold, np.arange(400)]
+    assert np.abs(own - model.oof_proba).max() < 1e-5  # fold weights rounded to float32
+    new, _ = synthetic(60, seed=7)
+    keys = [f"uid{i}" for i in range(60)]
+    p = model.predict_proba_cross_fitted(new, keys)
+    q = model.predict_proba_cross_fitted(new[::-1], keys[::-1])[::-1]
+    assert np.array_equal(p, q)  # each text's fold follows its key, not its position
+    from chatlens.train.model import fold_of
+    folds = model.predict_proba_folds(new)
+    assert np.array_equal(p, folds[[fold_of(k, len(model.folds)) for k in keys], np.arange(60)])
+
+
+def test_fold_models_survive_save_and_load(model: TrainedModel, tmp_path: Path) -> None:
+    model.save(tmp_path / "m")
+    loaded = TrainedModel.load(tmp_path / "m")
+    texts, _ = synthetic(50, seed=4)
+    keys = [str(i) for i in range(50)]
+    assert len(loaded.folds) == len(model.folds)
+    assert np.array_equal(model.predict_proba_cross_fitted(texts, keys),
+                          loaded.predict_proba_cross_fitted(texts, keys))
+    raw = (tmp_path / "m" / "folds.npz").read_bytes()
+    (tmp_path / "m" / "folds.npz").write_bytes(raw[:-10] + bytes(10))
+    with pytest.raises(ModelError, match="checksum"):
+        TrainedModel.load(tmp_path / "m")
+
+
+def test_out_of_fold_scorer_answers_new_messages_with_the_fold_models(
+        model: TrainedModel) -> None:
+    import pyarrow as pa
+
+    from chatlens.code.model import OutOfFoldScorer
+    texts = ["ты идиот сегодня", "купил хлеб и молоко вчера", "где граница"]
+    norms, lemmas = enrich_texts(texts)
+    batch = Batch(text=texts, norm=norms, lang=["ru"] * 3, lemmas=lemmas,
+                  uids=pa.array(["a", "b", "c"]))
+    scorer = OutOfFoldScorer(ModelScorer("model0", model), {"a": np.array([0.25, 0.75])})
+    assert scorer.cross_fitted
+    p = scorer.proba(batch)
+    assert np.array_equal(p[0], [0.25, 0.75])
+    assert np.array_equal(p[1:], model.predict_proba_cross_fitted(texts[1:], ["b", "c"]))
+
+
 def test_shipped_hostility_model_scores_sensibly() -> None:
     m = shipped_model("hostility-ru")
     assert m.positive == "yes" and m.labels == ["yes", "no"]

@@ -111,6 +111,44 @@ def test_model_scorer_codes_probabilities_and_estimates_cover_truth(
         p.estimate("border_crossing", method="quantify")
 
 
+def test_cross_fitted_codes_score_every_message_out_of_fold(
+        trained: tuple[Project, dict], tmp_path: Path) -> None:
+    """What quantification should score reference and target with (issue 12 item 1): training
+    messages their out-of-fold probability, all others the fold model their uid hashes to."""
+    p, _ = trained
+    if not (p.root / "models" / "border_crossing-v1").exists():
+        p.train("border_crossing", cv=3)
+    from importlib import resources
+
+    from chatlens.project.train import cross_fitted_codes
+    from chatlens.train import load_model
+    from chatlens.train.storage import load_out_of_fold
+
+    text = resources.files("chatlens.codebooks").joinpath("exodus-2022.yaml").read_text("utf-8")
+    text = text.replace('version: "1.0.0"', 'version: "1.0.2"').replace(
+        "        negation: {window: 2}\n\n  - id: mobilization",
+        "        negation: {window: 2}\n      - {type: model, model: border_crossing-v1}\n"
+        "    combine: any\n\n  - id: mobilization")
+    (tmp_path / "cb.yaml").write_text(text, encoding="utf-8")
+    p.code(tmp_path / "cb.yaml")
+    frame = population_frame(p.store, "exodus-2022", "border_crossing").to_pylist()
+    uids = [r["uid"] for r in frame]
+    codes, info = cross_fitted_codes(p, "border_crossing", uids)
+    assert info["cross_fitted"] and info["models"] == ["border_crossing-v1"]
+    assert codes.num_rows == info["recoded"] == len(uids)
+    folder = p.root / "models" / "border_crossing-v1"
+    model = load_model(folder)
+    oof = load_out_of_fold(folder, model.labels)
+    text_of = {r["uid"]: r["text"] for r in frame}
+    others = [u for u in uids if u not in oof]
+    assert others
+    cross = dict(zip(others, model.predict_proba_cross_fitted(
+        [text_of[u] for u in others], others)[:, model.labels.index("yes")], strict=True))
+    for r in codes.to_pylist():  # a rule hit scores 1.0 (combine: any)
+        want = oof[r["uid"]][0] if r["uid"] in oof else cross[r["uid"]]
+        assert r["score"] in (1.0, pytest.approx(float(want), abs=1e-6))
+
+
 def test_shipped_model_can_score_a_measure(tmp_path: Path) -> None:
     from chatlens.code.compiled import compile_codebook
 

@@ -11,8 +11,12 @@ units by independent uniform keys is a uniformly random permutation, so this is 
 is independent of the frame's row order and of numpy/Python versions, and costs one hash per
 uid. Ties (probability 2⁻⁶⁴) are broken by uid.
 
-A *training* sample picks items that should improve a model (uncertainty, then diversity). It is
-recorded as such and never counts as an audit sample; it excludes the audit uids it is given.
+A *training* sample picks items that should improve a model (uncertainty, then diversity), plus
+a random share of the frame so that the model also sees typical messages. When the scores carry
+no uncertainty (0/1 rule decisions, or one value for everything) uncertainty sampling has nothing
+to go on and its tie-breaking (diversity) favours odd, short messages, so the draw is random
+within score strata instead. It is recorded as such, with the sample's composition next to the
+frame's, and never counts as an audit sample; it excludes the audit uids it is given.
 """
 
 from __future__ import annotations
@@ -20,6 +24,7 @@ from __future__ import annotations
 import hashlib
 import heapq
 import itertools
+import math
 import zlib
 from collections.abc import Collection, Mapping, Sequence
 from dataclasses import asdict, dataclass, field
@@ -211,10 +216,17 @@ def draw_active(frame_uids: Sequence[str], spread: ArrayLike, n: float, seed: in
 
 @dataclass(frozen=True)
 class TrainSample:
-    """Items picked to improve a model; never audit items. ``uids`` in selection order."""
+    """Items picked to improve a model; never audit items. ``uids`` in selection order.
+
+    ``method``: ``random`` (no scores), ``score-stratified`` (scores without uncertainty: random
+    within score strata), or ``uncertainty``/``uncertainty+diversity`` followed by ``+random``
+    when part of the sample is a simple random draw (``random_uids``, ``random_share`` of it).
+    ``composition`` compares the sample with the frame it was drawn from (audit items left out):
+    see :func:`composition`. ``note`` explains a fallback in one sentence.
+    """
 
     uids: tuple[str, ...]
-    method: str  # random | uncertainty | uncertainty+diversity
+    method: str
     seed: int
     frame_size: int
     n_requested: int
@@ -223,6 +235,12 @@ class TrainSample:
     pool_size: int
     representation: str | None = None
     uncertainty: dict[str, float] = field(default_factory=dict)
+    random_share: float = 0.0
+    random_uids: tuple[str, ...] = ()
+    strata_sizes: dict[str, int] = field(default_factory=dict)  # score-stratified: N_h
+    sample_sizes: dict[str, int] = field(default_factory=dict)  # score-stratified: n_h
+    composition: dict[str, Any] = field(default_factory=dict)
+    note: str = ""
     kind: Literal["train"] = "train"
     rng: str = RNG
 
@@ -230,6 +248,7 @@ class TrainSample:
         """The selection and how it was made as plain JSON-able data."""
         d = asdict(self)
         d["uids"] = list(self.uids)
+        d["random_uids"] = list(self.random_uids)
         return d
 
 
@@ -280,49 +299,176 @@ def _diverse(u: NDArray[np.float64], x: NDArray[np.float64], n: int) -> list[int
     return chosen
 
 
+#: Share of a training sample drawn at random from the frame when the scores are informative.
+RANDOM_SHARE = 0.3
+
+
+def informative(scores: ArrayLike) -> tuple[bool, str]:
+    """Whether scores carry uncertainty that uncertainty sampling can use, and why not.
+
+    Not informative: no scored item, finite scores that are all 0 or 1 (decisions, e.g. rule
+    hits, not probabilities), or a single distinct uncertainty among the scored items. Missing
+    (NaN) scores are left out of the check.
+    """
+    s = np.asarray(scores, dtype=np.float64)
+    rows = ~np.isnan(s) if s.ndim == 1 else ~np.isnan(s).any(axis=1)
+    f = s[rows]
+    if f.size == 0:
+        return False, "no item has a score"
+    if np.all((f == 0.0) | (f == 1.0)):
+        return False, "the scores are 0/1 decisions, which carry no uncertainty"
+    u = uncertainty(f)
+    if float(u.max() - u.min()) <= 1e-12:
+        return False, "every scored item has the same uncertainty"
+    return True, ""
+
+
+def score_strata(scores: ArrayLike) -> list[str]:
+    """One stratum name per item: ``unscored`` for a missing score; otherwise the score rounded
+    to 0.1 (vector) or the most probable class index (matrix), e.g. ``s=1.0`` or ``c=2``."""
+    s = np.asarray(scores, dtype=np.float64)
+    if s.ndim == 1:
+        return ["unscored" if np.isnan(v) else f"s={round(float(v), 1):.1f}" for v in s]
+    return ["unscored" if np.isnan(r).any() else f"c={int(np.argmax(r))}" for r in s]
+
+
+def composition(idx: Sequence[int], scores: ArrayLike | None = None,
+                texts: Sequence[str] | None = None,
+                groups: Sequence[str] | None = None) -> dict[str, Any]:
+    """What a set of items (frame positions ``idx``) looks like: ``n``; with scores, the share
+    flagged (P >= 0.5, vector) or the share per most probable class (matrix) among the scored
+    items and the share unscored; with texts, the median and quartiles of the length in
+    characters; with groups (e.g. chats), how many there are and the largest one's share."""
+    ix = np.asarray(list(idx), dtype=np.int64)
+    out: dict[str, Any] = {"n": int(ix.size)}
+    if ix.size == 0:
+        return out
+    if scores is not None:
+        s = np.asarray(scores, dtype=np.float64)[ix]
+        if s.ndim == 1:
+            scored = s[~np.isnan(s)]
+            out["share_flagged"] = float(np.mean(scored >= 0.5)) if scored.size else None
+            out["share_unscored"] = float(np.mean(np.isnan(s)))
+        else:
+            ok = ~np.isnan(s).any(axis=1)
+            top = np.argmax(s[ok], axis=1)
+            out["share_by_class"] = {str(k): float(np.mean(top == k)) for k in range(s.shape[1])}
+            out["share_unscored"] = float(np.mean(~ok))
+    if texts is not None:
+        lens = np.array([len(texts[i] or "") for i in ix], dtype=np.float64)
+        q1, med, q3 = np.quantile(lens, [0.25, 0.5, 0.75])
+        out["length"] = {"median": float(med), "q1": float(q1), "q3": float(q3)}
+    if groups is not None:
+        g: dict[str, int] = {}
+        for i in ix:
+            g[str(groups[i])] = g.get(str(groups[i]), 0) + 1
+        out["groups"] = len(g)
+        out["largest_group_share"] = max(g.values()) / int(ix.size)
+    return out
+
+
 def draw_train(frame_uids: Sequence[str], scores: ArrayLike | None, n: int, seed: int,
                exclude: Collection[str] = frozenset(), texts: Sequence[str] | None = None,
-               vectors: ArrayLike | None = None, pool_factor: int = 5) -> TrainSample:
+               vectors: ArrayLike | None = None, pool_factor: int = 5,
+               random_share: float = RANDOM_SHARE,
+               groups: Sequence[str] | None = None) -> TrainSample:
     """Pick up to ``n`` training items from the frame, never one in ``exclude``.
 
-    ``scores`` (aligned with ``frame_uids``) are P(positive) per item or a probability matrix;
-    without them the pick is random. With them the ``pool_factor·n`` most uncertain items form a
-    pool (ties broken at random by seed); with ``texts`` (hashed character 3-grams) or
-    ``vectors`` the pool is thinned greedily for uncertainty and diversity, otherwise the most
-    uncertain are taken. Asking for more items than remain gives all of them.
+    ``scores`` (aligned with ``frame_uids``) are P(positive) per item or a probability matrix.
+
+    - Without scores the pick is a simple random draw (``random``).
+    - Scores without uncertainty (see :func:`informative`: 0/1 rule decisions, or one value for
+      all) cannot say which items would teach the model most, and picking among their ties by
+      diversity favours short, odd messages; the pick is then random within score strata
+      (:func:`score_strata`), allocated in proportion to their sizes (``score-stratified``).
+    - Informative scores: ``ceil(random_share·n)`` items are a simple random draw from the frame
+      (``random_uids``), so the model keeps seeing typical messages; the rest come from the
+      ``pool_factor·n`` most uncertain of the remaining items (ties broken at random by seed),
+      thinned greedily for uncertainty and diversity when ``texts`` (hashed character 3-grams)
+      or ``vectors`` are given, else the most uncertain.
+
+    ``texts`` and ``groups`` (e.g. chat keys) also feed ``composition``: the sample next to the
+    frame (audit items left out) — size, share flagged, length, groups — for the user to check.
+    Asking for more items than remain gives all of them.
     """
     _check_frame(frame_uids)
+    if not 0.0 <= random_share <= 1.0:
+        raise UsageError(f"random_share must be between 0 and 1, got {random_share}")
+    if texts is not None and len(texts) != len(frame_uids):
+        raise UsageError(f"{len(texts)} texts for {len(frame_uids)} frame uids")
+    if groups is not None and len(groups) != len(frame_uids):
+        raise UsageError(f"{len(groups)} groups for {len(frame_uids)} frame uids")
     excl = set(exclude)
     keep = [i for i, u in enumerate(frame_uids) if u not in excl]
     m = min(max(n, 0), len(keep))
     base: dict[str, Any] = {"seed": seed, "frame_size": len(frame_uids), "n_requested": n,
                             "excluded": len(frame_uids) - len(keep)}
+    if scores is not None and len(np.asarray(scores, dtype=np.float64)) != len(frame_uids):
+        raise UsageError(f"{len(np.asarray(scores))} scores for {len(frame_uids)} frame uids")
+
+    def comp(picks: Sequence[int]) -> dict[str, Any]:
+        return {"sample": composition(picks, scores, texts, groups),
+                "frame": composition(keep, scores, texts, groups)}
+
+    def random_picks(among: Sequence[int], k: int) -> list[int]:
+        return [i for _, _, i in heapq.nsmallest(
+            k, ((prn(seed, frame_uids[i]), frame_uids[i], i) for i in among))]
+
     if scores is None:
-        picks = [i for _, _, i in heapq.nsmallest(
-            m, ((prn(seed, frame_uids[i]), frame_uids[i], i) for i in keep))]
+        picks = random_picks(keep, m)
         return TrainSample(tuple(frame_uids[i] for i in picks), "random", n=m,
-                           pool_size=len(keep), **base)
+                           pool_size=len(keep), random_share=1.0,
+                           random_uids=tuple(frame_uids[i] for i in picks),
+                           composition=comp(picks), **base)
     u_all = uncertainty(scores)
-    if len(u_all) != len(frame_uids):
-        raise UsageError(f"{len(u_all)} scores for {len(frame_uids)} frame uids")
-    idx = np.asarray(keep, dtype=np.int64)
-    keys = np.fromiter((prn(seed, frame_uids[i]) for i in keep), dtype=np.uint64, count=len(keep))
+    ok, why = informative(np.asarray(scores, dtype=np.float64)[keep]) if keep else (True, "")
+    if not ok:
+        names = score_strata(scores)
+        groups_h: dict[str, list[int]] = {}
+        for i in keep:
+            groups_h.setdefault(names[i], []).append(i)
+        sizes = {h: len(v) for h, v in sorted(groups_h.items())}
+        alloc = allocate(sizes, m)
+        picked = sorted((prn(seed, frame_uids[i]), frame_uids[i], i) for h in sorted(groups_h)
+                        for i in random_picks(groups_h[h], alloc[h]))
+        picks = [i for _, _, i in picked]
+        return TrainSample(tuple(frame_uids[i] for i in picks), "score-stratified", n=m,
+                           pool_size=len(keep), random_share=1.0,
+                           random_uids=tuple(frame_uids[i] for i in picks),
+                           strata_sizes=sizes, sample_sizes=alloc, composition=comp(picks),
+                           note=f"Uncertainty sampling was not used because {why}; the sample "
+                                "is random within score strata, in proportion to their sizes.",
+                           **base)
+    k_rand = min(m, math.ceil(random_share * m))
+    rand = random_picks(keep, k_rand)
+    taken = set(rand)
+    rest = [i for i in keep if i not in taken]
+    m_unc = m - k_rand
+    idx = np.asarray(rest, dtype=np.int64)
+    keys = np.fromiter((prn(seed, frame_uids[i]) for i in rest), dtype=np.uint64,
+                       count=len(rest))
     # most uncertain first, random order (by seed) within ties; a key tie (p = 2^-64) is broken
     # by frame position
-    ranked = idx[np.lexsort((keys, -u_all[idx]))].tolist()
+    ranked = idx[np.lexsort((keys, -u_all[idx]))].tolist() if rest else []
     rep: NDArray[np.float64] | None = None
     name: str | None = None
     if vectors is not None or texts is not None:
-        pool = ranked[:min(len(ranked), max(m, pool_factor * m))]
+        pool = ranked[:min(len(ranked), max(m_unc, pool_factor * m_unc))]
         if vectors is not None:
             rep, name = np.asarray(vectors, dtype=np.float64)[pool], "vectors"
         else:
             assert texts is not None
             rep, name = hashed_ngrams([texts[i] for i in pool]), "hashed-char-3grams"
-        picks = [pool[j] for j in _diverse(u_all[pool], rep, m)] if m else []
+        chosen = [pool[j] for j in _diverse(u_all[pool], rep, m_unc)] if m_unc else []
         method = "uncertainty+diversity"
     else:
-        pool, picks, method = ranked[:m], ranked[:m], "uncertainty"
+        pool, chosen, method = ranked[:m_unc], ranked[:m_unc], "uncertainty"
+    if k_rand:
+        method += "+random"
+    picks = chosen + rand
     return TrainSample(tuple(frame_uids[i] for i in picks), method, n=m, pool_size=len(pool),
                        representation=name,
-                       uncertainty={frame_uids[i]: float(u_all[i]) for i in picks}, **base)
+                       uncertainty={frame_uids[i]: float(u_all[i]) for i in picks},
+                       random_share=k_rand / m if m else 0.0,
+                       random_uids=tuple(frame_uids[i] for i in rand),
+                       composition=comp(picks), **base)

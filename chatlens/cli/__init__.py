@@ -427,6 +427,14 @@ def sample(measure: str, kind: str, n: int, strata: str | None, seed: int | None
               f"messages ({kind}, seed {result['seed']}); label it in `chatlens serve` or "
               f"export it with `chatlens label export --sample {result['sample_id']} "
               "--format labelstudio-tasks -o tasks.json`")
+    comp = result["design"].get("composition")
+    if comp:  # a training sample: how it compares with the population it was drawn from
+        if result["design"].get("note"):
+            out.print(f"[dim]{safe(result['design']['note'])}[/dim]")
+        for name in ("sample", "frame"):
+            c = comp[name]
+            out.print(f"  {name:<6} {c['n']:>8,} messages, {100 * c['share_flagged']:.1f}% coded "
+                      f"positive, median length {c['length']['median']:.0f} characters")
 
 
 @cli.group(invoke_without_command=True)

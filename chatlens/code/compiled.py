@@ -108,7 +108,7 @@ def load_model_scorer(sid: str, m: Measure, name: str, label: str | None, thresh
                             f"labels {m.labels}; train a model for this measure.")
     scorer = TrainedScorer(sid, model, name=name, label=label, threshold=threshold)
     oof = load_out_of_fold(folder, model.labels) if out_of_fold else {}
-    return OutOfFoldScorer(scorer, oof) if oof else scorer
+    return OutOfFoldScorer(scorer, oof) if out_of_fold and (oof or model.folds) else scorer
 
 
 def model_fingerprints(cb: Codebook, models_dir: Path | None) -> dict[str, str]:

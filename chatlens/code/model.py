@@ -79,24 +79,39 @@ class ModelScorer:
 
 
 class OutOfFoldScorer(ModelScorer):
-    """A :class:`ModelScorer` that answers with the model's *out-of-fold* probabilities for the
-    messages it was trained on (``oof``: uid -> probabilities in the model's label order) and
-    with its ordinary predictions for every other message. Quantification estimates a model's
-    error rates from labelled messages; on its own training messages the model is overconfident,
-    so those rates would be too good. The batch must carry its uids."""
+    """A :class:`ModelScorer` whose every answer comes from a model that did not learn from the
+    message: for the model's training messages (``oof``: uid -> probabilities in the model's
+    label order) their out-of-fold probabilities; for every other message the *cross-fitted*
+    fold models (the fold model its uid hashes to,
+    :meth:`~chatlens.train.model.TrainedModel.predict_proba_cross_fitted`), the same functions
+    that produced the out-of-fold probabilities. Quantification measures a model's error rates
+    on labelled messages and applies them to the target: both must be scored this way, since the
+    final model scores its training messages too well and new messages more sharply than its
+    out-of-fold rates describe. Models saved without fold models (older ones, shipped ones)
+    answer other messages with their ordinary predictions (``cross_fitted`` is then False). The
+    batch must carry its uids."""
 
     def __init__(self, inner: ModelScorer, oof: dict[str, np.ndarray]) -> None:
         super().__init__(inner.id, inner.model, name=inner.name, threshold=inner.threshold)
         self._label = inner.label
         self.oof = oof
 
+    @property
+    def cross_fitted(self) -> bool:
+        """True when messages outside the training data are scored by the fold models."""
+        return bool(self.model.folds)
+
     def proba(self, batch: Batch) -> np.ndarray:
-        p = super().proba(batch)
         if batch.uids is None:
             raise ValueError("out-of-fold scoring needs the batch's uids")
-        for i, uid in enumerate(batch.uids.to_pylist()):
+        uids = [str(u) for u in batch.uids.to_pylist()]
+        if self.model.folds:
+            p = self.model.predict_proba_cross_fitted(batch.text, uids, batch.lemmas,
+                                                      norms=batch.norm)
+        else:
+            p = super().proba(batch)
+        for i, uid in enumerate(uids):
             row = self.oof.get(uid)
             if row is not None:
                 p[i] = row
         return p
-

@@ -21,6 +21,7 @@ from chatlens.estimate.result import (
     MIN_LABELLED_N,
     Difference,
     Estimate,
+    check_bounds,
     small_group,
 )
 
@@ -33,6 +34,7 @@ __all__ = [
     "audit_estimate",
     "auto_method",
     "binarize",
+    "check_bounds",
     "difference",
     "fpc_effective_n",
     "naive_estimate",

@@ -15,7 +15,7 @@ import numpy as np
 from numpy.typing import ArrayLike, NDArray
 from scipy.stats import chi2, norm
 
-from chatlens.estimate.result import Estimate
+from chatlens.estimate.result import Estimate, check_bounds
 
 #: Counts of positives (or negatives) at or below this use the Poisson-based bound of the
 #: Brown-Cai-DasGupta modified Wilson interval, which removes Wilson's coverage dip near 0 and 1.
@@ -136,7 +136,8 @@ def audit_estimate(
         notes += "; finite-population corrected" if N is not None else "; no FPC (N unknown)"
         if np.isinf(n_eff):
             notes = "census: every message was coded, the share is exact"
-        return Estimate(p, float(lo), float(hi), level, "audit", n, N, notes, se)
+        return check_bounds(Estimate(p, float(lo), float(hi), level, "audit", n, N, notes, se),
+                            census=N is not None and n == N)
     return _stratified(y, np.asarray(strata), strata_sizes, N, level)
 
 
@@ -187,7 +188,8 @@ def _stratified(
     if single.any():
         notes += (f"; {int(single.sum())} stratum/strata with a single audited message: their "
                   "variance is taken at its maximum")
-    est = Estimate(p, float(lo), float(hi), level, "audit", n, N_tot, notes, float(np.sqrt(var)))
+    est = check_bounds(Estimate(p, float(lo), float(hi), level, "audit", n, N_tot, notes,
+                                float(np.sqrt(var))), census=n == N_tot)
     return unreached(est, sum(missing.values()) / N_tot, list(missing)) if missing else est
 
 

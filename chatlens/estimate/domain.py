@@ -18,6 +18,8 @@ variance its ``z`` can have; strata no audited message reached are bounded as in
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 import numpy as np
 from numpy.typing import ArrayLike, NDArray
 
@@ -28,7 +30,7 @@ from chatlens.estimate.audit import (
     wilson_interval,
     z_value,
 )
-from chatlens.estimate.ppi import PPI_MIN_MINORITY, _as_scores, working_model_values
+from chatlens.estimate.ppi import PPI_MIN_MINORITY, _as_scores, key_order, working_model_values
 from chatlens.estimate.result import Estimate
 
 
@@ -61,18 +63,25 @@ def domain_stratified(
     level: float = 0.95,
     yhat_labelled: ArrayLike | None = None,
     yhat_population: ArrayLike | None = None,
+    keys: Sequence[str] | None = None,
 ) -> Estimate:
     """The share of positives in one domain under a stratified audit: audit-only, or
     prediction-powered when the model's scores are given (on the audit and on the population).
 
     ``strata_*`` give each message's stratum and ``domain_*`` whether it is in the domain; the
-    ``*_population`` arrays cover the whole population the sample was drawn from.
+    ``*_population`` arrays cover the whole population the sample was drawn from. ``keys``
+    (the audited uids) put the audit in a canonical order, so nothing depends on how its rows
+    were listed (:func:`chatlens.estimate.ppi.key_order`).
     """
     y = _as_binary(y_labelled, "y_labelled")
     s_l = np.asarray(strata_labelled).astype(str)
     d_l = np.asarray(domain_labelled, dtype=bool)
     s_all = np.asarray(strata_population).astype(str)
     d_all = np.asarray(domain_population, dtype=bool)
+    f_l = None if yhat_labelled is None else _as_scores(yhat_labelled, "yhat_labelled")
+    order = key_order(y, f_l if f_l is not None else y, keys, strata=s_l)
+    y, s_l, d_l = y[order], s_l[order], d_l[order]
+    f_l = f_l[order] if f_l is not None else None
     N_d = int(d_all.sum())
     if N_d == 0:
         raise ValueError("the domain holds no message of the population")
@@ -85,8 +94,8 @@ def domain_stratified(
     keep = ~np.isin(s_all, list(unreached_d)) if unreached_d else np.ones(s_all.size, bool)
     N_dr = N_d - sum(unreached_d.values())  # domain messages in reached strata
     n_d = int(d_l.sum())
-    if yhat_labelled is not None and yhat_population is not None:
-        f = _as_scores(yhat_labelled, "yhat_labelled")
+    if f_l is not None and yhat_population is not None:
+        f = f_l
         f_all = _as_scores(yhat_population, "yhat_population")
         g, g_all, how = working_model_values(y, f, f_all)
         z = (y - g) * d_l

@@ -14,7 +14,8 @@ the data, so a useless model cannot make the interval wider than the audit-only 
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import hashlib
+from collections.abc import Callable, Sequence
 from dataclasses import replace
 
 import numpy as np
@@ -22,7 +23,7 @@ from numpy.typing import ArrayLike, NDArray
 from scipy.special import expit
 
 from chatlens.estimate.audit import _as_binary, audit_estimate, unreached, z_value
-from chatlens.estimate.result import Estimate
+from chatlens.estimate.result import Estimate, check_bounds
 
 #: Below this many audited positives (or negatives) the CLT interval of PPI is not trusted on its
 #: own: the reported interval is widened to also contain the audit-only Wilson interval.
@@ -36,6 +37,30 @@ def _as_scores(a: ArrayLike, name: str) -> NDArray[np.float64]:
     if s.size and (np.nanmin(s) < 0.0 or np.nanmax(s) > 1.0 or np.isnan(s).any()):
         raise ValueError(f"{name} must be probabilities or 0/1 predictions in [0, 1]")
     return s
+
+
+def key_order(y: NDArray[np.float64], f: NDArray[np.float64],
+              keys: Sequence[str] | None = None,
+              strata: NDArray[np.str_] | None = None) -> NDArray[np.int64]:
+    """A canonical order of the audit rows, so that no estimate depends on how they were listed.
+
+    With ``keys`` (e.g. the audited messages' uids) the rows are ordered by a hash of the key
+    (blake2b, 64 bits; the key itself breaks a tie), otherwise by ``(y, f)`` (rows that tie are
+    interchangeable). ``strata``, when given, is the first sort key. Sums, and the cross-fitting
+    folds assigned along this order, are then the same for every permutation of the rows.
+    """
+    st = None if strata is None else [str(x) for x in strata]
+    if keys is not None:
+        ks = [str(k) for k in keys]
+        if len(ks) != y.size:
+            raise ValueError("keys must have one entry per audited message")
+        h = [hashlib.blake2b(k.encode(), digest_size=8).digest() for k in ks]
+        order = sorted(range(y.size), key=lambda i: ("" if st is None else st[i], h[i], ks[i]))
+        return np.asarray(order, dtype=np.int64)
+    cols: list[NDArray[np.float64] | NDArray[np.str_]] = [f, y]
+    if st is not None:
+        cols.append(np.asarray(st))
+    return np.lexsort(tuple(cols)).astype(np.int64)
 
 
 def ppi_lambda(y: NDArray[np.float64], f: NDArray[np.float64], f_u: NDArray[np.float64]) -> float:
@@ -70,6 +95,7 @@ def ppi_estimate(
     level: float = 0.95,
     tuned: bool = True,
     small_sample_guard: bool = True,
+    keys: Sequence[str] | None = None,
 ) -> Estimate:
     """Prediction-powered prevalence from audit labels plus model scores on the population.
 
@@ -83,6 +109,10 @@ def ppi_estimate(
     negatives. With fewer than ``PPI_MIN_MINORITY`` of either, the interval is widened to the
     smallest interval containing both the PPI interval and the audit-only Wilson interval
     (which is valid at any size); ``small_sample_guard=False`` turns this off.
+
+    ``keys`` (e.g. the audited messages' uids, aligned with ``y_labelled``): the estimate never
+    depends on the order of the rows; with keys, any cross-fitting folds are drawn from their
+    hashes, without them from the order of ``(label, score)`` (see :func:`key_order`).
     """
     y = _as_binary(y_labelled, "y_labelled")
     f = _as_scores(yhat_labelled, "yhat_labelled")
@@ -91,6 +121,8 @@ def ppi_estimate(
         raise ValueError("y_labelled and yhat_labelled must have the same length")
     if y.size < 2 or f_u.size < 2:
         raise ValueError("PPI needs at least 2 labelled and 2 unlabelled messages")
+    order = key_order(y, f, keys)
+    y, f, f_u = y[order], f[order], np.sort(f_u)
     lam = ppi_lambda(y, f, f_u) if tuned else 1.0
     point, se = ppi_point_se(y, f, f_u, lam)
     notes = f"PPI++ (lambda={lam:.3f}); CLT interval" if tuned else "PPI (lambda=1); CLT interval"
@@ -105,6 +137,7 @@ def ppi_finite_estimate(
     level: float = 0.95,
     tuned: bool = True,
     small_sample_guard: bool = True,
+    keys: Sequence[str] | None = None,
 ) -> Estimate:
     """Prediction-powered share of a finite, fully scored population (what chatlens reports).
 
@@ -122,7 +155,10 @@ def ppi_finite_estimate(
     audit's (up to noise in fitting ``g``). ``tuned=False`` uses plain ``g = f``.
 
     ``yhat_population``: scores of all N messages, audited ones included. The same small-sample
-    guard as :func:`ppi_estimate` applies.
+    guard as :func:`ppi_estimate` applies. ``keys``: the audited messages' uids (aligned with
+    ``y_labelled``); the recalibration's cross-fitting folds are assigned from their hashes, so
+    permuting the audit rows (or the population) gives a bitwise-identical estimate. Without
+    keys the folds follow the sorted ``(label, score)`` pairs, equally order-free.
     """
     y = _as_binary(y_labelled, "y_labelled")
     f = _as_scores(yhat_labelled, "yhat_labelled")
@@ -132,6 +168,8 @@ def ppi_finite_estimate(
         raise ValueError("y_labelled and yhat_labelled must have the same length")
     if n < 2 or n > N:
         raise ValueError("needs at least 2 audited messages, all of them in the population")
+    order = key_order(y, f, keys)
+    y, f, f_all = y[order], f[order], np.sort(f_all)
     work, work_mean, how = working_model(y, f, f_all, tuned)
     rect = y - work
     point = work_mean + float(rect.mean())
@@ -141,7 +179,7 @@ def ppi_finite_estimate(
              f"finite-population correction {fpc:.3f}); CLT interval")
     se, notes = _disagreement_floor(y, f, N, se, notes)
     return _finish(y, point, se, level, N, notes, small_sample_guard,
-                   lambda: audit_estimate(y, N, level), "audit-only Wilson interval")
+                   lambda: audit_estimate(y, N, level), "audit-only Wilson interval", n == N)
 
 
 def ppi_finite_stratified(
@@ -151,6 +189,7 @@ def ppi_finite_stratified(
     yhat_population: ArrayLike,
     strata_population: ArrayLike,
     level: float = 0.95,
+    keys: Sequence[str] | None = None,
 ) -> Estimate:
     """:func:`ppi_finite_estimate` for a stratified audit sample.
 
@@ -161,7 +200,8 @@ def ppi_finite_stratified(
     so its residual variance is taken at the largest it can be (1: residuals lie in [-1, 1]).
     Strata of the population that no audited message reached cannot be corrected: the estimate
     describes the others, and :func:`~chatlens.estimate.audit.unreached` widens the interval to
-    allow any share in them.
+    allow any share in them. ``keys``: as in :func:`ppi_finite_estimate` (row order never
+    matters).
     """
     y = _as_binary(y_labelled, "y_labelled")
     f = _as_scores(yhat_labelled, "yhat_labelled")
@@ -172,18 +212,25 @@ def ppi_finite_stratified(
         raise ValueError("labels, scores and strata must have matching lengths")
     if y.size < 2:
         raise ValueError("needs at least 2 audited messages")
+    order = key_order(y, f, keys, strata=s_l)
+    y, f, s_l = y[order], f[order], s_l[order]
+    keys_sorted = [keys[i] for i in order] if keys is not None else None
+    pop = np.lexsort((f_all, s_all))
+    f_all, s_all = f_all[pop], s_all[pop]
     N = f_all.size
     reached = np.isin(s_all, np.unique(s_l))
     if not reached.all():
-        keys_m, N_m = np.unique(s_all[~reached], return_counts=True)
-        inner = ppi_finite_stratified(y, f, s_l, f_all[reached], s_all[reached], level)
-        return replace(unreached(inner, float(N_m.sum()) / N, keys_m.tolist()), N_population=N)
-    keys, N_h = np.unique(s_all, return_counts=True)
+        missing, N_m = np.unique(s_all[~reached], return_counts=True)
+        inner = ppi_finite_stratified(y, f, s_l, f_all[reached], s_all[reached], level,
+                                      keys_sorted)
+        return replace(unreached(inner, float(N_m.sum()) / N, missing.tolist()),
+                       N_population=N)
+    names, N_h = np.unique(s_all, return_counts=True)
     work, work_mean, how = working_model(y, f, f_all, True)
     rect = y - work
     correction, var = 0.0, 0.0
     single = 0
-    for key, size in zip(keys.tolist(), N_h.tolist(), strict=True):
+    for key, size in zip(names.tolist(), N_h.tolist(), strict=True):
         r = rect[s_l == key]
         w = size / N
         correction += w * float(r.mean())
@@ -195,16 +242,16 @@ def ppi_finite_stratified(
             continue
         var += w * w * (1.0 - r.size / size) * float(np.var(r, ddof=1)) / r.size
     point = work_mean + correction
-    notes = (f"PPI++ for a fully scored finite population, stratified audit over {keys.size} "
+    notes = (f"PPI++ for a fully scored finite population, stratified audit over {names.size} "
              f"strata ({how}); CLT interval")
     if single:
         notes += (f"; {single} stratum/strata with a single audited message: their variance is "
                   "taken at its maximum")
     se, notes = _disagreement_floor(y, f, N, float(np.sqrt(var)), notes)
-    sizes = dict(zip(keys.tolist(), N_h.tolist(), strict=True))
+    sizes = dict(zip(names.tolist(), N_h.tolist(), strict=True))
     return _finish(y, point, se, level, N, notes, True,
                    lambda: audit_estimate(y, N, level, strata=s_l, strata_sizes=sizes),
-                   "stratified audit interval")
+                   "stratified audit interval", y.size == N)
 
 
 #: The audit needs this many of each class before the logistic recalibration is fitted; below
@@ -260,7 +307,8 @@ def _cross_fitted_logistic(y: NDArray[np.float64], f: NDArray[np.float64],
                            f_all: NDArray[np.float64],
                            ) -> tuple[NDArray[np.float64], NDArray[np.float64], str] | None:
     z, z_all = _logit(f), _logit(f_all)
-    # folds stratified by label, assigned in a fixed order: the estimate is reproducible
+    # folds stratified by label, dealt round-robin along the rows' canonical order (the callers
+    # sort them with key_order), so permuting the audit rows cannot change the estimate
     fold = np.empty(y.size, dtype=np.int64)
     for label in (0.0, 1.0):
         members = np.flatnonzero(y == label)
@@ -336,9 +384,10 @@ def _disagreement_floor(y: NDArray[np.float64], f: NDArray[np.float64], N: int, 
 
 def _finish(y: NDArray[np.float64], point: float, se: float, level: float, N_population: int,
             notes: str, guard: bool, audit_only: Callable[[], Estimate],
-            audit_name: str) -> Estimate:
+            audit_name: str, census: bool = False) -> Estimate:
     """The CLT interval, the small-sample guard (widen to contain ``audit_only()`` when the audit
-    has fewer than ``PPI_MIN_MINORITY`` of the rarer class), clipping to [0, 1]."""
+    has fewer than ``PPI_MIN_MINORITY`` of the rarer class), clipping to [0, 1]; a point outside
+    0-1, or a zero-width interval without a ``census``, is flagged (:func:`check_bounds`)."""
     z = z_value(level)
     lo, hi = point - z * se, point + z * se
     x = int(y.sum())
@@ -351,5 +400,9 @@ def _finish(y: NDArray[np.float64], point: float, se: float, level: float, N_pop
                   f"to include the {audit_name}")
     if lo < 0.0 or hi > 1.0:
         notes += "; interval clipped to [0, 1]"
-    return Estimate(float(np.clip(point, 0.0, 1.0)), float(max(lo, 0.0)), float(min(hi, 1.0)),
-                    level, "ppi", int(y.size), N_population, notes, se)
+    if census:  # every message audited: the share is exact (the working model cancels out)
+        point, lo, hi = float(y.mean()), float(y.mean()), float(y.mean())
+        notes = "census: every message was coded, the share is exact"
+    est = Estimate(float(np.clip(point, 0.0, 1.0)), float(max(lo, 0.0)), float(min(hi, 1.0)),
+                   level, "ppi", int(y.size), N_population, notes, se)
+    return check_bounds(est, census=census, raw_point=point)

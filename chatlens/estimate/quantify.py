@@ -21,6 +21,7 @@ none of these intervals is valid.
 
 from __future__ import annotations
 
+from dataclasses import replace
 from typing import Literal
 
 import numpy as np
@@ -29,7 +30,7 @@ from scipy.special import expit as _sigmoid
 
 from chatlens.estimate.audit import _as_binary, z_value
 from chatlens.estimate.ppi import _as_scores, _logit
-from chatlens.estimate.result import Estimate
+from chatlens.estimate.result import Estimate, check_bounds
 
 QuantMethod = Literal["acc", "pacc", "emq"]
 _EPS = 1e-6
@@ -40,12 +41,13 @@ _CHUNK_CELLS = 4_000_000
 def _adjust(
     cc: NDArray[np.float64], tpr: NDArray[np.float64], fpr: NDArray[np.float64]
 ) -> NDArray[np.float64]:
+    """The adjusted share, *not* clipped to [0, 1]: a value outside tells that the model's error
+    rates do not fit the target (the caller clips and flags it)."""
     gap = tpr - fpr
     safe = np.where(np.abs(gap) > _EPS, gap, np.nan)
     out = (cc - fpr) / safe
     # No discriminating power: the adjustment is undefined; fall back to the raw share.
-    out = np.where(np.isnan(out), cc, out)
-    return np.asarray(np.clip(out, 0.0, 1.0))
+    return np.asarray(np.where(np.isnan(out), cc, out))
 
 
 def _rates(
@@ -63,22 +65,32 @@ def _rates(
 def _platt(
     y: NDArray[np.float64], t: NDArray[np.float64], iters: int = 50
 ) -> tuple[NDArray[np.float64], NDArray[np.float64]]:
-    """Row-wise logistic regression of ``y`` on ``t`` (Newton, lightly ridge-regularised)."""
-    a = np.ones(y.shape[0])
+    """Row-wise logistic regression of ``y`` on ``t`` (Newton, lightly ridge-regularised).
+
+    ``t`` is standardised per row for the fit (and the coefficients mapped back): Newton's
+    method started at ``a = 1`` on raw log-odds of 0/1 rule scores (about +-14) has vanishing
+    weights and diverged, which put EMQ at 0 for such scores.
+    """
+    mu = t.mean(axis=1, keepdims=True)
+    sd = t.std(axis=1, keepdims=True)
+    sd = np.where(sd > 0, sd, 1.0)
+    u = (t - mu) / sd
+    a = np.zeros(y.shape[0])
     b = np.zeros(y.shape[0])
     for _ in range(iters):
-        p = _sigmoid(a[:, None] * t + b[:, None])
+        p = _sigmoid(a[:, None] * u + b[:, None])
         w = p * (1.0 - p) + 1e-9
         r = y - p
-        ga, gb = (r * t).sum(1) - 1e-4 * a, r.sum(1)
-        haa, hab, hbb = (w * t * t).sum(1) + 1e-4, (w * t).sum(1), w.sum(1)
+        ga, gb = (r * u).sum(1) - 1e-4 * a, r.sum(1)
+        haa, hab, hbb = (w * u * u).sum(1) + 1e-4, (w * u).sum(1), w.sum(1)
         det = haa * hbb - hab * hab
         da = (hbb * ga - hab * gb) / det
         db = (haa * gb - hab * ga) / det
         a, b = a + da, b + db
         if np.max(np.abs(da)) + np.max(np.abs(db)) < 1e-10:
             break
-    return a, b
+    s0 = sd[:, 0]
+    return a / s0, b - a * mu[:, 0] / s0
 
 
 def _emq(
@@ -156,6 +168,12 @@ def quantify_estimate(
     bootstrap replicates, each resampling the labelled set and the target set with replacement:
     the union of their percentile interval and ``point ± z·SE`` with their standard error,
     clipped to [0, 1]. ``rng`` seeds the bootstrap (pass one for reproducible intervals).
+
+    Bounds: an adjusted value outside 0-1 (ACC/PACC) or an EMQ maximum on 0 or 1 is clipped and
+    the estimate is flagged (``at_bound``, ``warning`` with the raw value and whether its
+    bootstrap interval reaches back into 0-1); a degenerate bootstrap (zero-width interval) is
+    shown as 0-1 and flagged, since only a census may have a zero-width interval
+    (:func:`~chatlens.estimate.result.check_bounds`).
     """
     y = _as_binary(train_labels, "train_labels")
     s = _as_scores(train_scores, "train_scores")
@@ -169,7 +187,8 @@ def quantify_estimate(
     if n_boot < 50:
         raise ValueError("n_boot should be at least 50 for a percentile interval")
     gen = rng if isinstance(rng, np.random.Generator) else np.random.default_rng(rng)
-    point = float(_estimate_rows(method, y[None, :], s[None, :], s_t[None, :], threshold)[0])
+    raw = float(_estimate_rows(method, y[None, :], s[None, :], s_t[None, :], threshold)[0])
+    point = min(max(raw, 0.0), 1.0)
     n, m = y.size, s_t.size
     chunk = max(1, _CHUNK_CELLS // (n + m))
     boots: list[NDArray[np.float64]] = []
@@ -178,13 +197,16 @@ def quantify_estimate(
         i = gen.integers(0, n, size=(b, n))
         j = gen.integers(0, m, size=(b, m))
         boots.append(_estimate_rows(method, y[i], s[i], s_t[j], threshold))
-    reps = np.concatenate(boots)
+    raw_reps = np.concatenate(boots)
+    # the interval uses clipped replicates: near-zero tpr - fpr gaps make unclipped ones explode
+    reps = np.clip(raw_reps, 0.0, 1.0)
     alpha = 1.0 - level
     se = float(np.std(reps, ddof=1))
     # the percentile interval alone fell short for these ratio estimators at low prevalence
     # (0.914-0.928 in 9 of 36 settings of bench/estimate_sim.py); joined with the normal
     # interval of the bootstrap SE, every setting is within 0.004 of 0.93, about 7% wider
     lo, hi = np.quantile(reps, [alpha / 2.0, 1.0 - alpha / 2.0])
+    raw_lo, raw_hi = np.quantile(raw_reps, [alpha / 2.0, 1.0 - alpha / 2.0])
     z = z_value(level)
     lo, hi = max(min(lo, point - z * se), 0.0), min(max(hi, point + z * se), 1.0)
     notes = (
@@ -193,7 +215,7 @@ def quantify_estimate(
         "with the normal one of the bootstrap standard error); assumes the model's "
         "score distribution within each class is the same in the labelled data and the target"
     )
-    return Estimate(
+    est = Estimate(
         point,
         float(min(lo, point)),
         float(max(hi, point)),
@@ -204,3 +226,17 @@ def quantify_estimate(
         notes,
         se,
     )
+    if method == "emq" and point in (0.0, 1.0):
+        # EMQ's likelihood is maximised on the boundary: the same signal as a clipped ACC
+        raw = -1e-9 if point == 0.0 else 1.0 + 1e-9
+    est = check_bounds(est, raw_point=raw)
+    if est.at_bound and (raw_hi < 0.0 or raw_lo > 1.0):
+        est = replace(est, warning=est.warning + (
+            f"; even the bootstrap interval of the raw value ({raw_lo:.3f} to {raw_hi:.3f}) "
+            "lies outside 0-1: the model's error rates measured on the reference labels do not "
+            "fit this target, so the prior-shift assumption behind quantification is in doubt"))
+    elif est.at_bound:
+        est = replace(est, warning=est.warning + (
+            f"; the raw value's bootstrap interval ({raw_lo:.3f} to {raw_hi:.3f}) reaches "
+            "into 0-1, so this is consistent with a share at that edge"))
+    return est

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from typing import Any, Literal
 
 Method = Literal["audit", "ppi", "quantify", "naive"]
@@ -21,6 +21,11 @@ class Estimate:
     level (0.95 = 95%). ``n_labelled`` is the number of human labels behind the number (0 for
     the naive figure), ``N_population`` the size of the population it describes (``None`` when
     unknown or treated as infinite). ``se`` is the standard error when the method has one.
+
+    ``at_bound`` is True when the estimate hit a limit it cannot honestly report as an ordinary
+    number: the method's raw value fell outside 0-1 and was clipped, or its interval came out with
+    zero width although not every message was coded (a degenerate bootstrap, say). ``warning``
+    then says what happened in a sentence for the reader; see :func:`check_bounds`.
     """
 
     point: float
@@ -35,6 +40,8 @@ class Estimate:
     #: Share of the population in strata no audited message reached (their prevalence is
     #: unknown, so the interval spans every value it could take; 0 when the audit reached all).
     unreached: float = 0.0
+    at_bound: bool = False
+    warning: str = ""
 
     @property
     def width(self) -> float:
@@ -96,3 +103,32 @@ def small_group(n_labelled: int, width: float | None = None) -> bool:
     if n_labelled < MIN_LABELLED_N:
         return True
     return width is not None and width > MAX_INTERVAL_WIDTH
+
+
+def check_bounds(est: Estimate, *, census: bool = False, raw_point: float | None = None,
+                 ) -> Estimate:
+    """Flag an estimate that hit a bound, and keep zero-width intervals for censuses only.
+
+    - ``raw_point`` (the method's value before clipping to 0-1) outside [0, 1]: ``at_bound`` is
+      set and ``warning`` gives the raw value; the point stays clipped.
+    - A zero-width interval when not every message of the population was coded (``census``
+      False): it claims a certainty no sample gives, so the interval becomes 0-1 and the
+      estimate is flagged. Only a census may have a zero-width interval.
+
+    Returns ``est`` itself when nothing is flagged.
+    """
+    warnings = [est.warning] if est.warning else []
+    lower, upper = est.lower, est.upper
+    if raw_point is not None and not 0.0 <= raw_point <= 1.0:
+        side = "0" if raw_point < 0.0 else "1"
+        warnings.append(f"the {est.method} value {raw_point:.3f} lies outside 0-1 and was "
+                        f"clipped to {side}")
+    if est.width <= 0.0 and not census:
+        warnings.append("its interval came out with zero width although not every message was "
+                        "coded, which no sample can justify; shown as 0-100% instead")
+        lower, upper = 0.0, 1.0
+    if len(warnings) == (1 if est.warning else 0):
+        return est
+    text = "; ".join(warnings)
+    return replace(est, lower=lower, upper=upper, at_bound=True, warning=text,
+                   notes=f"{est.notes}; AT BOUND: {text}" if est.notes else f"AT BOUND: {text}")

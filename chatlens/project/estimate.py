@@ -51,7 +51,6 @@ from chatlens.store.frames import (
     Population,
     measure_frame,
     population_size,
-    scores_for,
     undated_count,
 )
 
@@ -220,38 +219,6 @@ def measure_labels(project: Project, codebook: str, measure: str,
                   strata_by=strata_by, samples=sorted(used_ids), warnings=warnings)
 
 
-def out_of_fold_codes(project: Project, measure: str, uids: list[str]) -> tuple[pa.Table, int]:
-    """uid, value, score of ``measure`` for labelled messages, coded as if its models had not
-    learned from them, and how many were re-coded.
-
-    A model scores its own training messages too well, so error rates measured on them would
-    flatter it. Messages in a model's training data (its ``out_of_fold.parquet``) are coded
-    again by the codebook with that model answering from its out-of-fold probabilities; the
-    others keep their stored codes.
-    """
-    from chatlens.code import code_table, compile_codebook
-    from chatlens.code.model import OutOfFoldScorer
-    from chatlens.store.stages import code_input
-
-    cb = project.codebook()[0]
-    stored = scores_for(project.store, cb.name, measure, uids)
-    if not any(s.type == "model" for s in cb.measure(measure).scorers):
-        return stored, 0
-    compiled = compile_codebook(cb, models_dir=project.root / "models", out_of_fold=measure)
-    (cm,) = [x for x in compiled.measures if x.id == measure]
-    trained_on = {u for sc in cm.scorers if isinstance(sc, OutOfFoldScorer) for u in sc.oof}
-    redo = sorted(trained_on.intersection(stored["uid"].to_pylist()))
-    if not redo:
-        return stored, 0
-    table = code_input(project.store, project.enrich_settings().fingerprint(), redo)
-    fresh = code_table(table, compiled, write=frozenset({measure}))
-    fresh = fresh.filter(fresh["in_population"]).select(["uid", "value", "score"])
-    # a message that could not be re-coded keeps its stored code rather than drop out
-    keep = stored.filter(pc.invert(pc.is_in(stored["uid"], value_set=fresh["uid"])))
-    merged = pa.concat_tables([keep, fresh.cast(keep.schema)])
-    return merged.sort_by("uid"), fresh.num_rows
-
-
 def _unestimable(y: np.ndarray, f: np.ndarray, N: int, method: str, level: float,
                  naive: Estimate) -> Estimate:
     """A group with fewer than two audit labels: the interval is the whole range (the data say
@@ -266,9 +233,7 @@ def _unestimable(y: np.ndarray, f: np.ndarray, N: int, method: str, level: float
 def _at_bound(est: Estimate, census: bool) -> bool:
     """An interval of zero width is only right for a census; anything else that collapsed
     (a degenerate bootstrap, a clipped adjustment) is flagged."""
-    if est.width <= 0.0 and not census:
-        return True
-    return est.method == "quantify" and any(f in est.notes for f in ("clipped", "degenerate"))
+    return est.at_bound or (est.width <= 0.0 and not census)
 
 
 @dataclass(slots=True)
@@ -281,7 +246,7 @@ class _Context:
     reason: str
     level: float
     ties: str
-    labelled: Callable[[], tuple[pa.Table, int]]
+    cross_fitted: Callable[[tuple[str, ...]], tuple[pa.Table, dict[str, Any]]]
 
 
 def _design_estimate(ctx: _Context, method: str, y: np.ndarray, f: np.ndarray,
@@ -294,7 +259,7 @@ def _design_estimate(ctx: _Context, method: str, y: np.ndarray, f: np.ndarray,
     if designs == {None}:
         if method == "audit":
             return audit_estimate(y, N, ctx.level)
-        return ppi_finite_estimate(y, f, y_hat, ctx.level)
+        return ppi_finite_estimate(y, f, y_hat, ctx.level, keys=uids)
     (by,) = designs  # one design: see _pick_samples
     strata_all = np.asarray(frame[STRATUM_COLUMN[str(by)]].to_numpy(zero_copy_only=False)
                             ).astype(str)
@@ -302,7 +267,7 @@ def _design_estimate(ctx: _Context, method: str, y: np.ndarray, f: np.ndarray,
     if method == "audit":
         sizes = dict(Counter(strata_all.tolist()))
         return audit_estimate(y, N, ctx.level, strata=strata_l, strata_sizes=sizes)
-    return ppi_finite_stratified(y, f, strata_l, y_hat, strata_all, ctx.level)
+    return ppi_finite_stratified(y, f, strata_l, y_hat, strata_all, ctx.level, keys=uids)
 
 
 def _one(ctx: _Context, value: str, frame: pa.Table, grouped: bool,
@@ -317,7 +282,7 @@ def _one(ctx: _Context, value: str, frame: pa.Table, grouped: bool,
     if method == "naive":
         return naive, naive, "none", 0
     if method == "quantify":
-        return _quantify(ctx, value, y_hat, naive)
+        return _quantify(ctx, value, frame, naive)
     in_frame = np.flatnonzero(frame["audited"].to_numpy(zero_copy_only=False))
     uids_all = frame["uid"].take(pa.array(in_frame, pa.int64())).to_pylist()
     order = np.argsort(np.array(uids_all, dtype=object), kind="stable")
@@ -390,7 +355,7 @@ def _domain(ctx: _Context, value: str, frame: pa.Table, group: str | None, part:
 
     def run(y: np.ndarray) -> Estimate:
         return domain_stratified(y, strata_all[in_frame], d_all[in_frame], strata_all, d_all,
-                                 level, **scores)
+                                 level, keys=uids, **scores)
 
     est = run(low)
     status: Status = "partial" if est.unreached > 0 else "valid"
@@ -408,8 +373,12 @@ def _domain(ctx: _Context, value: str, frame: pa.Table, group: str | None, part:
     return est, naive, status, tied
 
 
-def _quantify(ctx: _Context, value: str, y_hat: np.ndarray, naive: Estimate,
+def _quantify(ctx: _Context, value: str, part: pa.Table, naive: Estimate,
               ) -> tuple[Estimate, Estimate, Status, int]:
+    """Quantification of one group: the declared reference set's labels give the model's
+    error rates, and reference and target are scored by the same cross-fitted models
+    (:func:`chatlens.project.train.cross_fitted_codes`), so the rates describe the scores they
+    correct; EMQ, the narrowest method that covered under a true prior shift."""
     m, labels = ctx.measure, ctx.labels
     if not labels.reference:
         raise UsageError(
@@ -417,16 +386,25 @@ def _quantify(ctx: _Context, value: str, y_hat: np.ndarray, naive: Estimate,
             "period, imported with `chatlens label import FILE --reference NAME`. Training "
             "labels and corrections cannot be used (they are not a random sample, and the "
             "model has learned from them).")
-    train, _ = ctx.labelled()
-    y_train = np.array([1.0 if labels.reference[u] == value else 0.0
-                        for u in train["uid"].to_pylist()])
-    if y_train.size < 2 or y_train.min() == y_train.max():
+    target = sorted(set(part["uid"].to_pylist()) - set(labels.reference))
+    codes, info = ctx.cross_fitted(tuple(sorted(labels.reference)) + tuple(target))
+    if not info["cross_fitted"]:
+        raise UsageError(f"The model of {m.id} ({', '.join(info['models'])}) was saved without "
+                         f"its fold models, which quantification needs; retrain it (`chatlens "
+                         f"train --measure {m.id}`) and code again.")
+    is_ref = pc.is_in(codes["uid"], value_set=pa.array(sorted(labels.reference), pa.string()))
+    ref, tgt = codes.filter(is_ref), codes.filter(pc.invert(is_ref))
+    y_ref = np.array([1.0 if labels.reference[u] == value else 0.0
+                      for u in ref["uid"].to_pylist()])
+    if y_ref.size < 2 or y_ref.min() == y_ref.max():
         raise UsageError(f"The reference set of {m.id} has no message labelled "
-                         f"{'other than ' if y_train.size and y_train.min() else ''}{value!r} "
+                         f"{'other than ' if y_ref.size and y_ref.min() else ''}{value!r} "
                          "among its coded messages; quantification needs both.")
+    if tgt.num_rows == 0:
+        raise UsageError(f"No message of {m.id}'s population outside its reference set.")
     # sorted scores: the frame has no row order, and the bootstrap must not depend on one
-    est = quantify_estimate(y_train, yhat(m, value, train), np.sort(y_hat), "acc", ctx.level,
-                            rng=0)
+    est = quantify_estimate(y_ref, yhat(m, value, ref), np.sort(yhat(m, value, tgt)), "emq",
+                            ctx.level, rng=0)
     return est, naive, "at-bound" if _at_bound(est, False) else "assumption", 0
 
 
@@ -475,13 +453,16 @@ def estimate(project: Project, measure: str, value: str | None = None, by: str |
     audited = pc.is_in(frame["uid"], value_set=pa.array(audit_uids, pa.string()))
     frame = frame.append_column("audited", audited)
     resolved, reason = _resolve_method(m, method, labels, frame)
-    if by:  # only audited rows need their uid: the others' are dropped before splitting
+    if by and resolved != "quantify":  # only audited rows need their uid: drop the others
         frame = frame.set_column(frame.schema.get_field_index("uid"), "uid", pc.if_else(
             audited, frame["uid"], pa.scalar(None, pa.string())))
-    # the reference set's codes, re-coded out of fold once, only if quantify needs them
-    labelled = functools.cache(lambda: out_of_fold_codes(project, measure,
-                                                         sorted(labels.reference)))
-    ctx = _Context(m, labels, resolved, reason, level, ties, labelled)
+    # reference and target scored by models that never learned from them, only for quantify
+    def cross_fitted(uids: tuple[str, ...]) -> tuple[pa.Table, dict[str, Any]]:
+        from chatlens.project.train import cross_fitted_codes
+
+        return cross_fitted_codes(project, measure, list(uids))
+
+    ctx = _Context(m, labels, resolved, reason, level, ties, functools.cache(cross_fitted))
     warnings = list(labels.warnings)
     if unanswered:
         warnings.append(f"{unanswered:,} messages of this population have no answer from the "

@@ -60,10 +60,12 @@ def create_sample(project: Project, measure: str, kind: str, n: int, strata: str
         scores = ([float("nan") if s is None else float(s)
                    for s in frame.column("score").to_pylist()] if m.type == "binary" else None)
         picked = draw_train(uids, scores, n, seed, exclude=exclude,
-                            texts=frame.column("text").to_pylist())
+                            texts=frame.column("text").to_pylist(),
+                            groups=frame.column("chat_key").to_pylist())
         items = [(u, None, None) for u in picked.uids]
-        design = picked.as_dict()
+        design = picked.as_dict()  # method, note, and the sample's composition beside the frame's
         design.pop("uids", None)
+        design.pop("random_uids", None)
     else:
         raise UsageError("--kind must be audit or train.")
     sample_id = f"{kind}-{measure}-{uuid.uuid4().hex[:6]}"

@@ -16,6 +16,8 @@ from chatlens.project.labels import consensus
 from chatlens.store.stages import texts_and_lemmas
 
 if TYPE_CHECKING:
+    import pyarrow as pa
+
     from chatlens.project import Project
 
 MIN_PER_LABEL = 5
@@ -119,3 +121,52 @@ def model_card(project: Project, name: str) -> str:
     if folder is None:
         raise UsageError(f"No model {name!r}; `chatlens models` lists them.")
     return str(load_model(Path(folder)).card_markdown())
+
+
+#: Messages coded at once by :func:`cross_fitted_codes`.
+_BATCH = 20_000
+
+
+def cross_fitted_codes(project: Project, measure: str, uids: list[str]
+                       ) -> tuple[pa.Table, dict[str, Any]]:
+    """uid, value, score of ``measure`` for ``uids``, coded with every model scorer answering
+    from models that never learned from the message: the model's training messages get their
+    out-of-fold probabilities, all others the cross-fitted fold models (the fold model the uid
+    hashes to).
+
+    Quantification must score *both* its reference labels and its target this way: then the
+    error rates measured on the reference describe exactly the scores it corrects on the target.
+    (Stored codes come from the final model, whose scores on new messages are sharper than its
+    out-of-fold rates: on real data under a true prior shift that biased ACC; see
+    ``bench/estimate.py --prior-shift``.) Rule scorers code as stored. The second value says how
+    it went: ``{"models": [...], "cross_fitted": bool, "recoded": n}``; ``cross_fitted`` is
+    False when a model was saved without fold models (retrain it), in which case quantification
+    should not be offered. Messages without codes for the measure are left out.
+    """
+    import pyarrow as pa
+
+    from chatlens.code import code_table, compile_codebook
+    from chatlens.code.model import ModelScorer, OutOfFoldScorer
+    from chatlens.store.stages import code_input
+
+    cb = project.codebook()[0]
+    compiled = compile_codebook(cb, models_dir=project.root / "models", out_of_fold=measure)
+    (cm,) = [x for x in compiled.measures if x.id == measure]
+    models = [sc for sc in cm.scorers if isinstance(sc, ModelScorer)]
+    info: dict[str, Any] = {
+        "models": [sc.name for sc in models],
+        "cross_fitted": all(isinstance(sc, OutOfFoldScorer) and sc.cross_fitted
+                            for sc in models),
+        "recoded": 0}
+    fingerprint = project.enrich_settings().fingerprint()
+    parts = []
+    ordered = sorted(uids)
+    for start in range(0, len(ordered), _BATCH):
+        table = code_input(project.store, fingerprint, ordered[start:start + _BATCH])
+        fresh = code_table(table, compiled, write=frozenset({measure}))
+        parts.append(fresh.filter(fresh["in_population"]).select(["uid", "value", "score"]))
+        info["recoded"] += parts[-1].num_rows
+    if not parts:
+        return pa.table({"uid": pa.array([], pa.string()), "value": pa.array([], pa.string()),
+                         "score": pa.array([], pa.float64())}), info
+    return pa.concat_tables(parts).sort_by("uid"), info

@@ -5,6 +5,13 @@ cross-validation (features — IDF and pruning — refitted on each training fol
 out-of-fold decision scores, calibrates them by cross-fitting and scores macro-F1. The best
 candidate (ties: the earlier one) is refitted on all data; its calibrator is fitted on all its
 out-of-fold scores. Every reported metric comes from out-of-fold predictions.
+
+The winner's *fold models* are kept too (:class:`FoldModel`: fold features, head and the
+calibrator fitted on the other folds): exactly the functions that produced the out-of-fold
+probabilities. :meth:`TrainedModel.predict_proba_cross_fitted` scores new messages with them,
+each message with the fold model its key (uid) hashes to, so its score has the same
+distribution as a training message's out-of-fold score — what quantification's error rates
+assume (the final model, trained on more data, scores new data more sharply than that).
 """
 
 from __future__ import annotations
@@ -36,6 +43,29 @@ from chatlens.train.linear import (
 )
 
 FORMAT_VERSION = 1
+
+
+def fold_of(key: str, k: int) -> int:
+    """The fold (0..k-1) a message's key (its uid) hashes to: blake2b, so it is the same on
+    every machine and in every run, and independent of the order messages come in."""
+    digest = hashlib.blake2b(key.encode("utf-8"), digest_size=8, person=b"chatlens-fold").digest()
+    return int.from_bytes(digest, "big") % k
+
+
+@dataclass
+class FoldModel:
+    """One cross-validation fold's model: its features (IDF and kept columns fitted on the
+    other folds), its linear head and the calibrator fitted on the other folds' scores."""
+
+    pipeline: FeaturePipeline
+    head: LinearHead
+    calibrator: Calibrator
+
+    def proba(self, hashed: sp.csr_matrix, extras: np.ndarray | None) -> np.ndarray:
+        """Probabilities in the model's internal class order, from the hashed n-grams (and
+        extra columns) of :class:`FeaturePipeline` ``hashed``/``extras``."""
+        x = self.pipeline.from_hashed(hashed, extras)
+        return self.calibrator.proba(self.head.scores(x))
 
 
 def data_hash(texts: Sequence[str], labels: Sequence[str]) -> str:
@@ -84,6 +114,11 @@ class TrainedModel:
     #: Cross-fitted probabilities of the training texts (columns in :attr:`labels` order), the
     #: ones the metrics were computed from; present after training, not saved.
     oof_proba: np.ndarray | None = field(default=None, repr=False, compare=False)
+    #: The winner's fold models (see :meth:`predict_proba_cross_fitted`); empty for a model
+    #: saved without them.
+    folds: list[FoldModel] = field(default_factory=list, repr=False, compare=False)
+    #: Each training text's fold (its out-of-fold probability came from ``folds[oof_fold[i]]``).
+    oof_fold: np.ndarray | None = field(default=None, repr=False, compare=False)
 
     @property
     def kind(self) -> str:
@@ -107,6 +142,55 @@ class TrainedModel:
         out = np.zeros((len(texts), len(self.labels)))
         for j, c in enumerate(self.classes):
             out[:, self.labels.index(c)] = p[:, j]
+        return out
+
+    def _columns(self, p: np.ndarray) -> np.ndarray:
+        out = np.zeros((p.shape[0], len(self.labels)))
+        for j, c in enumerate(self.classes):
+            out[:, self.labels.index(c)] = p[:, j]
+        return out
+
+    def predict_proba_folds(self, texts: Sequence[str],
+                            lemmas: Sequence[list[str]] | None = None, *,
+                            norms: Sequence[str] | None = None) -> np.ndarray:
+        """Every fold model's probabilities: an array (folds × texts × labels)."""
+        if not self.folds:
+            raise UsageError(f"Model {self.measure!r} has no fold models (it was saved without "
+                             "them); retrain it.")
+        if len(texts) == 0:
+            return np.zeros((len(self.folds), 0, len(self.labels)))
+        n, lem = docs_for(texts, lemmas, norms)
+        xh, extras = self.pipeline.hashed(n, lem), self.pipeline.extras(n, lem)
+        return np.stack([self._columns(f.proba(xh, extras)) for f in self.folds])
+
+    def predict_proba_cross_fitted(self, texts: Sequence[str], keys: Sequence[str],
+                                   lemmas: Sequence[list[str]] | None = None, *,
+                                   norms: Sequence[str] | None = None) -> np.ndarray:
+        """Probabilities from the fold models, each text scored by the fold model its key (e.g.
+        its uid) hashes to (:func:`fold_of`); columns in :attr:`labels` order.
+
+        A training message's out-of-fold probability came from a fold model that had not seen
+        it; a new message scored this way gets a probability from the same set of fold models,
+        so out-of-fold error rates describe these scores exactly (up to the random fold), while
+        the final model's sharper scores on new data differ from them. Quantification should use
+        out-of-fold probabilities on the reference labels and these on the target.
+        """
+        if len(keys) != len(texts):
+            raise UsageError("predict_proba_cross_fitted needs one key per text")
+        if not self.folds:
+            raise UsageError(f"Model {self.measure!r} has no fold models (it was saved without "
+                             "them); retrain it.")
+        out = np.zeros((len(texts), len(self.labels)))
+        if len(texts) == 0:
+            return out
+        n, lem = docs_for(texts, lemmas, norms)
+        xh, extras = self.pipeline.hashed(n, lem), self.pipeline.extras(n, lem)
+        fold = np.array([fold_of(str(k), len(self.folds)) for k in keys], dtype=np.int64)
+        for j, f in enumerate(self.folds):
+            rows = np.flatnonzero(fold == j)
+            if rows.size:
+                out[rows] = self._columns(f.proba(xh[rows], None if extras is None
+                                                  else extras[rows]))
         return out
 
     def save(self, directory: Any) -> None:
@@ -202,21 +286,31 @@ def train_model(texts: Sequence[str], labels: Sequence[str], *,
     norms, lems = docs_for(texts, lemmas)
     xh, extras = pipe.hashed(norms, lems), pipe.extras(norms, lems)
     fold_x: list[tuple[sp.csr_matrix, sp.csr_matrix]] = []
+    fold_pipes: list[FeaturePipeline] = []
     for tr, va in folds:
         fp = FeaturePipeline(pipe.spec).fit_hashed(xh[tr])
+        fold_pipes.append(fp)
         fold_x.append((fp.from_hashed(xh[tr], None if extras is None else extras[tr]),
                        fp.from_hashed(xh[va], None if extras is None else extras[va])))
     heads = 1 if pos is not None else len(classes)
     results: dict[str, tuple[float, np.ndarray, np.ndarray]] = {}
+    fold_heads: dict[str, list[LinearHead]] = {}
     for name in candidates:
         s = np.zeros((len(y), heads))
+        fold_heads[name] = []
         for (tr, va), (xtr, xva) in zip(folds, fold_x, strict=True):
             h = fit_head(name, xtr, y[tr], len(classes), None if sw is None else sw[tr], seed)
             s[va] = h.scores(xva)
+            fold_heads[name].append(h)
         p = cross_fitted_proba(s, y, [va for _, va in folds], len(classes), sw)
         results[name] = (metrics(p, y, classes)["macro_f1"], s, p)
     chosen = max(candidates, key=lambda c: results[c][0])
     _, s_oof, p_oof = results[chosen]
+    fold_models = _fold_models(fold_pipes, fold_heads[chosen], folds, s_oof, y, len(classes),
+                               sw)
+    oof_fold = np.zeros(len(y), dtype=np.int64)
+    for j, (_, va) in enumerate(folds):
+        oof_fold[va] = j
     pipe.fit_hashed(xh)
     x_all = pipe.from_hashed(xh, extras)
     head = fit_head(chosen, x_all, y, len(classes), sw, seed)
@@ -248,4 +342,22 @@ def train_model(texts: Sequence[str], labels: Sequence[str], *,
     return TrainedModel(measure=measure, labels=order, positive=pos, classes=classes,
                         pipeline=pipe, head=head, calibrator=cal, metrics=m,
                         top_features=_top_features(head, pipe, classes, norms, lems),
-                        data=data, notes=allnotes, oof_proba=oof)
+                        data=data, notes=allnotes, oof_proba=oof, folds=fold_models,
+                        oof_fold=oof_fold)
+
+
+def _fold_models(pipes: list[FeaturePipeline], heads: list[LinearHead],
+                 folds: list[tuple[np.ndarray, np.ndarray]], s_oof: np.ndarray, y: np.ndarray,
+                 n_classes: int, sw: np.ndarray | None) -> list[FoldModel]:
+    """The chosen candidate's fold models, rounded to float32 like the final model, with each
+    fold's calibrator fitted on the other folds' out-of-fold scores (as in
+    :func:`~chatlens.train.linear.cross_fitted_proba`)."""
+    out = []
+    for fp, h, (_, va) in zip(pipes, heads, folds, strict=True):
+        train = np.setdiff1d(np.arange(len(y)), va)
+        cal = fit_calibrator(s_oof[train], y[train], n_classes,
+                             None if sw is None else sw[train])
+        fp.set_state(fp.kept, fp.idf.astype(np.float32).astype(np.float64))
+        h32 = LinearHead(W=h.W.astype(np.float32).astype(np.float64), b=h.b)
+        out.append(FoldModel(fp, h32, cal))
+    return out

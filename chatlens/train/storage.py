@@ -7,7 +7,11 @@ A model directory holds:
 * ``weights.npz``: kept hashed columns and their IDF, the linear head and the calibrator
   (``float32`` to stay small; ``np.load(..., allow_pickle=False)``);
 * ``MODEL_CARD.md``: the human-readable card;
-* ``SHA256SUMS``: sha256 of the three files above, verified before anything is parsed;
+* ``folds.npz`` (models trained by this version): the winner's cross-validation fold models
+  (kept columns, IDF, head and calibrator per fold), which produced the out-of-fold
+  probabilities and score new messages the same way for quantification
+  (:meth:`~chatlens.train.model.TrainedModel.predict_proba_cross_fitted`);
+* ``SHA256SUMS``: sha256 of the files above, verified before anything is parsed;
 * ``out_of_fold.parquet`` (models trained from a project's labels): the uid of every training
   message with the model's out-of-fold probabilities for it (a column ``p:LABEL`` per label), so
   that quantification can measure the model's errors on messages it did not learn from. Not needed
@@ -31,9 +35,11 @@ import numpy as np
 from chatlens.errors import ModelError
 from chatlens.train.features import FeaturePipeline, FeatureSpec
 from chatlens.train.linear import Calibrator, LinearHead
-from chatlens.train.model import FORMAT_VERSION, TrainedModel
+from chatlens.train.model import FORMAT_VERSION, FoldModel, TrainedModel
 
 FILES = ("model.json", "weights.npz", "MODEL_CARD.md")
+#: Optional, checksummed when present: the fold models.
+FOLDS = "folds.npz"
 
 
 def _sha256(path: Path) -> str:
@@ -62,7 +68,20 @@ def save_model(model: TrainedModel, directory: str | Path) -> Path:
         W=model.head.W.astype(np.float32), b=model.head.b.astype(np.float64),
         A=model.calibrator.A.astype(np.float64), c=model.calibrator.c.astype(np.float64))
     (d / "MODEL_CARD.md").write_text(model.card_markdown(), encoding="utf-8")
-    sums = "".join(f"{_sha256(d / f)}  {f}\n" for f in FILES)
+    files = list(FILES)
+    if model.folds:
+        arrays: dict[str, Any] = {"n_folds": np.array(len(model.folds))}
+        for k, f in enumerate(model.folds):
+            arrays |= {f"kept{k}": f.pipeline.kept.astype(np.int32),
+                       f"idf{k}": f.pipeline.idf.astype(np.float32),
+                       f"W{k}": f.head.W.astype(np.float32), f"b{k}": f.head.b.astype(np.float64),
+                       f"A{k}": f.calibrator.A.astype(np.float64),
+                       f"c{k}": f.calibrator.c.astype(np.float64)}
+        np.savez_compressed(d / FOLDS, **arrays)
+        files.append(FOLDS)
+    elif (d / FOLDS).exists():
+        (d / FOLDS).unlink()
+    sums = "".join(f"{_sha256(d / f)}  {f}\n" for f in files)
     (d / "SHA256SUMS").write_text(sums, encoding="utf-8")
     return d
 
@@ -112,7 +131,10 @@ def verify(directory: str | Path) -> None:
         if line.strip():
             digest, _, name = line.partition("  ")
             expected[name.strip()] = digest.strip()
-    for f in FILES:
+    if (d / FOLDS).exists() and FOLDS not in expected:
+        raise ModelError(f"{d}: {FOLDS} is not listed in SHA256SUMS: the model was altered "
+                         "after it was saved; retrain it or restore it from its source.")
+    for f in (*FILES, *([FOLDS] if FOLDS in expected else [])):
         if f not in expected or not (d / f).is_file():
             raise ModelError(f"{d}: the model is incomplete ({f} is missing); retrain it.")
         if _sha256(d / f) != expected[f]:
@@ -142,10 +164,25 @@ def load_model(directory: str | Path) -> TrainedModel:
                           for k, v in meta["top_features"].items()},
             data=meta["data"], versions=meta["versions"], created=meta["created"],
             notes=meta["notes"])
+        if (d / FOLDS).is_file():
+            model.folds = _load_folds(d / FOLDS, pipe.spec)
     except ModelError:
         raise
     except (KeyError, ValueError, TypeError, OSError) as e:
         raise ModelError(f"{d}: the saved model cannot be read ({e}); retrain it.") from e
     if model.head.W.shape[0] != pipe.n_features:
         raise ModelError(f"{d}: weights do not fit the feature spec; retrain the model.")
+    if any(f.head.W.shape[0] != f.pipeline.n_features for f in model.folds):
+        raise ModelError(f"{d}: fold weights do not fit the feature spec; retrain the model.")
     return model
+
+
+def _load_folds(path: Path, spec: FeatureSpec) -> list[FoldModel]:
+    out = []
+    with np.load(path, allow_pickle=False) as z:
+        for k in range(int(z["n_folds"])):
+            fp = FeaturePipeline(spec)
+            fp.set_state(z[f"kept{k}"], z[f"idf{k}"])
+            out.append(FoldModel(fp, LinearHead(W=z[f"W{k}"].astype(np.float64), b=z[f"b{k}"]),
+                                 Calibrator(A=z[f"A{k}"], c=z[f"c{k}"])))
+    return out
