@@ -8,6 +8,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 TG = Path(__file__).parent / "fixtures" / "telegram_json"
 
 
@@ -72,6 +74,7 @@ def test_terminal_output_escapes_control_characters(tmp_path: Path) -> None:
     assert "\x1b" not in res.stdout + res.stderr
 
 
+@pytest.mark.slow
 def test_demo_runs_the_real_pipeline(tmp_path: Path) -> None:
     res = run("demo", "--project", str(tmp_path / "demo"), "--messages", "120", "--json")
     assert res.returncode == 0, res.stderr

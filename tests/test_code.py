@@ -120,6 +120,7 @@ def test_new_messages_alone_are_enriched_and_coded(coded: Project, tmp_path: Pat
     assert report.messages == 1 and report.rows == 3
 
 
+@pytest.mark.slow
 def test_two_workers_give_the_same_codes(tmp_path: Path,
                                         monkeypatch: pytest.MonkeyPatch) -> None:
     import chatlens.project.process as runner

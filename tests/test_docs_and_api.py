@@ -31,14 +31,6 @@ def test_readme_starts_with_the_two_commands_ci_runs() -> None:
     assert blocks[1] in (ROOT / ".ci" / "run").read_text(encoding="utf-8")
 
 
-def test_public_api_is_pinned() -> None:
-    assert sorted(chatlens.__all__) == sorted([
-        "ChatlensError", "EncodingError", "InputError", "Project", "ProjectError",
-        "ProjectLockedError", "UnknownFormatError", "UnsafeArchiveError", "UsageError",
-        "__version__",
-    ])
-
-
 def test_errors_derive_from_the_root_and_a_builtin() -> None:
     assert issubclass(chatlens.InputError, chatlens.ChatlensError)
     assert issubclass(chatlens.InputError, ValueError)

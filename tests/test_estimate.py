@@ -239,6 +239,7 @@ def sweep() -> dict[tuple[float, str, int], dict[str, float]]:
     return _sweep()
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("method", ["audit", "ppi"])
 def test_coverage_audit_and_ppi(
     sweep: dict[tuple[float, str, int], dict[str, float]], method: str

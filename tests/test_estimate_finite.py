@@ -42,6 +42,7 @@ def results() -> dict[tuple[float, str, int], tuple[float, float, float]]:
     return out
 
 
+@pytest.mark.slow
 def test_every_setting_covers_and_the_pool_reaches_the_target(results: dict) -> None:
     coverages = [c for c, _, _ in results.values()]
     low = {k: c for k, (c, _, _) in results.items() if c < 0.90}

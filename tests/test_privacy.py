@@ -272,6 +272,7 @@ def _can_unshare() -> bool:
         return False
 
 
+@pytest.mark.slow
 @pytest.mark.skipif(not _can_unshare(), reason="unshare -n (a network namespace) not available")
 def test_demo_ingest_code_report_run_without_a_network(tmp_path: Path) -> None:
     guard = Path(__file__).parent / "nonet.py"

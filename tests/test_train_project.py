@@ -85,18 +85,18 @@ def test_model_scorer_codes_probabilities_and_estimates_cover_truth(
     assert row.estimate.method == "ppi" and row.estimate.lower <= truth <= row.estimate.upper
 
     # quantify measures the model's errors on its training labels out of fold
-    from chatlens.project.estimate import out_of_fold_codes
+    from chatlens.project.train import cross_fitted_codes
     from chatlens.train.storage import load_out_of_fold
 
     labels = {r["uid"]: r["value"] for r in p.labels().labels_arrow(
         "exodus-2022", "border_crossing").to_pylist() if r["sample_kind"] == "train"}
     oof = load_out_of_fold(p.root / "models" / "border_crossing-v1", ["yes", "no"])
     assert set(oof) == set(labels)
-    codes, n = out_of_fold_codes(p, "border_crossing", sorted(labels))
+    codes, info = cross_fitted_codes(p, "border_crossing", sorted(labels))
     stored = {r["uid"]: r["score"] for r in p.store.query_arrow(
         "SELECT uid, score FROM codes WHERE measure = 'border_crossing' AND in_population"
     ).to_pylist()}
-    assert n == codes.num_rows == len([u for u in labels if u in stored])
+    assert info["recoded"] == codes.num_rows == len([u for u in labels if u in stored])
     for r in codes.to_pylist():  # a rule hit scores 1.0; otherwise the out-of-fold P(yes)
         assert r["score"] in (1.0, pytest.approx(float(oof[r["uid"]][0])))
 
@@ -120,11 +120,12 @@ def test_cross_fitted_codes_score_every_message_out_of_fold(
         p.train("border_crossing", cv=3)
     from importlib import resources
 
+    from chatlens.codebook import BUILTIN
     from chatlens.project.train import cross_fitted_codes
     from chatlens.train import load_model
     from chatlens.train.storage import load_out_of_fold
 
-    text = resources.files("chatlens.codebooks").joinpath("exodus-2022.yaml").read_text("utf-8")
+    text = resources.files(BUILTIN).joinpath("exodus-2022.yaml").read_text("utf-8")
     text = text.replace('version: "1.0.0"', 'version: "1.0.2"').replace(
         "        negation: {window: 2}\n\n  - id: mobilization",
         "        negation: {window: 2}\n      - {type: model, model: border_crossing-v1}\n"
