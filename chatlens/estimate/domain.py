@@ -12,8 +12,8 @@ Lohr 2019, §4.3) instead keeps every stratum's whole sample and estimates the d
 The prediction-powered form is the difference estimator on the domain: the model's values are
 summed over the domain's messages (known exactly) and the audit corrects them with
 ``z = (y - g(f)) * [in domain]``. A stratum with a single audited message gets the largest
-variance its ``z`` can have; strata no audited message reached are bounded as in
-:func:`chatlens.estimate.audit.unreached`.
+variance its ``z`` can have given the population (its mean square); strata no audited message
+reached are bounded as in :func:`chatlens.estimate.audit.unreached`.
 """
 
 from __future__ import annotations
@@ -35,23 +35,36 @@ from chatlens.estimate.result import Estimate
 
 
 def _stratified_total(z: NDArray[np.float64], s_l: NDArray[np.str_], keys: list[str],
-                      N_h: dict[str, int], bound_sq: float, in_domain_h: dict[str, int],
+                      N_h: dict[str, int], second_moment: dict[str, float],
                       ) -> tuple[float, float, int]:
     """Estimated total of ``z`` over the reached strata, its variance, and the number of
-    strata whose variance was bounded (one audited message)."""
+    strata whose variance was bounded (one audited message).
+
+    A stratum with one audited message has no variance estimate; the population variance of
+    ``z`` there is at most its mean square, which is known from the population alone
+    (``second_moment[h]``: the mean over the stratum of the largest ``z**2`` each message could
+    have), so that bound is used."""
     total, var, bounded = 0.0, 0.0, 0
     for h in keys:
         zh = z[s_l == h]
         n, N = zh.size, N_h[h]
         total += N * float(zh.mean())
-        if n >= N or in_domain_h.get(h, 0) == 0:
-            continue  # a census, or no domain message in the stratum: z is exactly known
+        if n >= N or second_moment[h] == 0.0:
+            continue  # a census, or z is 0 on the whole stratum (no domain message in it)
         if n == 1:
-            var += N * N * bound_sq / 4.0  # Popoviciu: (range of z)^2 / 4, times N/(N-1)(1-1/N)
+            # (1 - 1/N) S^2 with S^2 <= N/(N-1) E[z^2]
+            var += N * N * second_moment[h]
             bounded += 1
             continue
         var += N * N * (1.0 - n / N) * float(np.var(zh, ddof=1)) / n
     return total, var, bounded
+
+
+def _mean_by(values: NDArray[np.float64], strata: NDArray[np.str_]) -> dict[str, float]:
+    keys, inverse = np.unique(strata, return_inverse=True)
+    sums = np.bincount(inverse, weights=values)
+    counts = np.bincount(inverse)
+    return {str(k): float(s / c) for k, s, c in zip(keys, sums, counts, strict=True)}
 
 
 def domain_stratified(
@@ -99,7 +112,9 @@ def domain_stratified(
         f_all = _as_scores(yhat_population, "yhat_population")
         g, g_all, how = working_model_values(y, f, f_all)
         z = (y - g) * d_l
-        total, var, bounded = _stratified_total(z, s_l, reached, N_h, 4.0, in_domain_h)
+        # a domain message's z is -g or 1 - g, any other message's 0
+        sq = np.maximum(g_all, 1.0 - g_all) ** 2 * d_all
+        total, var, bounded = _stratified_total(z, s_l, reached, N_h, _mean_by(sq, s_all))
         point = (float(g_all[d_all & keep].sum()) + total) / N_dr
         se = float(np.sqrt(var)) / N_dr
         notes = (f"PPI++ for a domain of a stratified audit ({how}; {n_d} audited messages in "
@@ -116,7 +131,11 @@ def domain_stratified(
         method = "ppi"
     else:
         z = y * d_l
-        total, var, bounded = _stratified_total(z, s_l, reached, N_h, 1.0, in_domain_h)
+        # z is 0 or 1 on domain messages, 0 elsewhere: E[z^2] <= the stratum's domain share,
+        # and the variance of a 0/1 variable is at most 1/4
+        share = _mean_by(d_all.astype(float), s_all)
+        total, var, bounded = _stratified_total(z, s_l, reached, N_h,
+                                                {h: min(v, 0.25) for h, v in share.items()})
         point = total / N_dr
         var_p = var / (N_dr * N_dr)
         cap = fpc_effective_n(max(n_d, 1), N_dr)
@@ -131,7 +150,7 @@ def domain_stratified(
         method = "audit"
     if bounded:
         notes += (f"; {bounded} stratum/strata with a single audited message: their variance is "
-                  "taken at its maximum")
+                  "bounded by what the population allows")
     est = Estimate(float(np.clip(point, 0.0, 1.0)), float(max(lo, 0.0)), float(min(hi, 1.0)),
                    level, method, n_d, N_d, notes, se)  # type: ignore[arg-type]
     if unreached_d:
