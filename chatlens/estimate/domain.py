@@ -4,10 +4,9 @@ chat-stratified audit).
 Splitting the audit by domain first and treating each stratum's few domain messages as a sample
 of their own throws information away: a chat with 30 audited messages may have one in a given
 month, and one message says nothing about its variance. Survey practice (Cochran 1977, §5A.14;
-Lohr 2019, §4.3) instead keeps every stratum's whole sample and estimates the domain total from
-``z = y * [in domain]``: ``t_d = sum_h N_h mean_h(z)``, with the usual stratified variance of
-``z``. The domain's size ``N_d`` is known (every message is in the store), so the share is
-``t_d / N_d``.
+Lohr 2019, §4.3) instead keeps every stratum's whole sample: the audit-only share is the ratio
+estimator ``sum_h N_h mean_h(y * [in domain]) / sum_h N_h mean_h([in domain])`` with the
+linearised stratified variance.
 
 The prediction-powered form is the difference estimator on the domain: the model's values are
 summed over the domain's messages (known exactly) and the audit corrects them with
@@ -130,13 +129,19 @@ def domain_stratified(
                       "interval is widened to include the audit-only interval")
         method = "ppi"
     else:
-        z = y * d_l
-        # z is 0 or 1 on domain messages, 0 elsewhere: E[z^2] <= the stratum's domain share,
-        # and the variance of a 0/1 variable is at most 1/4
+        # the ratio estimator of a domain mean (Lohr 2019, 4.3): the share among the domain's
+        # sampled messages, weighted by stratum, with the linearised variance of
+        # e = (y - p) * [in domain]; it does not pay for the luck of how many audited
+        # messages fell into the domain, as the plain total over N_d does
+        u = d_l.astype(float)
+        t_z = sum(N_h[h] * float((y * u)[s_l == h].mean()) for h in reached)
+        t_u = sum(N_h[h] * float(u[s_l == h].mean()) for h in reached)
+        point = t_z / t_u if t_u > 0 else 0.0
+        # e is -p, 1 - p or 0: its mean square is at most the stratum's domain share, and its
+        # variance at most 1/4 (a range of 1)
         share = _mean_by(d_all.astype(float), s_all)
-        total, var, bounded = _stratified_total(z, s_l, reached, N_h,
-                                                {h: min(v, 0.25) for h, v in share.items()})
-        point = total / N_dr
+        _, var, bounded = _stratified_total((y - point) * u, s_l, reached, N_h,
+                                            {h: min(v, 0.25) for h, v in share.items()})
         var_p = var / (N_dr * N_dr)
         cap = fpc_effective_n(max(n_d, 1), N_dr)
         n_eff = cap if var_p <= 0.0 or point <= 0.0 or point >= 1.0 else min(
