@@ -5,30 +5,15 @@ from __future__ import annotations
 
 import logging
 import sys
-from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any
 
 import click
 from rich.table import Table
 
+from chatlens.cli import project_options  # defined before chatlens.cli imports this module
 from chatlens.errors import UsageError
-
-# chatlens.cli imports this module at its end (and `python -m chatlens.cli` runs a second copy
-# of it), so its helpers are imported inside the commands, and the option decorator is here.
-F = TypeVar("F", bound=Callable[..., Any])
-
-
-def project_options(func: F) -> F:
-    func = click.option("--json", "as_json", is_flag=True, help="Print machine-readable JSON.")(
-        func)
-    func = click.option(
-        "--project", "project_dir", type=click.Path(file_okay=False, path_type=Path),
-        default=None, help="Project directory (default: $CHATLENS_PROJECT, else the current "
-        "directory).",
-    )(func)
-    return func
 
 
 def parse_date(value: str | None, option: str) -> datetime | None:

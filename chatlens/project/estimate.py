@@ -270,6 +270,22 @@ def _design_estimate(ctx: _Context, method: str, y: np.ndarray, f: np.ndarray,
     return ppi_finite_stratified(y, f, strata_l, y_hat, strata_all, ctx.level, keys=uids)
 
 
+def _bounded_by_ties(low: Estimate, high: Callable[[], Estimate], moved: int,
+                     ) -> tuple[Estimate, Status]:
+    """The estimate with the ``moved`` disputed audit messages counted as not the value
+    (``low``) and, when there are any, as the value (``high()``): the interval covers both, the
+    point is halfway; and its status (``partial`` when widened for this or unreached strata)."""
+    status: Status = "partial" if low.unreached > 0 else "valid"
+    if not moved:
+        return low, status
+    up = high()
+    return replace(low, point=(low.point + up.point) / 2, lower=min(low.lower, up.lower),
+                   upper=max(low.upper, up.upper), se=None,
+                   notes=low.notes + f"; {moved} audited messages whose coders disagree (not "
+                   "adjudicated) could be this value or not: the interval covers both, the "
+                   "point is halfway"), "partial"
+
+
 def _one(ctx: _Context, value: str, frame: pa.Table, grouped: bool,
          ) -> tuple[Estimate, Estimate, Status, int]:
     """One value in one group: the estimate, the naive figure, its status and the number of
@@ -301,17 +317,10 @@ def _one(ctx: _Context, value: str, frame: pa.Table, grouped: bool,
                          f"`chatlens sample --measure {m.id} --kind audit` and label it.")
     high = np.array([1.0 if labels.audit.get(u) == value or value in labels.ties.get(u, ())
                      else 0.0 for u in uids])
-    est = _design_estimate(ctx, method, low, f, uids, frame, y_hat, in_frame)
-    status: Status = "partial" if est.unreached > 0 else "valid"
-    if (high != low).any():  # unresolved disagreements that matter for this value
-        up = _design_estimate(ctx, method, high, f, uids, frame, y_hat, in_frame)
-        k = int((high != low).sum())
-        est = replace(est, point=(est.point + up.point) / 2, lower=min(est.lower, up.lower),
-                      upper=max(est.upper, up.upper), se=None,
-                      notes=est.notes + f"; {k} audited messages whose coders disagree (not "
-                      "adjudicated) could be this value or not: the interval covers both, the "
-                      "point is halfway")
-        status = "partial"
+    est, status = _bounded_by_ties(
+        _design_estimate(ctx, method, low, f, uids, frame, y_hat, in_frame),
+        lambda: _design_estimate(ctx, method, high, f, uids, frame, y_hat, in_frame),
+        int((high != low).sum()))
     census = in_frame.size >= N
     if _at_bound(est, census):
         status = "at-bound"
@@ -357,17 +366,8 @@ def _domain(ctx: _Context, value: str, frame: pa.Table, group: str | None, part:
         return domain_stratified(y, strata_all[in_frame], d_all[in_frame], strata_all, d_all,
                                  level, keys=uids, **scores)
 
-    est = run(low)
-    status: Status = "partial" if est.unreached > 0 else "valid"
-    moved = (high != low) & d_all[in_frame]
-    if moved.any():
-        up = run(high)
-        est = replace(est, point=(est.point + up.point) / 2, lower=min(est.lower, up.lower),
-                      upper=max(est.upper, up.upper), se=None,
-                      notes=est.notes + f"; {int(moved.sum())} audited messages whose coders "
-                      "disagree (not adjudicated) could be this value or not: the interval "
-                      "covers both, the point is halfway")
-        status = "partial"
+    est, status = _bounded_by_ties(run(low), lambda: run(high),
+                                   int(((high != low) & d_all[in_frame]).sum()))
     if _at_bound(est, n_here >= part.num_rows):
         status = "at-bound"
     return est, naive, status, tied
