@@ -87,7 +87,7 @@ class Masker:
         secret = store.secret()
         personal: dict[str, tuple[str, str | None]] = {}
         for key, platform, title, ctype, senders in chat_senders(store):
-            if is_personal(ctype, title, senders):
+            if is_personal(ctype, title, senders, platform):
                 personal[key] = (f"{platform}:{chat_pseudonym(secret, key)}", title)
         from chatlens.store.privacy import identity_names
 

@@ -180,9 +180,11 @@ def chat_pseudonym(secret: bytes, chat_key: str) -> str:
     return "c" + hmac.new(secret, f"chat\x1f{chat_key}".encode(), hashlib.sha256).hexdigest()[:11]
 
 
-def is_personal(chat_type: str | None, title: str | None, sender_names: Iterable[str]) -> bool:
+def is_personal(chat_type: str | None, title: str | None, sender_names: Iterable[str],
+                platform: str | None = None) -> bool:
     """A 1:1 chat: by its type where the source gives one, else by a title that is a sender's
-    display name (WhatsApp "WhatsApp Chat with Anna") or a phone number."""
+    display name (WhatsApp "WhatsApp Chat with Anna"; a Telegram channel whose every post is
+    "from" its title is not one) or a phone number."""
     base = (chat_type or "").removesuffix(" (left)")
     if base in PERSONAL_TYPES:
         return True
@@ -190,4 +192,8 @@ def is_personal(chat_type: str | None, title: str | None, sender_names: Iterable
         return False
     if not title:
         return False
-    return _norm(title) in {_norm(n) for n in sender_names} or mask_pii(title) != title
+    senders = {_norm(n) for n in sender_names}
+    # a Telegram channel's posts are all "from" its title; a 1:1 chat has the partner and the
+    # exporter (WhatsApp has no channels: there a lone sender named as the chat is the partner)
+    channel_like = platform == "telegram" and len(senders) == 1
+    return (_norm(title) in senders and not channel_like) or mask_pii(title) != title

@@ -453,6 +453,7 @@ def samples(ctx: click.Context, show_all: bool, project_dir: Path | None,
         return
     table = Table("sample", "measure", "kind", "items", "labelled", "created",
                   *(["status"] if show_all else []))
+    table.columns[0].overflow = "fold"  # ids are typed into later commands: never cut them
     for r in rows:
         table.add_row(r["sample_id"], safe(r["measure"]), r["kind"], str(r["n"]),
                       str(r["labelled"]), r["created"][:19], *([r["status"]] if show_all else []))
@@ -716,10 +717,8 @@ def _population(langs: tuple[str, ...], chats: tuple[str, ...], since: Any, unti
 
 
 STATUS_NOTE = {
-    "partial": "widened: see notes",
-    "too-few": "too few labels",
+    "partial": "widened: see the warnings",
     "assumption": "assumes prior shift",
-    "at-bound": "at a bound: not valid",
 }
 
 
@@ -756,6 +755,10 @@ def estimate(measure: str, value: str | None, by: str | None, method: str, level
                                      samples_, ties)
         else:
             rows = proj.estimate(measure, value, by, method, level, pop, samples_, ties)
+            if by == "chat":  # 1:1 chats are shown by their pseudonym, as everywhere
+                masker = proj.masker()
+                for r in rows:
+                    r.group = masker.chat_key(r.group) or r.group
     if split is not None:
         if as_json:
             emit_json(result)
@@ -773,17 +776,22 @@ def estimate(measure: str, value: str | None, by: str | None, method: str, level
         if result["undated"]:
             err.print(f"[yellow]warning[/yellow]: {result['undated']:,} undated messages are in "
                       "neither period")
+        for w in dict.fromkeys(result["before"]["warnings"] + result["after"]["warnings"]):
+            if "no date" not in w:
+                err.print(f"[yellow]warning[/yellow]: {safe(w)}")
         return
     if as_json:
         emit_json([r.as_dict() for r in rows])
         return
     table = Table("value", *(["group"] if by else []), "estimate [interval]", "method",
                   "labelled", "N", "naive", title=f"{safe(measure)} ({level:.0%} intervals)")
+    if by:
+        table.columns[1].overflow = "fold"  # a group's name is what tells the rows apart
     for r in rows:
         d = r.as_dict()
         table.add_row(safe(r.value), *([safe(r.group)] if by else []), _shown(d, method),
                       d["method"], f"{d['n_labelled']:,}" + (
-                          f" (+{d['unresolved']} tied)" if d["unresolved"] else ""),
+                          f" ({d['unresolved']} tied)" if d["unresolved"] else ""),
                       f"{d['N_population'] or 0:,}", f"{100 * d['naive']['point']:.1f}% (naive)")
     out.print(table)
     if rows:
@@ -798,8 +806,11 @@ def _shown(d: dict[str, Any], method: str) -> str:
         return "— no valid estimate yet: draw and label an audit sample"
     if d["status"] == "at-bound":
         return f"{100 * d['point']:.1f}% [yellow](at a bound: no valid interval)[/yellow]"
-    note = STATUS_NOTE.get(d["status"]) or ("too few labels" if d["too_small"] else "")
-    return _interval(d) + (f" [yellow]({note})[/yellow]" if note else "")
+    if d["status"] == "too-few":
+        return f"— too few audit labels ({d['n_labelled']}) for an interval"
+    notes = [n for n in (STATUS_NOTE.get(d["status"]),
+                         "too few labels" if d["too_small"] else None) if n]
+    return _interval(d) + (f" [yellow]({'; '.join(notes)})[/yellow]" if notes else "")
 
 
 def _pair(text: str) -> tuple[str, str]:

@@ -7,16 +7,14 @@
 
 from __future__ import annotations
 
+import json
 import sys
 from pathlib import Path
 
 import click
 
+from chatlens.cli import emit_json, project_options
 from chatlens.project import default_project_dir
-
-_project = click.option(
-    "--project", "project_dir", type=click.Path(file_okay=False, path_type=Path), default=None,
-    help="Project directory (default: $CHATLENS_PROJECT, else the current directory).")
 
 
 @click.command()
@@ -33,10 +31,12 @@ _project = click.option(
               help="Claims file or builtin:NAME for the Claims page (default builtin:exodus-2022).")
 @click.option("--annotator", default=None, help="Name recorded with labels (default: "
               "dashboard:<user>).")
-@_project
+@project_options
 def serve(host: str, port: int, token: str | None, read_only: bool, codebook_ref: str | None,
-          claims_ref: str | None, annotator: str | None, project_dir: Path | None) -> None:
-    """Run the local dashboard: overview, measures, claims, evidence, annotation, topics."""
+          claims_ref: str | None, annotator: str | None, project_dir: Path | None,
+          as_json: bool) -> None:
+    """Run the local dashboard: overview, measures, claims, evidence, annotation, topics
+    (``--json``: one line with the address and token on standard output, for scripts)."""
     import uvicorn
 
     from chatlens.store import is_project
@@ -52,14 +52,17 @@ def serve(host: str, port: int, token: str | None, read_only: bool, codebook_ref
                               annotator=annotator))
     shown = f"[{host}]" if ":" in host else host
     url = f"http://{shown}:{port}/"
-    if required:
+    if as_json:
+        click.echo(json.dumps({"url": url, "token": required, "read_only": read_only,
+                               "project": str(root)}))
+    elif required:
         click.echo(f"chatlens dashboard: {url}?token={required}", err=True)
         if generated:
             click.echo("(token generated for this run; set CHATLENS_TOKEN to choose one)",
                        err=True)
     else:
         click.echo(f"chatlens dashboard: {url}", err=True)
-    if read_only:
+    if read_only and not as_json:
         click.echo("read-only: labelling and corrections are disabled", err=True)
     uvicorn.run(app, host=host, port=port, log_level="warning", server_header=False)
 
@@ -74,17 +77,21 @@ def serve(host: str, port: int, token: str | None, read_only: bool, codebook_ref
 @click.option("--codebook", "codebook_ref", default=None)
 @click.option("--evidence", "n_evidence", default=5, show_default=True,
               help="Sampled evidence messages per measure.")
-@_project
+@project_options
 def report(output: Path, pdf: Path | None, claims_ref: str | None, codebook_ref: str | None,
-           n_evidence: int, project_dir: Path | None) -> None:
+           n_evidence: int, project_dir: Path | None, as_json: bool) -> None:
     """Write one self-contained HTML report (no external requests), optionally a PDF."""
     from chatlens.report import build_report, print_pdf
 
     root = project_dir or default_project_dir()
     path = build_report(root, output, claims=claims_ref, codebook=codebook_ref,
                         n_evidence=n_evidence)
-    click.echo(f"wrote {path}")
     if pdf is not None:
         print_pdf(path, pdf)
-        click.echo(f"wrote {pdf}")
+    if as_json:
+        emit_json({"report": str(path), "pdf": str(pdf) if pdf is not None else None})
+    else:
+        click.echo(f"wrote {path}")
+        if pdf is not None:
+            click.echo(f"wrote {pdf}")
     sys.stdout.flush()

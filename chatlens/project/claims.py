@@ -142,6 +142,8 @@ def check_claim(project: Project, claim: Claim) -> dict[str, Any]:
             "label an audit sample first" if "none" in status or "naive" in methods else
             "the estimate hit a bound and has no valid interval; label more audit messages"
             if "at-bound" in status else
+            "fewer than two audit labels fall in the claim's population; label more of it"
+            if "too-few" in status else
             "the estimate rests on quantification's assumption, not on an audit of this "
             "population; an audit sample can decide the claim")
     out["verdict"] = verdict

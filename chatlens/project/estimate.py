@@ -51,6 +51,7 @@ from chatlens.store.frames import (
     Population,
     measure_frame,
     population_size,
+    uncoded_count,
     undated_count,
 )
 
@@ -91,11 +92,13 @@ class Row:
 
     @property
     def valid(self) -> bool:
-        """True when the interval is a valid confidence interval under the audit's design."""
-        return self.status in ("valid", "partial", "too-few")
+        """True when the estimate is shown as a valid confidence interval under the audit's
+        design (a group with fewer than two audit labels has only the 0-100% range: no)."""
+        return self.status in ("valid", "partial")
 
     def as_dict(self) -> dict[str, Any]:
-        e = self.estimate.as_dict()
+        e = {k: (0.0 if isinstance(v, float) and abs(v) < 1e-12 else v)
+             for k, v in self.estimate.as_dict().items()}
         return {"measure": self.measure, "value": self.value, "group": self.group,
                 "point": e["point"], "lower": e["lower"], "upper": e["upper"],
                 "level": e["level"], "method": e["method"], "n_labelled": e["n_labelled"],
@@ -192,9 +195,20 @@ def measure_labels(project: Project, codebook: str, measure: str,
     store = project.labels()
     rows = store.labels_arrow(codebook, measure).to_pylist()
     warnings: list[str] = []
-    used = _pick_samples(store.samples(codebook, measure, "audit"), samples, measure, warnings)
+    mine = store.samples(codebook, measure, "audit")
+    elsewhere = sorted({s["codebook"] for s in store.samples(None, measure, "audit")} - {codebook})
+    if not mine and elsewhere:
+        warnings.append(f"Audit samples of {measure} exist under the codebook(s) "
+                        f"{', '.join(elsewhere)}, not under {codebook}, which the project is coded "
+                        "with now: labels belong to a codebook's name. Keep the name when you "
+                        "revise a codebook (change its version), or code with the other one.")
+    used = _pick_samples(mine, samples, measure, warnings)
     used_ids = {s["sample_id"] for s in used}
     prefer = ties.removeprefix("annotator:") if ties.startswith("annotator:") else None
+    coders = {r["annotator"] for r in rows if r["sample_kind"] == "audit"}
+    if prefer is not None and prefer not in coders:
+        raise UsageError(f"--ties {ties}: nobody called {prefer!r} coded audit labels of "
+                         f"{measure}; the coders are {', '.join(sorted(coders)) or 'none yet'}.")
     audit, tied = consensus([r for r in rows if r["sample_kind"] == "audit"
                              and r["sample_id"] in used_ids], prefer)
     reference, ref_ties = consensus([r for r in rows if r["sample_kind"] == "reference"])
@@ -487,6 +501,11 @@ def estimate(project: Project, measure: str, value: str | None = None, by: str |
             f"{len(labels.ties)} audited messages of {measure} have coders who disagree and "
             f"nobody adjudicated; they are {how} the estimate. Settle them with `chatlens label "
             f"adjudicate --measure {measure}`.")
+    uncoded = uncoded_count(project.store, cb.name)
+    if uncoded:
+        warnings.append(f"{uncoded:,} messages of the project are not coded with {cb.name} yet "
+                        "(ingested since the last `chatlens code`), so they are in no estimate; "
+                        "run `chatlens code`.")
     out = []
     for v in values:
         for g, part in parts:
@@ -495,6 +514,11 @@ def estimate(project: Project, measure: str, value: str | None = None, by: str |
             out.append(Row(measure, v, g, est, naive, reason, pop.as_dict(),
                            warnings=warnings, status=status, unresolved=tied, undated=undated,
                            samples=labels.samples))
+    far = max((r.estimate.unreached for r in out), default=0.0)
+    if far > 0:
+        warnings.append(f"Up to {far:.1%} of a population is in strata the audit never reached "
+                        "(chats or months with no audited message): the interval allows any share "
+                        "there. Draw an audit sample that covers them.")
     return out
 
 

@@ -352,6 +352,7 @@ def write_adjudication_sheet(items: list[dict[str, Any]], path: str | Path) -> i
 def agreement(project: Project, measure: str | None = None) -> dict[str, Any]:
     cb = project.codebook()[0]
     rows = project.labels().labels_arrow(cb.name, measure).to_pylist()
+    # agreement is between the coders: an adjudicator's decisions settle, they do not code
     triples = [(r["measure"], r["uid"], r["annotator"], r["value"]) for r in rows
-               if r["value"] is not None]
+               if r["value"] is not None and r["origin"] != "adjudication"]
     return {"report": agreement_report(triples), "disagreements": disagreements(triples)}

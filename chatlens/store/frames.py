@@ -152,3 +152,12 @@ def population_size(store: Store, codebook: str, measure: str) -> int:
         "SELECT count(*) FROM codes WHERE codebook = ? AND measure = ? AND in_population",
         [codebook, measure]).fetchall()
     return int(row[0][0]) if row else 0
+
+
+def uncoded_count(store: Store, codebook: str) -> int:
+    """Messages of the project with no code at all under ``codebook`` (ingested since it was
+    last applied)."""
+    row = store.con.cursor().execute(
+        "SELECT count(*) FROM messages m WHERE NOT EXISTS (SELECT 1 FROM codes c "
+        "WHERE c.uid = m.uid AND c.codebook = ?)", [codebook]).fetchall()
+    return int(row[0][0]) if row else 0
