@@ -54,8 +54,9 @@ classify-and-count figure ignores the model's errors and is shown only for refer
 
 
 def methods_text() -> str:
-    """``docs/methods.md`` of the source tree when present, else a short built-in text."""
-    for candidate in (HERE.parents[1] / "docs" / "methods.md",):
+    """``docs/methods.md``: packaged beside this module in a wheel (see pyproject's
+    force-include), read from the source tree in a checkout; else a short built-in text."""
+    for candidate in (HERE / "methods.md", HERE.parents[1] / "docs" / "methods.md"):
         if candidate.is_file():
             text = candidate.read_text(encoding="utf-8")
             return "\n".join(x for x in text.splitlines() if not x.startswith("# "))
