@@ -134,3 +134,23 @@ def test_every_error_derives_from_the_root_and_a_builtin() -> None:
     from chatlens.web.access import ProjectBusy
 
     assert issubclass(ProjectBusy, errors.ChatlensError)
+
+
+def test_every_command_takes_json_and_project_as_the_readme_says() -> None:
+    import click
+
+    from chatlens.cli import cli
+
+    def walk(cmd: click.Command, path: list[str]) -> list[tuple[str, click.Command]]:
+        if isinstance(cmd, click.Group):
+            return [x for n, c in cmd.commands.items() for x in walk(c, [*path, n])]
+        return [(" ".join(path), cmd)]
+
+    def opts(cmd: click.Command) -> set[str]:
+        return {o for p in cmd.params if isinstance(p, click.Option) for o in p.opts}
+
+    commands = walk(cli, [])
+    assert len(commands) > 25
+    assert [p for p, c in commands if "--json" not in opts(c)] == []
+    # checking a codebook file needs no project
+    assert [p for p, c in commands if "--project" not in opts(c)] == ["codebook validate"]
