@@ -385,9 +385,6 @@ def search(query: str, measure_value: str | None, limit: int, offset: int, revea
     measure, _, value = (measure_value or "").partition("=")
     with opened(project_dir, read_only=not reveal) as proj:
         rows = proj.search(query, measure or None, value or None, limit, offset, reveal)
-        if reveal:
-            proj.record_reveal("search", {"measure": measure_value, "limit": limit,
-                                          "offset": offset})
     if as_json:
         emit_json(rows)
         return
@@ -863,9 +860,6 @@ def evidence(measure: str, value: str, langs: tuple[str, ...], chats: tuple[str,
     pop = _population(langs, chats, since, until, where)
     with opened(project_dir, read_only=not reveal) as proj:
         rows = proj.evidence(measure, value, pop, limit, reveal)
-        if reveal:
-            proj.record_reveal("evidence", {"measure": measure, "value": value,
-                                            "limit": limit})
     if as_json:
         emit_json(rows)
         return

@@ -220,6 +220,9 @@ class Project:
         from chatlens.project.search import search
 
         codebook = self.codebook()[0].name if measure else None
+        if reveal:
+            self._record_reveal("search", {"measure": measure, "value": value, "limit": limit,
+                                           "offset": offset})
         return search(self.store, query, codebook, measure, value, limit, offset,
                       mask=None if reveal else self.masker().row)
 
@@ -334,6 +337,9 @@ class Project:
         if value not in cb.measure(measure).labels:
             raise UsageError(f"{value!r} is not a label of {measure} "
                              f"({', '.join(cb.measure(measure).labels)}).")
+        if reveal:
+            self._record_reveal("evidence", {"measure": measure, "value": value,
+                                             "limit": limit})
         rows = evidence(self.store, cb.name, measure, value,
                         self.enrich_settings().fingerprint(), population, limit, reveal)
         if not reveal:
@@ -406,8 +412,12 @@ class Project:
                                                    "reveal": reveal})
         return n
 
-    def record_reveal(self, command: str, params: dict[str, Any]) -> None:
-        """Record in the runs log that a read command showed raw identities (``--reveal``)."""
+    def _record_reveal(self, command: str, params: dict[str, Any]) -> None:
+        """Record in the runs log that a read command showed raw identities (``reveal``); a
+        read-only project cannot, so it cannot reveal either."""
+        if self.store.read_only:
+            raise UsageError("Showing raw identities is recorded in the project's runs log, "
+                             "so it needs the project opened for writing.")
         run_id = new_run_id()
         self.store.start_run(run_id, command, __version__, {**params, "reveal": True})
         self.store.finish_run(run_id, "complete", {"version": __version__, "reveal": True})

@@ -69,20 +69,30 @@ def _filtered(codebook: str, measure: str, fingerprint: str, pop: Population, co
     if pop.languages:
         sql.append("AND e.lang IN (SELECT unnest(?))")
         params.append(pop.languages)
+    conds, more = population_conditions(pop, codebook)
+    sql += [f"AND {c}" for c in conds]
+    return " ".join(sql), params + more
+
+
+def population_conditions(pop: Population, codebook: str) -> tuple[list[str], list[Any]]:
+    """SQL conditions (on codes ``c`` joined with messages ``m``) for the filter's chats, UTC
+    days and ``where`` codes; languages need the enrichment join and are the caller's."""
+    conds: list[str] = []
+    params: list[Any] = []
     if pop.chats:
-        sql.append("AND m.chat_key IN (SELECT unnest(?))")
+        conds.append("m.chat_key IN (SELECT unnest(?))")
         params.append(pop.chats)
     if pop.since:
-        sql.append("AND m.ts >= ?::TIMESTAMPTZ")
+        conds.append("m.ts >= ?::TIMESTAMPTZ")
         params.append(f"{pop.since.isoformat()} 00:00:00+00")
     if pop.until:
-        sql.append("AND m.ts < ?::TIMESTAMPTZ")
+        conds.append("m.ts < ?::TIMESTAMPTZ")
         params.append(f"{(pop.until + timedelta(days=1)).isoformat()} 00:00:00+00")
     for dep, val in pop.where:
-        sql.append("AND c.uid IN (SELECT uid FROM codes WHERE codebook = ? AND measure = ? "
-                   "AND value = ?)")
+        conds.append("c.uid IN (SELECT uid FROM codes WHERE codebook = ? AND measure = ? "
+                     "AND value = ?)")
         params += [codebook, dep, val]
-    return " ".join(sql), params
+    return conds, params
 
 
 def measure_frame(store: Store, codebook: str, measure: str, fingerprint: str,

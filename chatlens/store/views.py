@@ -6,11 +6,12 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass, field
+from datetime import date
 from typing import Any
 
 from chatlens.store import stages
 from chatlens.store.core import Store
-from chatlens.store.frames import time_bucket
+from chatlens.store.frames import Population, population_conditions, time_bucket
 
 _GROUP = re.compile(r"^(chat|month|week|lang):(.+)$")
 
@@ -70,17 +71,11 @@ class EvidenceQuery:
                              "AND coalesce(lang, 'und') = ?)")
                 params.append(fingerprint)
             params.append(g)
-        if self.since:
-            conds.append("m.ts >= ?::TIMESTAMPTZ")
-            params.append(f"{self.since} 00:00:00+00")
-        if self.until:
-            conds.append("m.ts < ?::TIMESTAMPTZ + INTERVAL 1 DAY")
-            params.append(f"{self.until} 00:00:00+00")
-        for dep, val in self.where:
-            conds.append("c.uid IN (SELECT uid FROM codes WHERE codebook = ? AND measure = ? "
-                         "AND value = ?)")
-            params += [codebook, dep, val]
-        return " AND ".join(conds), params
+        more, more_params = population_conditions(Population(
+            since=date.fromisoformat(self.since) if self.since else None,
+            until=date.fromisoformat(self.until) if self.until else None,
+            where=list(self.where)), codebook)
+        return " AND ".join(conds + more), params + more_params
 
 
 def evidence_page(store: Store, codebook: str, fingerprint: str, q: EvidenceQuery,
