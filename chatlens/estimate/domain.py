@@ -17,7 +17,7 @@ reached are bounded as in :func:`chatlens.estimate.audit.unreached`.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 
 import numpy as np
 from numpy.typing import ArrayLike, NDArray
@@ -76,6 +76,8 @@ def domain_stratified(
     yhat_labelled: ArrayLike | None = None,
     yhat_population: ArrayLike | None = None,
     keys: Sequence[str] | None = None,
+    working: Callable[..., tuple[NDArray[np.float64], NDArray[np.float64], str]]
+    = working_model_values,
 ) -> Estimate:
     """The share of positives in one domain under a stratified audit: audit-only, or
     prediction-powered when the model's scores are given (on the audit and on the population).
@@ -83,7 +85,9 @@ def domain_stratified(
     ``strata_*`` give each message's stratum and ``domain_*`` whether it is in the domain; the
     ``*_population`` arrays cover the whole population the sample was drawn from. ``keys``
     (the audited uids) put the audit in a canonical order, so nothing depends on how its rows
-    were listed (:func:`chatlens.estimate.ppi.key_order`).
+    were listed (:func:`chatlens.estimate.ppi.key_order`). ``working`` fits the working model
+    (:func:`~chatlens.estimate.ppi.working_model_values`); it depends on the whole audit, not on
+    the domain, so a caller estimating many domains passes a memoised one.
     """
     y = _as_binary(y_labelled, "y_labelled")
     s_l = np.asarray(strata_labelled).astype(str)
@@ -109,7 +113,7 @@ def domain_stratified(
     if f_l is not None and yhat_population is not None:
         f = f_l
         f_all = _as_scores(yhat_population, "yhat_population")
-        g, g_all, how = working_model_values(y, f, f_all)
+        g, g_all, how = working(y, f, f_all)
         z = (y - g) * d_l
         # a domain message's z is -g or 1 - g, any other message's 0
         sq = np.maximum(g_all, 1.0 - g_all) ** 2 * d_all

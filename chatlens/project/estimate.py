@@ -45,6 +45,7 @@ from chatlens.estimate import (
     quantify_estimate,
 )
 from chatlens.estimate.domain import domain_stratified
+from chatlens.estimate.ppi import working_model_values
 from chatlens.project.labels import TIE_POLICIES, consensus
 from chatlens.store.frames import (
     STRATUM_COLUMN,
@@ -261,6 +262,8 @@ class _Context:
     level: float
     ties: str
     cross_fitted: Callable[[tuple[str, ...]], tuple[pa.Table, dict[str, Any]]]
+    #: working models of the whole audit, by (value, labels): the same for every domain
+    working: dict[tuple[str, bytes], Any] = field(default_factory=dict)
 
 
 def _design_estimate(ctx: _Context, method: str, y: np.ndarray, f: np.ndarray,
@@ -376,9 +379,15 @@ def _domain(ctx: _Context, value: str, frame: pa.Table, group: str | None, part:
     scores = {"yhat_labelled": y_hat[in_frame], "yhat_population": y_hat} \
         if ctx.method == "ppi" else {}
 
+    def working(y: np.ndarray, f: np.ndarray, f_all: np.ndarray) -> Any:
+        key = (value, y.tobytes())
+        if key not in ctx.working:
+            ctx.working[key] = working_model_values(y, f, f_all)
+        return ctx.working[key]
+
     def run(y: np.ndarray) -> Estimate:
         return domain_stratified(y, strata_all[in_frame], d_all[in_frame], strata_all, d_all,
-                                 level, keys=uids, **scores)
+                                 level, keys=uids, working=working, **scores)
 
     est, status = _bounded_by_ties(run(low), lambda: run(high),
                                    int(((high != low) & d_all[in_frame]).sum()))
