@@ -51,6 +51,17 @@ def new_run_id() -> str:
     return uuid.uuid4().hex[:12]
 
 
+def _file_version(ref: str) -> tuple[int, int]:
+    """(mtime, size) of a codebook file, so an edited file is read again; built-ins: (0, 0)."""
+    if ref.startswith("builtin:"):
+        return (0, 0)
+    try:
+        st = Path(ref).stat()
+    except OSError:
+        return (0, 0)
+    return (st.st_mtime_ns, st.st_size)
+
+
 class Project:
     """An open chatlens project. Create with :meth:`init`, open with :meth:`open`."""
 
@@ -60,7 +71,8 @@ class Project:
         self.store = store
         self.codebook_ref = codebook_ref
         self._labels: LabelStore | None = None
-        self._codebooks: dict[None, tuple[Codebook, str]] = {}  # the project's, read once
+        # () is the project's own; a file is keyed by its path and version on disk
+        self._codebooks: dict[tuple[Any, ...], tuple[Codebook, str]] = {}
 
     def labels(self) -> LabelStore:
         """The project's label store (``labels.sqlite``), opened on first use."""
@@ -157,21 +169,25 @@ class Project:
         """The codebook ``ref`` (file or builtin:NAME); without ``ref``, the one the project was
         last coded with, as stored in the project (so it does not matter where the file is now,
         or whether it changed since), else the built-in ``exodus-2022``. Returns it with the
-        reference it was loaded from. The project's own is read once per open project."""
+        reference it was loaded from. Each is read once per open project (a file again when it
+        changed on disk)."""
         from chatlens.codebook import Codebook, load_codebook
         from chatlens.store.stages import last_codebook
 
         ref = ref or self.codebook_ref
-        if ref:  # a file may have changed since: read it again
-            return load_codebook(ref), str(ref)
-        if None not in self._codebooks:
+        if ref:
+            key: tuple[Any, ...] = (str(ref), *_file_version(str(ref)))
+            if key not in self._codebooks:
+                self._codebooks[key] = (load_codebook(ref), str(ref))
+            return self._codebooks[key]
+        if () not in self._codebooks:
             stored = last_codebook(self.store)
             if stored is not None:
                 source, resolved = stored
-                self._codebooks[None] = (Codebook.model_validate(resolved), source)
+                self._codebooks[()] = (Codebook.model_validate(resolved), source)
             else:
-                self._codebooks[None] = (load_codebook(DEFAULT_CODEBOOK), DEFAULT_CODEBOOK)
-        return self._codebooks[None]
+                self._codebooks[()] = (load_codebook(DEFAULT_CODEBOOK), DEFAULT_CODEBOOK)
+        return self._codebooks[()]
 
     def code(self, codebook: str | Path | None = None, workers: int = 1,
              progress: StageProgress | None = None, allow_remote: bool = False,
@@ -190,7 +206,7 @@ class Project:
         if codebook is not None and not str(codebook).startswith("builtin:"):
             codebook = Path(codebook).resolve()  # remembered wherever the next command runs
         cb, source = self.codebook(codebook)
-        self._codebooks.pop(None, None)  # the project's codebook is the one coded last
+        self._codebooks.pop((), None)  # the project's codebook is the one coded last
         self.enrich(workers, progress)
         settings = self.enrich_settings()
         runtime = llm or LlmRuntime(allow_remote=allow_remote)
