@@ -54,8 +54,10 @@ class Estimate:
         return small_group(self.n_labelled, self.width)
 
     def as_dict(self) -> dict[str, Any]:
-        """Plain dict (JSON-friendly), including ``width`` and ``too_small``."""
-        d = asdict(self)
+        """Plain dict (JSON-friendly), including ``width`` and ``too_small``; shares within
+        1e-12 of 0 (floating-point residue of bounds arithmetic) read 0."""
+        d = {k: 0.0 if isinstance(v, float) and abs(v) < 1e-12 else v
+             for k, v in asdict(self).items()}
         d["width"] = self.width
         d["too_small"] = self.too_small
         return d

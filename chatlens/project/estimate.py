@@ -98,8 +98,7 @@ class Row:
         return self.status in ("valid", "partial")
 
     def as_dict(self) -> dict[str, Any]:
-        e = {k: (0.0 if isinstance(v, float) and abs(v) < 1e-12 else v)
-             for k, v in self.estimate.as_dict().items()}
+        e = self.estimate.as_dict()
         return {"measure": self.measure, "value": self.value, "group": self.group,
                 "point": e["point"], "lower": e["lower"], "upper": e["upper"],
                 "level": e["level"], "method": e["method"], "n_labelled": e["n_labelled"],
