@@ -321,7 +321,7 @@ def test_label_import_run_twice_stores_each_row_once(project: Project, tmp_path:
     assert (first.stored, again.stored, again.already) == (20, 0, 20)
     n = project.labels().con.execute("SELECT count(*) FROM labels").fetchone()
     assert n == (20,)
-    other = project.import_labels(p, "other-annotator")  # other options: a different import
+    other = project.import_labels(p, "other-annotator")  # another coder: a different import
     assert other.stored == 20
 
 

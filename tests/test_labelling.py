@@ -58,10 +58,10 @@ def test_only_the_sample_decides_what_counts_as_audit(coded: Project, tmp_path: 
     rows = [{"uid": u, "measure": "border_crossing", "value": "yes", "annotator": "ann",
              "sample_kind": "audit"} for u in uids]
     f = write_csv(tmp_path / "l.csv", rows)
-    loose = coded.import_labels(f, "x")  # no --sample: the file's "audit" is ignored
+    loose = coded.import_labels(f)  # no --sample: the file's "audit" is ignored
     assert loose.stored == 10
     assert coded.labels().labels_arrow(sample_kind="audit").num_rows == 0
-    bound = coded.import_labels(f, "x", sample_id=audit["sample_id"])
+    bound = coded.import_labels(f, sample_id=audit["sample_id"])
     assert bound.stored == 10
     assert coded.labels().labels_arrow(sample_kind="audit").num_rows == 10
 
@@ -78,7 +78,7 @@ def test_bad_rows_are_reported_not_stored(coded: Project, tmp_path: Path) -> Non
         {"uid": other, "measure": "border_crossing", "value": "yes", "annotator": "a"},
         {"uid": uid, "measure": "border_crossing", "value": "no", "annotator": "a"},
     ])
-    report = coded.import_labels(f, "x", sample_id=audit["sample_id"])
+    report = coded.import_labels(f, sample_id=audit["sample_id"])
     assert report.read == 5 and report.stored == 1 and len(report.problems) == 4
     joined = "\n".join(report.problems)
     for fragment in ("'maybe' is not one of", "no message with this uid", "no measure",
@@ -93,7 +93,7 @@ def test_agreement_and_exports(coded: Project, tmp_path: Path) -> None:
     b = ["yes", "no", "no", "no", "yes", "no"]
     rows = [{"uid": u, "measure": "border_crossing", "value": v, "annotator": who}
             for who, vals in (("ann_a", a), ("ann_b", b)) for u, v in zip(uids, vals, strict=True)]
-    coded.import_labels(write_csv(tmp_path / "two.csv", rows), "x", sample_id=audit["sample_id"])
+    coded.import_labels(write_csv(tmp_path / "two.csv", rows), sample_id=audit["sample_id"])
     result = coded.agreement("border_crossing")
     rep = result["report"]["border_crossing"]
     assert rep["n_coders"] == 2 and rep["pairable_units"] == 6
@@ -165,6 +165,45 @@ def test_sample_exports_as_a_coding_sheet_that_imports_back(coded: Project,
     assert [x["value"] for x in lines][:5] == [r["value"] for r in rows[:5]]
     assert lines[0]["annotator"] == "coder1" and lines[0]["comment"] == "clear case"
     assert isinstance(lines[0]["context_after"], str)
+
+
+def test_second_coder_gets_a_blind_sheet_and_cannot_be_booked_to_the_first(
+        coded: Project, tmp_path: Path) -> None:
+    sid = coded.sample("border_crossing", "audit", 6, seed=5)["sample_id"]
+
+    def fill(path: Path, value: str) -> None:
+        with path.open(encoding="utf-8-sig", newline="") as fh:
+            rows = list(csv.DictReader(fh))
+        for r in rows:
+            r["value"] = value
+        with path.open("w", encoding="utf-8-sig", newline="") as fh:
+            w = csv.DictWriter(fh, fieldnames=list(rows[0]))
+            w.writeheader()
+            w.writerows(rows)
+
+    first = tmp_path / "a.csv"
+    coded.export_labels(first, sample_id=sid, annotator="alice")
+    fill(first, "yes")
+    assert coded.import_labels(first, "alice", sample_id=sid).stored == 6
+    # bob's sheet is blind: alice's values are not in it, and every row names bob
+    second = tmp_path / "b.csv"
+    assert coded.export_labels(second, sample_id=sid, annotator="bob") == 6
+    with second.open(encoding="utf-8-sig", newline="") as fh:
+        rows = list(csv.DictReader(fh))
+    assert {r["value"] for r in rows} == {""} and {r["annotator"] for r in rows} == {"bob"}
+    fill(second, "no")
+    assert coded.import_labels(second, "bob", sample_id=sid).stored == 6
+    # alice's filled sheet imported under bob's name is refused row by row, not re-booked
+    refused = coded.import_labels(first, "bob", sample_id=sid)
+    assert refused.stored == 0 and len(refused.problems) == 6
+    assert all("names annotator 'alice', not 'bob'" in p for p in refused.problems)
+    # without --annotator, the rows' own column decides (nothing new: alice's labels exist)
+    assert coded.import_labels(first, sample_id=sid).stored == 0
+    by = {(r["annotator"], r["value"]) for r in coded.labels().labels_arrow().to_pylist()
+          if r["sample_id"] == sid}
+    assert by == {("alice", "yes"), ("bob", "no")}
+    agreement = coded.agreement("border_crossing")
+    assert agreement["disagreements"]
 
 
 def test_label_studio_tasks_carry_context_as_plain_text(coded: Project, tmp_path: Path) -> None:

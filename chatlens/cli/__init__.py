@@ -483,7 +483,8 @@ def label() -> None:
       measure      yes*      the measure id (*or give --measure to import one measure)
       value        yes       one of the measure's labels; a row without one is skipped and
                              counted as not labelled yet
-      annotator    no        the coder (default: --annotator)
+      annotator    no        the coder (default: --annotator, else import); with
+                             --annotator, a row naming another coder is refused
       created      no        ISO 8601 time, naive = UTC (default: the time of import)
       span         no        character offsets start:end (JSONL: [start, end])
       comment      no        free text
@@ -497,14 +498,17 @@ def label() -> None:
     Coding sheet: `chatlens label export --sample S -o items.csv` (or .jsonl) writes one row
     per item of the sample: uid, measure, text, context_before, context_after (plain text,
     one message per line), choices, value (empty until coded), annotator, comment. Fill in
-    value and read it back with `chatlens label import items.csv --sample S`.
+    value and read it back with `chatlens label import items.csv --sample S`. For a second
+    coder, `label export --sample S --annotator B` writes a blind sheet: only B's own labels,
+    B's name in every row.
     """
 
 
 @label.command("import")
 @click.argument("path", type=click.Path(exists=True, dir_okay=False, path_type=Path))
-@click.option("--annotator", default="import", show_default=True,
-              help="Annotator for rows that name none.")
+@click.option("--annotator", default=None,
+              help="The coder of these labels: rows naming another coder are refused. Default: "
+              "each row's annotator column, else 'import'.")
 @click.option("--sample", "sample_id", default=None,
               help="The sample these labels were made for; only then can they count as audit "
               "labels.")
@@ -513,7 +517,7 @@ def label() -> None:
               help="Declare these labels a reference set: labels of another corpus or period, "
               "which quantification may use where this project has no audit.")
 @project_options
-def label_import(path: Path, annotator: str, sample_id: str | None, measure: str | None,
+def label_import(path: Path, annotator: str | None, sample_id: str | None, measure: str | None,
                  reference: str | None, project_dir: Path | None, as_json: bool) -> None:
     """Import labels from CSV, JSONL or a Label Studio export."""
     with opened(project_dir) as proj:
@@ -546,12 +550,14 @@ def label_import(path: Path, annotator: str, sample_id: str | None, measure: str
               "measure, text, context, choices, an empty value column) that `label import "
               "--sample` reads back; as labelstudio, the sample's labels.")
 @click.option("--measure", default=None)
+@click.option("--annotator", default=None,
+              help="Only this coder's labels; with --sample, a blind coding sheet for them.")
 @project_options
 def label_export(output: Path, fmt: str | None, sample_id: str | None, measure: str | None,
-                 project_dir: Path | None, as_json: bool) -> None:
+                 annotator: str | None, project_dir: Path | None, as_json: bool) -> None:
     """Export labels, or a sample's items as a coding sheet or Label Studio tasks."""
     with opened(project_dir, read_only=True) as proj:
-        n = proj.export_labels(output, fmt, sample_id, measure)
+        n = proj.export_labels(output, fmt, sample_id, measure, annotator)
     if as_json:
         emit_json({"path": str(output), "rows": n})
     else:

@@ -253,12 +253,14 @@ class Project:
         return self._run("sample", params, lambda run_id: create_sample(
             self, measure, kind, n, strata, seed, run_id))
 
-    def import_labels(self, path: str | Path, annotator: str, sample_id: str | None = None,
-                      measure: str | None = None, reference: str | None = None) -> Any:
+    def import_labels(self, path: str | Path, annotator: str | None = None,
+                      sample_id: str | None = None, measure: str | None = None,
+                      reference: str | None = None) -> Any:
         """Import labels from CSV, JSONL, a coding sheet or a Label Studio export: for a sample
         (``sample_id``; only then can they be audit labels), as a declared reference set of
-        another corpus or period (``reference``), or as training labels. Returns a report with
-        ``read``, ``stored`` and ``problems``."""
+        another corpus or period (``reference``), or as training labels. ``annotator`` is the
+        coder of every row (rows naming another are refused); without it each row's annotator
+        column decides. Returns a report with ``read``, ``stored`` and ``problems``."""
         from chatlens.project.labels import import_labels
 
         return self._run("label import", {"path": str(path), "annotator": annotator,
@@ -288,12 +290,14 @@ class Project:
                          lambda run_id: adjudicate(self, measure, decisions, adjudicator))
 
     def export_labels(self, path: str | Path, fmt: str | None = None,
-                      sample_id: str | None = None, measure: str | None = None) -> int:
-        """Write labels as CSV/JSONL/Label Studio JSON, or a sample as Label Studio tasks
-        (``fmt="labelstudio-tasks"``); returns the number of rows written."""
+                      sample_id: str | None = None, measure: str | None = None,
+                      annotator: str | None = None) -> int:
+        """Write labels as CSV/JSONL/Label Studio JSON, or a sample as a coding sheet or Label
+        Studio tasks (``fmt="labelstudio-tasks"``); with ``annotator``, only that coder's labels
+        (a blind sheet for a second coder). Returns the number of rows written."""
         from chatlens.project.labels import export_labels
 
-        return export_labels(self, path, fmt, sample_id, measure)
+        return export_labels(self, path, fmt, sample_id, measure, annotator)
 
     def agreement(self, measure: str | None = None) -> dict[str, Any]:
         """Inter-coder agreement per measure (Krippendorff's alpha, Cohen's kappa, percent

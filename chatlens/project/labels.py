@@ -87,7 +87,7 @@ class ImportReport:
                 "already": self.already, "problems": self.problems}
 
 
-def import_labels(project: Project, path: str | Path, annotator: str,
+def import_labels(project: Project, path: str | Path, annotator: str | None = None,
                   sample_id: str | None = None, measure: str | None = None,
                   reference: str | None = None, run_id: str | None = None) -> ImportReport:
     """Import labels. Only ``sample_id`` decides whether they count as audit labels: a file
@@ -95,7 +95,11 @@ def import_labels(project: Project, path: str | Path, annotator: str,
 
     ``reference`` declares the labels a *reference set* named so: labels of another corpus or
     period (ingested into the project, e.g. as a labelled table), which quantification may
-    use where no audit exists. They never count as audit or training labels."""
+    use where no audit exists. They never count as audit or training labels.
+
+    ``annotator`` names the coder of every row: rows that name another coder are refused
+    (so a second coder's sheet is never booked to the first). Without it each row's
+    ``annotator`` column decides, and rows that name none are booked to ``import``."""
     cb = project.codebook()[0]
     store = project.labels()
     report = ImportReport(path=str(path))
@@ -104,7 +108,7 @@ def import_labels(project: Project, path: str | Path, annotator: str,
                          "labels of another corpus or period, a sample is drawn from this one.")
     if reference is not None and not reference.replace("-", "").replace("_", "").isalnum():
         raise UsageError(f"Reference set names are letters, digits, - and _; not {reference!r}.")
-    records, problems = read_labels(path, annotator, measure)
+    records, problems = read_labels(path, annotator or "import", measure)
     report.read = len(records) + len(problems)
     report.problems = [str(p) for p in problems]
     sample: dict[str, Any] | None = None
@@ -119,7 +123,8 @@ def import_labels(project: Project, path: str | Path, annotator: str,
     new: list[NewLabel] = []
     # the same file (by content) imported with the same options stores each row once
     digest = hashlib.sha256(Path(path).read_bytes()).hexdigest()
-    base_key = f"{digest}\x1f{sample_id or ''}\x1f{measure or ''}\x1f{annotator}"
+    # (the coder is each row's own, so importing it with or without --annotator is one import)
+    base_key = f"{digest}\x1f{sample_id or ''}\x1f{measure or ''}"
     for index, r in enumerate(records):
         where = f"{path}: label for {r.uid}"
         m = next((x for x in cb.measures if x.id == r.measure), None)
@@ -127,6 +132,10 @@ def import_labels(project: Project, path: str | Path, annotator: str,
             report.problems.append(f"{where}: no measure {r.measure!r} in {cb.name}")
         elif r.value not in m.labels:
             report.problems.append(f"{where}: {r.value!r} is not one of {m.labels}")
+        elif annotator is not None and r.annotator != annotator:
+            report.problems.append(f"{where}: the row names annotator {r.annotator!r}, not "
+                                   f"{annotator!r}; import it without --annotator, or clear "
+                                   "that column")
         elif r.uid not in known:
             report.problems.append(f"{where}: no message with this uid in the project")
         elif sample is not None and (r.uid not in members or r.measure != sample["measure"]):
@@ -139,7 +148,7 @@ def import_labels(project: Project, path: str | Path, annotator: str,
                 "correction", sample_id=ref_id or sample_id,
                 sample_kind="reference" if reference else sample["kind"] if sample else "none",
                 span=r.span, comment=r.comment, created=r.created,
-                import_key=f"{base_key}\x1f{reference or ''}\x1f{index}"))
+                import_key=f"{base_key}\x1f{reference or ''}\x1f{r.annotator}\x1f{index}"))
     if reference:
         for m_id in sorted({n.measure for n in new}):
             store.add_reference_items(f"reference-{m_id}-{reference}", cb.name, m_id,
@@ -150,10 +159,14 @@ def import_labels(project: Project, path: str | Path, annotator: str,
 
 
 def export_labels(project: Project, path: str | Path, fmt: str | None = None,
-                  sample_id: str | None = None, measure: str | None = None) -> int:
+                  sample_id: str | None = None, measure: str | None = None,
+                  annotator: str | None = None) -> int:
     """Write labels (CSV/JSONL/Label Studio JSON), or a sample's items: as Label Studio tasks
     (``labelstudio-tasks``), or, for ``--sample`` with CSV/JSONL, a coding sheet with one row
-    per item (its labels filled in where it has some) that ``import_labels`` reads back."""
+    per item (its labels filled in where it has some) that ``import_labels`` reads back.
+
+    With ``annotator`` the sheet is that coder's, blind to the others: one row per item, only
+    their own labels filled in, and their name in every row's ``annotator`` column."""
     cb = project.codebook()[0]
     store = project.labels()
     if fmt not in (None, "csv", "jsonl", "labelstudio", "labelstudio-tasks"):
@@ -181,18 +194,18 @@ def export_labels(project: Project, path: str | Path, fmt: str | None = None,
             return len(items)
         done: dict[str, list[dict[str, Any]]] = defaultdict(list)
         for lab in store.labels_arrow(cb.name, m.id).to_pylist():
-            if lab["sample_id"] == sample["sample_id"] and lab["value"] is not None:
+            if (lab["sample_id"] == sample["sample_id"] and lab["value"] is not None
+                    and annotator in (None, lab["annotator"])):
                 done[lab["uid"]].append(lab)
         rows = [{"uid": r["uid"], "measure": m.id, "text": r["text"],
                  "context_before": r["before"], "context_after": r["after"],
                  "choices": " | ".join(m.labels), "value": lab.get("value"),
-                 "annotator": lab.get("annotator"), "comment": lab.get("comment")}
+                 "annotator": annotator or lab.get("annotator"), "comment": lab.get("comment")}
                 for r in messages for lab in (done.get(r["uid"]) or [{}])]
         return write_sheet(rows, path, fmt)  # type: ignore[arg-type]
     table = store.labels_arrow(cb.name, measure)
-    rows = table.to_pylist()
-    if sample_id:
-        rows = [r for r in rows if r["sample_id"] == sample_id]
+    rows = [r for r in table.to_pylist() if sample_id in (None, r["sample_id"])
+            and annotator in (None, r["annotator"])]
     from chatlens.annotate.records import parse_time
 
     records = [LabelRecord(
