@@ -63,6 +63,20 @@ def test_partial_success_exits_zero_and_names_the_failure(tmp_path: Path) -> Non
     assert "empty.json" in res.stderr and "1 of 2 sources ingested" in res.stdout
 
 
+def test_folder_summary_counts_only_ingested_sources(tmp_path: Path) -> None:
+    run("init", "--project", str(tmp_path / "p"))
+    folder = tmp_path / "exports"
+    folder.mkdir()
+    (folder / "SOURCE.txt").write_text("Downloaded from somewhere, CC BY 4.0\n")
+    (folder / "chat.json").write_bytes((TG / "single_chat.json").read_bytes())
+    res = run("ingest", str(folder), "--project", str(tmp_path / "p"))
+    assert res.returncode == 0
+    assert "1 of 2 sources ingested" in res.stdout and "(1 skipped)" in res.stdout
+    assert "chat.json [telegram-json]: read" in res.stdout  # the format tag is not eaten
+    again = run("ingest", str(folder), "--project", str(tmp_path / "p"))
+    assert "0 of 2 sources ingested, 0 new messages (1 unchanged, 1 skipped)" in again.stdout
+
+
 def test_terminal_output_escapes_control_characters(tmp_path: Path) -> None:
     doc = {"name": "evil\x1b[2J\x1b]0;pwned\x07title", "type": "private_group", "id": 1,
            "messages": [{"id": 1, "type": "message", "date_unixtime": "1", "from_id": "user1",

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import sys
+from collections import Counter
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -150,16 +151,20 @@ def ingest(paths: tuple[str, ...], fmt: str | None, maps: tuple[str, ...], tz: s
             if s.status == "failed":
                 err.print(f"[red]error[/red]: {safe(s.error)}")
             elif s.status in ("unchanged", "skipped"):
-                out.print(f"{safe(s.path)}: {safe(s.error)}")
+                out.print(safe(s.error))  # it names the file
             else:
                 resumed = f", resumed at record {s.resumed_from:,}" if s.resumed_from else ""
                 out.print(
-                    f"{safe(s.path)} [{s.format}]: read {s.read:,} = stored {s.stored:,} + "
-                    f"duplicate {s.duplicate:,} + quarantined {s.quarantined:,}{resumed}"
+                    f"{safe(s.path)} {safe(f'[{s.format}]')}: read {s.read:,} = stored "
+                    f"{s.stored:,} + duplicate {s.duplicate:,} + quarantined "
+                    f"{s.quarantined:,}{resumed}"
                 )
-        ok = [s for s in report.sources if s.status != "failed"]
-        out.print(f"run {report.run_id}: {len(ok)} of {len(report.sources)} sources ingested, "
-                  f"{report.total('stored'):,} new messages")
+        counts = Counter(s.status for s in report.sources)
+        others = ", ".join(f"{counts[k]} {k}" for k in ("unchanged", "skipped", "failed")
+                           if counts[k])
+        out.print(f"run {report.run_id}: {counts['complete']} of {len(report.sources)} sources "
+                  f"ingested, {report.total('stored'):,} new messages"
+                  + (f" ({others})" if others else ""))
     if not [s for s in report.sources if s.status != "failed"]:
         sys.exit(1)
 

@@ -306,7 +306,7 @@ def ingest_source(
             if source.explicit:
                 raise
             report.status = "skipped"  # found while searching a folder: not an export
-            report.error = f"{exc}; skipped."
+            report.error = f"{exc} Skipped (found in a folder)."
             return report
         report.format = detection.importer.format
         report.detection = detection.reason
