@@ -10,7 +10,7 @@ Layout of a dataset folder (local path or any URI pyarrow opens, e.g. ``s3://buc
 
 Messages carry only what enrich and code read (uid, chat, time, kind, text; with ``enriched``
 also lang, norm and lemmas); never authors' identities or original records. Partition values
-are URI-encoded; readers ignore them (the columns are in the files).
+are only a layout; readers ignore them (the columns are in the files).
 """
 
 from __future__ import annotations
@@ -32,7 +32,10 @@ MESSAGES, ENRICHMENT, CODES, JOB = "messages", "enrichment", "codes", "job.json"
 EXPORT_BATCH = 50_000
 _PARTITIONING = ds.partitioning(pa.schema([(p, pa.string()) for p in PARTITIONS]),
                                 flavor="hive")
-_PARTS_SQL = ("m.platform, m.chat_key AS chat, "
+#: Partition values: the chat as a short file-name-safe slug plus a hash of its key (keys can
+#: be long titles in any script), the month in UTC.
+_PARTS_SQL = ("m.platform, left(regexp_replace(m.chat_key, '[^A-Za-z0-9_.-]+', '_', 'g'), 40) "
+              "|| '-' || left(md5(m.chat_key), 8) AS chat, "
               "coalesce(strftime(m.ts, '%Y-%m'), 'undated') AS month")
 _MESSAGE_COLS = "m.uid, m.chat_key, m.ts, m.kind, m.text"
 
