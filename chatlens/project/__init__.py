@@ -468,8 +468,8 @@ class Project:
         """Attach the enrichment and codes a Spark job wrote into a dataset made by
         :meth:`export_dataset`; only rows the project lacks are added, and only with the
         project's enrichment settings and the codebook the dataset was exported with."""
-        from chatlens.codebook import Codebook
         from chatlens.code.compiled import model_fingerprints
+        from chatlens.codebook import Codebook
         from chatlens.store import parquet as pq
         from chatlens.store import stages as db
 

@@ -41,10 +41,12 @@ _MESSAGE_COLS = "m.uid, m.chat_key, m.ts, m.kind, m.text"
 
 
 def _fs(uri: str) -> tuple[pafs.FileSystem, str]:
+    """The filesystem and path of a folder or URI."""
     if uri.startswith("s3a://"):  # Hadoop's name for the same bucket
         uri = "s3://" + uri.removeprefix("s3a://")
     try:
-        return pafs.FileSystem.from_uri(uri)
+        fs, path = pafs.FileSystem.from_uri(uri)
+        return fs, str(path)
     except (pa.ArrowInvalid, ValueError):  # a plain relative path
         return pafs.LocalFileSystem(), str(pafs.LocalFileSystem().normalize_path(uri))
 
