@@ -108,3 +108,21 @@ def test_spark_local2_codes_real_news_posts_exactly_as_the_local_engine(
     local, spark = _local_and_spark(tmp_path / "base", tmp_path)
     assert local["enrichment"].num_rows == len(rows) >= 1500
     _assert_same(local, spark)
+
+
+def test_parquet_export_and_attach_commands_report_in_json(generated: Path,
+                                                          tmp_path: Path) -> None:
+    from tests.test_cli import run
+
+    shutil.copytree(generated, tmp_path / "p")
+    dataset = str(tmp_path / "ds")
+    res = run("parquet", "export", dataset, "--project", str(tmp_path / "p"), "--json")
+    assert res.returncode == 0, res.stderr
+    assert json.loads(res.stdout)["messages"] == 1501
+    job = json.loads((tmp_path / "ds" / "job.json").read_text(encoding="utf-8"))
+    assert job["codebook"]["name"] == "exodus-2022"
+    res = run("parquet", "attach", dataset, "--project", str(tmp_path / "p"), "--json")
+    assert res.returncode == 0, res.stderr
+    assert json.loads(res.stdout)["codes"] == 0  # no job ran: nothing to attach
+    res = run("enrich", "--master", "local[2]", "--project", str(tmp_path / "p"))
+    assert res.returncode == 2 and "--engine spark" in res.stderr
