@@ -238,14 +238,26 @@ def _stage_bar(as_json: bool) -> tuple[Any, Callable[[str, int, int], None]]:
     return bar, progress
 
 
+def engine_options(func: F) -> F:
+    func = click.option("--master", default=None, metavar="URL",
+                        help="Spark master for --engine spark, e.g. local[2] or "
+                        "spark://host:7077 (default: spark-submit's or SPARK_* settings).")(func)
+    func = click.option("--engine", type=click.Choice(["local", "spark"]), default="local",
+                        show_default=True, help="Where the stages run: worker processes here, "
+                        "or Spark (pip install 'chatlens[spark]'; Java 17).")(func)
+    return click.option("--workers", default=1, show_default=True,
+                        help="Worker processes (local engine).")(func)
+
+
 @cli.command()
-@click.option("--workers", default=1, show_default=True, help="Worker processes.")
+@engine_options
 @project_options
-def enrich(workers: int, project_dir: Path | None, as_json: bool) -> None:
+def enrich(workers: int, engine: str, master: str | None, project_dir: Path | None,
+           as_json: bool) -> None:
     """Language, normalised text, lemmas, URLs, mentions, hashtags, emoji and places per message."""
     bar, progress = _stage_bar(as_json)
     with opened(project_dir) as proj, bar:
-        report = proj.enrich(workers=workers, progress=progress)
+        report = proj.enrich(workers=workers, progress=progress, engine=engine, master=master)
     if as_json:
         emit_json(report.as_dict())
         return
@@ -259,14 +271,14 @@ def enrich(workers: int, project_dir: Path | None, as_json: bool) -> None:
 @click.option("--codebook", "codebook_ref", default=None,
               help="Codebook file or builtin:NAME (default: the last one used, else "
               "builtin:exodus-2022).")
-@click.option("--workers", default=1, show_default=True, help="Worker processes.")
+@engine_options
 @click.option("--allow-remote", is_flag=True, help="Let llm scorers whose codebook entry says "
               "allow_remote: true send messages to a host that is not this machine.")
 @click.option("--dry-run", is_flag=True, help="Print the language-model calls, tokens, cost "
               "and time coding would take; send nothing.")
 @project_options
-def code(codebook_ref: str | None, workers: int, allow_remote: bool, dry_run: bool,
-         project_dir: Path | None, as_json: bool) -> None:
+def code(codebook_ref: str | None, workers: int, engine: str, master: str | None,
+         allow_remote: bool, dry_run: bool, project_dir: Path | None, as_json: bool) -> None:
     """Apply every measure of a codebook to the project's messages (enriching first)."""
     if dry_run:
         from chatlens.cli.llm import print_dry_run
@@ -278,7 +290,7 @@ def code(codebook_ref: str | None, workers: int, allow_remote: bool, dry_run: bo
     bar, progress = _stage_bar(as_json)
     with opened(project_dir) as proj, bar:
         report = proj.code(codebook_ref, workers=workers, progress=progress,
-                           allow_remote=allow_remote)
+                           allow_remote=allow_remote, engine=engine, master=master)
     if as_json:
         emit_json(report.as_dict())
         return
@@ -297,6 +309,47 @@ def code(codebook_ref: str | None, workers: int, allow_remote: bool, dry_run: bo
     out.print(table)
     for note in report.pending:
         err.print(f"[yellow]pending[/yellow]: {safe(note)}")
+
+
+@cli.group()
+def parquet() -> None:
+    """The Parquet dataset exchanged with a Spark cluster (docs/spark.md)."""
+
+
+@parquet.command("export")
+@click.argument("uri")
+@click.option("--codebook", "codebook_ref", default=None,
+              help="Codebook the job codes with (default: the last one used, else "
+              "builtin:exodus-2022).")
+@project_options
+def parquet_export(uri: str, codebook_ref: str | None, project_dir: Path | None,
+                   as_json: bool) -> None:
+    """Write every message to a dataset partitioned by platform, chat and month at URI (a
+    folder or s3://…), with the job for `python -m chatlens.engines.spark URI`. Texts are
+    included as stored; authors' identities and original records are not."""
+    with opened(project_dir) as proj:
+        report = proj.export_dataset(uri, codebook_ref)
+    if as_json:
+        emit_json(report)
+    else:
+        out.print(f"wrote {report['messages']:,} messages to {safe(uri)} (codebook "
+                  f"{safe(report['codebook'])}); run the Spark job on it, then `chatlens "
+                  "parquet attach`")
+
+
+@parquet.command("attach")
+@click.argument("uri")
+@project_options
+def parquet_attach(uri: str, project_dir: Path | None, as_json: bool) -> None:
+    """Add the enrichment and codes a Spark job wrote into the dataset at URI to the project
+    (only what it lacks; estimates then read them as usual)."""
+    with opened(project_dir) as proj:
+        report = proj.attach_dataset(uri)
+    if as_json:
+        emit_json(report)
+    else:
+        out.print(f"attached {report['enriched']:,} enriched messages and {report['codes']:,} "
+                  f"codes of codebook {safe(report['codebook'])} from {safe(uri)}")
 
 
 @cli.group()

@@ -1,1 +1,2 @@
-"""Where stage functions run: in this process or a pool of processes (Spark comes later)."""
+"""Where stage functions run: in this process or a pool of processes (:mod:`.local`), or on
+Apache Spark (:mod:`.spark`, the ``spark`` extra)."""

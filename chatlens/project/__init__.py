@@ -157,13 +157,19 @@ class Project:
         return EnrichSettings(languages=self.languages())
 
     # -- enrich and code -------------------------------------------------------------------
-    def enrich(self, workers: int = 1, progress: StageProgress | None = None) -> EnrichReport:
-        """Enrich messages not yet enriched with the project's current settings."""
-        from chatlens.project.process import enrich_project
+    def enrich(self, workers: int = 1, progress: StageProgress | None = None,
+               engine: str = "local", master: str | None = None) -> EnrichReport:
+        """Enrich messages not yet enriched with the project's current settings. ``engine``:
+        ``local`` (``workers`` processes) or ``spark`` (on ``master``, e.g. ``local[2]``;
+        needs the ``spark`` extra)."""
+        from chatlens.project.process import Engine, enrich_project
 
+        eng = Engine(engine, master)
         settings = self.enrich_settings()
-        return self._run("enrich", {"workers": workers, "settings": asdict(settings)},
-                         lambda run_id: enrich_project(self.store, settings, workers, progress))
+        return self._run("enrich", {"workers": workers, "settings": asdict(settings),
+                                    "engine": engine, "master": master},
+                         lambda run_id: enrich_project(self.store, settings, workers, progress,
+                                                       eng, run_id))
 
     def codebook(self, ref: str | Path | None = None) -> tuple[Codebook, str]:
         """The codebook ``ref`` (file or builtin:NAME); without ``ref``, the one the project was
@@ -191,12 +197,14 @@ class Project:
 
     def code(self, codebook: str | Path | None = None, workers: int = 1,
              progress: StageProgress | None = None, allow_remote: bool = False,
-             llm: LlmRuntime | None = None) -> CodeReport:
+             llm: LlmRuntime | None = None, engine: str = "local",
+             master: str | None = None) -> CodeReport:
         """Enrich what is new, then code it with every measure of the codebook.
         ``allow_remote``: let ``llm`` scorers whose codebook entry allows it send messages to
-        a host that is not this machine; ``llm``: a :class:`chatlens.code.llm.LlmRuntime`."""
+        a host that is not this machine; ``llm``: a :class:`chatlens.code.llm.LlmRuntime`;
+        ``engine``/``master``: as for :meth:`enrich` (both stages run there)."""
         from chatlens.code.llm import LlmRuntime
-        from chatlens.project.process import code_project
+        from chatlens.project.process import Engine, code_project
         from chatlens.store.stages import last_codebook
 
         if codebook is None:  # re-read the file coded last, if it is still there (it may be
@@ -207,14 +215,15 @@ class Project:
             codebook = Path(codebook).resolve()  # remembered wherever the next command runs
         cb, source = self.codebook(codebook)
         self._codebooks.pop((), None)  # the project's codebook is the one coded last
-        self.enrich(workers, progress)
+        eng = Engine(engine, master)
+        self.enrich(workers, progress, engine, master)
         settings = self.enrich_settings()
         runtime = llm or LlmRuntime(allow_remote=allow_remote)
         return self._run(
             "code", {"codebook": source, "workers": workers,
-                     "allow_remote": runtime.allow_remote},
+                     "allow_remote": runtime.allow_remote, "engine": engine, "master": master},
             lambda run_id: code_project(self.store, cb, source, settings, run_id, workers,
-                                        progress, runtime),
+                                        progress, runtime, eng),
             extra={"codebook_hash": cb.hash(), "codebook": cb.resolved()},
         )
 
@@ -431,6 +440,65 @@ class Project:
         self.store.finish_run(run_id, "complete", {"rows": n, "path": str(path), "format": fmt,
                                                    "reveal": reveal})
         return n
+
+    def export_dataset(self, uri: str, codebook: str | Path | None = None) -> dict[str, Any]:
+        """Write every message as a Parquet dataset partitioned by (platform, chat, month), with
+        ``job.json`` (enrichment settings, resolved codebook) and the codebook's trained models,
+        for ``python -m chatlens.engines.spark`` on a cluster; ``uri``: a folder or an object
+        store URI (``s3://…``). Texts are as stored (the stages read them), authors and
+        original records are not included."""
+        from chatlens.code.compiled import model_fingerprints
+        from chatlens.store import parquet as pq
+
+        cb, source = self.codebook(codebook)
+        settings = self.enrich_settings()
+        run_id = new_run_id()
+        params = {"uri": uri, "codebook": source}
+        self.store.start_run(run_id, "parquet export", __version__, params)
+        n = pq.export_messages(self.store, uri)
+        models = model_fingerprints(cb, self.root / "models")
+        pq.write_job(uri, {"version": __version__, "enrich": asdict(settings),
+                           "fingerprint": settings.fingerprint(), "codebook_source": source,
+                           "codebook": cb.resolved(), "models": models})
+        if models and (self.root / "models").is_dir():
+            pq.copy_folder(str(self.root / "models"), pq.join(uri, "models"))
+        report = {"uri": uri, "messages": n, "codebook": cb.name, "fingerprint":
+                  settings.fingerprint()}
+        self.store.finish_run(run_id, "complete", {"version": __version__, "params": params,
+                                                   **report})
+        return report
+
+    def attach_dataset(self, uri: str) -> dict[str, Any]:
+        """Attach the enrichment and codes a Spark job wrote into a dataset made by
+        :meth:`export_dataset`; only rows the project lacks are added, and only with the
+        project's enrichment settings and the codebook the dataset was exported with."""
+        from chatlens.code.compiled import model_fingerprints
+        from chatlens.codebook import Codebook
+        from chatlens.store import parquet as pq
+        from chatlens.store import stages as db
+
+        job = pq.read_job(uri)
+        fp = self.enrich_settings().fingerprint()
+        cb = Codebook.model_validate(job["codebook"])
+        models = model_fingerprints(cb, self.root / "models")
+        if models != job.get("models", {}):
+            raise UsageError(f"The project's trained models differ from those {uri} was "
+                             "coded with; export and run the job again.")
+        extras = {m.id: f"{fp}|{models.get(m.id, '')}" for m in cb.measures}
+        hashes = {m.id: cb.measure_hash(m.id, extras=extras) for m in cb.measures}
+
+        def work(run_id: str) -> dict[str, Any]:
+            enriched = pq.attach_enrichment(self.store, uri, fp)
+            db.save_codebook(self.store, cb.name, cb.version, cb.hash(),
+                             job.get("codebook_source", cb.name), cb.resolved())
+            recoded = db.sync_measures(self.store, cb.name, hashes, run_id)
+            rows = pq.attach_codes(self.store, uri, run_id, cb.name, list(hashes))
+            db.index_lemmas(self.store)
+            return {"uri": uri, "enriched": enriched, "codebook": cb.name, "codes": rows,
+                    "recoded_measures": recoded}
+
+        self._codebooks.pop((), None)
+        return self._run("parquet attach", {"uri": uri}, work)
 
     def _record_reveal(self, command: str, params: dict[str, Any]) -> None:
         """Record in the runs log that a read command showed raw identities (``reveal``); a

@@ -16,6 +16,7 @@ from chatlens.code.llm import LlmRuntime, LlmStats
 from chatlens.codebook import Codebook, LlmScorer
 from chatlens.engines.local import map_batches
 from chatlens.enrich import EnrichSettings, enrich_table
+from chatlens.errors import UsageError
 from chatlens.store import Store
 from chatlens.store import stages as db
 
@@ -58,14 +59,39 @@ class CodeReport:
         return {k: getattr(self, k) for k in self.__slots__}
 
 
+@dataclass(frozen=True, slots=True)
+class Engine:
+    """Where the stages run: ``local`` (this process, or ``workers`` processes) or ``spark``
+    (``master`` e.g. ``local[2]``; None: from ``spark-submit`` or ``SPARK_*`` settings)."""
+
+    name: str = "local"
+    master: str | None = None
+
+    def __post_init__(self) -> None:
+        if self.name not in ("local", "spark"):
+            raise UsageError(f"Unknown engine {self.name!r}; use local or spark.")
+        if self.master and self.name != "spark":
+            raise UsageError("A Spark master (--master) needs --engine spark.")
+
+
+LOCAL = Engine()
+
+
 def enrich_project(store: Store, settings: EnrichSettings, workers: int = 1,
-                   progress: StageProgress | None = None) -> EnrichReport:
+                   progress: StageProgress | None = None, engine: Engine = LOCAL,
+                   run_id: str = "enrich") -> EnrichReport:
     """Enrich messages not yet enriched with ``settings`` (earlier settings are dropped)."""
     fp = settings.fingerprint()
     report = EnrichReport(fingerprint=fp, todo=0)
     report.dropped_stale = db.drop_stale_enrichment(store, fp)
     report.todo = db.enrich_todo_count(store, fp)
-    if report.todo:
+    if report.todo and engine.name == "spark":
+        from chatlens.project import spark
+
+        report.enriched = spark.enrich(store, settings, engine.master, run_id)
+        if progress:
+            progress("enrich", report.enriched, report.todo)
+    elif report.todo:
         func = functools.partial(enrich_table, settings=settings)
         reader = db.enrich_todo(store, fp, batch_rows(report.todo, workers))
         with store.bulk_load():
@@ -105,7 +131,7 @@ def _llm_runtime(store: Store, codebook: Codebook, llm: LlmRuntime | None,
 
 def code_project(store: Store, codebook: Codebook, source: str, settings: EnrichSettings,
                  run_id: str, workers: int = 1, progress: StageProgress | None = None,
-                 llm: LlmRuntime | None = None) -> CodeReport:
+                 llm: LlmRuntime | None = None, engine: Engine = LOCAL) -> CodeReport:
     """Code every enriched message with every measure; only what changed is re-coded.
 
     ``llm``: how ``llm`` scorers run (default: requests to local endpoints only, answers cached
@@ -113,6 +139,9 @@ def code_project(store: Store, codebook: Codebook, source: str, settings: Enrich
     requests are already concurrent (the scorer's ``concurrency``)."""
     models_dir = store.root / "models"
     runtime = _llm_runtime(store, codebook, llm, progress)
+    if runtime is not None and engine.name == "spark":
+        raise UsageError("LLM scorers run on the local engine only (their answers are cached "
+                         "in the project); code without --engine spark.")
     if runtime is not None:
         workers = 1
     # compiling loads lexicons and models: a bad reference fails here, before anything is written
@@ -128,7 +157,14 @@ def code_project(store: Store, codebook: Codebook, source: str, settings: Enrich
                         pending=compiled.pending_notes())
     n = len(hashes)
     todo = db.code_todo_count(store, codebook.name, fp, n)
-    if todo:
+    if todo and engine.name == "spark":
+        from chatlens.project import spark
+
+        report.rows = spark.code(store, compiled, fp, n, engine.master, run_id)
+        report.messages = todo
+        if progress:
+            progress("code", report.messages, todo)
+    elif todo:
         reader = db.code_todo(store, codebook.name, fp, n, batch_rows(todo, workers))
         func = functools.partial(_code, compiled=compiled)
         with store.bulk_load():
