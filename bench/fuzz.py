@@ -288,7 +288,7 @@ def run_atheris(targets: list[str], args: argparse.Namespace) -> int:
         corpus.mkdir(parents=True, exist_ok=True)
         for j, seed in enumerate(seeds()[t]):
             (corpus / f"seed-{j}").write_bytes(seed)
-        cmd = [sys.executable, str(Path(__file__)), "--_atheris-child", t,
+        cmd = [sys.executable, "-c", ATHERIS_CHILD, str(ROOT), t,
                f"-max_total_time={args.seconds}", f"-seed={args.seed}", "-max_len=65536",
                "-rss_limit_mb=4096", f"-timeout={max(2, int(args.slow * 5))}",
                f"-artifact_prefix={args.out}/atheris-{t}-", str(corpus)]
@@ -315,26 +315,32 @@ def run_atheris(targets: list[str], args: argparse.Namespace) -> int:
     return 1 if failed else 0
 
 
-def _atheris_child(target: str, argv: list[str]) -> None:
-    import atheris
+#: the libFuzzer process: instruments chatlens's readers before anything imports them
+ATHERIS_CHILD = """
+import importlib, pkgutil, sys, tempfile
+from pathlib import Path
+import atheris
+sys.path.insert(0, sys.argv[1])
+with atheris.instrument_imports(include=["chatlens"]):
+    for pkg in ("ingest", "codebook", "annotate"):
+        mod = importlib.import_module(f"chatlens.{pkg}")
+        for info in pkgutil.iter_modules(mod.__path__, f"chatlens.{pkg}."):
+            importlib.import_module(info.name)
+    for name in ("jsonscan", "textsafe", "schema", "errors"):
+        importlib.import_module(f"chatlens.{name}")
+from tests.fuzzing import check
+target = sys.argv[2]
+tmp = Path(tempfile.mkdtemp(prefix="chatlens-atheris-", dir="/dev/shm"))
 
-    with atheris.instrument_imports(include=["chatlens"]):
-        import chatlens.annotate
-        import chatlens.codebook
-        import chatlens.codebook.claims
-        import chatlens.ingest.registry  # noqa: F401
-    tmp = Path(tempfile.mkdtemp(prefix="chatlens-atheris-", dir=_scratch()))
+def one(data):
+    res = check(target, data, tmp)
+    if res.kind == "crash":
+        raise AssertionError(f"{target}: {res.detail}")
 
-    def one(data: bytes) -> None:
-        res = check(target, data, tmp)
-        if res.kind == "crash":
-            raise AssertionError(f"{target}: {res.detail}")
-
-    atheris.Setup([sys.argv[0], *argv], one)
-    atheris.Fuzz()
+atheris.Setup([sys.argv[0], *sys.argv[3:]], one)
+atheris.Fuzz()
+"""
 
 
 if __name__ == "__main__":
-    if len(sys.argv) > 2 and sys.argv[1] == "--_atheris-child":
-        _atheris_child(sys.argv[2], sys.argv[3:])
     raise SystemExit(main())
