@@ -94,6 +94,9 @@ def test_storage_errors_turns_a_full_disk_into_a_project_error_and_lets_others_t
     with pytest.raises(ProjectError, match=r"is full .*free some space"), \
             storage_errors(tmp_path):
         raise RuntimeError("IO Error: Could not write file: No space left on device")
+    with pytest.raises(ProjectError, match="CHATLENS_LOAD_MEMORY"), storage_errors(tmp_path):
+        raise RuntimeError("Out of Memory Error: failed to allocate data of size 32.0 KiB "
+                           "(244.1 MiB/244.1 MiB used)")
     with pytest.raises(ZeroDivisionError), storage_errors(tmp_path):
         raise ZeroDivisionError
     with pytest.raises(ChatlensError, match=r"^own$"), storage_errors(tmp_path):
@@ -267,3 +270,22 @@ def test_writing_commands_on_a_read_only_project_fail_clearly(
     with Project.open(view, read_only=True) as p:  # reading still works
         assert p.status()["messages"] == before[0]
     assert counts(root) == before
+
+
+def test_ingest_past_duckdbs_memory_limit_fails_clearly_and_resumes(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """DuckDB's primary-key index must fit in its memory limit; past it, the error says which
+    setting to raise (a 5 GB export hit the default 256MB in bench/ingest_big.py)."""
+    root = tmp_path / "p"
+    big = export(tmp_path / "big.json", 20_000)
+    with Project.init(root) as p:
+        monkeypatch.setenv("CHATLENS_LOAD_MEMORY", "1MB")
+        with pytest.raises(ProjectError, match="CHATLENS_LOAD_MEMORY"):
+            p.ingest([big])
+    monkeypatch.delenv("CHATLENS_LOAD_MEMORY")
+    reconciled(root)
+    with Project.open(root) as p:
+        (src,) = p.ingest([big]).sources
+    assert src.status == "complete"
+    assert counts(root)[0] == 20_000
+    reconciled(root)

@@ -1,4 +1,5 @@
-"""A full disk or a project folder that cannot be written, as a chatlens error.
+"""A full disk, a project folder that cannot be written or DuckDB's memory limit reached, as a
+chatlens error.
 
 DuckDB and SQLite report these as their own errors (``IOException``, ``FatalException``,
 ``TransactionException``, ``sqlite3.OperationalError``) with the operating system's words in the
@@ -19,12 +20,14 @@ from chatlens.errors import ChatlensError, ProjectError
 
 _FULL = "full"
 _READ_ONLY = "read-only"
+_MEMORY = "memory"
 #: the operating system's words, as DuckDB and SQLite quote them
 _WORDS = (("No space left on device", _FULL), ("Disk quota exceeded", _FULL),
           ("File too large", _FULL), ("database or disk is full", _FULL),
           ("Read-only file system", _READ_ONLY), ("Permission denied", _READ_ONLY),
           ("attempt to write a readonly database", _READ_ONLY),
-          ("Operation not permitted", _READ_ONLY))
+          ("Operation not permitted", _READ_ONLY),
+          ("Out of Memory Error", _MEMORY))
 _ERRNOS = {errno.ENOSPC: _FULL, errno.EDQUOT: _FULL, errno.EFBIG: _FULL,
            errno.EROFS: _READ_ONLY, errno.EACCES: _READ_ONLY, errno.EPERM: _READ_ONLY}
 
@@ -48,6 +51,11 @@ def storage_problem(exc: BaseException) -> tuple[str, str] | None:
 
 
 def storage_message(root: str | Path, kind: str, words: str) -> str:
+    if kind == _MEMORY:
+        return (f"The project store {root} ran out of the memory it may use ({words}). Raise "
+                "CHATLENS_LOAD_MEMORY (ingest, 256MB by default) or CHATLENS_MEMORY_LIMIT (other "
+                "commands, 1GB by default), e.g. CHATLENS_LOAD_MEMORY=1GB, and run the command "
+                "again: what it had committed is kept and an ingest resumes where it stopped.")
     if kind == _FULL:
         return (f"The disk that holds the project {root} is full ({words}). The command stopped "
                 "and what it had not finished was rolled back; free some space and run it "
