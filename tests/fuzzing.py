@@ -162,3 +162,46 @@ def check(target: str, data: bytes, folder: Path) -> Outcome:
     finally:
         path.unlink(missing_ok=True)
     return Outcome(kind, detail, time.perf_counter() - t0)
+
+
+def full_ingest(target: str, data: bytes, folder: Path) -> str:
+    """Ingest ``data`` into a fresh project and check that its counts reconcile.
+
+    The per-input ``check`` stops at the importer; this goes through the whole ingest path
+    (store, dedupe, quarantine), so bench/fuzz.py runs it every so many inputs. Returns "" when
+    all is well, else what went wrong."""
+    import shutil
+
+    from chatlens import Project
+
+    if target not in IMPORTERS:
+        return ""
+    path = folder / SUFFIX[target]
+    if target == "zip" and not data.startswith(b"PK"):
+        with zipfile.ZipFile(path, "w", zipfile.ZIP_DEFLATED) as zf:
+            zf.writestr("_chat.txt", data)
+    else:
+        path.write_bytes(data)
+    proj_dir = folder / "project"
+    try:
+        with Project.init(proj_dir) as proj:
+            report = proj.ingest([path], format=IMPORTERS[target])
+            status = proj.status()
+        for s in report.sources:
+            if s.read != s.stored + s.duplicate + s.quarantined:
+                return (f"counts do not reconcile: read {s.read} != stored {s.stored} + "
+                        f"duplicate {s.duplicate} + quarantined {s.quarantined}")
+            if s.status == "failed" and not (s.error or "").strip():
+                return "a failed source without an error message"
+        stored = report.total("stored")
+        messages = status.get("messages", stored)
+        if isinstance(messages, int) and messages != stored:
+            return f"the project holds {messages} messages but ingest stored {stored}"
+        return ""
+    except ChatlensError as exc:
+        return "" if str(exc).strip() else f"{type(exc).__name__} without a message"
+    except Exception as exc:
+        return f"{type(exc).__name__}: {str(exc)[:200]}"
+    finally:
+        path.unlink(missing_ok=True)
+        shutil.rmtree(proj_dir, ignore_errors=True)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import uuid
 from collections.abc import Callable
@@ -17,6 +18,7 @@ from chatlens.ingest.base import ParseOptions
 from chatlens.ingest.pipeline import IngestReport, Progress
 from chatlens.ingest.pipeline import ingest as _ingest
 from chatlens.store import Store
+from chatlens.store.diskerrors import storage_errors
 from chatlens.store.labels import LabelStore
 
 if TYPE_CHECKING:
@@ -49,6 +51,13 @@ def default_project_dir() -> Path:
 
 def new_run_id() -> str:
     return uuid.uuid4().hex[:12]
+
+
+def _record_failure(store: Store, run_id: str, manifest: dict[str, Any]) -> None:
+    """Record a run as failed, unless the store cannot be written any more (a full disk, an
+    invalidated database): then the error that stopped the run is the one to report."""
+    with contextlib.suppress(Exception):  # the first error is re-raised by the caller
+        store.finish_run(run_id, "failed", manifest)
 
 
 def _file_version(ref: str) -> tuple[int, int]:
@@ -121,17 +130,20 @@ class Project:
             "paths": [str(p) for p in paths], "format": format, "map": column_map or {},
             "tz": tz, "chat": chat, "date_order": date_order, "encoding": encoding,
         }
-        self.store.start_run(run_id, "ingest", __version__, params)
         options = ParseOptions(column_map=dict(column_map or {}), tz=tz, chat=chat,
                                date_order=date_order, encoding=encoding)
-        status = "failed"
-        report = IngestReport(run_id=run_id)
-        try:
-            report = _ingest(self.store, [str(p) for p in paths], run_id, format, options,
-                             progress)
+        with storage_errors(self.store.root):
+            self.store.start_run(run_id, "ingest", __version__, params)
+            try:
+                report = _ingest(self.store, [str(p) for p in paths], run_id, format, options,
+                                 progress)
+            except BaseException:
+                _record_failure(self.store, run_id, {
+                    "version": __version__, "params": params,
+                    **IngestReport(run_id=run_id).as_dict()})
+                raise
             status = "complete" if not report.failed else (
                 "partial" if len(report.failed) < len(report.sources) else "failed")
-        finally:
             self.store.finish_run(run_id, status, {
                 "version": __version__, "params": params, **report.as_dict(),
             })
@@ -379,16 +391,17 @@ class Project:
     def _run(self, command: str, params: dict[str, Any], work: Callable[[str], R],
              extra: dict[str, Any] | None = None) -> R:
         run_id = new_run_id()
-        self.store.start_run(run_id, command, __version__, params)
-        try:
-            result = work(run_id)
-        except BaseException:
-            self.store.finish_run(run_id, "failed", {"version": __version__, "params": params})
-            raise
-        report = (result.as_dict() if hasattr(result, "as_dict")
-                  else dict(result) if isinstance(result, dict) else {})
-        self.store.finish_run(run_id, "complete", {"version": __version__, "params": params,
-                                                   **(extra or {}), **report})
+        with storage_errors(self.store.root):
+            self.store.start_run(run_id, command, __version__, params)
+            try:
+                result = work(run_id)
+            except BaseException:
+                _record_failure(self.store, run_id, {"version": __version__, "params": params})
+                raise
+            report = (result.as_dict() if hasattr(result, "as_dict")
+                      else dict(result) if isinstance(result, dict) else {})
+            self.store.finish_run(run_id, "complete", {"version": __version__, "params": params,
+                                                       **(extra or {}), **report})
         return result
 
     def status(self) -> dict[str, Any]:
