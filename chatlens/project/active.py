@@ -45,7 +45,7 @@ class WorkingModel:
     def __call__(self, score: NDArray[np.float64]) -> NDArray[np.float64]:
         s = np.asarray(score, dtype=float)
         if self.a is None or self.b is None:
-            return np.clip(s, 0.0, 1.0)
+            return np.asarray(np.clip(s, 0.0, 1.0), dtype=float)
         return np.asarray(1.0 / (1.0 + np.exp(-(self.a + self.b * _logit(s)))), dtype=float)
 
     def as_dict(self) -> dict[str, Any]:
@@ -142,9 +142,9 @@ def active_estimate(batches: list[Batch], method: str, y: NDArray[np.float64], u
         z = z_value(level)
         est = Estimate(point, max(point - z * se, 0.0), min(point + z * se, 1.0), level,
                        "ppi", sum(e.n_labelled for _, e in parts), N, "", se)
-        notes = (f"{what} from {len(parts)} active batches ({', '.join(b.sample_id for b, _ in parts)}"
-                 "), each its own Poisson design, combined with weights fixed by their planned "
-                 "sizes; CLT interval")
+        ids = ", ".join(b.sample_id for b, _ in parts)
+        notes = (f"{what} from {len(parts)} active batches ({ids}), each its own Poisson "
+                 "design, combined with weights fixed by their planned sizes; CLT interval")
     if short:
         notes += (f"; batch(es) {', '.join(short)} have fewer than two audited messages here "
                   "and are left out")
