@@ -83,7 +83,7 @@ def test_batches_combine_and_groups_are_estimated_within_each_batch(coded: Proje
         label(coded, s["sample_id"])
         ids.append(s["sample_id"])
     (row,) = coded.estimate("border_crossing", samples=ids)
-    assert "2 active batches" in row.estimate.notes
+    assert "2 batches of an active audit" in row.estimate.notes
     assert row.estimate.lower <= TRUTH <= row.estimate.upper
     rows = coded.estimate("border_crossing", by="chat", samples=ids)
     assert len(rows) == 2 and all(r.status in ("valid", "too-few") for r in rows)

@@ -143,8 +143,8 @@ def active_estimate(batches: list[Batch], method: str, y: NDArray[np.float64], u
         est = Estimate(point, max(point - z * se, 0.0), min(point + z * se, 1.0), level,
                        "ppi", sum(e.n_labelled for _, e in parts), N, "", se)
         ids = ", ".join(b.sample_id for b, _ in parts)
-        notes = (f"{what} from {len(parts)} active batches ({ids}), each its own Poisson "
-                 "design, combined with weights fixed by their planned sizes; CLT interval")
+        notes = (f"{what} from {len(parts)} batches of an active audit ({ids}), each its own "
+                 "Poisson design, combined with weights fixed by their planned sizes; CLT interval")
     if short:
         notes += (f"; batch(es) {', '.join(short)} have fewer than two audited messages here "
                   "and are left out")
