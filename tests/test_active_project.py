@@ -14,8 +14,10 @@ from chatlens import Project
 from chatlens.annotate.sampling import draw_active
 from chatlens.cli import cli
 from chatlens.errors import UsageError
+from chatlens.estimate.active import ppi_active_estimate
 from chatlens.estimate.simulate import Classifier, population
 from chatlens.project.active import Batch, WorkingModel, active_estimate, fit_working_model
+from chatlens.store import stages as db
 from chatlens.store.labels import NewLabel
 from tests.helpers import telegram_export
 
@@ -63,6 +65,17 @@ def test_active_batch_records_pi_per_item_and_is_estimated_by_weighting(coded: P
     (row,) = coded.estimate("border_crossing", samples=[act["sample_id"]])
     assert "active audit" in row.estimate.notes and "inverse-probability" in row.estimate.notes
     assert row.valid and row.estimate.lower <= TRUTH <= row.estimate.upper
+    # the estimate is the batch's own: its stored pi and its recorded working model
+    frame = db.population_frame(coded.store, "exodus-2022", "border_crossing")
+    at = {u: i for i, u in enumerate(frame["uid"].to_pylist())}
+    g_all = WorkingModel.from_dict(d["working_model"])(
+        np.array(frame["score"].to_pylist(), dtype=float))
+    text = dict(coded.store.con.execute("SELECT uid, text FROM messages").fetchall())
+    y = np.array([float("границе" in text[i["uid"]]) for i in items])
+    g = g_all[[at[i["uid"]] for i in items]]
+    by_hand = ppi_active_estimate(y, g, np.array(pis), g_all)
+    assert row.estimate.point == pytest.approx(by_hand.point)
+    assert row.estimate.se == pytest.approx(by_hand.se)
     (ht,) = coded.estimate("border_crossing", method="audit", samples=[act["sample_id"]])
     assert ht.estimate.method == "audit" and "Horvitz-Thompson" in ht.estimate.notes
     assert ht.estimate.lower <= TRUTH <= ht.estimate.upper

@@ -466,7 +466,8 @@ def samples(ctx: click.Context, show_all: bool, project_dir: Path | None,
                   *(["status"] if show_all else []))
     table.columns[0].overflow = "fold"  # ids are typed into later commands: never cut them
     for r in rows:
-        table.add_row(r["sample_id"], safe(r["measure"]), r["kind"], str(r["n"]),
+        kind = f"{r['kind']} (active)" if r["design"].get("design") == "active" else r["kind"]
+        table.add_row(r["sample_id"], safe(r["measure"]), kind, str(r["n"]),
                       str(r["labelled"]), r["created"][:19], *([r["status"]] if show_all else []))
     out.print(table)
 
