@@ -59,6 +59,7 @@ def test_active_batch_records_pi_per_item_and_is_estimated_by_weighting(coded: P
     d = act["design"]
     assert d["method"] == "active-poisson" and d["floor"] == 0.3 and d["expected_n"] == 30
     assert d["working_model"]["fitted_on"] == 40  # recalibrated on the random audit
+    assert d["working_model"]["fitted_on_samples"] == [srs["sample_id"]]
     items = label(coded, act["sample_id"])
     pis = [i["inclusion_prob"] for i in items]
     assert all(0 < p <= 1 for p in pis) and len(set(pis)) == 2  # rule hits vs the rest

@@ -105,7 +105,8 @@ def _draw_active(labels: LabelStore, codebook: str, m: Measure, frame: pa.Table,
                          f"inclusion probabilities), got {floor}.")
     uids = frame.column("uid").to_pylist()
     score = np.array([0.0 if s is None else float(s) for s in frame.column("score").to_pylist()])
-    audit, _ = consensus(labels.labels_arrow(codebook, m.id, sample_kind="audit").to_pylist())
+    rows = labels.labels_arrow(codebook, m.id, sample_kind="audit").to_pylist()
+    audit, _ = consensus(rows)
     at = {u: i for i, u in enumerate(uids)}
     known = [u for u in audit if u in at]
     y = np.array([1.0 if audit[u] == m.positive_label() else 0.0 for u in known])
@@ -115,7 +116,8 @@ def _draw_active(labels: LabelStore, codebook: str, m: Measure, frame: pa.Table,
     pi = list(drawn.inclusion.values())
     design = drawn.as_dict() | {
         "design": "active", "expected_n": n, "floor": floor, "strata_by": None,
-        "working_model": working.as_dict(),
+        "working_model": working.as_dict() | {
+            "fitted_on_samples": sorted({r["sample_id"] for r in rows}) if working.a is not None else []},
         "pi_range": [min(pi), max(pi)] if pi else None}
     for key in ("uids", "inclusion", "strata_sizes", "sample_sizes", "stratum_of"):
         design.pop(key, None)  # pi is stored with each item
