@@ -114,10 +114,10 @@ def _draw_active(labels: LabelStore, codebook: str, m: Measure, frame: pa.Table,
     spread = check_spread(working(score), m.id)
     drawn = draw_active(uids, spread, n, seed, mix=floor)
     pi = list(drawn.inclusion.values())
+    fitted = sorted({r["sample_id"] for r in rows}) if working.a is not None else []
     design = drawn.as_dict() | {
         "design": "active", "expected_n": n, "floor": floor, "strata_by": None,
-        "working_model": working.as_dict() | {
-            "fitted_on_samples": sorted({r["sample_id"] for r in rows}) if working.a is not None else []},
+        "working_model": working.as_dict() | {"fitted_on_samples": fitted},
         "pi_range": [min(pi), max(pi)] if pi else None}
     for key in ("uids", "inclusion", "strata_sizes", "sample_sizes", "stratum_of"):
         design.pop(key, None)  # pi is stored with each item
