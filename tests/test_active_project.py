@@ -112,6 +112,9 @@ def test_cli_draws_an_active_batch_as_json(coded: Project) -> None:
     assert run.exit_code == 0, run.output
     out = json.loads(run.output)
     assert out["design"]["design"] == "active" and out["design"]["floor"] == 0.5
+    text = CliRunner().invoke(cli, ["sample", "--measure", "border_crossing", "--design",
+                                    "active", "--n", "25", "--project", str(coded.root)])
+    assert text.exit_code == 0 and "drawn with probabilities" in text.output
     bad = CliRunner().invoke(cli, ["sample", "--measure", "border_crossing", "--floor", "0.5",
                                    "--project", str(coded.root)])
     assert isinstance(bad.exception, UsageError) and "--design active" in str(bad.exception)
