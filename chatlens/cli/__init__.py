@@ -469,19 +469,33 @@ def search(query: str, measure_value: str | None, limit: int, offset: int, revea
 @click.option("--strata", type=click.Choice(["chat", "month"]), default=None,
               help="Audit only: stratify by chat or month (proportional allocation).")
 @click.option("--seed", type=int, default=None, help="Random seed (default: a new one, recorded).")
+@click.option("--design", type=click.Choice(["random", "active"]), default="random",
+              show_default=True,
+              help="Audit only. random: simple random (or --strata) sample; active: a Poisson "
+              "batch that favours messages the model is unsure of, each drawn with a recorded "
+              "probability (its size is random, about --n); estimates weight by it.")
+@click.option("--floor", type=float, default=None,
+              help="--design active: share of the inclusion probabilities spread evenly over "
+              "all messages, so none is almost never drawn (default 0.2).")
 @project_options
-def sample(measure: str, kind: str, n: int, strata: str | None, seed: int | None,
-           project_dir: Path | None, as_json: bool) -> None:
+def sample(measure: str, kind: str, n: int, strata: str | None, seed: int | None, design: str,
+           floor: float | None, project_dir: Path | None, as_json: bool) -> None:
     """Draw an audit or a training sample of a measure's population for labelling."""
     with opened(project_dir) as proj:
-        result = proj.sample(measure, kind, n, strata, seed)
+        result = proj.sample(measure, kind, n, strata, seed, design, floor)
     if as_json:
         emit_json(result)
         return
+    what = f"{kind}, active design" if design == "active" else kind
     out.print(f"sample {result['sample_id']}: {result['n']:,} of {result['frame_size']:,} "
-              f"messages ({kind}, seed {result['seed']}); label it in `chatlens serve` or "
+              f"messages ({what}, seed {result['seed']}); label it in `chatlens serve` or "
               f"export it with `chatlens label export --sample {result['sample_id']} "
               "--format labelstudio-tasks -o tasks.json`")
+    if design == "active":
+        lo, hi = result["design"]["pi_range"] or (0.0, 0.0)
+        out.print(f"  drawn with probabilities {lo:.4f}-{hi:.4f} (recorded per item; about "
+                  f"{result['design']['expected_n']:,} expected); estimates weight each label "
+                  "by 1/probability")
     comp = result["design"].get("composition")
     if comp:  # a training sample: how it compares with the population it was drawn from
         if result["design"].get("note"):
@@ -510,7 +524,8 @@ def samples(ctx: click.Context, show_all: bool, project_dir: Path | None,
                   *(["status"] if show_all else []))
     table.columns[0].overflow = "fold"  # ids are typed into later commands: never cut them
     for r in rows:
-        table.add_row(r["sample_id"], safe(r["measure"]), r["kind"], str(r["n"]),
+        kind = f"{r['kind']} (active)" if r["design"].get("design") == "active" else r["kind"]
+        table.add_row(r["sample_id"], safe(r["measure"]), kind, str(r["n"]),
                       str(r["labelled"]), r["created"][:19], *([r["status"]] if show_all else []))
     out.print(table)
 

@@ -265,14 +265,21 @@ class Project:
 
     # -- samples and labels --------------------------------------------------------------
     def sample(self, measure: str, kind: str = "audit", n: int = 200, strata: str | None = None,
-               seed: int | None = None) -> dict[str, Any]:
-        """Draw an audit or training sample of a measure's population; see
-        :func:`chatlens.project.labels.create_sample`."""
+               seed: int | None = None, design: str = "random",
+               floor: float | None = None) -> dict[str, Any]:
+        """Draw an audit or training sample of a measure's population; an audit's ``design`` is
+        ``random`` or ``active`` (weighted to the model's uncertainty, ``floor`` its uniform
+        share); see :func:`chatlens.project.labels.create_sample`."""
+        from chatlens.annotate.sampling import ACTIVE_MIX
         from chatlens.project.labels import create_sample
 
-        params = {"measure": measure, "kind": kind, "n": n, "strata": strata, "seed": seed}
+        if floor is not None and design != "active":
+            raise UsageError("--floor applies to --design active only.")
+        share = ACTIVE_MIX if floor is None else floor
+        params = {"measure": measure, "kind": kind, "n": n, "strata": strata, "seed": seed,
+                  "design": design, "floor": share if design == "active" else None}
         return self._run("sample", params, lambda run_id: create_sample(
-            self, measure, kind, n, strata, seed, run_id))
+            self, measure, kind, n, strata, seed, run_id, design, share))
 
     def import_labels(self, path: str | Path, annotator: str | None = None,
                       sample_id: str | None = None, measure: str | None = None,

@@ -46,6 +46,7 @@ from chatlens.estimate import (
 )
 from chatlens.estimate.domain import domain_stratified
 from chatlens.estimate.ppi import working_model_values
+from chatlens.project.active import Batch, active_estimate, batch_from_design
 from chatlens.project.labels import TIE_POLICIES, consensus
 from chatlens.store.frames import (
     STRATUM_COLUMN,
@@ -150,13 +151,27 @@ class Labels:
     strata_by: dict[str, str | None]  # audit uid -> the variable its sample was stratified by
     samples: list[str]  # the audit samples used
     warnings: list[str]
+    #: the batches of an active (Poisson, unequal-probability) audit; empty for other designs
+    active: list[Batch] = field(default_factory=list)
+
+
+def _design_key(sample: dict[str, Any]) -> str:
+    """Samples with the same key are one design and may be pooled: ``active`` (batches of an
+    active audit, combined batch by batch), else the variable a random audit was stratified by
+    (``None``: simple random)."""
+    design = sample["design"]
+    return "active" if design.get("method") == "active-poisson" else str(design.get("strata_by"))
+
+
+def _design_name(key: str) -> str:
+    return {"None": "simple random", "active": "active"}.get(key, f"{key}-stratified")
 
 
 def _pick_samples(store_samples: list[dict[str, Any]], chosen: list[str] | None, measure: str,
                   warnings: list[str]) -> list[dict[str, Any]]:
     """The audit samples an estimate uses: those asked for, else all of one design (samples of
-    different designs cannot simply be pooled): the design with the most labelled items, the
-    others named in a warning."""
+    different designs cannot simply be pooled; see :func:`_design_key`): the design with the
+    most labelled items, the others named in a warning."""
     if chosen:
         known = {s["sample_id"]: s for s in store_samples}
         bad = [c for c in chosen if c not in known]
@@ -164,13 +179,15 @@ def _pick_samples(store_samples: list[dict[str, Any]], chosen: list[str] | None,
             raise UsageError(f"{', '.join(bad)}: not an active audit sample of {measure}; "
                              f"`chatlens samples` lists them ({', '.join(known) or 'none yet'}).")
         picked = [known[c] for c in chosen]
-        if len({str(s["design"].get("strata_by")) for s in picked}) > 1:
-            raise UsageError("The samples asked for have different designs (stratified by "
-                             "different variables); estimate with one design at a time.")
+        kinds = sorted({_design_name(_design_key(s)) for s in picked})
+        if len(kinds) > 1:
+            raise UsageError(f"The samples asked for have different designs ({', '.join(kinds)})"
+                             ", whose labels cannot be pooled as one sample; estimate with one "
+                             "design at a time.")
         return picked
     by_design: dict[str, list[dict[str, Any]]] = defaultdict(list)
     for s in store_samples:
-        by_design[str(s["design"].get("strata_by"))].append(s)
+        by_design[_design_key(s)].append(s)
     if len(by_design) <= 1:
         return store_samples
     ranked = sorted(by_design.items(), key=lambda kv: -sum(s["labelled"] for s in kv[1]))
@@ -178,7 +195,7 @@ def _pick_samples(store_samples: list[dict[str, Any]], chosen: list[str] | None,
     left = [s["sample_id"] for _, group in rest for s in group]
     warnings.append(
         f"The audit samples of {measure} have different designs; this estimate uses the "
-        f"{'simple random' if design == 'None' else f'{design}-stratified'} one(s) "
+        f"{_design_name(design)} one(s) "
         f"({', '.join(s['sample_id'] for s in picked)}) with the most labels and leaves out "
         f"{', '.join(left)}. Choose with --sample, or drop a sample with `chatlens samples "
         "drop ID`.")
@@ -216,11 +233,15 @@ def measure_labels(project: Project, codebook: str, measure: str,
         warnings.append(f"{len(ref_ties)} reference-set messages have coders who disagree; "
                         "they are left out of quantification.")
     strata_by: dict[str, str | None] = {}
+    active: list[Batch] = []
     size_now = population_size(project.store, codebook, measure)
     for s in used:
         design = s["design"]
-        for item in store.sample_items(s["sample_id"]):
+        items = store.sample_items(s["sample_id"])
+        for item in items:
             strata_by[item["uid"]] = design.get("strata_by")
+        if _design_key(s) == "active":
+            active.append(batch_from_design(s["sample_id"], design, items))
         then = design.get("frame_size")
         if then is not None and then != size_now and s["labelled"]:
             warnings.append(
@@ -230,7 +251,8 @@ def measure_labels(project: Project, codebook: str, measure: str,
                 "sample to cover the new messages.")
     training, _ = consensus([r for r in rows if r["sample_kind"] in ("train", "none")])
     return Labels(audit=audit, ties=tied, reference=reference, training=training,
-                  strata_by=strata_by, samples=sorted(used_ids), warnings=warnings)
+                  strata_by=strata_by, samples=sorted(used_ids), warnings=warnings,
+                  active=active)
 
 
 def _unestimable(y: np.ndarray, f: np.ndarray, N: int, method: str, level: float,
@@ -267,10 +289,15 @@ class _Context:
 
 def _design_estimate(ctx: _Context, method: str, y: np.ndarray, f: np.ndarray,
                      uids: list[str], frame: pa.Table, y_hat: np.ndarray,
-                     in_frame: np.ndarray) -> Estimate:
+                     in_frame: np.ndarray, value: str) -> Estimate:
     """The audit or PPI estimate for labels ``y`` of the audited rows ``in_frame`` (sorted by
     uid, so nothing depends on the order rows come from the store), by the sample's design."""
     N = frame.num_rows
+    if ctx.labels.active:  # inverse-probability weighted, batch by batch
+        positive = ctx.measure.type == "binary" and value == ctx.measure.positive_label()
+        score_all = y_hat if positive else 1.0 - y_hat
+        return active_estimate(ctx.labels.active, method, y, uids, score_all,
+                               score_all[in_frame], positive, ctx.level)
     designs = {ctx.labels.strata_by.get(u) for u in uids}
     if designs == {None}:
         if method == "audit":
@@ -325,7 +352,11 @@ def _one(ctx: _Context, value: str, frame: pa.Table, grouped: bool,
         in_frame, uids = in_frame[keep], [u for u in uids if u not in labels.ties]
     f = y_hat[in_frame]
     low = np.array([1.0 if labels.audit.get(u) == value else 0.0 for u in uids])
-    if in_frame.size < 2:
+    if labels.active and not any(sum(u in b.pi for u in uids) >= 2 for b in labels.active):
+        reached = 0  # no batch reached the group twice: too few for its weighted estimate
+    else:
+        reached = int(in_frame.size)
+    if reached < 2:
         if grouped:  # a group the audit barely reached: flag, do not fail
             return _unestimable(low, f, N, method, level, naive), naive, "too-few", len(tied)
         raise UsageError(f"{'Only one audit label' if in_frame.size else 'No audit labels'} "
@@ -334,8 +365,8 @@ def _one(ctx: _Context, value: str, frame: pa.Table, grouped: bool,
     high = np.array([1.0 if labels.audit.get(u) == value or value in labels.ties.get(u, ())
                      else 0.0 for u in uids])
     est, status = _bounded_by_ties(
-        _design_estimate(ctx, method, low, f, uids, frame, y_hat, in_frame),
-        lambda: _design_estimate(ctx, method, high, f, uids, frame, y_hat, in_frame),
+        _design_estimate(ctx, method, low, f, uids, frame, y_hat, in_frame, value),
+        lambda: _design_estimate(ctx, method, high, f, uids, frame, y_hat, in_frame, value),
         int((high != low).sum()))
     census = in_frame.size >= N
     if _at_bound(est, census):

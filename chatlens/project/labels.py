@@ -11,6 +11,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+import numpy as np
+
 from chatlens.annotate import (
     LabelRecord,
     agreement_report,
@@ -23,19 +25,33 @@ from chatlens.annotate import (
     write_tasks_label_studio,
 )
 from chatlens.annotate.labels_io import label_format
+from chatlens.annotate.sampling import ACTIVE_MIX, draw_active
 from chatlens.errors import UsageError
+from chatlens.project.active import check_spread, fit_working_model
 from chatlens.store import stages as db
 from chatlens.store.labels import LabelStore, NewLabel
 
 if TYPE_CHECKING:
+    import pyarrow as pa
+
+    from chatlens.codebook import Measure
     from chatlens.project import Project
 
 STRATA = {"chat": "chat_key", "month": "month"}
 
 
 def create_sample(project: Project, measure: str, kind: str, n: int, strata: str | None,
-                  seed: int | None, run_id: str) -> dict[str, Any]:
-    """Draw an audit (probability) or training (active-learning) sample of the population."""
+                  seed: int | None, run_id: str, design: str = "random",
+                  floor: float = ACTIVE_MIX) -> dict[str, Any]:
+    """Draw an audit (probability) or training (active-learning) sample of the population.
+    An audit's ``design`` is ``random`` (SRSWOR, stratified by ``strata`` if given) or
+    ``active`` (a Poisson batch weighted to the model's uncertainty with the uniform share
+    ``floor``; see :mod:`chatlens.project.active`)."""
+    if design not in ("random", "active"):
+        raise UsageError("--design must be random or active.")
+    if design == "active" and (kind != "audit" or strata is not None):
+        raise UsageError("--design active is an audit design of its own: use it with --kind "
+                         "audit and without --strata.")
     cb = project.codebook()[0]
     m = cb.measure(measure)
     frame = db.population_frame(project.store, cb.name, measure)
@@ -45,14 +61,16 @@ def create_sample(project: Project, measure: str, kind: str, n: int, strata: str
     seed = seed if seed is not None else secrets.randbelow(2**31)
     uids = frame.column("uid").to_pylist()
     labels = project.labels()
-    if kind == "audit":
+    if kind == "audit" and design == "active":
+        items, sample_design = _draw_active(labels, cb.name, m, frame, n, seed, floor)
+    elif kind == "audit":
         if strata is not None and strata not in STRATA:
             raise UsageError(f"--strata must be one of {', '.join(STRATA)}.")
         groups = frame.column(STRATA[strata]).to_pylist() if strata else None
         drawn = draw_audit(uids, n, seed, strata=[str(g) for g in groups] if groups else None)
         items = [(u, drawn.stratum_of.get(u), drawn.inclusion.get(u)) for u in drawn.uids]
-        design = drawn.as_dict() | {"strata_by": strata}
-        design.pop("uids", None)
+        sample_design = drawn.as_dict() | {"strata_by": strata}
+        sample_design.pop("uids", None)
     elif kind == "train":
         exclude = labels.sampled_uids(cb.name, measure, "audit")
         # binary measures: codes hold P(positive), so uncertainty sampling applies; for
@@ -63,15 +81,47 @@ def create_sample(project: Project, measure: str, kind: str, n: int, strata: str
                             texts=frame.column("text").to_pylist(),
                             groups=frame.column("chat_key").to_pylist())
         items = [(u, None, None) for u in picked.uids]
-        design = picked.as_dict()  # method, note, and the sample's composition beside the frame's
-        design.pop("uids", None)
-        design.pop("random_uids", None)
+        sample_design = picked.as_dict()  # method, note, the sample's composition and the frame's
+        sample_design.pop("uids", None)
+        sample_design.pop("random_uids", None)
     else:
         raise UsageError("--kind must be audit or train.")
     sample_id = f"{kind}-{measure}-{uuid.uuid4().hex[:6]}"
-    labels.add_sample(sample_id, cb.name, measure, kind, design, items, run_id)
+    labels.add_sample(sample_id, cb.name, measure, kind, sample_design, items, run_id)
     return {"sample_id": sample_id, "measure": measure, "kind": kind, "n": len(items),
-            "frame_size": frame.num_rows, "seed": seed, "design": design}
+            "frame_size": frame.num_rows, "seed": seed, "design": sample_design}
+
+
+def _draw_active(labels: LabelStore, codebook: str, m: Measure, frame: pa.Table, n: int,
+                 seed: int, floor: float,
+                 ) -> tuple[list[tuple[str, str | None, float | None]], dict[str, Any]]:
+    """One batch of an active audit: the working model fitted on the audit labels stored now,
+    then a Poisson draw weighted to its uncertainty (:mod:`chatlens.project.active`)."""
+    if m.type != "binary":
+        raise UsageError(f"An active audit needs a binary measure whose scores are "
+                         f"probabilities; {m.id} is {m.type}. Use --design random.")
+    if not 0.0 < floor <= 1.0:
+        raise UsageError(f"--floor must be above 0 and at most 1 (the uniform share of the "
+                         f"inclusion probabilities), got {floor}.")
+    uids = frame.column("uid").to_pylist()
+    score = np.array([0.0 if s is None else float(s) for s in frame.column("score").to_pylist()])
+    rows = labels.labels_arrow(codebook, m.id, sample_kind="audit").to_pylist()
+    audit, _ = consensus(rows)
+    at = {u: i for i, u in enumerate(uids)}
+    known = [u for u in audit if u in at]
+    y = np.array([1.0 if audit[u] == m.positive_label() else 0.0 for u in known])
+    working = fit_working_model(y, score[[at[u] for u in known]])
+    spread = check_spread(working(score), m.id)
+    drawn = draw_active(uids, spread, n, seed, mix=floor)
+    pi = list(drawn.inclusion.values())
+    fitted = sorted({r["sample_id"] for r in rows}) if working.a is not None else []
+    design = drawn.as_dict() | {
+        "design": "active", "expected_n": n, "floor": floor, "strata_by": None,
+        "working_model": working.as_dict() | {"fitted_on_samples": fitted},
+        "pi_range": [min(pi), max(pi)] if pi else None}
+    for key in ("uids", "inclusion", "strata_sizes", "sample_sizes", "stratum_of"):
+        design.pop(key, None)  # pi is stored with each item
+    return [(u, None, drawn.inclusion[u]) for u in drawn.uids], design
 
 
 @dataclass(slots=True)

@@ -111,9 +111,9 @@ def _active_plan(g_all: NDArray[np.float64], p: float, half_width: float, level:
     q = active_probabilities(np.sqrt(g_all * (1 - g_all)), 1.0)
     n = active_n(g_all, q, half_width, level)
     return Plan("active", n, int(g_all.size), half_width, level, model_variance(g_all), p,
-                "recalibrated scores as the working model, taken as calibrated; the active "
-                "design (chatlens.annotate.sampling.draw_active) is not yet offered by "
-                "`chatlens sample`", "census" if n >= g_all.size else "variance", group)
+                "recalibrated scores as the working model, taken as calibrated; draw it with "
+                f"`chatlens sample --design active --n {n}` (a Poisson batch: its size varies "
+                "around n)", "census" if n >= g_all.size else "variance", group)
 
 
 def _oof_calibration(project: Project, m: Measure, value: str, other: dict[str, str]) -> Any:
