@@ -516,7 +516,7 @@ def label() -> None:
 def label_import(path: Path, annotator: str, sample_id: str | None, measure: str | None,
                  reference: str | None, project_dir: Path | None, as_json: bool) -> None:
     """Import labels from CSV, JSONL or a Label Studio export."""
-    with opened(project_dir) as proj:
+    with opened(project_dir, read_only=True) as proj:  # labels have their own store
         report = proj.import_labels(path, annotator, sample_id, measure, reference)
     if as_json:
         emit_json(report.as_dict())

@@ -264,7 +264,7 @@ class Project:
         return self._run("label import", {"path": str(path), "annotator": annotator,
                                           "sample": sample_id, "reference": reference},
                          lambda run_id: import_labels(self, path, annotator, sample_id, measure,
-                                                      reference, run_id))
+                                                      reference, run_id), labels_only=True)
 
     def drop_sample(self, sample_id: str, restore: bool = False) -> None:
         """Drop a sample (its labels are kept but no longer count anywhere) or restore it."""
@@ -364,19 +364,28 @@ class Project:
         return rows
 
     def _run(self, command: str, params: dict[str, Any], work: Callable[[str], R],
-             extra: dict[str, Any] | None = None) -> R:
+             extra: dict[str, Any] | None = None, labels_only: bool = False) -> R:
+        """Run ``work`` as a logged run; ``labels_only``: it changes only labels, so it is
+        logged in the label store and works on a project opened read-only."""
+        log: Store | LabelStore = self.labels() if labels_only else self.store
         run_id = new_run_id()
-        self.store.start_run(run_id, command, __version__, params)
+        log.start_run(run_id, command, __version__, params)
         try:
             result = work(run_id)
         except BaseException:
-            self.store.finish_run(run_id, "failed", {"version": __version__, "params": params})
+            log.finish_run(run_id, "failed", {"version": __version__, "params": params})
             raise
         report = (result.as_dict() if hasattr(result, "as_dict")
                   else dict(result) if isinstance(result, dict) else {})
-        self.store.finish_run(run_id, "complete", {"version": __version__, "params": params,
-                                                   **(extra or {}), **report})
+        log.finish_run(run_id, "complete", {"version": __version__, "params": params,
+                                            **(extra or {}), **report})
         return result
+
+    def runs(self, limit: int = 20) -> list[dict[str, Any]]:
+        """The runs log, newest first: the main database's and the label store's."""
+        rows = self.store.runs(limit) + self.labels().runs(limit)
+        rows.sort(key=lambda r: r["started"], reverse=True)
+        return rows[:limit]
 
     def status(self) -> dict[str, Any]:
         """Counts of messages, chats, sources, authors and quarantined records, with details

@@ -224,14 +224,17 @@ class Store:
         return store
 
     @classmethod
-    def open(cls, root: str | Path, read_only: bool = False) -> Store:
+    def open(cls, root: str | Path, read_only: bool = False,
+             wait_s: float | None = None) -> Store:
+        """Open a project; ``wait_s``: how long to wait for a writer (default
+        ``$CHATLENS_LOCK_WAIT``, 10 s)."""
         root = Path(root)
         if not is_project(root):
             raise ProjectError(
                 f"{root} is not a chatlens project; run `chatlens init` there first "
                 "or pass --project DIR."
             )
-        store = cls._connect(root, read_only=read_only)
+        store = cls._connect(root, read_only=read_only, wait_s=wait_s)
         row = first_row(store.con.execute("SELECT value FROM meta WHERE key = 'schema_version'"))
         if row is None or int(row[0]) not in (SCHEMA_VERSION, *_UPGRADES):
             store.close()
@@ -252,8 +255,9 @@ class Store:
         return store
 
     @classmethod
-    def _connect(cls, root: Path, read_only: bool) -> Store:
-        wait_s = float(os.environ.get("CHATLENS_LOCK_WAIT", "10"))
+    def _connect(cls, root: Path, read_only: bool, wait_s: float | None = None) -> Store:
+        if wait_s is None:
+            wait_s = float(os.environ.get("CHATLENS_LOCK_WAIT", "10"))
         writer = None if read_only else WriterLock.take(root, wait_s)
         try:
             if writer is not None and (root / DB_NAME).exists() and not snapshot.is_fresh(root):
@@ -275,9 +279,16 @@ class Store:
         request: a writer waits for them up to ``wait_s``."""
         deadline = time.monotonic() + wait_s
         while True:
-            target, snap = (path, False) if path is not None else snapshot.read_path(root)
+            choice = (path, False) if path is not None else snapshot.read_path(root)
+            if choice is None:  # a writer is publishing the first snapshot: wait for it
+                if time.monotonic() > deadline:
+                    raise ProjectLockedError(
+                        f"The project {root} is being updated by another chatlens command and "
+                        "has no readable copy yet. Try again in a few seconds.")
+                time.sleep(0.1)
+                continue
             try:
-                return duckdb.connect(str(target), read_only=read_only), snap
+                return duckdb.connect(str(choice[0]), read_only=read_only), choice[1]
             except duckdb.IOException as exc:
                 if "lock" not in str(exc).lower() or time.monotonic() > deadline:
                     cls._connect_failed(root, exc)

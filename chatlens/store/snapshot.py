@@ -9,9 +9,10 @@ DuckDB lets one process write a file, and no process read it while that one writ
   under the lock. ``snapshot.json`` records which state of the main file it copies.
 * A reader opens the snapshot while it is that of the current main file, or while a writer holds
   the lock (then it shows the project as of the writer's start); otherwise (after a killed writer,
-  or a project made before snapshots) it opens the main file read-only. Readers therefore never
-  hold the main file while a writer waits, except in that last case, and a writer never waits
-  for browsing to pause.
+  or a project made before snapshots) it opens the main file read-only. A reader that finds a
+  writer waiting never opens the main file: it reads the snapshot, or waits for the one the
+  writer publishes first. So browsing cannot keep a writer out; a writer waits at most for the
+  readers already inside the main file.
 
 The copy costs one sequential read and write of the file per changing command (in-kernel
 ``copy_file_range``; a clone on file systems that share blocks); see the report of issue 14.
@@ -145,10 +146,15 @@ def published(root: Path) -> str | None:
         return None
 
 
-def read_path(root: Path) -> tuple[Path, bool]:
-    """The file a reader opens now, and whether it is the snapshot."""
-    if (root / SNAPSHOT_NAME).exists() and (is_fresh(root) or writer(root) is not None):
-        return root / SNAPSHOT_NAME, True
+def read_path(root: Path) -> tuple[Path, bool] | None:
+    """The file a reader opens now, and whether it is the snapshot; None while a writer holds
+    the lock and there is no snapshot yet (it is publishing one): the reader waits, rather than
+    hold the main file the writer is waiting for."""
+    snap = root / SNAPSHOT_NAME
+    if snap.exists() and is_fresh(root):
+        return snap, True
+    if writer(root) is not None:
+        return (snap, True) if snap.exists() else None
     return root / DB_NAME, False
 
 
