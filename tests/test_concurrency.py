@@ -221,7 +221,7 @@ def test_a_writer_killed_mid_way_leaves_the_project_consistent(tmp_path: Path) -
     wal = root / "chatlens.duckdb.wal"
     deadline = time.monotonic() + 120
     while time.monotonic() < deadline and proc.poll() is None:
-        if wal.exists() and wal.stat().st_size > 1_000_000:  # at least one batch committed
+        if wal.exists() and wal.stat().st_size > 20_000_000:  # two batches of 20,000 logged
             break
         time.sleep(0.05)
     assert proc.poll() is None, "the ingest finished before it could be killed"
