@@ -19,8 +19,8 @@ import pytest
 
 pytest.importorskip("uvicorn", reason="uvicorn is not installed (pip install uvicorn)")
 
-from chatlens.store import snapshot  # noqa: E402
-from tests.test_web import Server, csrf_session, request, start  # noqa: E402
+from chatlens.store import snapshot
+from tests.test_web import Server, csrf_session, request, start
 
 REPO = Path(__file__).resolve().parents[1]
 ENV = {**os.environ, "PYTHONPATH": str(REPO), "CHATLENS_LOCK_WAIT": "20"}
@@ -137,9 +137,8 @@ def test_dashboard_waits_with_a_notice_when_nothing_is_readable_yet(
 
 def test_labels_saved_in_the_dashboard_during_a_write_are_kept(
         root: Path, server: Server, holder: Holder) -> None:
-    from chatlens.store.labels import LabelStore
-
     from chatlens import Project
+    from chatlens.store.labels import LabelStore
 
     with Project.open(root, read_only=True) as p:
         sample = p.labels().samples()[0]
