@@ -28,7 +28,8 @@ import pyarrow as pa
 from chatlens.errors import ProjectError, ProjectLockedError, UsageError
 from chatlens.schema import SCHEMA_VERSION
 from chatlens.store import snapshot
-from chatlens.store.snapshot import DB_NAME, WriterLock
+from chatlens.store.snapshot import DB_NAME as DB_NAME  # the main file; defined with the snapshot
+from chatlens.store.snapshot import WriterLock
 from chatlens.textsafe import csv_safe_sql
 
 SECRET_NAME = "secret.key"
