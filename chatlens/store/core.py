@@ -261,7 +261,8 @@ class Store:
             wait_s = float(os.environ.get("CHATLENS_LOCK_WAIT", "10"))
         writer = None if read_only else WriterLock.take(root, wait_s)
         try:
-            if writer is not None and (root / DB_NAME).exists() and not snapshot.is_fresh(root):
+            if (writer is not None and writer.last() and (root / DB_NAME).exists()
+                    and not snapshot.is_fresh(root)):
                 # a killed writer (or an older chatlens) left no snapshot of what it committed:
                 # publish one first, so readers see that state while this command writes
                 cls._open_duckdb(root, root / DB_NAME, False, wait_s)[0].close()
@@ -335,7 +336,8 @@ class Store:
         if self._writer is None:
             return
         try:
-            snapshot.publish(self.root)
+            if self._writer.last():  # the last writable store of this process: the file is
+                snapshot.publish(self.root)  # closed and checkpointed
         except OSError:  # e.g. a full disk: readers read the main file until the next publish
             (self.root / f".{snapshot.SNAPSHOT_NAME}.tmp").unlink(missing_ok=True)
         finally:

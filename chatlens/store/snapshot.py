@@ -23,6 +23,7 @@ from __future__ import annotations
 import fcntl
 import json
 import os
+import threading
 import time
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -66,16 +67,27 @@ def writer(root: Path) -> dict[str, Any] | None:
         os.close(fd)
 
 
+#: Writer locks this process holds: ``{project dir: [fd, holders]}``. Like DuckDB, which lets one
+#: process open a file for writing many times, one process may hold the lock many times.
+_HELD: dict[Path, list[int]] = {}
+_HELD_LOCK = threading.Lock()
+
+
 @dataclass(slots=True)
 class WriterLock:
     """The project's writer lock, held from a writable open until its close."""
 
     root: Path
-    fd: int
+    held: bool = True
 
     @classmethod
     def take(cls, root: Path, wait_s: float) -> WriterLock:
         """Take the lock, waiting up to ``wait_s`` for the writer before us."""
+        key = root.resolve()
+        with _HELD_LOCK:
+            if key in _HELD:
+                _HELD[key][1] += 1
+                return cls(root)
         fd = os.open(root / LOCK_NAME, os.O_RDWR | os.O_CREAT, 0o600)
         deadline = time.monotonic() + wait_s
         while True:
@@ -96,13 +108,30 @@ class WriterLock:
         os.ftruncate(fd, 0)
         os.pwrite(fd, json.dumps({"pid": os.getpid(),
                                   "since": datetime.now(UTC).isoformat()}).encode(), 0)
-        return cls(root, fd)
+        with _HELD_LOCK:
+            _HELD[key] = [fd, 1]
+        return cls(root)
 
-    def release(self) -> None:
-        if self.fd >= 0:
-            os.ftruncate(self.fd, 0)
-            os.close(self.fd)  # closing the descriptor drops the flock
-            self.fd = -1
+    def release(self) -> bool:
+        """Let go; True when this process no longer holds the lock (the last holder left)."""
+        if not self.held:
+            return False
+        self.held = False
+        key = self.root.resolve()
+        with _HELD_LOCK:
+            entry = _HELD[key]
+            entry[1] -= 1
+            if entry[1] > 0:
+                return False
+            del _HELD[key]
+        os.ftruncate(entry[0], 0)
+        os.close(entry[0])  # closing the descriptor drops the flock
+        return True
+
+    def last(self) -> bool:
+        """Whether this is the process's only hold on the lock."""
+        with _HELD_LOCK:
+            return _HELD.get(self.root.resolve(), [0, 0])[1] == 1
 
 
 def is_fresh(root: Path) -> bool:
