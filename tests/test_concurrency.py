@@ -239,3 +239,33 @@ def test_a_writer_killed_mid_way_leaves_the_project_consistent(tmp_path: Path) -
     final = json.loads(cli("status", "--json", "--project", str(root)).stdout)
     assert final["messages"] == 120_000
     assert snapshot.is_fresh(root)  # and readers are back on a published copy
+
+
+def test_keyboard_labelling_in_a_real_browser_during_a_write(
+        root: Path, server: Server, holder: Holder) -> None:
+    from tests.test_web import CHROMIUM, CHROMIUM_ARGS
+
+    sync_api = pytest.importorskip("playwright.sync_api", reason="playwright is not installed")
+    if not Path(CHROMIUM).exists():
+        pytest.skip(f"{CHROMIUM} is absent")
+    from chatlens import Project
+
+    with Project.open(root, read_only=True) as p:
+        sample = p.labels().samples()[0]["sample_id"]
+    with sync_api.sync_playwright() as pw:
+        browser = pw.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        try:
+            page = browser.new_page(base_url=server.url)
+            assert page.goto(f"/annotate/{sample}").status == 200
+            assert page.locator("#being-updated").is_visible()
+            uid = page.locator("#annotate").get_attribute("data-uid")
+            with page.expect_navigation():
+                page.keyboard.press("1")
+            assert page.locator("#being-updated").is_visible()
+        finally:
+            browser.close()
+    holder.finish()
+    with Project.open(root, read_only=True) as p:
+        got = [r for r in p.labels().labels_arrow().to_pylist()
+               if r["uid"] == uid and r["annotator"] == "tester" and r["sample_id"] == sample]
+    assert got, "the label saved during the write is kept"
