@@ -102,6 +102,8 @@ def test_status_and_report_work_while_a_command_writes(root: Path, tmp_path: Pat
     h = Holder(root, jsonl(tmp_path / "more.jsonl", 40, chat="during-status"))
     try:
         assert messages(root) == before  # the state the writer started from, not an error
+        out = cli("status", "--project", str(root))
+        assert out.returncode == 0 and f"process {h.proc.pid}) is writing" in out.stderr
         out = cli("report", "-o", str(tmp_path / "r.html"), "--project", str(root))
         assert out.returncode == 0, out.stderr
         assert "<html" in (tmp_path / "r.html").read_text(encoding="utf-8").lower()
