@@ -59,6 +59,13 @@ def emit_json(data: Any) -> None:
 @contextmanager
 def opened(project_dir: Path | None, read_only: bool = False) -> Iterator[Project]:
     proj = Project.open(project_dir or default_project_dir(), read_only=read_only)
+    if proj.store.from_snapshot and (writing := proj.store.writer()) is not None:
+        from chatlens.store.snapshot import published
+
+        as_of = (published(proj.root) or "")[:19].replace("T", " ")
+        err.print(f"[yellow]note[/yellow]: another chatlens command (process "
+                  f"{writing.get('pid', '?')}) is writing to this project; showing it as it was"
+                  f"{f' at {as_of} UTC' if as_of else ''}.")
     try:
         yield proj
     finally:
@@ -593,7 +600,7 @@ def label() -> None:
 def label_import(path: Path, annotator: str | None, sample_id: str | None, measure: str | None,
                  reference: str | None, project_dir: Path | None, as_json: bool) -> None:
     """Import labels from CSV, JSONL or a Label Studio export."""
-    with opened(project_dir) as proj:
+    with opened(project_dir, read_only=True) as proj:  # labels have their own store
         report = proj.import_labels(path, annotator, sample_id, measure, reference)
     if as_json:
         emit_json(report.as_dict())

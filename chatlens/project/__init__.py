@@ -53,7 +53,7 @@ def new_run_id() -> str:
     return uuid.uuid4().hex[:12]
 
 
-def _record_failure(store: Store, run_id: str, manifest: dict[str, Any]) -> None:
+def _record_failure(store: Store | LabelStore, run_id: str, manifest: dict[str, Any]) -> None:
     """Record a run as failed, unless the store cannot be written any more (a full disk, an
     invalidated database): then the error that stopped the run is the one to report."""
     with contextlib.suppress(Exception):  # the first error is re-raised by the caller
@@ -294,7 +294,7 @@ class Project:
         return self._run("label import", {"path": str(path), "annotator": annotator,
                                           "sample": sample_id, "reference": reference},
                          lambda run_id: import_labels(self, path, annotator, sample_id, measure,
-                                                      reference, run_id))
+                                                      reference, run_id), labels_only=True)
 
     def drop_sample(self, sample_id: str, restore: bool = False) -> None:
         """Drop a sample (its labels are kept but no longer count anywhere) or restore it."""
@@ -396,20 +396,29 @@ class Project:
         return rows
 
     def _run(self, command: str, params: dict[str, Any], work: Callable[[str], R],
-             extra: dict[str, Any] | None = None) -> R:
+             extra: dict[str, Any] | None = None, labels_only: bool = False) -> R:
+        """Run ``work`` as a logged run; ``labels_only``: it changes only labels, so it is
+        logged in the label store and works on a project opened read-only."""
+        log: Store | LabelStore = self.labels() if labels_only else self.store
         run_id = new_run_id()
         with storage_errors(self.store.root):
-            self.store.start_run(run_id, command, __version__, params)
+            log.start_run(run_id, command, __version__, params)
             try:
                 result = work(run_id)
             except BaseException:
-                _record_failure(self.store, run_id, {"version": __version__, "params": params})
+                _record_failure(log, run_id, {"version": __version__, "params": params})
                 raise
             report = (result.as_dict() if hasattr(result, "as_dict")
                       else dict(result) if isinstance(result, dict) else {})
-            self.store.finish_run(run_id, "complete", {"version": __version__, "params": params,
-                                                       **(extra or {}), **report})
+            log.finish_run(run_id, "complete", {"version": __version__, "params": params,
+                                                **(extra or {}), **report})
         return result
+
+    def runs(self, limit: int = 20) -> list[dict[str, Any]]:
+        """The runs log, newest first: the main database's and the label store's."""
+        rows = self.store.runs(limit) + self.labels().runs(limit)
+        rows.sort(key=lambda r: r["started"], reverse=True)
+        return rows[:limit]
 
     def status(self) -> dict[str, Any]:
         """Counts of messages, chats, sources, authors and quarantined records, with details

@@ -92,7 +92,7 @@ def _evidence(p: Project, measure: str, value: str, n: int) -> list[dict[str, An
 def _masked_runs(p: Project) -> list[dict[str, Any]]:
     """The runs log without 1:1 partners' names, phone numbers or e-mails (in source paths)."""
     masker = p.masker()
-    runs = p.store.runs(50)
+    runs = p.runs(50)
     for r in runs:
         for k in ("params", "manifest"):
             if isinstance(r.get(k), str):

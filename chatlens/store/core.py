@@ -1,10 +1,11 @@
 """The project store: the only module that knows SQL and file paths.
 
 A project is a directory holding ``chatlens.duckdb`` (all tables) and ``secret.key`` (the key of
-the author pseudonyms). DuckDB allows one writing process per file; a second writer gets
-:class:`ProjectLockedError` with the holder's PID instead of a lock error. Every ingest batch is
-one transaction that also advances its source's resume position, so a killed ingest leaves the
-project consistent and a rerun continues where it stopped.
+the author pseudonyms). Writers take turns on the project's writer lock; readers open the snapshot
+the last writer published, so they keep working while a command writes (see :mod:`.snapshot`).
+A second writer waits for the first a while, then gets :class:`ProjectLockedError` with the
+holder's PID. Every ingest batch is one transaction that also advances its source's resume
+position, so a killed ingest leaves the project consistent and a rerun continues where it stopped.
 """
 
 from __future__ import annotations
@@ -26,9 +27,11 @@ import pyarrow as pa
 
 from chatlens.errors import ProjectError, ProjectLockedError, UsageError
 from chatlens.schema import SCHEMA_VERSION
+from chatlens.store import snapshot
+from chatlens.store.snapshot import DB_NAME as DB_NAME  # the main file; defined with the snapshot
+from chatlens.store.snapshot import WriterLock
 from chatlens.textsafe import csv_safe_sql
 
-DB_NAME = "chatlens.duckdb"
 SECRET_NAME = "secret.key"
 
 _DDL = """
@@ -191,10 +194,14 @@ def _now() -> datetime:
 class Store:
     """An open project. Use :meth:`create` or :meth:`open`; close it when done."""
 
-    def __init__(self, root: Path, con: duckdb.DuckDBPyConnection, read_only: bool) -> None:
+    def __init__(self, root: Path, con: duckdb.DuckDBPyConnection, read_only: bool,
+                 writer: WriterLock | None = None, from_snapshot: bool = False) -> None:
         self.root = root
         self.con = con
         self.read_only = read_only
+        self._writer = writer  # held by the store that opened for writing, not its cursors
+        #: True when this read-only store reads the published snapshot, not the main file
+        self.from_snapshot = from_snapshot
 
     # -- lifecycle -------------------------------------------------------------------------
     @classmethod
@@ -218,14 +225,17 @@ class Store:
         return store
 
     @classmethod
-    def open(cls, root: str | Path, read_only: bool = False) -> Store:
+    def open(cls, root: str | Path, read_only: bool = False,
+             wait_s: float | None = None) -> Store:
+        """Open a project; ``wait_s``: how long to wait for a writer (default
+        ``$CHATLENS_LOCK_WAIT``, 10 s)."""
         root = Path(root)
         if not is_project(root):
             raise ProjectError(
                 f"{root} is not a chatlens project; run `chatlens init` there first "
                 "or pass --project DIR."
             )
-        store = cls._connect(root, read_only=read_only)
+        store = cls._connect(root, read_only=read_only, wait_s=wait_s)
         row = first_row(store.con.execute("SELECT value FROM meta WHERE key = 'schema_version'"))
         if row is None or int(row[0]) not in (SCHEMA_VERSION, *_UPGRADES):
             store.close()
@@ -246,18 +256,51 @@ class Store:
         return store
 
     @classmethod
-    def _connect(cls, root: Path, read_only: bool) -> Store:
-        # a dashboard holds a read-only connection while it is being browsed and lets go within
-        # about a second of quiet: a writer waits for the lock that long and more
-        deadline = time.monotonic() + float(os.environ.get("CHATLENS_LOCK_WAIT", "10"))
+    def _connect(cls, root: Path, read_only: bool, wait_s: float | None = None) -> Store:
+        if wait_s is None:
+            wait_s = float(os.environ.get("CHATLENS_LOCK_WAIT", "10"))
+        writer = None if read_only else WriterLock.take(root, wait_s)
+        try:
+            if (writer is not None and writer.last() and (root / DB_NAME).exists()
+                    and not snapshot.is_fresh(root)):
+                # a killed writer (or an older chatlens) left no snapshot of what it committed:
+                # publish one first, so readers see that state while this command writes
+                cls._open_duckdb(root, root / DB_NAME, False, wait_s)[0].close()
+                snapshot.publish(root)
+            return cls._configure(root, read_only, writer, wait_s)
+        except BaseException:
+            if writer is not None:
+                writer.release()
+            raise
+
+    @classmethod
+    def _open_duckdb(cls, root: Path, path: Path | None, read_only: bool,
+                     wait_s: float) -> tuple[duckdb.DuckDBPyConnection, bool]:
+        """Connect to ``path`` (readers: the file :func:`snapshot.read_path` picks, asked again
+        on each try). Readers of the main file (only after a killed writer) let go within a
+        request: a writer waits for them up to ``wait_s``."""
+        deadline = time.monotonic() + wait_s
         while True:
+            choice = (path, False) if path is not None else snapshot.read_path(root)
+            if choice is None:  # a writer is publishing the first snapshot: wait for it
+                if time.monotonic() > deadline:
+                    raise ProjectLockedError(
+                        f"The project {root} is being updated by another chatlens command and "
+                        "has no readable copy yet. Try again in a few seconds.")
+                time.sleep(0.1)
+                continue
             try:
-                con = duckdb.connect(str(root / DB_NAME), read_only=read_only)
-                break
+                return duckdb.connect(str(choice[0]), read_only=read_only), choice[1]
             except duckdb.IOException as exc:
-                if read_only or "lock" not in str(exc).lower() or time.monotonic() > deadline:
+                if "lock" not in str(exc).lower() or time.monotonic() > deadline:
                     cls._connect_failed(root, exc)
                 time.sleep(0.2)
+
+    @classmethod
+    def _configure(cls, root: Path, read_only: bool, writer: WriterLock | None,
+                   wait_s: float) -> Store:
+        con, snap = cls._open_duckdb(root, None if read_only else root / DB_NAME, read_only,
+                                     wait_s)
         # UTC for this connection and every cursor made from it (a cursor does not inherit a
         # session setting: it would format and bucket times in the machine's zone)
         con.execute("SET GLOBAL TimeZone = 'UTC'")
@@ -265,7 +308,7 @@ class Store:
         con.execute(f"SET memory_limit = '{_limit('CHATLENS_MEMORY_LIMIT', '1GB')}'")
         # stages stream and re-key by uid; row order is never relied on, so let DuckDB spill
         con.execute("SET preserve_insertion_order = false")
-        return cls(root, con, read_only)
+        return cls(root, con, read_only, writer, snap)
 
     @staticmethod
     def _connect_failed(root: Path, exc: duckdb.IOException) -> NoReturn:
@@ -283,10 +326,27 @@ class Store:
     def cursor(self) -> Store:
         """The same store through a new connection to the open database (for another thread;
         it shares DuckDB's cache). Closing it leaves this one open."""
-        return Store(self.root, self.con.cursor(), self.read_only)
+        return Store(self.root, self.con.cursor(), self.read_only,
+                     from_snapshot=self.from_snapshot)
 
     def close(self) -> None:
+        """Close; a writer then publishes the snapshot readers open, and lets the next writer
+        in."""
         self.con.close()
+        if self._writer is None:
+            return
+        try:
+            if self._writer.last():  # the last writable store of this process: the file is
+                snapshot.publish(self.root)  # closed and checkpointed
+        except OSError:  # e.g. a full disk: readers read the main file until the next publish
+            (self.root / f".{snapshot.SNAPSHOT_NAME}.tmp").unlink(missing_ok=True)
+        finally:
+            self._writer.release()
+            self._writer = None
+
+    def writer(self) -> dict[str, Any] | None:
+        """The process writing the project now (``{"pid", "since"}``), or None."""
+        return snapshot.writer(self.root)
 
     def __enter__(self) -> Store:
         return self

@@ -93,6 +93,12 @@ def _upgrade(con: sqlite3.Connection) -> None:
 #: app) never conflicts.
 _IMPORT_KEY_DDL = "CREATE UNIQUE INDEX IF NOT EXISTS labels_import_key ON labels (import_key)"
 
+#: Runs of commands that change only labels (``label import``), recorded here so that they need
+#: no writer lock on the main database; :meth:`chatlens.project.Project.runs` lists both logs.
+_RUNS_DDL = """CREATE TABLE IF NOT EXISTS runs (
+    run_id TEXT PRIMARY KEY, command TEXT, started TEXT, finished TEXT, status TEXT,
+    version TEXT, params TEXT, manifest TEXT)"""
+
 
 @dataclass(slots=True)
 class NewLabel:
@@ -121,6 +127,7 @@ class LabelStore:
         _upgrade(self.con)
         self.con.execute("PRAGMA foreign_keys=ON")
         self.con.execute(_IMPORT_KEY_DDL)
+        self.con.execute(_RUNS_DDL)
 
     def columns(self) -> dict[str, list[tuple[str, str, bool]]]:
         """``{table: [(column, type, nullable)]}`` of ``labels.sqlite``."""
@@ -138,6 +145,31 @@ class LabelStore:
     def transaction(self) -> Iterator[sqlite3.Connection]:
         with transaction(self.con, "BEGIN IMMEDIATE") as con:  # take the write lock up front
             yield con
+
+    # -- runs ------------------------------------------------------------------------------
+    def start_run(self, run_id: str, command: str, version: str, params: dict[str, Any]) -> None:
+        with self.transaction() as con:
+            con.execute("INSERT INTO runs VALUES (?, ?, ?, NULL, 'running', ?, ?, NULL)",
+                        [run_id, command, datetime.now(UTC).isoformat(), version,
+                         json.dumps(params, default=str)])
+
+    def finish_run(self, run_id: str, status: str, manifest: dict[str, Any]) -> None:
+        with self.transaction() as con:
+            con.execute("UPDATE runs SET finished = ?, status = ?, manifest = ? "
+                        "WHERE run_id = ?", [datetime.now(UTC).isoformat(), status,
+                                             json.dumps(manifest, default=str), run_id])
+
+    def runs(self, limit: int = 20) -> list[dict[str, Any]]:
+        """Runs logged here, newest first, with times as datetimes (like the main log)."""
+        cur = self.con.execute("SELECT run_id, command, started, finished, status, version, "
+                               "params, manifest FROM runs ORDER BY started DESC LIMIT ?",
+                               [limit])
+        cols = [d[0] for d in cur.description]
+        out = [dict(zip(cols, r, strict=True)) for r in cur.fetchall()]
+        for r in out:
+            for k in ("started", "finished"):
+                r[k] = datetime.fromisoformat(r[k]) if r[k] else None
+        return out
 
     # -- samples ---------------------------------------------------------------------------
     def add_sample(self, sample_id: str, codebook: str, measure: str, kind: str,

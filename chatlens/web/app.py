@@ -75,8 +75,19 @@ class Web:
         self.settings = settings
         self.access = ProjectAccess(Path(settings.project), settings.codebook)
         self.env = make_env()
+        self._codebook_info: dict[str, Any] | None = None
 
     def codebook_info(self) -> dict[str, Any]:
+        """The codebook's measures and labels; while the project cannot be read (a writer is
+        publishing its first snapshot) the last one read, so labels can still be saved."""
+        try:
+            self._codebook_info = self._read_codebook_info()
+        except ProjectBusy:
+            if self._codebook_info is None:
+                raise
+        return self._codebook_info
+
+    def _read_codebook_info(self) -> dict[str, Any]:
         def compute(p: Project) -> dict[str, Any]:
             cb, source = p.codebook()
             return {"name": cb.name, "version": cb.version, "source": source,
@@ -91,6 +102,7 @@ class Web:
             "request": request, "csrf": getattr(request.state, "csrf", ""),
             "read_only": self.settings.read_only, "version": __version__,
             "annotator": self.settings.who(), "path": request.url.path,
+            "updating": self.access.updating(), "refresh": None,
         }
         if "codebook" not in ctx:
             try:
@@ -100,7 +112,7 @@ class Web:
         ctx["codebook_json"] = script_json(
             {m["id"]: {"labels": m["labels"], "question": m["question"]}
              for m in ctx["codebook"]["measures"]})
-        html = self.env.get_template(name).render(**base, **ctx)
+        html = self.env.get_template(name).render({**base, **ctx})
         return HTMLResponse(html, status_code=status)
 
 
@@ -111,12 +123,20 @@ def create_app(settings: Settings) -> Starlette:
     web = Web(settings)
 
     async def busy(request: Request, exc: Exception) -> Response:
-        resp = web.render(request, "message_page.html", status=503, codebook={"measures": []},
-                          title="Project busy",
-                          body="Another chatlens process is writing to this project right now. "
-                               "Retry in a few seconds: reload this page.",
-                          detail=str(exc))
-        resp.headers["Retry-After"] = "5"
+        # only while a writer publishes the first readable copy (seconds): pages say so and
+        # reload themselves; API callers (the label buttons) are told to retry
+        if request.url.path.startswith("/api/"):
+            from starlette.responses import JSONResponse
+            resp: Response = JSONResponse({"error": "The project is being updated; try again "
+                                           "in a few seconds.", "updating": True},
+                                          status_code=503)
+        else:
+            resp = web.render(request, "message_page.html", codebook={"measures": []},
+                              title="Being updated", refresh=3,
+                              body="Another chatlens command is updating this project and "
+                                   "there is no readable copy of it yet. This page reloads "
+                                   "itself in a few seconds.", detail=str(exc))
+        resp.headers["Retry-After"] = "3"
         return resp
 
     async def problem(request: Request, exc: Exception) -> Response:
