@@ -20,6 +20,7 @@ The copy costs one sequential read and write of the file per changing command (i
 
 from __future__ import annotations
 
+import contextlib
 import fcntl
 import json
 import os
@@ -31,6 +32,7 @@ from pathlib import Path
 from typing import Any
 
 from chatlens.errors import ProjectLockedError
+from chatlens.store.diskerrors import storage_errors
 
 DB_NAME = "chatlens.duckdb"
 SNAPSHOT_NAME = "snapshot.duckdb"
@@ -88,7 +90,8 @@ class WriterLock:
             if key in _HELD:
                 _HELD[key][1] += 1
                 return cls(root)
-        fd = os.open(root / LOCK_NAME, os.O_RDWR | os.O_CREAT, 0o600)
+        with storage_errors(root):  # a read-only or full project: a clear ProjectError
+            fd = os.open(root / LOCK_NAME, os.O_RDWR | os.O_CREAT, 0o600)
         deadline = time.monotonic() + wait_s
         while True:
             try:
@@ -105,9 +108,11 @@ class WriterLock:
                         "command again. Reading commands and the dashboard keep working "
                         "meanwhile.") from None
                 time.sleep(0.1)
-        os.ftruncate(fd, 0)
-        os.pwrite(fd, json.dumps({"pid": os.getpid(),
-                                  "since": datetime.now(UTC).isoformat()}).encode(), 0)
+        # who holds it, for the message above; on a full disk the lock holds without it
+        with contextlib.suppress(OSError):
+            os.ftruncate(fd, 0)
+            os.pwrite(fd, json.dumps({"pid": os.getpid(),
+                                      "since": datetime.now(UTC).isoformat()}).encode(), 0)
         with _HELD_LOCK:
             _HELD[key] = [fd, 1]
         return cls(root)
@@ -124,7 +129,8 @@ class WriterLock:
             if entry[1] > 0:
                 return False
             del _HELD[key]
-        os.ftruncate(entry[0], 0)
+        with contextlib.suppress(OSError):
+            os.ftruncate(entry[0], 0)
         os.close(entry[0])  # closing the descriptor drops the flock
         return True
 
