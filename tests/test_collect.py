@@ -342,17 +342,24 @@ def test_comments_are_messages_of_the_discussion_chat_with_thread_ids(
     ).fetchall()
     assert rows[0] == ("telegram:2002", 91, "telegram:1001/1",
                        "https://t.me/news/1?comment=109")
-    threads = dict(project.store.con.execute(
-        "SELECT thread, high_id FROM collect_state WHERE thread > 0").fetchall())
-    assert threads == {1: 110, 2: 120}
-    # a new comment on post 2 only: a rerun reads only that thread, after its checkpoint
-    chan.messages[1].replies.replies, chan.messages[1].replies.max_id = 3, 121
+    group_point = project.store.con.execute(
+        "SELECT high_id FROM collect_state WHERE thread = -1").fetchall()
+    assert group_point == [(120,)]
+    # a new comment on an old post: a plain rerun reads the group after its checkpoint only
     chan.comments[2].append(F.message(121, 2002, at(9), "new", from_id=types.PeerUser(7),
-                                      reply_to=types.MessageReplyHeader(
-                                          reply_to_msg_id=92, reply_to_top_id=92)))
+                                      reply_to=types.MessageReplyHeader(reply_to_msg_id=92)))
     before = len(client.calls)
-    again = run(project, client, comments=True, recheck=True).channels[0]
-    assert again.comments_new == 1
+    again = run(project, client, comments=True).channels[0]
+    assert (again.read, again.comments_new, again.threads) == (0, 1, 1)
+    asked = [kw for name, kw in client.calls[before:] if name == "iter_messages"]
+    assert [(kw["entity"].id, kw["min_id"], kw["reply_to"]) for kw in asked[1:]] == [
+        (2002, 120, None)]
+    post = project.store.con.execute(
+        "SELECT c.post_key, c.thread_id FROM collected c JOIN messages m USING (uid) "
+        "WHERE m.chat_key = 'telegram:2002' AND m.message_id = '121'").fetchall()
+    assert post == [("telegram:1001/2", 92)]
+    before = len(client.calls)
+    run(project, client, comments=True, recheck=True)
     asked = [kw for name, kw in client.calls[before:] if name == "iter_messages"
              and kw["reply_to"] is not None]
     assert {kw["reply_to"] for kw in asked} == {1, 2}  # recheck re-reads every thread

@@ -28,6 +28,35 @@ class FakeChannel:
     discussion: Any | None = None  # the linked group's Channel entity
     comments: dict[int, list[Any]] = field(default_factory=dict)  # post id -> comments
     users: dict[int, Any] = field(default_factory=dict)  # entities Telethon would attach
+    chatter: list[Any] = field(default_factory=list)  # group messages outside any thread
+
+    def roots(self) -> dict[int, Any]:
+        """Post id -> the post's automatic copy in the discussion group (the thread's root),
+        as Telegram makes it: a forward from the channel with ``channel_post`` and
+        ``saved_from_*`` set. Its id is the one the post's comments reply to."""
+        from telethon.tl import types
+
+        posts = {m.id: m for m in self.messages}
+        out = {}
+        for post_id, comments in self.comments.items():
+            if not comments or post_id not in posts or self.discussion is None:
+                continue
+            head = comments[0].reply_to
+            root = head.reply_to_top_id or head.reply_to_msg_id
+            post = posts[post_id]
+            out[post_id] = types.Message(
+                id=root, peer_id=types.PeerChannel(self.discussion.id), date=post.date,
+                message=post.message, from_id=types.PeerChannel(self.entity.id),
+                fwd_from=types.MessageFwdHeader(
+                    date=post.date, from_id=types.PeerChannel(self.entity.id),
+                    channel_post=post_id, saved_from_peer=types.PeerChannel(self.entity.id),
+                    saved_from_msg_id=post_id))
+        return out
+
+    def group_history(self) -> list[Any]:
+        """Every message of the discussion group: roots, comments and other chatter."""
+        return [*self.roots().values(), *(m for c in self.comments.values() for m in c),
+                *self.chatter]
 
 
 class FakeTelegram:
@@ -39,6 +68,10 @@ class FakeTelegram:
 
         self.channels = {str(c.entity.username or c.entity.id).lower(): c for c in channels}
         self.by_id = {c.entity.id: c for c in channels}
+        self.groups = {c.discussion.id: c for c in channels if c.discussion is not None}
+        for c in channels:
+            if c.discussion is not None and c.discussion.username:
+                self.channels.setdefault(c.discussion.username.lower(), c)
         self.authorized = authorized
         self.flood_at: dict[int, int] = {}  # page request number -> FloodWaitError seconds
         self.fail_after: int | None = None  # messages served before a dropped connection
@@ -70,9 +103,21 @@ class FakeTelegram:
         yield self
 
     # -- entities ----------------------------------------------------------------------------
+    def _resolve(self, entity: Any) -> tuple[FakeChannel, bool]:
+        """(channel, whether ``entity`` is that channel's discussion group)."""
+        ident = getattr(entity, "id", None)
+        if ident in self.groups and ident not in self.by_id:
+            return self.groups[ident], True
+        ch = self._channel(entity)
+        name = str(entity).lower().removeprefix("https://").removeprefix("t.me/").lstrip("@")
+        group = ch.discussion
+        return ch, group is not None and ident is None and name == str(group.username).lower()
+
     def _channel(self, entity: Any) -> FakeChannel:
         if hasattr(entity, "id") and entity.id in self.by_id:
             return self.by_id[entity.id]
+        if hasattr(entity, "id") and entity.id in self.groups:
+            return self.groups[entity.id]
         key = str(entity).lower().removeprefix("https://").removeprefix("t.me/").lstrip("@")
         if key in self.channels:
             return self.channels[key]
@@ -86,7 +131,8 @@ class FakeTelegram:
     async def get_entity(self, entity: Any) -> Any:
         self.calls.append(("get_entity", {"entity": entity}))
         await self._page()
-        return self._channel(entity).entity
+        ch, is_group = self._resolve(entity)
+        return ch.discussion if is_group else ch.entity
 
     async def __call__(self, request: Any, ordered: bool = False, flood_sleep_threshold: Any = None,
                        ) -> Any:
@@ -127,8 +173,11 @@ class FakeTelegram:
             "entity": entity, "offset_date": offset_date, "offset_id": offset_id,
             "max_id": max_id, "min_id": min_id, "reverse": reverse, "reply_to": reply_to,
             "wait_time": wait_time, "limit": limit}))
-        ch = self._channel(entity)
-        pool = ch.messages if reply_to is None else ch.comments.get(reply_to, [])
+        ch, is_group = self._resolve(entity)
+        if reply_to is not None:  # GetRepliesRequest: one post's comments, not its root
+            pool = ch.comments.get(reply_to, [])
+        else:
+            pool = ch.group_history() if is_group else ch.messages
         return self._iterate(ch, pool, limit, offset_date, offset_id, max_id, min_id, reverse)
 
     async def _iterate(self, ch: FakeChannel, pool: list[Any], limit: float | None,
@@ -155,6 +204,23 @@ class FakeTelegram:
                 m._finish_init(self, entities, None)
                 self.served += 1
                 yield m
+
+    async def get_messages(self, entity: Any, limit: float | None = None, *,
+                           ids: Any = None, **kw: Any) -> Any:
+        """Telethon's ``get_messages``; only the ``ids=`` form (a list, or one id)."""
+        self.calls.append(("get_messages", {"entity": entity, "ids": ids}))
+        if ids is None:
+            raise NotImplementedError("the fake serves get_messages(ids=...) only")
+        await self._page()
+        ch, is_group = self._resolve(entity)
+        pool = {m.id: m for m in (ch.group_history() if is_group else ch.messages)}
+        entities = self._entities(ch)
+        wanted = list(ids) if isinstance(ids, (list, tuple)) else [ids]
+        found = [pool.get(int(i)) for i in wanted]
+        for m in found:
+            if m is not None:
+                m._finish_init(self, entities, None)
+        return found if isinstance(ids, (list, tuple)) else found[0]
 
     def _entities(self, ch: FakeChannel) -> dict[int, Any]:
         from telethon import utils

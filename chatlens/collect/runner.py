@@ -36,6 +36,7 @@ log = logging.getLogger("chatlens.collect")
 
 Progress = Callable[[str, int, str], None]  # (channel, messages read so far, phase)
 Sleep = Callable[[float], Awaitable[None]]
+Route = Callable[[Any], Awaitable["Where | None"]]
 IMPORTER = "telegram_api.v1"
 
 
@@ -167,8 +168,12 @@ class Collector:
 
     # -- one stream of messages (a channel, or one post's comments) -------------------------
     async def _pull(self, report: ChannelReport, entity: Any, where: Where, thread: int,
-                    start_id: int, reply_to: int | None = None) -> tuple[int, list[int]]:
-        """Read from ``start_id`` (exclusive) to the end of the range; (high id, ids seen)."""
+                    start_id: int, reply_to: int | None = None, route: Route | None = None,
+                    ) -> tuple[int, list[int]]:
+        """Read from ``start_id`` (exclusive) to the end of the range; (high id, ids seen).
+
+        ``route`` (comments read through the discussion group) gives each message its
+        :class:`Where` (its post), or None to skip it; the date range is then the posts'."""
         opts = self.options
         checkpoint_key = report.chat_key or where.chat.key
         min_id = start_id
@@ -178,7 +183,9 @@ class Collector:
         streak = 0
         since_us = opts.since.timestamp() if opts.since else None
         until_us = opts.until.timestamp() if opts.until else None
-        is_comments = reply_to is not None
+        is_comments = reply_to is not None or route is not None
+        if route is not None:
+            since_us = until_us = None
 
         pending: list[tuple[Future[cstore.CollectBatchResult], int]] = []
 
@@ -206,7 +213,8 @@ class Collector:
             if not len(batch):
                 return
             tables = batch.tables()
-            point = cstore.Checkpoint(checkpoint_key, thread, batch.high_id, status)
+            # every id up to ``high`` is stored or was skipped on purpose (read in order)
+            point = cstore.Checkpoint(checkpoint_key, thread, max(batch.high_id, high), status)
             n = len(batch)
             batch = RowBatch(self.pseudo, self.run_id)
             settle()
@@ -238,9 +246,16 @@ class Collector:
                     if since_us is not None and ts < since_us:
                         report.skipped += 1
                         continue
+                    at = where
+                    if route is not None:
+                        found = await route(msg)
+                        if found is None:
+                            report.skipped += 1
+                            continue
+                        at = found
                     seen.append(mid)
-                    extra = await self._media(report, msg, where) if opts.media_dir else None
-                    batch.add(msg, where, extra)
+                    extra = await self._media(report, msg, at) if opts.media_dir else None
+                    batch.add(msg, at, extra)
                     if len(batch) >= opts.batch:
                         flush("partial")
                         min_id = high
@@ -348,21 +363,84 @@ class Collector:
         report.discussion_chat_key = disc.key
         disc_user = getattr(group, "username", None)
         source_id = self._begin(disc, disc_user, f"{report.target} (comments)")
-        threads = cstore.threads_to_collect(self.store, chat.key, opts.since, opts.until,
-                                            every=opts.recheck)
-        for post_id, done in threads:
-            where = Where(chat=disc, source_id=source_id, username=disc_user,
-                          post_key=f"{chat.key}/{post_id}",
-                          post_link=f"https://t.me/{username}/{post_id}" if username else None)
-            start = 0 if opts.recheck else done
-            high, seen = await self._pull(report, entity, where, post_id, start,
-                                          reply_to=post_id)
-            report.threads += 1
-            if opts.recheck:
+
+        def where(post_id: int) -> Where:
+            return Where(chat=disc, source_id=source_id, username=disc_user,
+                         post_key=f"{chat.key}/{post_id}",
+                         post_link=f"https://t.me/{username}/{post_id}" if username else None)
+
+        if not opts.recheck:
+            await self._group_comments(report, group if group is not None else linked, chat,
+                                       disc, where(0), where)
+        else:  # re-read every thread: earlier versions kept, deleted comments marked
+            for post_id, done in cstore.threads_to_collect(self.store, chat.key, opts.since,
+                                                           opts.until, every=True):
+                high, seen = await self._pull(report, entity, where(post_id), post_id, 0,
+                                              reply_to=post_id)
+                report.threads += 1
                 report.deleted += cstore.mark_deleted(
                     self.store, disc.key, seen, max(high, done), None, None, post_id,
                     self.run_id)
         self.store.finish_source(source_id, "complete")
+
+    async def _group_comments(self, report: ChannelReport, group: Any, chat: Chat, disc: Chat,
+                              base: Where, where: Callable[[int], Where]) -> None:
+        """New comments on every post, old ones included, in one pass over the discussion
+        group after its checkpoint (``collect_state`` thread -1 of the channel).
+
+        Every comment lives in the group and replies, directly or through another comment,
+        to the post's automatic copy there (the thread's root: ``reply_to_top_id``, else
+        ``reply_to_msg_id``). Roots map to posts by their forward header; roots older than the
+        checkpoint come from the comments stored before, or one ``get_messages`` call. The
+        roots themselves (copies of posts) and messages outside any thread are skipped.
+        """
+        opts = self.options
+        since = opts.since.timestamp() if opts.since else None
+        until = opts.until.timestamp() if opts.until else None
+        posts: dict[int, tuple[int, float | None] | None] = {
+            root: (post, ts.timestamp() if ts else None)
+            for root, post, ts in cstore.comment_roots(self.store, disc.key, chat.key)}
+        threads: set[int] = set()
+        channel_id = int(chat.chat_id)
+
+        def as_root(msg: Any) -> tuple[int, float | None] | None:
+            fwd = getattr(msg, "fwd_from", None)
+            origin = getattr(fwd, "from_id", None)
+            if fwd is None or getattr(origin, "channel_id", None) != channel_id:
+                return None
+            post = fwd.channel_post or fwd.saved_from_msg_id
+            return (int(post), fwd.date.timestamp() if fwd.date else None) if post else None
+
+        async def route(msg: Any) -> Where | None:
+            root = as_root(msg)
+            if root is not None:  # a post's copy: the post itself is stored from the channel
+                posts[int(msg.id)] = root
+                return None
+            reply = getattr(msg, "reply_to", None)
+            top = (getattr(reply, "reply_to_top_id", None)
+                   or getattr(reply, "reply_to_msg_id", None)) if reply is not None else None
+            if top is None or getattr(reply, "reply_to_peer_id", None) is not None:
+                return None  # chatter in the group, not a comment on a post
+            if top not in posts:  # a thread whose root is older than the checkpoint
+                found = await self._call(report, lambda: self.client.get_messages(
+                    group, ids=[top]))
+                head = found[0] if found else None
+                posts[top] = as_root(head) if head is not None else None
+            post = posts[top]
+            if post is None:
+                return None
+            post_id, ts = post
+            if ts is not None and ((since is not None and ts < since)
+                                   or (until is not None and ts >= until)):
+                return None
+            threads.add(post_id)
+            return where(post_id)
+
+        point = cstore.checkpoint(self.store, chat.key, cstore.GROUP_THREAD)
+        start = point.high_id if point else 0
+        # a first pass starts at --since (offset_date): comments are never older than posts
+        await self._pull(report, group, base, cstore.GROUP_THREAD, start, route=route)
+        report.threads += len(threads)
 
     async def run(self, targets: list[str]) -> list[ChannelReport]:
         reports = []

@@ -36,9 +36,15 @@ CREATE TABLE IF NOT EXISTS peers (
 """
 
 
+#: ``collect_state.thread`` of a channel's comments read through its discussion group
+GROUP_THREAD = -1
+
+
 @dataclass(slots=True)
 class Checkpoint:
-    """Where a channel (``thread`` 0) or a comment thread (``thread`` = post id) stands."""
+    """Where a channel (``thread`` 0), its comments read through the discussion group
+    (``thread`` -1, the group's highest id) or one comment thread (``thread`` = post id,
+    re-collections) stands."""
 
     chat_key: str
     thread: int
@@ -105,6 +111,19 @@ def threads_to_collect(store: Store, chat_key: str, since: datetime | None,
         params.append(until)
     rows = store.con.execute(sql + " ORDER BY c.message_id", params).fetchall()
     return [(int(a), int(b)) for a, b in rows]
+
+
+def comment_roots(store: Store, disc_key: str, channel_key: str
+                  ) -> list[tuple[int, int, datetime | None]]:
+    """(root id in the discussion group, post id, post date) of the threads whose comments
+    were stored before: how a new comment on an old post finds its post."""
+    rows = store.con.execute(
+        "SELECT DISTINCT k.thread_id, p.message_id, m.ts FROM collected k "
+        "JOIN collected p ON p.chat_key = ? AND k.post_key = p.chat_key || '/' || p.message_id "
+        "LEFT JOIN messages m ON m.uid = p.uid "
+        "WHERE k.chat_key = ? AND k.thread_id IS NOT NULL AND k.post_key IS NOT NULL",
+        [channel_key, disc_key]).fetchall()
+    return [(int(a), int(b), c) for a, b, c in rows]
 
 
 def write_collected(
