@@ -284,14 +284,14 @@ class Sandbox:
 
         if not path.exists():
             return
-        with path.open(encoding="utf-8", newline="") as f:
+        with path.open(encoding="utf-8-sig", newline="") as f:  # sheets carry a BOM
             rows = list(csv.DictReader(f))
         if not rows or "value" not in rows[0]:
             return
         for r in rows:
             if not r["value"]:
                 r["value"] = "yes" if truth.get(r["uid"]) == measure else "no"
-        with path.open("w", encoding="utf-8", newline="") as f:
+        with path.open("w", encoding="utf-8-sig", newline="") as f:
             w = csv.DictWriter(f, fieldnames=list(rows[0]))
             w.writeheader()
             w.writerows(rows)
