@@ -20,7 +20,8 @@ import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
-CORPUS = ROOT.parent / "shared" / "data" / "corpora" / "ru_news_channels_2023_2024"
+sys.path.insert(0, str(ROOT / "bench"))
+from news_corpus import CORPUS, replicate  # noqa: E402
 
 CHILD = """
 import json, sys, time
@@ -36,24 +37,6 @@ print(json.dumps({"messages": enr.enriched, "coded": rep.messages, "enrich_s": t
 """
 
 
-def build(target: Path, n: int) -> int:
-    posts = []
-    for f in sorted(CORPUS.glob("*_messages.json")):
-        posts.extend(json.loads(f.read_text(encoding="utf-8")))
-    written = 0
-    with target.open("w", encoding="utf-8") as out:
-        k = 0
-        while written < n:
-            for p in posts:
-                if written >= n:
-                    break
-                out.write(json.dumps({"id": f"{k}-{p['message_id']}", "chat": p["channel"],
-                                      "date": p["date"], "text": p["text"] or "",
-                                      "author": str(p["sender_id"])}, ensure_ascii=False))
-                out.write("\n")
-                written += 1
-            k += 1
-    return written
 
 
 def main() -> None:
@@ -65,7 +48,7 @@ def main() -> None:
         raise SystemExit(f"corpus not found at {CORPUS}; this benchmark needs ../shared/data")
     args.workdir.mkdir(parents=True, exist_ok=True)
     src = args.workdir / "news_replicated.jsonl"
-    n = build(src, args.messages)
+    n = replicate(src, args.messages)
     print(f"built {src}: {n:,} posts replicated from the 22,099 real news-channel posts "
           f"(ids shifted per copy)")
     base = args.workdir / "code_base"

@@ -34,14 +34,15 @@ import subprocess
 import sys
 import threading
 import time
-from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
 import psutil
 
 ROOT = Path(__file__).resolve().parents[1]
-CORPUS = ROOT.parent / "shared" / "data" / "corpora" / "ru_news_channels_2023_2024"
+sys.path.insert(0, str(ROOT / "bench"))
+from news_corpus import CORPUS, replicate  # noqa: E402
+
 GIB = 1 << 30
 MODEL_CODEBOOK = """
 name: scale-model
@@ -103,26 +104,6 @@ print(json.dumps(out))
 """
 
 
-def build(target: Path, n: int) -> int:
-    """Replicate the corpus to ``n`` posts (see the module docstring) as JSONL."""
-    posts = []
-    for f in sorted(CORPUS.glob("*_messages.json")):
-        posts.extend(json.loads(f.read_text(encoding="utf-8")))
-    written = 0
-    with target.open("w", encoding="utf-8") as out:
-        k = 0
-        while written < n:
-            shift = timedelta(days=728 * (k % 10))
-            for p in posts[: n - written]:
-                date = (datetime.fromisoformat(p["date"]) - shift).isoformat()
-                out.write(json.dumps({"id": f"{k}-{p['message_id']}",
-                                      "chat": f"{p['channel']} #{k // 10}", "date": date,
-                                      "text": p["text"] or "", "author": str(p["sender_id"])},
-                                     ensure_ascii=False))
-                out.write("\n")
-            written += min(len(posts), n - written)
-            k += 1
-    return written
 
 
 def _tree_rss(proc: psutil.Process) -> int:
@@ -168,7 +149,7 @@ def stage(name: str, root: Path, arg: str = "", workers: int = 1,
 def pipeline(work: Path, n: int, workers: int) -> dict[str, Any]:
     src = work / f"news_{n}.jsonl"
     t = time.perf_counter()
-    written = build(src, n)
+    written = replicate(src, n, spread=True)
     built_s = time.perf_counter() - t
     proj = work / f"scale_{n}"
     shutil.rmtree(proj, ignore_errors=True)
@@ -211,7 +192,7 @@ def spark_vs_local(work: Path, n: int, workers: int) -> dict[str, Any]:
     from chatlens import Project
 
     src = work / f"news_{n}.jsonl"
-    build(src, n)
+    replicate(src, n, spread=True)
     base = work / "spark_base"
     shutil.rmtree(base, ignore_errors=True)
     Project.init(base).close()
