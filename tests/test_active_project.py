@@ -19,19 +19,15 @@ from chatlens.estimate.simulate import Classifier, population
 from chatlens.project.active import Batch, WorkingModel, active_estimate, fit_working_model
 from chatlens.store import stages as db
 from chatlens.store.labels import NewLabel
-from tests.helpers import telegram_export
+from tests.helpers import BORDER_TEXTS, ingest_border_chats
 
-TEXTS = [f"Стоим на границе {i} часов" if i % 3 == 0 else f"Обычное сообщение номер {i}"
-         for i in range(120)]
+TEXTS = BORDER_TEXTS
 TRUTH = 40 / 120
 
 
 @pytest.fixture
 def coded(project: Project, tmp_path: Path) -> Project:
-    project.ingest([telegram_export(tmp_path / "a.json", TEXTS[:60], chat_id=1),
-                    telegram_export(tmp_path / "b.json", TEXTS[60:], chat_id=2)])
-    project.code("builtin:exodus-2022")
-    return project
+    return ingest_border_chats(project, tmp_path)
 
 
 def label(project: Project, sample_id: str) -> list[dict[str, object]]:

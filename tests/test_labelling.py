@@ -12,18 +12,14 @@ import pytest
 
 from chatlens import Project
 from chatlens.store.labels import LabelStore, NewLabel
-from tests.helpers import telegram_export
+from tests.helpers import BORDER_TEXTS, ingest_border_chats
 
-TEXTS = [f"Стоим на границе {i} часов" if i % 3 == 0 else f"Обычное сообщение номер {i}"
-         for i in range(120)]
+TEXTS = BORDER_TEXTS
 
 
 @pytest.fixture
 def coded(project: Project, tmp_path: Path) -> Project:
-    project.ingest([telegram_export(tmp_path / "a.json", TEXTS[:60], chat_id=1),
-                    telegram_export(tmp_path / "b.json", TEXTS[60:], chat_id=2)])
-    project.code("builtin:exodus-2022")
-    return project
+    return ingest_border_chats(project, tmp_path)
 
 
 def write_csv(path: Path, rows: list[dict[str, str]]) -> Path:
