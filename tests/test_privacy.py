@@ -162,7 +162,7 @@ def test_export_masks_every_format_and_reveal_is_recorded(mixed: Path, tmp_path:
             assert "https://linkedin.com/jobs/view/3712345678" in blob
             assert "Book Club" in blob  # a group keeps its title
         p.export(tmp_path / "raw.jsonl", reveal=True)
-        runs = p.store.runs(2)
+        runs = p.runs(2)
     raw = (tmp_path / "raw.jsonl").read_text(encoding="utf-8")
     assert "anna smith" in raw and "anna@example.com" in raw
     assert json.loads(runs[0]["params"])["reveal"] is True
@@ -178,7 +178,7 @@ def test_search_and_evidence_cli_mask_unless_reveal(mixed: Path) -> None:
     res = run("search", "границы", "--reveal", "--json", "--project", str(mixed))
     assert "Anna Smith" in res.stdout and "765-43-21" in res.stdout
     with Project.open(mixed, read_only=True) as p:
-        assert any(json.loads(r["params"]).get("reveal") for r in p.store.runs(5)
+        assert any(json.loads(r["params"]).get("reveal") for r in p.runs(5)
                    if r["command"] == "search")
 
 
