@@ -237,6 +237,37 @@ def test_forget_author_erases_text_from_every_file_and_logs_no_content(tmp_path:
     assert key not in last["params"] + last["manifest"] and PLANT not in last["manifest"]
 
 
+def test_forget_keeps_the_writer_lock_and_refreshes_the_readers_copy(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The rewrite swaps the database file: no other writer may get in between, and the
+    snapshot readers open must not keep the erased rows until the command ends."""
+    from chatlens.project.forget import forget
+    from chatlens.store import snapshot
+
+    src = tmp_path / "WhatsApp Chat with Carl.txt"
+    src.write_text(f"20/01/2019, 11:23 - Zed Planter: hello {PLANT} one\n"
+                   "20/01/2019, 11:24 - Carl: ok fine\n", encoding="utf-8")
+    root = tmp_path / "proj"
+    with Project.init(root) as p:
+        p.ingest([src])
+    assert PLANT.encode() in (root / snapshot.SNAPSHOT_NAME).read_bytes()
+    held: list[bool] = []
+    real_replace = os.replace
+
+    def replace(a: str | Path, b: str | Path) -> None:
+        held.append(snapshot.writer(root) is not None)  # seen from another file description
+        real_replace(a, b)
+
+    monkeypatch.setattr(os, "replace", replace)
+    with Project.open(root) as p:
+        key = p.store.con.execute("SELECT author_key FROM identities "
+                                  "WHERE display_name = 'Zed Planter'").fetchall()[0][0]
+        forget(p, author=key)
+        assert PLANT.encode() not in (root / snapshot.SNAPSHOT_NAME).read_bytes()
+    assert held and all(held)
+    assert _bytes_found(root, PLANT) == {}
+
+
 def test_forget_source_then_reingest_with_another_encoding(tmp_path: Path) -> None:
     src = tmp_path / "chat.csv"
     src.write_bytes("text,ts,author\nпривет границы,2022-10-01T10:00:00Z,u1\n".encode("cp1251"))
