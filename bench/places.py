@@ -7,7 +7,8 @@ before the gazetteer grew to cities and regions), loaded from ``git show`` into 
 so both gazetteers run in the same process on the same tokens and lemmas. Prints, for each: the
 first-call compile time (gazetteer and lemma caches cleared, dictionaries loaded), the time of
 ``find_places`` over every post, how many posts pass the gazetteer-key filter, how many get a
-place, and the ratios new / baseline.
+place, precision and recall on the hand-checked posts of tests/fixtures/places_truth.json, and
+the ratios new / baseline.
 """
 
 from __future__ import annotations
@@ -26,20 +27,24 @@ from typing import Any
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from chatlens.enrich import places as new_places  # noqa: E402
 from chatlens.enrich import morph  # noqa: E402
+from chatlens.enrich import places as new_places  # noqa: E402
 from chatlens.enrich.lid import detect_batch  # noqa: E402
 from chatlens.enrich.morph import analyze_batch  # noqa: E402
 from chatlens.enrich.settings import EnrichSettings  # noqa: E402
 from chatlens.enrich.text import prepare  # noqa: E402
+from tests.places_eval import audited_hits, score, score_audit, truth_texts  # noqa: E402
 
 BASELINE_REF = "642ed68"  # main before issue 14's gazetteer (countries and a few capitals)
 
 
-def corpus_texts() -> list[str]:
+def shared_dir() -> Path:
     env = os.environ.get("CHATLENS_SHARED_DATA")
-    base = Path(env) if env else ROOT.parent / "shared" / "data"
-    d = base / "corpora" / "ru_news_channels_2023_2024"
+    return Path(env) if env else ROOT.parent / "shared" / "data"
+
+
+def corpus_texts() -> list[str]:
+    d = shared_dir() / "corpora" / "ru_news_channels_2023_2024"
     if not d.is_dir():
         sys.exit(f"news corpus not found at {d}; set CHATLENS_SHARED_DATA")
     texts: list[str] = []
@@ -91,12 +96,20 @@ def main() -> None:
     rows = list(zip(an.tokens.to_pylist(), an.lemmas.to_pylist(), strict=True))
     n = len(rows)
     print(f"news corpus: {n} posts, {sum(len(r[0]) for r in rows)} tokens")
-    base = measure(baseline_module(args.baseline), rows, args.repeat)
+    baseline = baseline_module(args.baseline)
+    base = measure(baseline, rows, args.repeat)
     new = measure(new_places, rows, args.repeat)
     for name, r in (("baseline " + args.baseline, base), ("this tree", new)):
         print(f"{name:>18}: compile {r['compile_s'] * 1e3:7.1f} ms, {r['keys']:5.0f} keys; "
               f"find_places {r['find_s'] / n * 1e6:6.2f} µs/post; "
               f"{r['passing']:5.0f} posts pass the key filter, {r['found']:5.0f} get a place")
+    posts, hits = truth_texts(shared_dir()), audited_hits(shared_dir())
+    for name, mod in (("baseline " + args.baseline, baseline), ("this tree", new_places)):
+        s, a = score(mod.find_places, posts), score_audit(mod.find_places, hits)
+        print(f"{name:>18}: {len(posts)} hand-checked posts: precision {s['precision']:.3f}, "
+              f"recall {s['recall']:.3f} (tp {s['tp']}, fp {s['fp']}, fn {s['fn']}); "
+              f"{len(hits)} audited new hits: {a['given']:.0f} given, "
+              f"precision {a['precision']:.3f}")
     print(f"ratios this/baseline: compile {new['compile_s'] / base['compile_s']:.2f}x, "
           f"find_places {new['find_s'] / base['find_s']:.2f}x, "
           f"posts passing the filter {new['passing'] / base['passing']:.2f}x")

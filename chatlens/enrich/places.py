@@ -51,17 +51,16 @@ PLACES: dict[str, str] = {pid: "|".join(names) for pid, names in places().items(
 @lru_cache(maxsize=4)
 def gazetteer(tokenizer: str = "fast") -> dict[str, list[tuple[tuple[str, ...], str]]]:
     """First word → [(word sequence, place id)], longest sequence first, over all readings."""
-    from chatlens.enrich.morph import Lemmatizer
+    from chatlens.enrich.morph import Lemmatizer, lemmatize_tokens
 
     lem = Lemmatizer(tokenizer)
     index: dict[str, list[tuple[tuple[str, ...], str]]] = {}
     for pid, names in places().items():
         for name in names:
-            if name.startswith("="):
-                readings = {tuple(lem.tokens(name[1:]))}
-            else:
-                toks = tuple(lem.tokens(name))
-                readings = {toks, *(tuple(lem.lemmas(name, lg)) for lg in ("ru", "uk"))}
+            toks = lem.tokens(name.removeprefix("="))
+            readings = {tuple(toks)}
+            if not name.startswith("="):  # Lemmatizer.lemmas(name, lg), tokenising once
+                readings.update(tuple(lemmatize_tokens(toks, lg)) for lg in ("ru", "uk"))
             readings |= {(*seq[:-1], "обл") for seq in readings if seq[-1:] == ("область",)}
             for seq in readings:
                 if seq and (seq, pid) not in index.get(seq[0], ()):
@@ -83,15 +82,16 @@ def find_places(tokens: list[str], lemmas: list[str], tokenizer: str = "fast") -
     if keys.isdisjoint(lemmas) and keys.isdisjoint(tokens):
         return []
     hits = keys.intersection(lemmas).union(keys.intersection(tokens))
+    # the positions where a name may start, in text order, the lemma reading before the token one
+    starts = [(i, 0) for i, w in enumerate(lemmas) if w in hits]
+    starts += [(i, 1) for i, w in enumerate(tokens) if w in hits]
+    starts.sort()
     found: list[str] = []
-    for i in range(len(tokens)):
-        for seqs in (lemmas, tokens):
-            w = seqs[i]
-            if w not in hits:
-                continue
-            for seq, pid in index[w]:
-                if tuple(seqs[i : i + len(seq)]) == seq:
-                    if pid not in found:
-                        found.append(pid)
-                    break
+    for i, kind in starts:
+        seqs = tokens if kind else lemmas
+        for seq, pid in index[seqs[i]]:
+            if tuple(seqs[i : i + len(seq)]) == seq:
+                if pid not in found:
+                    found.append(pid)
+                break
     return found
