@@ -3,14 +3,24 @@ that must not match, the data file, and precision/recall on hand-checked real po
 
 from __future__ import annotations
 
+import hashlib
+import json
 import re
+from dataclasses import asdict
 from pathlib import Path
 
 import pytest
 
 from chatlens.enrich import EnrichSettings
 from chatlens.enrich.pipeline import enrich_text
-from chatlens.enrich.places import PLACES, find_places, gazetteer, parse_places, places
+from chatlens.enrich.places import (
+    PLACES,
+    find_places,
+    gazetteer,
+    gazetteer_digest,
+    parse_places,
+    places,
+)
 from chatlens.errors import ChatlensError
 from tests.places_eval import audited_hits, score, score_audit, truth_texts
 
@@ -32,6 +42,7 @@ S = EnrichSettings()
         ("Мост в Крым", "country:UA"),
         ("Жители ДНР", "country:UA"),
         ("Тревога в Киевской обл.", "country:UA"),
+        ("Курская обл., Рыльск", "country:RU"),
         ("Налёт на Сумы", "country:UA"),
         ("Во Львове погасли огни", "country:UA"),
         ("Курская область, Суджа", "country:RU"),
@@ -129,3 +140,16 @@ def test_places_on_hand_checked_real_posts(shared_data: Path) -> None:
           f"ones {a['recall']:.3f} ({a['given']:.0f} still given)")
     assert a["precision"] >= 0.97
     assert a["recall"] >= 0.95
+
+
+def test_the_enrichment_fingerprint_follows_the_gazetteer() -> None:
+    a = parse_places("country:GE\tТбилиси\n")
+    b = parse_places("country:GE\tТбилиси|Батуми\n")
+    assert gazetteer_digest(a) != gazetteer_digest(b)
+    assert gazetteer_digest() == gazetteer_digest(places())
+    on, off = EnrichSettings(), EnrichSettings(places=False)
+    blob = json.dumps({**asdict(on), "gazetteer": gazetteer_digest()}, sort_keys=True,
+                      separators=(",", ":"))
+    assert on.fingerprint() == hashlib.blake2b(blob.encode(), digest_size=8).hexdigest()
+    blob = json.dumps(asdict(off), sort_keys=True, separators=(",", ":"))  # no gazetteer
+    assert off.fingerprint() == hashlib.blake2b(blob.encode(), digest_size=8).hexdigest()

@@ -14,6 +14,8 @@ ethnicity).
 
 from __future__ import annotations
 
+import hashlib
+import json
 from functools import lru_cache
 from importlib.resources import files
 
@@ -42,6 +44,20 @@ def places() -> dict[str, list[str]]:
     """The built-in gazetteer: place id → names (see ``places.tsv``)."""
     text = files("chatlens.enrich").joinpath(GAZETTEER_FILE).read_text(encoding="utf-8")
     return parse_places(text)
+
+
+def gazetteer_digest(table: dict[str, list[str]] | None = None) -> str:
+    """16 hex digits of a gazetteer's content (default: the built-in one); part of the
+    enrichment fingerprint, so stored places are redone when the gazetteer changes."""
+    if table is None:
+        return _builtin_digest()
+    blob = json.dumps(table, sort_keys=True, ensure_ascii=False).encode()
+    return hashlib.blake2b(blob, digest_size=8).hexdigest()
+
+
+@lru_cache(maxsize=1)
+def _builtin_digest() -> str:
+    return gazetteer_digest(places())
 
 
 #: Place id → "|"-joined names (the built-in gazetteer, as :func:`places` gives it).
