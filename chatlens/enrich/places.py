@@ -7,9 +7,9 @@ ru, uk and plain-lowercase readings), so "Грузию", "в Грузии", "Г�
 or ``country:RU``. Output ids are ``country:XX`` (ISO 3166-1 alpha-2) and ``checkpoint:NAME``; a
 city or region yields its country's id only, never a finer one. A name starting with ``=``
 is not lemmatised, for names whose lemma is a common word ("Бугристое" → "бугристый"): it
-matches a message word that is, or lemmatises to, that exact form. A name ending in "область" also matches the abbreviation "обл". Places only:
-nationality adjectives and demonyms are deliberately absent (the codebook must not infer
-ethnicity).
+matches a message word that is, or lemmatises to, that exact form. A name ending in "область"
+also matches the abbreviation "обл". Places only: nationality adjectives and demonyms are
+deliberately absent (the codebook must not infer ethnicity).
 """
 
 from __future__ import annotations
