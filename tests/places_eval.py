@@ -27,12 +27,20 @@ def _text(raw: Any) -> str:
 def truth_texts(shared: Path) -> list[tuple[str, set[str]]]:
     """(text, expected place ids) of every checked post, in fixture order."""
     items = json.loads(TRUTH.read_text("utf-8"))["items"]
-    files: dict[str, dict[int, str]] = {}
-    for name in {it["file"] for it in items}:
-        doc = json.loads((shared / name).read_text("utf-8"))
-        msgs = doc["messages"] if isinstance(doc, dict) else doc
-        files[name] = {int(m.get("message_id", m.get("id"))): _text(m.get("text")) for m in msgs}
+    files = {name: _posts(shared / name) for name in {it["file"] for it in items}}
     return [(files[it["file"]][it["message_id"]], set(it["places"])) for it in items]
+
+
+def _posts(path: Path) -> dict[int | str, str]:
+    """Message id → text of a news-corpus file, a Telegram JSON export or a labelled parquet."""
+    if path.suffix == ".parquet":
+        import pyarrow.parquet as pq
+
+        rows = pq.read_table(path, columns=["id", "content"]).to_pylist()
+        return {r["id"]: r["content"] or "" for r in rows}
+    doc = json.loads(path.read_text("utf-8"))
+    msgs = doc["messages"] if isinstance(doc, dict) else doc
+    return {int(m.get("message_id", m.get("id"))): _text(m.get("text")) for m in msgs}
 
 
 def score(find: Finder, posts: list[tuple[str, set[str]]]) -> dict[str, float]:
@@ -52,10 +60,7 @@ def score(find: Finder, posts: list[tuple[str, set[str]]]) -> dict[str, float]:
 def audited_hits(shared: Path) -> list[tuple[str, str, bool]]:
     """(text, place id, whether the post names it) of the hand-checked new-gazetteer hits."""
     hits = json.loads(TRUTH.read_text("utf-8"))["new_hits"]
-    texts: dict[str, dict[int, str]] = {}
-    for name in {h["file"] for h in hits}:
-        msgs = json.loads((shared / name).read_text("utf-8"))
-        texts[name] = {int(m["message_id"]): _text(m.get("text")) for m in msgs}
+    texts = {name: _posts(shared / name) for name in {h["file"] for h in hits}}
     return [(texts[h["file"]][h["message_id"]], h["place"], h["correct"]) for h in hits]
 
 
