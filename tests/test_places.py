@@ -116,6 +116,14 @@ def test_every_gazetteer_name_finds_its_own_place() -> None:
     assert set(PLACES) == set(places())
 
 
+def test_no_word_sequence_names_two_places() -> None:
+    ids: dict[tuple[str, ...], set[str]] = {}
+    for entries in gazetteer("fast").values():
+        for seq, pid in entries:
+            ids.setdefault(seq, set()).add(pid)
+    assert not {seq: p for seq, p in ids.items() if len(p) > 1}
+
+
 def test_gazetteer_file_errors_name_the_line() -> None:
     assert parse_places("# c\ncountry:GE\tТбилиси|Батуми\n\ncountry:GE\tКутаиси\n") == {
         "country:GE": ["Тбилиси", "Батуми", "Кутаиси"]}

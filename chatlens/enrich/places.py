@@ -78,7 +78,7 @@ def gazetteer(tokenizer: str = "fast") -> dict[str, list[tuple[tuple[str, ...], 
             if not name.startswith("="):  # Lemmatizer.lemmas(name, lg), tokenising once
                 readings.update(tuple(lemmatize_tokens(toks, lg)) for lg in ("ru", "uk"))
             readings |= {(*seq[:-1], "обл") for seq in readings if seq[-1:] == ("область",)}
-            for seq in readings:
+            for seq in sorted(readings):  # a stable order, whatever the hash seed
                 if seq and (seq, pid) not in index.get(seq[0], ()):
                     index.setdefault(seq[0], []).append((seq, pid))
     for entries in index.values():
