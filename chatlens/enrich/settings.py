@@ -8,7 +8,9 @@ from dataclasses import asdict, dataclass
 
 # v2: Cyrillic languages without their marker letters are ruled out (see .lid); URLs with
 # capitalised prefixes (Http://, Www.) are found, which changes norm and lemmas
-ENRICH_VERSION = "enrich.v2"
+# v3: language ID ignores hashtags, e-mails and domains, knows every script py3langid covers
+# (Hebrew, Arabic, Greek, CJK, …), and gives configured Latin languages a prior (see .lid)
+ENRICH_VERSION = "enrich.v3"
 
 DEFAULT_LANGUAGES: tuple[str, ...] = ("ru", "uk", "en", "ka", "kk", "hy", "be")
 
