@@ -6,7 +6,9 @@ words in a language: URLs, e-mail addresses, bare domains and file names, ``@men
 punctuation are not letters, so they never count. A bilingual post gets the language it opens
 with. Not folded for homoglyphs (a Latin ``i`` in a Cyrillic word is not counted as ``і``). Rules:
 
-* fewer than ``min_chars`` letters (emoji-only, URL-only, digit-only, "ок") → ``und``, score 0;
+* fewer than ``min_chars`` letters (emoji-only, URL-only, digit-only, "ок") → ``und``, score 0,
+  unless the script leaves a single configured language other than a Latin one: then
+  :data:`MIN_LETTERS_ONE_LANGUAGE` letters are enough (Hebrew words are short: "קפה");
 * letters are counted per script (:data:`SCRIPT_LANGS`: Latin, Cyrillic, Hebrew, Arabic, Greek,
   Georgian, Armenian, Devanagari, Bengali, Thai, CJK, Hangul, …). The script with most letters
   decides, except that a configured non-Latin script with at least a third of the letters wins
@@ -74,6 +76,9 @@ SCRIPT_LANGS: dict[str, frozenset[str]] = {
 }
 CYRILLIC_LANGS = SCRIPT_LANGS["cyr"]
 LATIN_GUARD = ("en", "de", "fr", "es", "it", "pt", "pl", "tr", "nl", "cs", "ro", "uz", "az", "fi")
+#: Letters enough when the script leaves one configured language (Hebrew "קפה", Russian "да"):
+#: ``min_chars`` is about telling languages apart, and there is nothing to tell apart then.
+MIN_LETTERS_ONE_LANGUAGE = 2
 #: How much likelier a configured Latin language is than a guard language before the text is read.
 DECLARED_PRIOR = 300.0
 
@@ -244,14 +249,14 @@ def _rules(norm: str, languages: tuple[str, ...], min_chars: int,
     s = words_only(norm, lid_chars)
     counts = script_counts(s)
     total = sum(counts.values())
-    if total < min_chars or total == 0:
+    if total == 0 or total < min(min_chars, MIN_LETTERS_ONE_LANGUAGE):
         return "und", 0.0
     script = _script(counts, languages, min_chars)
     if script == "other":
         return "und", 0.0
     n = counts[script]
     cands = tuple(x for x in languages if x in SCRIPT_LANGS[script])
-    if not cands:
+    if not cands or (total < min_chars and script == "lat"):
         return "und", 0.0
     if script == "lat":
         guard = tuple(x for x in LATIN_GUARD if x not in cands)
@@ -262,6 +267,8 @@ def _rules(norm: str, languages: tuple[str, ...], min_chars: int,
             if fast is not None:
                 return fast
         cands = _plausible(cands, s)
+    if total < min_chars and len(cands) > 1:
+        return "und", 0.0
     if len(cands) == 1:
         return cands[0], round(n / total, 4)
     if counts["lat"]:
