@@ -10,8 +10,13 @@ from pathlib import Path
 import pytest
 
 from chatlens.enrich import EnrichSettings, enrich_text
-from chatlens.enrich.lid import SCRIPT_LANGS, _base_identifier, detect, detect_batch
-from chatlens.enrich.lid import supported_languages
+from chatlens.enrich.lid import (
+    SCRIPT_LANGS,
+    _base_identifier,
+    detect,
+    detect_batch,
+    supported_languages,
+)
 from chatlens.enrich.text import prepare
 from chatlens.errors import UsageError
 from chatlens.project import Project, check_languages
