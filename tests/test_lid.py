@@ -72,6 +72,13 @@ def test_scripts_map_to_their_declared_languages(text: str, languages: tuple[str
     assert lang(text, *languages) == want
 
 
+def test_two_letters_suffice_only_when_the_script_leaves_one_language() -> None:
+    assert lang("да", "ru", "en") == "ru"
+    assert lang("ок", "ru", "uk") == "und"  # Russian or Ukrainian: too short to tell
+    assert lang("Done", "en") == "und"  # Latin always competes with the guard languages
+    assert lang("אין", "he", "en") == "he"
+
+
 def test_a_dominant_script_no_declared_language_uses_stays_und() -> None:
     assert lang("שלום לכולם, מה שלומכם?", "ru", "uk", "en") == "und"
     assert lang("Καλημέρα σε όλους", "en") == "und"

@@ -3,8 +3,9 @@
 Runs on the first ``lid_chars`` characters of the normalised text, after removing what is not
 words in a language: URLs, e-mail addresses, bare domains and file names, ``@mentions`` and
 ``#hashtags`` (a Russian caption tagged ``#breaking #news`` is Russian). Emoji, digits and
-punctuation are not letters, so they never count. A bilingual post gets the language it opens
-with. Not folded for homoglyphs (a Latin ``i`` in a Cyrillic word is not counted as ``і``). Rules:
+punctuation are not letters, so they never count. A long bilingual post gets the language of its
+opening ``lid_chars`` characters. Not folded for homoglyphs (a Latin ``i`` in a Cyrillic word is
+not counted as ``і``). Rules:
 
 * fewer than ``min_chars`` letters (emoji-only, URL-only, digit-only, "ок") → ``und``, score 0,
   unless the script leaves a single configured language other than a Latin one: then
@@ -22,7 +23,7 @@ with. Not folded for homoglyphs (a Latin ``i`` in a Cyrillic word is not counted
   ``1 - 0.1**n`` for *n* distinctive letters (max 0.999); the letters must be frequent enough
   (≥ 0.5 % / 2 % of Cyrillic letters) so one stray ``і`` cannot make a Russian post Ukrainian.
   Everything else goes to py3langid restricted to the configured Cyrillic languages (its
-  length-calibrated posterior is the score; Latin letters are left out of its input); a single
+  length-calibrated posterior is the score; Latin words are left out of its input); a single
   configured Cyrillic language just wins. Languages whose writing almost always shows letters
   of its own are left out when none of them appears: Belarusian (``і`` or ``ў``, and never
   ``и``), Kazakh (``ә ғ қ ң ө ұ ү һ і``), Kyrgyz (``ң ө ү``), Mongolian (``ө ү``), Tajik
@@ -114,13 +115,9 @@ _HASHTAG = re.compile(r"(?<![\w&])#\w+")
 _ASCII_WORDS = re.compile(r"\b[a-z]+\b")
 
 
+@lru_cache(maxsize=1)
 def supported_languages() -> frozenset[str]:
     """The languages language ID can return: py3langid's, each written in a script it knows."""
-    return _supported()
-
-
-@lru_cache(maxsize=1)
-def _supported() -> frozenset[str]:
     model = set(_base_identifier().nb_classes)
     return frozenset(x for langs in SCRIPT_LANGS.values() for x in langs if x in model)
 
