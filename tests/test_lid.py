@@ -8,6 +8,8 @@ from collections import Counter, defaultdict
 from pathlib import Path
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from chatlens.enrich import EnrichSettings, enrich_text
 from chatlens.enrich.lid import (
@@ -99,6 +101,25 @@ def test_sentences_in_an_undeclared_latin_language_stay_und() -> None:
                  "Nie wiem co robić jutro", "Bugün çok yoruldum, yarın görüşürüz",
                  "Danke schön", "Gracias amigo", "Obrigado pela ajuda"):
         assert lang(text, "en") == "und", text
+
+
+_PIECES = ["привет как дела", "як справи", "שלום לכולם", "مرحبا", "Καλημέρα", "我们明天见",
+           "안녕하세요", "hello there", "Ich möchte", "#hashtag", "@someone", "a@b.com", "rbc.ru",
+           "https://t.me/x", "🍺", "12.02", " ", "ы", "і", "ok"]
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.lists(st.lists(st.sampled_from(_PIECES), max_size=6).map(" ".join), max_size=8),
+       st.sets(st.sampled_from(["ru", "uk", "en", "he", "ar", "fa", "el", "zh", "ko", "sw"]),
+               min_size=1).map(tuple))
+def test_batch_equals_one_at_a_time_and_answers_only_declared_languages(
+        texts: list[str], languages: tuple[str, ...]) -> None:
+    norms = [prepare(t)[0] for t in texts]
+    batch = detect_batch(norms, languages, 5, 300)
+    for norm, (got, score) in zip(norms, batch, strict=True):
+        one = detect(norm, languages, 5, 300)
+        assert got == one[0] and score == pytest.approx(one[1], abs=2e-4), norm
+        assert got in languages or (got == "und" and score == 0.0)
 
 
 def test_supported_languages_are_py3langids_each_with_a_script() -> None:
