@@ -108,7 +108,7 @@ _TLDS = ("com|org|net|info|biz|io|me|ru|su|ua|by|kz|ge|am|uz|az|il|uk|us|de|fr|p
 # words that are not words of a language: e-mail addresses, bare domains and file names (each
 # tried only where a word starts: the regex engine would otherwise retry inside every word)
 _EMAIL = re.compile(r"(?<![\w.+-])[\w.+-]+@[\w-]+(?:\.[\w-]+)+")
-_DOMAIN = re.compile(rf"(?<![\w.-])(?:[a-z0-9-]+\.)+(?:{_TLDS})\b(?:/\S*)?")
+_DOMAIN = re.compile(rf"(?<![\w.-])(?:[\w-]+\.)+(?:{_TLDS})\b(?:/\S*)?")
 _DOMAIN_END = re.compile(rf"\.(?:{_TLDS})\b")  # a literal start: found by a fast scan
 _MENTION = re.compile(r"(?<![\w@.])@\w+")
 _HASHTAG = re.compile(r"(?<![\w&])#\w+")
