@@ -85,6 +85,7 @@ def cli() -> None:
 @cli.command()
 @click.option("--languages", default=None, metavar="ru,uk,en",
               help="Languages the corpus is in; language ID answers only these (or und). "
+              "A code it cannot detect is refused with the list of those it can. "
               "Default: ru, uk, en, ka, kk, hy, be.")
 @project_options
 def init(languages: str | None, project_dir: Path | None, as_json: bool) -> None:
