@@ -366,6 +366,66 @@ def test_comments_are_messages_of_the_discussion_chat_with_thread_ids(
     assert count(project, "SELECT count(*) FROM messages WHERE chat_key = 'telegram:2002'") == 5
 
 
+def test_a_first_comment_on_a_post_older_than_the_group_checkpoint_finds_its_post(
+        project: Project) -> None:
+    chan, _ = _with_comments()
+    client = F.FakeTelegram([chan])
+    run(project, client, comments=True)  # group checkpoint 120; post 3 had no comments
+    # post 3's copy in the group (id 93) is older than the checkpoint: iter_messages after
+    # it never serves it, so the thread's root is looked up once with get_messages(ids=)
+    chan.comments[3] = [F.message(
+        121 + k, 2002, at(9 + k), f"late {k}", from_id=types.PeerUser(60 + k),
+        reply_to=types.MessageReplyHeader(reply_to_msg_id=93, reply_to_top_id=93))
+        for k in range(2)]
+    chan.chatter.append(F.message(  # a reply to a root the group no longer has
+        123, 2002, at(12), "lost", from_id=types.PeerUser(70),
+        reply_to=types.MessageReplyHeader(reply_to_msg_id=88)))
+    before = len(client.calls)
+    again = run(project, client, comments=True).channels[0]
+    lookups = [kw["ids"] for name, kw in client.calls[before:] if name == "get_messages"]
+    assert sorted(lookups) == [[88], [93]]  # once per unknown root, not once per comment
+    assert (again.comments_new, again.threads, again.skipped) == (2, 1, 1)
+    rows = project.store.con.execute(
+        "SELECT m.message_id, c.post_key, c.thread_id, m.source_loc FROM collected c "
+        "JOIN messages m USING (uid) WHERE m.chat_key = 'telegram:2002' "
+        "AND c.post_key = 'telegram:1001/3' ORDER BY 1").fetchall()
+    assert rows == [("121", "telegram:1001/3", 93, "https://t.me/news/3?comment=121"),
+                    ("122", "telegram:1001/3", 93, "https://t.me/news/3?comment=122")]
+    assert count(project, "SELECT count(*) FROM messages WHERE message_id = '123'") == 0
+
+
+def test_since_and_until_bound_comments_read_through_the_discussion_group(
+        project: Project) -> None:
+    group = F.channel(2002, "Новости — чат", "news_chat", broadcast=False)
+    chan = F.FakeChannel(F.channel(CH, "Новости", "news"), [], discussion=group)
+    for i in (1, 2, 3):  # posts at minutes 10, 20, 30; two comments each, 5 minutes later
+        chan.messages.append(F.message(
+            i, CH, at(10 * i), f"post {i}", post=True,
+            replies=types.MessageReplies(replies=2, replies_pts=1, comments=True,
+                                         channel_id=2002, max_id=100 + 10 * i)))
+        chan.comments[i] = [F.message(
+            100 + 10 * i - k, 2002, at(10 * i + 5), f"comment {k} on {i}",
+            from_id=types.PeerUser(50 + k),
+            reply_to=types.MessageReplyHeader(reply_to_msg_id=90 + i, reply_to_top_id=90 + i))
+            for k in range(2)]
+    chan.comments[1].append(F.message(  # a late comment on post 1, inside the date range
+        131, 2002, at(25), "late on 1", from_id=types.PeerUser(9),
+        reply_to=types.MessageReplyHeader(reply_to_msg_id=91, reply_to_top_id=91)))
+    client = F.FakeTelegram([chan])
+    ch = run(project, client, comments=True, since=at(15), until=at(25)).channels[0]
+    assert (ch.read, ch.comments_new, ch.threads) == (1, 2, 1)  # post 2 and its comments
+    group_call = next(kw for name, kw in client.calls
+                      if name == "iter_messages" and kw["entity"].id == 2002)
+    assert group_call["offset_date"] == at(15) and group_call["min_id"] == 0
+    # post 1's root is older than --since, so the late comment's post is looked up and its
+    # date, outside the range, leaves the comment out
+    assert [kw["ids"] for name, kw in client.calls if name == "get_messages"] == [[91]]
+    keys = project.store.con.execute(
+        "SELECT DISTINCT c.post_key FROM collected c JOIN messages m USING (uid) "
+        "WHERE m.chat_key = 'telegram:2002'").fetchall()
+    assert keys == [("telegram:1001/2",)]
+
+
 def test_recheck_keeps_earlier_versions_and_marks_disappeared_messages(
         project: Project) -> None:
     chan = F.FakeChannel(F.channel(CH, "Новости", "news"), posts(5))
