@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import base64
 import re
+from collections.abc import Collection
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -212,16 +213,46 @@ def _reactions(reactions: Any) -> str | None:
     return orjson.dumps(counts).decode()
 
 
+try:
+    from telethon.tl.tlobject import TLObject as _TL
+except ImportError:  # the collect extra is missing; nothing maps Telethon objects then
+    _TL = ()
+
+#: per TL class: (its ``_`` name, its fields in ``to_dict`` order)
+_FIELDS: dict[type, tuple[str, tuple[str, ...]]] = {}
+
+
+def _tl_dict(obj: Any) -> dict[str, Any]:
+    """Telethon's ``to_dict`` less its null fields (about half of a message's record; a TL
+    field that is absent is None): the fields are read straight off the object."""
+    cls = type(obj)
+    spec = _FIELDS.get(cls)
+    if spec is None:
+        full = obj.to_dict()
+        spec = _FIELDS[cls] = (full["_"], tuple(k for k in full if k != "_"))
+    out: dict[str, Any] = {"_": spec[0]}
+    for name in spec[1]:
+        value = getattr(obj, name)
+        if value is None:
+            continue
+        if isinstance(value, _TL):
+            value = _tl_dict(value)
+        elif isinstance(value, list) and value and isinstance(value[0], _TL):
+            value = [_tl_dict(v) if isinstance(v, _TL) else v for v in value]
+        out[name] = value
+    return out
+
+
 def _raw(msg: Any) -> str:
-    """The original record (Telethon's ``to_json``) without who reacted or who replied."""
+    """The original record (Telethon's ``to_dict`` less null fields, as JSON with bytes in
+    base64 as its ``to_json`` writes them) without who reacted or who replied."""
     reactions, replies = msg.reactions, msg.replies
     if reactions is not None and (reactions.recent_reactions
                                   or getattr(reactions, "top_reactors", None)):
         reactions.recent_reactions = reactions.top_reactors = None
     if replies is not None and replies.recent_repliers:
         replies.recent_repliers = None
-    # Telethon's to_json (its to_dict as JSON, bytes as base64), through orjson: 4x faster
-    return orjson.dumps(msg.to_dict(), default=_json_default).decode()
+    return orjson.dumps(_tl_dict(msg), default=_json_default).decode()
 
 
 @dataclass(slots=True)
@@ -385,8 +416,9 @@ class RowBatch:
         a["run_id"].append(self.run_id)
         return True
 
-    def tables(self) -> dict[str, pa.Table]:
-        chats = list(self.chats.values())
+    def tables(self, stored_chats: Collection[str] = ()) -> dict[str, pa.Table]:
+        """The batch's tables; chats in ``stored_chats`` (stored before) are left out."""
+        chats = [x for x in self.chats.values() if x.key not in stored_chats]
         c = self.cols
         return {
             "messages": pa.table(c, schema=MESSAGE_SCHEMA),
