@@ -451,6 +451,33 @@ def test_recheck_keeps_earlier_versions_and_marks_disappeared_messages(
     assert (again.edited, again.deleted) == (0, 0)
 
 
+def test_forgetting_a_collected_chat_clears_its_api_rows_and_earlier_versions(
+        project: Project) -> None:
+    from chatlens.project.forget import forget
+
+    chan = F.FakeChannel(F.channel(CH, "Новости", "news"), posts(150))
+    client = F.FakeTelegram([chan])
+    run(project, client)
+    chan.messages[1] = F.message(2, CH, at(2), "post 2, corrected", post=True, edit_date=at(30))
+    run(project, client, recheck=True)
+    assert count(project, "SELECT count(*) FROM message_versions") == 1
+    report = forget(project, chat="telegram:1001")
+    assert report.deleted["collected"] == 150 and report.deleted["message_versions"] == 1
+    for table in ("messages", "collected", "message_versions"):
+        assert count(project, f"SELECT count(*) FROM {table}") == 0
+    # collected back (a full re-read): one API row per message, none left over or doubled
+    again = run(project, client, recheck=True).channels[0]
+    assert again.new == 150 and count(project) == 150
+    assert count(project, "SELECT count(DISTINCT uid) FROM collected") == count(
+        project, "SELECT count(*) FROM collected") == 150
+    assert count(project, "SELECT count(*) FROM collected c ANTI JOIN messages m "
+                          "USING (uid)") == 0
+    # an erasure by an older chatlens left the API rows behind: the next collection drops them
+    project.store.con.execute("DELETE FROM messages WHERE message_id::INT > 100")
+    assert run(project, client, recheck=True).channels[0].new == 50  # a batch of new ones
+    assert count(project, "SELECT count(*) FROM collected WHERE message_id > 100") == 50
+
+
 def test_since_and_until_bound_the_range(project: Project) -> None:
     client = F.FakeTelegram([F.FakeChannel(F.channel(CH, "Новости", "news"), posts(100))])
     ch = run(project, client, since=at(20), until=at(40)).channels[0]
