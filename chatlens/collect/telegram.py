@@ -14,8 +14,9 @@ alone. Reactions are counted per emoji; who reacted is never read.
 from __future__ import annotations
 
 import base64
+import operator
 import re
-from collections.abc import Collection
+from collections.abc import Callable, Collection
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -102,17 +103,24 @@ def _display_name(entity: Any) -> str | None:
     return name or None
 
 
+_ENTITY_KINDS: dict[type, str] = {}  # entity class -> its type name, as exports write it
+
+
 def _entities(text: str, entities: list[Any]) -> str:
     """Entities as ``{type, text[, href]}``; Telegram's offsets count UTF-16 code units."""
     wide = None if text.isascii() else text.encode("utf-16-le")
     out = []
     for e in entities:
-        name = type(e).__name__.removeprefix("MessageEntity").removeprefix("InputMessageEntity")
+        cls = type(e)
+        kind = _ENTITY_KINDS.get(cls)
+        if kind is None:
+            name = cls.__name__.removeprefix("MessageEntity").removeprefix("InputMessageEntity")
+            kind = _ENTITY_KINDS[cls] = _ENTITY_NAMES.get(name) or snake(name)
         if wide is None:
             part = text[e.offset:e.offset + e.length]
         else:
             part = wide[2 * e.offset:2 * (e.offset + e.length)].decode("utf-16-le", "replace")
-        item: dict[str, Any] = {"type": _ENTITY_NAMES.get(name) or snake(name), "text": part}
+        item: dict[str, Any] = {"type": kind, "text": part}
         url = getattr(e, "url", None)
         if url:
             item["href"] = url
@@ -218,8 +226,8 @@ try:
 except ImportError:  # the collect extra is missing; nothing maps Telethon objects then
     _TL = ()
 
-#: per TL class: (its ``_`` name, its fields in ``to_dict`` order)
-_FIELDS: dict[type, tuple[str, tuple[str, ...]]] = {}
+#: per TL class: (its ``_`` name, its fields in ``to_dict`` order, a getter of them all)
+_FIELDS: dict[type, tuple[str, tuple[str, ...], Callable[[Any], Any]]] = {}
 
 
 def _tl_dict(obj: Any) -> dict[str, Any]:
@@ -229,10 +237,12 @@ def _tl_dict(obj: Any) -> dict[str, Any]:
     spec = _FIELDS.get(cls)
     if spec is None:
         full = obj.to_dict()
-        spec = _FIELDS[cls] = (full["_"], tuple(k for k in full if k != "_"))
+        names = tuple(k for k in full if k != "_")
+        get = operator.attrgetter(*names) if len(names) > 1 else (
+            (lambda o, n=names[0]: (getattr(o, n),)) if names else (lambda o: ()))
+        spec = _FIELDS[cls] = (full["_"], names, get)
     out: dict[str, Any] = {"_": spec[0]}
-    for name in spec[1]:
-        value = getattr(obj, name)
+    for name, value in zip(spec[1], spec[2](obj), strict=True):
         if value is None:
             continue
         if isinstance(value, _TL):
