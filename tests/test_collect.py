@@ -92,6 +92,17 @@ def test_reactions_are_counts_per_emoji_and_never_who_reacted() -> None:
     assert "4242" not in batch.raw[0]  # the original record does not keep who reacted
 
 
+def test_the_original_record_is_telethons_without_null_fields() -> None:
+    msg = F.message(7, CH, T0, "текст", post=True, views=3, media=types.MessageMediaPhoto(
+        photo=types.Photo(id=9, access_hash=1, file_reference=b"\x01\x02", date=T0, dc_id=2,
+                          sizes=[types.PhotoSize(type="y", w=10, h=10, size=99)])))
+    _, _, batch = one(msg)
+    raw = json.loads(batch.raw[0])
+    full = json.loads(msg.to_json())  # Telethon's own record of the same message
+    assert raw == {k: v for k, v in full.items() if v is not None}
+    assert len(raw) < len(full) and raw["media"]["photo"]["file_reference"] == "AQI="
+
+
 def test_forward_origins_keep_chats_by_id_and_people_only_as_pseudonyms() -> None:
     origin = F.channel(3003, "Источник", "source")
     from_channel = F.message(1, CH, T0, "fwd", fwd_from=types.MessageFwdHeader(
