@@ -225,6 +225,30 @@ def test_collected_posts_share_uids_and_pseudonyms_with_an_export_of_the_channel
     assert len(after) == 3 and after["1"] == before["1"] == after["3"]
 
 
+
+def test_a_recheck_marks_exported_messages_the_server_no_longer_has(
+        project: Project, tmp_path: Path) -> None:
+    export = {"name": "Новости", "type": "public_channel", "id": CH, "messages": [
+        {"id": i, "type": "message", "date": "2022-09-21T10:00:00",
+         "date_unixtime": str(int(at(i).timestamp())), "from": "Новости",
+         "from_id": f"channel{CH}", "text": f"post {i}", "text_entities": []}
+        for i in (1, 2, 3)]}
+    path = tmp_path / "result.json"
+    path.write_text(json.dumps(export, ensure_ascii=False), encoding="utf-8")
+    project.ingest([path])
+    chan = F.FakeChannel(F.channel(CH, "Новости", "news"), posts(3))
+    client = F.FakeTelegram([chan])
+    del chan.messages[0]  # post 1 was deleted before anything was collected
+    run(project, client)
+    del chan.messages[0]  # post 2 is deleted after its collection
+    ch = run(project, client, recheck=True).channels[0]
+    assert ch.deleted == 2
+    rows = project.store.con.execute(
+        "SELECT message_id, deleted_at IS NOT NULL, views FROM collected ORDER BY 1").fetchall()
+    assert rows == [(1, True, None), (2, True, 20), (3, False, 30)]  # one row each
+    assert count(project) == 3  # marked, never removed
+    assert run(project, client, recheck=True).channels[0].deleted == 0
+
 # -- the collector -------------------------------------------------------------------------
 def run(project: Project, client: F.FakeTelegram, targets: list[str] | None = None,
         sleeps: list[float] | None = None, **opts: Any) -> Any:
