@@ -513,6 +513,24 @@ def test_forgetting_a_collected_chat_clears_its_api_rows_and_earlier_versions(
     assert count(project, "SELECT count(*) FROM collected WHERE message_id > 100") == 50
 
 
+def test_a_collected_table_made_with_its_old_primary_key_still_takes_rechecks(
+        project: Project) -> None:
+    from chatlens.store import collect as cstore
+
+    project.store.con.execute(cstore.COLLECT_DDL.replace(
+        "uid VARCHAR NOT NULL, chat_key", "uid VARCHAR PRIMARY KEY, chat_key", 1))
+    chan = F.FakeChannel(F.channel(CH, "Новости", "news"), posts(250))
+    client = F.FakeTelegram([chan])
+    run(project, client)
+    chan.messages[5] = F.message(6, CH, at(6), "post 6, corrected", post=True, views=1)
+    del chan.messages[10]
+    ch = run(project, client, recheck=True).channels[0]
+    assert (ch.status, ch.edited, ch.unchanged, ch.deleted) == ("complete", 1, 248, 1)
+    assert project.store.con.execute(
+        "SELECT count(*), count(DISTINCT uid), count(deleted_at) FROM collected").fetchall() == [
+        (250, 250, 1)]
+
+
 def test_since_and_until_bound_the_range(project: Project) -> None:
     client = F.FakeTelegram([F.FakeChannel(F.channel(CH, "Новости", "news"), posts(100))])
     ch = run(project, client, since=at(20), until=at(40)).channels[0]
