@@ -178,7 +178,7 @@ def write_collected(
             con.execute("INSERT INTO originals SELECT * FROM _c_orig")
             con.execute("INSERT INTO collected SELECT * FROM _c_api")
         else:  # some were stored before: compare their text
-            n_seen, n_edited = _restore(con, inserted, now, run_id)
+            n_seen, n_edited = _store_seen_before(con, inserted, now, run_id)
         con.execute(
             "INSERT INTO collect_state VALUES (?, ?, ?, ?, ?, ?, ?) "
             "ON CONFLICT (chat_key, thread) DO UPDATE SET high_id = greatest("
@@ -195,7 +195,7 @@ def write_collected(
     return CollectBatchResult(new=new, unchanged=n_seen - n_edited, edited=n_edited)
 
 
-def _restore(con: Any, inserted: set[str], now: datetime, run_id: str) -> tuple[int, int]:
+def _store_seen_before(con: Any, inserted: set[str], now: datetime, run_id: str) -> tuple[int, int]:
     """A batch with messages stored before (``_c_msgs`` less ``inserted``): keep the earlier
     version of each changed text and update it, store the originals of new and changed ones,
     replace their ``collected`` rows; (messages seen before, of which changed)."""
