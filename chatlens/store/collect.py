@@ -195,7 +195,8 @@ def write_collected(
     return CollectBatchResult(new=new, unchanged=n_seen - n_edited, edited=n_edited)
 
 
-def _store_seen_before(con: Any, inserted: set[str], now: datetime, run_id: str) -> tuple[int, int]:
+def _store_seen_before(con: Any, inserted: set[str], now: datetime, run_id: str,
+                       ) -> tuple[int, int]:
     """A batch with messages stored before (``_c_msgs`` less ``inserted``): keep the earlier
     version of each changed text and update it, store the originals of new and changed ones,
     replace their ``collected`` rows; (messages seen before, of which changed)."""
