@@ -189,3 +189,60 @@ def test_working_model_comes_from_the_audit_once_it_holds_enough_of_each_class()
     few = choose_working_model(y[small], s[small], s)  # no trained model: the few, moved
     assert few.basis == "audit" and few.prior is not None and few.fitted_on == 60
     assert choose_working_model(np.zeros(3), s[:3], s).a is None  # one class: the score
+
+
+@pytest.mark.slow
+def test_first_active_batch_uses_the_trained_model_moved_to_the_population(
+        tmp_path: Path) -> None:
+    # a model trained on a training sample, before any audit label: the batch's working model
+    # is the model's out-of-fold scores recalibrated and moved to the population's prevalence
+    from importlib import resources
+
+    from chatlens.codebook import BUILTIN
+    from chatlens.demo import run_demo
+    from chatlens.project.active import training_reference
+
+    root = tmp_path / "p"
+    run_demo(root, n_messages=400, seed=5)
+    truth = json.loads((root / "demo-data" / "truth.json").read_text(encoding="utf-8"))
+    topic = {t["text"]: t["topic"] for t in truth}
+    p = Project.open(root)
+    for s in p.labels().samples(None, "border_crossing", "audit"):
+        p.drop_sample(s["sample_id"])  # the demo's audit: this batch comes before any
+    text = dict(p.store.con.execute("SELECT uid, text FROM messages").fetchall())
+    train = p.sample("border_crossing", "train", 200, seed=9)
+    p.labels().add_labels(
+        NewLabel(i["uid"], "exodus-2022", "border_crossing",
+                 "yes" if topic.get(text[i["uid"]]) == "border_crossing" else "no", "coder",
+                 sample_id=train["sample_id"], sample_kind="train")
+        for i in p.labels().sample_items(train["sample_id"]))
+    p.train("border_crossing", cv=3)
+    cb = resources.files(BUILTIN).joinpath("exodus-2022.yaml").read_text("utf-8")
+    cb = cb.replace('version: "1.0.0"', 'version: "1.0.1"').replace(
+        "        negation: {window: 2}\n\n  - id: mobilization",
+        "        negation: {window: 2}\n      - {type: model, model: border_crossing-v1}\n"
+        "    combine: any\n\n  - id: mobilization")
+    (tmp_path / "cb.yaml").write_text(cb, encoding="utf-8")
+    p.code(tmp_path / "cb.yaml")
+    m = p.codebook()[0].measure("border_crossing")
+    ref = training_reference(p, m)
+    assert ref is not None and ref[0].size == 200 and 0 < ref[0].mean() < 1
+    act = p.sample("border_crossing", "audit", 60, seed=3, design="active")
+    w = act["design"]["working_model"]
+    assert w["basis"] == "training" and w["fitted_on"] == 200
+    assert w["fitted_on_samples"] == [] and w["prior_shift"]["from"] == pytest.approx(
+        ref[0].mean())
+    frame = db.population_frame(p.store, "exodus-2022", "border_crossing")
+    g = WorkingModel.from_dict(w)(np.array(frame["score"].to_pylist(), dtype=float))
+    assert g.mean() == pytest.approx(w["prior_shift"]["to"], abs=0.02)  # EMQ's fixed point
+    share = sum(topic.get(t) == "border_crossing" for t in frame["text"].to_pylist()) / \
+        frame.num_rows
+    assert abs(w["prior_shift"]["to"] - share) < 0.05
+    p.labels().add_labels(
+        NewLabel(i["uid"], "exodus-2022", "border_crossing",
+                 "yes" if topic.get(text[i["uid"]]) == "border_crossing" else "no", "coder",
+                 sample_id=act["sample_id"], sample_kind="audit")
+        for i in p.labels().sample_items(act["sample_id"]))
+    (row,) = p.estimate("border_crossing", samples=[act["sample_id"]])
+    assert "active audit" in row.estimate.notes
+    assert row.estimate.lower <= share <= row.estimate.upper

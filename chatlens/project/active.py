@@ -141,33 +141,23 @@ def choose_working_model(y: NDArray[np.float64], score: NDArray[np.float64],
 
 def training_reference(project: Project, m: Measure,
                        ) -> tuple[NDArray[np.float64], NDArray[np.float64]] | None:
-    """The measure's trained model's out-of-fold P(positive) on its training labels (``y``,
-    ``score``), or None when it has none (a rule, or a model without out-of-fold scores)."""
-    from chatlens.code.compiled import resolve_model
-    from chatlens.codebook import ModelScorer
+    """The measure's training labels (``y``) and its scores on them out of fold (``score``:
+    the measure's own score, rules and models combined, each model answering from the fold model
+    that never learned the message; :func:`chatlens.project.train.cross_fitted_codes`), or None
+    when no model of the measure learned from the project's labels."""
     from chatlens.project.estimate import measure_labels
-    from chatlens.train import load_model
-    from chatlens.train.storage import load_out_of_fold
+    from chatlens.project.train import cross_fitted_codes
 
+    training = measure_labels(project, project.codebook()[0].name, m.id).training
+    if not training:
+        return None
+    codes, info = cross_fitted_codes(project, m.id, sorted(training))
+    if not info["models"] or codes.num_rows == 0:
+        return None
     positive = m.positive_label()
-    training: dict[str, str] | None = None
-    for sc in m.scorers:
-        folder = (resolve_model(sc.model, project.root / "models")
-                  if isinstance(sc, ModelScorer) else None)
-        if folder is None:
-            continue
-        labels = load_model(folder).labels
-        if positive not in labels:
-            continue
-        if training is None:
-            training = measure_labels(project, project.codebook()[0].name, m.id).training
-        oof = load_out_of_fold(folder, labels)
-        uids = [u for u in oof if u in training]
-        if uids:
-            k = labels.index(positive)
-            return (np.array([1.0 if training[u] == positive else 0.0 for u in uids]),
-                    np.array([float(oof[u][k]) for u in uids]))
-    return None
+    uids = codes["uid"].to_pylist()
+    score = np.array([0.0 if s is None else float(s) for s in codes["score"].to_pylist()])
+    return np.array([1.0 if training[u] == positive else 0.0 for u in uids]), score
 
 
 def check_spread(g: NDArray[np.float64], measure: str) -> NDArray[np.float64]:
