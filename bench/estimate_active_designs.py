@@ -13,7 +13,9 @@ audit-only interval of the same population, with its coverage:
   the uniform floor ``--floor``, weighted PPI; ``active-floor-F`` the same with floor F;
 - ``active-unshifted``: the working model left at the training prevalence;
 - ``active-hajek``: chatlens's draw, estimated with the Hajek (ratio) difference estimator, whose
-  variance is centred on the weighted mean residual;
+  variance is centred on the weighted mean residual (normal interval);
+- ``active-logit``: chatlens's draw and estimate with the normal interval on the logit scale
+  (survey's ``svyciprop(method = "logit")``) where the normal one lies inside (0, 1);
 - ``strat-neyman-H``: a stratified simple random audit instead of a Poisson draw: H strata of
   equal size by chatlens's working model ``g``, allocation ``n_h ∝ N_h·sqrt(mean_h g(1-g))``
   mixed with proportional (share ``--floor``, at least 2 per stratum), estimated by chatlens's
@@ -78,6 +80,14 @@ def hajek(y: np.ndarray, g: np.ndarray, pi: np.ndarray, g_all: np.ndarray,
     return point - half, point + half
 
 
+def logit_interval(point: float, se: float, lo: float, hi: float) -> tuple[float, float]:
+    z = z_value(0.95)
+    if not (point - z * se > 0.0 and point + z * se < 1.0):
+        return lo, hi
+    centre, half = np.log(point / (1 - point)), z * se / (point * (1 - point))
+    return float(1 / (1 + np.exp(-(centre - half)))), float(1 / (1 + np.exp(-(centre + half))))
+
+
 def neyman_strata(g: np.ndarray, H: int, n: int, floor: float,
                   ) -> tuple[np.ndarray, np.ndarray]:
     lab = np.empty(g.size, dtype=int)
@@ -116,6 +126,7 @@ def population_rows(name: str, p: float, y: np.ndarray, s: np.ndarray, y_tr: np.
         res[tag] = (e.lower, e.upper)
         if tag == "active":
             res["active-hajek"] = hajek(y[j], gg[j], pi[j], gg)
+            res["active-logit"] = logit_interval(e.point, e.se or 0.0, e.lower, e.upper)
     for H in (5, 10):
         lab, n_h = neyman_strata(g, H, n, floor)
         idx = np.concatenate([rng.choice(np.flatnonzero(lab == h), n_h[h], replace=False)

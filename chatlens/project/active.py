@@ -32,7 +32,8 @@ from numpy.typing import NDArray
 
 from chatlens.errors import UsageError
 from chatlens.estimate import Estimate
-from chatlens.estimate.active import logit_interval, ppi_active_estimate
+from chatlens.estimate.active import ppi_active_estimate
+from chatlens.estimate.audit import z_value
 from chatlens.estimate.ppi import RECALIBRATE_MIN_CLASS, _logistic_fit, _logit
 from chatlens.estimate.quantify import _emq
 
@@ -225,13 +226,12 @@ def active_estimate(batches: list[Batch], method: str, y: NDArray[np.float64], u
         point = sum(wi * e.point for wi, (_, e) in zip(w, parts, strict=True))
         se = math.sqrt(sum((wi * (e.se or 0.0)) ** 2 for wi, (_, e) in zip(w, parts,
                                                                              strict=True)))
-        lo, hi = logit_interval(point, se, level)
-        est = Estimate(point, lo, hi, level, "ppi", sum(e.n_labelled for _, e in parts), N, "",
-                       se)
+        z = z_value(level)
+        est = Estimate(point, max(point - z * se, 0.0), min(point + z * se, 1.0), level,
+                       "ppi", sum(e.n_labelled for _, e in parts), N, "", se)
         ids = ", ".join(b.sample_id for b, _ in parts)
         notes = (f"{what} from {len(parts)} batches of an active audit ({ids}), each its own "
-                 "Poisson design, combined with weights fixed by their planned sizes; CLT "
-                 "interval on the logit scale")
+                 "Poisson design, combined with weights fixed by their planned sizes; CLT interval")
     if short:
         notes += (f"; batch(es) {', '.join(short)} have fewer than two audited messages here "
                   "and are left out")
