@@ -17,7 +17,9 @@ Usage: python bench/estimate.py [--reps 100] [--N 2000] [--n 300] [--folds 5] [-
        the move)
 Targets (issue 5): coverage >= 0.93 for ppi and audit; ppi MAE <= 1/3 naive MAE;
 ppi width <= 0.8x audit width at equal labels. Beside the width ratio the script prints its
-efficiency bound: the least ratio any estimator could reach with the same held-out scores.
+efficiency bound: the least ratio any estimator could reach with the same held-out scores, and
+with --design active the bound of an active design weighted by the same scores (issue 17:
+active <= 0.80x on UNLP, below 0.785x on RuSentiment, coverage >= 0.93).
 
 `--prior-shift S` runs only the quantification check under a *true* prior shift (issue 12):
 S random splits per data set into a reference half (labelled, the model trains on it) and a
