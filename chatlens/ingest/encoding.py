@@ -31,9 +31,10 @@ import codecs
 import math
 import re
 from collections import Counter
-from collections.abc import Iterator, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 from functools import cache
+from typing import IO
 
 from chatlens.errors import EncodingError, UsageError
 from chatlens.ingest.base import Member, ParseOptions
@@ -51,13 +52,14 @@ BOMS = ((codecs.BOM_UTF32_LE, "utf-32"), (codecs.BOM_UTF32_BE, "utf-32"),
 WIDE = ("utf-16-le", "utf-16-be", "utf-32-le", "utf-32-be")
 
 _RU = "абвгдеёжзийклмнопрстуфхцчшщъыьэюя"
+_HE = "\u05d0-\u05ea\u05b0-\u05c7\u05f0-\u05f4"  # letters, points, ligatures
 #: Lower-case letters (beyond ASCII) each language writes; a range is "a-b".
 ALPHABETS: dict[str, str] = {
     "ru": _RU, "bg": _RU, "uk": _RU + "ґєії", "be": _RU + "іў",
     "kk": _RU + "әғқңөұүһі", "ky": _RU + "ңөү", "tt": _RU + "әөүҗңһ", "ba": _RU + "ғҙҡңөҫүһә",
     "mn": _RU + "өү", "tg": _RU + "ғӣқӯҳҷ", "sr": "абвгдђежзијклљмнњопрстћуфхцчџшčćđšž",
     "mk": "абвгдѓежзѕијклљмнњопрстќуфхцчџш",
-    "he": "\u05d0-\u05ea\u05b0-\u05c7\u05f0-\u05f4", "yi": "\u05d0-\u05ea\u05b0-\u05c7\u05f0-\u05f4",
+    "he": _HE, "yi": _HE,
     "ar": "\u0621-\u065f\u0660-\u0669\u0670-\u06d3", "fa": "\u0621-\u065f\u067e\u0686\u0698"
     "\u06a9\u06af\u06cc\u06f0-\u06f9", "ur": "\u0621-\u065f\u0670-\u06d3",
     "el": "\u0386-\u03ce", "ka": "\u10d0-\u10ff\u1c90-\u1cbf", "hy": "\u0531-\u0587",
@@ -120,7 +122,7 @@ _NEUTRAL_RE = re.compile(f"[{_NEUTRAL}]")
 _GLUED = set("\u201a\u2026\u2020\u2021\u20ac\u2030\u2122\u2022\u00ac\u00a6\u00a4"
              "\u00b1\u00b0\u00b5\u00b6\u00b7\u00a9\u00ae\u00a7\u00bf\u00a1\u00f7\u00d7"
              "\u221a\u2248\u2206\u2260\u2264\u2265\u221e\u2202\u2211\u220f\u222b")
-_NO_START = "\u2019\u201d\u00bb\u203a\u2013\u2014"  # closing quotes, dashes: never glued before a word
+_NO_START = "\u2019\u201d\u00bb\u203a\u2013\u2014"  # closing quotes, dashes: not before one
 _NO_END = "\u00ab\u201e\u2039"  # opening quotes: never right after one
 #: Cyrillic letter frequencies: each letter's log-probability comes from its rank in
 #: charset-normalizer's tables (Zipf, 1 / (rank + 3)). Real Russian or Ukrainian text averages
@@ -150,7 +152,7 @@ class Reading:
     letters: int  # letters of the declared languages' alphabets
     odd: int  # characters unlikely for the project (other scripts, controls, box drawing, …)
     mojibake: int  # signature matches, and symbols glued to the start of a word
-    flips: int  # lower-case letter followed by an upper-case one inside a word
+    flips: int  # lower-case then upper-case letter in a word, or a word in two scripts
     inverted: float  # excess of upper-case letters when the case looks inverted
     rare: float  # how far Cyrillic letters fall below real letter frequencies
 
@@ -210,13 +212,15 @@ def _judge(languages: tuple[str, ...]) -> _Judge:
 
     lower = {c for c in chars if c.islower()}
     upper = {c for c in chars if c.isupper()}
+    other = klass({c for c in chars if c.isalpha() and not "\u00c0" <= c <= "\u024f"})
+    mixed = f"[A-Za-z]{other}|{other}[A-Za-z]"  # a word in two scripts
     return _Judge(
         letters=re.compile(klass(chars)), lower=re.compile(klass(lower)),
         upper=re.compile(klass(upper)),
         logp=_logp(languages, {c for c in lower if "\u0400" <= c <= "\u052f"}),
         glued=re.compile(f"{klass(_GLUED | set(_NO_START))}{klass(lower)}|{klass(chars)}"
                          f"{klass(_GLUED | set(_NO_END))}"),
-        flips=re.compile(f"{klass(lower)}{klass(upper)}"),
+        flips=re.compile(f"[a-z{re.escape(''.join(sorted(lower)))}]{klass(upper)}|{mixed}"),
     )
 
 
@@ -355,7 +359,7 @@ def _clearly_better(best: Reading, other: Reading) -> bool:
 
 
 def _choose(sample: bytes, encodings: Sequence[str], languages: Sequence[str], name: str,
-            why: str) -> Choice:
+            why: str, position: str | None = None) -> Choice:
     ranked = _rank(sample, encodings, languages)
     if ranked and ranked[0].oddness <= PLAUSIBLE and (len(ranked) == 1 or _clearly_better(
             ranked[0], ranked[1])):
@@ -364,7 +368,7 @@ def _choose(sample: bytes, encodings: Sequence[str], languages: Sequence[str], n
         return Choice(best.encoding, f"detected: {best.encoding} (cost {best.cost:.2f}"
                       + (f"; next: {others})" if others else ")"))
     raise refusal(name, why, ranked, [e for e in encodings if e not in
-                                      {r.encoding for r in ranked}])
+                                      {r.encoding for r in ranked}], position)
 
 
 def refusal(name: str, why: str, ranked: Sequence[Reading], failed: Sequence[str] = (),
@@ -466,7 +470,7 @@ def resolve(members: Sequence[Member], options: ParseOptions, name: str | None =
     if declared is not None:
         fail = _verify(members, declared, languages, legacy=False, strict_only=False)
         if fail is not None:
-            raise _undecodable(fail, declared, "though its byte-order mark declares it")
+            raise _undecodable(fail, declared, "though its byte-order mark (BOM) declares it")
         return Choice(declared, "byte-order mark")
     if b"\0" in head:
         choice = _choose(head, WIDE, languages, name, "the file holds NUL bytes but no "
@@ -479,13 +483,14 @@ def resolve(members: Sequence[Member], options: ParseOptions, name: str | None =
         if not fail.bad:
             raise _garbled_error(fail, "utf-8")
         sample = head + b"\n" + _around(fail.member, fail.offset)
-        why = (f"not valid UTF-8 (byte offset {fail.offset} of {fail.member.name} holds "
-               f"{fail.bad.hex(' ')})")
+        at, bad, where = fail.offset, fail.bad, fail.member.name
     else:
         sample = head
-        bad = _first_bad(head)
-        why = f"not valid UTF-8 (byte offset {bad[0]} holds {bad[1].hex(' ')})"
-    choice = _choose(sample, candidates(languages), languages, name, why)
+        at, bad = _first_bad(head)
+        where = members[0].name
+    of = f" of {where}" if where != name else ""
+    why = f"not valid UTF-8 (byte offset {at}{of} holds {bad.hex(' ')})"
+    choice = _choose(sample, candidates(languages), languages, name, why, f"byte {at}")
     return _checked(members, choice, languages, name)
 
 
@@ -530,3 +535,28 @@ def _garbled_error(fail: _Failure, encoding: str) -> EncodingError:
         "`chatlens forget --source SOURCE`.",
         f"byte {fail.offset}",
     )
+
+
+class Utf8Reader:
+    """A binary stream of UTF-8 bytes read from ``raw`` in ``encoding`` (for readers that take
+    UTF-8 only, such as JSON); strict: an undecodable byte raises UnicodeDecodeError."""
+
+    def __init__(self, raw: IO[bytes], encoding: str) -> None:
+        self._raw = raw
+        self._decoder = codecs.getincrementaldecoder(encoding)("strict")
+        self._buffer = b""
+        self._done = False
+
+    def read(self, n: int = -1) -> bytes:
+        while not self._done and (n < 0 or len(self._buffer) < n):
+            chunk = self._raw.read(CHUNK)
+            self._buffer += self._decoder.decode(chunk, final=not chunk).lstrip(
+                "\ufeff" if not self._buffer else "").encode("utf-8")
+            self._done = not chunk
+        if n < 0:
+            n = len(self._buffer)
+        out, self._buffer = self._buffer[:n], self._buffer[n:]
+        return out
+
+    def close(self) -> None:
+        self._raw.close()

@@ -317,6 +317,9 @@ def ingest_source(
         if state is not None and state.status == "complete":
             report.status = "unchanged"
             report.error = f"already ingested from {state.path} (sha256 {sha[:12]}…); skipped."
+            if options.encoding:  # the user may want it read again in another encoding
+                report.error += (f" To read it again with --encoding {options.encoding}, first "
+                                 f"erase it: chatlens forget --source {source_id}")
             return report
         if state is not None and state.importer != detection.importer.name:
             raise InputError(source.path, f"an interrupted ingest of this file was reading it "
