@@ -41,10 +41,11 @@ from chatlens.ingest.base import Member, ParseOptions
 
 SAMPLE = 256 << 10  # bytes of a source the decision is made from
 AROUND = 64 << 10  # bytes either side of the first non-UTF-8 byte added to the sample
-CHUNK = 1 << 20  # verification reads and judges this much at a time
-PLAUSIBLE = 0.06  # highest cost a reading may have to be chosen (or to pass verification)
-MARGIN = 0.12  # how much better than the next distinct reading the chosen one must be
-MIN_GAP = 1.0  # or by this many characters of evidence
+CHUNK = 1 << 20  # verification reads this much at a time
+WINDOW = 32 << 10  # and judges the text this many characters at a time
+PLAUSIBLE = 0.06  # highest share of out-of-place characters a chosen reading may have
+MIN_GAP = 2.0  # nats of evidence by which the chosen reading must beat the next one
+ODD_WEIGHT = 3.0  # nats per out-of-place character (a letter costs about 3.2)
 MIN_EVIDENCE = 24  # non-ASCII characters a verification window needs before it is judged
 BOMS = ((codecs.BOM_UTF32_LE, "utf-32"), (codecs.BOM_UTF32_BE, "utf-32"),
         (codecs.BOM_UTF8, "utf-8-sig"), (codecs.BOM_UTF16_LE, "utf-16"),
@@ -106,15 +107,17 @@ _NEUTRAL = ("\u00a0\u00ab\u00bb\u00a9\u00ae\u00b0\u00b1\u00b7\u00d7\u00f7\u00ad\
             "\u2039\u203a\u2044\u2060-\u206f\u2070-\u209f\u20a0-\u20cf\u20e3\u2100-\u214f"
             "\u2150-\u218f\u2190-\u21ff\u2200-\u22ff\u2300-\u23ff\u25a0-\u25ff\u2600-\u27bf"
             "\u2900-\u2bff\u3000-\u3003\ufe00-\ufe0f\ufeff\U0001f000-\U0001faff")
-# cp1252 readings of the UTF-8 continuation bytes 0x80-0xBF, and cp1251 ones
+# cp1252 (and latin-1) readings of the UTF-8 continuation bytes 0x80-0xBF
 _CONT_1252 = bytes(range(0x80, 0xC0)).decode("cp1252", "ignore") + "".join(
     map(chr, range(0x80, 0xC0)))
-_CONT_1251 = bytes(range(0x80, 0xC0)).decode("cp1251", "ignore")
 _MOJIBAKE = re.compile(
     f"[\u00c2-\u00df][{re.escape(_CONT_1252)}]"  # UTF-8 2-byte sequence read as cp1252/latin-1
     f"|\u00e2\u20ac|\u00e2\u0080"  # UTF-8 punctuation (E2 80 xx) read as cp1252/latin-1
     f"|[\u00a7\u00a8][\u00a0-\u00ff\u0152\u0153\u0160\u0161\u0178\u017d\u017e]"  # GB18030 row 7/8
-    f"|[\u0420\u0421][{re.escape(_CONT_1251)}]"  # UTF-8 Cyrillic read as cp1251
+    + "".join(  # UTF-8 Cyrillic (lead byte D0/D1, then a continuation) read in a code page
+        f"|[{re.escape(bytes([0xD0, 0xD1]).decode(enc))}]"
+        f"[{re.escape(bytes(range(0x80, 0xC0)).decode(enc, 'ignore'))}]"
+        for enc in ("cp1251", "mac-cyrillic", "koi8-r", "cp866"))
 )
 _NEUTRAL_RE = re.compile(f"[{_NEUTRAL}]")
 #: Symbols that a word never starts with: one directly before a lower-case letter is a letter
@@ -131,6 +134,8 @@ _NO_END = "\u00ab\u201e\u2039"  # opening quotes: never right after one
 _FREQ_NAMES = {"ru": "Russian", "uk": "Ukrainian", "bg": "Bulgarian", "kk": "Kazakh",
                "sr": "Serbian"}
 LOG_FLOOR = -3.45
+FIT_TOP = -3.0  # about what real text scores: a reading pays per letter below it
+FOREIGN = 0.01  # weight of a letter outside the language's alphabet (relative to the rarest)
 _CONTROLS = re.compile("[\x00-\x08\x0e-\x1f\x7f]")
 
 
@@ -144,26 +149,41 @@ class Choice:
 
 @dataclass(frozen=True, slots=True)
 class Reading:
-    """One candidate's reading of a sample, judged; lower ``cost`` is more plausible."""
+    """One candidate's reading of a sample, judged: ``bad`` is the evidence against it."""
 
     encoding: str
     text: str
     non_ascii: int  # non-ASCII characters (and C0 controls): the evidence
     letters: int  # letters of the declared languages' alphabets
     odd: int  # characters unlikely for the project (other scripts, controls, box drawing, …)
-    mojibake: int  # signature matches, and symbols glued to the start of a word
+    mojibake: int  # signature matches, and symbols glued to a word
     flips: int  # lower-case then upper-case letter in a word, or a word in two scripts
     inverted: float  # excess of upper-case letters when the case looks inverted
-    rare: float  # how far Cyrillic letters fall below real letter frequencies
+    cyrillic: int  # Cyrillic letters of the declared alphabets
+    fit: float  # their mean log-probability in the likeliest declared language
+
+    @property
+    def rare(self) -> float:
+        """Log-likelihood of the Cyrillic letters against real text's (in nats, negative when
+        they are likelier), so the difference between two readings is their likelihood ratio."""
+        return (FIT_TOP - self.fit) * self.cyrillic
+
+    @property
+    def hard(self) -> float:
+        """Evidence against the reading that letter frequencies do not explain, in nats."""
+        return ODD_WEIGHT * (self.odd + 2 * self.mojibake + self.flips) + self.inverted
 
     @property
     def bad(self) -> float:
-        """Evidence against the reading, in characters."""
-        return self.odd + 2 * self.mojibake + self.flips + self.inverted + self.rare
+        return self.hard + self.rare
 
     @property
-    def cost(self) -> float:
-        return self.bad / self.non_ascii if self.non_ascii else 0.0
+    def misread(self) -> float:
+        """Share of evidence that this is not the text's encoding, for long windows: out of
+        place characters, and letters less likely than any real text's."""
+        floor = max(0.0, LOG_FLOOR - self.fit) * self.cyrillic if self.cyrillic >= 12 else 0.0
+        return self.oddness + (self.inverted + floor) / self.non_ascii if self.non_ascii \
+            else 0.0
 
     @property
     def oddness(self) -> float:
@@ -180,8 +200,8 @@ class _Judge:
     letters: re.Pattern[str]
     lower: re.Pattern[str]
     upper: re.Pattern[str]
-    logp: dict[str, float]  # log-probability of each Cyrillic letter (lower case)
-    glued: re.Pattern[str]  # a symbol that never starts a word, then a lower-case letter
+    logp: list[dict[str, float]]  # per language: log-probability of each Cyrillic letter
+    glued: re.Pattern[str]  # a symbol glued to a word that never is
     flips: re.Pattern[str]
 
 
@@ -218,21 +238,30 @@ def _judge(languages: tuple[str, ...]) -> _Judge:
         letters=re.compile(klass(chars)), lower=re.compile(klass(lower)),
         upper=re.compile(klass(upper)),
         logp=_logp(languages, {c for c in lower if "\u0400" <= c <= "\u052f"}),
-        glued=re.compile(f"{klass(_GLUED | set(_NO_START))}{klass(lower)}|{klass(chars)}"
+        glued=re.compile(f"{klass(_GLUED)}{klass(lower)}|(?<![\\w{re.escape(''.join(chars))}])"
+                         f"{klass(_NO_START)}{klass(lower)}|{klass(chars)}"
                          f"{klass(_GLUED | set(_NO_END))}"),
         flips=re.compile(f"[a-z{re.escape(''.join(sorted(lower)))}]{klass(upper)}|{mixed}"),
     )
 
 
-def _logp(languages: tuple[str, ...], letters: set[str]) -> dict[str, float]:
+def _logp(languages: tuple[str, ...], letters: set[str]) -> list[dict[str, float]]:
+    """For each declared Cyrillic language, a distribution over ``letters`` (the Cyrillic
+    letters of all declared alphabets): Zipf by the letter's rank in the language's frequency
+    table (Russian's for a language without one); letters outside its alphabet are rare."""
     from charset_normalizer.constant import FREQUENCIES
 
-    tables = [FREQUENCIES[_FREQ_NAMES[x]] for x in languages if x in _FREQ_NAMES] or (
-        [FREQUENCIES["Russian"]] if letters else [])
-    rank = {c: min((t.index(c) for t in tables if c in t), default=30) for c in letters}
-    weight = {c: 1 / (r + 3) for c, r in rank.items()}
-    total = sum(weight.values())
-    return {c: math.log(w / total) for c, w in weight.items()}
+    out = []
+    for lang in languages:
+        own = {c for c in _expand(ALPHABETS.get(lang, "")) if "\u0400" <= c <= "\u052f"}
+        if not own:
+            continue
+        table = FREQUENCIES[_FREQ_NAMES.get(lang, "Russian")]
+        weight = {c: (1 / ((table.index(c) if c in table else 30) + 3)) if c in own else
+                  FOREIGN / 33 for c in letters}
+        total = sum(weight.values())
+        out.append({c: math.log(w / total) for c, w in weight.items()})
+    return out
 
 
 def _count(pattern: re.Pattern[str], text: str) -> int:
@@ -252,16 +281,15 @@ def judge(text: str, languages: Sequence[str], encoding: str = "") -> Reading:
     inverted = 0.0
     if flips and cased >= 8 and upper > 0.6 * cased:
         inverted = 0.5 * (upper - 0.6 * cased)
-    rare = 0.0
+    fit, n = 0.0, 0
     if j.logp:
         counts = Counter(text.lower())
-        n = sum(counts[c] for c in j.logp)
-        if n >= 12:  # letters too rare on average: letters of another code page
-            mean = sum(counts[c] * lp for c, lp in j.logp.items()) / n
-            rare = max(0.0, LOG_FLOOR - mean) * n
+        n = sum(counts[c] for c in j.logp[0])
+        if n:  # mean log-probability of the letters in the likeliest declared language
+            fit = max(sum(counts[c] * lp for c, lp in logp.items()) for logp in j.logp) / n
     return Reading(encoding, text, non_ascii + controls, letters, odd,
                    len(_MOJIBAKE.findall(text)) + len(j.glued.findall(text)), flips,
-                   inverted, rare)
+                   inverted, n, fit)
 
 
 def candidates(languages: Sequence[str]) -> list[str]:
@@ -349,13 +377,13 @@ def _rank(sample: bytes, encodings: Sequence[str], languages: Sequence[str],
         if text is None or text in seen:
             continue
         seen[text] = judge(text, languages, enc)
-    return sorted(seen.values(), key=lambda r: r.cost)
+    return sorted(seen.values(), key=lambda r: r.bad)
 
 
 def _clearly_better(best: Reading, other: Reading) -> bool:
-    """Enough evidence against ``other``: at least twice as much, and one character more (or
-    a clear share of the text)."""
-    return other.bad - best.bad >= max(MIN_GAP, best.bad) or other.cost - best.cost >= MARGIN
+    """Enough evidence against ``other``: ``MIN_GAP`` nats more than against ``best``, and
+    more than all the out-of-place evidence against ``best`` (so twice as much)."""
+    return other.bad - best.bad >= max(MIN_GAP, best.hard)
 
 
 def _choose(sample: bytes, encodings: Sequence[str], languages: Sequence[str], name: str,
@@ -364,9 +392,9 @@ def _choose(sample: bytes, encodings: Sequence[str], languages: Sequence[str], n
     if ranked and ranked[0].oddness <= PLAUSIBLE and (len(ranked) == 1 or _clearly_better(
             ranked[0], ranked[1])):
         best = ranked[0]
-        others = ", ".join(f"{r.encoding} {r.cost:.2f}" for r in ranked[1:3])
-        return Choice(best.encoding, f"detected: {best.encoding} (cost {best.cost:.2f}"
-                      + (f"; next: {others})" if others else ")"))
+        others = ", ".join(f"{r.encoding} by {r.bad - best.bad:.0f}" for r in ranked[1:3])
+        return Choice(best.encoding, f"detected: {best.encoding}"
+                      + (f" (ahead of {others} nats)" if others else ""))
     raise refusal(name, why, ranked, [e for e in encodings if e not in
                                       {r.encoding for r in ranked}], position)
 
@@ -430,9 +458,9 @@ def _verify(members: Sequence[Member], encoding: str, languages: Sequence[str],
                 except UnicodeDecodeError as exc:
                     at = max(0, offset - pending + exc.start)
                     return _Failure(member, at, exc.object[exc.start:exc.end][:4])
-                if not strict_only and text:
-                    reading = judge(text, languages, encoding)
-                    if _garbled(reading, legacy):
+                for start in range(0, len(text) if not strict_only else 0, WINDOW):
+                    reading = judge(text[start:start + WINDOW], languages, encoding)
+                    if _garbled(reading, legacy):  # offset: where this chunk starts
                         return _Failure(member, offset, b"", reading)
                 if not chunk:
                     break
@@ -447,7 +475,7 @@ def _garbled(reading: Reading, legacy: bool) -> bool:
         return False
     if reading.mojibake >= 5 and reading.mojibake > 0.1 * reading.non_ascii:
         return True
-    return legacy and reading.cost > 2 * PLAUSIBLE
+    return legacy and reading.misread > 2 * PLAUSIBLE
 
 
 def resolve(members: Sequence[Member], options: ParseOptions, name: str | None = None,
