@@ -144,7 +144,7 @@ def test_hebrew_cp1255_is_read_in_a_hebrew_project_and_refused_elsewhere(fmt: st
     # the project declares no Hebrew: cp1251 would read the bytes as Cyrillic gibberish
     refused = read(fmt, HE, "cp1255")
     assert isinstance(refused, EncodingError)
-    assert "cp1251 reads" in str(refused) or "cannot be told" in str(refused)
+    assert "cannot be told" in str(refused) or "looks garbled" in str(refused)
 
 
 def test_the_gb18030_csv_of_the_issue_is_stored_exactly(project: Project, tmp_path: Path) -> None:
@@ -155,8 +155,7 @@ def test_the_gb18030_csv_of_the_issue_is_stored_exactly(project: Project, tmp_pa
     assert src.status == "complete", src.error
     stored = [t for (t,) in project.store.con.execute(
         "SELECT text FROM messages ORDER BY source_pos").fetchall()]
-    assert len(stored) == len(set(texts)) and set(stored) == set(texts)
-    assert "#Украина" in stored[0]
+    assert stored == texts
 
 
 def test_refusal_names_candidates_with_their_readings_and_the_way_out() -> None:
@@ -164,7 +163,8 @@ def test_refusal_names_candidates_with_their_readings_and_the_way_out() -> None:
     err = read("csv", ["Э"], "cp1251")
     assert isinstance(err, EncodingError)
     msg = str(err)
-    assert "cp1251 reads" in msg and "mac-cyrillic reads" in msg and "'Э'" in msg
+    assert "cp1251 reads ',author Э," in msg and "mac-cyrillic reads ',author Ё," in msg
+    assert "gb18030 cannot decode it" in msg
     assert "--encoding NAME" in msg and "chatlens forget --source" in msg
     assert read("csv", ["Э"], "cp1251", given="cp1251") == ["Э"]
 
@@ -249,7 +249,8 @@ def test_forget_then_reingest_corrects_a_source_stored_under_a_wrong_encoding(
 def test_sniff_text_sees_markup_in_any_encoding() -> None:
     assert sniff_text("a,b\n".encode("utf-16-le")) == "a,b\n"
     assert sniff_text("a,b\n".encode("utf-16-be")) == "a,b\n"
-    assert sniff_text("ab\u00e9".encode("cp1252")) == "ab\u00e9"
+    assert sniff_text("ab\u00e9 c".encode("cp1252")) == "ab\u00e9 c"  # latin-1: ASCII kept
+    assert sniff_text("Привет, 12:30".encode("utf-16-be")) == "Привет, 12:30"
     assert sniff_text(b"\x00\x01\x02PK\x03\x04\x00\x00\x7f") is None
 
 
@@ -257,9 +258,9 @@ def test_judge_flags_mojibake_signatures_and_inverted_case() -> None:
     langs = DEFAULT_LANGUAGES
     assert judge("Привет, как дела?", langs).hard == 0
     for garbled in ("ÐŸÑ€Ð¸Ð²ÐµÑ‚", "РџСЂРёРІРµС‚", "#§µ§Ü§â§Ñ§Ú§ß§Ñ", "â€œquotedâ€\x9d"):
-        assert judge(garbled, langs).mojibake >= 3, garbled
+        assert judge(garbled, langs).mojibake >= 2, garbled
     assert judge("пРИВЕТ, нАТАША, ЛЮЙ ДЕКЮ", langs).misread > 0.1  # cp1251 read as koi8-r
-    assert judge("╧ЁштхЄ ъръ фхыр", langs).odd >= 2  # cp1251 read as cp866
+    assert not judge("╧ЁштхЄ ъръ фхыр", langs).acceptable  # cp1251 read as cp866
 
 
 def test_resolve_reads_the_whole_source_in_bounded_chunks() -> None:
@@ -319,7 +320,10 @@ def _real_texts(shared: Path) -> dict[str, list[str]]:
     wa = (shared / "whatsapp" / "android24h_he_family_group.txt").read_text("utf-8")
     out["he"] = [line.split(": ", 1)[1] for line in wa.splitlines()[3:2000]
                  if " - Member" in line and ": " in line]
-    return {k: [t for t in v if t.strip()] for k, v in out.items()}
+    # WhatsApp's own markers (media, deletions, edits) are not message text
+    marks = ("<", "\u200e", "\u200f", "deleted", "null")
+    return {k: [t for t in v if t.strip() and not any(m in t for m in marks)]
+            for k, v in out.items()}
 
 
 CASES = {"ru": ["cp1251", "koi8-r", "cp866", "mac-cyrillic", "iso8859-5", "gb18030",

@@ -28,11 +28,13 @@ before a single record is read, so a source is either decoded exactly or refused
 from __future__ import annotations
 
 import codecs
+import json
 import math
+import operator
 import re
 from collections import Counter
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from functools import cache
 from typing import IO
 
@@ -45,7 +47,7 @@ CHUNK = 1 << 20  # verification reads this much at a time
 WINDOW = 32 << 10  # and judges the text this many characters at a time
 PLAUSIBLE = 0.06  # highest share of out-of-place characters a chosen reading may have
 MIN_GAP = 2.0  # nats of evidence by which the chosen reading must beat the next one
-ODD_WEIGHT = 3.0  # nats per out-of-place character (a letter costs about 3.2)
+ODD_WEIGHT = 8.0  # nats per out-of-place character (a letter costs about 3.2 nats)
 MIN_EVIDENCE = 24  # non-ASCII characters a verification window needs before it is judged
 BOMS = ((codecs.BOM_UTF32_LE, "utf-32"), (codecs.BOM_UTF32_BE, "utf-32"),
         (codecs.BOM_UTF8, "utf-8-sig"), (codecs.BOM_UTF16_LE, "utf-16"),
@@ -135,6 +137,13 @@ _FREQ_NAMES = {"ru": "Russian", "uk": "Ukrainian", "bg": "Bulgarian", "kk": "Kaz
                "sr": "Serbian"}
 LOG_FLOOR = -3.45
 FIT_TOP = -3.0  # about what real text scores: a reading pays per letter below it
+#: Letter pairs: Russian text averages about -2.5 per pair (Ukrainian, scored with Russian
+#: pairs, about -3.4); a reading in the wrong code page -4.2 to -5.2. Below FLOW_FLOOR (over at
+#: least 24 letters) a reading is not chosen.
+FLOW_FLOOR = -4.3
+NO_FIT = -4.6  # what a reading without Cyrillic letters scores where another has them
+BIGRAM_SPAN = 4096
+BIGRAM_UNSEEN = -8.0
 FOREIGN = 0.01  # weight of a letter outside the language's alphabet (relative to the rarest)
 _CONTROLS = re.compile("[\x00-\x08\x0e-\x1f\x7f]")
 
@@ -161,12 +170,29 @@ class Reading:
     inverted: float  # excess of upper-case letters when the case looks inverted
     cyrillic: int  # Cyrillic letters of the declared alphabets
     fit: float  # their mean log-probability in the likeliest declared language
+    pairs: int = 0  # letter pairs scored by the bigram model (0: not scored)
+    flow: float = 0.0  # their mean log-probability (Russian letter pairs)
+    # the most letters and pairs any reading of the same bytes has: a reading that turns
+    # letters into symbols still answers for them (set by _rank)
+    ref_letters: int = 0
 
     @property
     def rare(self) -> float:
         """Log-likelihood of the Cyrillic letters against real text's (in nats, negative when
-        they are likelier), so the difference between two readings is their likelihood ratio."""
-        return (FIT_TOP - self.fit) * self.cyrillic
+        likelier) in the likeliest declared language: the difference between two readings is
+        their likelihood ratio. (Letter pairs, known for Russian only, judge plausibility
+        only.)"""
+        if self.ref_letters < 12:
+            return 0.0
+        fit = self.fit if self.cyrillic else NO_FIT
+        return (FIT_TOP - fit) * self.ref_letters
+
+    @property
+    def acceptable(self) -> bool:
+        """Plausible enough to be chosen: few out-of-place characters, and not what
+        verification would reject (inverted case, letters or letter pairs no real text has)."""
+        pairs_ok = self.cyrillic < 24 or self.pairs == 0 or self.flow >= FLOW_FLOOR
+        return self.oddness <= PLAUSIBLE and pairs_ok and self.misread <= 2 * PLAUSIBLE
 
     @property
     def hard(self) -> float:
@@ -182,6 +208,8 @@ class Reading:
         """Share of evidence that this is not the text's encoding, for long windows: out of
         place characters, and letters less likely than any real text's."""
         floor = max(0.0, LOG_FLOOR - self.fit) * self.cyrillic if self.cyrillic >= 12 else 0.0
+        if self.pairs >= 200:
+            floor += max(0.0, FLOW_FLOOR + 0.3 - self.flow) * self.pairs
         return self.oddness + (self.inverted + floor) / self.non_ascii if self.non_ascii \
             else 0.0
 
@@ -268,6 +296,33 @@ def _count(pattern: re.Pattern[str], text: str) -> int:
     return len(text) - len(pattern.sub("", text))
 
 
+@cache
+def _bigrams() -> dict[str, float]:
+    """Russian letter-pair log-probabilities (bench/build_cyrillic_bigrams.py; CC BY 4.0 data)."""
+    from importlib.resources import files
+
+    data = json.loads(files("chatlens.ingest").joinpath("cyrillic_bigrams.json").read_text(
+        "utf-8"))
+    return {k: float(v) for k, v in data["logp"].items()}
+
+
+_NOT_LETTER = re.compile("[^абвгдеёжзийклмнопрстуфхцчшщъыьэюяіїєґў\u0400-\u052f]+")
+_OTHER_LETTER = re.compile("[^абвгдеёжзийклмнопрстуфхцчшщъыьэюяіїєґў_]")
+
+
+def _flow(text: str) -> tuple[int, float]:
+    """(pairs, mean log-probability) of the letter pairs of ``text`` (at most BIGRAM_SPAN
+    characters are scored), word boundaries included."""
+    seq = "_" + _OTHER_LETTER.sub("?", _NOT_LETTER.sub("_", text[:BIGRAM_SPAN].lower())) + "_"
+    counts = Counter(map(operator.add, seq, seq[1:]))
+    counts.pop("__", None)
+    n = sum(counts.values())
+    if n == 0:
+        return 0, 0.0
+    logp = _bigrams()
+    return n, sum(c * logp.get(k, BIGRAM_UNSEEN) for k, c in counts.items()) / n
+
+
 def judge(text: str, languages: Sequence[str], encoding: str = "") -> Reading:
     """How plausible ``text`` is for a project in ``languages`` (see the module docstring)."""
     j = _judge(tuple(languages) or DEFAULT_LANGUAGES)
@@ -279,17 +334,18 @@ def judge(text: str, languages: Sequence[str], encoding: str = "") -> Reading:
     flips = len(j.flips.findall(text))
     cased = lower + upper
     inverted = 0.0
-    if flips and cased >= 8 and upper > 0.6 * cased:
-        inverted = 0.5 * (upper - 0.6 * cased)
+    if (flips and cased >= 8 and upper > 0.6 * cased) or (cased >= 40 and upper > 0.8 * cased):
+        inverted = 0.5 * (upper - 0.6 * cased)  # inverted case, or a whole text in capitals
     fit, n = 0.0, 0
     if j.logp:
         counts = Counter(text.lower())
         n = sum(counts[c] for c in j.logp[0])
         if n:  # mean log-probability of the letters in the likeliest declared language
             fit = max(sum(counts[c] * lp for c, lp in logp.items()) for logp in j.logp) / n
+    pairs, flow = _flow(text) if n >= 12 else (0, 0.0)
     return Reading(encoding, text, non_ascii + controls, letters, odd,
                    len(_MOJIBAKE.findall(text)) + len(j.glued.findall(text)), flips,
-                   inverted, n, fit)
+                   inverted, n, fit, pairs, flow)
 
 
 def candidates(languages: Sequence[str]) -> list[str]:
@@ -324,21 +380,22 @@ def _decode(data: bytes, encoding: str, final: bool = False) -> str | None:
 
 def _wide_guess(head: bytes) -> str | None:
     """UTF-16/32 without a BOM, guessed from where the NUL bytes fall (None: no pattern)."""
-    if b"\0" not in head:
-        return None
     n = len(head) - len(head) % 4
-    if n < 4:
+    if n < 4 or b"\0" not in head:
         return None
     by_pos = [head[i:n:4].count(0) for i in range(4)]
+    nuls = sum(by_pos)
+    if nuls < max(2, n // 64):
+        return None
     quarter = n // 4
-    if by_pos[1] > 0.7 * quarter and by_pos[2] > 0.7 * quarter and by_pos[3] > 0.7 * quarter:
+    if min(by_pos[1:]) > 0.7 * quarter:
         return "utf-32-le"
-    if by_pos[0] > 0.7 * quarter and by_pos[1] > 0.7 * quarter and by_pos[2] > 0.7 * quarter:
+    if min(by_pos[:3]) > 0.7 * quarter:
         return "utf-32-be"
-    odd, even = by_pos[1] + by_pos[3], by_pos[0] + by_pos[2]
-    if odd > 0.3 * (n // 2) and odd > 3 * even:
+    odd = by_pos[1] + by_pos[3]
+    if odd >= 0.95 * nuls:
         return "utf-16-le"
-    if even > 0.3 * (n // 2) and even > 3 * odd:
+    if odd <= 0.05 * nuls:
         return "utf-16-be"
     return None
 
@@ -377,7 +434,8 @@ def _rank(sample: bytes, encodings: Sequence[str], languages: Sequence[str],
         if text is None or text in seen:
             continue
         seen[text] = judge(text, languages, enc)
-    return sorted(seen.values(), key=lambda r: r.bad)
+    letters = max((r.cyrillic for r in seen.values()), default=0)
+    return sorted((replace(r, ref_letters=letters) for r in seen.values()), key=lambda r: r.bad)
 
 
 def _clearly_better(best: Reading, other: Reading) -> bool:
@@ -389,14 +447,14 @@ def _clearly_better(best: Reading, other: Reading) -> bool:
 def _choose(sample: bytes, encodings: Sequence[str], languages: Sequence[str], name: str,
             why: str, position: str | None = None) -> Choice:
     ranked = _rank(sample, encodings, languages)
-    if ranked and ranked[0].oddness <= PLAUSIBLE and (len(ranked) == 1 or _clearly_better(
-            ranked[0], ranked[1])):
+    if ranked and ranked[0].acceptable and (
+            len(ranked) == 1 or _clearly_better(ranked[0], ranked[1])):
         best = ranked[0]
         others = ", ".join(f"{r.encoding} by {r.bad - best.bad:.0f}" for r in ranked[1:3])
         return Choice(best.encoding, f"detected: {best.encoding}"
                       + (f" (ahead of {others} nats)" if others else ""))
-    raise refusal(name, why, ranked, [e for e in encodings if e not in
-                                      {r.encoding for r in ranked}], position)
+    failed = [e for e in encodings if _decode(sample, e) is None]
+    raise refusal(name, why, ranked, failed, position)
 
 
 def refusal(name: str, why: str, ranked: Sequence[Reading], failed: Sequence[str] = (),
