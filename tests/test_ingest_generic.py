@@ -116,7 +116,7 @@ def test_invalid_bytes_are_a_clear_encoding_error(project: Project, tmp_path: Pa
     assert texts == ["Плохо", "Хорошо"]
     # too little text to tell cp1251 from mac-cyrillic: an error that names both, never mojibake
     path.write_bytes("label;text\nneg;Э\n".encode("cp1251"))
-    with pytest.raises(EncodingError, match="byte 15.*cp1251 reads.*--encoding"):
+    with pytest.raises(EncodingError, match=r"byte 15.*cp1251 reads.*--encoding"):
         list(GenericCsv().parse(_source(path), ParseOptions()))
 
 

@@ -170,7 +170,7 @@ def test_a_file_resaved_in_a_code_page_is_read_exactly_or_refused_with_position(
     assert texts == ["café au lait", "ok"]
     # one Cyrillic letter: cp1251 reads "Э", mac-cyrillic "ё": refused, never guessed
     data = "05/05/2020, 10:00 - Quinn: Э\n".encode("cp1251")
-    with pytest.raises(EncodingError, match="byte 27.*cp1251 reads.*--encoding") as info:
+    with pytest.raises(EncodingError, match=r"byte 27.*cp1251 reads.*--encoding") as info:
         _parse(data, "bad.txt")
     assert "chatlens forget --source" in str(info.value)
     assert [r.text for r in _parse(data, "bad.txt", encoding="cp1251")] == ["Э"]
