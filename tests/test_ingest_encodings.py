@@ -157,6 +157,10 @@ def test_the_gb18030_csv_of_the_issue_is_stored_exactly(project: Project, tmp_pa
     stored = [t for (t,) in project.store.con.execute(
         "SELECT text FROM messages ORDER BY source_pos").fetchall()]
     assert stored == texts
+    # the decision is recorded with the source
+    assert "encoding gb18030 (detected: gb18030" in (src.detection or "")
+    (recorded,) = project.store.con.execute("SELECT detection FROM sources").fetchone()
+    assert recorded == src.detection
 
 
 def test_refusal_names_candidates_with_their_readings_and_the_way_out() -> None:

@@ -110,6 +110,8 @@ class ParseOptions:
     date_order: str | None = None  # WhatsApp: "dmy", "mdy" or "ymd" when it cannot be inferred
     encoding: str | None = None  # text sources: the encoding to use instead of detecting one
     languages: tuple[str, ...] = ()  # the project's languages (guide encoding detection)
+    # filled in while parsing, for the record: the text encoding decided, and why
+    decided: list[str] = field(default_factory=list)
 
 
 class Importer(Protocol):

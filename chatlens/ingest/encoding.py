@@ -269,8 +269,14 @@ def _garbled(reading: Reading, legacy: bool) -> bool:
 def resolve(members: Sequence[Member], options: ParseOptions, name: str | None = None,
             ) -> Choice:
     """The encoding to read ``members`` (one source) with, verified over all of them; see the
-    module docstring. EncodingError (nothing read) when the text would not come out right."""
-    name = name or (members[0].name if members else "input")
+    module docstring. EncodingError (nothing read) when the text would not come out right.
+    The choice is also noted in ``options.decided`` (the pipeline records it with the source)."""
+    choice = _resolve(members, options, name or (members[0].name if members else "input"))
+    options.decided.append(f"encoding {choice.encoding} ({choice.reason})")
+    return choice
+
+
+def _resolve(members: Sequence[Member], options: ParseOptions, name: str) -> Choice:
     languages = tuple(options.languages) or DEFAULT_LANGUAGES
     forced = options.encoding
     if forced:

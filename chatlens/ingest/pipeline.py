@@ -10,7 +10,7 @@ import hashlib
 import hmac
 from collections.abc import Callable, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import timedelta
 from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
@@ -332,6 +332,7 @@ def ingest_source(
             report.duplicate, report.quarantined = state.n_duplicate, state.n_quarantined
             report.service = state.n_service
         clock = _LocalTime(options.tz)
+        options = replace(options, decided=[])  # this source's own decisions
         pseudo = Pseudonymiser(store.secret())
         items = _guarded(detection.importer.parse(source, options))
         started = False
@@ -361,13 +362,15 @@ def ingest_source(
                 for next_pos, batch in _normalise(items, source_id, pseudo, clock, resume_pos):
                     tables = _tables(source_id, run_id, batch, pseudo)
                     settle()
+                    if not started:
+                        report.detection = "; ".join([detection.reason, *options.decided])
                     if not started and state is None:
                         store.begin_source({
                             "source_id": source_id, "path": source.path,
                             "files": [m.name for m in source.members], "sha256": sha,
                             "format": detection.importer.format,
                             "importer": detection.importer.name,
-                            "detection": detection.reason, "size_bytes": source.size,
+                            "detection": report.detection, "size_bytes": source.size,
                             "file_mtime": None, "run_id": run_id,
                         })
                     started = True
