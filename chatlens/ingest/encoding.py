@@ -7,7 +7,8 @@ before a single record is read, so a source is either decoded exactly or refused
 1. ``--encoding NAME`` (``ParseOptions.encoding``) is used as given; only undecodable bytes stop
    it. It is the user's override when detection refuses.
 2. A byte-order mark (UTF-8/16/32) declares the encoding.
-3. NUL bytes in the sample: UTF-16/32 without a BOM, little- or big-endian, judged as in 5.
+3. NUL bytes in the sample, in a UTF-16/32 pattern: UTF-16/32 without a BOM, little- or
+   big-endian, judged as in 5.
 4. A sample that is valid UTF-8 is UTF-8. If a later byte is not, its neighbourhood joins the
    sample and the source is judged as in 5.
 5. The legacy encodings of the project's languages (:data:`LEGACY`; ``cp1251``, ``koi8-r``,
@@ -21,9 +22,10 @@ before a single record is read, so a source is either decoded exactly or refused
    The best reading wins only when it is plausible and ahead of the next by ``MIN_GAP`` nats of
    evidence (and by all the out-of-place evidence against itself); otherwise the source is
    refused, and the error lists how each candidate reads the sample.
-6. Every part of the source must then decode strictly, and no window of it may look like
-   mojibake (nor, for a detected legacy encoding, like a different encoding), or the source is
-   refused before anything from it is stored.
+6. Every byte of the source must then decode strictly, and no judged part of it (the start,
+   middle and end of every megabyte) may look like mojibake (nor, for a detected legacy
+   encoding, like a different encoding), or the source is refused before anything from it is
+   stored.
 """
 
 from __future__ import annotations
@@ -37,10 +39,10 @@ from chatlens.errors import EncodingError, UsageError
 from chatlens.ingest.base import Member, ParseOptions
 from chatlens.ingest.plausible import ALPHABETS, DEFAULT_LANGUAGES, PLAUSIBLE, Reading, judge
 
-SAMPLE = 256 << 10  # bytes of a source the decision is made from
-AROUND = 64 << 10  # bytes either side of the first non-UTF-8 byte added to the sample
-CHUNK = 1 << 20  # verification reads this much at a time
-WINDOW = 32 << 10  # and judges the text this many characters at a time
+SAMPLE = 64 << 10  # bytes of a source the decision is made from
+AROUND = 16 << 10  # bytes either side of the first non-UTF-8 byte added to the sample
+CHUNK = 1 << 20  # verification reads this much at a time (every byte is decoded strictly)
+SPOT = 4096  # and judges this many characters at its start, middle and end
 MIN_GAP = 2.0  # nats of evidence by which the chosen reading must beat the next one
 MIN_EVIDENCE = 24  # non-ASCII characters a verification window needs before it is judged
 BOMS = ((codecs.BOM_UTF32_LE, "utf-32"), (codecs.BOM_UTF32_BE, "utf-32"),
@@ -246,14 +248,23 @@ def _verify(members: Sequence[Member], encoding: str, languages: Sequence[str],
                 except UnicodeDecodeError as exc:
                     at = max(0, offset - pending + exc.start)
                     return _Failure(member, at, exc.object[exc.start:exc.end][:4])
-                for start in range(0, len(text) if not strict_only else 0, WINDOW):
-                    reading = judge(text[start:start + WINDOW], languages, encoding)
+                for spot in ([] if strict_only else _spots(text)):
+                    reading = judge(spot, languages, encoding)
                     if _garbled(reading, legacy):  # offset: where this chunk starts
                         return _Failure(member, offset, b"", reading)
                 if not chunk:
                     break
                 offset += len(chunk)
     return None
+
+
+def _spots(text: str) -> list[str]:
+    """The parts of a decoded chunk that are judged: all of a short one, else its start,
+    middle and end (judging is ~50x slower than decoding; the bytes are all decoded)."""
+    if len(text) <= 3 * SPOT:
+        return [text] if text else []
+    mid = len(text) // 2 - SPOT // 2
+    return [text[:SPOT], text[mid:mid + SPOT], text[-SPOT:]]
 
 
 def _garbled(reading: Reading, legacy: bool) -> bool:
@@ -294,7 +305,7 @@ def _resolve(members: Sequence[Member], options: ParseOptions, name: str) -> Cho
         if fail is not None:
             raise _undecodable(fail, declared, "though its byte-order mark (BOM) declares it")
         return Choice(declared, "byte-order mark")
-    if b"\0" in head:
+    if _wide_guess(head) is not None:  # NUL bytes in a UTF-16/32 pattern
         choice = _choose(head, WIDE, languages, name, "the file holds NUL bytes but no "
                          "byte-order mark, so it may be UTF-16 or UTF-32")
         return _checked(members, choice, languages, name)

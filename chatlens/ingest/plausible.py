@@ -57,18 +57,23 @@ _NEUTRAL = ("\u00a0\u00ab\u00bb\u00a9\u00ae\u00b0\u00b1\u00b7\u00d7\u00f7\u00ad\
             "\u2039\u203a\u2044\u2060-\u206f\u2070-\u209f\u20a0-\u20cf\u20e3\u2100-\u214f"
             "\u2150-\u218f\u2190-\u21ff\u2200-\u22ff\u2300-\u23ff\u25a0-\u25ff\u2600-\u27bf"
             "\u2900-\u2bff\u3000-\u3003\ufe00-\ufe0f\ufeff\U0001f000-\U0001faff")
-# cp1252 (and latin-1) readings of the UTF-8 continuation bytes 0x80-0xBF
-_CONT_1252 = bytes(range(0x80, 0xC0)).decode("cp1252", "ignore") + "".join(
-    map(chr, range(0x80, 0xC0)))
-_MOJIBAKE = re.compile(
-    f"[\u00c2-\u00df][{re.escape(_CONT_1252)}]"  # UTF-8 2-byte sequence read as cp1252/latin-1
-    f"|\u00e2\u20ac|\u00e2\u0080"  # UTF-8 punctuation (E2 80 xx) read as cp1252/latin-1
-    f"|[\u00a7\u00a8][\u00a0-\u00ff\u0152\u0153\u0160\u0161\u0178\u017d\u017e]"  # GB18030 row 7/8
-    + "".join(  # UTF-8 Cyrillic (lead byte D0/D1, then a continuation) read in a code page
-        f"|[{re.escape(bytes([0xD0, 0xD1]).decode(enc))}]"
-        f"[{re.escape(bytes(range(0x80, 0xC0)).decode(enc, 'ignore'))}]"
-        for enc in ("cp1251", "mac-cyrillic", "koi8-r", "cp866"))
-)
+def _signatures() -> frozenset[str]:
+    """Character pairs that UTF-8 (or GB18030) text read in a single-byte code page shows."""
+    cont = {*bytes(range(0x80, 0xC0)).decode("cp1252", "ignore"), *map(chr, range(0x80, 0xC0))}
+    pairs = {a + b for a in map(chr, range(0xC2, 0xE0)) for b in cont}  # 2-byte, cp1252/latin-1
+    pairs |= {"\u00e2\u20ac", "\u00e2\u0080"}  # E2 80 xx (punctuation), cp1252/latin-1
+    latin = [*map(chr, range(0xA0, 0x100)), *"\u0152\u0153\u0160\u0161\u0178\u017d\u017e"]
+    pairs |= {a + b for a in "\u00a7\u00a8" for b in latin}  # GB18030 rows 7-8 (Cyrillic)
+    for enc in ("cp1251", "mac-cyrillic", "koi8-r", "cp866"):  # UTF-8 Cyrillic (D0/D1 + cont)
+        leads = bytes([0xD0, 0xD1]).decode(enc)
+        conts = bytes(range(0x80, 0xC0)).decode(enc, "ignore")
+        pairs |= {a + b for a in leads for b in conts}
+    return frozenset(pairs)
+
+
+_MOJIBAKE = _signatures()
+_LEADS = "".join(sorted({p[0] for p in _MOJIBAKE}))
+_MOJIBAKE_LEAD = re.compile(f"([{re.escape(_LEADS)}])(?=(.))", re.DOTALL)
 _NEUTRAL_RE = re.compile(f"[{_NEUTRAL}]")
 #: Symbols that a word never starts with: one directly before a lower-case letter is a letter
 #: misread (a capital of one code page is often a symbol in another).
@@ -169,8 +174,8 @@ class _Judge:
     lower: re.Pattern[str]
     upper: re.Pattern[str]
     logp: list[dict[str, float]]  # per language: log-probability of each Cyrillic letter
-    glued: re.Pattern[str]  # a symbol glued to a word that never is
-    flips: re.Pattern[str]
+    glued: tuple[re.Pattern[str], ...]  # a symbol glued to a word that never is
+    flips: tuple[re.Pattern[str], ...]
 
 
 def _expand(spec: str) -> str:
@@ -201,15 +206,17 @@ def _judge(languages: tuple[str, ...]) -> _Judge:
     lower = {c for c in chars if c.islower()}
     upper = {c for c in chars if c.isupper()}
     other = klass({c for c in chars if c.isalpha() and not "\u00c0" <= c <= "\u024f"})
-    mixed = f"[A-Za-z]{other}|{other}[A-Za-z]"  # a word in two scripts
+    # flips: inverted case, and a word in two scripts (Latin and another)
     return _Judge(
         letters=re.compile(klass(chars)), lower=re.compile(klass(lower)),
         upper=re.compile(klass(upper)),
         logp=_logp(languages, {c for c in lower if "\u0400" <= c <= "\u052f"}),
-        glued=re.compile(f"{klass(_GLUED)}{klass(lower)}|(?<![\\w{re.escape(''.join(chars))}])"
-                         f"{klass(_NO_START)}{klass(lower)}|{klass(chars)}"
-                         f"{klass(_GLUED | set(_NO_END))}"),
-        flips=re.compile(f"[a-z{re.escape(''.join(sorted(lower)))}]{klass(upper)}|{mixed}"),
+        glued=(re.compile(f"{klass(_GLUED)}{klass(lower)}"),
+               re.compile(f"{klass(_NO_START)}(?<![\\w{re.escape(''.join(chars))}]."
+                          f"){klass(lower)}"),
+               re.compile(f"{klass(chars)}{klass(_GLUED | set(_NO_END))}")),
+        flips=(re.compile(f"[a-z{re.escape(''.join(sorted(lower)))}]{klass(upper)}"),
+               re.compile(f"[A-Za-z]{other}"), re.compile(f"{other}[A-Za-z]")),
     )
 
 
@@ -263,6 +270,10 @@ def _flow(text: str) -> tuple[int, float]:
     return n, sum(c * logp.get(k, BIGRAM_UNSEEN) for k, c in counts.items()) / n
 
 
+def _mojibake(text: str) -> int:
+    return sum(1 for a, b in _MOJIBAKE_LEAD.findall(text) if a + b in _MOJIBAKE)
+
+
 def judge(text: str, languages: Sequence[str], encoding: str = "") -> Reading:
     """How plausible ``text`` is for a project in ``languages`` (see the module docstring)."""
     j = _judge(tuple(languages) or DEFAULT_LANGUAGES)
@@ -271,7 +282,7 @@ def judge(text: str, languages: Sequence[str], encoding: str = "") -> Reading:
     letters = _count(j.letters, text)
     odd = max(0, non_ascii - letters - _count(_NEUTRAL_RE, text)) + controls
     lower, upper = _count(j.lower, text), _count(j.upper, text)
-    flips = len(j.flips.findall(text))
+    flips = sum(len(p.findall(text)) for p in j.flips)
     cased = lower + upper
     inverted = 0.0
     if (flips and cased >= 8 and upper > 0.6 * cased) or (cased >= 40 and upper > 0.8 * cased):
@@ -284,5 +295,5 @@ def judge(text: str, languages: Sequence[str], encoding: str = "") -> Reading:
             fit = max(sum(counts[c] * lp for c, lp in logp.items()) for logp in j.logp) / n
     pairs, flow = _flow(text) if n >= 12 else (0, 0.0)
     return Reading(encoding, text, non_ascii + controls, letters, odd,
-                   len(_MOJIBAKE.findall(text)) + len(j.glued.findall(text)), flips,
+                   _mojibake(text) + sum(len(p.findall(text)) for p in j.glued), flips,
                    inverted, n, fit, pairs, flow)
