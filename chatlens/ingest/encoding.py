@@ -31,6 +31,7 @@ before a single record is read, so a source is either decoded exactly or refused
 from __future__ import annotations
 
 import codecs
+import re
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
 from typing import IO
@@ -43,12 +44,14 @@ SAMPLE = 64 << 10  # bytes of a source the decision is made from
 AROUND = 16 << 10  # bytes either side of the first non-UTF-8 byte added to the sample
 CHUNK = 1 << 20  # verification reads this much at a time (every byte is decoded strictly)
 SPOT = 4096  # and judges this many characters at its start, middle and end
+JUDGED = 16384  # characters of each candidate's reading of the sample that are judged
 MIN_GAP = 2.0  # nats of evidence by which the chosen reading must beat the next one
 MIN_EVIDENCE = 24  # non-ASCII characters a verification window needs before it is judged
 BOMS = ((codecs.BOM_UTF32_LE, "utf-32"), (codecs.BOM_UTF32_BE, "utf-32"),
         (codecs.BOM_UTF8, "utf-8-sig"), (codecs.BOM_UTF16_LE, "utf-16"),
         (codecs.BOM_UTF16_BE, "utf-16"))
 WIDE = ("utf-16-le", "utf-16-be", "utf-32-le", "utf-32-be")
+_NON_ASCII = re.compile("[^\x00-\x7f]")
 
 #: Legacy (pre-Unicode) encodings tried for each language, most common first. Georgian
 #: (georgian-ps, -academy) and Armenian (armscii-8) code pages have no Python codec.
@@ -165,7 +168,10 @@ def _rank(sample: bytes, encodings: Sequence[str], languages: Sequence[str],
         text = _decode(sample, enc)
         if text is None or text in seen:
             continue
-        seen[text] = judge(text, languages, enc)
+        # judged from just before the first non-ASCII character, where readings differ
+        found = _NON_ASCII.search(text)
+        start = max(0, found.start() - 64) if found else 0
+        seen[text] = replace(judge(text[start:start + JUDGED], languages, enc), text=text)
     letters = max((r.cyrillic for r in seen.values()), default=0)
     return sorted((replace(r, ref_letters=letters) for r in seen.values()), key=lambda r: r.bad)
 
