@@ -183,6 +183,16 @@ def test_given_encoding_is_used_for_every_text_importer(fmt: str) -> None:
     assert isinstance(err, EncodingError) and "though --encoding names it" in str(err)
 
 
+@pytest.mark.parametrize("encoding", ["cp1251", "utf-16-le", "utf-16-bom"])
+def test_a_json_array_in_a_code_page_is_transcoded_exactly(encoding: str) -> None:
+    texts = clean(RU, encoding)
+    data = json.dumps([{"text": t} for t in texts], ensure_ascii=False)
+    src = source(encode(data, encoding), "chat.json")
+    assert detect(src).importer.format == "jsonl"
+    got = [r.text for r in GenericJsonl().parse(src, ParseOptions()) if isinstance(r, Record)]
+    assert got == texts
+
+
 def test_unknown_encoding_name_is_a_usage_error() -> None:
     from chatlens import UsageError
 
