@@ -272,7 +272,9 @@ def test_sniff_text_sees_markup_in_any_encoding() -> None:
 def test_judge_flags_mojibake_signatures_and_inverted_case() -> None:
     langs = DEFAULT_LANGUAGES
     assert judge("Привет, как дела?", langs).hard == 0
-    for garbled in ("ÐŸÑ€Ð¸Ð²ÐµÑ‚", "РџСЂРёРІРµС‚", "#§µ§Ü§â§Ñ§Ú§ß§Ñ", "â€œquotedâ€\x9d"):
+    assert judge("—Да, конечно. «СССР» —Нет!", langs).mojibake == 0  # real, if unspaced
+    for garbled in ("ÐŸÑ€Ð¸Ð²ÐµÑ‚", "РџСЂРёРІРµС‚", "#§µ§Ü§â§Ñ§Ú§ß§Ñ", "â€œquotedâ€\x9d",
+                    "Привет мир".encode().decode("mac-cyrillic")):
         assert judge(garbled, langs).mojibake >= 2, garbled
     assert judge("пРИВЕТ, нАТАША, ЛЮЙ ДЕКЮ", langs).misread > 0.1  # cp1251 read as koi8-r
     assert not judge("╧ЁштхЄ ъръ фхыр", langs).acceptable  # cp1251 read as cp866

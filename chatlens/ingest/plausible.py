@@ -67,7 +67,8 @@ def _signatures() -> frozenset[str]:
     for enc in ("cp1251", "mac-cyrillic", "koi8-r", "cp866"):  # UTF-8 Cyrillic (D0/D1 + cont)
         leads = bytes([0xD0, 0xD1]).decode(enc)
         conts = bytes(range(0x80, 0xC0)).decode(enc, "ignore")
-        pairs |= {a + b for a in leads for b in conts}
+        # mac-cyrillic reads D0/D1 as dashes and 80-9F as capitals: "—Да" is real text
+        pairs |= {a + b for a in leads for b in conts if not (a in "–—" and b.isupper())}
     return frozenset(pairs)
 
 
@@ -214,7 +215,8 @@ def _judge(languages: tuple[str, ...]) -> _Judge:
         glued=(re.compile(f"{klass(_GLUED)}{klass(lower)}"),
                re.compile(f"{klass(_NO_START)}(?<![\\w{re.escape(''.join(chars))}]."
                           f"){klass(lower)}"),
-               re.compile(f"{klass(chars)}{klass(_GLUED | set(_NO_END))}")),
+               re.compile(f"{klass(chars)}{klass(_GLUED | set(_NO_END))}"),
+               re.compile(f"{klass(chars)}[\u2013\u2014]{klass(chars)}")),  # UTF-8 as mac
         flips=(re.compile(f"[a-z{re.escape(''.join(sorted(lower)))}]{klass(upper)}"),
                re.compile(f"[A-Za-z]{other}"), re.compile(f"{other}[A-Za-z]")),
     )
