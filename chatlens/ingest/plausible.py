@@ -67,8 +67,10 @@ def _signatures() -> frozenset[str]:
     for enc in ("cp1251", "mac-cyrillic", "koi8-r", "cp866"):  # UTF-8 Cyrillic (D0/D1 + cont)
         leads = bytes([0xD0, 0xD1]).decode(enc)
         conts = bytes(range(0x80, 0xC0)).decode(enc, "ignore")
-        # mac-cyrillic reads D0/D1 as dashes and 80-9F as capitals: "—Да" is real text
-        pairs |= {a + b for a in leads for b in conts if not (a in "–—" and b.isupper())}
+        # real text has "—Да" (mac-cyrillic reads D0/D1 as dashes, 80-9F as capitals) and
+        # "«СССР»" (cp1251 reads AB/BB as quotes)
+        pairs |= {a + b for a in leads for b in conts
+                  if not (a in "–—" and b.isupper()) and b not in "«»"}
     return frozenset(pairs)
 
 
