@@ -225,6 +225,20 @@ def test_a_later_part_in_another_encoding_refuses_the_whole_source(
     assert project.store.con.execute("SELECT count(*) FROM quarantine").fetchone() == (0,)
 
 
+def test_a_whatsapp_zip_with_a_cp1251_chat_is_read_exactly(project: Project,
+                                                           tmp_path: Path) -> None:
+    import zipfile
+
+    path = tmp_path / "WhatsApp Chat - Relocation.zip"
+    with zipfile.ZipFile(path, "w") as zf:
+        zf.writestr("_chat.txt", whatsapp(RU).encode("cp1251"))
+    (src,) = project.ingest([path]).sources
+    assert src.status == "complete" and "encoding cp1251" in (src.detection or ""), src.error
+    stored = [t for (t,) in project.store.con.execute(
+        "SELECT text FROM messages ORDER BY source_pos").fetchall()]
+    assert stored == RU
+
+
 def test_project_languages_guide_detection(tmp_path: Path) -> None:
     path = tmp_path / "WhatsApp Chat with Family.txt"
     path.write_bytes(whatsapp(HE).encode("cp1255"))
