@@ -185,7 +185,10 @@ def _clearly_better(best: Reading, other: Reading) -> bool:
 def _choose(sample: bytes, encodings: Sequence[str], languages: Sequence[str], name: str,
             why: str, position: str | None = None) -> Choice:
     ranked = _rank(sample, encodings, languages)
-    if ranked and ranked[0].acceptable and (
+    # UTF-16/32 is told by where its NUL bytes fall: only the other byte order competes, so
+    # the reading needs to be clearly better, not free of every unusual character
+    wide = set(encodings) <= set(WIDE)
+    if ranked and (ranked[0].acceptable or (wide and ranked[0].oddness <= 4 * PLAUSIBLE)) and (
             len(ranked) == 1 or _clearly_better(ranked[0], ranked[1])):
         best = ranked[0]
         others = ", ".join(f"{r.encoding} by {r.bad - best.bad:.0f}" for r in ranked[1:3])
@@ -343,7 +346,8 @@ def _first_bad(data: bytes) -> tuple[int, bytes]:
 
 def _checked(members: Sequence[Member], choice: Choice, languages: Sequence[str],
              name: str) -> Choice:
-    fail = _verify(members, choice.encoding, languages, legacy=True, strict_only=False)
+    legacy = choice.encoding not in WIDE  # a code page could be misread; UTF-16 only garbled
+    fail = _verify(members, choice.encoding, languages, legacy=legacy, strict_only=False)
     if fail is None:
         return choice
     if fail.bad:

@@ -53,9 +53,9 @@ DEFAULT_LANGUAGES = ("ru", "uk", "en", "ka", "kk", "hy", "be")  # = chatlens.enr
 # symbols, emoji, combining marks (their presence says nothing about the encoding).
 _NEUTRAL = ("\u00a0\u00ab\u00bb\u00a9\u00ae\u00b0\u00b1\u00b7\u00d7\u00f7\u00ad\u00a7\u00b2"
             "\u00b3\u00bd\u00bc\u00be\u00a3\u00a5\u00a2\u00b5\u00b4\u00b6\u00ba\u00aa\u00bf"
-            "\u00a1\u0300-\u036f\u02b9-\u02dd\u2000-\u2015\u2018-\u2026\u2030\u2032-\u2033"
-            "\u2039\u203a\u2044\u2060-\u206f\u2070-\u209f\u20a0-\u20cf\u20e3\u2100-\u214f"
-            "\u2150-\u218f\u2190-\u21ff\u2200-\u22ff\u2300-\u23ff\u25a0-\u25ff\u2600-\u27bf"
+            "\u00a1\u0300-\u036f\u02b9-\u02dd\u2000-\u206f"  # general punctuation, bidi marks
+            "\u2070-\u209f\u20a0-\u20cf\u20e3\u2100-\u214f"
+            "\u2150-\u218f\u2190-\u21ff\u2200-\u22ff\u2300-\u23ff\u25a0-\u25ff\u2600-\u27ff"
             "\u2900-\u2bff\u3000-\u3003\ufe00-\ufe0f\ufeff\U0001f000-\U0001faff")
 def _signatures() -> frozenset[str]:
     """Character pairs that UTF-8 (or GB18030) text read in a single-byte code page shows."""
