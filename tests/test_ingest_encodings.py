@@ -401,3 +401,31 @@ def test_real_messages_in_every_encoding_are_read_exactly_or_refused(
     # real Russian text in cp1251 is detected, not refused; no encoding is mostly refused
     assert rates["ru cp1251"] <= 0.1 and rates["ru utf-8"] == 0 and rates["ru utf-16-bom"] == 0
     assert max(rates.values()) <= 0.35, rates
+
+
+WHOLE = [("whatsapp/android24h_he_family_group.txt", "whatsapp", ["cp1255", "utf-16-le"],
+          ("he", "en")),
+         ("telegram/html_uk_channel/messages2.html", "telegram-html",
+          ["cp1251", "koi8-u", "mac-cyrillic", "gb18030", "utf-16-le"], DEFAULT_LANGUAGES)]
+
+
+@pytest.mark.parametrize(("rel", "fmt", "encodings", "languages"), WHOLE)
+def test_whole_real_exports_re_encoded_read_exactly_or_refused(
+        shared_data: Path, rel: str, fmt: str, encodings: list[str],
+        languages: tuple[str, ...]) -> None:
+    importer = FORMATS[fmt][1]
+    path = shared_data / rel
+    refused = []
+    for encoding in encodings:
+        text = path.read_text("utf-8").encode(encoding, "ignore").decode(encoding)
+        want = [r.text for r in importer.parse(source(text.encode("utf-8"), path.name),
+                                               ParseOptions()) if isinstance(r, Record)]
+        src = source(text.encode(encoding), path.name)
+        try:
+            got = [r.text for r in importer.parse(src, ParseOptions(languages=languages))
+                   if isinstance(r, Record)]
+        except EncodingError:
+            refused.append(encoding)  # acceptable in general, never garbled text
+            continue
+        assert got == want, (rel, encoding)
+    assert refused == []  # these whole exports hold evidence enough to be detected
