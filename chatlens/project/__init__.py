@@ -164,7 +164,8 @@ class Project:
             "tz": tz, "chat": chat, "date_order": date_order, "encoding": encoding,
         }
         options = ParseOptions(column_map=dict(column_map or {}), tz=tz, chat=chat,
-                               date_order=date_order, encoding=encoding)
+                               date_order=date_order, encoding=encoding,
+                               languages=self.languages())
         with storage_errors(self.store.root):
             self.store.start_run(run_id, "ingest", __version__, params)
             try:
