@@ -24,11 +24,12 @@ from chatlens import EncodingError, Project
 from chatlens.ingest.base import Importer, Member, ParseOptions, Record, SourceInput
 from chatlens.ingest.encoding import resolve, sniff_text
 from chatlens.ingest.generic import GenericCsv, GenericJsonl
-from chatlens.ingest.plausible import DEFAULT_LANGUAGES, judge
+from chatlens.ingest.plausible import judge
 from chatlens.ingest.registry import detect
 from chatlens.ingest.telegram_html import TelegramHtml
 from chatlens.ingest.viber import ViberDesktop
 from chatlens.ingest.whatsapp import WhatsAppText
+from chatlens.languages import DEFAULT_LANGUAGES
 
 RU = ["Где очередь на границе? Стоим на Ларсе третий час.",
       "#Украина Сегодня в Тбилиси прошёл митинг, людей было очень много.",
@@ -292,12 +293,6 @@ def test_judge_flags_mojibake_signatures_and_inverted_case() -> None:
         assert judge(garbled, langs).mojibake >= 2, garbled
     assert judge("пРИВЕТ, нАТАША, ЛЮЙ ДЕКЮ", langs).misread > 0.1  # cp1251 read as koi8-r
     assert not judge("╧ЁштхЄ ъръ фхыр", langs).acceptable  # cp1251 read as cp866
-
-
-def test_default_languages_are_the_projects() -> None:
-    from chatlens.enrich import DEFAULT_LANGUAGES as PROJECT_DEFAULT
-
-    assert DEFAULT_LANGUAGES == PROJECT_DEFAULT
 
 
 def test_resolve_reads_the_whole_source_in_bounded_chunks() -> None:

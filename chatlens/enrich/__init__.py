@@ -10,8 +10,9 @@ from chatlens.enrich.lid import detect
 from chatlens.enrich.morph import Lemmatizer, negation_words
 from chatlens.enrich.pipeline import ENRICH_SCHEMA, enrich_table, enrich_text
 from chatlens.enrich.places import PLACES, find_places
-from chatlens.enrich.settings import DEFAULT_LANGUAGES, ENRICH_VERSION, EnrichSettings
+from chatlens.enrich.settings import ENRICH_VERSION, EnrichSettings
 from chatlens.enrich.text import URL_TOKEN, fold_homoglyphs, prepare
+from chatlens.languages import DEFAULT_LANGUAGES
 
 __all__ = [
     "DEFAULT_LANGUAGES",

@@ -6,13 +6,14 @@ import hashlib
 import json
 from dataclasses import asdict, dataclass
 
+from chatlens.languages import DEFAULT_LANGUAGES
+
 # v2: Cyrillic languages without their marker letters are ruled out (see .lid); URLs with
 # capitalised prefixes (Http://, Www.) are found, which changes norm and lemmas
 # v3: language ID ignores hashtags, e-mails and domains, knows every script py3langid covers
 # (Hebrew, Arabic, Greek, CJK, …), and gives configured Latin languages a prior (see .lid)
 ENRICH_VERSION = "enrich.v3"
 
-DEFAULT_LANGUAGES: tuple[str, ...] = ("ru", "uk", "en", "ka", "kk", "hy", "be")
 
 
 @dataclass(frozen=True, slots=True)

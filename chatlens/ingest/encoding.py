@@ -38,7 +38,8 @@ from typing import IO
 
 from chatlens.errors import EncodingError, UsageError
 from chatlens.ingest.base import Member, ParseOptions
-from chatlens.ingest.plausible import ALPHABETS, DEFAULT_LANGUAGES, PLAUSIBLE, Reading, judge
+from chatlens.ingest.plausible import ALPHABETS, PLAUSIBLE, Reading, judge
+from chatlens.languages import DEFAULT_LANGUAGES
 
 SAMPLE = 64 << 10  # bytes of a source the decision is made from
 AROUND = 16 << 10  # bytes either side of the first non-UTF-8 byte added to the sample

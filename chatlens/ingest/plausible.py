@@ -22,6 +22,8 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from functools import cache
 
+from chatlens.languages import DEFAULT_LANGUAGES
+
 PLAUSIBLE = 0.06  # highest share of out-of-place characters a chosen reading may have
 ODD_WEIGHT = 8.0  # nats per out-of-place character (a letter costs about 3.2 nats)
 _RU = "абвгдеёжзийклмнопрстуфхцчшщъыьэюя"
@@ -47,7 +49,6 @@ ALPHABETS: dict[str, str] = {
     "lv": "āčēģīķļņšūž", "lt": "ąčęėįšųūž", "hr": "čćđšž", "sl": "čšž", "bs": "čćđšž",
     "sq": "çë", "uz": "ʻ", "vi": "\u00c0-\u01b0\u1ea0-\u1ef9",
 }
-DEFAULT_LANGUAGES = ("ru", "uk", "en", "ka", "kk", "hy", "be")  # = chatlens.enrich's default
 
 # Non-ASCII characters that count neither for nor against a reading: spaces, punctuation,
 # symbols, emoji, combining marks (their presence says nothing about the encoding).
