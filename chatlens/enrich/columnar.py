@@ -5,7 +5,7 @@ zero-width removal, apostrophes, URLs (one RE2 pass that marks them), lowercase 
 run on the column. RE2 has no lookaround and its ``\\w``/``\\s`` are ASCII, so the classes are
 built from Python's own (:func:`py_class`) and the rows RE2 cannot do exactly go to
 :func:`~chatlens.enrich.text.prepare` instead: a zero-width joiner (its rule looks around),
-a character Arrow lowercases or normalises differently from Python (final sigma, ``İ``, Unicode
+a character Arrow lowercases differently from Python (final sigma, ``İ``, Unicode
 version gaps), a URL that Python's scan rejects (its punctuation runs into a character), a NUL
 (used as the marker). The result equals ``prepare(text, fold=False)`` row by row.
 """
@@ -81,14 +81,12 @@ def _arrow(func: Callable[[pa.Array], pa.Array]) -> Callable[[str], str]:
 
 @lru_cache(maxsize=1)
 def _python_only() -> str:
-    """RE2 class of characters whose NFKC or lowercase Arrow gives differently from Python."""
+    """RE2 class of characters Arrow lowercases differently from Python, the final-sigma
+    candidate (Python looks at its neighbours), the joiner (its rule looks around), the marker."""
     chars = _all_chars()
-    odd = {"\u03a3", "\u200d", "\x00"}  # final sigma (context), the joiner rule, the marker
-    for py, arrow in ((str.lower, pc.utf8_lower),
-                      (lambda s: unicodedata.normalize("NFKC", s),
-                       lambda a: pc.utf8_normalize(a, "NFKC"))):
-        odd.update(c for c, x, y in zip(chars, _mapped(py, chars), _mapped(_arrow(arrow), chars),
-                                        strict=True) if x != y)
+    odd = {"\u03a3", "\u200d", "\x00"}
+    odd.update(c for c, x, y in zip(chars, _mapped(str.lower, chars),
+                                    _mapped(_arrow(pc.utf8_lower), chars), strict=True) if x != y)
     return _ranges(sorted(odd))
 
 
@@ -146,7 +144,9 @@ def prepare_column(texts: pa.Array | pa.ChunkedArray) -> tuple[pa.Array, pa.List
         texts, f"[{_python_only()}{_nfkc_may_change()}{_ZW[1:-1]}{_APOS[1:-1]}]"))
     t = texts
     if rare.size:
-        sub = pc.utf8_normalize(texts.take(pa.array(rare)), "NFKC")
+        # NFKC in Python (C speed, and Arrow's utf8proc is slower and may be another version)
+        sub = pa.array([unicodedata.normalize("NFKC", x)
+                        for x in texts.take(pa.array(rare)).to_pylist()], pa.string())
         sub = pc.replace_substring_regex(sub, _ZW, "")
         sub = pc.replace_substring_regex(sub, _APOS, "'")
         # before or after NFKC, a character Arrow handles differently from Python
