@@ -119,7 +119,7 @@ def _url_patterns() -> tuple[str, str]:
     body = f"(?:{run}*[^{s}<>\"«»{_TRAIL}]|{run})"
     prefix = "(?i:https?://|www\\.|(?:t|telegram)\\.me/)"
     slow = (f"(?i:https?://|www\\.|\\.me/){run}+(?:[<>\"«]|»[{_TRAIL}]*[^{s}{_TRAIL}])"
-            f"|[{w}.](?i:t|telegram)\\.me/")
+            f"|[{w}.](?i:(?:t|telegram)\\.me/)")
     return prefix + body, slow
 
 

@@ -7,7 +7,6 @@ from typing import Any
 
 import numpy as np
 import pyarrow as pa
-
 import pyarrow.compute as pc
 
 from chatlens.enrich.chunks import chunk_features, lemmas_for

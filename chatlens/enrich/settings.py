@@ -8,7 +8,9 @@ from dataclasses import asdict, dataclass
 
 # v2: Cyrillic languages without their marker letters are ruled out (see .lid); URLs with
 # capitalised prefixes (Http://, Www.) are found, which changes norm and lemmas
-ENRICH_VERSION = "enrich.v2"
+# v3: only the places where a URL was found become <url> (not every copy of its text, which
+# left "/5" of "t.me/a/5" behind when "t.me/a" was also in the message)
+ENRICH_VERSION = "enrich.v3"
 
 DEFAULT_LANGUAGES: tuple[str, ...] = ("ru", "uk", "en", "ka", "kk", "hy", "be")
 
