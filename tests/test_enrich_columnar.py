@@ -68,7 +68,6 @@ def test_chunk_cache_carries_over_batches_and_starts_over_past_its_limit(
     first = enrich_table(table, S)
     assert enrich_table(table, S).equals(first)  # every chunk and token from the caches now
     monkeypatch.setattr(chunk_cache, "CHUNK_LIMIT", 5)
-    monkeypatch.setattr(chunk_cache, "LEMMA_LIMIT", 5)
     assert enrich_table(table.slice(3), S).equals(first.slice(3))
     assert enrich_table(table, S).equals(first)
 

@@ -47,9 +47,17 @@ class _Store:
         default_factory=lambda: {f: np.zeros(0, dtype=np.int64) for f in FEATURES})
     starts: dict[str, Ints] = field(
         default_factory=lambda: {f: np.zeros(0, dtype=np.int64) for f in FEATURES})
+    #: per dictionary, a lemma for each token in ``values["tokens"]`` (null until needed), and
+    #: per entry whether its tokens have them
+    lemmas: dict[str, pa.Array] = field(default_factory=dict)
+    lemmatised: dict[str, NDArray[np.bool_]] = field(default_factory=dict)
 
     def add(self, chunks: list[str]) -> None:
         done = [_features(c) for c in chunks]
+        n_tok = sum(len(d[1][0]) for d in done)
+        for g in self.lemmas:
+            self.lemmas[g] = pa.concat_arrays([self.lemmas[g], pa.nulls(n_tok, pa.string())])
+            self.lemmatised[g] = np.concatenate([self.lemmatised[g], np.zeros(len(done), bool)])
         self.keys = pa.concat_arrays([self.keys, pa.array(chunks, pa.string())])
         self.folded = np.concatenate([self.folded, np.fromiter((d[0] for d in done), bool,
                                                                len(done))])
@@ -63,6 +71,25 @@ class _Store:
                 [self.starts[name], base + np.cumsum(lens) - lens])
             self.lengths[name] = np.concatenate([self.lengths[name], lens])
 
+    def lemma_values(self, dict_lang: str, entries: Ints) -> pa.Array:
+        """The lemmas aligned with ``values["tokens"]``, with those of ``entries`` (ascending)
+        filled in: pymorphy3 is asked (through its per-token cache) only for new entries."""
+        n_tok = len(self.values["tokens"])
+        lem = self.lemmas.get(dict_lang, pa.nulls(n_tok, pa.string()))
+        done = self.lemmatised.setdefault(dict_lang, np.zeros(len(self.keys), dtype=bool))
+        todo = entries[~done[entries]]
+        if todo.size:
+            _, pos = _positions(todo, np.array([0, todo.size]), self.lengths["tokens"],
+                                self.starts["tokens"])
+            words = self.values["tokens"].take(pa.array(pos)).to_pylist()
+            mask = np.zeros(n_tok, dtype=bool)
+            mask[pos] = True
+            lem = pc.replace_with_mask(lem, pa.array(mask),
+                                       pa.array(lemmatize_tokens(words, dict_lang), pa.string()))
+            done[todo] = True
+        self.lemmas[dict_lang] = lem
+        return lem
+
 
 _STORE = _Store()
 
@@ -70,13 +97,17 @@ _STORE = _Store()
 @dataclass(frozen=True, slots=True)
 class ChunkFeatures:
     """Per text: list arrays of tokens, emoji, mentions and hashtags, and whether homoglyph
-    folding changed the text."""
+    folding changed the text; and where its chunks and tokens are in the cache."""
 
     tokens: pa.ListArray
     emoji: pa.ListArray
     mentions: pa.ListArray
     hashtags: pa.ListArray
     folded: NDArray[np.bool_]
+    store: _Store
+    occ: Ints  # cache entry of each chunk occurrence
+    row_offs: Ints  # per text, its first chunk occurrence (n + 1)
+    token_pos: Ints  # per token, its position in the cache's token values
 
 
 def chunk_features(norms: pa.Array) -> ChunkFeatures:
@@ -96,21 +127,24 @@ def chunk_features(norms: pa.Array) -> ChunkFeatures:
         ids = pc.index_in(distinct, value_set=_STORE.keys)
     occ = np.asarray(ids, dtype=np.int64)[np.asarray(enc.indices, dtype=np.int64)]
     st = _STORE
-    lists = {f: _gather(occ, row_offs, st.lengths[f], st.starts[f], st.values[f])
-             for f in FEATURES}
-    return ChunkFeatures(**lists, folded=_any_per_row(st.folded[occ], row_offs))
+    lists, pos = {}, {}
+    for f in FEATURES:
+        bounds, pos[f] = _positions(occ, row_offs, st.lengths[f], st.starts[f])
+        lists[f] = pa.ListArray.from_arrays(pa.array(bounds, pa.int32()),
+                                            st.values[f].take(pa.array(pos[f])))
+    return ChunkFeatures(**lists, folded=_any_per_row(st.folded[occ], row_offs), store=st,
+                         occ=occ, row_offs=row_offs, token_pos=pos["tokens"])
 
 
-def _gather(occ: Ints, row_offs: Ints, lengths: Ints, starts: Ints,
-            values: pa.Array) -> pa.ListArray:
-    """Per row, the lists of its chunk occurrences ``occ`` (entry ids) joined in order."""
+def _positions(occ: Ints, row_offs: Ints, lengths: Ints, starts: Ints) -> tuple[Ints, Ints]:
+    """Per row the bounds, and per item the position in the cache's values, of the lists of
+    the row's chunk occurrences ``occ`` (entry ids) joined in order."""
     occ_len = lengths[occ]
     occ_end = np.cumsum(occ_len)
     total = int(occ_end[-1]) if occ_end.size else 0
     pos = np.arange(total, dtype=np.int64)
     pos += np.repeat(starts[occ] - (occ_end - occ_len), occ_len)
-    bounds = np.concatenate([[0], occ_end])[row_offs]
-    return pa.ListArray.from_arrays(pa.array(bounds, pa.int32()), values.take(pa.array(pos)))
+    return np.concatenate([[0], occ_end])[row_offs], pos
 
 
 def _any_per_row(flags: NDArray[np.bool_], offsets: Ints) -> NDArray[np.bool_]:
@@ -118,55 +152,23 @@ def _any_per_row(flags: NDArray[np.bool_], offsets: Ints) -> NDArray[np.bool_]:
     return np.asarray(cum[offsets[1:]] - cum[offsets[:-1]] > 0)
 
 
-@dataclass(slots=True)
-class _Lemmas:
-    """One dictionary's lemmas of the tokens seen so far, as two aligned Arrow arrays."""
-
-    tokens: pa.Array = field(default_factory=lambda: pa.array([], pa.string()))
-    lemmas: pa.Array = field(default_factory=lambda: pa.array([], pa.string()))
-
-    def of(self, tokens: pa.Array, dict_lang: str) -> pa.Array:
-        at = pc.index_in(tokens, value_set=self.tokens)
-        if at.null_count:
-            new = tokens.filter(pc.is_null(at))
-            if len(self.tokens) + len(new) > LEMMA_LIMIT:
-                self.tokens, self.lemmas = pa.array([], pa.string()), pa.array([], pa.string())
-            words = new.to_pylist()
-            self.tokens = pa.concat_arrays([self.tokens, new])
-            self.lemmas = pa.concat_arrays(
-                [self.lemmas, pa.array(lemmatize_tokens(words, dict_lang), pa.string())])
-            at = pc.index_in(tokens, value_set=self.tokens)
-        return self.lemmas.take(at)
-
-
-LEMMA_LIMIT = 1_000_000  # tokens kept per dictionary and process
-_LEMMAS: dict[str, _Lemmas] = {}
-
-
-def lemmas_for(tokens: pa.ListArray, langs: pa.Array) -> pa.ListArray:
+def lemmas_for(feats: ChunkFeatures, langs: pa.Array) -> pa.ListArray:
     """One lemma per token, each message read with its language's dictionary (see
-    :func:`~chatlens.enrich.morph.morph_dict`): per dictionary, the distinct tokens of its
-    messages are looked up in the process's lemma table, and only new ones go to pymorphy3."""
-    offs = np.asarray(tokens.offsets, dtype=np.int64)
-    flat = tokens.flatten()
+    :func:`~chatlens.enrich.morph.morph_dict`); the cache keeps them per chunk and dictionary,
+    so only chunks new to a dictionary go to pymorphy3."""
+    st = feats.store
     fallback = morph_dict("und")
     dict_enc = pc.dictionary_encode(pc.if_else(
         pc.is_in(langs, value_set=pa.array(MORPH_LANGS)), langs, fallback))
-    groups = dict_enc.dictionary.to_pylist()
-    if len(groups) <= 1:
-        g = groups[0] if groups else fallback
-        return pa.ListArray.from_arrays(tokens.offsets, _lemmas_of(flat, g))
-    parent = np.repeat(np.asarray(dict_enc.indices, dtype=np.int64), np.diff(offs))
-    order = np.argsort(parent, kind="stable")
-    parts = []
-    for k, g in enumerate(groups):
-        parts.append(_lemmas_of(flat.take(pa.array(order[parent[order] == k])), g))
-    back = np.empty_like(order)
-    back[order] = np.arange(order.size)
-    return pa.ListArray.from_arrays(tokens.offsets, pa.concat_arrays(parts).take(pa.array(back)))
-
-
-def _lemmas_of(flat: pa.Array, dict_lang: str) -> pa.Array:
-    enc = pc.dictionary_encode(flat)
-    table = _LEMMAS.setdefault(dict_lang, _Lemmas())
-    return table.of(enc.dictionary, dict_lang).take(enc.indices)
+    groups = dict_enc.dictionary.to_pylist() or [fallback]
+    offsets = feats.tokens.offsets
+    if len(groups) == 1:
+        vals = st.lemma_values(groups[0], np.unique(feats.occ))
+        return pa.ListArray.from_arrays(offsets, vals.take(pa.array(feats.token_pos)))
+    row_group = np.asarray(dict_enc.indices, dtype=np.int64)
+    occ_group = np.repeat(row_group, np.diff(feats.row_offs))
+    tables = [st.lemma_values(g, np.unique(feats.occ[occ_group == k]))
+              for k, g in enumerate(groups)]
+    tok_group = np.repeat(row_group, np.diff(np.asarray(offsets, dtype=np.int64)))
+    take = feats.token_pos + tok_group * len(st.values["tokens"])
+    return pa.ListArray.from_arrays(offsets, pa.concat_arrays(tables).take(pa.array(take)))

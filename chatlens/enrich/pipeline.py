@@ -126,7 +126,7 @@ def _enrich_fast(texts: pa.Array | pa.ChunkedArray, settings: EnrichSettings) ->
     norms, urls = prepare_column(texts)
     langs, scores = _detect(norms, settings)
     feats = chunk_features(norms)
-    lemmas = lemmas_for(feats.tokens, langs)
+    lemmas = lemmas_for(feats, langs)
     folded = np.flatnonzero(feats.folded)
     if folded.size:
         mask = np.zeros(len(norms), dtype=bool)
