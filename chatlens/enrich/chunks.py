@@ -163,12 +163,19 @@ def lemmas_for(feats: ChunkFeatures, langs: pa.Array) -> pa.ListArray:
     groups = dict_enc.dictionary.to_pylist() or [fallback]
     offsets = feats.tokens.offsets
     if len(groups) == 1:
-        vals = st.lemma_values(groups[0], np.unique(feats.occ))
+        vals = st.lemma_values(groups[0], _entry_set(feats.occ, len(st.keys)))
         return pa.ListArray.from_arrays(offsets, vals.take(pa.array(feats.token_pos)))
     row_group = np.asarray(dict_enc.indices, dtype=np.int64)
     occ_group = np.repeat(row_group, np.diff(feats.row_offs))
-    tables = [st.lemma_values(g, np.unique(feats.occ[occ_group == k]))
+    tables = [st.lemma_values(g, _entry_set(feats.occ[occ_group == k], len(st.keys)))
               for k, g in enumerate(groups)]
-    tok_group = np.repeat(row_group, np.diff(np.asarray(offsets, dtype=np.int64)))
+    tok_group = np.repeat(row_group, np.diff(np.asarray(offsets, dtype=np.int64)).astype(np.int64))
     take = feats.token_pos + tok_group * len(st.values["tokens"])
     return pa.ListArray.from_arrays(offsets, pa.concat_arrays(tables).take(pa.array(take)))
+
+
+def _entry_set(occ: Ints, n: int) -> Ints:
+    """The distinct entry ids of ``occ``, ascending (no sort: a mark per entry)."""
+    seen = np.zeros(n, dtype=bool)
+    seen[occ] = True
+    return np.flatnonzero(seen)

@@ -141,10 +141,11 @@ def _enrich_fast(texts: pa.Array | pa.ChunkedArray, settings: EnrichSettings) ->
 
 def _detect(norms: pa.Array, settings: EnrichSettings) -> tuple[pa.Array, pa.Array]:
     """Language and score of each text; a text repeated in the batch is classified once."""
-    enc = pc.dictionary_encode(norms)
-    found = detect_batch(enc.dictionary.to_pylist(), settings.languages, settings.min_chars,
+    first: dict[str, int] = {}  # text → its index among the distinct texts
+    codes = [first.setdefault(t, len(first)) for t in norms.to_pylist()]
+    found = detect_batch(list(first), settings.languages, settings.min_chars,
                          settings.lid_chars)
-    take = enc.indices
+    take = pa.array(codes, pa.int64())
     return (pa.array([f[0] for f in found], pa.string()).take(take),
             pa.array([f[1] for f in found], pa.float32()).take(take))
 
