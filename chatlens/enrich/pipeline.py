@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import gc
+import time
 from typing import Any
 
 import numpy as np
@@ -82,7 +83,8 @@ def _list_array(rows: list[list[str]]) -> pa.ListArray:
     return pa.ListArray.from_arrays(pa.array(offsets, pa.int32()), pa.array(flat, pa.string()))
 
 
-def enrich_table(table: pa.Table | pa.RecordBatch, settings: EnrichSettings) -> pa.Table:
+def enrich_table(table: pa.Table | pa.RecordBatch, settings: EnrichSettings,
+                 timings: dict[str, float] | None = None) -> pa.Table:
     """Enrich a table with ``uid`` and ``text`` columns: one output row per input row, same order.
 
     Pure and picklable (module-level; caches and models are loaded lazily per process), so it can
@@ -90,8 +92,9 @@ def enrich_table(table: pa.Table | pa.RecordBatch, settings: EnrichSettings) -> 
     The result equals :func:`enrich_text` row by row (``lang_score`` to float32 rounding). With
     the ``fast`` tokenizer the work is columnar: :func:`~.columnar.prepare_column`, language ID
     once per distinct text, :func:`~.chunks.chunk_features` (Python per new whitespace chunk
-    only), :func:`~.chunks.lemmas_for` (per distinct token) and
+    only), :func:`~.chunks.lemmas_for` (cached per chunk and dictionary) and
     :func:`~.place_batch.place_lists` (only around tokens that can start a place name).
+    ``timings``, when given, gets the seconds of each of those steps added to it.
     """
     texts = table.column("text")
     uid = table.column("uid")
@@ -101,7 +104,7 @@ def enrich_table(table: pa.Table | pa.RecordBatch, settings: EnrichSettings) -> 
     gc.disable()  # millions of short lists, no cycles: the cyclic GC would only rescan them
     try:
         if settings.tokenizer == "fast":
-            arrays = _enrich_fast(texts, settings)
+            arrays = _enrich_fast(texts, settings, timings if timings is not None else {})
         else:
             arrays = _enrich_rows(texts.to_pylist(), settings)
     finally:
@@ -122,11 +125,17 @@ def _enrich_rows(texts: list[str | None], settings: EnrichSettings) -> list[pa.A
             for f in ENRICH_SCHEMA if f.name != "uid"]
 
 
-def _enrich_fast(texts: pa.Array | pa.ChunkedArray, settings: EnrichSettings) -> list[pa.Array]:
+def _enrich_fast(texts: pa.Array | pa.ChunkedArray, settings: EnrichSettings,
+                 timings: dict[str, float]) -> list[pa.Array]:
+    clock = _Clock(timings)
     norms, urls = prepare_column(texts)
+    clock("prepare")
     langs, scores = _detect(norms, settings)
+    clock("language")
     feats = chunk_features(norms)
+    clock("chunks")
     lemmas = lemmas_for(feats, langs)
+    clock("lemmas")
     folded = np.flatnonzero(feats.folded)
     if folded.size:
         mask = np.zeros(len(norms), dtype=bool)
@@ -135,8 +144,21 @@ def _enrich_fast(texts: pa.Array | pa.ChunkedArray, settings: EnrichSettings) ->
             [fold_homoglyphs(x) for x in norms.take(pa.array(folded)).to_pylist()], pa.string()))
     places = (place_lists(feats.tokens, lemmas) if settings.places
               else pa.array([[]] * len(norms), _STR_LIST))
+    clock("places")
     return [langs, scores, norms, lemmas, urls, feats.mentions, feats.hashtags, feats.emoji,
             places]
+
+
+class _Clock:
+    """Adds the seconds since the last call to ``timings[step]``."""
+
+    def __init__(self, timings: dict[str, float]) -> None:
+        self.timings, self.last = timings, time.perf_counter()
+
+    def __call__(self, step: str) -> None:
+        now = time.perf_counter()
+        self.timings[step] = self.timings.get(step, 0.0) + now - self.last
+        self.last = now
 
 
 def _detect(norms: pa.Array, settings: EnrichSettings) -> tuple[pa.Array, pa.Array]:
