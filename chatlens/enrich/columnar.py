@@ -154,16 +154,12 @@ def prepare_column(texts: pa.Array | pa.ChunkedArray) -> tuple[pa.Array, pa.List
             pc.match_substring_regex(texts.take(pa.array(rare)), python_only),
             pc.match_substring_regex(sub, python_only)), dtype=bool)
         t = _put(t, rare, sub)
-    urls = pa.array([[]] * n, _STR_LIST)
-    url_rows = _where(pc.match_substring_regex(t, r"(?i)://|www\.|\.me/"))
+    # URLs: one pass marks them (NUL before and after), one takes the marked text out
     mark, inexact = _url_patterns()
-    if url_rows.size:
-        sub = t.take(pa.array(url_rows))
-        slow[url_rows] |= np.asarray(pc.match_substring_regex(sub, inexact), dtype=bool)
-        marked = pc.replace_substring_regex(sub, mark, "\x00\\0\x00")
-        urls = _scatter_lists(urls, url_rows, _odd_items(pc.split_pattern(marked, "\x00")))
-        t = _put(t, url_rows,
-                 pc.replace_substring_regex(marked, "\x00[^\x00]*\x00", f" {URL_TOKEN} "))
+    slow |= np.asarray(pc.match_substring_regex(t, inexact), dtype=bool)
+    marked = pc.replace_substring_regex(t, mark, "\x00\\0\x00")
+    urls = _odd_items(pc.split_pattern(marked, "\x00"))
+    t = pc.replace_substring_regex(marked, "\x00[^\x00]*\x00", f" {URL_TOKEN} ")
     t = pc.replace_substring(pc.utf8_lower(t), "ё", "е")
     slow_rows = np.flatnonzero(slow)
     if slow_rows.size:  # exact, in Python
