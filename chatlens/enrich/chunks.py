@@ -47,6 +47,7 @@ class _Store:
         default_factory=lambda: {f: np.zeros(0, dtype=np.int64) for f in FEATURES})
     starts: dict[str, Ints] = field(
         default_factory=lambda: {f: np.zeros(0, dtype=np.int64) for f in FEATURES})
+    extras: NDArray[np.bool_] = field(default_factory=lambda: np.zeros(0, dtype=bool))
     #: per dictionary, a lemma for each token in ``values["tokens"]`` (null until needed), and
     #: per entry whether its tokens have them
     lemmas: dict[str, pa.Array] = field(default_factory=dict)
@@ -70,6 +71,7 @@ class _Store:
             self.starts[name] = np.concatenate(
                 [self.starts[name], base + np.cumsum(lens) - lens])
             self.lengths[name] = np.concatenate([self.lengths[name], lens])
+        self.extras = np.asarray(sum(self.lengths[f] for f in FEATURES[1:]) > 0, dtype=bool)
 
     def lemma_values(self, dict_lang: str, entries: Ints) -> pa.Array:
         """The lemmas aligned with ``values["tokens"]``, with those of ``entries`` (ascending)
@@ -127,13 +129,18 @@ def chunk_features(norms: pa.Array) -> ChunkFeatures:
         ids = pc.index_in(distinct, value_set=_STORE.keys)
     occ = np.asarray(ids, dtype=np.int64)[np.asarray(enc.indices, dtype=np.int64)]
     st = _STORE
-    lists, pos = {}, {}
-    for f in FEATURES:
-        bounds, pos[f] = _positions(occ, row_offs, st.lengths[f], st.starts[f])
+    bounds, token_pos = _positions(occ, row_offs, st.lengths["tokens"], st.starts["tokens"])
+    lists = {"tokens": pa.ListArray.from_arrays(pa.array(bounds, pa.int32()),
+                                                st.values["tokens"].take(pa.array(token_pos)))}
+    # emoji, mentions and hashtags are rare: gather them from the occurrences that have any
+    some = np.flatnonzero(st.extras[occ])
+    cum = np.concatenate([[0], np.cumsum(st.extras[occ], dtype=np.int64)])
+    for f in FEATURES[1:]:
+        bounds, pos = _positions(occ[some], cum[row_offs], st.lengths[f], st.starts[f])
         lists[f] = pa.ListArray.from_arrays(pa.array(bounds, pa.int32()),
-                                            st.values[f].take(pa.array(pos[f])))
+                                            st.values[f].take(pa.array(pos)))
     return ChunkFeatures(**lists, folded=_any_per_row(st.folded[occ], row_offs), store=st,
-                         occ=occ, row_offs=row_offs, token_pos=pos["tokens"])
+                         occ=occ, row_offs=row_offs, token_pos=token_pos)
 
 
 def _positions(occ: Ints, row_offs: Ints, lengths: Ints, starts: Ints) -> tuple[Ints, Ints]:
