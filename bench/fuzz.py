@@ -28,6 +28,7 @@ every distinct crash is saved with the input that caused it under bench/out/fuzz
 from __future__ import annotations
 
 import argparse
+import json
 import random
 import sys
 import tempfile
@@ -155,9 +156,12 @@ def _work(job: tuple[str, int, int, int, float, int, str]) -> dict:
                     if bad[:100] not in full_bad:
                         full_bad[bad[:100]] = i
                         (outdir / f"full-{target}-{seed}-{i}.bin").write_bytes(data)
-    return {"target": target, "counts": dict(c), "refusals": sorted(refusals),
-            "crashes": crashes, "full_bad": full_bad, "slowest": slowest,
-            "seconds": time.perf_counter() - t0}
+    result = {"target": target, "counts": dict(c), "refusals": sorted(refusals),
+              "crashes": crashes, "full_bad": full_bad, "slowest": slowest,
+              "seconds": time.perf_counter() - t0}
+    # each finished share is kept, so a long run stopped part-way still has its figures
+    (outdir / f"share-{target}-{seed}.json").write_text(json.dumps(result))
+    return result
 
 
 def _scratch() -> str | None:

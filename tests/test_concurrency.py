@@ -179,6 +179,32 @@ def test_label_import_does_not_take_the_main_write_lock(root: Path, holder: Hold
         assert any(r["command"] == "label import" for r in p.runs(50))
 
 
+def test_reading_commands_work_during_a_write_and_leave_the_main_file_alone(
+        root: Path, holder: Holder, tmp_path: Path) -> None:
+    """estimate, claims check and export only read: they run while another command writes,
+    log their runs in the label store, and publish no new copy of the main file."""
+    from chatlens import Project
+
+    main = root / snapshot.DB_NAME
+    before = main.stat().st_mtime_ns
+    fast = {**ENV, "CHATLENS_LOCK_WAIT": "1"}
+    out = cli("estimate", "--measure", "border_crossing", "--value", "yes", "--json",
+              "--project", str(root), env=fast)
+    assert out.returncode == 0, out.stderr
+    (row,) = json.loads(out.stdout)
+    out = cli("claims", "check", "builtin:exodus-2022", "--json", "--project", str(root),
+              env=fast)
+    assert out.returncode == 0, out.stderr
+    out = cli("export", "-o", str(tmp_path / "m.jsonl"), "--project", str(root), env=fast)
+    assert out.returncode == 0, out.stderr
+    assert holder.proc.poll() is None  # the writer held the project throughout
+    assert main.stat().st_mtime_ns == before
+    holder.finish()
+    with Project.open(root, read_only=True) as p:
+        runs = {r["run_id"]: r["command"] for r in p.runs(50)}
+    assert runs[row["run_id"]] == "estimate" and "export" in runs.values()
+
+
 def test_browsing_at_5_requests_a_second_does_not_keep_a_writer_out(
         root: Path, server: Server, tmp_path: Path) -> None:
     stop = threading.Event()

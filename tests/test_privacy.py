@@ -162,7 +162,7 @@ def test_export_masks_every_format_and_reveal_is_recorded(mixed: Path, tmp_path:
             assert "https://linkedin.com/jobs/view/3712345678" in blob
             assert "Book Club" in blob  # a group keeps its title
         p.export(tmp_path / "raw.jsonl", reveal=True)
-        runs = p.store.runs(2)
+        runs = p.runs(2)
     raw = (tmp_path / "raw.jsonl").read_text(encoding="utf-8")
     assert "anna smith" in raw and "anna@example.com" in raw
     assert json.loads(runs[0]["params"])["reveal"] is True
@@ -178,7 +178,7 @@ def test_search_and_evidence_cli_mask_unless_reveal(mixed: Path) -> None:
     res = run("search", "границы", "--reveal", "--json", "--project", str(mixed))
     assert "Anna Smith" in res.stdout and "765-43-21" in res.stdout
     with Project.open(mixed, read_only=True) as p:
-        assert any(json.loads(r["params"]).get("reveal") for r in p.store.runs(5)
+        assert any(json.loads(r["params"]).get("reveal") for r in p.runs(5)
                    if r["command"] == "search")
 
 
@@ -235,6 +235,37 @@ def test_forget_author_erases_text_from_every_file_and_logs_no_content(tmp_path:
     assert _bytes_found(root, "Zed Planter") == {}
     assert last["command"] == "forget" and last["status"] == "complete"
     assert key not in last["params"] + last["manifest"] and PLANT not in last["manifest"]
+
+
+def test_forget_keeps_the_writer_lock_and_refreshes_the_readers_copy(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The rewrite swaps the database file: no other writer may get in between, and the
+    snapshot readers open must not keep the erased rows until the command ends."""
+    from chatlens.project.forget import forget
+    from chatlens.store import snapshot
+
+    src = tmp_path / "WhatsApp Chat with Carl.txt"
+    src.write_text(f"20/01/2019, 11:23 - Zed Planter: hello {PLANT} one\n"
+                   "20/01/2019, 11:24 - Carl: ok fine\n", encoding="utf-8")
+    root = tmp_path / "proj"
+    with Project.init(root) as p:
+        p.ingest([src])
+    assert PLANT.encode() in (root / snapshot.SNAPSHOT_NAME).read_bytes()
+    held: list[bool] = []
+    real_replace = os.replace
+
+    def replace(a: str | Path, b: str | Path) -> None:
+        held.append(snapshot.writer(root) is not None)  # seen from another file description
+        real_replace(a, b)
+
+    monkeypatch.setattr(os, "replace", replace)
+    with Project.open(root) as p:
+        key = p.store.con.execute("SELECT author_key FROM identities "
+                                  "WHERE display_name = 'Zed Planter'").fetchall()[0][0]
+        forget(p, author=key)
+        assert PLANT.encode() not in (root / snapshot.SNAPSHOT_NAME).read_bytes()
+    assert held and all(held)
+    assert _bytes_found(root, PLANT) == {}
 
 
 def test_forget_source_then_reingest_with_another_encoding(tmp_path: Path) -> None:

@@ -57,8 +57,12 @@ def emit_json(data: Any) -> None:
 
 
 @contextmanager
-def opened(project_dir: Path | None, read_only: bool = False) -> Iterator[Project]:
-    proj = Project.open(project_dir or default_project_dir(), read_only=read_only)
+def opened(project_dir: Path | None, read_only: bool = False,
+           record_runs: bool | None = None) -> Iterator[Project]:
+    """The project for one command; ``read_only`` with ``record_runs``: a reading command whose
+    run is logged in the label store (it works while another command writes)."""
+    proj = Project.open(project_dir or default_project_dir(), read_only=read_only,
+                        record_runs=record_runs)
     if proj.store.from_snapshot and (writing := proj.store.writer()) is not None:
         from chatlens.store.snapshot import published
 
@@ -220,7 +224,7 @@ def export(fmt: str | None, output: Path | None, reveal: bool, project_dir: Path
            as_json: bool) -> None:
     """Export messages with pseudonymised authors and 1:1 chats, phone numbers, e-mails and
     names in service texts masked (no original records)."""
-    with opened(project_dir) as proj:
+    with opened(project_dir, read_only=True, record_runs=True) as proj:
         if output is None:
             output = proj.root / f"messages.{fmt or 'parquet'}"
         n = proj.export(output, fmt, reveal=reveal)
@@ -334,7 +338,7 @@ def parquet_export(uri: str, codebook_ref: str | None, project_dir: Path | None,
     """Write every message to a dataset partitioned by platform, chat and month at URI (a
     folder or s3://…), with the job for `python -m chatlens.engines.spark URI`. Texts are
     included as stored; authors' identities and original records are not."""
-    with opened(project_dir) as proj:
+    with opened(project_dir, read_only=True, record_runs=True) as proj:
         report = proj.export_dataset(uri, codebook_ref)
     if as_json:
         emit_json(report)
@@ -448,7 +452,7 @@ def search(query: str, measure_value: str | None, limit: int, offset: int, revea
     """Lemma-aware search: every word of QUERY, in any inflected form, highlighted (phone
     numbers, e-mails and 1:1 chats masked unless --reveal)."""
     measure, _, value = (measure_value or "").partition("=")
-    with opened(project_dir, read_only=not reveal) as proj:
+    with opened(project_dir, read_only=True, record_runs=True) as proj:
         rows = proj.search(query, measure or None, value or None, limit, offset, reveal)
     if as_json:
         emit_json(rows)
@@ -832,7 +836,7 @@ def estimate(measure: str, value: str | None, by: str | None, method: str, level
 
     pop = _population(langs, chats, since, until, where)
     samples_ = list(sample_ids) or None
-    with opened(project_dir) as proj:
+    with opened(project_dir, read_only=True, record_runs=True) as proj:
         if split is not None:
             result = compare_periods(proj, measure, value, split.date(), method, level, pop,
                                      samples_, ties)
@@ -915,7 +919,7 @@ def claims_check(path: str, project_dir: Path | None, as_json: bool) -> None:
     """Estimate every claim of PATH (a file or builtin:NAME) and give verdicts by interval."""
     from chatlens.project.claims import check_claims
 
-    with opened(project_dir) as proj:
+    with opened(project_dir, read_only=True, record_runs=True) as proj:
         result = check_claims(proj, path)
     if as_json:
         emit_json(result)
@@ -944,7 +948,7 @@ def evidence(measure: str, value: str, langs: tuple[str, ...], chats: tuple[str,
     matched terms; the same population filter as `estimate` (phone numbers, e-mails and 1:1
     chats masked unless --reveal)."""
     pop = _population(langs, chats, since, until, where)
-    with opened(project_dir, read_only=not reveal) as proj:
+    with opened(project_dir, read_only=True, record_runs=True) as proj:
         rows = proj.evidence(measure, value, pop, limit, reveal)
     if as_json:
         emit_json(rows)

@@ -1,68 +1,85 @@
-"""Place gazetteer: countries, major cities (mapped to their country) and border checkpoints.
+"""Place gazetteer: countries, their cities and regions (each mapped to its country) and border
+checkpoints, read from ``places.tsv`` next to this module.
 
 Names are compiled through the same pipeline as messages (normalise, tokenise, lemmatise with the
 ru, uk and plain-lowercase readings), so "Грузию", "в Грузии", "Грузія" and "Georgia" all give
-``country:GE``. A name starting with ``=`` matches surface tokens only (no lemmas), for names whose
-lemma is a common word ("Бугристое" → "бугристый"). Places only: nationality adjectives and
-demonyms are deliberately absent (the codebook must not infer ethnicity).
+``country:GE``, and "в Донецке", "Белгородской области", "Запорізька область" give ``country:UA``
+or ``country:RU``. Output ids are ``country:XX`` (ISO 3166-1 alpha-2) and ``checkpoint:NAME``; a
+city or region yields its country's id only, never a finer one. A name starting with ``=``
+is not lemmatised, for names whose lemma is a common word ("Бугристое" → "бугристый"): it
+matches a message word that is, or lemmatises to, that exact form. A name ending in "область"
+also matches the abbreviation "обл". Places only: nationality adjectives and demonyms are
+deliberately absent (the codebook must not infer ethnicity).
 """
 
 from __future__ import annotations
 
+import hashlib
+import json
 from functools import lru_cache
+from importlib.resources import files
 
-PLACES: dict[str, str] = {
-    "country:GE": "Грузия|Грузія|Georgia|Сакартвело|Тбилиси|Тбілісі|Tbilisi|Батуми|Батумі|Batumi"
-    "|Кутаиси|Кутаїсі|Kutaisi",
-    "country:KZ": "Казахстан|Kazakhstan|Qazaqstan|Алматы|Алмати|Алма-Ата|Almaty|Астана|Astana"
-    "|Нур-Султан|Уральск|Уральськ|Актобе|Шымкент|Караганда|Усть-Каменогорск",
-    "country:AM": "Армения|Вірменія|Armenia|Ереван|Єреван|Yerevan|Гюмри|Gyumri",
-    "country:KG": "Киргизия|Кыргызстан|Киргизстан|Киргизія|Kyrgyzstan|Бишкек|Бішкек|Bishkek",
-    "country:MN": "Монголия|Монголія|Mongolia|Улан-Батор|Ulaanbaatar",
-    "country:FI": "Финляндия|Фінляндія|Finland|Суоми|Хельсинки|Гельсінкі|Helsinki|Лаппеенранта",
-    "country:TR": "Турция|Туреччина|Turkey|Türkiye|Стамбул|Istanbul|Анталья|Анталія|Antalya"
-    "|Анкара|Ankara|Измир",
-    "country:RS": "Сербия|Сербія|Serbia|Белград|Белград|Belgrade|Нови-Сад|Novi Sad",
-    "country:IL": "Израиль|Ізраїль|Israel|Тель-Авив|Тель-Авів|Tel Aviv|Иерусалим|Єрусалим"
-    "|Jerusalem|Хайфа|Haifa",
-    "country:AE": "ОАЭ|ОАЕ|UAE|Эмираты|Емірати|Объединенные Арабские Эмираты|Дубай|Дубаї|Dubai"
-    "|Абу-Даби|Абу-Дабі|Abu Dhabi",
-    "country:UZ": "Узбекистан|Uzbekistan|Ташкент|Tashkent|Самарканд|Samarkand",
-    "country:ME": "Черногория|Чорногорія|Montenegro|Подгорица|Podgorica|Будва|Budva",
-    "country:RU": "Россия|Росія|Russia|РФ|Российская Федерация|Москва|Moscow|Санкт-Петербург"
-    "|Петербург|Питер|Saint Petersburg",
-    "country:UA": "Украина|Україна|Ukraine|Киев|Київ|Kyiv|Kiev|Харьков|Харків|Одесса|Одеса|Львов"
-    "|Львів",
-    "country:BY": "Беларусь|Белоруссия|Білорусь|Belarus|Минск|Мінськ|Minsk",
-    "checkpoint:upper_lars": "Верхний Ларс|Верхній Ларс|Ларс|Upper Lars|Zemo Larsi|Казбеги",
-    "checkpoint:kyakhta": "Кяхта|Kyakhta",
-    "checkpoint:torfyanovka": "Торфяновка|Торф'янівка|Torfyanovka|Ваалимаа|Vaalimaa",
-    "checkpoint:brusnichnoye": "Брусничное|=брусничном|Нуйямаа|Nuijamaa",
-    "checkpoint:narva_ivangorod": "Ивангород|Івангород|Ivangorod|Нарва|Narva",
-    "checkpoint:bugristoye": "=бугристое|=бугристом|=бугристого|КПП Бугристое|Bugristoye",
-    "checkpoint:salla": "Салла|Salla",
-    "checkpoint:burachki": "Бурачки|Burachki|Terehova",
-    "checkpoint:ubylinka": "Убылинка|Ubylinka|Grebneva",
-    "checkpoint:shumilkino": "Шумилкино|Shumilkino|Лухамаа|Luhamaa",
-}
+from chatlens.errors import ChatlensError
+
+GAZETTEER_FILE = "places.tsv"
+
+
+def parse_places(text: str, source: str = GAZETTEER_FILE) -> dict[str, list[str]]:
+    """Place id → names, from gazetteer text (``id<TAB>name|name…`` lines; ``#`` comments)."""
+    out: dict[str, list[str]] = {}
+    for n, line in enumerate(text.splitlines(), 1):
+        if not line.strip() or line.startswith("#"):
+            continue
+        pid, sep, names = line.partition("\t")
+        kind = pid.partition(":")[0]
+        if not sep or kind not in ("country", "checkpoint") or not names.strip():
+            raise ChatlensError(f"{source} line {n}: expected 'country:XX' or 'checkpoint:NAME',"
+                                " a tab and '|'-separated names; fix that line.")
+        out.setdefault(pid, []).extend(x.strip() for x in names.split("|") if x.strip())
+    return out
+
+
+@lru_cache(maxsize=1)
+def places() -> dict[str, list[str]]:
+    """The built-in gazetteer: place id → names (see ``places.tsv``)."""
+    text = files("chatlens.enrich").joinpath(GAZETTEER_FILE).read_text(encoding="utf-8")
+    return parse_places(text)
+
+
+def gazetteer_digest(table: dict[str, list[str]] | None = None) -> str:
+    """16 hex digits of a gazetteer's content (default: the built-in one); part of the
+    enrichment fingerprint, so stored places are redone when the gazetteer changes."""
+    if table is None:
+        return _builtin_digest()
+    blob = json.dumps(table, sort_keys=True, ensure_ascii=False).encode()
+    return hashlib.blake2b(blob, digest_size=8).hexdigest()
+
+
+@lru_cache(maxsize=1)
+def _builtin_digest() -> str:
+    return gazetteer_digest(places())
+
+
+#: Place id → "|"-joined names (the built-in gazetteer, as :func:`places` gives it).
+PLACES: dict[str, str] = {pid: "|".join(names) for pid, names in places().items()}
 
 
 @lru_cache(maxsize=4)
 def gazetteer(tokenizer: str = "fast") -> dict[str, list[tuple[tuple[str, ...], str]]]:
     """First word → [(word sequence, place id)], longest sequence first, over all readings."""
-    from chatlens.enrich.morph import Lemmatizer
+    from chatlens.enrich.morph import Lemmatizer, lemmatize_tokens
 
     lem = Lemmatizer(tokenizer)
     index: dict[str, list[tuple[tuple[str, ...], str]]] = {}
-    for pid, names in PLACES.items():
-        for name in names.split("|"):
-            if name.startswith("="):
-                readings = {tuple(lem.tokens(name[1:]))}
-            else:
-                toks = tuple(lem.tokens(name))
-                readings = {toks, *(tuple(lem.lemmas(name, lg)) for lg in ("ru", "uk"))}
-            for seq in readings:
-                if seq:
+    for pid, names in places().items():
+        for name in names:
+            toks = lem.tokens(name.removeprefix("="))
+            readings = {tuple(toks)}
+            if not name.startswith("="):  # Lemmatizer.lemmas(name, lg), tokenising once
+                readings.update(tuple(lemmatize_tokens(toks, lg)) for lg in ("ru", "uk"))
+            readings |= {(*seq[:-1], "обл") for seq in readings if seq[-1:] == ("область",)}
+            for seq in sorted(readings):  # a stable order, whatever the hash seed
+                if seq and (seq, pid) not in index.get(seq[0], ()):
                     index.setdefault(seq[0], []).append((seq, pid))
     for entries in index.values():
         entries.sort(key=lambda e: -len(e[0]))
@@ -81,15 +98,16 @@ def find_places(tokens: list[str], lemmas: list[str], tokenizer: str = "fast") -
     if keys.isdisjoint(lemmas) and keys.isdisjoint(tokens):
         return []
     hits = keys.intersection(lemmas).union(keys.intersection(tokens))
+    # the positions where a name may start, in text order, the lemma reading before the token one
+    starts = [(i, 0) for i, w in enumerate(lemmas) if w in hits]
+    starts += [(i, 1) for i, w in enumerate(tokens) if w in hits]
+    starts.sort()
     found: list[str] = []
-    for i in range(len(tokens)):
-        for seqs in (lemmas, tokens):
-            w = seqs[i]
-            if w not in hits:
-                continue
-            for seq, pid in index[w]:
-                if tuple(seqs[i : i + len(seq)]) == seq:
-                    if pid not in found:
-                        found.append(pid)
-                    break
+    for i, kind in starts:
+        seqs = tokens if kind else lemmas
+        for seq, pid in index[seqs[i]]:
+            if tuple(seqs[i : i + len(seq)]) == seq:
+                if pid not in found:
+                    found.append(pid)
+                break
     return found

@@ -42,6 +42,12 @@ class EnrichSettings:
         object.__setattr__(self, "languages", tuple(self.languages))
 
     def fingerprint(self) -> str:
-        """Stable hex digest of all settings (version included); 16 hex chars."""
-        blob = json.dumps(asdict(self), sort_keys=True, separators=(",", ":"))
+        """Stable hex digest of all settings (version included) and, when ``places`` is on, of
+        the gazetteer's content, so that editing ``places.tsv`` redoes enrichment; 16 hex chars."""
+        data = asdict(self)
+        if self.places:
+            from chatlens.enrich.places import gazetteer_digest
+
+            data["gazetteer"] = gazetteer_digest()
+        blob = json.dumps(data, sort_keys=True, separators=(",", ":"))
         return hashlib.blake2b(blob.encode(), digest_size=8).hexdigest()

@@ -71,13 +71,22 @@ def _file_version(ref: str) -> tuple[int, int]:
     return (st.st_mtime_ns, st.st_size)
 
 
+_REVEAL_UNRECORDED = ("Showing raw identities is recorded in the project's runs log; this "
+                      "view records no runs, so it cannot reveal them.")
+
+
 class Project:
     """An open chatlens project. Create with :meth:`init`, open with :meth:`open`."""
 
-    def __init__(self, store: Store, codebook_ref: str | None = None) -> None:
+    def __init__(self, store: Store, codebook_ref: str | None = None,
+                 record_runs: bool | None = None) -> None:
         """``codebook_ref``: the codebook commands use when given none (default: the one the
-        project was last coded with)."""
+        project was last coded with). ``record_runs``: whether reading commands (estimate,
+        export, evidence and search with ``reveal``) log their runs; by default when the store
+        is writable. They log in the label store (:meth:`_side_log`), so a project opened
+        read-only can record them and the main database, and its snapshot, stay as they are."""
         self.store = store
+        self.record_runs = (not store.read_only) if record_runs is None else record_runs
         self.codebook_ref = codebook_ref
         self._labels: LabelStore | None = None
         # () is the project's own; a file is keyed by its path and version on disk
@@ -98,8 +107,16 @@ class Project:
         return cls(Store.create(root))
 
     @classmethod
-    def open(cls, root: str | Path | None = None, read_only: bool = False) -> Project:
-        return cls(Store.open(root if root is not None else default_project_dir(), read_only))
+    def open(cls, root: str | Path | None = None, read_only: bool = False,
+             record_runs: bool | None = None) -> Project:
+        return cls(Store.open(root if root is not None else default_project_dir(), read_only),
+                   record_runs=record_runs)
+
+    def _side_log(self) -> LabelStore:
+        """Where runs that change no data are logged: the label store, which never waits for
+        the main database's writer (so ``estimate`` runs during an ``ingest``, and a command
+        that only reads publishes no new snapshot of a multi-GB main file)."""
+        return self.labels()
 
     def close(self) -> None:
         """Close the store and the label store; ``with Project.open(...)`` does it for you."""
@@ -362,17 +379,18 @@ class Project:
         from chatlens.project.estimate import estimate
 
         rows = estimate(self, measure, value, by, method, level, population, samples, ties)
-        if self.store.read_only:  # a read-only view (the dashboard, the report) records no run
+        if not self.record_runs:  # a view (the dashboard, the report) records no run
             return rows
         run_id = new_run_id()
         params = {"measure": measure, "value": value, "by": by, "method": method,
                   "level": level, "samples": samples, "ties": ties,
                   "population": (population.as_dict() if population else None)}
-        self.store.start_run(run_id, "estimate", __version__, params)
+        log = self._side_log()
+        log.start_run(run_id, "estimate", __version__, params)
         for r in rows:
             r.run_id = run_id
-        self.store.finish_run(run_id, "complete", {"version": __version__, "params": params,
-                                                   "rows": [r.as_dict() for r in rows]})
+        log.finish_run(run_id, "complete", {"version": __version__, "params": params,
+                                            "rows": [r.as_dict() for r in rows]})
         return rows
 
     def evidence(self, measure: str, value: str, population: Population | None = None,
@@ -459,15 +477,18 @@ class Project:
             fmt = "jsonl"
         run_id = new_run_id()
         params = {"path": str(path), "format": fmt, "reveal": reveal}
-        self.store.start_run(run_id, "export", __version__, params)
+        if reveal and not self.record_runs:
+            raise UsageError(_REVEAL_UNRECORDED)
+        log = self._side_log()
+        log.start_run(run_id, "export", __version__, params)
         masker = self.masker(reveal)
         try:
             n = self.store.export_messages(path, fmt, None if reveal else masker.batch)
         except ChatlensError:
-            self.store.finish_run(run_id, "failed", {})
+            log.finish_run(run_id, "failed", {})
             raise
-        self.store.finish_run(run_id, "complete", {"rows": n, "path": str(path), "format": fmt,
-                                                   "reveal": reveal})
+        log.finish_run(run_id, "complete", {"rows": n, "path": str(path), "format": fmt,
+                                            "reveal": reveal})
         return n
 
     def export_dataset(self, uri: str, codebook: str | Path | None = None) -> dict[str, Any]:
@@ -483,7 +504,8 @@ class Project:
         settings = self.enrich_settings()
         run_id = new_run_id()
         params = {"uri": uri, "codebook": source}
-        self.store.start_run(run_id, "parquet export", __version__, params)
+        log = self._side_log()
+        log.start_run(run_id, "parquet export", __version__, params)
         n = pq.export_messages(self.store, uri)
         models = model_fingerprints(cb, self.root / "models")
         pq.write_job(uri, {"version": __version__, "enrich": asdict(settings),
@@ -493,8 +515,7 @@ class Project:
             pq.copy_folder(str(self.root / "models"), pq.join(uri, "models"))
         report = {"uri": uri, "messages": n, "codebook": cb.name, "fingerprint":
                   settings.fingerprint()}
-        self.store.finish_run(run_id, "complete", {"version": __version__, "params": params,
-                                                   **report})
+        log.finish_run(run_id, "complete", {"version": __version__, "params": params, **report})
         return report
 
     def attach_dataset(self, uri: str) -> dict[str, Any]:
@@ -531,10 +552,10 @@ class Project:
 
     def _record_reveal(self, command: str, params: dict[str, Any]) -> None:
         """Record in the runs log that a read command showed raw identities (``reveal``); a
-        read-only project cannot, so it cannot reveal either."""
-        if self.store.read_only:
-            raise UsageError("Showing raw identities is recorded in the project's runs log, "
-                             "so it needs the project opened for writing.")
+        view that records no runs (the dashboard, the report) cannot, so it cannot reveal."""
+        if not self.record_runs:
+            raise UsageError(_REVEAL_UNRECORDED)
         run_id = new_run_id()
-        self.store.start_run(run_id, command, __version__, {**params, "reveal": True})
-        self.store.finish_run(run_id, "complete", {"version": __version__, "reveal": True})
+        log = self._side_log()
+        log.start_run(run_id, command, __version__, {**params, "reveal": True})
+        log.finish_run(run_id, "complete", {"version": __version__, "reveal": True})

@@ -144,6 +144,7 @@ def rewrite(store: Store) -> Store:
     import os
 
     from chatlens.store.core import DB_NAME
+    from chatlens.store.snapshot import WriterLock, publish
 
     root = store.root
     db = root / DB_NAME
@@ -160,9 +161,17 @@ def rewrite(store: Store) -> Store:
         con.execute("CHECKPOINT _fresh")
     finally:
         con.execute("DETACH _fresh")
-    store.close()
-    with open(fresh, "rb") as fh:
-        os.fsync(fh.fileno())
-    os.replace(fresh, db)
-    Path(f"{db}.wal").unlink(missing_ok=True)
-    return Store.open(root)
+    # one more hold on the writer lock (re-entrant within the process) keeps it ours from the
+    # close to the reopen: no other writer can open the old file while it is being replaced,
+    # and the close publishes no snapshot of the state before the rewrite (erased rows' bytes)
+    hold = WriterLock.take(root, 0)
+    try:
+        store.close()
+        with open(fresh, "rb") as fh:
+            os.fsync(fh.fileno())
+        os.replace(fresh, db)
+        Path(f"{db}.wal").unlink(missing_ok=True)
+        publish(root)  # readers' copy: the old one still holds the erased rows' bytes
+        return Store.open(root)
+    finally:
+        hold.release()

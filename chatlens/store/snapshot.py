@@ -16,7 +16,8 @@ DuckDB lets one process write a file, and no process read it while that one writ
 
 The copy costs one sequential read and write of the file per changing command (in-kernel
 ``copy_file_range``; a clone on file systems that share blocks); see the report of issue 14.
-"""
+Commands that only read (``estimate``, ``export``, …) log their runs in the label store, so they
+open the project read-only and publish nothing."""
 
 from __future__ import annotations
 
