@@ -127,16 +127,18 @@ V = TypeVar("V")
 
 
 def _cached(keys: list[str], cache: dict[str, V], compute: Callable[[str], V]) -> list[V]:
-    """``compute`` of every key through ``cache`` (hits cost one dict lookup; the cache is
-    emptied when it outgrows ``CACHE_LIMIT``)."""
+    """``compute`` of every key through ``cache`` (hits cost one dict lookup, a key repeated in
+    ``keys`` is computed once; the cache is emptied when it outgrows ``CACHE_LIMIT``)."""
     get = cache.get
     out = [get(k) for k in keys]
     if None in out:
         if len(cache) > CACHE_LIMIT:
             cache.clear()
         for i, v in enumerate(out):
-            if v is None:
-                out[i] = cache[keys[i]] = compute(keys[i])
+            if v is None:  # a key repeated in ``keys`` is computed once
+                k = keys[i]
+                hit = cache.get(k)
+                out[i] = cache[k] = compute(k) if hit is None else hit
     return out  # type: ignore[return-value]
 
 
