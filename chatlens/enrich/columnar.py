@@ -1,12 +1,13 @@
 """:func:`~chatlens.enrich.text.prepare` for a whole Arrow column, in ``pyarrow.compute``.
 
-Most rows never reach Python: NFKC (only on rows holding a character it may change),
-zero-width removal, apostrophes, URLs (one RE2 pass that marks them), lowercase and ``ё`` → ``е``
-run on the column. RE2 has no lookaround and its ``\\w``/``\\s`` are ASCII, so the classes are
-built from Python's own (:func:`py_class`) and the rows RE2 cannot do exactly go to
-:func:`~chatlens.enrich.text.prepare` instead: a zero-width joiner (its rule looks around),
-a character Arrow lowercases differently from Python (final sigma, ``İ``, Unicode
-version gaps), a URL that Python's scan rejects (its punctuation runs into a character), a NUL
+Most rows never reach Python: zero-width removal, apostrophes, URLs (one RE2 pass marks them,
+one takes them out), lowercase and ``ё`` → ``е`` run on the column; NFKC runs (in C, through
+``unicodedata``) only on the rows holding a character it may change. RE2 has no lookaround
+and its ``\\w``/``\\s`` are ASCII, so the classes are built from Python's own
+(:func:`py_class`), and the rows RE2 cannot do exactly go to
+:func:`~chatlens.enrich.text.prepare` instead: a zero-width joiner (its rule looks around), a
+character Arrow lowercases differently from Python (final sigma, ``İ``, Unicode version gaps),
+a URL that Python's scan rejects (its punctuation runs into a character), a NUL
 (used as the marker). The result equals ``prepare(text, fold=False)`` row by row.
 """
 
@@ -21,10 +22,12 @@ from functools import lru_cache
 import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
+from numpy.typing import NDArray
 
 from chatlens.enrich.text import URL_TOKEN, prepare
 
 _STR_LIST = pa.list_(pa.string())
+NDArrayInt = NDArray[np.int64]
 
 
 @lru_cache(maxsize=1)
@@ -125,9 +128,6 @@ def _url_patterns() -> tuple[str, str]:
 
 def _where(mask: pa.Array) -> NDArrayInt:
     return np.flatnonzero(np.asarray(pc.fill_null(mask, False), dtype=bool))
-
-
-NDArrayInt = np.ndarray
 
 
 def prepare_column(texts: pa.Array | pa.ChunkedArray) -> tuple[pa.Array, pa.ListArray]:
