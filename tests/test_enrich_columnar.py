@@ -111,3 +111,12 @@ def test_tokens_align_with_stored_lemmas_on_real_news_posts(shared_data: Path) -
         assert all(t == m for t, m in zip(tokens, lemmas, strict=True)
                    if not any("а" <= c <= "я" or c in "іїєґ" for c in t)), text[:200]
 
+
+
+def test_enrich_table_reports_its_steps_when_asked() -> None:
+    table = pa.table({"uid": ["a", "b"], "text": ["Едем в Грузию 😀", "http://x.org ok"]})
+    steps: dict[str, float] = {}
+    out = enrich_table(table, S, steps)
+    assert out.equals(enrich_table(table, S))
+    assert list(steps) == ["prepare", "language", "chunks", "lemmas", "places"]
+    assert all(v >= 0 for v in steps.values())
