@@ -3,29 +3,36 @@
 The in-process fake client (:mod:`chatlens.collect.fake`) serves real-shaped
 ``telethon.tl.types.Message`` objects (text with entities, views, forwards, reactions, replies,
 forwards from channels, albums of photos, documents) page by page, finished with Telethon's own
-``_finish_init``, as ``iter_messages`` does. Two figures:
+``_finish_init``, as ``iter_messages`` does. Figures (each the best of ``--repeat`` runs):
 
 * mapping: ``RowBatch.add`` + Arrow tables only, messages/s;
 * collect: a whole ``collect_telegram`` run into a new project (mapping, originals, the
-  ``collected`` table, checkpoints in the same transactions), messages/s;
+  ``collected`` table, checkpoints in the same transactions, the final checkpoint), messages/s;
 * chatlens's own: the collect run less what the fake client spends serving the same messages
-  (its paging and Telethon's own ``_finish_init`` per message, timed alone on a copy): what
-  chatlens adds per message next to Telegram's delivery.
+  (its paging and Telethon's own ``_finish_init`` per message, timed alone): what chatlens adds
+  per message next to Telegram's delivery; the target;
+* baseline, in the same run: the same Arrow tables appended to key-less DuckDB tables in one
+  transaction per batch, then one checkpoint (the least any store of these rows costs), and
+  mapping + that append; ``own_vs_baseline`` is chatlens's own time over it.
 
-Usage: python bench/collect.py [--messages 100000] [--batch 1000]
-Target (issue 15): collect >= 20,000 messages/s, so chatlens is never the bottleneck next to
-Telegram's ~100 messages/s per account.
+Usage: python bench/collect.py [--messages 100000] [--batch 2000] [--repeat 3]
+Target (issue 15): chatlens's own >= 20,000 messages/s, so chatlens is never the bottleneck
+next to Telegram's ~100 messages/s per account.
 """
 
 from __future__ import annotations
 
 import argparse
+import asyncio
 import json
 import tempfile
 import time
+from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
+
+import pyarrow as pa
 
 from chatlens import Project
 from chatlens.collect import fake as F
@@ -78,14 +85,44 @@ def build(n: int, chat_id: int = 1001) -> list[Any]:
     return out
 
 
+def _best(repeat: int, run: Callable[[], None]) -> tuple[float, float]:
+    """(wall s, CPU s of all threads), each the least of ``repeat`` runs."""
+    walls, cpus = [], []
+    for _ in range(repeat):
+        t, c = time.perf_counter(), time.process_time()
+        run()
+        walls.append(time.perf_counter() - t)
+        cpus.append(time.process_time() - c)
+    return min(walls), min(cpus)
+
+
+def _append_floor(tables: list[dict[str, pa.Table]], root: Path) -> None:
+    """Append the batches' tables to key-less tables, a transaction each, then checkpoint."""
+    import duckdb
+
+    con = duckdb.connect(str(root / "floor.duckdb"))
+    con.execute("SET checkpoint_threshold = '4GB'")
+    for batch in tables:
+        con.execute("BEGIN")
+        for name in ("messages", "originals", "collected"):
+            con.register("_t", batch[name])
+            con.execute(f"CREATE TABLE IF NOT EXISTS {name} AS FROM _t LIMIT 0")
+            con.execute(f"INSERT INTO {name} FROM _t")
+            con.unregister("_t")
+        con.execute("COMMIT")
+    con.execute("CHECKPOINT")
+    con.close()
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--messages", type=int, default=100_000)
     ap.add_argument("--batch", type=int, default=2000)
+    ap.add_argument("--repeat", type=int, default=3, help="runs per figure; the best is kept")
     args = ap.parse_args()
+    n = args.messages
     entity = F.channel(1001, "Новости", "news")
-    msgs = build(args.messages)
-
+    msgs = build(n)
     client = F.FakeTelegram([F.FakeChannel(entity, msgs)])
     ents = client._entities(client.by_id[1001])
     for m in msgs:  # what Telethon itself does per message, outside chatlens's cost
@@ -94,49 +131,63 @@ def main() -> None:
     warm = RowBatch(Pseudonymiser(b"k" * 32), "warm")  # one-time imports (pyarrow's pandas shim)
     warm.add(build(1)[0], where)
     warm.tables()
-    t, c = time.perf_counter(), time.process_time()
-    batch = RowBatch(Pseudonymiser(b"k" * 32), "bench")
-    for i, m in enumerate(msgs, 1):
-        batch.add(m, where)
-        if i % args.batch == 0:
-            batch.tables()
-            batch = RowBatch(batch.pseudo, "bench")
-    batch.tables()
-    mapping = args.messages / (time.perf_counter() - t)
-    mapping_cpu = args.messages / (time.process_time() - c)
+    tables: list[dict[str, pa.Table]] = []
 
-    import asyncio
+    def mapping() -> None:
+        tables.clear()
+        batch = RowBatch(Pseudonymiser(b"k" * 32), "bench")
+        for i, m in enumerate(msgs, 1):
+            batch.add(m, where)
+            if i % args.batch == 0:
+                tables.append(batch.tables())
+                batch = RowBatch(batch.pseudo, "bench")
+        if len(batch):
+            tables.append(batch.tables())
+
+    map_s, map_cpu = _best(args.repeat, mapping)
 
     async def drain(c: Any) -> int:
         return sum([1 async for _ in c.iter_messages(entity, reverse=True)])
 
-    served = build(args.messages)
-    t, c = time.perf_counter(), time.process_time()
-    assert asyncio.run(drain(F.FakeTelegram([F.FakeChannel(entity, served)]))) == args.messages
-    serving, serving_cpu = time.perf_counter() - t, time.process_time() - c
+    def serving() -> None:
+        assert asyncio.run(drain(F.FakeTelegram([F.FakeChannel(entity, msgs)]))) == n
 
-    fresh = build(args.messages)
-    client = F.FakeTelegram([F.FakeChannel(entity, fresh)])
+    serve_s, serve_cpu = _best(args.repeat, serving)
     with tempfile.TemporaryDirectory() as tmp:
-        proj = Project.init(Path(tmp) / "p")
-        t, c = time.perf_counter(), time.process_time()
-        report = collect_telegram(proj, ["news"], CollectOptions(batch=args.batch),
-                                  client=client)
-        total, cpu = time.perf_counter() - t, time.process_time() - c
-        proj.close()
-    assert report.channels[0].new == args.messages, report.as_dict()
-    result = {"messages": args.messages, "batch": args.batch,
-              "mapping_msgs_per_s": round(mapping), "collect_msgs_per_s":
-              round(args.messages / total), "target_msgs_per_s": 20_000,
-              # per CPU second (all threads): the figure that does not depend on a shared CPU
-              "mapping_msgs_per_cpu_s": round(mapping_cpu),
-              "collect_msgs_per_cpu_s": round(args.messages / cpu),
-              "fake_serving_s": round(serving, 2),
-              "chatlens_own_msgs_per_s": round(args.messages / max(total - serving, 1e-9)),
-              "chatlens_own_msgs_per_cpu_s": round(args.messages / max(cpu - serving_cpu,
-                                                                        1e-9)),
-              "note": "fake client in process; collect includes Telethon's own _finish_init, "
-                      "chatlens_own leaves the fake client's serving out"}
+        runs = iter(range(args.repeat * 2))
+
+        def floor() -> None:
+            folder = Path(tmp) / f"floor{next(runs)}"
+            folder.mkdir()
+            _append_floor(tables, folder)
+
+        floor_s, floor_cpu = _best(args.repeat, floor)
+
+        def collect() -> None:
+            proj = Project.init(Path(tmp) / f"p{next(runs)}")
+            report = collect_telegram(proj, ["news"], CollectOptions(batch=args.batch),
+                                      client=F.FakeTelegram([F.FakeChannel(entity, msgs)]))
+            proj.close()
+            assert report.channels[0].new == n, report.as_dict()
+
+        total_s, total_cpu = _best(args.repeat, collect)
+    own_s, own_cpu = max(total_s - serve_s, 1e-9), max(total_cpu - serve_cpu, 1e-9)
+    base_s, base_cpu = map_s + floor_s, map_cpu + floor_cpu
+    result = {
+        "messages": n, "batch": args.batch, "repeat": args.repeat,
+        "mapping_msgs_per_s": round(n / map_s), "collect_msgs_per_s": round(n / total_s),
+        "fake_serving_s": round(serve_s, 2),
+        "chatlens_own_msgs_per_s": round(n / own_s), "target_msgs_per_s": 20_000,
+        "baseline_append_msgs_per_s": round(n / floor_s),
+        "baseline_mapping_plus_append_msgs_per_s": round(n / base_s),
+        "own_vs_baseline": round(own_s / base_s, 2),
+        # per CPU second (all threads): the figures that depend least on a shared CPU
+        "mapping_msgs_per_cpu_s": round(n / map_cpu),
+        "chatlens_own_msgs_per_cpu_s": round(n / own_cpu),
+        "own_vs_baseline_cpu": round(own_cpu / base_cpu, 2),
+        "note": "fake client in process; chatlens_own leaves the fake client's serving "
+                "(Telethon's own _finish_init included) out",
+    }
     print(json.dumps(result, indent=2))
 
 

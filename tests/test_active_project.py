@@ -11,12 +11,18 @@ import pytest
 from click.testing import CliRunner
 
 from chatlens import Project
-from chatlens.annotate.sampling import draw_active
+from chatlens.annotate.sampling import active_probabilities, draw_active
 from chatlens.cli import cli
 from chatlens.errors import UsageError
 from chatlens.estimate.active import ppi_active_estimate
 from chatlens.estimate.simulate import Classifier, population
-from chatlens.project.active import Batch, WorkingModel, active_estimate, fit_working_model
+from chatlens.project.active import (
+    Batch,
+    WorkingModel,
+    active_estimate,
+    choose_working_model,
+    fit_working_model,
+)
 from chatlens.store import stages as db
 from chatlens.store.labels import NewLabel
 from tests.helpers import BORDER_TEXTS, ingest_border_chats
@@ -56,6 +62,10 @@ def test_active_batch_records_pi_per_item_and_is_estimated_by_weighting(coded: P
     assert d["method"] == "active-poisson" and d["floor"] == 0.3 and d["expected_n"] == 30
     assert d["working_model"]["fitted_on"] == 40  # recalibrated on the random audit
     assert d["working_model"]["fitted_on_samples"] == [srs["sample_id"]]
+    # about 13 positives of 40: too few to trust the audit's intercept, so it is moved to the
+    # population's EMQ prevalence (no audit label read) and the design says so
+    assert d["working_model"]["basis"] == "audit"
+    assert 0 < d["working_model"]["prior_shift"]["to"] < 1
     items = label(coded, act["sample_id"])
     pis = [i["inclusion_prob"] for i in items]
     assert all(0 < p <= 1 for p in pis) and len(set(pis)) == 2  # rule hits vs the rest
@@ -135,3 +145,104 @@ def test_combined_batches_cover_the_truth() -> None:
         e = active_estimate(batches, "ppi", y[idx], both, s, s[idx], True, 0.95)
         hits += e.lower <= y.mean() <= e.upper
     assert hits / reps >= 0.93 - 2 * np.sqrt(0.95 * 0.05 / reps)
+
+
+def test_working_model_moves_to_the_population_prevalence_without_audit_labels() -> None:
+    # known truth: a model calibrated where half the messages were positive (its training
+    # labels), a population at 5 %; the shift reads only the population's scores
+    rng = np.random.default_rng(3)
+    clf = Classifier("medium", 1.5)
+    y_ref, s_ref = population(rng, 2000, 0.5, clf)
+    y, s = population(rng, 20_000, 0.05, clf)
+    none = np.zeros(0)
+    work = choose_working_model(none, none, s, lambda: (y_ref, s_ref))
+    assert work.basis == "training" and work.prior is not None
+    assert work.prior[0] == pytest.approx(y_ref.mean())
+    # EMQ's error comes from the slope fitted on 2,000 labels (0.036-0.062 over five seeds)
+    assert work.prior[1] == pytest.approx(y.mean(), abs=0.02)
+    assert work(s).mean() == pytest.approx(y.mean(), abs=0.02)
+    unshifted = fit_working_model(y_ref, s_ref)
+    assert unshifted.prior is None and unshifted(s).mean() > 0.15
+    # the shifted g puts the labels where they pay: exact design variance of the weighted PPI,
+    # E(y - g)^2 = t(1 - t) + (t - g)^2 with t the true P(y | score) at 5 %
+    t = 1 / (1 + np.exp(-(np.log(s / (1 - s)) + np.log(0.05 / 0.95))))
+
+    def design_var(g: np.ndarray) -> float:
+        pi = active_probabilities(np.sqrt(g * (1 - g)), 500)
+        return float(np.sum((1 - pi) / pi * (t * (1 - t) + (t - g) ** 2)))
+
+    assert design_var(work(s)) < 0.8 * design_var(unshifted(s))
+    assert WorkingModel.from_dict(work.as_dict()) == work
+
+
+def test_working_model_comes_from_the_audit_once_it_holds_enough_of_each_class() -> None:
+    rng = np.random.default_rng(4)
+    clf = Classifier("medium", 1.5)
+    y_ref, s_ref = population(rng, 1000, 0.5, clf)
+    y, s = population(rng, 5000, 0.1, clf)
+    big = rng.choice(5000, 400, replace=False)  # about 40 positives
+    w = choose_working_model(y[big], s[big], s, lambda: (y_ref, s_ref))
+    assert w.basis == "audit" and w.prior is None and w.fitted_on == 400
+    small = big[:60]  # about 6 positives: the training labels, moved to the population
+    assert choose_working_model(y[small], s[small], s, lambda: (y_ref, s_ref)).basis == \
+        "training"
+    few = choose_working_model(y[small], s[small], s)  # no trained model: the few, moved
+    assert few.basis == "audit" and few.prior is not None and few.fitted_on == 60
+    assert choose_working_model(np.zeros(3), s[:3], s).a is None  # one class: the score
+
+
+@pytest.mark.slow
+def test_first_active_batch_uses_the_trained_model_moved_to_the_population(
+        tmp_path: Path) -> None:
+    # a model trained on a training sample, before any audit label: the batch's working model
+    # is the model's out-of-fold scores recalibrated and moved to the population's prevalence
+    from importlib import resources
+
+    from chatlens.codebook import BUILTIN
+    from chatlens.demo import run_demo
+    from chatlens.project.active import training_reference
+
+    root = tmp_path / "p"
+    run_demo(root, n_messages=400, seed=5)
+    truth = json.loads((root / "demo-data" / "truth.json").read_text(encoding="utf-8"))
+    topic = {t["text"]: t["topic"] for t in truth}
+    p = Project.open(root)
+    for s in p.labels().samples(None, "border_crossing", "audit"):
+        p.drop_sample(s["sample_id"])  # the demo's audit: this batch comes before any
+    text = dict(p.store.con.execute("SELECT uid, text FROM messages").fetchall())
+    train = p.sample("border_crossing", "train", 200, seed=9)
+    p.labels().add_labels(
+        NewLabel(i["uid"], "exodus-2022", "border_crossing",
+                 "yes" if topic.get(text[i["uid"]]) == "border_crossing" else "no", "coder",
+                 sample_id=train["sample_id"], sample_kind="train")
+        for i in p.labels().sample_items(train["sample_id"]))
+    p.train("border_crossing", cv=3)
+    cb = resources.files(BUILTIN).joinpath("exodus-2022.yaml").read_text("utf-8")
+    cb = cb.replace('version: "1.0.0"', 'version: "1.0.1"').replace(
+        "        negation: {window: 2}\n\n  - id: mobilization",
+        "        negation: {window: 2}\n      - {type: model, model: border_crossing-v1}\n"
+        "    combine: any\n\n  - id: mobilization")
+    (tmp_path / "cb.yaml").write_text(cb, encoding="utf-8")
+    p.code(tmp_path / "cb.yaml")
+    m = p.codebook()[0].measure("border_crossing")
+    ref = training_reference(p, m)
+    assert ref is not None and ref[0].size == 200 and 0 < ref[0].mean() < 1
+    act = p.sample("border_crossing", "audit", 60, seed=3, design="active")
+    w = act["design"]["working_model"]
+    assert w["basis"] == "training" and w["fitted_on"] == 200
+    assert w["fitted_on_samples"] == [] and w["prior_shift"]["from"] == pytest.approx(
+        ref[0].mean())
+    frame = db.population_frame(p.store, "exodus-2022", "border_crossing")
+    g = WorkingModel.from_dict(w)(np.array(frame["score"].to_pylist(), dtype=float))
+    assert g.mean() == pytest.approx(w["prior_shift"]["to"], abs=0.02)  # EMQ's fixed point
+    share = sum(topic.get(t) == "border_crossing" for t in frame["text"].to_pylist()) / \
+        frame.num_rows
+    assert abs(w["prior_shift"]["to"] - share) < 0.05
+    p.labels().add_labels(
+        NewLabel(i["uid"], "exodus-2022", "border_crossing",
+                 "yes" if topic.get(text[i["uid"]]) == "border_crossing" else "no", "coder",
+                 sample_id=act["sample_id"], sample_kind="audit")
+        for i in p.labels().sample_items(act["sample_id"]))
+    (row,) = p.estimate("border_crossing", samples=[act["sample_id"]])
+    assert "active audit" in row.estimate.notes
+    assert row.estimate.lower <= share <= row.estimate.upper

@@ -76,6 +76,12 @@ def test_unknown_key_and_wrong_type_are_located() -> None:
     assert "version" in found
 
 
+def test_unknown_key_that_looks_like_a_validator_tag_is_named() -> None:
+    # pydantic's own location tags contain "[" (function-after[...]); a user's key may too
+    found = {p: m for p, _, m in problems(GOOD.replace("measures:", "measure[s: 1\nmeasures:"))}
+    assert "unknown key 'measure[s'" in found["measure[s"]
+
+
 def test_lexicon_in_an_undeclared_language_is_located() -> None:
     text = GOOD.replace("uk: [кордон]", "uk: [кордон], be: [мяжа]")
     ((path, line, msg),) = problems(text)

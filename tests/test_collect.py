@@ -92,6 +92,17 @@ def test_reactions_are_counts_per_emoji_and_never_who_reacted() -> None:
     assert "4242" not in batch.raw[0]  # the original record does not keep who reacted
 
 
+def test_the_original_record_is_telethons_without_null_fields() -> None:
+    msg = F.message(7, CH, T0, "текст", post=True, views=3, media=types.MessageMediaPhoto(
+        photo=types.Photo(id=9, access_hash=1, file_reference=b"\x01\x02", date=T0, dc_id=2,
+                          sizes=[types.PhotoSize(type="y", w=10, h=10, size=99)])))
+    _, _, batch = one(msg)
+    raw = json.loads(batch.raw[0])
+    full = json.loads(msg.to_json())  # Telethon's own record of the same message
+    assert raw == {k: v for k, v in full.items() if v is not None}
+    assert len(raw) < len(full) and raw["media"]["photo"]["file_reference"] == "AQI="
+
+
 def test_forward_origins_keep_chats_by_id_and_people_only_as_pseudonyms() -> None:
     origin = F.channel(3003, "Источник", "source")
     from_channel = F.message(1, CH, T0, "fwd", fwd_from=types.MessageFwdHeader(
@@ -213,6 +224,30 @@ def test_collected_posts_share_uids_and_pseudonyms_with_an_export_of_the_channel
         "SELECT message_id, author_key FROM messages").fetchall())
     assert len(after) == 3 and after["1"] == before["1"] == after["3"]
 
+
+
+def test_a_recheck_marks_exported_messages_the_server_no_longer_has(
+        project: Project, tmp_path: Path) -> None:
+    export = {"name": "Новости", "type": "public_channel", "id": CH, "messages": [
+        {"id": i, "type": "message", "date": "2022-09-21T10:00:00",
+         "date_unixtime": str(int(at(i).timestamp())), "from": "Новости",
+         "from_id": f"channel{CH}", "text": f"post {i}", "text_entities": []}
+        for i in (1, 2, 3)]}
+    path = tmp_path / "result.json"
+    path.write_text(json.dumps(export, ensure_ascii=False), encoding="utf-8")
+    project.ingest([path])
+    chan = F.FakeChannel(F.channel(CH, "Новости", "news"), posts(3))
+    client = F.FakeTelegram([chan])
+    del chan.messages[0]  # post 1 was deleted before anything was collected
+    run(project, client)
+    del chan.messages[0]  # post 2 is deleted after its collection
+    ch = run(project, client, recheck=True).channels[0]
+    assert ch.deleted == 2
+    rows = project.store.con.execute(
+        "SELECT message_id, deleted_at IS NOT NULL, views FROM collected ORDER BY 1").fetchall()
+    assert rows == [(1, True, None), (2, True, 20), (3, False, 30)]  # one row each
+    assert count(project) == 3  # marked, never removed
+    assert run(project, client, recheck=True).channels[0].deleted == 0
 
 # -- the collector -------------------------------------------------------------------------
 def run(project: Project, client: F.FakeTelegram, targets: list[str] | None = None,
@@ -366,6 +401,66 @@ def test_comments_are_messages_of_the_discussion_chat_with_thread_ids(
     assert count(project, "SELECT count(*) FROM messages WHERE chat_key = 'telegram:2002'") == 5
 
 
+def test_a_first_comment_on_a_post_older_than_the_group_checkpoint_finds_its_post(
+        project: Project) -> None:
+    chan, _ = _with_comments()
+    client = F.FakeTelegram([chan])
+    run(project, client, comments=True)  # group checkpoint 120; post 3 had no comments
+    # post 3's copy in the group (id 93) is older than the checkpoint: iter_messages after
+    # it never serves it, so the thread's root is looked up once with get_messages(ids=)
+    chan.comments[3] = [F.message(
+        121 + k, 2002, at(9 + k), f"late {k}", from_id=types.PeerUser(60 + k),
+        reply_to=types.MessageReplyHeader(reply_to_msg_id=93, reply_to_top_id=93))
+        for k in range(2)]
+    chan.chatter.append(F.message(  # a reply to a root the group no longer has
+        123, 2002, at(12), "lost", from_id=types.PeerUser(70),
+        reply_to=types.MessageReplyHeader(reply_to_msg_id=88)))
+    before = len(client.calls)
+    again = run(project, client, comments=True).channels[0]
+    lookups = [kw["ids"] for name, kw in client.calls[before:] if name == "get_messages"]
+    assert sorted(lookups) == [[88], [93]]  # once per unknown root, not once per comment
+    assert (again.comments_new, again.threads, again.skipped) == (2, 1, 1)
+    rows = project.store.con.execute(
+        "SELECT m.message_id, c.post_key, c.thread_id, m.source_loc FROM collected c "
+        "JOIN messages m USING (uid) WHERE m.chat_key = 'telegram:2002' "
+        "AND c.post_key = 'telegram:1001/3' ORDER BY 1").fetchall()
+    assert rows == [("121", "telegram:1001/3", 93, "https://t.me/news/3?comment=121"),
+                    ("122", "telegram:1001/3", 93, "https://t.me/news/3?comment=122")]
+    assert count(project, "SELECT count(*) FROM messages WHERE message_id = '123'") == 0
+
+
+def test_since_and_until_bound_comments_read_through_the_discussion_group(
+        project: Project) -> None:
+    group = F.channel(2002, "Новости — чат", "news_chat", broadcast=False)
+    chan = F.FakeChannel(F.channel(CH, "Новости", "news"), [], discussion=group)
+    for i in (1, 2, 3):  # posts at minutes 10, 20, 30; two comments each, 5 minutes later
+        chan.messages.append(F.message(
+            i, CH, at(10 * i), f"post {i}", post=True,
+            replies=types.MessageReplies(replies=2, replies_pts=1, comments=True,
+                                         channel_id=2002, max_id=100 + 10 * i)))
+        chan.comments[i] = [F.message(
+            100 + 10 * i - k, 2002, at(10 * i + 5), f"comment {k} on {i}",
+            from_id=types.PeerUser(50 + k),
+            reply_to=types.MessageReplyHeader(reply_to_msg_id=90 + i, reply_to_top_id=90 + i))
+            for k in range(2)]
+    chan.comments[1].append(F.message(  # a late comment on post 1, inside the date range
+        131, 2002, at(25), "late on 1", from_id=types.PeerUser(9),
+        reply_to=types.MessageReplyHeader(reply_to_msg_id=91, reply_to_top_id=91)))
+    client = F.FakeTelegram([chan])
+    ch = run(project, client, comments=True, since=at(15), until=at(25)).channels[0]
+    assert (ch.read, ch.comments_new, ch.threads) == (1, 2, 1)  # post 2 and its comments
+    group_call = next(kw for name, kw in client.calls
+                      if name == "iter_messages" and kw["entity"].id == 2002)
+    assert group_call["offset_date"] == at(15) and group_call["min_id"] == 0
+    # post 1's root is older than --since, so the late comment's post is looked up and its
+    # date, outside the range, leaves the comment out
+    assert [kw["ids"] for name, kw in client.calls if name == "get_messages"] == [[91]]
+    keys = project.store.con.execute(
+        "SELECT DISTINCT c.post_key FROM collected c JOIN messages m USING (uid) "
+        "WHERE m.chat_key = 'telegram:2002'").fetchall()
+    assert keys == [("telegram:1001/2",)]
+
+
 def test_recheck_keeps_earlier_versions_and_marks_disappeared_messages(
         project: Project) -> None:
     chan = F.FakeChannel(F.channel(CH, "Новости", "news"), posts(5))
@@ -389,6 +484,51 @@ def test_recheck_keeps_earlier_versions_and_marks_disappeared_messages(
     assert count(project) == 5 and count(project, "SELECT count(*) FROM originals") == 5
     again = run(project, client, recheck=True).channels[0]
     assert (again.edited, again.deleted) == (0, 0)
+
+
+def test_forgetting_a_collected_chat_clears_its_api_rows_and_earlier_versions(
+        project: Project) -> None:
+    from chatlens.project.forget import forget
+
+    chan = F.FakeChannel(F.channel(CH, "Новости", "news"), posts(150))
+    client = F.FakeTelegram([chan])
+    run(project, client)
+    chan.messages[1] = F.message(2, CH, at(2), "post 2, corrected", post=True, edit_date=at(30))
+    run(project, client, recheck=True)
+    assert count(project, "SELECT count(*) FROM message_versions") == 1
+    report = forget(project, chat="telegram:1001")
+    assert report.deleted["collected"] == 150 and report.deleted["message_versions"] == 1
+    for table in ("messages", "collected", "message_versions"):
+        assert count(project, f"SELECT count(*) FROM {table}") == 0
+    # collected back (a full re-read): one API row per message, none left over or doubled
+    again = run(project, client, recheck=True).channels[0]
+    assert again.new == 150 and count(project) == 150
+    assert count(project, "SELECT count(DISTINCT uid) FROM collected") == count(
+        project, "SELECT count(*) FROM collected") == 150
+    assert count(project, "SELECT count(*) FROM collected c ANTI JOIN messages m "
+                          "USING (uid)") == 0
+    # an erasure by an older chatlens left the API rows behind: the next collection drops them
+    project.store.con.execute("DELETE FROM messages WHERE message_id::INT > 100")
+    assert run(project, client, recheck=True).channels[0].new == 50  # a batch of new ones
+    assert count(project, "SELECT count(*) FROM collected WHERE message_id > 100") == 50
+
+
+def test_a_collected_table_made_with_its_old_primary_key_still_takes_rechecks(
+        project: Project) -> None:
+    from chatlens.store import collect as cstore
+
+    project.store.con.execute(cstore.COLLECT_DDL.replace(
+        "uid VARCHAR NOT NULL, chat_key", "uid VARCHAR PRIMARY KEY, chat_key", 1))
+    chan = F.FakeChannel(F.channel(CH, "Новости", "news"), posts(250))
+    client = F.FakeTelegram([chan])
+    run(project, client)
+    chan.messages[5] = F.message(6, CH, at(6), "post 6, corrected", post=True, views=1)
+    del chan.messages[10]
+    ch = run(project, client, recheck=True).channels[0]
+    assert (ch.status, ch.edited, ch.unchanged, ch.deleted) == ("complete", 1, 248, 1)
+    assert project.store.con.execute(
+        "SELECT count(*), count(DISTINCT uid), count(deleted_at) FROM collected").fetchall() == [
+        (250, 250, 1)]
 
 
 def test_since_and_until_bound_the_range(project: Project) -> None:

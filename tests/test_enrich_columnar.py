@@ -52,7 +52,7 @@ def test_prepare_column_equals_prepare_on_random_texts() -> None:
 
 
 def test_a_url_is_replaced_where_it_was_found_not_every_copy_of_its_text() -> None:
-    # before enrich.v3 "t.me/a" was replaced inside "t.me/a/5" too, leaving "/5" behind
+    # before enrich.v4 "t.me/a" was replaced inside "t.me/a/5" too, leaving "/5" behind
     assert prepare("t.me/a и t.me/a/5") == (" <url>  и  <url> ", ["t.me/a", "t.me/a/5"])
     assert prepare("«http://a.com», ") == ("« <url> », ", ["http://a.com"])
 

@@ -173,19 +173,20 @@ def _html_page(bodies: list[str]) -> str:
             f'<div class="history">{msgs}</div></div></div></body></html>')
 
 
-def test_cp1251_html_page_is_refused_not_stored_as_mojibake(
+def test_cp1251_html_page_is_read_exactly_never_stored_as_mojibake(
         project: Project, tmp_path: Path) -> None:
     folder = tmp_path / "export"
     folder.mkdir()
     page = folder / "messages.html"
     page.write_bytes(_html_page([f"Привет номер {i}" for i in range(32)]).encode("cp1251"))
-    (src,) = project.ingest([folder]).sources
-    assert src.status == "failed" and "--encoding" in (src.error or "")
-    assert src.stored == 0
+    (src,) = project.ingest([folder]).sources  # detected: cp1251 (the page says utf-8)
+    assert src.status == "complete" and src.stored == 32, src.error
+    texts = [t for (t,) in project.store.con.execute(
+        "SELECT text FROM messages ORDER BY source_pos").fetchall()]
+    assert texts == [f"Привет номер {i}" for i in range(32)]
+    # asked to read it again in an encoding: the answer says how (forget, then ingest)
     (src,) = project.ingest([folder], encoding="cp1251").sources
-    assert src.status == "complete" and src.stored == 32
-    texts = [t for (t,) in project.store.con.execute("SELECT text FROM messages").fetchall()]
-    assert "Привет номер 3" in texts
+    assert src.status == "unchanged" and "chatlens forget --source" in (src.error or "")
 
 
 def test_deeply_nested_html_text_is_quarantined_not_stored_empty(

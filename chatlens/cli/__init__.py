@@ -85,6 +85,7 @@ def cli() -> None:
 @cli.command()
 @click.option("--languages", default=None, metavar="ru,uk,en",
               help="Languages the corpus is in; language ID answers only these (or und). "
+              "A code it cannot detect is refused with the list of those it can. "
               "Default: ru, uk, en, ka, kk, hy, be.")
 @project_options
 def init(languages: str | None, project_dir: Path | None, as_json: bool) -> None:
@@ -130,8 +131,10 @@ def _parse_map(items: tuple[str, ...]) -> dict[str, str]:
 @click.option("--chat", default=None, help="Chat id/title for sources that carry none.")
 @click.option("--date-order", type=click.Choice(["dmy", "mdy", "ymd"]), default=None,
               help="WhatsApp date order when it cannot be inferred from the file.")
-@click.option("--encoding", default=None,
-              help="Text encoding of CSV files (e.g. cp1251) instead of detecting it.")
+@click.option("--encoding", default=None, metavar="NAME",
+              help="Text encoding of the sources (e.g. cp1251, koi8-r, gb18030, utf-16) "
+              "instead of detecting it: WhatsApp, Telegram HTML, CSV/TSV, JSON Lines; for "
+              "Viber, the encoding of text that is not UTF-8.")
 @project_options
 def ingest(paths: tuple[str, ...], fmt: str | None, maps: tuple[str, ...], tz: str,
            chat: str | None, date_order: str | None, encoding: str | None,

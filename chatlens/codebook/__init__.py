@@ -423,7 +423,8 @@ def parse_codebook(text: str, source: str = "<codebook>") -> Codebook:
         for e in exc.errors():
             loc = _pydantic_loc(tuple(e["loc"]))
             msg = e["msg"].removeprefix("Value error, ")
-            if e["type"] == "extra_forbidden":
+            if e["type"] == "extra_forbidden":  # the user's key, even one that looks like a tag
+                loc = (*_pydantic_loc(tuple(e["loc"][:-1])), e["loc"][-1])
                 msg = f"unknown key {loc[-1]!r}; check its spelling against docs/codebook.md"
             problems.append((_path(loc), _line(root, loc), msg))
         raise CodebookError(source, problems) from None

@@ -138,6 +138,7 @@ class Collector:
         self.pseudo = Pseudonymiser(store.secret())
         self.flood = _flood_error()
         self._writer = ThreadPoolExecutor(max_workers=1)  # replaced for each run()
+        self._stored_chats: set[str] = set()  # chats rows committed in this run
         cstore.ensure_collect_tables(store)
 
     # -- flood waits -----------------------------------------------------------------------
@@ -187,13 +188,14 @@ class Collector:
         if route is not None:
             since_us = until_us = None
 
-        pending: list[tuple[Future[cstore.CollectBatchResult], int]] = []
+        pending: list[tuple[Future[cstore.CollectBatchResult], int, list[str]]] = []
 
         def settle() -> None:
             """Wait for the batch being written and account for it."""
             while pending:
-                future, n = pending.pop()
+                future, n, chats = pending.pop()
                 result = future.result()
+                self._stored_chats.update(chats)  # committed: later batches leave them out
                 if is_comments:
                     report.comments_read += n
                     report.comments_new += result.new
@@ -212,15 +214,15 @@ class Collector:
             nonlocal batch
             if not len(batch):
                 return
-            tables = batch.tables()
+            tables = batch.tables(self._stored_chats)
             # every id up to ``high`` is stored or was skipped on purpose (read in order)
             point = cstore.Checkpoint(checkpoint_key, thread, max(batch.high_id, high), status)
-            n = len(batch)
+            n, batch_chats = len(batch), batch.chats
             batch = RowBatch(self.pseudo, self.run_id)
             settle()
             pending.append((self._writer.submit(
                 cstore.write_collected, self.store, where.source_id, self.run_id, **tables,
-                point=point, target=report.target), n))
+                point=point, target=report.target), n, list(batch_chats)))
 
         done = False
         while not done:

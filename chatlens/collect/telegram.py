@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import base64
 import re
+from collections.abc import Collection
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -101,17 +102,24 @@ def _display_name(entity: Any) -> str | None:
     return name or None
 
 
+_ENTITY_KINDS: dict[type, str] = {}  # entity class -> its type name, as exports write it
+
+
 def _entities(text: str, entities: list[Any]) -> str:
     """Entities as ``{type, text[, href]}``; Telegram's offsets count UTF-16 code units."""
     wide = None if text.isascii() else text.encode("utf-16-le")
     out = []
     for e in entities:
-        name = type(e).__name__.removeprefix("MessageEntity").removeprefix("InputMessageEntity")
+        cls = type(e)
+        kind = _ENTITY_KINDS.get(cls)
+        if kind is None:
+            name = cls.__name__.removeprefix("MessageEntity").removeprefix("InputMessageEntity")
+            kind = _ENTITY_KINDS[cls] = _ENTITY_NAMES.get(name) or snake(name)
         if wide is None:
             part = text[e.offset:e.offset + e.length]
         else:
             part = wide[2 * e.offset:2 * (e.offset + e.length)].decode("utf-16-le", "replace")
-        item: dict[str, Any] = {"type": _ENTITY_NAMES.get(name) or snake(name), "text": part}
+        item: dict[str, Any] = {"type": kind, "text": part}
         url = getattr(e, "url", None)
         if url:
             item["href"] = url
@@ -213,15 +221,17 @@ def _reactions(reactions: Any) -> str | None:
 
 
 def _raw(msg: Any) -> str:
-    """The original record (Telethon's ``to_json``) without who reacted or who replied."""
+    """The original record (Telethon's ``to_json``: its ``to_dict`` as JSON, bytes in base64)
+    without the message's null fields (a field Telegram did not send; 40 % of the record) and
+    without who reacted or who replied."""
     reactions, replies = msg.reactions, msg.replies
     if reactions is not None and (reactions.recent_reactions
                                   or getattr(reactions, "top_reactors", None)):
         reactions.recent_reactions = reactions.top_reactors = None
     if replies is not None and replies.recent_repliers:
         replies.recent_repliers = None
-    # Telethon's to_json (its to_dict as JSON, bytes as base64), through orjson: 4x faster
-    return orjson.dumps(msg.to_dict(), default=_json_default).decode()
+    record = {k: v for k, v in msg.to_dict().items() if v is not None}
+    return orjson.dumps(record, default=_json_default).decode()  # 4x Telethon's to_json
 
 
 @dataclass(slots=True)
@@ -385,8 +395,9 @@ class RowBatch:
         a["run_id"].append(self.run_id)
         return True
 
-    def tables(self) -> dict[str, pa.Table]:
-        chats = list(self.chats.values())
+    def tables(self, stored_chats: Collection[str] = ()) -> dict[str, pa.Table]:
+        """The batch's tables; chats in ``stored_chats`` (stored before) are left out."""
+        chats = [x for x in self.chats.values() if x.key not in stored_chats]
         c = self.cols
         return {
             "messages": pa.table(c, schema=MESSAGE_SCHEMA),

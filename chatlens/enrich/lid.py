@@ -1,30 +1,49 @@
 """Language identification restricted to the configured languages.
 
-Runs on the first ``lid_chars`` characters of the normalised text (URLs and mentions removed), so
-a bilingual post gets the language it opens with. Not folded for homoglyphs (a Latin ``i`` in a
-Cyrillic word is not counted as ``і``). Rules:
+Runs on the first ``lid_chars`` characters of the normalised text, after removing what is not
+words in a language: URLs, e-mail addresses, bare domains and file names, ``@mentions`` and
+``#hashtags`` (a Russian caption tagged ``#breaking #news`` is Russian). Emoji, digits and
+punctuation are not letters, so they never count. A long bilingual post gets the language of its
+opening ``lid_chars`` characters. Not folded for homoglyphs (a Latin ``i`` in a Cyrillic word is
+not counted as ``і``). Rules:
 
-* fewer than ``min_chars`` letters (emoji-only, URL-only, digit-only, "ок") → ``und``, score 0;
-* letters are counted per script. Georgian → ``ka``, Armenian → ``hy`` (score = share of letters in
-  that script); a dominant script no configured language uses → ``und``;
+* fewer than ``min_chars`` letters (emoji-only, URL-only, digit-only, "ок") → ``und``, score 0,
+  unless the script leaves a single configured language other than a Latin one: then
+  :data:`MIN_LETTERS_ONE_LANGUAGE` letters are enough (Hebrew words are short: "קפה");
+* letters are counted per script (:data:`SCRIPT_LANGS`: Latin, Cyrillic, Hebrew, Arabic, Greek,
+  Georgian, Armenian, Devanagari, Bengali, Thai, CJK, Hangul, …). The script with most letters
+  decides, except that a configured non-Latin script with at least a third of the letters wins
+  over Latin (Latin words in a Cyrillic or Hebrew message are names, brands, titles, code). A
+  dominant script no configured language is written in → ``und``. A script with one configured
+  language gives that language (score = share of letters in that script); several go to
+  py3langid restricted to them;
 * Cyrillic: a distinctive-letter fast path decides the clear cases. ``ы э ъ`` with none of
   ``і ї є ґ ў ә ғ қ ң ө ұ ү һ`` → ``ru``; ``і ї є ґ`` with ``и`` and none of ``ы э ъ ў`` nor Kazakh
   letters → ``uk`` (Belarusian has no ``и``; Kazakh always shows its own letters). Score
   ``1 - 0.1**n`` for *n* distinctive letters (max 0.999); the letters must be frequent enough
   (≥ 0.5 % / 2 % of Cyrillic letters) so one stray ``і`` cannot make a Russian post Ukrainian.
   Everything else goes to py3langid restricted to the configured Cyrillic languages (its
-  length-calibrated posterior is the score); a single configured Cyrillic language just wins.
-  Languages whose writing almost always shows letters of its own are left out when none of them
-  appears: Belarusian (``і`` or ``ў``, and never ``и``), Kazakh (``ә ғ қ ң ө ұ ү һ і``), Kyrgyz
-  (``ң ө ү``), Mongolian (``ө ү``), Tajik (``ғ ӣ қ ҳ ҷ ӯ``). Short Russian chat messages without
-  ``ы э ъ`` otherwise often came out as one of those;
+  length-calibrated posterior is the score; Latin words are left out of its input); a single
+  configured Cyrillic language just wins. Languages whose writing almost always shows letters
+  of its own are left out when none of them appears: Belarusian (``і`` or ``ў``, and never
+  ``и``), Kazakh (``ә ғ қ ң ө ұ ү һ і``), Kyrgyz (``ң ө ү``), Mongolian (``ө ү``), Tajik
+  (``ғ ӣ қ ҳ ҷ ӯ``), Bashkir, Tatar. Short Russian chat messages without ``ы э ъ`` otherwise
+  often came out as one of those;
 * Latin: py3langid over the configured Latin-script languages plus a guard set of common Latin
-  languages (de fr es it pt pl tr nl …); when a guard language wins the result is ``und``.
+  languages (de fr es it pt pl tr nl …); when a guard language wins the result is ``und``. The
+  configured languages get a prior :data:`DECLARED_PRIOR` times the guard's, so a short message
+  ("I was wondering", "Perfect") is read in the chat's language while a clearly German sentence
+  in an English project still comes out ``und``.
+
+:func:`supported_languages` (py3langid's languages that have a script here) is what a project may
+declare; ``chatlens init --languages`` refuses anything else.
 """
 
 from __future__ import annotations
 
+import bisect
 import copy
+import math
 import re
 import string
 from functools import lru_cache
@@ -34,34 +53,88 @@ import numpy as np
 import scipy.sparse as sp
 from numpy.typing import NDArray
 
-CYRILLIC_LANGS = frozenset({"ru", "uk", "be", "kk", "bg", "mk", "sr", "ky", "mn", "tg"})
+
+def _codes(codes: str) -> frozenset[str]:
+    return frozenset(codes.split())
+
+
+#: py3langid's languages by the script they are written in (Serbian and Uzbek in two). One place:
+#: :func:`supported_languages` and the script rules both read it.
+SCRIPT_LANGS: dict[str, frozenset[str]] = {
+    "lat": _codes(
+        "ace af an az bcl br bs ca crh cs cy da de en eo es et eu ext fi fo fr fuv fy ga gcf gcr "
+        "gd gl gug guw ha ht hr hu id ig is it jv kab kik ku la lb lg lij ln lt ltg lv mg ms mt "
+        "nl nn no nso oc om pcm pl pt qu ro rw se sk sl sn so sq sr st sv sw tk tl tr uz vec vi "
+        "vo wa xh yo zu"),
+    "cyr": _codes("ru uk be kk bg mk sr ky mn tg ba tt uz"),
+    "arab": _codes("ar ary arz fa ps ur ug sdh uzs"), "heb": _codes("he hbo"),
+    "grek": _codes("el grc"), "deva": _codes("hi mr ne sa gom"), "beng": _codes("bn as"),
+    "guru": _codes("pa"), "gujr": _codes("gu"), "orya": _codes("or"), "taml": _codes("ta"),
+    "telu": _codes("te"), "knda": _codes("kn"), "mlym": _codes("ml"), "sinh": _codes("si"),
+    "thai": _codes("th"), "laoo": _codes("lo"), "tibt": _codes("dz"), "mymr": _codes("my"),
+    "geo": _codes("ka"), "ethi": _codes("am"), "khmr": _codes("km"), "arm": _codes("hy"),
+    "cjk": _codes("zh ja wuu yue"), "hang": _codes("ko"),
+}
+CYRILLIC_LANGS = SCRIPT_LANGS["cyr"]
 LATIN_GUARD = ("en", "de", "fr", "es", "it", "pt", "pl", "tr", "nl", "cs", "ro", "uz", "az", "fi")
-SCRIPT_LANGS = {"geo": "ka", "arm": "hy"}
+#: Letters enough when the script leaves one configured language (Hebrew "קפה", Russian "да"):
+#: ``min_chars`` is about telling languages apart, and there is nothing to tell apart then.
+MIN_LETTERS_ONE_LANGUAGE = 2
+#: How much likelier a configured Latin language is than a guard language before the text is read.
+DECLARED_PRIOR = 300.0
+
+#: First code point of each block of letters, and its script ("other": a script not modelled).
+_BLOCKS: tuple[tuple[int, str], ...] = (
+    (0x00C0, "lat"), (0x02B0, "other"), (0x0370, "grek"), (0x0400, "cyr"), (0x0530, "arm"),
+    (0x0590, "heb"), (0x0600, "arab"), (0x0700, "other"), (0x0750, "arab"), (0x0780, "other"),
+    (0x08A0, "arab"), (0x0900, "deva"), (0x0980, "beng"), (0x0A00, "guru"), (0x0A80, "gujr"),
+    (0x0B00, "orya"), (0x0B80, "taml"), (0x0C00, "telu"), (0x0C80, "knda"), (0x0D00, "mlym"),
+    (0x0D80, "sinh"), (0x0E00, "thai"), (0x0E80, "laoo"), (0x0F00, "tibt"), (0x1000, "mymr"),
+    (0x10A0, "geo"), (0x1100, "hang"), (0x1200, "ethi"), (0x13A0, "other"), (0x1780, "khmr"),
+    (0x1800, "other"), (0x1C90, "geo"), (0x1CC0, "other"), (0x1E00, "lat"), (0x1F00, "grek"),
+    (0x2000, "other"), (0x2D00, "geo"), (0x2D30, "other"), (0x2E80, "cjk"), (0x3130, "hang"),
+    (0x3190, "cjk"), (0xA000, "other"), (0xAC00, "hang"), (0xD7B0, "other"), (0xF900, "cjk"),
+    (0xFB00, "lat"), (0xFB13, "arm"), (0xFB1D, "heb"), (0xFB50, "arab"), (0xFE00, "other"),
+    (0xFE70, "arab"), (0xFF00, "other"), (0x20000, "cjk"), (0x30000, "other"),
+)
+_BLOCK_STARTS = [start for start, _ in _BLOCKS]
 
 _AS_LETTERS = string.ascii_letters.encode()
-_FOREIGN = re.compile("[^\\W\\d_a-z\u0400-\u04ff]")  # a letter neither ASCII nor Cyrillic
-_SCRIPTS = {
-    "lat": re.compile("[\u00c0-\u024f]+"),
-    "geo": re.compile("[\u10a0-\u10ff\u1c90-\u1cbf\u2d00-\u2d2f]+"),
-    "arm": re.compile("[\u0531-\u058f\ufb13-\ufb17]+"),
-    "other": re.compile(
-        "[^\\W\\d_a-z\u00c0-\u024f\u0400-\u04ff\u10a0-\u10ff\u1c90-\u1cbf\u2d00-\u2d2f"
-        "\u0531-\u058f\ufb13-\ufb17]+"
-    ),
-}
+# a run of letters neither ASCII nor in U+0400–04FF (those two are counted from the bytes)
+_FOREIGN_RUN = re.compile("[^\\W\\d_a-zA-Z\u0400-\u04ff]+")
+_TLDS = ("com|org|net|info|biz|io|me|ru|su|ua|by|kz|ge|am|uz|az|il|uk|us|de|fr|pl|tr|in|ae|qa|"
+         "sa|eg|ke|tz|ng|za|ie|eu|co|tv|ly|gl|gg|app|dev|gov|edu|pdf|docx?|xlsx?|pptx?|jpe?g|png|"
+         "gif|mp[34]|mov|zip|rar|exe|apk|html?|php")
+# words that are not words of a language: e-mail addresses, bare domains and file names (each
+# tried only where a word starts: the regex engine would otherwise retry inside every word)
+_EMAIL = re.compile(r"(?<![\w.+-])[\w.+-]+@[\w-]+(?:\.[\w-]+)+")
+_DOMAIN = re.compile(rf"(?<![\w.-])(?:[\w-]+\.)+(?:{_TLDS})\b(?:/\S*)?")
+_DOMAIN_END = re.compile(rf"\.(?:{_TLDS})\b")  # a literal start: found by a fast scan
 _MENTION = re.compile(r"(?<![\w@.])@\w+")
+_HASHTAG = re.compile(r"(?<![\w&])#\w+")
+_ASCII_WORDS = re.compile(r"\b[a-z]+\b")
+
+
+@lru_cache(maxsize=1)
+def supported_languages() -> frozenset[str]:
+    """The languages language ID can return: py3langid's, each written in a script it knows."""
+    model = set(_base_identifier().nb_classes)
+    return frozenset(x for langs in SCRIPT_LANGS.values() for x in langs if x in model)
 
 
 def script_counts(s: str) -> dict[str, int]:
-    """Letters per script (``cyr`` ``lat`` ``geo`` ``arm`` ``other``); byte counts when possible."""
+    """Letters per script (``cyr``, ``lat``, and any of :data:`SCRIPT_LANGS` or ``other`` that
+    occur); byte counts for ASCII and U+0400–04FF, one regex run per word of other letters."""
     b = s.encode()
     c = b.count
     cyr = c(b"\xd0") + c(b"\xd1") + c(b"\xd2") + c(b"\xd3")  # U+0400–04FF, 2 bytes each
     lat = len(b) - len(b.translate(None, _AS_LETTERS))
-    counts = {"cyr": cyr, "lat": lat, "geo": 0, "arm": 0, "other": 0}
-    if not s.isascii() and _FOREIGN.search(s):
-        for name, rx in _SCRIPTS.items():
-            counts[name] += sum(map(len, rx.findall(s)))
+    counts = {"cyr": cyr, "lat": lat}
+    if not s.isascii() and len(b) - len(s) != cyr:  # multi-byte characters that are not Cyrillic
+        for run in _FOREIGN_RUN.findall(s):
+            i = bisect.bisect_right(_BLOCK_STARTS, ord(run[0])) - 1
+            script = _BLOCKS[i][1] if i >= 0 else "other"
+            counts[script] = counts.get(script, 0) + len(run)
     return counts
 
 
@@ -76,11 +149,18 @@ def _base_identifier() -> Any:
     return pl.LanguageIdentifier.from_modelpath(pl.MODEL_DIR / pl.MODEL_FILE, norm_probs=True)
 
 
-@lru_cache(maxsize=16)
-def _identifier(langs: tuple[str, ...]) -> Any:
+@lru_cache(maxsize=32)
+def _identifier(langs: tuple[str, ...], boosted: tuple[str, ...] = ()) -> Any:
+    """py3langid restricted to ``langs``, with ``boosted`` given :data:`DECLARED_PRIOR` times the
+    prior of the others."""
     base = _base_identifier()
     ident = copy.copy(base)
     ident.set_languages([lang for lang in langs if lang in set(base.nb_classes)])
+    if boosted:
+        ident.nb_pc = ident.nb_pc.copy()
+        for k, lang in enumerate(ident.nb_classes):
+            if lang in boosted:
+                ident.nb_pc[k] += math.log(DECLARED_PRIOR)
     return ident
 
 
@@ -111,7 +191,8 @@ def _cyrillic_fast(s: str, n_cyr: int) -> tuple[str, float] | None:
 
 #: Letters one of which a text in the language (nearly) always shows.
 _MARKERS = {"be": frozenset("іў"), "kk": frozenset("әғқңөұүһі"), "ky": frozenset("ңөү"),
-            "mn": frozenset("өү"), "tg": frozenset("ғӣқҳҷӯ")}
+            "mn": frozenset("өү"), "tg": frozenset("ғӣқҳҷӯ"), "ba": frozenset("ҡғҙҫәөүһң"),
+            "tt": frozenset("әөүҗңһ")}
 
 
 def _plausible(cands: tuple[str, ...], s: str) -> tuple[str, ...]:
@@ -123,48 +204,72 @@ def _plausible(cands: tuple[str, ...], s: str) -> tuple[str, ...]:
 
 
 class Pending(NamedTuple):
-    """A text the rules leave to py3langid, with the languages it may be."""
+    """A text the rules leave to py3langid, the languages it may be, and the configured ones
+    among them when others (the Latin guard) compete."""
 
     text: str
     cands: tuple[str, ...]
+    boosted: tuple[str, ...] = ()
+
+
+def words_only(norm: str, lid_chars: int) -> str:
+    """The first ``lid_chars`` characters of ``norm`` less URLs, e-mail addresses, domains, file
+    names, mentions and hashtags (each replaced by a space)."""
+    s = norm[: lid_chars + 80]
+    if "<url>" in s:
+        s = s.replace("<url>", " ")
+    if "@" in s:
+        s = _MENTION.sub(" ", _EMAIL.sub(" ", s))
+    if "." in s and _DOMAIN_END.search(s):
+        s = _DOMAIN.sub(" ", s)
+    if "#" in s:
+        s = _HASHTAG.sub(" ", s)
+    return s[:lid_chars]
+
+
+def _script(counts: dict[str, int], languages: tuple[str, ...], min_chars: int) -> str:
+    """The script that decides (see the module doc)."""
+    top = max(counts, key=counts.__getitem__)
+    if top != "lat":
+        return top
+    total = sum(counts.values())
+    for script, n in counts.items():
+        if (script not in ("lat", "other") and n * 3 >= total and n >= min_chars
+                and any(x in SCRIPT_LANGS[script] for x in languages)):
+            return script  # at most two scripts hold a third each beside a leading Latin
+    return top
 
 
 def _rules(norm: str, languages: tuple[str, ...], min_chars: int,
            lid_chars: int) -> tuple[str, float] | Pending:
     """The decision when the rules settle it, else what py3langid must classify."""
-    s = norm[: lid_chars + 40]
-    if "<url>" in s:
-        s = s.replace("<url>", " ")
-    if "@" in s:
-        s = _MENTION.sub(" ", s)
-    s = s[:lid_chars]
+    s = words_only(norm, lid_chars)
     counts = script_counts(s)
     total = sum(counts.values())
-    if total < min_chars or total == 0:
+    if total == 0 or total < min(min_chars, MIN_LETTERS_ONE_LANGUAGE):
         return "und", 0.0
-    script = max(counts, key=counts.__getitem__)
+    script = _script(counts, languages, min_chars)
+    if script == "other":
+        return "und", 0.0
     n = counts[script]
-    if script == "other" or n * 2 < total:  # mostly a script we do not model (CJK, Greek, …)
+    cands = tuple(x for x in languages if x in SCRIPT_LANGS[script])
+    if not cands or (total < min_chars and script == "lat"):
         return "und", 0.0
-    if script in SCRIPT_LANGS:
-        lang = SCRIPT_LANGS[script]
-        return (lang, round(n / total, 4)) if lang in languages else ("und", 0.0)
+    if script == "lat":
+        guard = tuple(x for x in LATIN_GUARD if x not in cands)
+        return Pending(s, (*cands, *guard), cands if guard else ())
     if script == "cyr":
-        cands = tuple(x for x in languages if x in CYRILLIC_LANGS)
-        if not cands:
-            return "und", 0.0
         if "ru" in cands and "uk" in cands:
             fast = _cyrillic_fast(s, n)
-            if fast is not None and fast[0] in cands:
+            if fast is not None:
                 return fast
         cands = _plausible(cands, s)
-        if len(cands) == 1:
-            return cands[0], round(n / total, 4)
-    else:
-        configured = [x for x in languages if x not in CYRILLIC_LANGS and x not in SCRIPT_LANGS]
-        if not configured:
-            return "und", 0.0
-        cands = tuple(dict.fromkeys([*configured, *LATIN_GUARD]))
+    if total < min_chars and len(cands) > 1:
+        return "und", 0.0
+    if len(cands) == 1:
+        return cands[0], round(n / total, 4)
+    if counts["lat"]:
+        s = _ASCII_WORDS.sub(" ", s)  # names, brands, code: no evidence for this script
     return Pending(s, cands)
 
 
@@ -179,7 +284,7 @@ def detect(
     r = _rules(norm, languages, min_chars, lid_chars)
     if not isinstance(r, Pending):
         return r
-    lang, prob = _identifier(r.cands).classify(r.text)
+    lang, prob = _identifier(r.cands, r.boosted).classify(r.text)
     return _verdict(lang, prob, languages)
 
 
@@ -188,16 +293,16 @@ def detect_batch(norms: list[str], languages: tuple[str, ...], min_chars: int,
     """:func:`detect` for many texts: those the rules leave open go to py3langid together,
     one vectorised pass per set of candidate languages."""
     out: list[tuple[str, float]] = []
-    pending: dict[tuple[str, ...], list[tuple[int, str]]] = {}
+    pending: dict[tuple[tuple[str, ...], tuple[str, ...]], list[tuple[int, str]]] = {}
     for i, norm in enumerate(norms):
         r = _rules(norm, languages, min_chars, lid_chars)
         if isinstance(r, Pending):
             out.append(("und", 0.0))
-            pending.setdefault(r.cands, []).append((i, r.text))
+            pending.setdefault((r.cands, r.boosted), []).append((i, r.text))
         else:
             out.append(r)
-    for cands, items in pending.items():
-        found = classify_many(_identifier(cands), [t for _, t in items])
+    for (cands, boosted), items in pending.items():
+        found = classify_many(_identifier(cands, boosted), [t for _, t in items])
         for (i, _), (lang, prob) in zip(items, found, strict=True):
             out[i] = _verdict(lang, prob, languages)
     return out

@@ -8,9 +8,11 @@ from dataclasses import asdict, dataclass
 
 # v2: Cyrillic languages without their marker letters are ruled out (see .lid); URLs with
 # capitalised prefixes (Http://, Www.) are found, which changes norm and lemmas
-# v3: only the places where a URL was found become <url> (not every copy of its text, which
+# v3: language ID ignores hashtags, e-mails and domains, knows every script py3langid covers
+# (Hebrew, Arabic, Greek, CJK, …), and gives configured Latin languages a prior (see .lid)
+# v4: only the places where a URL was found become <url> (not every copy of its text, which
 # left "/5" of "t.me/a/5" behind when "t.me/a" was also in the message)
-ENRICH_VERSION = "enrich.v3"
+ENRICH_VERSION = "enrich.v4"
 
 DEFAULT_LANGUAGES: tuple[str, ...] = ("ru", "uk", "en", "ka", "kk", "hy", "be")
 
@@ -19,8 +21,11 @@ DEFAULT_LANGUAGES: tuple[str, ...] = ("ru", "uk", "en", "ka", "kk", "hy", "be")
 class EnrichSettings:
     """What enrichment does. Change anything here and :meth:`fingerprint` changes.
 
-    ``languages``: ISO 639-1 codes language ID may return (anything else is ``und``).
-    ``min_chars``: fewer letters than this (after removing URLs, mentions, emoji, digits) → ``und``.
+    ``languages``: ISO 639 codes language ID may return (anything else is ``und``); see
+    :func:`chatlens.enrich.lid.supported_languages`.
+    ``min_chars``: fewer letters than this (after removing URLs, e-mails, domains, mentions,
+    hashtags, emoji, digits) → ``und``, unless their script leaves one non-Latin configured
+    language (then 2 letters do).
     ``lid_chars``: language ID reads at most this many characters of the cleaned text.
     ``tokenizer``: ``"fast"`` (compiled regex modelled on razdel, see :mod:`.text`) or
     ``"razdel"`` (razdel itself: slower, splits Ukrainian apostrophe words).

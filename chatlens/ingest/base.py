@@ -108,7 +108,10 @@ class ParseOptions:
     tz: str = "UTC"  # zone for naive local timestamps
     chat: str | None = None  # override the chat id/title for sources without one
     date_order: str | None = None  # WhatsApp: "dmy", "mdy" or "ymd" when it cannot be inferred
-    encoding: str | None = None  # text tables: the encoding to use instead of detecting one
+    encoding: str | None = None  # text sources: the encoding to use instead of detecting one
+    languages: tuple[str, ...] = ()  # the project's languages (guide encoding detection)
+    # filled in while parsing, for the record: the text encoding decided, and why
+    decided: list[str] = field(default_factory=list)
 
 
 class Importer(Protocol):

@@ -12,10 +12,11 @@ record; an empty string is kept as empty text. ``chat`` defaults to ``options.ch
 file's stem; ``message_id`` defaults to None (the pipeline derives one from the content).
 
 Everything streams: CSV row by row over an incremental decoder, JSON Lines line by line, a JSON
-array through ijson, Parquet by record batches. CSV encoding: a BOM (UTF-8/16/32) wins; otherwise
-the file must be valid UTF-8 or be confidently detected by charset-normalizer (and then decode
-cleanly in full); else :class:`~chatlens.errors.EncodingError` with the first invalid byte's
-offset. No mojibake is ever stored silently.
+array through the bounded scanner, Parquet by record batches. The text encoding of CSV/TSV and
+JSON files is decided and verified by :func:`chatlens.ingest.encoding.resolve` (``--encoding``,
+a BOM, UTF-8, or a legacy code page of the project's languages, else
+:class:`~chatlens.errors.EncodingError`); JSON that is not UTF-8 is transcoded to UTF-8 as it is
+read. No mojibake is ever stored silently.
 """
 
 from __future__ import annotations
@@ -29,20 +30,19 @@ import tempfile
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path, PurePosixPath
-from typing import IO, Any
+from typing import IO, Any, cast
 
 import orjson
 
 from chatlens.errors import InputError
 from chatlens.ingest.base import Bad, Item, ParseOptions, SourceInput
+from chatlens.ingest.encoding import Utf8Reader, resolve, sniff_text
 from chatlens.ingest.tabular import (
     CHUNK,
     LOOKAHEAD,
     MAX_RECORD,
     PLATFORM,
     RecordBuilder,
-    bom,
-    detect_encoding,
     resolve_columns,
     source_name,
     text_lines,
@@ -80,8 +80,7 @@ def _delimiter(sample: str, suffix: str) -> str:
     return "\t" if suffix == ".tsv" else ","
 
 
-def _sample(head: bytes, encoding: str) -> str:
-    text = head.decode(encoding, "replace")
+def _sample(text: str) -> str:
     return text[:text.rfind("\n") + 1] or text
 
 
@@ -95,11 +94,10 @@ class GenericCsv:
             return 0.0
         member = source.members[0]
         suffix = PurePosixPath(source_name(member.name)).suffix.lower()
-        head = member.head(65536)
-        enc = bom(head)
-        if enc is None and b"\0" in head:
+        text = sniff_text(member.head(65536))
+        if text is None:
             return 0.0
-        sample = _sample(head, enc or "utf-8").lstrip("\ufeff")
+        sample = _sample(text)
         try:
             reader = csv.reader(io.StringIO(sample), delimiter=_delimiter(sample, suffix))
             rows = [r for r in itertools.islice(reader, 50) if r]
@@ -114,9 +112,10 @@ class GenericCsv:
     def parse(self, source: SourceInput, options: ParseOptions) -> Iterator[Item]:
         member = source.members[0]
         name = member.name
-        encoding = detect_encoding(source, options)
+        encoding = resolve(source.members, options).encoding
         suffix = PurePosixPath(source_name(name)).suffix.lower()
-        delim = _delimiter(_sample(member.head(65536), encoding).lstrip("\ufeff"), suffix)
+        head = codecs.getincrementaldecoder(encoding)("replace").decode(member.head(65536))
+        delim = _delimiter(_sample(head).lstrip("\ufeff"), suffix)
         builder = RecordBuilder(name, options)
         consumed: list[str] = []
         with member.open() as fh:
@@ -256,17 +255,20 @@ class GenericJsonl:
         if len(source.members) != 1:
             return 0.0
         member = source.members[0]
-        head = member.head(65536)
-        body = head.removeprefix(codecs.BOM_UTF8).lstrip()
-        if body.startswith(b"["):
-            return 0.7 if body[1:].lstrip().startswith(b"{") else 0.0
-        lines = head.split(b"\n")
-        if len(head) == 65536 and len(lines) > 1:
+        raw = member.head(65536)
+        head = sniff_text(raw)
+        if head is None:
+            return 0.0
+        body = head.lstrip()
+        if body.startswith("["):
+            return 0.7 if body[1:].lstrip().startswith("{") else 0.0
+        lines = head.split("\n")
+        if len(raw) == 65536 and len(lines) > 1:
             lines.pop()  # possibly cut
         objs: list[Any] = []
         for line in itertools.islice((ln for ln in lines if ln.strip()), 10):
             try:
-                objs.append(orjson.loads(line.removeprefix(codecs.BOM_UTF8)))
+                objs.append(orjson.loads(line))
             except orjson.JSONDecodeError:
                 objs.append(None)  # a damaged line does not disqualify the file
         if not objs or not isinstance(objs[0], dict) or sum(
@@ -279,10 +281,13 @@ class GenericJsonl:
 
     def parse(self, source: SourceInput, options: ParseOptions) -> Iterator[Item]:
         member = source.members[0]
-        head = member.head(4096)
-        with member.open() as fh:
-            if head.removeprefix(codecs.BOM_UTF8).lstrip().startswith(b"["):
-                if head.startswith(codecs.BOM_UTF8):
+        encoding = resolve(source.members, options).encoding
+        start = codecs.getincrementaldecoder(encoding)("replace").decode(member.head(4096))
+        with member.open() as raw:
+            utf8 = encoding in ("utf-8", "utf-8-sig")  # else transcoded (BOM dropped)
+            fh = raw if utf8 else cast(IO[bytes], Utf8Reader(raw, encoding))
+            if start.lstrip("\ufeff").lstrip().startswith("["):
+                if encoding == "utf-8-sig":
                     fh.read(3)
                 yield from _mapped(_json_array(fh, member.name), options, member.name)
             else:

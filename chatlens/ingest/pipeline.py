@@ -10,7 +10,7 @@ import hashlib
 import hmac
 from collections.abc import Callable, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import timedelta
 from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
@@ -317,6 +317,9 @@ def ingest_source(
         if state is not None and state.status == "complete":
             report.status = "unchanged"
             report.error = f"already ingested from {state.path} (sha256 {sha[:12]}…); skipped."
+            if options.encoding:  # the user may want it read again in another encoding
+                report.error += (f" To read it again with --encoding {options.encoding}, first "
+                                 f"erase it: chatlens forget --source {source_id}")
             return report
         if state is not None and state.importer != detection.importer.name:
             raise InputError(source.path, f"an interrupted ingest of this file was reading it "
@@ -329,6 +332,7 @@ def ingest_source(
             report.duplicate, report.quarantined = state.n_duplicate, state.n_quarantined
             report.service = state.n_service
         clock = _LocalTime(options.tz)
+        options = replace(options, decided=[])  # this source's own decisions
         pseudo = Pseudonymiser(store.secret())
         items = _guarded(detection.importer.parse(source, options))
         started = False
@@ -358,13 +362,15 @@ def ingest_source(
                 for next_pos, batch in _normalise(items, source_id, pseudo, clock, resume_pos):
                     tables = _tables(source_id, run_id, batch, pseudo)
                     settle()
+                    if not started:
+                        report.detection = "; ".join([detection.reason, *options.decided])
                     if not started and state is None:
                         store.begin_source({
                             "source_id": source_id, "path": source.path,
                             "files": [m.name for m in source.members], "sha256": sha,
                             "format": detection.importer.format,
                             "importer": detection.importer.name,
-                            "detection": detection.reason, "size_bytes": source.size,
+                            "detection": report.detection, "size_bytes": source.size,
                             "file_mtime": None, "run_id": run_id,
                         })
                     started = True

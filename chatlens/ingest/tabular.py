@@ -1,4 +1,4 @@
-"""Shared parts of the generic table importers: field mapping, values, text encodings.
+"""Shared parts of the generic table importers: field mapping, values, decoded lines.
 
 ``ParseOptions.column_map`` is a dict **FIELD → COLUMN**; fields it leaves out fall back to the
 common column names in :data:`DEFAULTS`. See :mod:`chatlens.ingest.generic`.
@@ -15,7 +15,7 @@ from pathlib import PurePosixPath
 from typing import IO, Any
 
 from chatlens.errors import EncodingError, InputError, UsageError
-from chatlens.ingest.base import EPOCH, ONE_US, Bad, Chat, Item, ParseOptions, Record, SourceInput
+from chatlens.ingest.base import EPOCH, ONE_US, Bad, Chat, Item, ParseOptions, Record
 from chatlens.schema import KINDS
 
 CHUNK = 4 << 20
@@ -36,9 +36,6 @@ DEFAULTS: dict[str, tuple[str, ...]] = {
 }
 _NUMBER = re.compile(r"[+-]?\d+(\.\d*)?([eE][+-]?\d+)?")
 _DMY = ("%d.%m.%Y %H:%M:%S", "%d.%m.%Y %H:%M", "%d.%m.%Y")
-_BOMS = ((codecs.BOM_UTF32_LE, "utf-32"), (codecs.BOM_UTF32_BE, "utf-32"),
-         (codecs.BOM_UTF8, "utf-8-sig"), (codecs.BOM_UTF16_LE, "utf-16"),
-         (codecs.BOM_UTF16_BE, "utf-16"))
 
 
 # --- values -----------------------------------------------------------------------------------
@@ -168,63 +165,7 @@ class RecordBuilder:
         )
 
 
-# --- CSV --------------------------------------------------------------------------------------
-
-def bom(head: bytes) -> str | None:
-    return next((enc for bom, enc in _BOMS if head.startswith(bom)), None)
-
-
-def _first_error(fh: IO[bytes], encoding: str) -> tuple[int, bytes] | None:
-    """(byte offset, bad bytes) of the first undecodable byte, or None if the file decodes."""
-    # the BOM is valid UTF-8 (U+FEFF); decoding it as such keeps the offsets exact
-    decoder = codecs.getincrementaldecoder(
-        "utf-8" if encoding == "utf-8-sig" else encoding)("strict")
-    offset = 0
-    while True:
-        chunk = fh.read(CHUNK)
-        pending = len(decoder.getstate()[0])
-        try:
-            decoder.decode(chunk, final=not chunk)
-        except UnicodeDecodeError as exc:
-            return offset - pending + exc.start, exc.object[exc.start:exc.end][:4]
-        if not chunk:
-            return None
-        offset += len(chunk)
-
-
-def detect_encoding(source: SourceInput, options: ParseOptions) -> str:
-    member = source.members[0]
-    forced = options.encoding
-    enc = forced or bom(member.head(4)) or "utf-8"
-    with member.open() as fh:
-        err = _first_error(fh, enc)
-    if err is None:
-        return enc
-    if enc == "utf-8" and not forced:
-        from charset_normalizer import from_bytes
-
-        with member.open() as fh:
-            sample = fh.read(1 << 20)
-            skip = err[0] - len(sample) - 65536
-            while skip > 0 and (got := len(fh.read(min(skip, CHUNK)))):
-                skip -= got
-            sample += fh.read(131072)  # the neighbourhood of the first bad byte
-        best = from_bytes(sample).best()
-        if best is not None and best.coherence >= 0.2 and best.chaos <= 0.15 and \
-                best.encoding not in ("utf_8", "ascii"):
-            with member.open() as fh:
-                if _first_error(fh, best.encoding) is None:
-                    return best.encoding
-    why = "and the encoding could not be detected with confidence" if enc == "utf-8" and \
-        not forced else f"though the file {'was said' if forced else 'declares (BOM)'} to be {enc}"
-    raise EncodingError(
-        member.name,
-        f"not valid {enc} text: byte offset {err[0]} holds {err[1].hex(' ')}, {why}. Convert the "
-        "file to UTF-8 (for example `iconv -f cp1251 -t utf-8`) or name its encoding "
-        "(--encoding cp1251).",
-        f"byte {err[0]}",
-    )
-
+# --- CSV ---------------------------------------------------------------------------------------
 
 def text_lines(fh: IO[bytes], encoding: str, name: str) -> Iterator[str]:
     """Decoded lines split on '\\n' only (line ends kept), as csv expects with newline=''."""

@@ -22,6 +22,9 @@ How a page is read:
   ``"other_chat"``, or ``"other_chat/<id>"`` when the link names a message elsewhere.
 * Media types use the Telegram JSON vocabulary (``photo``, ``video_file``, ``voice_message``, …)
   so that both Telegram formats agree.
+* Telegram Desktop writes UTF-8; a page re-saved in another encoding is read in the encoding
+  :func:`chatlens.ingest.encoding.resolve` decides for all pages together (``--encoding``, a BOM,
+  or a confidently detected code page), or refused before anything is stored.
 """
 
 from __future__ import annotations
@@ -38,7 +41,7 @@ import lxml.html
 import orjson
 from lxml import etree
 
-from chatlens.errors import EncodingError, InputError, UsageError
+from chatlens.errors import EncodingError, InputError
 from chatlens.ingest.base import (
     EPOCH,
     ONE_US,
@@ -50,6 +53,7 @@ from chatlens.ingest.base import (
     Record,
     SourceInput,
 )
+from chatlens.ingest.encoding import resolve, sniff_text
 
 _DIV_TAG = re.compile(r"<(/?)div\b([^>]*)>", re.IGNORECASE)
 _ATTR = re.compile(r"""(?:^|\s)(class|id)\s*=\s*(?:"([^"]*)"|'([^']*)'|([^\s"'>]+))""", re.I)
@@ -291,24 +295,18 @@ class TelegramHtml:
     def sniff(self, source: SourceInput) -> float:
         if not source.members:
             return 0.0
-        head = source.members[0].head(65536)
-        body_marks = (b'class="history"', b'class="message default', b'class="message service')
-        if b'class="page_wrap"' in head and any(m in head for m in body_marks):
+        head = sniff_text(source.members[0].head(65536)) or ""
+        body_marks = ('class="history"', 'class="message default', 'class="message service')
+        if 'class="page_wrap"' in head and any(m in head for m in body_marks):
             return 0.95
-        if b'class="message default clearfix' in head and b'id="message' in head:
+        if 'class="message default clearfix' in head and 'id="message' in head:
             return 0.9
         return 0.0
 
     def parse(self, source: SourceInput, options: ParseOptions) -> Iterator[Item]:
         if not source.members:
             raise InputError(source.path, "no pages to read.")
-        encoding = options.encoding or "utf-8"
-        try:
-            codecs.lookup(encoding)
-        except LookupError:
-            raise UsageError(f"Unknown encoding {encoding!r}; use a Python codec name such as "
-                             "utf-8 or cp1251.") from None
-        _check_encoding(source, encoding)
+        encoding = resolve(source.members, options, source.path).encoding
         title = None
         for member in source.members:  # the header is on every page; usually the first is read
             try:
@@ -337,7 +335,10 @@ class TelegramHtml:
             try:
                 text = _decode(data, encoding)
             except UnicodeError as exc:  # the page changed since it was checked
-                raise _encoding_error(member, encoding, getattr(exc, "start", 0), data) from None
+                at = getattr(exc, "start", 0)
+                raise EncodingError(member.name, f"not valid {encoding} text at byte {at}, though "
+                                    "it was a moment ago: was the page changed while it was "
+                                    "read? Ingest it again.", f"byte {at}") from None
             found = False
             for element in split_messages(text):
                 found = True
@@ -438,42 +439,3 @@ def _decode(data: bytes, encoding: str = "utf-8", final: bool = True) -> str:
     """Strictly decoded text (a cut multi-byte character at the end is dropped if not final)."""
     decoder = codecs.getincrementaldecoder(encoding)("strict")
     return decoder.decode(data, final=final).lstrip("\ufeff")
-
-
-def _check_encoding(source: SourceInput, encoding: str) -> None:
-    """EncodingError unless every page decodes as ``encoding``: nothing is stored from an export
-    whose text would come out garbled (a page re-saved as cp1251, say)."""
-    for member in source.members:
-        decoder = codecs.getincrementaldecoder(encoding)("strict")
-        offset = 0
-        with member.open() as fh:
-            while chunk := fh.read(1 << 20):
-                try:
-                    decoder.decode(chunk)
-                except UnicodeError as exc:
-                    at = offset + getattr(exc, "start", 0)
-                    raise _encoding_error(member, encoding, at, chunk) from None
-                offset += len(chunk)
-                if offset > MAX_PAGE:
-                    break
-            try:
-                decoder.decode(b"", final=True)
-            except UnicodeError:
-                raise _encoding_error(member, encoding, offset, b"") from None
-
-
-def _decodes(data: bytes, encoding: str) -> bool:
-    try:
-        codecs.getincrementaldecoder(encoding)("strict").decode(data)
-    except UnicodeError:
-        return False
-    return True
-
-
-def _encoding_error(member: Member, encoding: str, at: int, sample: bytes) -> EncodingError:
-    found = [c for c in ("cp1251", "koi8-r", "cp1252", "utf-16-le") if c != encoding and
-             _decodes(sample[:65536], c)]
-    hint = f" It decodes as {' or '.join(found)}." if sample and found else ""
-    return EncodingError(member.name, f"not valid {encoding} text at byte {at}: Telegram Desktop "
-                         f"writes UTF-8, so the page was re-saved in another encoding.{hint} "
-                         "Convert it to UTF-8, or name its encoding with --encoding.", f"byte {at}")

@@ -17,7 +17,9 @@ first copied to a temporary file.
 - ``Messages.Type``: 1 and 15 text, 9 URL (text); 2 image, 3 video, 4 sticker, 6 voice, 7 instant
   video, 11 audio are media; other types are media ``viber_type_<N>``. ``ClientFlag`` 64 marks an
   edited message (Promnesia). ``Info`` (JSON) is kept, parsed, in ``raw``.
-- Text that is not valid UTF-8 inside the database is decoded with U+FFFD replacements.
+- Text is UTF-8 in SQLite. A value that is not (written by a broken build, or a BLOB) is decoded
+  with ``--encoding`` when one is given; otherwise (or when that fails too) its message is a
+  :class:`Bad` record naming the column, never stored with replacement characters.
 - A message without its event, or with a missing/unreadable ``TimeStamp`` or ``ChatID``, is a
   :class:`Bad` record.
 """
@@ -40,6 +42,7 @@ OWNER = 1
 MEDIA = {2: "image", 3: "video", 4: "sticker", 6: "voice", 7: "instant_video", 11: "audio"}
 TEXT_TYPES = {1, 9, 15}
 EDITED_FLAG = 64
+TEXT_COLUMNS = ("Body", "Subject", "ContactName", "ClientName", "Number", "ChatName")
 REQUIRED = {"Events": ("EventID", "TimeStamp", "ChatID"), "Messages": ("EventID",)}
 OPTIONAL = {
     "Events": ("ContactID", "Direction"),
@@ -52,7 +55,7 @@ def connect(path: Path) -> sqlite3.Connection:
     uri = f"{path.resolve().as_uri()}?mode=ro&immutable=1"
     try:
         con = sqlite3.connect(uri, uri=True)
-        con.text_factory = lambda b: b.decode("utf-8", "replace")
+        con.text_factory = _utf8_or_bytes
         con.execute("SELECT name FROM sqlite_master LIMIT 1").fetchall()
     except sqlite3.Error as exc:
         raise InputError(str(path), f"not a readable SQLite database ({exc}).") from None
@@ -113,14 +116,16 @@ def _select(con: sqlite3.Connection, name: str) -> str:
     return sql + " ORDER BY m.EventID"
 
 
-def _people(con: sqlite3.Connection) -> tuple[str | None, dict[str, list[str]]]:
+def _people(con: sqlite3.Connection, encoding: str | None,
+            ) -> tuple[str | None, dict[str, list[str]]]:
     """The owner's display name, and each chat's other members' names (ChatRelation)."""
     try:
         if not {"ContactID", "Name", "ClientName", "Number"} <= _columns(con, "Contact"):
             return None, {}
         row = con.execute("SELECT COALESCE(Name, ClientName, Number) FROM Contact "
                           "WHERE ContactID = ?", [OWNER]).fetchone()
-        owner = str(row[0]) if row and row[0] is not None else None
+        name = _strict(row[0], encoding) if row else None
+        owner = name if isinstance(name, str) else None
         others: dict[str, list[str]] = {}
         if {"ChatID", "ContactID"} <= _columns(con, "ChatRelation"):
             for chat_id, who in con.execute(
@@ -129,17 +134,41 @@ def _people(con: sqlite3.Connection) -> tuple[str | None, dict[str, list[str]]]:
                 "ON c.ContactID = r.ContactID WHERE r.ContactID IS NOT ? "
                 "ORDER BY r.ChatID, r.ContactID", [OWNER]
             ):
-                others.setdefault(str(chat_id), []).append(str(who))
+                who = _strict(who, encoding)
+                if isinstance(who, str):  # an undecodable name is left out, not guessed
+                    others.setdefault(_text(chat_id), []).append(who)
         return owner, others
     except sqlite3.Error:
         return None, {}
 
 
+def _utf8_or_bytes(value: bytes) -> str | bytes:
+    """SQLite text as str; bytes when it is not valid UTF-8 (decided later, per message)."""
+    try:
+        return value.decode("utf-8")
+    except UnicodeDecodeError:
+        return value
+
+
+def _strict(value: Any, encoding: str | None) -> Any:
+    """A text value decoded for sure (UTF-8, else ``encoding``); bytes when neither works."""
+    if not isinstance(value, bytes):
+        return value
+    for enc in ("utf-8", encoding):
+        if enc:
+            try:
+                return value.decode(enc)
+            except UnicodeDecodeError:
+                continue
+    return value
+
+
 def _text(value: Any) -> str:
+    """A value for ``raw``: undecodable bytes shown as escapes, never as guessed text."""
     if value is None:
         return ""
     if isinstance(value, bytes):
-        return value.decode("utf-8", "replace")
+        return value.decode("utf-8", "backslashreplace")
     return str(value)
 
 
@@ -179,7 +208,7 @@ class ViberDesktop:
             try:
                 try:
                     sql = _select(con, name)
-                    owner, others = _people(con)
+                    owner, others = _people(con, options.encoding)
                     cursor = con.execute(sql)
                     cols = [d[0] for d in cursor.description]
                 except sqlite3.Error as exc:
@@ -196,12 +225,15 @@ class ViberDesktop:
                         break
                     values = dict(zip(cols, row, strict=True))
                     last = values["EventID"]
-                    yield self._item(values, owner, others, chats, name)
+                    yield self._item(values, owner, others, chats, name, options.encoding)
             finally:
                 con.close()
 
     def _item(self, v: dict[str, Any], owner: str | None, others: dict[str, list[str]],
-              chats: dict[str, Chat], name: str) -> Item:
+              chats: dict[str, Chat], name: str, encoding: str | None) -> Item:
+        for key in TEXT_COLUMNS:
+            v[key] = _strict(v[key], encoding)
+        undecodable = [k for k in TEXT_COLUMNS if isinstance(v[k], bytes)]
         info = v.get("Info")
         if isinstance(info, str | bytes):
             try:
@@ -212,6 +244,12 @@ class ViberDesktop:
         loc = f"{name}: EventID {v['EventID']}"
         if not isinstance(v["EventID"], int):
             return Bad(loc=loc, reason="EventID is not an integer", excerpt=raw)
+        if undecodable:
+            also = f" nor {encoding}" if encoding else ""
+            return Bad(loc=loc, excerpt=raw, reason=(
+                f"{', '.join(undecodable)} holds text that is not valid UTF-8{also}; if the "
+                "database holds text in a code page, ingest it with --encoding NAME (e.g. "
+                "--encoding cp1251)"))
         if v["EventFound"] is None:
             return Bad(loc=loc, reason="message has no matching row in Events", excerpt=raw)
         try:

@@ -25,6 +25,10 @@ the group or member as sender) and deleted-message placeholders are ``service``;
 ``media`` with ``media`` set (photo, video, audio, sticker, gif, document, contact, poll,
 location, or ``media`` when the type is unknown) and ``text`` holding only the caption (the marker
 and the file name stay in ``raw``). A trailing ``<This message was edited>`` sets ``edited``.
+
+Encoding: WhatsApp writes UTF-8; a file re-saved in a code page ("ANSI") is read in the encoding
+:func:`chatlens.ingest.encoding.resolve` decides (``--encoding``, a BOM, or a confidently
+detected code page of the project's languages) or refused before anything is stored.
 """
 
 from __future__ import annotations
@@ -50,6 +54,7 @@ from chatlens.ingest.base import (
     Record,
     SourceInput,
 )
+from chatlens.ingest.encoding import resolve, sniff_text
 
 _REMOVED = (
     "\u200e\u200f\u202a\u202b\u202c\u202d\u202e\u2066\u2067\u2068\u2069\u200b\u200c\u200d"
@@ -194,23 +199,25 @@ def chat_for(member_name: str, options: ParseOptions) -> Chat:
 MAX_FILE = 256 << 20
 
 
-def _decode(member: Member) -> str:
-    with member.open() as fh:  # bounded: never more than MAX_FILE + 1 bytes in memory
-        data = fh.read(MAX_FILE + 1)
-    if len(data) > MAX_FILE:
+def _decode(member: Member, options: ParseOptions) -> str:
+    """The file's text, in the encoding :func:`~chatlens.ingest.encoding.resolve` decides
+    (WhatsApp writes UTF-8; a file re-saved as "ANSI" is read in its code page or refused)."""
+    if member.size > MAX_FILE:
         raise InputError(member.name, f"the file is larger than {MAX_FILE >> 20} MB; WhatsApp "
                          "exports hold at most ~40,000 messages (a few MB), so this is not one. "
                          "Pass --format if it is another kind of file.", "byte 0")
-    bom = 3 if data.startswith(b"\xef\xbb\xbf") else 0
+    encoding = resolve([member], options).encoding
+    with member.open() as fh:  # bounded: never more than MAX_FILE + 1 bytes in memory
+        data = fh.read(MAX_FILE + 1)
+    if len(data) > MAX_FILE:
+        raise InputError(member.name, f"the file grew beyond {MAX_FILE >> 20} MB while it was "
+                         "read.", "byte 0")
     try:
-        return data[bom:].decode("utf-8")
-    except UnicodeDecodeError as exc:
-        pos = exc.start + bom
-        line = data.count(b"\n", 0, pos) + 1
-        raise EncodingError(
-            member.name, f"not valid UTF-8 at byte {pos} (line {line}); WhatsApp exports are "
-            "UTF-8, so the file is damaged or was re-saved in another encoding. Convert it to "
-            "UTF-8 and ingest it again.", f"byte {pos}") from None
+        return data.decode(encoding)
+    except UnicodeDecodeError as exc:  # changed since it was checked
+        raise EncodingError(member.name, f"not valid {encoding} text at byte {exc.start}, though "
+                            "it was a moment ago: was the file changed while it was read?",
+                            f"byte {exc.start}") from None
 
 
 def _orig_offset(line: str, k: int) -> int:
@@ -277,9 +284,10 @@ class WhatsAppText:
         if len(source.members) != 1:
             return 0.0
         head = source.members[0].head(65536)
-        if b"\0" in head:
+        text = sniff_text(head)
+        if text is None:
             return 0.0
-        lines = head.decode("utf-8", "replace").split("\n")
+        lines = text.split("\n")
         if len(head) == 65536:
             lines = lines[:-1]
         cleaned = [c for c in (clean(x) for x in lines) if c.strip()][:50]
@@ -296,7 +304,7 @@ class WhatsAppText:
             yield from self._parse_member(member, options)
 
     def _parse_member(self, member: Member, options: ParseOptions) -> Iterator[Item]:
-        text = _decode(member)
+        text = _decode(member, options)
         lines = text.split("\n")
         if lines and lines[-1] == "":
             lines.pop()

@@ -34,14 +34,30 @@ R = TypeVar("R")
 DEFAULT_CODEBOOK = "builtin:exodus-2022"
 
 
+#: Country or obsolete codes people type for a language, and the ISO 639-1 code meant.
+_LANGUAGE_HINTS = {"ua": "uk", "iw": "he", "jp": "ja", "cn": "zh", "gr": "el", "kr": "ko",
+                   "cz": "cs", "dk": "da", "ee": "et", "rs": "sr", "ge": "ka", "by": "be"}
+
+
 def check_languages(languages: list[str]) -> None:
+    """Refuse a list of languages that language ID could not all detect (see
+    :func:`chatlens.enrich.lid.supported_languages`), saying which codes it supports."""
     import re
 
+    from chatlens.enrich.lid import supported_languages
     from chatlens.errors import UsageError
 
     bad = [x for x in languages if not re.fullmatch(r"[a-z]{2,3}", x)]
     if bad or not languages:
         raise UsageError(f"Languages are ISO 639-1 codes such as ru, uk, en; not {bad}.")
+    supported = supported_languages()
+    unknown = [x for x in languages if x not in supported]
+    if unknown:
+        hints = [f"{_LANGUAGE_HINTS[x]} for {x}" for x in unknown if x in _LANGUAGE_HINTS]
+        raise UsageError(
+            f"Language ID cannot detect {', '.join(unknown)}"
+            + (f" (did you mean {', '.join(hints)}?)" if hints else "")
+            + f". Declare only languages it supports: {', '.join(sorted(supported))}.")
 
 
 def default_project_dir() -> Path:
@@ -148,7 +164,8 @@ class Project:
             "tz": tz, "chat": chat, "date_order": date_order, "encoding": encoding,
         }
         options = ParseOptions(column_map=dict(column_map or {}), tz=tz, chat=chat,
-                               date_order=date_order, encoding=encoding)
+                               date_order=date_order, encoding=encoding,
+                               languages=self.languages())
         with storage_errors(self.store.root):
             self.store.start_run(run_id, "ingest", __version__, params)
             try:

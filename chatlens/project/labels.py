@@ -27,7 +27,7 @@ from chatlens.annotate import (
 from chatlens.annotate.labels_io import label_format
 from chatlens.annotate.sampling import ACTIVE_MIX, draw_active
 from chatlens.errors import UsageError
-from chatlens.project.active import check_spread, fit_working_model
+from chatlens.project.active import check_spread, choose_working_model, training_reference
 from chatlens.store import stages as db
 from chatlens.store.labels import LabelStore, NewLabel
 
@@ -62,7 +62,8 @@ def create_sample(project: Project, measure: str, kind: str, n: int, strata: str
     uids = frame.column("uid").to_pylist()
     labels = project.labels()
     if kind == "audit" and design == "active":
-        items, sample_design = _draw_active(labels, cb.name, m, frame, n, seed, floor)
+        items, sample_design = _draw_active(project, labels, cb.name, m, frame, n, seed,
+                                             floor)
     elif kind == "audit":
         if strata is not None and strata not in STRATA:
             raise UsageError(f"--strata must be one of {', '.join(STRATA)}.")
@@ -92,11 +93,11 @@ def create_sample(project: Project, measure: str, kind: str, n: int, strata: str
             "frame_size": frame.num_rows, "seed": seed, "design": sample_design}
 
 
-def _draw_active(labels: LabelStore, codebook: str, m: Measure, frame: pa.Table, n: int,
-                 seed: int, floor: float,
+def _draw_active(project: Project, labels: LabelStore, codebook: str, m: Measure,
+                 frame: pa.Table, n: int, seed: int, floor: float,
                  ) -> tuple[list[tuple[str, str | None, float | None]], dict[str, Any]]:
-    """One batch of an active audit: the working model fitted on the audit labels stored now,
-    then a Poisson draw weighted to its uncertainty (:mod:`chatlens.project.active`)."""
+    """One batch of an active audit: the working model chosen from the labels stored now, then
+    a Poisson draw weighted to its uncertainty (:mod:`chatlens.project.active`)."""
     if m.type != "binary":
         raise UsageError(f"An active audit needs a binary measure whose scores are "
                          f"probabilities; {m.id} is {m.type}. Use --design random.")
@@ -110,11 +111,13 @@ def _draw_active(labels: LabelStore, codebook: str, m: Measure, frame: pa.Table,
     at = {u: i for i, u in enumerate(uids)}
     known = [u for u in audit if u in at]
     y = np.array([1.0 if audit[u] == m.positive_label() else 0.0 for u in known])
-    working = fit_working_model(y, score[[at[u] for u in known]])
+    working = choose_working_model(y, score[[at[u] for u in known]], score,
+                                   lambda: training_reference(project, m))
     spread = check_spread(working(score), m.id)
     drawn = draw_active(uids, spread, n, seed, mix=floor)
     pi = list(drawn.inclusion.values())
-    fitted = sorted({r["sample_id"] for r in rows}) if working.a is not None else []
+    fitted = (sorted({r["sample_id"] for r in rows})
+              if working.a is not None and working.basis == "audit" else [])
     design = drawn.as_dict() | {
         "design": "active", "expected_n": n, "floor": floor, "strata_by": None,
         "working_model": working.as_dict() | {"fitted_on_samples": fitted},

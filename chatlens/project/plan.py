@@ -40,6 +40,7 @@ from chatlens.estimate.plan import (
     plan_ppi,
     residual_variance,
 )
+from chatlens.project.active import WorkingModel, choose_working_model, training_reference
 
 if TYPE_CHECKING:
     from chatlens.codebook import Measure
@@ -68,14 +69,15 @@ def _pilot(y: NDArray[np.float64]) -> bool:
 
 
 def _basis(f_all: NDArray[np.float64], y: NDArray[np.float64], f: NDArray[np.float64],
-           g: Any, g_basis: str) -> _Basis:
+           g: Any, g_basis: str, working: WorkingModel | None = None) -> _Basis:
     """Plan inputs for a population with scores ``f_all`` and pilot labels ``y`` (scores ``f``);
-    ``g``: a recalibration to fall back on (None: take the scores as calibrated)."""
+    ``g``: a recalibration to fall back on (None: take the scores as calibrated); ``working``:
+    the working model the next active batch would be drawn with (its plan uses that one)."""
     N = int(f_all.size)
     if _pilot(y):
         lg, lin, basis = residual_variance(y, f, f_all)
-        return _Basis(N, float(y.mean()), lg, lin, disagreement_rate(y, f), basis, True,
-                      g(f_all) if g is not None else None)
+        g_all = working(f_all) if working is not None else g(f_all) if g is not None else None
+        return _Basis(N, float(y.mean()), lg, lin, disagreement_rate(y, f), basis, True, g_all)
     binary_scores = bool(np.all((f_all == 0) | (f_all == 1)))
     if g is None and binary_scores:
         p = float(y.mean()) if y.size else (float(f_all.mean()) if N else 0.5)
@@ -87,7 +89,8 @@ def _basis(f_all: NDArray[np.float64], y: NDArray[np.float64], f: NDArray[np.flo
     p = float(y.mean()) if y.size >= MIN_PILOT else float(cal.mean()) if N else 0.5
     return _Basis(N, p, model_variance(cal), None, dis, g_basis if g is not None else
                   "the model's scores taken as calibrated probabilities (no pilot audit; "
-                  "optimistic when the model is overconfident)", True, cal)
+                  "optimistic when the model is overconfident)", True,
+                  working(f_all) if working is not None else cal)
 
 
 def _plans(b: _Basis, half_width: float, level: float, group: str | None = None) -> list[Plan]:
@@ -186,7 +189,10 @@ def plan_labels(project: Project, measure: str, half_width: float, value: str | 
         found = _oof_calibration(project, m, value, labels.training)
         if found is not None:
             g, g_basis = found
-    overall = _basis(f_all, y, f, g, g_basis)
+    # the active row plans with the working model `chatlens sample --design active` would use
+    working = None if np.all((f_all == 0) | (f_all == 1)) and not _pilot(y) else \
+        choose_working_model(y, f, f_all, lambda: training_reference(project, m))
+    overall = _basis(f_all, y, f, g, g_basis, working)
     out: dict[str, Any] = {
         "measure": measure, "value": value, "half_width": half_width, "level": level,
         "N": overall.N, "pilot": int(y.size), "basis": overall.basis,
@@ -201,7 +207,7 @@ def plan_labels(project: Project, measure: str, half_width: float, value: str | 
         y_by[aud] = y
         for key in sorted(set(keys.tolist())):
             sel = keys == key
-            b = _basis(f_all[sel], y_by[sel & aud], f_all[sel & aud], g, g_basis)
+            b = _basis(f_all[sel], y_by[sel & aud], f_all[sel & aud], g, g_basis, working)
             groups += [p.as_dict() for p in _plans(b, half_width, level, key)]
         out["groups"] = groups
         totals = {}

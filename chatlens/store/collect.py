@@ -5,6 +5,10 @@ channel and per comment thread), so a killed collection resumes exactly and neve
 Re-collected messages whose text changed keep their earlier version in ``message_versions``;
 messages a re-collection no longer finds are marked (``collected.deleted_at``), never removed.
 The tables are created on the first collection, so older projects open unchanged.
+
+``collected`` has no primary key (it halved the insert speed): a uid has at most one row because
+rows are only inserted for messages the same transaction inserted into ``messages`` (whose key
+decides), replaced by delete-then-insert, and erased with their message.
 """
 
 from __future__ import annotations
@@ -14,12 +18,13 @@ from datetime import UTC, datetime
 from typing import Any
 
 import pyarrow as pa
+import pyarrow.compute as pc
 
 from chatlens.store.core import Store, first_row
 
 COLLECT_DDL = """
 CREATE TABLE IF NOT EXISTS collected (
-    uid VARCHAR PRIMARY KEY, chat_key VARCHAR NOT NULL, message_id BIGINT NOT NULL,
+    uid VARCHAR NOT NULL, chat_key VARCHAR NOT NULL, message_id BIGINT NOT NULL,
     views BIGINT, forwards BIGINT, replies BIGINT, replies_max_id BIGINT,
     discussion_chat_key VARCHAR, fwd_kind VARCHAR, fwd_chat_key VARCHAR, fwd_message_id BIGINT,
     fwd_date TIMESTAMPTZ, reply_to_id BIGINT, reply_to_chat_key VARCHAR, thread_id BIGINT,
@@ -35,6 +40,9 @@ CREATE TABLE IF NOT EXISTS peers (
     chat_key VARCHAR PRIMARY KEY, title VARCHAR, username VARCHAR, kind VARCHAR);
 """
 
+
+#: Tables keyed by message uid that an erasure clears with the message
+COLLECT_BY_UID = ("collected", "message_versions")
 
 #: ``collect_state.thread`` of a channel's comments read through its discussion group
 GROUP_THREAD = -1
@@ -66,7 +74,10 @@ def has_collect_tables(store: Store) -> bool:
 
 
 def ensure_collect_tables(store: Store) -> None:
+    """Create the tables; drop ``collected`` rows whose message is gone (an erasure before
+    erasures cleared them), so a re-collected message never meets an old row."""
     store.con.execute(COLLECT_DDL)
+    store.con.execute("DELETE FROM collected WHERE uid NOT IN (SELECT uid FROM messages)")
 
 
 def _now() -> datetime:
@@ -147,76 +158,86 @@ def write_collected(
     """
     now = _now()
     with store.transaction() as con:
-        con.register("_c_chats", chats)
-        con.execute("INSERT OR IGNORE INTO chats SELECT * FROM _c_chats")
-        con.register("_c_ids", identities)
-        con.execute("INSERT OR IGNORE INTO identities SELECT * FROM _c_ids")
-        con.register("_c_peers", peers)
-        con.execute("INSERT OR REPLACE INTO peers SELECT * FROM _c_peers")
+        for name, table, sql in (
+                ("_c_chats", chats, "INSERT OR IGNORE INTO chats SELECT * FROM _c_chats"),
+                ("_c_ids", identities, "INSERT OR IGNORE INTO identities SELECT * FROM _c_ids"),
+                ("_c_peers", peers, "INSERT OR REPLACE INTO peers SELECT * FROM _c_peers")):
+            if table.num_rows:  # most batches add no chat, identity or peer: no statement
+                con.register(name, table)
+                con.execute(sql)
+                con.unregister(name)
         con.register("_c_msgs", messages)
         con.register("_c_orig", originals)
+        con.register("_c_api", collected)
         # the common case, new messages: the primary key decides, no scan of the table
         inserted = {r[0] for r in con.execute(
             "INSERT OR IGNORE INTO messages SELECT * FROM _c_msgs RETURNING uid").fetchall()}
         new = len(inserted)
         n_seen = n_edited = 0
-        if new < messages.num_rows:  # some were stored before: compare their text
-            con.register("_c_new", pa.table({"uid": pa.array(list(inserted), pa.string())}))
-            con.execute(
-                "CREATE OR REPLACE TEMP TABLE _c_seen AS SELECT b.uid, "
-                "(m.text IS DISTINCT FROM b.text) AS changed FROM _c_msgs b "
-                "JOIN messages m ON m.uid = b.uid AND m.chat_key = b.chat_key "
-                "WHERE b.uid NOT IN (SELECT uid FROM _c_new)")
-            con.unregister("_c_new")
-            seen = first_row(con.execute(
-                "SELECT count(*), count(*) FILTER (changed) FROM _c_seen"))
-            n_seen, n_edited = (int(seen[0]), int(seen[1])) if seen else (0, 0)
-        if n_edited:
-            con.execute(
-                "INSERT INTO message_versions SELECT m.uid, m.chat_key, m.message_id, m.text, "
-                "m.entities, c.edit_date, o.raw, ?, ? FROM messages m "
-                "JOIN _c_seen s ON s.uid = m.uid AND s.changed "
-                "LEFT JOIN collected c ON c.uid = m.uid "
-                "LEFT JOIN originals o ON o.source_id = m.source_id "
-                "AND o.source_pos = m.source_pos", [now, run_id])
-            con.execute(
-                "DELETE FROM originals o USING _c_seen s, _c_msgs b WHERE s.changed "
-                "AND b.uid = s.uid AND o.source_id = b.source_id AND o.source_pos = b.source_pos")
-            con.execute(
-                "UPDATE messages SET text = b.text, entities = b.entities, kind = b.kind, "
-                "media = b.media, edited = b.edited, source_id = b.source_id, "
-                "source_pos = b.source_pos, source_loc = b.source_loc FROM _c_msgs b, _c_seen s "
-                "WHERE messages.uid = b.uid AND s.uid = b.uid AND s.changed")
-        if n_seen:
-            con.execute(
-                "INSERT INTO originals SELECT o.* FROM _c_orig o JOIN _c_msgs b "
-                "ON b.source_id = o.source_id AND b.source_pos = o.source_pos "
-                "WHERE b.uid NOT IN (SELECT uid FROM _c_seen WHERE NOT changed)")
-            con.execute("DROP TABLE _c_seen")
-        else:
+        if new == messages.num_rows:  # all new: none has an original or a collected row yet
             con.execute("INSERT INTO originals SELECT * FROM _c_orig")
-        con.register("_c_api", collected)
-        con.execute("INSERT OR IGNORE INTO collected SELECT * FROM _c_api" if not n_seen
-                    else "INSERT OR REPLACE INTO collected SELECT * FROM _c_api")
+            con.execute("INSERT INTO collected SELECT * FROM _c_api")
+        else:  # some were stored before: compare their text
+            n_seen, n_edited = _store_seen_before(con, inserted, now, run_id)
         con.execute(
             "INSERT INTO collect_state VALUES (?, ?, ?, ?, ?, ?, ?) "
             "ON CONFLICT (chat_key, thread) DO UPDATE SET high_id = greatest("
             "collect_state.high_id, excluded.high_id), status = excluded.status, "
             "updated = excluded.updated, run_id = excluded.run_id",
             [point.chat_key, point.thread, target, point.high_id, point.status, now, run_id])
-        unchanged = n_seen - n_edited
         con.execute(
             "UPDATE sources SET n_read = n_read + ?, n_stored = n_stored + ?, "
             "n_duplicate = n_duplicate + ?, n_service = n_service + ?, "
             "resume_pos = greatest(resume_pos, ?) WHERE source_id = ?",
             [messages.num_rows, new, n_seen, _count_service(messages), point.high_id, source_id])
-        for name in ("_c_chats", "_c_ids", "_c_peers", "_c_msgs", "_c_orig", "_c_api"):
+        for name in ("_c_msgs", "_c_orig", "_c_api"):
             con.unregister(name)
-    return CollectBatchResult(new=new, unchanged=unchanged, edited=n_edited)
+    return CollectBatchResult(new=new, unchanged=n_seen - n_edited, edited=n_edited)
+
+
+def _store_seen_before(con: Any, inserted: set[str], now: datetime, run_id: str,
+                       ) -> tuple[int, int]:
+    """A batch with messages stored before (``_c_msgs`` less ``inserted``): keep the earlier
+    version of each changed text and update it, store the originals of new and changed ones,
+    replace their ``collected`` rows; (messages seen before, of which changed)."""
+    con.register("_c_new", pa.table({"uid": pa.array(list(inserted), pa.string())}))
+    con.execute(
+        "CREATE OR REPLACE TEMP TABLE _c_seen AS SELECT b.uid, "
+        "(m.text IS DISTINCT FROM b.text) AS changed FROM _c_msgs b "
+        "JOIN messages m ON m.uid = b.uid AND m.chat_key = b.chat_key "
+        "WHERE b.uid NOT IN (SELECT uid FROM _c_new)")
+    con.unregister("_c_new")
+    seen = first_row(con.execute("SELECT count(*), count(*) FILTER (changed) FROM _c_seen"))
+    n_seen, n_edited = (int(seen[0]), int(seen[1])) if seen else (0, 0)
+    if n_edited:
+        con.execute(
+            "INSERT INTO message_versions SELECT m.uid, m.chat_key, m.message_id, m.text, "
+            "m.entities, c.edit_date, o.raw, ?, ? FROM messages m "
+            "JOIN _c_seen s ON s.uid = m.uid AND s.changed "
+            "LEFT JOIN collected c ON c.uid = m.uid "
+            "LEFT JOIN originals o ON o.source_id = m.source_id "
+            "AND o.source_pos = m.source_pos", [now, run_id])
+        con.execute(
+            "DELETE FROM originals o USING _c_seen s, _c_msgs b WHERE s.changed "
+            "AND b.uid = s.uid AND o.source_id = b.source_id AND o.source_pos = b.source_pos")
+        con.execute(
+            "UPDATE messages SET text = b.text, entities = b.entities, kind = b.kind, "
+            "media = b.media, edited = b.edited, source_id = b.source_id, "
+            "source_pos = b.source_pos, source_loc = b.source_loc FROM _c_msgs b, _c_seen s "
+            "WHERE messages.uid = b.uid AND s.uid = b.uid AND s.changed")
+    con.execute(
+        "INSERT INTO originals SELECT o.* FROM _c_orig o JOIN _c_msgs b "
+        "ON b.source_id = o.source_id AND b.source_pos = o.source_pos "
+        "WHERE b.uid NOT IN (SELECT uid FROM _c_seen WHERE NOT changed)")
+    con.execute("DROP TABLE _c_seen")
+    # the API-only fields of every message of the batch, refreshed (views, reactions, ...)
+    con.execute("DELETE FROM collected WHERE uid IN (SELECT uid FROM _c_api)")
+    con.execute("INSERT INTO collected SELECT * FROM _c_api")
+    return n_seen, n_edited
 
 
 def _count_service(messages: pa.Table) -> int:
-    return sum(1 for k in messages.column("kind").to_pylist() if k == "service")
+    return int(pc.sum(pc.equal(messages.column("kind"), "service")).as_py() or 0)
 
 
 def mark_deleted(store: Store, chat_key: str, seen_ids: list[int], high_id: int,
@@ -243,17 +264,20 @@ def mark_deleted(store: Store, chat_key: str, seen_ids: list[int], high_id: int,
         if until is not None:
             where.append("m.ts < ?")
             params.append(until)
-        gone = con.execute(
-            "SELECT m.uid, m.chat_key, TRY_CAST(m.message_id AS BIGINT) FROM messages m "
-            "LEFT JOIN collected c USING (uid) WHERE " + " AND ".join(where), params).fetchall()
-        for uid, key, mid in gone:
-            con.execute(
-                "INSERT INTO collected (uid, chat_key, message_id, deleted_at, run_id) "
-                "VALUES (?, ?, ?, ?, ?) ON CONFLICT (uid) DO UPDATE SET "
-                "deleted_at = excluded.deleted_at, run_id = excluded.run_id",
-                [uid, key, mid, now, run_id])
+        con.execute(
+            "CREATE OR REPLACE TEMP TABLE _c_gone AS SELECT m.uid, m.chat_key, "
+            "TRY_CAST(m.message_id AS BIGINT) AS message_id, c.uid IS NOT NULL AS known "
+            "FROM messages m LEFT JOIN collected c USING (uid) WHERE " + " AND ".join(where),
+            params)
+        con.execute("UPDATE collected SET deleted_at = ?, run_id = ? FROM _c_gone g "
+                    "WHERE g.known AND collected.uid = g.uid", [now, run_id])
+        con.execute(  # stored from an export, never collected: a row that says it is gone
+            "INSERT INTO collected (uid, chat_key, message_id, deleted_at, run_id) "
+            "SELECT uid, chat_key, message_id, ?, ? FROM _c_gone WHERE NOT known", [now, run_id])
+        row = first_row(con.execute("SELECT count(*) FROM _c_gone"))
+        con.execute("DROP TABLE _c_gone")
         con.unregister("_c_ids_seen")
-    return len(gone)
+    return int(row[0]) if row else 0
 
 
 def versions(store: Store, uid: str) -> list[dict[str, Any]]:

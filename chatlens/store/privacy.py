@@ -7,6 +7,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
+from chatlens.store.collect import COLLECT_BY_UID, has_collect_tables
 from chatlens.store.core import Store
 
 
@@ -107,7 +108,7 @@ def erase(store: Store, column: str, keys: list[str],
             row = con.execute(sql, params or []).fetchall()
             counts[table] = counts.get(table, 0) + (int(row[0][0]) if row else 0)
 
-        for table in _BY_UID:
+        for table in _BY_UID + (COLLECT_BY_UID if has_collect_tables(store) else ()):
             run(table, f"DELETE FROM {table} WHERE uid IN (SELECT uid FROM _forget)")
         run("originals", "DELETE FROM originals o USING _forget f "
             "WHERE o.source_id = f.source_id AND o.source_pos = f.source_pos")
