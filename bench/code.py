@@ -4,8 +4,12 @@ Replicates the real news-channel corpus in ``../shared/data/corpora/ru_news_chan
 (24 channels, 22,099 posts) with shifted ids and dates to the requested size (the output says
 so), ingests it once, then for each worker count enriches and codes a fresh copy of that project.
 
-Usage: python bench/code.py [--messages 1000000] [--workdir bench/out]
-Targets (issue 3): >= 20k messages/s per worker; >= 1.7x with two workers.
+Usage: python bench/code.py [--messages 1000000] [--workdir bench/out] [--baseline-tree DIR]
+Targets (issues 3, 16): >= 20k messages/s per worker; >= 1.7x with two workers.
+
+Prints enrich and code seconds apart. ``--baseline-tree`` runs the same projects with another
+checkout of chatlens (e.g. ``git worktree add /tmp/base main``) right after this one, so the
+ratio between the two is measured in the same run.
 """
 
 from __future__ import annotations
@@ -18,6 +22,7 @@ import subprocess
 import sys
 import time
 from pathlib import Path
+from typing import Any
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "bench"))
@@ -37,12 +42,28 @@ print(json.dumps({"messages": enr.enriched, "coded": rep.messages, "enrich_s": t
 """
 
 
+def _run(base: Path, workdir: Path, tree: Path, workers: int) -> dict[str, Any]:
+    proj = workdir / f"code_w{workers}"
+    shutil.rmtree(proj, ignore_errors=True)
+    shutil.copytree(base, proj)
+    env = {**os.environ, "PYTHONPATH": str(tree)}
+    res = subprocess.run([sys.executable, "-c", CHILD, str(proj), str(workers)],
+                         capture_output=True, text=True, env=env, cwd=tree)
+    shutil.rmtree(proj, ignore_errors=True)
+    if res.returncode:
+        raise SystemExit(res.stderr)
+    r: dict[str, Any] = json.loads(res.stdout.strip().splitlines()[-1])
+    r["code_s"] = round(r["total_s"] - r["enrich_s"], 2)
+    r["msgs_per_s"] = round(r["messages"] / r["total_s"])
+    return r
 
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawTextHelpFormatter)
     ap.add_argument("--messages", type=int, default=1_000_000)
     ap.add_argument("--workdir", type=Path, default=ROOT / "bench" / "out")
+    ap.add_argument("--baseline-tree", type=Path, default=None,
+                    help="another chatlens checkout to time on the same projects")
     args = ap.parse_args()
     if not CORPUS.exists():
         raise SystemExit(f"corpus not found at {CORPUS}; this benchmark needs ../shared/data")
@@ -58,27 +79,22 @@ def main() -> None:
     with Project.init(base) as p:
         (rep,) = p.ingest([src], format="jsonl").sources
         assert rep.status == "complete", rep.error
-    results = {}
-    for workers in (1, 2):
-        proj = args.workdir / f"code_w{workers}"
-        shutil.rmtree(proj, ignore_errors=True)
-        shutil.copytree(base, proj)
-        res = subprocess.run([sys.executable, "-c", CHILD, str(proj), str(workers)],
-                             capture_output=True, text=True)
-        if res.returncode:
-            raise SystemExit(res.stderr)
-        r = json.loads(res.stdout.strip().splitlines()[-1])
-        r["msgs_per_s"] = round(r["messages"] / r["total_s"])
-        results[workers] = r
-        shutil.rmtree(proj, ignore_errors=True)
-    speedup = results[2]["msgs_per_s"] / results[1]["msgs_per_s"]
-    print(json.dumps({
-        "messages": n, "cpu_count": os.cpu_count(),
-        "one_worker": results[1], "two_workers": results[2],
-        "speedup_2_vs_1": round(speedup, 2),
-        "targets": {">=20k msg/s per worker": results[1]["msgs_per_s"] >= 20_000,
-                    ">=1.7x with two": speedup >= 1.7},
-    }, indent=2))
+    trees = {"this": ROOT, **({"baseline": args.baseline_tree} if args.baseline_tree else {})}
+    report: dict[str, Any] = {"messages": n, "cpu_count": os.cpu_count()}
+    for name, tree in trees.items():
+        results = {workers: _run(base, args.workdir, tree, workers) for workers in (1, 2)}
+        speedup = results[2]["msgs_per_s"] / results[1]["msgs_per_s"]
+        report[name] = {
+            "tree": str(tree), "one_worker": results[1], "two_workers": results[2],
+            "speedup_2_vs_1": round(speedup, 2),
+            "targets": {">=20k msg/s per worker": results[1]["msgs_per_s"] >= 20_000,
+                        ">=1.7x with two": speedup >= 1.7}}
+    if args.baseline_tree:
+        this, other = report["this"], report["baseline"]
+        report["this_vs_baseline"] = {
+            k: round(this[k]["msgs_per_s"] / other[k]["msgs_per_s"], 2)
+            for k in ("one_worker", "two_workers")}
+    print(json.dumps(report, indent=2))
     shutil.rmtree(base, ignore_errors=True)
     src.unlink()
 

@@ -12,14 +12,8 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable
-from dataclasses import dataclass
 from functools import lru_cache
 from typing import Any, TypeVar
-
-import numpy as np
-import pyarrow as pa
-import pyarrow.compute as pc
-from numpy.typing import NDArray
 
 from chatlens.enrich.text import fold_homoglyphs, prepare, tokenize_fast, tokenize_razdel
 
@@ -133,16 +127,18 @@ V = TypeVar("V")
 
 
 def _cached(keys: list[str], cache: dict[str, V], compute: Callable[[str], V]) -> list[V]:
-    """``compute`` of every key through ``cache`` (hits cost one dict lookup; the cache is
-    emptied when it outgrows ``CACHE_LIMIT``)."""
+    """``compute`` of every key through ``cache`` (hits cost one dict lookup, a key repeated in
+    ``keys`` is computed once; the cache is emptied when it outgrows ``CACHE_LIMIT``)."""
     get = cache.get
     out = [get(k) for k in keys]
     if None in out:
         if len(cache) > CACHE_LIMIT:
             cache.clear()
         for i, v in enumerate(out):
-            if v is None:
-                out[i] = cache[keys[i]] = compute(keys[i])
+            if v is None:  # a key repeated in ``keys`` is computed once
+                k = keys[i]
+                hit = cache.get(k)
+                out[i] = cache[k] = compute(k) if hit is None else hit
     return out  # type: ignore[return-value]
 
 
@@ -192,77 +188,6 @@ def analyze(norm: str, lang: str) -> tuple[list[str], list[str], bool]:
     tokens = [t for e in done for t in e[0]]
     lemmas = [t for e in done for t in e[1]]
     return tokens, lemmas, any(e[2] for e in done)
-
-
-@dataclass(frozen=True, slots=True)
-class BatchAnalysis:
-    """:func:`analyze` of many messages: list arrays of tokens and lemmas, and per message
-    whether folding changed it and whether it may name a place."""
-
-    tokens: pa.ListArray
-    lemmas: pa.ListArray
-    folded: NDArray[np.bool_]
-    may_name_place: NDArray[np.bool_]
-
-
-def analyze_batch(norms: list[str], langs: list[str]) -> BatchAnalysis:
-    """:func:`analyze` for a batch, with Python work only per *distinct* chunk of the batch.
-
-    Arrow splits the texts on whitespace (exactly as ``str.split``) and dictionary-encodes the
-    chunks; each distinct chunk is looked up in the per-dictionary chunk cache once; the
-    messages' token and lemma lists are then gathered from the distinct chunks' lists.
-    """
-    dicts = [morph_dict(x) for x in langs]
-    groups = sorted(set(dicts))
-    if len(groups) <= 1:
-        return _analyze_group(norms, groups[0] if groups else "ru")
-    order = sorted(range(len(norms)), key=dicts.__getitem__)  # stable: per group, in order
-    parts = []
-    start = 0
-    for g in groups:
-        size = dicts.count(g)
-        parts.append(_analyze_group([norms[i] for i in order[start:start + size]], g))
-        start += size
-    back = np.empty(len(order), dtype=np.int64)
-    back[np.asarray(order)] = np.arange(len(order))
-    take = pa.array(back)
-    return BatchAnalysis(
-        tokens=pa.concat_arrays([p.tokens for p in parts]).take(take),
-        lemmas=pa.concat_arrays([p.lemmas for p in parts]).take(take),
-        folded=np.concatenate([p.folded for p in parts])[back],
-        may_name_place=np.concatenate([p.may_name_place for p in parts])[back])
-
-
-def _per_message_any(flags: NDArray[np.bool_], offsets: NDArray[np.int64]) -> NDArray[np.bool_]:
-    cum = np.concatenate([[0], np.cumsum(flags, dtype=np.int64)])
-    return np.asarray(cum[offsets[1:]] - cum[offsets[:-1]] > 0)
-
-
-def _analyze_group(norms: list[str], dict_lang: str) -> BatchAnalysis:
-    chunks = pc.utf8_split_whitespace(pa.array(norms, pa.string()))
-    offsets = np.asarray(chunks.offsets, dtype=np.int64)
-    enc = pc.dictionary_encode(chunks.flatten())
-    codes = np.asarray(enc.indices, dtype=np.int64)
-    cache, entry = _chunks_for(dict_lang)
-    done = _cached(enc.dictionary.to_pylist(), cache, entry)
-    n_tok = np.fromiter((len(e[0]) for e in done), np.int64, len(done))
-    starts = np.concatenate([[0], np.cumsum(n_tok)[:-1]]).astype(np.int64)
-    # the token positions (in the distinct chunks' concatenated lists) of every occurrence
-    occ_len = n_tok[codes]
-    occ_end = np.cumsum(occ_len)
-    pos = np.arange(int(occ_end[-1]) if occ_end.size else 0, dtype=np.int64)
-    pos += np.repeat(starts[codes] - (occ_end - occ_len), occ_len)
-    take = pa.array(pos)
-    bounds = pa.array(np.concatenate([[0], occ_end])[offsets], pa.int32())
-    flat_tokens = pa.array([t for e in done for t in e[0]], pa.string()).take(take)
-    flat_lemmas = pa.array([t for e in done for t in e[1]], pa.string()).take(take)
-    folded = np.fromiter((e[2] for e in done), np.bool_, len(done))[codes]
-    place = np.fromiter((e[3] for e in done), np.bool_, len(done))[codes]
-    return BatchAnalysis(
-        tokens=pa.ListArray.from_arrays(bounds, flat_tokens),
-        lemmas=pa.ListArray.from_arrays(bounds, flat_lemmas),
-        folded=_per_message_any(folded, offsets),
-        may_name_place=_per_message_any(place, offsets))
 
 
 class Lemmatizer:

@@ -3,13 +3,18 @@
 from __future__ import annotations
 
 import gc
+import time
 from typing import Any
 
 import numpy as np
 import pyarrow as pa
+import pyarrow.compute as pc
 
+from chatlens.enrich.chunks import chunk_features, lemmas_for
+from chatlens.enrich.columnar import prepare_column
 from chatlens.enrich.lid import detect, detect_batch
-from chatlens.enrich.morph import analyze, analyze_batch, lemmatize_tokens
+from chatlens.enrich.morph import analyze, lemmatize_tokens
+from chatlens.enrich.place_batch import place_lists
 from chatlens.enrich.places import find_places
 from chatlens.enrich.settings import EnrichSettings
 from chatlens.enrich.text import (
@@ -78,16 +83,20 @@ def _list_array(rows: list[list[str]]) -> pa.ListArray:
     return pa.ListArray.from_arrays(pa.array(offsets, pa.int32()), pa.array(flat, pa.string()))
 
 
-def enrich_table(table: pa.Table | pa.RecordBatch, settings: EnrichSettings) -> pa.Table:
+def enrich_table(table: pa.Table | pa.RecordBatch, settings: EnrichSettings,
+                 timings: dict[str, float] | None = None) -> pa.Table:
     """Enrich a table with ``uid`` and ``text`` columns: one output row per input row, same order.
 
     Pure and picklable (module-level; caches and models are loaded lazily per process), so it can
     run in a process pool or Spark ``mapInArrow`` over record batches. Null text counts as "".
-    The result equals :func:`enrich_text` row by row (``lang_score`` to float32 rounding); with
-    the ``fast`` tokenizer tokens and lemmas come from :func:`analyze_batch` (work per distinct
-    chunk, not per token) and py3langid runs on all undecided texts at once.
+    The result equals :func:`enrich_text` row by row (``lang_score`` to float32 rounding). With
+    the ``fast`` tokenizer the work is columnar: :func:`~.columnar.prepare_column`, language ID
+    once per distinct text, :func:`~.chunks.chunk_features` (Python per new whitespace chunk
+    only), :func:`~.chunks.lemmas_for` (cached per chunk and dictionary) and
+    :func:`~.place_batch.place_lists` (only around tokens that can start a place name).
+    ``timings``, when given, gets the seconds of each of those steps added to it.
     """
-    texts = table.column("text").to_pylist()
+    texts = table.column("text")
     uid = table.column("uid")
     if isinstance(uid, pa.ChunkedArray):
         uid = uid.combine_chunks()
@@ -95,9 +104,9 @@ def enrich_table(table: pa.Table | pa.RecordBatch, settings: EnrichSettings) -> 
     gc.disable()  # millions of short lists, no cycles: the cyclic GC would only rescan them
     try:
         if settings.tokenizer == "fast":
-            arrays = _enrich_fast(texts, settings)
+            arrays = _enrich_fast(texts, settings, timings if timings is not None else {})
         else:
-            arrays = _enrich_rows(texts, settings)
+            arrays = _enrich_rows(texts.to_pylist(), settings)
     finally:
         if gc_was_on:
             gc.enable()
@@ -116,35 +125,51 @@ def _enrich_rows(texts: list[str | None], settings: EnrichSettings) -> list[pa.A
             for f in ENRICH_SCHEMA if f.name != "uid"]
 
 
-def _enrich_fast(texts: list[str | None], settings: EnrichSettings) -> list[pa.Array]:
-    norms: list[str] = []
-    urls: list[list[str]] = []
-    for text in texts:
-        norm, found = prepare(text or "", fold=False)
-        norms.append(norm)
-        urls.append(found)
-    detected = detect_batch(norms, settings.languages, settings.min_chars, settings.lid_chars)
-    langs = [d[0] for d in detected]
-    an = analyze_batch(norms, langs)
-    places: list[list[str]] = [[] for _ in norms]
-    if settings.places:
-        rows = pa.array(np.flatnonzero(an.may_name_place))
-        for i, tokens, lemmas in zip(rows.to_pylist(), an.tokens.take(rows).to_pylist(),
-                                     an.lemmas.take(rows).to_pylist(), strict=True):
-            places[i] = find_places(tokens, lemmas, "fast")
-    for i in np.flatnonzero(an.folded).tolist():
-        norms[i] = fold_homoglyphs(norms[i])
-    return [
-        pa.array(langs, pa.string()),
-        pa.array([d[1] for d in detected], pa.float32()),
-        pa.array(norms, pa.string()),
-        an.lemmas,
-        _list_array(urls),
-        _list_array([MENTION_RE.findall(n) if "@" in n else [] for n in norms]),
-        _list_array([HASHTAG_RE.findall(n) if "#" in n else [] for n in norms]),
-        _list_array([find_emoji(n) for n in norms]),
-        _list_array(places),
-    ]
+def _enrich_fast(texts: pa.Array | pa.ChunkedArray, settings: EnrichSettings,
+                 timings: dict[str, float]) -> list[pa.Array]:
+    clock = _Clock(timings)
+    norms, urls = prepare_column(texts)
+    clock("prepare")
+    langs, scores = _detect(norms, settings)
+    clock("language")
+    feats = chunk_features(norms)
+    clock("chunks")
+    lemmas = lemmas_for(feats, langs)
+    clock("lemmas")
+    folded = np.flatnonzero(feats.folded)
+    if folded.size:
+        mask = np.zeros(len(norms), dtype=bool)
+        mask[folded] = True
+        norms = pc.replace_with_mask(norms, pa.array(mask), pa.array(
+            [fold_homoglyphs(x) for x in norms.take(pa.array(folded)).to_pylist()], pa.string()))
+    places = (place_lists(feats.tokens, lemmas) if settings.places
+              else pa.array([[]] * len(norms), _STR_LIST))
+    clock("places")
+    return [langs, scores, norms, lemmas, urls, feats.mentions, feats.hashtags, feats.emoji,
+            places]
+
+
+class _Clock:
+    """Adds the seconds since the last call to ``timings[step]``."""
+
+    def __init__(self, timings: dict[str, float]) -> None:
+        self.timings, self.last = timings, time.perf_counter()
+
+    def __call__(self, step: str) -> None:
+        now = time.perf_counter()
+        self.timings[step] = self.timings.get(step, 0.0) + now - self.last
+        self.last = now
+
+
+def _detect(norms: pa.Array, settings: EnrichSettings) -> tuple[pa.Array, pa.Array]:
+    """Language and score of each text; a text repeated in the batch is classified once."""
+    first: dict[str, int] = {}  # text → its index among the distinct texts
+    codes = [first.setdefault(t, len(first)) for t in norms.to_pylist()]
+    found = detect_batch(list(first), settings.languages, settings.min_chars,
+                         settings.lid_chars)
+    take = pa.array(codes, pa.int64())
+    return (pa.array([f[0] for f in found], pa.string()).take(take),
+            pa.array([f[1] for f in found], pa.float32()).take(take))
 
 
 _LIST_COLS = frozenset(f.name for f in ENRICH_SCHEMA if pa.types.is_list(f.type))

@@ -12,7 +12,9 @@ from chatlens.languages import DEFAULT_LANGUAGES
 # capitalised prefixes (Http://, Www.) are found, which changes norm and lemmas
 # v3: language ID ignores hashtags, e-mails and domains, knows every script py3langid covers
 # (Hebrew, Arabic, Greek, CJK, …), and gives configured Latin languages a prior (see .lid)
-ENRICH_VERSION = "enrich.v3"
+# v4: only the places where a URL was found become <url> (not every copy of its text, which
+# left "/5" of "t.me/a/5" behind when "t.me/a" was also in the message)
+ENRICH_VERSION = "enrich.v4"
 
 
 

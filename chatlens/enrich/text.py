@@ -5,7 +5,8 @@ Normalisation, in order (:func:`prepare`):
 1. NFKC (folds full-width and "mathematical" letters to plain ones), zero-width characters and
    soft hyphens removed (a zero-width *joiner* only where it touches a letter, so emoji ZWJ
    sequences survive), typographic apostrophes (’ ʼ ‘ ′ `) become ``'``.
-2. URLs are taken out and replaced by the placeholder token ``<url>``.
+2. URLs are taken out and replaced by the placeholder token ``<url>`` (the places found, not
+   every copy of the URL's text: ``t.me/a`` in ``t.me/a/5`` is no URL of its own).
 3. Lowercase, ``ё`` → ``е`` (Ukrainian ``і ї є ґ`` and Belarusian ``ў`` are kept).
 4. Homoglyph folding, per word where a Latin letter touches a Cyrillic one: when the word has at
    least as many Cyrillic letters as Latin ones, the Latin lookalikes ``a b c e h i k m o p t x y``
@@ -130,8 +131,8 @@ def _prefix_matches(t: str) -> Iterator[re.Match[str]]:
             end = m.end()
 
 
-def find_urls(t: str) -> list[str]:
-    """The URLs in ``t``, in order: each run ``_URL_RE`` finds less its trailing punctuation (at
+def url_spans(t: str) -> list[tuple[int, int]]:
+    """Where the URLs of ``t`` are: each run ``_URL_RE`` finds less its trailing punctuation (at
     least one character stays), kept only when that punctuation runs into whitespace or the end."""
     out = []
     n = len(t)
@@ -141,21 +142,30 @@ def find_urls(t: str) -> list[str]:
             q += 1
         if q < n and not t[q].isspace():
             continue
-        run = m.group(0)
-        head = m.end(1) - m.start()
-        out.append(run[: head + max(len(run[head:].rstrip(_URL_TRAIL)), 1)])
+        head = m.end(1)
+        out.append((m.start(), head + max(len(t[head:m.end()].rstrip(_URL_TRAIL)), 1)))
     return out
 
 
+def find_urls(t: str) -> list[str]:
+    """The URLs in ``t``, in order (see :func:`url_spans`)."""
+    return [t[a:b] for a, b in url_spans(t)]
+
+
 def prepare(text: str, fold: bool = True) -> tuple[str, list[str]]:
-    """Normalised text (URLs replaced by ``<url>``) and the URLs taken out, in order.
+    """Normalised text (each URL found replaced by `` <url> ``) and the URLs, in order.
 
     ``fold=False`` skips homoglyph folding (the pipeline folds per cached chunk instead).
     """
     t = clean(text)
-    urls = find_urls(t)
-    for u in dict.fromkeys(urls):
-        t = t.replace(u, f" {URL_TOKEN} ")
+    spans = url_spans(t)
+    urls = [t[a:b] for a, b in spans]
+    if spans:
+        parts, end = [], 0
+        for a, b in spans:
+            parts += [t[end:a], f" {URL_TOKEN} "]
+            end = b
+        t = "".join(parts) + t[end:]
     t = t.lower()
     if "ё" in t:
         t = t.replace("ё", "е")
