@@ -14,7 +14,8 @@ from typing import Any
 
 import pyarrow as pa
 
-from chatlens.store.core import LEMMA_INDEX_COLUMNS, Store, arrow_reader, first_row
+from chatlens.store.batches import keyed_batches
+from chatlens.store.core import LEMMA_INDEX_COLUMNS, Store, first_row
 
 ENRICH_COLUMNS = ("uid, fingerprint, lang, lang_score, norm, lemmas, urls, mentions, hashtags, "
                   "emoji, places")
@@ -49,8 +50,12 @@ def enrich_todo_count(store: Store, fingerprint: str) -> int:
 
 
 def enrich_todo(store: Store, fingerprint: str, batch_rows: int) -> pa.RecordBatchReader:
-    rel = store.con.cursor().sql(f"SELECT m.uid, m.text {_ENRICH_TODO}", params=[fingerprint])
-    return arrow_reader(rel, batch_rows)
+    """uid and text of messages not enriched with ``fingerprint``, in message order, in batches
+    of ``batch_rows`` (found on keys first: see :mod:`.batches`)."""
+    return keyed_batches(
+        store.con, f"SELECT m.rowid AS rid {_ENRICH_TODO}", [fingerprint],
+        "SELECT uid, text FROM messages WHERE rowid BETWEEN $1 AND $2 "
+        "AND rowid IN (SELECT rid FROM {keys} WHERE rid BETWEEN $1 AND $2)", batch_rows)
 
 
 def write_enrichment(store: Store, table: pa.Table, fingerprint: str) -> None:
@@ -211,11 +216,15 @@ def sync_measures(store: Store, codebook: str, hashes: dict[str, str], run_id: s
     return changed
 
 
-_CODE_TODO = """
-    FROM enrichment e JOIN messages m USING (uid)
+#: Row ids of enriched messages (``rid`` in enrichment, ``mrid`` in messages) with fewer codes
+#: than asked, and how many they have (parameters: fingerprint, codebook, count).
+_CODE_TODO_KEYS = """
+    SELECT e.rid, m.mrid, coalesce(c.n_all, 0) AS n_coded
+    FROM (SELECT rowid AS rid, uid FROM enrichment WHERE fingerprint = ?) e
+    JOIN (SELECT rowid AS mrid, uid FROM messages) m USING (uid)
     LEFT JOIN (SELECT uid, count(*) FILTER (WHERE scorer IS DISTINCT FROM 'missing') AS n,
                count(*) AS n_all FROM codes WHERE codebook = ? GROUP BY uid) c USING (uid)
-    WHERE e.fingerprint = ? AND coalesce(c.n, 0) < ?
+    WHERE coalesce(c.n, 0) < ?
 """
 
 
@@ -225,15 +234,23 @@ _CODE_INPUT = "m.uid, m.chat_key, m.ts, m.kind, m.text, e.lang, e.norm, e.lemmas
 
 
 def code_todo_count(store: Store, codebook: str, fingerprint: str, n_measures: int) -> int:
-    return int(_one(store, f"SELECT count(*) {_CODE_TODO}", [codebook, fingerprint, n_measures]))
+    return int(_one(store, f"SELECT count(*) FROM ({_CODE_TODO_KEYS})",
+                    [fingerprint, codebook, n_measures]))
 
 
 def code_todo(store: Store, codebook: str, fingerprint: str, n_measures: int,
-              batch_rows: int) -> pa.RecordBatchReader:
-    rel = store.con.cursor().sql(
-        f"SELECT {_CODE_INPUT}, coalesce(c.n_all, 0) AS n_coded {_CODE_TODO}",
-        params=[codebook, fingerprint, n_measures])
-    return arrow_reader(rel, batch_rows)
+              batch_rows: int, extra: str = "") -> pa.RecordBatchReader:
+    """Enriched messages with fewer than ``n_measures`` codes of ``codebook``: what the code
+    stage reads, ``n_coded`` (their codes so far) and ``extra`` (more columns of ``m`` and
+    ``e``), in batches of ``batch_rows`` found on keys first (see :mod:`.batches`)."""
+    batch = f"""
+        SELECT {_CODE_INPUT}, k.n_coded{extra}
+        FROM (SELECT * FROM {{keys}} WHERE rid BETWEEN $1 AND $2) k
+        JOIN (SELECT rowid AS rid, * FROM enrichment WHERE rowid BETWEEN $1 AND $2) e USING (rid)
+        JOIN (SELECT rowid AS mrid, * FROM messages WHERE rowid BETWEEN $3 AND $4) m
+          USING (mrid)"""
+    return keyed_batches(store.con, _CODE_TODO_KEYS, [fingerprint, codebook, n_measures], batch,
+                         batch_rows, also="mrid")
 
 
 def code_input(store: Store, fingerprint: str, uids: list[str]) -> pa.Table:
