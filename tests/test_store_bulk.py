@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from itertools import pairwise
 from pathlib import Path
 
 import pytest
@@ -66,7 +67,7 @@ def test_enrich_todo_streams_in_message_order(tmp_path: Path,
         # only what lacks this fingerprint, once each, batch after batch in message order
         assert len(uids) == len(set(uids)) == 10_000
         assert sorted(uids) == [f"u{i:06d}" for i in range(10_000, 20_000)]
-        assert all(max(a) < min(b) for a, b in zip(batches, batches[1:], strict=False))
+        assert all(max(a) < min(b) for a, b in pairwise(batches))
         assert len([b for b in db.enrich_todo(store, "other", 3_000)]) == -(-N // 3_000)
 
 
