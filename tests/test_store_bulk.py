@@ -5,8 +5,10 @@ from __future__ import annotations
 from itertools import pairwise
 from pathlib import Path
 
+import pyarrow as pa
 import pytest
 
+from chatlens.engines.local import appends
 from chatlens.store import Store
 from chatlens.store import stages as db
 
@@ -79,3 +81,11 @@ def test_code_todo_is_right_when_enrichment_is_out_of_message_order(tmp_path: Pa
                                strict=True)}
         want = dict(store.con.execute("SELECT uid, text FROM messages").fetchall())
         assert got == want
+
+
+def test_results_are_written_in_appends_of_at_least_a_row_group() -> None:
+    parts = [(pa.table({"x": list(range(i * 10, i * 10 + 10))}), i != 2) for i in range(7)]
+    got = list(appends(parts, rows=25))
+    assert [(t.num_rows, flag) for t, flag in got] == [(30, False), (30, True), (10, True)]
+    assert [x for t, _ in got for x in t.column("x").to_pylist()] == list(range(70))
+    assert list(appends([], rows=25)) == []
