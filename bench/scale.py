@@ -172,13 +172,17 @@ def pipeline(work: Path, n: int, workers: int) -> dict[str, Any]:
     Project.init(proj).close()
     model_cb = work / "scale-model.yaml"
     model_cb.write_text(MODEL_CODEBOOK, encoding="utf-8")
-    stages = {"ingest": stage("ingest", proj, str(src))}
-    stages["enrich+index"] = stage("enrich", proj, workers=workers)
-    stages["code builtin"] = stage("code", proj, "builtin:exodus-2022", workers)
-    stages["code model"] = stage("code", proj, str(model_cb), workers)
-    stages["estimate by month"] = stage("estimate", proj, json.dumps(
-        [["builtin:exodus-2022", "exodus-2022", "border_crossing"],
-         [str(model_cb), "scale-model", "hostility"]]))
+    plan = [("ingest", "ingest", str(src), 1),
+            ("enrich+index", "enrich", "", workers),
+            ("code builtin", "code", "builtin:exodus-2022", workers),
+            ("code model", "code", str(model_cb), workers),
+            ("estimate by month", "estimate", json.dumps(
+                [["builtin:exodus-2022", "exodus-2022", "border_crossing"],
+                 [str(model_cb), "scale-model", "hostility"]]), 1)]
+    stages: dict[str, dict[str, Any]] = {}
+    for label, name, arg, w in plan:
+        stages[label] = stage(name, proj, arg, w)
+        print(json.dumps({"messages": written, label: stages[label]}), flush=True)  # as it goes
     total = sum(s["wall_s"] for s in stages.values())
     shutil.rmtree(proj, ignore_errors=True)
     src.unlink()
