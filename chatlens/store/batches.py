@@ -11,7 +11,9 @@ corpus.
 
 The enrich stage writes enrichment in message order (it reads its work in ``messages`` row id
 order), so a run of consecutive enrichment row ids maps to a narrow range of message row ids:
-the code stage's batches read both tables by range.
+the code stage's batches read both tables by range. Enrichment in another order (attached from
+a Spark job) gives the same batches, read from wider ranges (slower, not larger: only the
+batch's own rows are kept).
 """
 
 from __future__ import annotations

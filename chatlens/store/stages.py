@@ -95,8 +95,9 @@ def index_lemmas(store: Store, progress: Callable[[int, int], None] | None = Non
         "SELECT e.uid, e.lemmas, m.ts "
         "FROM (SELECT * FROM {keys} WHERE rid BETWEEN $1 AND $2) k "
         "JOIN (SELECT rowid AS rid, uid, lemmas FROM enrichment WHERE rowid BETWEEN $1 AND $2) "
-        "e USING (rid) JOIN (SELECT rowid AS mrid, ts FROM messages "
-        "WHERE rowid BETWEEN $3 AND $4) m USING (mrid)", INDEX_CHUNK, also="mrid")
+        "e USING (rid) JOIN (SELECT rowid AS mrid, ts FROM messages WHERE rowid BETWEEN $3 AND $4 "
+        "AND rowid IN (SELECT mrid FROM {keys} WHERE rid BETWEEN $1 AND $2)) m USING (mrid)",
+        INDEX_CHUNK, also="mrid")
     total, done = unindexed_count(store), 0
     con = store.con
     con.execute("SET preserve_insertion_order = true")  # keep each run's sort on disk
@@ -283,7 +284,8 @@ def code_todo(store: Store, codebook: str, fingerprint: str, n_measures: int,
         SELECT {_CODE_INPUT}, k.n_coded{extra}
         FROM (SELECT * FROM {{keys}} WHERE rid BETWEEN $1 AND $2) k
         JOIN (SELECT rowid AS rid, * FROM enrichment WHERE rowid BETWEEN $1 AND $2) e USING (rid)
-        JOIN (SELECT rowid AS mrid, * FROM messages WHERE rowid BETWEEN $3 AND $4) m
+        JOIN (SELECT rowid AS mrid, * FROM messages WHERE rowid BETWEEN $3 AND $4
+              AND rowid IN (SELECT mrid FROM {{keys}} WHERE rid BETWEEN $1 AND $2)) m
           USING (mrid)"""
     return keyed_batches(store.con, _CODE_TODO_KEYS, [fingerprint, codebook, n_measures], batch,
                          batch_rows, also="mrid")
