@@ -8,7 +8,10 @@ enrichment in SQL: copy k gets ``-k`` appended to its uids and message ids, its 
 ``<chat> #<k // 10>`` and its dates shifted back ``(k % 10) × 728`` days (enrichment is a
 function of the text, so a copy's enrichment is the original's). This skips enriching millions
 of messages (bench/scale.py does that) to measure what the store does with them. Peak RSS is
-this process's (DuckDB included), sampled every 0.05 s, per part.
+this process's (DuckDB included), sampled every 0.05 s, per part. The write parts run one after
+the other on the same project (each deletes its rows after), so the later ones also pay for
+cleaning up the earlier ones' deletes: bench/store_appends.py compares append sizes on fresh
+copies.
 
 Usage: nice -n 10 python bench/store_bulk.py --sizes 300000,1000000
 Targets (issue 16): every part linear or better in time, memory flat as the corpus grows.
