@@ -4,8 +4,9 @@ inside ``bulk_load`` as the enrich stage writes them; inserts and the closing ch
 apart.
 
 Usage: nice -n 10 python bench/store_appends.py PROJECT [--rounds 2]
-(PROJECT: any enriched project, e.g. one bench/scale.py or bench/store_bulk.py built; it is
-copied, never changed.)
+(PROJECT: an enriched project of well over 131,072 messages, e.g. one bench/store_bulk.py
+built: below that no append fills a row group, so both sizes go through the log; it is copied,
+never changed.)
 """
 
 from __future__ import annotations
