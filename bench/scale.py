@@ -10,7 +10,9 @@ trained model that ships with chatlens (``hostility-ru``). Estimating: an audit 
 per measure is drawn through ``Project.sample`` and labelled by a simulated coder (the coded
 value, flipped for 10% of messages), then each measure is estimated by month (``auto``:
 prediction-powered). Every stage runs in its own process; its peak memory is the largest sum
-of resident memory over that process and its workers (sampled every 0.1 s).
+of resident memory over that process and its workers (sampled every 0.1 s). Enrich and code
+also report ``write_s``, the time spent appending their rows to the store, and enrich
+``index_s``, the time building the search index after the last batch.
 
 The Spark part ingests ``--spark-messages`` once, then enriches and codes two copies: one on
 the local engine (``--workers``), one on Spark ``local[2]``; it prints the wall-time ratio and
@@ -61,10 +63,22 @@ measures:
 CHILD = r"""
 import json, sys, time, zlib
 from chatlens import Project
+from chatlens.store import stages
 stage, root, arg, workers, engine = sys.argv[1:6]
 kw = {"engine": engine, "master": "local[2]"} if engine == "spark" else {}
-t = time.perf_counter()
 out = {}
+def timed(name):  # time spent in a store write function, apart from the rest of the stage
+    func = getattr(stages, name)
+    def wrapper(*a, **k):
+        t0 = time.perf_counter()
+        try:
+            return func(*a, **k)
+        finally:
+            out["write_s"] = round(out.get("write_s", 0) + time.perf_counter() - t0, 1)
+    setattr(stages, name, wrapper)
+timed("write_enrichment")
+timed("write_codes")
+t = time.perf_counter()
 with Project.open(root) as p:
     if stage == "ingest":
         (rep,) = p.ingest([arg], format="jsonl").sources
@@ -158,13 +172,17 @@ def pipeline(work: Path, n: int, workers: int) -> dict[str, Any]:
     Project.init(proj).close()
     model_cb = work / "scale-model.yaml"
     model_cb.write_text(MODEL_CODEBOOK, encoding="utf-8")
-    stages = {"ingest": stage("ingest", proj, str(src))}
-    stages["enrich+index"] = stage("enrich", proj, workers=workers)
-    stages["code builtin"] = stage("code", proj, "builtin:exodus-2022", workers)
-    stages["code model"] = stage("code", proj, str(model_cb), workers)
-    stages["estimate by month"] = stage("estimate", proj, json.dumps(
-        [["builtin:exodus-2022", "exodus-2022", "border_crossing"],
-         [str(model_cb), "scale-model", "hostility"]]))
+    plan = [("ingest", "ingest", str(src), 1),
+            ("enrich+index", "enrich", "", workers),
+            ("code builtin", "code", "builtin:exodus-2022", workers),
+            ("code model", "code", str(model_cb), workers),
+            ("estimate by month", "estimate", json.dumps(
+                [["builtin:exodus-2022", "exodus-2022", "border_crossing"],
+                 [str(model_cb), "scale-model", "hostility"]]), 1)]
+    stages: dict[str, dict[str, Any]] = {}
+    for label, name, arg, w in plan:
+        stages[label] = stage(name, proj, arg, w)
+        print(json.dumps({"messages": written, label: stages[label]}), flush=True)  # as it goes
     total = sum(s["wall_s"] for s in stages.values())
     shutil.rmtree(proj, ignore_errors=True)
     src.unlink()

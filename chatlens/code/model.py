@@ -25,6 +25,10 @@ from chatlens.code.scorers import Batch, Hit
 from chatlens.errors import UsageError
 from chatlens.train.model import TrainedModel
 
+#: Messages featurised at once: a news post has ~2,000 hashed n-grams, ~50 bytes each through
+#: featurisation, so 2,000 posts take ~200 MB.
+PREDICT_ROWS = 2_000
+
 
 class ModelScorer:
     """Scores a :class:`~chatlens.code.scorers.Batch` with a :class:`TrainedModel`."""
@@ -57,8 +61,14 @@ class ModelScorer:
         return self._label
 
     def proba(self, batch: Batch) -> np.ndarray:
-        """Probabilities per message, columns in the model's label order."""
-        return self.model.predict_proba(batch.text, batch.lemmas, norms=batch.norm)
+        """Probabilities per message, columns in the model's label order (featurised
+        :data:`PREDICT_ROWS` messages at a time: their n-gram matrices are the memory cost)."""
+        lemmas = batch.lemmas
+        parts = [self.model.predict_proba(batch.text[i:i + PREDICT_ROWS],
+                                          lemmas[i:i + PREDICT_ROWS],
+                                          norms=batch.norm[i:i + PREDICT_ROWS])
+                 for i in range(0, len(batch), PREDICT_ROWS)]
+        return np.concatenate(parts) if parts else np.zeros((0, len(self.model.labels)))
 
     def positive_proba(self, batch: Batch) -> list[float]:
         """P(positive) per message (binary models), or P(:attr:`label`) (categorical)."""

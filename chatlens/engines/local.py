@@ -35,3 +35,24 @@ def map_batches(func: Callable[[pa.Table], T], batches: Iterable[pa.Table | pa.R
                 yield pending.popleft().result()
         while pending:
             yield pending.popleft().result()
+
+
+#: Rows per store append: a full DuckDB row group (122,880 rows) or more is written straight to
+#: the database file; a smaller insert goes through the write-ahead log first (written twice).
+APPEND_ROWS = 131_072
+
+
+def appends(results: Iterable[tuple[pa.Table, bool]], rows: int = APPEND_ROWS,
+            ) -> Iterator[tuple[pa.Table, bool]]:
+    """Consecutive ``(table, flag)`` results joined into appends of at least ``rows`` rows (the
+    last may be smaller): the tables concatenated, and whether all their flags were true."""
+    parts: list[pa.Table] = []
+    flag, size = True, 0
+    for table, ok in results:
+        parts.append(table)
+        flag, size = flag and ok, size + table.num_rows
+        if size >= rows:
+            yield pa.concat_tables(parts), flag
+            parts, flag, size = [], True, 0
+    if parts:
+        yield pa.concat_tables(parts), flag

@@ -14,7 +14,7 @@ from chatlens.code import code_table, compile_codebook
 from chatlens.code.compiled import CompiledCodebook, model_fingerprints
 from chatlens.code.llm import LlmRuntime, LlmStats
 from chatlens.codebook import Codebook, LlmScorer
-from chatlens.engines.local import map_batches
+from chatlens.engines.local import appends, map_batches
 from chatlens.enrich import EnrichSettings, enrich_table
 from chatlens.errors import UsageError
 from chatlens.store import Store
@@ -95,7 +95,8 @@ def enrich_project(store: Store, settings: EnrichSettings, workers: int = 1,
         func = functools.partial(enrich_table, settings=settings)
         reader = db.enrich_todo(store, fp, batch_rows(report.todo, workers))
         with store.bulk_load():
-            for table in map_batches(func, reader, workers):
+            done = ((t, True) for t in map_batches(func, reader, workers))
+            for table, _ in appends(done):
                 db.write_enrichment(store, table, fp)
                 report.enriched += table.num_rows
                 if progress:
@@ -168,7 +169,7 @@ def code_project(store: Store, codebook: Codebook, source: str, settings: Enrich
         reader = db.code_todo(store, codebook.name, fp, n, batch_rows(todo, workers))
         func = functools.partial(_code, compiled=compiled)
         with store.bulk_load():
-            for table, fresh in map_batches(func, reader, workers):
+            for table, fresh in appends(map_batches(func, reader, workers)):
                 report.rows += db.write_codes(store, table, run_id, fresh)
                 report.messages += table.num_rows // max(n, 1)
                 if progress:

@@ -25,7 +25,7 @@ import pyarrow.fs as pafs
 
 from chatlens.errors import UsageError
 from chatlens.store.core import Store, arrow_reader, first_row
-from chatlens.store.stages import _CODE_INPUT, _CODE_TODO, _ENRICH_TODO, ENRICH_COLUMNS
+from chatlens.store.stages import _ENRICH_TODO, ENRICH_COLUMNS, code_todo
 
 PARTITIONS = ("platform", "chat", "month")
 MESSAGES, ENRICHMENT, CODES, JOB = "messages", "enrichment", "codes", "job.json"
@@ -55,9 +55,12 @@ def join(uri: str, *parts: str) -> str:
     return "/".join([uri.rstrip("/"), *parts])
 
 
-def _write(store: Store, sql: str, params: list[Any], uri: str) -> int:
+def _write(store: Store, sql: str, params: list[Any], uri: str,
+           reader: pa.RecordBatchReader | None = None) -> int:
+    """Write the rows of ``sql`` (or of ``reader``) as the dataset's messages."""
     fs, path = _fs(join(uri, MESSAGES))
-    reader = arrow_reader(store.con.cursor().sql(sql, params=params or None), EXPORT_BATCH)
+    if reader is None:
+        reader = arrow_reader(store.con.cursor().sql(sql, params=params or None), EXPORT_BATCH)
     count = 0
 
     def counted() -> Any:
@@ -88,8 +91,11 @@ def export_enrich_todo(store: Store, uri: str, fingerprint: str) -> int:
 def export_code_todo(store: Store, uri: str, codebook: str, fingerprint: str,
                      n_measures: int) -> int:
     """Enriched messages with fewer than ``n_measures`` codes, with their enrichment."""
-    return _write(store, f"SELECT {_CODE_INPUT}, {_PARTS_SQL} {_CODE_TODO}",
-                  [codebook, fingerprint, n_measures], uri)
+    todo = code_todo(store, codebook, fingerprint, n_measures, EXPORT_BATCH,
+                     extra=f", {_PARTS_SQL}")
+    schema = todo.schema.remove(todo.schema.get_field_index("n_coded"))
+    return _write(store, "", [], uri, pa.RecordBatchReader.from_batches(
+        schema, (b.drop_columns(["n_coded"]) for b in todo)))
 
 
 def write_job(uri: str, job: dict[str, Any]) -> None:

@@ -12,9 +12,12 @@ from datetime import UTC, datetime, timedelta
 from itertools import pairwise
 from typing import Any
 
+import numpy as np
 import pyarrow as pa
+import pyarrow.compute as pc
 
-from chatlens.store.core import LEMMA_INDEX_COLUMNS, Store, arrow_reader, first_row
+from chatlens.store.batches import keyed_batches
+from chatlens.store.core import LEMMA_INDEX_COLUMNS, Store, first_row
 
 ENRICH_COLUMNS = ("uid, fingerprint, lang, lang_score, norm, lemmas, urls, mentions, hashtags, "
                   "emoji, places")
@@ -49,8 +52,12 @@ def enrich_todo_count(store: Store, fingerprint: str) -> int:
 
 
 def enrich_todo(store: Store, fingerprint: str, batch_rows: int) -> pa.RecordBatchReader:
-    rel = store.con.cursor().sql(f"SELECT m.uid, m.text {_ENRICH_TODO}", params=[fingerprint])
-    return arrow_reader(rel, batch_rows)
+    """uid and text of messages not enriched with ``fingerprint``, in message order, in batches
+    of ``batch_rows`` (found on keys first: see :mod:`.batches`)."""
+    return keyed_batches(
+        store.con, f"SELECT m.rowid AS rid {_ENRICH_TODO}", [fingerprint],
+        "SELECT uid, text FROM messages WHERE rowid BETWEEN $1 AND $2 "
+        "AND rowid IN (SELECT rid FROM {keys} WHERE rid BETWEEN $1 AND $2)", batch_rows)
 
 
 def write_enrichment(store: Store, table: pa.Table, fingerprint: str) -> None:
@@ -75,49 +82,84 @@ def index_lemmas(store: Store, progress: Callable[[int, int], None] | None = Non
     written sorted by (lemma id, newest first), so DuckDB's zone maps let a lookup read only the
     row groups of the lemmas asked for (integer keys sort about five times faster than strings);
     each run commits with its entries in ``lemma_indexed``, so an interrupted indexing resumes
-    where it stopped.
+    where it stopped. A run is built in bulk: its messages read by row id range (see
+    :mod:`.batches`), their distinct lemmas found in Arrow, and three statements (new words,
+    postings, indexed messages) write it.
     """
     if not unindexed_count(store):  # two table counts; the anti-join below scans every uid
         return 0
+    runs = keyed_batches(
+        store.con, "SELECT e.rid, m.mrid FROM (SELECT rowid AS rid, uid FROM enrichment) e "
+        "ANTI JOIN lemma_indexed USING (uid) JOIN (SELECT rowid AS mrid, uid FROM messages) m "
+        "USING (uid)", [],
+        "SELECT e.uid, e.lemmas, m.ts "
+        "FROM (SELECT * FROM {keys} WHERE rid BETWEEN $1 AND $2) k "
+        "JOIN (SELECT rowid AS rid, uid, lemmas FROM enrichment WHERE rowid BETWEEN $1 AND $2) "
+        "e USING (rid) JOIN (SELECT rowid AS mrid, ts FROM messages WHERE rowid BETWEEN $3 AND $4 "
+        "AND rowid IN (SELECT mrid FROM {keys} WHERE rid BETWEEN $1 AND $2)) m USING (mrid)",
+        INDEX_CHUNK, also="mrid")
+    total, done = unindexed_count(store), 0
     con = store.con
-    con.execute("CREATE OR REPLACE TEMP TABLE _new AS SELECT e.rowid AS rid, e.uid "
-                "FROM enrichment e ANTI JOIN lemma_indexed USING (uid)")
-    rids = [r[0] for r in con.execute("SELECT rid FROM _new ORDER BY rid").fetchall()]
     con.execute("SET preserve_insertion_order = true")  # keep each run's sort on disk
     try:
-        for k in range(0, len(rids), INDEX_CHUNK):
-            lo, hi = rids[k], rids[min(k + INDEX_CHUNK, len(rids)) - 1]
+        for batch in runs:
+            rows, words, postings = _distinct_lemmas(batch)
             with store.transaction():
-                con.execute("""
-                    CREATE OR REPLACE TEMP TABLE _postings AS
-                    SELECT e.uid, unnest(list_distinct(e.lemmas)) AS lemma
-                    FROM enrichment e
-                    SEMI JOIN (SELECT uid FROM _new WHERE rid BETWEEN $1 AND $2) n USING (uid)
-                    WHERE e.rowid BETWEEN $1 AND $2""", [lo, hi])
+                con.register("_words", words)
                 con.execute(r"""
                     INSERT INTO lemma_vocab
                     SELECT (SELECT coalesce(max(id), 0) FROM lemma_vocab)
                            + row_number() OVER (ORDER BY lemma), lemma
-                    FROM (SELECT DISTINCT lemma FROM _postings) ANTI JOIN lemma_vocab USING (lemma)
-                    WHERE regexp_matches(lemma, '[\pL\pN_]')""")  # words only
+                    FROM (SELECT lemma FROM _words WHERE regexp_matches(lemma, '[\pL\pN_]'))
+                    ANTI JOIN lemma_vocab USING (lemma)""")  # words only
+                con.register("_rows", rows)
+                con.register("_postings", postings)
                 con.execute("""
                     INSERT INTO lemma_index
-                    SELECT v.id, m.ts, p.uid
-                    FROM _postings p JOIN lemma_vocab v USING (lemma) JOIN messages m USING (uid)
-                    ORDER BY v.id, m.ts DESC NULLS LAST""")
-                con.execute("INSERT INTO lemma_indexed SELECT uid FROM _new "
-                            "WHERE rid BETWEEN ? AND ?", [lo, hi])
+                    SELECT v.id, r.ts, r.uid
+                    FROM _postings p JOIN _rows r USING (row)
+                    JOIN (SELECT w.code, v.id FROM _words w JOIN lemma_vocab v USING (lemma)) v
+                      USING (code)
+                    ORDER BY v.id, r.ts DESC NULLS LAST""")
+                con.execute("INSERT INTO lemma_indexed SELECT uid FROM _rows")
                 con.execute("INSERT OR REPLACE INTO meta VALUES ('lemma_index_runs', ?)",
                             [str(_index_runs(store) + 1)])
+                for name in ("_words", "_rows", "_postings"):
+                    con.unregister(name)
+            done += batch.num_rows
             if progress:
-                progress(min(k + INDEX_CHUNK, len(rids)), len(rids))
+                progress(done, total)
         if _index_runs(store) > INDEX_MAX_RUNS:
             compact_index(store)
     finally:
+        runs.close()
         con.execute("SET preserve_insertion_order = false")
-        con.execute("DROP TABLE IF EXISTS _new")
-        con.execute("DROP TABLE IF EXISTS _postings")
-    return len(rids)
+    return done
+
+
+def _distinct_lemmas(batch: pa.RecordBatch) -> tuple[pa.Table, pa.Table, pa.Table]:
+    """A run's messages (``row``, uid, ts), its distinct lemmas (``code``, lemma) and each
+    message's distinct lemmas (``row``, ``code``): deduplicated as integer pairs, vectorised
+    (``list_distinct`` in SQL costs twenty times more)."""
+    lemmas = batch.column("lemmas")
+    if lemmas.null_count:  # a null list holds no lemmas, whatever its offsets say
+        lemmas = pc.fill_null(lemmas, pa.scalar([], lemmas.type))
+    offsets = np.asarray(lemmas.offsets, dtype=np.int64)
+    parent = np.repeat(np.arange(len(lemmas), dtype=np.int64), np.diff(offsets))
+    flat = lemmas.flatten()
+    keep = np.asarray(flat.is_valid(), dtype=bool)
+    enc = pc.dictionary_encode(flat.filter(pa.array(keep)))
+    width = max(len(enc.dictionary), 1)
+    pairs = np.sort(parent[keep] * width + np.asarray(enc.indices, dtype=np.int64))
+    pairs = pairs[np.concatenate([[True], pairs[1:] != pairs[:-1]])] if len(pairs) else pairs
+    n = batch.num_rows
+    rows = pa.table({"row": pa.array(np.arange(n, dtype=np.int32)), "uid": batch.column("uid"),
+                     "ts": batch.column("ts")})
+    words = pa.table({"code": pa.array(np.arange(len(enc.dictionary), dtype=np.int32)),
+                      "lemma": enc.dictionary})
+    postings = pa.table({"row": pa.array((pairs // width).astype(np.int32)),
+                         "code": pa.array((pairs % width).astype(np.int32))})
+    return rows, words, postings
 
 
 def _index_runs(store: Store) -> int:
@@ -211,11 +253,15 @@ def sync_measures(store: Store, codebook: str, hashes: dict[str, str], run_id: s
     return changed
 
 
-_CODE_TODO = """
-    FROM enrichment e JOIN messages m USING (uid)
+#: Row ids of enriched messages (``rid`` in enrichment, ``mrid`` in messages) with fewer codes
+#: than asked, and how many they have (parameters: fingerprint, codebook, count).
+_CODE_TODO_KEYS = """
+    SELECT e.rid, m.mrid, coalesce(c.n_all, 0) AS n_coded
+    FROM (SELECT rowid AS rid, uid FROM enrichment WHERE fingerprint = ?) e
+    JOIN (SELECT rowid AS mrid, uid FROM messages) m USING (uid)
     LEFT JOIN (SELECT uid, count(*) FILTER (WHERE scorer IS DISTINCT FROM 'missing') AS n,
                count(*) AS n_all FROM codes WHERE codebook = ? GROUP BY uid) c USING (uid)
-    WHERE e.fingerprint = ? AND coalesce(c.n, 0) < ?
+    WHERE coalesce(c.n, 0) < ?
 """
 
 
@@ -225,15 +271,24 @@ _CODE_INPUT = "m.uid, m.chat_key, m.ts, m.kind, m.text, e.lang, e.norm, e.lemmas
 
 
 def code_todo_count(store: Store, codebook: str, fingerprint: str, n_measures: int) -> int:
-    return int(_one(store, f"SELECT count(*) {_CODE_TODO}", [codebook, fingerprint, n_measures]))
+    return int(_one(store, f"SELECT count(*) FROM ({_CODE_TODO_KEYS})",
+                    [fingerprint, codebook, n_measures]))
 
 
 def code_todo(store: Store, codebook: str, fingerprint: str, n_measures: int,
-              batch_rows: int) -> pa.RecordBatchReader:
-    rel = store.con.cursor().sql(
-        f"SELECT {_CODE_INPUT}, coalesce(c.n_all, 0) AS n_coded {_CODE_TODO}",
-        params=[codebook, fingerprint, n_measures])
-    return arrow_reader(rel, batch_rows)
+              batch_rows: int, extra: str = "") -> pa.RecordBatchReader:
+    """Enriched messages with fewer than ``n_measures`` codes of ``codebook``: what the code
+    stage reads, ``n_coded`` (their codes so far) and ``extra`` (more columns of ``m`` and
+    ``e``), in batches of ``batch_rows`` found on keys first (see :mod:`.batches`)."""
+    batch = f"""
+        SELECT {_CODE_INPUT}, k.n_coded{extra}
+        FROM (SELECT * FROM {{keys}} WHERE rid BETWEEN $1 AND $2) k
+        JOIN (SELECT rowid AS rid, * FROM enrichment WHERE rowid BETWEEN $1 AND $2) e USING (rid)
+        JOIN (SELECT rowid AS mrid, * FROM messages WHERE rowid BETWEEN $3 AND $4
+              AND rowid IN (SELECT mrid FROM {{keys}} WHERE rid BETWEEN $1 AND $2)) m
+          USING (mrid)"""
+    return keyed_batches(store.con, _CODE_TODO_KEYS, [fingerprint, codebook, n_measures], batch,
+                         batch_rows, also="mrid")
 
 
 def code_input(store: Store, fingerprint: str, uids: list[str]) -> pa.Table:

@@ -18,12 +18,14 @@ model stores their indices and IDF, which keeps it small and makes train and pre
 
 from __future__ import annotations
 
+import itertools
 from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
 import numpy as np
 import pyarrow as pa
+import pyarrow.compute as pc
 import scipy.sparse as sp
 from sklearn.feature_extraction.text import HashingVectorizer
 
@@ -108,6 +110,54 @@ def _lexicon_counts(lemmas: list[list[str]], lexicons: Mapping[str, list[list[st
     return out
 
 
+class _CharWbCounts:
+    """Hashed ``char_wb`` n-gram counts of texts, exactly as ``vectorizer.transform`` gives them,
+    but computed once per distinct word: a ``char_wb`` n-gram never crosses whitespace, so a
+    text's counts are the sum of its words' counts, a sparse product (texts × words) · (words ×
+    columns). The words' rows are kept across calls (up to :attr:`MAX_WORDS`, then forgotten),
+    so scoring a corpus batch by batch hashes each frequent word once instead of at every use.
+    """
+
+    MAX_WORDS = 200_000  # about 30 n-grams a word: ~70 MB of cached rows at most
+
+    def __init__(self, vectorizer: HashingVectorizer) -> None:
+        self.vectorizer = vectorizer
+        self._forget()
+
+    def _forget(self) -> None:
+        self._ids: dict[str, int] = {}
+        self._rows = sp.csr_matrix((0, self.vectorizer.n_features), dtype=np.float64)
+
+    def __getstate__(self) -> dict[str, Any]:
+        return {"vectorizer": self.vectorizer}  # the cache is rebuilt where it is used
+
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        self.vectorizer = state["vectorizer"]
+        self._forget()
+
+    def transform(self, docs: Sequence[str]) -> sp.csr_matrix:
+        words = [d.split() for d in docs]  # what char_wb splits on (runs of whitespace)
+        flat = pa.array(list(itertools.chain.from_iterable(words)), pa.string())
+        enc = pc.dictionary_encode(flat)
+        distinct = enc.dictionary.to_pylist()
+        if len(self._ids) + len(distinct) > self.MAX_WORDS:
+            self._forget()
+        new = [w for w in distinct if w not in self._ids]
+        if new:
+            self._ids.update(zip(new, range(len(self._ids), len(self._ids) + len(new)),
+                                 strict=True))
+            self._rows = sp.vstack([self._rows, self.vectorizer.transform(new)], format="csr")
+        ids = np.fromiter((self._ids[w] for w in distinct), dtype=np.int64, count=len(distinct))
+        cols = ids[np.asarray(enc.indices, dtype=np.int64)] if len(flat) else ids[:0]
+        indptr = np.zeros(len(docs) + 1, dtype=np.int64)
+        np.cumsum([len(w) for w in words], out=indptr[1:])
+        counts = sp.csr_matrix((np.ones(len(cols)), cols, indptr),
+                               shape=(len(docs), self._rows.shape[0]))
+        out = sp.csr_matrix(counts @ self._rows)
+        out.sum_duplicates()  # canonical (sorted columns), like the vectorizer's output
+        return out
+
+
 class FeaturePipeline:
     """Fit on training documents, then map ``(norms, lemmas)`` to a sparse CSR matrix."""
 
@@ -117,6 +167,7 @@ class FeaturePipeline:
         self._char = HashingVectorizer(analyzer="char_wb", ngram_range=s.char_ngram,
                                        n_features=2 ** s.char_bits, lowercase=False,
                                        alternate_sign=False, norm=None, dtype=np.float64)
+        self._char_counts = _CharWbCounts(self._char)
         self._word = HashingVectorizer(analyzer=_LemmaNgrams(*s.word_ngram),
                                        n_features=2 ** s.word_bits, alternate_sign=False,
                                        norm=None, dtype=np.float64)
@@ -135,7 +186,7 @@ class FeaturePipeline:
 
     def hashed(self, norms: Sequence[str], lemmas: Sequence[list[str]]) -> sp.csr_matrix:
         """Raw hashed term counts, char block then lemma block (the input of ``fit_hashed``)."""
-        a = self._char.transform(norms)
+        a = self._char_counts.transform(norms)
         b = self._word.transform(lemmas)
         x = sp.hstack([a, b], format="csr")
         x.sum_duplicates()
@@ -184,10 +235,12 @@ class FeaturePipeline:
     def from_hashed(self, x: sp.csr_matrix, extras: np.ndarray | None = None) -> sp.csr_matrix:
         """TF-IDF weighted, pruned, per-block normalised features of hashed counts."""
         n = x.shape[0]
-        rows = np.repeat(np.arange(n), np.diff(x.indptr))
         cols = self._get_lookup()[x.indices].astype(np.int64)
         ok = cols >= 0
-        rows, cols = rows[ok], cols[ok]
+        # kept columns keep their order (the lookup is monotonic): the CSR is built directly
+        indptr = np.concatenate([[0], np.cumsum(ok)])[x.indptr]
+        cols = cols[ok]
+        rows = np.repeat(np.arange(n), np.diff(indptr))
         data = (1.0 + np.log(x.data[ok])) * self.idf[cols]
         block = (cols >= self.n_char).astype(np.int64)
         sq = np.bincount(rows * 2 + block, weights=data * data, minlength=2 * n)
@@ -195,7 +248,7 @@ class FeaturePipeline:
         data = data / np.where(norm > 0, norm, 1.0)
         if self.spec.word_weight != 1.0:
             data = np.where(block == 1, data * self.spec.word_weight, data)
-        out = sp.csr_matrix((data, (rows, cols)), shape=(n, len(self.kept)))
+        out = sp.csr_matrix((data, cols, indptr), shape=(n, len(self.kept)))
         if extras is not None:
             return sp.hstack([out, sp.csr_matrix(extras)], format="csr")
         return out
