@@ -73,13 +73,20 @@ def _entities(msg: dict[str, Any]) -> str | None:
     return None
 
 
-def to_record(msg: Any, chat: Chat, raw: str, loc: str) -> Item:
-    """Map one message object to a :class:`Record` (or :class:`Bad` if it is not one)."""
+def _text(raw: str | bytes) -> str:
+    return raw.decode("utf-8", "replace") if isinstance(raw, bytes) else raw
+
+
+def to_record(msg: Any, chat: Chat, raw: str | bytes, loc: str) -> Item:
+    """Map one message object to a :class:`Record` (or :class:`Bad` if it is not one).
+
+    ``raw`` is the message as it stands in the file (bytes are kept as read; the store checks
+    that they are UTF-8)."""
     if not isinstance(msg, dict):
-        return Bad(loc=loc, reason="message is not a JSON object", excerpt=raw)
+        return Bad(loc=loc, reason="message is not a JSON object", excerpt=_text(raw))
     mid = msg.get("id")
     if not isinstance(mid, int):
-        return Bad(loc=loc, reason="message has no integer 'id'", excerpt=raw)
+        return Bad(loc=loc, reason="message has no integer 'id'", excerpt=_text(raw))
     mtype = msg.get("type", "message")
     ts_naive = False
     unix = msg.get("date_unixtime")
@@ -99,7 +106,7 @@ def to_record(msg: Any, chat: Chat, raw: str, loc: str) -> Item:
             raise ValueError("out of range")
     except (ValueError, TypeError, OverflowError):
         return Bad(loc=loc, reason=f"unreadable date {unix or msg.get('date')!r}"[:200],
-                   excerpt=raw)
+                   excerpt=_text(raw))
     text = flatten_text(msg.get("text"))
     kind, media = "message", None
     if mtype == "service":
@@ -343,10 +350,9 @@ class TelegramJson:
                 body, complete = got
                 data = opener + b"\n" + body
                 loc = f"{name}: line {start_line}"
-                raw = data.decode("utf-8", "replace")
                 if not complete:
                     yield Bad(loc=loc, reason="file ends inside a message (truncated export)",
-                              excerpt=raw)
+                              excerpt=_text(data))
                     return
                 tail = reader.readline()  # the rest of the closing line: "," or nothing
                 if tail is not None and tail.strip() not in (b"", b","):
@@ -356,9 +362,9 @@ class TelegramJson:
                 try:
                     msg = orjson.loads(repair_escapes(data))
                 except orjson.JSONDecodeError as exc:
-                    yield Bad(loc=loc, reason=f"invalid JSON: {exc}", excerpt=raw)
+                    yield Bad(loc=loc, reason=f"invalid JSON: {exc}", excerpt=_text(data))
                     continue
-                yield to_record(msg, chat, raw, loc)
+                yield to_record(msg, chat, data, loc)
         if not found_messages:
             raise InputError(name, "no 'messages' list found; this is not a Telegram Desktop "
                              "JSON export, or it is truncated before its first message.")
@@ -385,17 +391,16 @@ class TelegramJson:
                         continue
                     n += 1
                     loc = f"{member.name}: message {n} (byte {ev.offset})"
-                    raw = ev.raw.decode("utf-8", "replace")
                     if ev.error is not None:
-                        yield Bad(loc=loc, reason=ev.error, excerpt=raw)
+                        yield Bad(loc=loc, reason=ev.error, excerpt=_text(ev.raw))
                         continue
                     try:
                         msg = orjson.loads(repair_escapes(ev.raw))
                     except orjson.JSONDecodeError as exc:
-                        yield Bad(loc=loc, reason=f"invalid JSON: {exc}", excerpt=raw)
+                        yield Bad(loc=loc, reason=f"invalid JSON: {exc}", excerpt=_text(ev.raw))
                         continue
                     yield to_record(msg, _chat(chats.get(ev.path[:-2], {}), ev.path, options),
-                                    raw, loc)
+                                    ev.raw, loc)
             except ScanError as exc:
                 if n == 0:
                     raise InputError(member.name, f"not valid JSON ({exc}).",

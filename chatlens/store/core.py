@@ -63,6 +63,9 @@ CREATE TABLE IF NOT EXISTS identities (
     author_key VARCHAR PRIMARY KEY, platform VARCHAR, raw_id VARCHAR, display_name VARCHAR);
 """
 
+#: Write-ahead log an ingest lets grow before DuckDB checkpoints (see :meth:`Store.bulk_load`).
+LOAD_CHECKPOINT = "64MB"
+
 #: Messages read, masked and written per batch by :meth:`Store.export_messages`.
 EXPORT_BATCH = 20_000
 
@@ -466,21 +469,24 @@ class Store:
 
     @contextmanager
     def bulk_load(self, lean: bool = False) -> Iterator[None]:
-        """Let committed batches accumulate in the write-ahead log, then checkpoint once.
+        """Checkpoint every :data:`LOAD_CHECKPOINT` of log instead of after every small commit,
+        and once at the end, under the same memory limit.
 
-        A checkpoint after every batch rewrites row groups many times over; one at the end
-        writes them once. Commits stay durable: a killed process replays the log on reopen.
+        Committed rows stay in DuckDB's buffer pool until a checkpoint writes them to the file:
+        a checkpoint after every batch rewrites row groups many times over, one only at the end
+        makes DuckDB spill gigabytes to temporary files first (written twice, and a peak of
+        memory at the end). Commits stay durable: a killed process replays the log on reopen.
         """
-        self.con.execute("SET checkpoint_threshold = '4GB'")
+        self.con.execute(f"SET checkpoint_threshold = '{LOAD_CHECKPOINT}'")
         if lean:  # ingest appends batches and joins nothing: a small buffer pool is enough
             self.con.execute(f"SET memory_limit = '{_limit('CHATLENS_LOAD_MEMORY', '256MB')}'")
         try:
             yield
         finally:
             self.con.execute("RESET checkpoint_threshold")
+            self.con.execute("CHECKPOINT")
             if lean:
                 self.con.execute(f"SET memory_limit = '{_limit('CHATLENS_MEMORY_LIMIT', '1GB')}'")
-            self.con.execute("CHECKPOINT")
 
     def finish_source(self, source_id: str, status: str = "complete") -> None:
         self.con.execute(
