@@ -373,20 +373,20 @@ def ingest_source(
         items = _guarded(detection.importer.parse(source, options))
         started = False
         pending: Future[BatchResult] | None = None
-        pending_batch: _Batch | None = None
+        pending_counts = (0, 0, 0)  # read, quarantined, service of the batch being written
 
         def settle() -> None:
             """Wait for the batch being written and account for it."""
-            nonlocal pending, pending_batch
-            if pending is None or pending_batch is None:
+            nonlocal pending
+            if pending is None:
                 return
             result = pending.result()
-            report.read += pending_batch.read
+            report.read += pending_counts[0]
             report.stored += result.stored
             report.duplicate += result.duplicate
-            report.quarantined += len(pending_batch.bad)
-            report.service += pending_batch.service
-            pending = pending_batch = None
+            report.quarantined += pending_counts[1]
+            report.service += pending_counts[2]
+            pending = None
             if progress:
                 progress(source.path, report.read)
 
@@ -397,6 +397,8 @@ def ingest_source(
             try:
                 for next_pos, batch in _normalise(items, resume_pos):
                     tables = _tables(source_id, run_id, batch, pseudo, clock)
+                    counts = (batch.read, len(batch.bad), batch.service)
+                    del batch  # its rows are in the Arrow tables now: let the records go
                     settle()
                     gc.collect(1)
                     if not started and state is None:
@@ -409,10 +411,11 @@ def ingest_source(
                             "file_mtime": None, "run_id": run_id,
                         })
                     started = True
-                    pending_batch = batch
+                    pending_counts = counts
                     pending = writer.submit(store.write_batch, source_id, **tables,
-                                            n_read=batch.read, n_service=batch.service,
+                                            n_read=counts[0], n_service=counts[2],
                                             resume_pos=next_pos)
+                    del tables
             finally:
                 settle()
         if not started and state is None:
