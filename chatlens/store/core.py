@@ -65,6 +65,8 @@ CREATE TABLE IF NOT EXISTS identities (
 
 #: Write-ahead log an ingest lets grow before DuckDB checkpoints (see :meth:`Store.bulk_load`).
 LOAD_CHECKPOINT = "64MB"
+#: Memory of the ``messages.uid`` index per stored message (measured 67-78 B, 120k-2M rows).
+INDEX_BYTES_PER_MESSAGE = 80
 
 #: Messages read, masked and written per batch by :meth:`Store.export_messages`.
 EXPORT_BATCH = 20_000
@@ -495,6 +497,7 @@ class Store:
         self.con.execute(f"SET checkpoint_threshold = '{LOAD_CHECKPOINT if lean else '4GB'}'")
         if lean:
             self._load_budget = _size_bytes(_limit("CHATLENS_LOAD_MEMORY", "256MB"))
+            self._load_limit = 0
             self._fit_load_memory()
         try:
             yield
@@ -506,20 +509,25 @@ class Store:
                 self.con.execute(f"SET memory_limit = '{_limit('CHATLENS_MEMORY_LIMIT', '1GB')}'")
 
     def _fit_load_memory(self) -> None:
-        """Set DuckDB's limit to the load budget plus the memory of its key indexes.
+        """Set DuckDB's limit to the load budget plus the memory of the messages' key index.
 
-        DuckDB holds the ART index of ``messages.uid`` in memory, inside its limit, at about 75
-        bytes a message, and cannot evict it: under a fixed 256MB a few million messages left no
-        room for the batches (the 5 GB export failed). The budget stays for the batches; only
-        the index, which grows with the project, gets more.
+        DuckDB holds the ART index of ``messages.uid`` in memory, inside its limit, at about 70
+        bytes a message, and cannot evict it while it inserts: under a fixed 256MB a few million
+        messages left no room for the batches (the 5 GB export failed). A checkpoint writes the
+        index out and the next insert loads it back whole, so the room is reckoned from the
+        table's size (:data:`INDEX_BYTES_PER_MESSAGE`), or from what is resident if more, and
+        never shrinks during a load. The budget itself stays for the batches.
         """
         if self._load_budget is None:
             return
         row = first_row(self.con.execute(
-            "SELECT sum(memory_usage_bytes) FROM duckdb_memory() WHERE tag = 'ART_INDEX'"))
-        index = int(row[0] or 0) if row else 0
+            "SELECT (SELECT sum(memory_usage_bytes) FROM duckdb_memory() WHERE tag = 'ART_INDEX'),"
+            " (SELECT estimated_size FROM duckdb_tables() WHERE schema_name = 'main' "
+            "AND table_name = 'messages')"))
+        resident, rows = (int(row[0] or 0), int(row[1] or 0)) if row else (0, 0)
+        index = max(resident, rows * INDEX_BYTES_PER_MESSAGE)
         step = 16 << 20  # headroom for the next batches' keys; few SETs
-        limit = (self._load_budget + index) // step * step + step
+        limit = max(self._load_limit, (self._load_budget + index) // step * step + step)
         if limit != self._load_limit:
             self.con.execute(f"SET memory_limit = '{limit >> 20}MiB'")
             self._load_limit = limit
