@@ -71,9 +71,11 @@ def _check_record(item: Record) -> None:
         value = getattr(item, name)
         if value is not None and not isinstance(value, str):
             raise TypeError(f"Record.{name} is {type(value).__name__}")
-    for name in ("text", "raw", "loc", "kind"):
+    for name in ("text", "loc", "kind"):
         if not isinstance(getattr(item, name), str):
             raise TypeError(f"Record.{name} is not a string")
+    if not isinstance(item.raw, str | bytes):  # bytes: as read, checked as UTF-8 on storage
+        raise TypeError("Record.raw is neither text nor bytes")
     if not isinstance(item.chat.chat_id, str) or not (
             item.chat.title is None or isinstance(item.chat.title, str)) or not (
             item.chat.type is None or isinstance(item.chat.type, str)):

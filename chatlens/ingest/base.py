@@ -41,7 +41,7 @@ class Record:
     message_id: str | None  # None: the pipeline derives one from the content
     ts_us: int | None  # microseconds since the epoch, UTC (or naive local, see ts_naive)
     text: str
-    raw: str  # the original record, verbatim
+    raw: str | bytes  # the original record, verbatim (bytes: UTF-8 as read, checked on storage)
     loc: str  # human-readable position, e.g. "line 120" or "messages2.html #message5012"
     kind: str = "message"
     author_id: str | None = None  # stable raw sender id (user123, phone, name)

@@ -35,6 +35,7 @@ MEDIA_KEYS = (
     ("game_title", "game"), ("invoice_information", "invoice"), ("file", "file"),
     ("giveaway_information", "giveaway"), ("paid_stars_amount", "paid_media"),
 )
+_MEDIA_KEYS = frozenset(key for key, _ in MEDIA_KEYS)
 
 
 def repair_escapes(data: bytes) -> bytes:
@@ -61,35 +62,46 @@ def flatten_text(text: Any) -> str:
     return ""
 
 
-def _entities(msg: dict[str, Any]) -> str | None:
-    ents = msg.get("text_entities")
-    if isinstance(ents, list) and any(
-        isinstance(e, dict) and e.get("type") != "plain" for e in ents
-    ):
-        return orjson.dumps([e for e in ents if isinstance(e, dict) and e.get("text")]).decode()
-    if isinstance(msg.get("text"), list):  # older exports: entities only inside `text`
-        parts = [p for p in msg["text"] if isinstance(p, dict) and p.get("text")]
+def _entities(ents: Any, text: Any) -> str | None:
+    """The message's formatting entities as JSON text (None when it is all plain text)."""
+    if isinstance(ents, list):
+        for e in ents:
+            if isinstance(e, dict) and e.get("type") != "plain":
+                return orjson.dumps([e for e in ents if isinstance(e, dict)
+                                     and e.get("text")]).decode()
+    if isinstance(text, list):  # older exports: entities only inside `text`
+        parts = [p for p in text if isinstance(p, dict) and p.get("text")]
         return orjson.dumps(parts).decode() if parts else None
     return None
 
 
-def to_record(msg: Any, chat: Chat, raw: str, loc: str) -> Item:
-    """Map one message object to a :class:`Record` (or :class:`Bad` if it is not one)."""
+def _text(raw: str | bytes) -> str:
+    return raw.decode("utf-8", "replace") if isinstance(raw, bytes) else raw
+
+
+def to_record(msg: Any, chat: Chat, raw: str | bytes, loc: str) -> Item:
+    """Map one message object to a :class:`Record` (or :class:`Bad` if it is not one).
+
+    ``raw`` is the message as it stands in the file (bytes are kept as read; the store checks
+    that they are UTF-8)."""
     if not isinstance(msg, dict):
-        return Bad(loc=loc, reason="message is not a JSON object", excerpt=raw)
+        return Bad(loc=loc, reason="message is not a JSON object", excerpt=_text(raw))
     mid = msg.get("id")
     if not isinstance(mid, int):
-        return Bad(loc=loc, reason="message has no integer 'id'", excerpt=raw)
-    mtype = msg.get("type", "message")
+        return Bad(loc=loc, reason="message has no integer 'id'", excerpt=_text(raw))
+    get = msg.get
+    mtype = get("type", "message")
     ts_naive = False
-    unix = msg.get("date_unixtime")
+    unix = get("date_unixtime")
     ts_us: int | None
     try:
-        if unix is not None:
+        if type(unix) is str:  # what every export writes
+            ts_us = int(unix) * 1_000_000
+        elif unix is not None:
             if isinstance(unix, bool) or not isinstance(unix, int | str):
                 raise TypeError("not a number")
             ts_us = int(unix) * 1_000_000
-        elif isinstance(msg.get("date"), str):
+        elif isinstance(get("date"), str):
             local = datetime.fromisoformat(msg["date"])
             ts_us = int((local - EPOCH).total_seconds()) * 1_000_000
             ts_naive = True
@@ -98,34 +110,31 @@ def to_record(msg: Any, chat: Chat, raw: str, loc: str) -> Item:
         if ts_us is not None and not MIN_US <= ts_us <= MAX_US:
             raise ValueError("out of range")
     except (ValueError, TypeError, OverflowError):
-        return Bad(loc=loc, reason=f"unreadable date {unix or msg.get('date')!r}"[:200],
-                   excerpt=raw)
-    text = flatten_text(msg.get("text"))
+        return Bad(loc=loc, reason=f"unreadable date {unix or get('date')!r}"[:200],
+                   excerpt=_text(raw))
+    value = get("text")
+    text = value if type(value) is str else flatten_text(value)
     kind, media = "message", None
     if mtype == "service":
         kind = "service"
-        media = None
     elif mtype == "unsupported":
         kind, media = "media", "unsupported"
     else:
-        media = msg.get("media_type")
+        media = get("media_type")
         if media is not None and not isinstance(media, str):
             media = "other"  # a media type the exporter never writes: kept as media, typed other
-        if media is None:
-            for key, name in MEDIA_KEYS:
-                if key in msg:
-                    media = name
-                    break
+        if media is None and not _MEDIA_KEYS.isdisjoint(msg):
+            media = next(name for key, name in MEDIA_KEYS if key in msg)
         if media is not None:
             kind = "media"
-    author_id = msg.get("from_id") or msg.get("actor_id")
-    author_name = msg.get("from") if "from_id" in msg else msg.get("actor")
-    reply = msg.get("reply_to_message_id")
+    author_id = get("from_id") or get("actor_id")
+    author_name = get("from") if "from_id" in msg else get("actor")
+    reply = get("reply_to_message_id")
     reply_to = None
     if reply is not None:
-        peer = msg.get("reply_to_peer_id")
+        peer = get("reply_to_peer_id")
         reply_to = f"{peer}/{reply}" if peer else str(reply)
-    fwd = msg.get("forwarded_from_id") or msg.get("forwarded_from") or msg.get("saved_from")
+    fwd = get("forwarded_from_id") or get("forwarded_from") or get("saved_from")
     return Record(
         chat=chat,
         message_id=str(mid),
@@ -141,7 +150,7 @@ def to_record(msg: Any, chat: Chat, raw: str, loc: str) -> Item:
         reply_to=reply_to,
         forwarded_from=str(fwd) if fwd is not None else (
             "hidden" if "forwarded_from" in msg else None),
-        entities=_entities(msg),
+        entities=_entities(get("text_entities"), value),
         edited="edited" in msg,
     )
 
@@ -343,10 +352,9 @@ class TelegramJson:
                 body, complete = got
                 data = opener + b"\n" + body
                 loc = f"{name}: line {start_line}"
-                raw = data.decode("utf-8", "replace")
                 if not complete:
                     yield Bad(loc=loc, reason="file ends inside a message (truncated export)",
-                              excerpt=raw)
+                              excerpt=_text(data))
                     return
                 tail = reader.readline()  # the rest of the closing line: "," or nothing
                 if tail is not None and tail.strip() not in (b"", b","):
@@ -356,9 +364,9 @@ class TelegramJson:
                 try:
                     msg = orjson.loads(repair_escapes(data))
                 except orjson.JSONDecodeError as exc:
-                    yield Bad(loc=loc, reason=f"invalid JSON: {exc}", excerpt=raw)
+                    yield Bad(loc=loc, reason=f"invalid JSON: {exc}", excerpt=_text(data))
                     continue
-                yield to_record(msg, chat, raw, loc)
+                yield to_record(msg, chat, data, loc)
         if not found_messages:
             raise InputError(name, "no 'messages' list found; this is not a Telegram Desktop "
                              "JSON export, or it is truncated before its first message.")
@@ -385,17 +393,16 @@ class TelegramJson:
                         continue
                     n += 1
                     loc = f"{member.name}: message {n} (byte {ev.offset})"
-                    raw = ev.raw.decode("utf-8", "replace")
                     if ev.error is not None:
-                        yield Bad(loc=loc, reason=ev.error, excerpt=raw)
+                        yield Bad(loc=loc, reason=ev.error, excerpt=_text(ev.raw))
                         continue
                     try:
                         msg = orjson.loads(repair_escapes(ev.raw))
                     except orjson.JSONDecodeError as exc:
-                        yield Bad(loc=loc, reason=f"invalid JSON: {exc}", excerpt=raw)
+                        yield Bad(loc=loc, reason=f"invalid JSON: {exc}", excerpt=_text(ev.raw))
                         continue
                     yield to_record(msg, _chat(chats.get(ev.path[:-2], {}), ev.path, options),
-                                    raw, loc)
+                                    ev.raw, loc)
             except ScanError as exc:
                 if n == 0:
                     raise InputError(member.name, f"not valid JSON ({exc}).",

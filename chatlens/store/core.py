@@ -63,6 +63,11 @@ CREATE TABLE IF NOT EXISTS identities (
     author_key VARCHAR PRIMARY KEY, platform VARCHAR, raw_id VARCHAR, display_name VARCHAR);
 """
 
+#: Write-ahead log an ingest lets grow before DuckDB checkpoints (see :meth:`Store.bulk_load`).
+LOAD_CHECKPOINT = "64MB"
+#: Memory of the ``messages.uid`` index per stored message (measured 67-78 B, 120k-2M rows).
+INDEX_BYTES_PER_MESSAGE = 80
+
 #: Messages read, masked and written per batch by :meth:`Store.export_messages`.
 EXPORT_BATCH = 20_000
 
@@ -128,6 +133,15 @@ def _limit(env: str, default: str) -> str:
     if not re.fullmatch(r"\d+(\.\d+)?\s*[KMGT]i?B", value, re.IGNORECASE):
         raise ProjectError(f"{env}={value!r} is not a memory size such as 512MB or 2GiB.")
     return value
+
+
+def _size_bytes(size: str) -> int:
+    """Bytes in a size :func:`_limit` accepted (``256MB``: 10^6 bytes a MB, ``1GiB``: 2^30)."""
+    m = re.fullmatch(r"(\d+(?:\.\d+)?)\s*([KMGT])(i?)B", size.strip(), re.IGNORECASE)
+    if m is None:
+        raise ProjectError(f"{size!r} is not a memory size such as 512MB or 2GiB.")
+    base = 1024 if m.group(3) else 1000
+    return int(float(m.group(1)) * base ** ("KMGT".index(m.group(2).upper()) + 1))
 
 
 def _from_version_1(con: duckdb.DuckDBPyConnection) -> None:
@@ -202,6 +216,8 @@ class Store:
         self._writer = writer  # held by the store that opened for writing, not its cursors
         #: True when this read-only store reads the published snapshot, not the main file
         self.from_snapshot = from_snapshot
+        self._load_budget: int | None = None  # bytes, during a lean bulk load
+        self._load_limit = 0  # the memory limit last set for it
 
     # -- lifecycle -------------------------------------------------------------------------
     @classmethod
@@ -462,6 +478,7 @@ class Store:
             )
             for name in ("_b_chats", "_b_ids", "_b_msgs", "_b_orig", "_b_q"):
                 con.unregister(name)
+        self._fit_load_memory()
         return BatchResult(stored=stored, duplicate=duplicate)
 
     @contextmanager
@@ -470,17 +487,50 @@ class Store:
 
         A checkpoint after every batch rewrites row groups many times over; one at the end
         writes them once. Commits stay durable: a killed process replays the log on reopen.
+
+        ``lean`` (ingest, which appends and joins nothing): DuckDB gets a small buffer pool,
+        ``CHATLENS_LOAD_MEMORY``, plus what the messages' key index holds (see
+        :meth:`_fit_load_memory`), and checkpoints every :data:`LOAD_CHECKPOINT` of log instead:
+        committed rows wait in the buffer pool for a checkpoint, and a pool that small would
+        spill gigabytes of them to temporary files (written twice, then read back at the end).
         """
-        self.con.execute("SET checkpoint_threshold = '4GB'")
-        if lean:  # ingest appends batches and joins nothing: a small buffer pool is enough
-            self.con.execute(f"SET memory_limit = '{_limit('CHATLENS_LOAD_MEMORY', '256MB')}'")
+        self.con.execute(f"SET checkpoint_threshold = '{LOAD_CHECKPOINT if lean else '4GB'}'")
+        if lean:
+            self._load_budget = _size_bytes(_limit("CHATLENS_LOAD_MEMORY", "256MB"))
+            self._load_limit = 0
+            self._fit_load_memory()
         try:
             yield
         finally:
             self.con.execute("RESET checkpoint_threshold")
+            self.con.execute("CHECKPOINT")  # under the load limit still
             if lean:
+                self._load_budget = None
                 self.con.execute(f"SET memory_limit = '{_limit('CHATLENS_MEMORY_LIMIT', '1GB')}'")
-            self.con.execute("CHECKPOINT")
+
+    def _fit_load_memory(self) -> None:
+        """Set DuckDB's limit to the load budget plus the memory of the messages' key index.
+
+        DuckDB holds the ART index of ``messages.uid`` in memory, inside its limit, at about 70
+        bytes a message, and cannot evict it while it inserts: under a fixed 256MB a few million
+        messages left no room for the batches (the 5 GB export failed). A checkpoint writes the
+        index out and the next insert loads it back whole, so the room is reckoned from the
+        table's size (:data:`INDEX_BYTES_PER_MESSAGE`), or from what is resident if more, and
+        never shrinks during a load. The budget itself stays for the batches.
+        """
+        if self._load_budget is None:
+            return
+        row = first_row(self.con.execute(
+            "SELECT (SELECT sum(memory_usage_bytes) FROM duckdb_memory() WHERE tag = 'ART_INDEX'),"
+            " (SELECT estimated_size FROM duckdb_tables() WHERE schema_name = 'main' "
+            "AND table_name = 'messages')"))
+        resident, rows = (int(row[0] or 0), int(row[1] or 0)) if row else (0, 0)
+        index = max(resident, rows * INDEX_BYTES_PER_MESSAGE)
+        step = 16 << 20  # headroom for the next batches' keys; few SETs
+        limit = max(self._load_limit, (self._load_budget + index) // step * step + step)
+        if limit != self._load_limit:
+            self.con.execute(f"SET memory_limit = '{limit >> 20}MiB'")
+            self._load_limit = limit
 
     def finish_source(self, source_id: str, status: str = "complete") -> None:
         self.con.execute(

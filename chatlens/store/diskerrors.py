@@ -27,7 +27,7 @@ _WORDS = (("No space left on device", _FULL), ("Disk quota exceeded", _FULL),
           ("Read-only file system", _READ_ONLY), ("Permission denied", _READ_ONLY),
           ("attempt to write a readonly database", _READ_ONLY),
           ("Operation not permitted", _READ_ONLY),
-          ("Out of Memory Error", _MEMORY))
+          ("Out of Memory Error", _MEMORY), ("could not allocate block", _MEMORY))
 _ERRNOS = {errno.ENOSPC: _FULL, errno.EDQUOT: _FULL, errno.EFBIG: _FULL,
            errno.EROFS: _READ_ONLY, errno.EACCES: _READ_ONLY, errno.EPERM: _READ_ONLY}
 
