@@ -27,7 +27,9 @@ from tests.helpers import telegram_export
 from tests.llm_server import FakeLlm
 
 
-def codebook_yaml(url: str, extra: str = "", name: str = "llmtest") -> str:
+def codebook_yaml(url: str, extra: str = "", name: str = "llmtest", timeout: float = 5.0) -> str:
+    """``timeout``: generous, so a loaded machine does not turn answers into retries; the
+    timeout test sets a short one."""
     return f"""
 name: {name}
 version: "1"
@@ -44,15 +46,15 @@ measures:
       - type: llm
         model: test-model
         base_url: {url}
-        timeout: 0.5
+        timeout: {timeout}
         max_retries: 2
         concurrency: 4
 {extra}
 """
 
 
-def measure_and_cfg(url: str, extra: str = "") -> tuple:
-    cb = parse_codebook(codebook_yaml(url, extra))
+def measure_and_cfg(url: str, extra: str = "", timeout: float = 5.0) -> tuple:
+    cb = parse_codebook(codebook_yaml(url, extra, timeout=timeout))
     m = cb.measures[0]
     return m, m.scorers[0]
 
@@ -146,7 +148,7 @@ def test_remote_needs_both_opt_ins_and_only_then_sends() -> None:
 
 def test_client_retries_rate_limits_errors_timeouts_and_malformed_answers() -> None:
     with FakeLlm(slow_seconds=1.5) as srv:
-        m, cfg = measure_and_cfg(srv.url)
+        m, cfg = measure_and_cfg(srv.url, timeout=0.5)
         client = LlmClient(cfg, build_prompt(m, cfg), backoff=0.01)
         try:
             for text in ("RATELIMIT на границе", "ERROR500 на границе", "SLOW на границе",
