@@ -131,6 +131,24 @@ def test_zip_with_a_zeroed_local_header_is_a_clear_error(project: Project, tmp_p
     assert src.status == "failed" and "cannot be read" in (src.error or "")
 
 
+def test_zip_with_a_nameless_member_reads_its_other_members(project: Project,
+                                                            tmp_path: Path) -> None:
+    # found by bench/fuzz.py (1M inputs): zipfile's is_dir() raised IndexError on a name of ""
+    p = _zip(tmp_path / "chat.zip", {"_chat.txt": WA_LINES.encode(), "x": b"junk"})
+    data = bytearray(p.read_bytes())
+    cd = data.rfind(b"PK\x01\x02")  # the last member's central directory entry
+    data[cd + 28:cd + 30] = (0).to_bytes(2, "little")  # file name length 0
+    del data[cd + 46:cd + 47]  # its one-byte name
+    end = data.rfind(b"PK\x05\x06")
+    size = int.from_bytes(data[end + 12:end + 16], "little") - 1
+    data[end + 12:end + 16] = size.to_bytes(4, "little")  # the central directory is shorter
+    p.write_bytes(bytes(data))
+    import zipfile
+    assert "" in [i.filename for i in zipfile.ZipFile(p).infolist()]
+    (src,) = project.ingest([p]).sources
+    assert src.status == "complete" and src.stored > 0
+
+
 def test_zip_needing_an_unknown_zip_version_is_a_clear_error(
         project: Project, tmp_path: Path) -> None:
     p = _zip(tmp_path / "chat.zip", {"_chat.txt": WA_LINES.encode()})

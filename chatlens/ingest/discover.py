@@ -126,7 +126,7 @@ def check_archive(path: Path) -> list[zipfile.ZipInfo]:
             )
     if total > MAX_ARCHIVE_TOTAL:
         raise UnsafeArchiveError(str(path), f"archive expands to {total} bytes; refusing.")
-    return [i for i in infos if not i.is_dir()]
+    return [i for i in infos if i.filename and not i.is_dir()]  # a nameless member holds no file
 
 
 def _archive_sources(path: Path) -> list[SourceInput]:
