@@ -22,12 +22,15 @@ from chatlens import __version__
 from chatlens.errors import UsageError
 from chatlens.project import Project, new_run_id
 from chatlens.store import privacy as db
+from chatlens.store.snapshot import STAMP_NAME
 from chatlens.textsafe import chat_pseudonym
 
 #: Names shorter than this are not replaced in paths and logs (too likely to be other words).
 MIN_SCRUB = 3
 #: Files a project may hold that an erasure does not rewrite (outputs the user asked for).
 _OUTPUT_SUFFIXES = (".parquet", ".csv", ".jsonl", ".json", ".html")
+#: The store's own files with those suffixes (they hold no messages).
+_STORE_FILES = frozenset({STAMP_NAME})
 
 
 @dataclass(slots=True)
@@ -79,7 +82,8 @@ def forget(project: Project, author: str | None = None, chat: str | None = None,
     counts.update(project.labels().forget(uids))
     project.store = db.rewrite(store)
     other = sorted(str(p.relative_to(project.root)) for p in project.root.rglob("*")
-                   if p.is_file() and p.suffix in _OUTPUT_SUFFIXES)
+                   if p.is_file() and p.suffix in _OUTPUT_SUFFIXES
+                   and p.name not in _STORE_FILES)
     report = ForgetReport(run_id, criterion, digest, len(keys), len(uids), counts, other)
     project.store.finish_run(run_id, "complete", {"version": __version__, "params": params,
                                                   **report.as_dict()})
