@@ -197,6 +197,22 @@ def test_report_and_dashboard_data_never_show_1to1_partners(mixed: Path,
         _assert_masked(json.dumps(overview(p), default=str, ensure_ascii=False))
 
 
+def test_coding_sheets_and_label_studio_tasks_mask_phones_and_emails(mixed: Path,
+                                                                      tmp_path: Path) -> None:
+    with Project.open(mixed) as p:
+        p.code()
+        sample = p.sample("border_crossing", "audit", n=11, seed=1)
+        uids = {i["uid"] for i in p.labels().sample_items(sample["sample_id"])}
+        ring = p.store.con.execute("SELECT uid FROM messages WHERE text LIKE '%765-43-21%'"
+                                   ).fetchall()[0][0]
+        assert ring in uids  # the message with the phone number is in the sheet
+        for name, fmt in (("sheet.csv", None), ("tasks.json", "labelstudio-tasks")):
+            p.export_labels(tmp_path / name, fmt, sample_id=sample["sample_id"])
+            blob = (tmp_path / name).read_text(encoding="utf-8-sig")
+            assert "765-43-21" not in blob and "[phone]" in blob, name
+            assert "https://linkedin.com/jobs/view/3712345678" in blob  # URLs are kept
+
+
 def test_masker_reveal_changes_nothing() -> None:
     m = Masker(personal={"k": ("p:c1", "Anna")}, reveal=True)
     assert m.title("k", "Anna") == "Anna" and m.text("+7 999 123 45 67") == "+7 999 123 45 67"

@@ -235,6 +235,11 @@ def export_labels(project: Project, path: str | Path, fmt: str | None = None,
         m = cb.measure(sample["measure"])
         uids = [i["uid"] for i in store.sample_items(sample["sample_id"])]
         messages = db.messages_with_context(project.store, uids)
+        masker = project.masker()  # a coding sheet is an output like any other: PII masked
+        for r in messages:
+            r["text"] = masker.text(r["text"])
+            r["before"] = [masker.text(t) for t in r["before"] or []]
+            r["after"] = [masker.text(t) for t in r["after"] or []]
         if fmt == "labelstudio-tasks":
             items = [{"uid": r["uid"], "text": r["text"], "context_before": r["before"] or [],
                       "context_after": r["after"] or [], "measure": m.id,
