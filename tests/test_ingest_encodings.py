@@ -184,6 +184,17 @@ def test_given_encoding_is_used_for_every_text_importer(fmt: str) -> None:
     assert isinstance(err, EncodingError) and "though --encoding names it" in str(err)
 
 
+@pytest.mark.parametrize("fmt", ["whatsapp", "csv", "telegram-html", "jsonl"])
+def test_a_given_encoding_that_garbles_what_detection_reads_is_refused(fmt: str) -> None:
+    # the new-user trial: a cp1251 file re-ingested with --encoding koi8-r was stored garbled
+    texts = clean(RU, "cp1251")
+    err = read(fmt, texts, "cp1251", given="koi8-r")
+    assert isinstance(err, EncodingError), err
+    assert "--encoding koi8-r reads this file as garbled" in str(err)
+    assert "Use --encoding cp1251" in str(err)
+    assert read(fmt, texts, "cp1251", given="cp1251") == texts
+
+
 @pytest.mark.parametrize("encoding", ["cp1251", "utf-16-le", "utf-16-bom"])
 def test_a_json_array_in_a_code_page_is_transcoded_exactly(encoding: str) -> None:
     texts = clean(RU, encoding)
@@ -263,17 +274,25 @@ def test_forget_then_reingest_corrects_a_source_stored_under_a_wrong_encoding(
     path = tmp_path / "WhatsApp Chat with Bob.txt"
     path.write_bytes(whatsapp(RU).encode("cp1251"))
     with Project.init(tmp_path / "proj") as p:
-        (src,) = p.ingest([path], encoding="cp1252").sources  # the user's wrong choice
+        # a wrong --encoding where detection reads the file plausibly is refused...
+        (src,) = p.ingest([path], encoding="cp1252").sources
+        assert src.status == "failed" and "Use --encoding cp1251" in (src.error or "")
+        # ...and stands where detection cannot decide (one letter): the user's wrong choice
+        short = tmp_path / "WhatsApp Chat with Ann.txt"
+        short.write_bytes(whatsapp(["Э"]).encode("cp1251"))
+        (src,) = p.ingest([short], encoding="cp1252").sources
         assert src.status == "complete"
-        (again,) = p.ingest([path], encoding="cp1251").sources
+        (again,) = p.ingest([short], encoding="cp1251").sources
         assert again.status == "unchanged" and f"forget --source {src.source_id}" in (
             again.error or "")
-        assert forget(p, source=str(path)).messages == len(RU)
-        (fixed,) = p.ingest([path]).sources  # detected this time
+        assert forget(p, source=str(short)).messages == 1
+        (fixed,) = p.ingest([short], encoding="cp1251").sources
+        assert fixed.status == "complete", fixed.error
+        (fixed,) = p.ingest([path]).sources  # detected
         assert fixed.status == "complete", fixed.error
         stored = [t for (t,) in p.store.con.execute(
-            "SELECT text FROM messages ORDER BY source_pos").fetchall()]
-    assert stored == RU
+            "SELECT text FROM messages ORDER BY chat_key, source_pos").fetchall()]
+    assert sorted(stored) == sorted([*RU, "Э"])
 
 
 def test_sniff_text_sees_markup_in_any_encoding() -> None:

@@ -4,8 +4,9 @@
 before a single record is read, so a source is either decoded exactly or refused with an
 :class:`~chatlens.errors.EncodingError`; garbled text is never stored. The rules, in order:
 
-1. ``--encoding NAME`` (``ParseOptions.encoding``) is used as given; only undecodable bytes stop
-   it. It is the user's override when detection refuses.
+1. ``--encoding NAME`` (``ParseOptions.encoding``) is used as given; undecodable bytes stop it,
+   and so does a reading that looks garbled where detection (2–5) reads the source plausibly in
+   another encoding. It is the user's override when detection refuses.
 2. A byte-order mark (UTF-8/16/32) declares the encoding.
 3. NUL bytes in the sample, in a UTF-16/32 pattern: UTF-16/32 without a BOM, little- or
    big-endian, judged as in 5.
@@ -307,6 +308,7 @@ def _resolve(members: Sequence[Member], options: ParseOptions, name: str) -> Cho
         fail = _verify(members, forced, languages, legacy=False, strict_only=True)
         if fail is not None:
             raise _undecodable(fail, forced, "though --encoding names it")
+        _check_override(members, options, forced, languages, name)
         return Choice(codecs.lookup(forced).name, "given with --encoding")
     head = _head(members)
     declared = bom(head)
@@ -335,6 +337,30 @@ def _resolve(members: Sequence[Member], options: ParseOptions, name: str) -> Cho
     why = f"not valid UTF-8 (byte offset {at}{of} holds {bad.hex(' ')})"
     choice = _choose(sample, candidates(languages), languages, name, why, f"byte {at}")
     return _checked(members, choice, languages, name)
+
+
+def _check_override(members: Sequence[Member], options: ParseOptions, forced: str,
+                    languages: Sequence[str], name: str) -> None:
+    """An ``--encoding`` that reads the source as garbled text, where detection reads it
+    plausibly in another encoding, is refused: the override is for sources detection cannot
+    decide, not a way to store mojibake."""
+    fail = _verify(members, forced, languages, legacy=True, strict_only=False)
+    if fail is None or fail.reading is None:
+        return
+    try:
+        detected = _resolve(members, replace(options, encoding=None), name)
+    except EncodingError:
+        return  # detection cannot decide either: the user's choice stands
+    if codecs.lookup(detected.encoding).name == codecs.lookup(forced).name:
+        return
+    raise EncodingError(
+        fail.member.name,
+        f"--encoding {forced} reads this file as garbled text from byte offset {fail.offset} "
+        f"on ({_preview(fail.reading)}), while it reads plausibly as {detected.encoding} "
+        f"({detected.reason}). Nothing was stored. Use --encoding {detected.encoding}, or "
+        "leave --encoding out.",
+        f"byte {fail.offset}",
+    )
 
 
 def _first_bad(data: bytes) -> tuple[int, bytes]:
