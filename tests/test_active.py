@@ -58,6 +58,19 @@ def test_active_ppi_covers_and_beats_a_simple_random_audit() -> None:
     assert np.mean(widths) < 0.95 * np.mean(srs)
 
 
+def test_a_rare_class_found_only_where_the_model_is_unsure_gets_no_clt_interval() -> None:
+    # the new-user trial: 5 positives in an active draw of 150 from 30,000 (a 0.28 % measure);
+    # each found where pi was high, so the normal interval said [0.02 %, 0.23 %] and missed
+    N_big, n = 30_000, 150
+    g_all = np.full(N_big, 0.001)
+    pi = np.r_[np.full(5, 0.5), np.full(n - 5, n / N_big)]
+    y = np.r_[np.ones(5), np.zeros(n - 5)]
+    g = np.r_[np.full(5, 0.4), np.full(n - 5, 0.001)]
+    e = ppi_active_estimate(y, g, pi, g_all)
+    assert "widened" in e.notes and "would hold about" in e.notes
+    assert e.upper > 0.01  # the Wilson interval of the weighted share, not the CLT's
+
+
 def test_active_plan_achieves_the_half_width_within_ten_percent() -> None:
     y, g = _setting(4)
     rng = np.random.default_rng(5)

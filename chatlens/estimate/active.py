@@ -12,8 +12,9 @@ is exactly unbiased under the design whatever ``g`` is, and under Poisson sampli
 ``(1/N²) sum_i (1 - pi_i)/pi_i (y_i - g_i)²`` is estimated without bias by
 ``(1/N²) sum_{i in S} (1 - pi_i)/pi_i² (y_i - g_i)²``. Choosing ``pi_i ∝ sqrt(g_i(1 - g_i))``
 minimises it when ``g`` is calibrated. The interval is the normal one; with fewer than
-``PPI_MIN_MINORITY`` audited messages of the rarer class it is widened to contain a Wilson
-interval for the weighted audit share (on its Kish/Korn-Graubard effective size).
+``PPI_MIN_MINORITY`` audited messages of the rarer class, or a share so small that a random
+audit of the same size would hold fewer (``n·p < PPI_MIN_MINORITY``), it is widened to contain a
+Wilson interval for the weighted audit share (on its Kish/Korn-Graubard effective size).
 """
 
 from __future__ import annotations
@@ -50,14 +51,19 @@ def ppi_active_estimate(y_labelled: ArrayLike, g_labelled: ArrayLike, pi_labelle
     notes = (f"PPI with an active audit (Horvitz-Thompson difference estimator, Poisson "
              f"design, {n} audited); CLT interval")
     x = int(y.sum())
-    if min(x, n - x) < PPI_MIN_MINORITY:
+    share = float(np.clip(point, 0.0, 1.0))
+    # the CLT needs the rarer class in the audit, and in the amount a random audit of this size
+    # would hold (n·p ≥ 5): a rare class found only where the model is unsure says nothing of
+    # the heavily weighted rest, where one more find would move the estimate a lot
+    if min(x, n - x) < PPI_MIN_MINORITY or n * min(share, 1 - share) < PPI_MIN_MINORITY:
         p_ht = float(np.clip(np.sum(y / pi) / N, 0.0, 1.0))
         v_ht = float(np.sum((1 - pi) * y * y / (pi * pi))) / (N * N)
         n_eff = min(float(n), p_ht * (1 - p_ht) / v_ht) if v_ht > 0 else float(n)
         w_lo, w_hi = wilson_interval(p_ht, max(n_eff, 1.0), level, n_count=n)
         lo, hi = min(lo, float(w_lo)), max(hi, float(w_hi))
         se = max(se, (hi - lo) / (2 * z))
-        notes += (f"; audit has only {min(x, n - x)} of the rarer class, so the interval is "
+        notes += (f"; audit has only {min(x, n - x)} of the rarer class (a random audit of "
+                  f"{n} would hold about {n * min(share, 1 - share):.1f}), so the interval is "
                   "widened to include the weighted audit share's Wilson interval")
     return Estimate(float(np.clip(point, 0.0, 1.0)), max(lo, 0.0), min(hi, 1.0), level, "ppi",
                     n, N, notes, se)
