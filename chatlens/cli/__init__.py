@@ -853,9 +853,9 @@ def estimate(measure: str, value: str | None, by: str | None, method: str, level
         if as_json:
             emit_json(result)
             return
-        for name in ("before", "after"):
+        for name, shown in (("before", "before"), ("after", "from")):  # the split day is after
             d = result[name]
-            out.print(f"{name} {split.date()}: {_shown(d, method)} ({d['method']}, "
+            out.print(f"{shown} {split.date()}: {_shown(d, method)} ({d['method']}, "
                       f"{d['n_labelled']:,} labelled of {d['N_population'] or 0:,})")
         diff = result["difference"]
         if result["valid"]:
