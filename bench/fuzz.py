@@ -219,7 +219,7 @@ def main() -> int:
         print("note: ../shared/data is absent; seeding from the project's fixtures only")
     if args.atheris:
         return run_atheris(targets, args)
-    per = max(1, args.inputs // len(targets))
+    per = max(1, -(-args.inputs // len(targets)))  # rounded up: at least --inputs in all
     shares = max(1, args.workers)
     jobs = [(t, per // shares + (1 if w < per % shares else 0), args.seed * 1000 + w,
              args.full_every, args.slow, args.head, str(args.out))
