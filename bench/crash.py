@@ -108,6 +108,10 @@ def dump(root: Path) -> dict[str, list[tuple[Any, ...]]]:
         try:
             for (t,) in scon.execute("SELECT name FROM sqlite_master WHERE type = 'table' "
                                      "AND name NOT LIKE 'sqlite_%'").fetchall():
+                if t in SKIP_TABLES:  # the label store logs runs too (label import, estimate)
+                    out["!runs_status"] += sorted((r[0],) for r in scon.execute(
+                        "SELECT command || ':' || coalesce(status, 'null') FROM runs"))
+                    continue
                 cols = [r[1] for r in scon.execute(f'PRAGMA table_info("{t}")')
                         if not VOLATILE.match(r[1])]
                 rows = scon.execute(f'SELECT {", ".join(chr(34) + c + chr(34) for c in cols)} '
