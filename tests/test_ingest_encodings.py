@@ -143,6 +143,9 @@ def test_ukrainian_is_read_exactly(fmt: str, encoding: str) -> None:
 def test_hebrew_cp1255_is_read_in_a_hebrew_project_and_refused_elsewhere(fmt: str) -> None:
     assert read(fmt, HE, "cp1255", languages=("he", "en")) == HE
     assert read(fmt, HE, "iso8859-8", languages=("he", "en")) == HE
+    # the new-user trial: also when Cyrillic languages are declared beside Hebrew (cp1251 reads
+    # the bytes as Cyrillic gibberish, which is no plausible text however its letters score)
+    assert read(fmt, HE, "cp1255", languages=("ru", "uk", "en", "he")) == HE
     # the project declares no Hebrew: cp1251 would read the bytes as Cyrillic gibberish
     refused = read(fmt, HE, "cp1255")
     assert isinstance(refused, EncodingError)

@@ -20,9 +20,11 @@ before a single record is read, so a source is either decoded exactly or refused
    continuation character, ``â€``, ``§`` + a Latin-1 letter, ``Р``/``С`` + a cp1251 one),
    inverted letter case (``пРИВЕТ``), words in two scripts, and unlikely Cyrillic letters and
    letter pairs count against it. Candidates reading the sample identically are one reading.
-   The best reading wins only when it is plausible and ahead of the next by ``MIN_GAP`` nats of
-   evidence (and by all the out-of-place evidence against itself); otherwise the source is
-   refused, and the error lists how each candidate reads the sample.
+   Readings that are no plausible text (misread, mojibake) rank after the plausible ones. The
+   best reading wins only when it is plausible and either the only plausible one or ahead of
+   the next by ``MIN_GAP`` nats of evidence (and by all the out-of-place evidence against
+   itself); otherwise the source is refused, and the error lists how each candidate reads the
+   sample.
 6. Every byte of the source must then decode strictly, and no judged part of it (the start,
    middle and end of every megabyte) may look like mojibake (nor, for a detected legacy
    encoding, like a different encoding), or the source is refused before anything from it is
@@ -190,8 +192,14 @@ def _choose(sample: bytes, encodings: Sequence[str], languages: Sequence[str], n
     # UTF-16/32 is told by where its NUL bytes fall: only the other byte order competes, so
     # the reading needs to be clearly better, not free of every unusual character
     wide = set(encodings) <= set(WIDE)
+    if not wide:
+        # a reading that is no plausible text (misread, mojibake) cannot win, however well its
+        # letters fit a declared language's frequencies: Hebrew read as cp1251 is Cyrillic
+        # gibberish, and only Cyrillic has letter frequencies to score against
+        ranked = [r for r in ranked if r.acceptable] + [r for r in ranked if not r.acceptable]
     if ranked and (ranked[0].acceptable or (wide and ranked[0].oddness <= 4 * PLAUSIBLE)) and (
-            len(ranked) == 1 or _clearly_better(ranked[0], ranked[1])):
+            len(ranked) == 1 or (not ranked[1].acceptable and not wide)
+            or _clearly_better(ranked[0], ranked[1])):
         best = ranked[0]
         others = ", ".join(f"{r.encoding} by {r.bad - best.bad:.0f}" for r in ranked[1:3])
         return Choice(best.encoding, f"detected: {best.encoding}"
