@@ -77,6 +77,19 @@ def test_folder_summary_counts_only_ingested_sources(tmp_path: Path) -> None:
     assert "0 of 2 sources ingested, 0 new messages (1 unchanged, 1 skipped)" in again.stdout
 
 
+def test_whatsapp_without_tz_gets_a_note_that_its_times_were_read_as_utc(
+        tmp_path: Path) -> None:
+    wa = Path(__file__).parent / "fixtures" / "whatsapp"
+    chat = sorted(wa.glob("*.txt"))[0]
+    for tz, noted in ((None, True), ("Europe/Moscow", False)):
+        proj = tmp_path / f"p{noted}"
+        run("init", "--project", str(proj))
+        res = run("ingest", str(chat), "--project", str(proj), *(["--tz", tz] if tz else []))
+        assert res.returncode == 0, res.stderr
+        assert ("were read as UTC" in res.stderr) is noted
+        assert ("--tz ZONE" in res.stderr) is noted
+
+
 def test_terminal_output_escapes_control_characters(tmp_path: Path) -> None:
     doc = {"name": "evil\x1b[2J\x1b]0;pwned\x07title", "type": "private_group", "id": 1,
            "messages": [{"id": 1, "type": "message", "date_unixtime": "1", "from_id": "user1",

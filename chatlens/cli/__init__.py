@@ -173,6 +173,13 @@ def ingest(paths: tuple[str, ...], fmt: str | None, maps: tuple[str, ...], tz: s
                     f"{s.stored:,} + duplicate {s.duplicate:,} + quarantined "
                     f"{s.quarantined:,}{resumed}"
                 )
+        naive = [s for s in report.sources if s.status == "complete" and s.format == "whatsapp"]
+        if naive and click.get_current_context().get_parameter_source("tz") is \
+                click.core.ParameterSource.DEFAULT:
+            err.print("[yellow]note[/yellow]: WhatsApp times carry no time zone and were read "
+                      "as UTC. If the phone was in another zone, erase the source with "
+                      "`chatlens forget --source ID` and ingest it again with --tz ZONE (e.g. "
+                      "--tz Europe/Moscow): months and --split dates depend on it.")
         counts = Counter(s.status for s in report.sources)
         others = ", ".join(f"{counts[k]} {k}" for k in ("unchanged", "skipped", "failed")
                            if counts[k])
@@ -316,8 +323,8 @@ def code(codebook_ref: str | None, workers: int, engine: str, master: str | None
     out.print(f"codebook {safe(report.codebook)} {safe(report.version)}: coded "
               f"{report.messages:,} messages ({report.rows:,} codes); re-coded measures: "
               f"{safe(changed)}")
-    table = Table("measure", "value", "messages", title="rule-based codes (naive counts: not "
-                  "estimates)")
+    table = Table("measure", "value", "messages", title="codes (naive counts of the codebook's "
+                  "rules and models: not estimates)")
     for row in report.summary:
         table.add_row(safe(row["measure"]), safe(row["value"]), f"{row['n']:,}")
     out.print(table)
