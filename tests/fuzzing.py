@@ -143,14 +143,20 @@ RUNNERS: dict[str, Callable[[Path, str], str]] = {
     "labels-csv": _labels, "labels-jsonl": _labels, "labels-labelstudio": _labels}
 
 
-def check(target: str, data: bytes, folder: Path) -> Outcome:
-    """Feed ``data`` to the reader ``target``; see the module docstring."""
+def _write_input(target: str, data: bytes, folder: Path) -> Path:
+    """``data`` as the file the reader ``target`` opens (bytes that are no zip go in one)."""
     path = folder / SUFFIX[target]
     if target == "zip" and not data.startswith(b"PK"):
         with zipfile.ZipFile(path, "w", zipfile.ZIP_DEFLATED) as zf:
             zf.writestr("_chat.txt", data)
     else:
         path.write_bytes(data)
+    return path
+
+
+def check(target: str, data: bytes, folder: Path) -> Outcome:
+    """Feed ``data`` to the reader ``target``; see the module docstring."""
+    path = _write_input(target, data, folder)
     t0 = time.perf_counter()
     try:
         detail = RUNNERS[target](path, target)
@@ -178,12 +184,7 @@ def full_ingest(target: str, data: bytes, folder: Path) -> str:
 
     if target not in IMPORTERS:
         return ""
-    path = folder / SUFFIX[target]
-    if target == "zip" and not data.startswith(b"PK"):
-        with zipfile.ZipFile(path, "w", zipfile.ZIP_DEFLATED) as zf:
-            zf.writestr("_chat.txt", data)
-    else:
-        path.write_bytes(data)
+    path = _write_input(target, data, folder)
     proj_dir = folder / "project"
     try:
         with Project.init(proj_dir) as proj:
