@@ -70,6 +70,14 @@ def test_chunk_cache_carries_over_batches_and_starts_over_past_its_limit(
     monkeypatch.setattr(chunk_cache, "CHUNK_LIMIT", 5)
     assert enrich_table(table.slice(3), S).equals(first.slice(3))
     assert enrich_table(table, S).equals(first)
+    # a batch of cached and new chunks that overflows the cache: it starts over with them all
+    mixed = pa.table({"uid": ["a", "b"], "text": [texts[0], "совсем новые слова здесь"]})
+    expected = enrich_table(mixed, S)
+    monkeypatch.setattr(chunk_cache, "_STORE", chunk_cache._Store())
+    monkeypatch.setattr(chunk_cache, "CHUNK_LIMIT", 10**6)
+    enrich_table(table, S)
+    monkeypatch.setattr(chunk_cache, "CHUNK_LIMIT", len(chunk_cache._STORE.keys) + 1)
+    assert enrich_table(mixed, S).equals(expected)
 
 
 def test_places_from_windows_equal_places_from_whole_messages() -> None:

@@ -124,7 +124,7 @@ def chunk_features(norms: pa.Array) -> ChunkFeatures:
     if ids.null_count:
         new = distinct.filter(pc.is_null(ids))
         if len(_STORE.keys) + len(new) > CHUNK_LIMIT:
-            _STORE = _Store()
+            _STORE, new = _Store(), distinct  # the emptied cache needs every chunk again
         _STORE.add(new.to_pylist())
         ids = pc.index_in(distinct, value_set=_STORE.keys)
     occ = np.asarray(ids, dtype=np.int64)[np.asarray(enc.indices, dtype=np.int64)]
