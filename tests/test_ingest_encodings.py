@@ -446,3 +446,16 @@ def test_whole_real_exports_re_encoded_read_exactly_or_refused(
             continue
         assert got == want, (rel, encoding)
     assert refused == []  # these whole exports hold evidence enough to be detected
+
+
+def test_utf8_reader_drops_a_bom_at_the_start_only() -> None:
+    import io
+
+    from chatlens.ingest.encoding import CHUNK, Utf8Reader
+
+    text = "\ufeff" + "я" * (CHUNK // 2 - 1) + "\ufeffb"  # the second chunk opens with U+FEFF
+    reader = Utf8Reader(io.BytesIO(text.encode("utf-16-le")), "utf-16-le")
+    out = b""
+    while piece := reader.read(CHUNK - 2):  # the first chunk decoded, exactly: then empty
+        out += piece
+    assert out.decode("utf-8") == text[1:]

@@ -424,12 +424,15 @@ class Utf8Reader:
         self._decoder = codecs.getincrementaldecoder(encoding)("strict")
         self._buffer = b""
         self._done = False
+        self._start = True  # a BOM is dropped at the start of the text only
 
     def read(self, n: int = -1) -> bytes:
         while not self._done and (n < 0 or len(self._buffer) < n):
             chunk = self._raw.read(CHUNK)
-            self._buffer += self._decoder.decode(chunk, final=not chunk).lstrip(
-                "\ufeff" if not self._buffer else "").encode("utf-8")
+            text = self._decoder.decode(chunk, final=not chunk)
+            if self._start and text:
+                text, self._start = text.removeprefix("\ufeff"), False
+            self._buffer += text.encode("utf-8")
             self._done = not chunk
         if n < 0:
             n = len(self._buffer)

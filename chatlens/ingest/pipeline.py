@@ -20,7 +20,16 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 import pyarrow as pa
 
 from chatlens.errors import ChatlensError, InputError, UnknownFormatError, UsageError
-from chatlens.ingest.base import EPOCH, ONE_US, Bad, Item, ParseOptions, Record, SourceInput
+from chatlens.ingest.base import (
+    EPOCH,
+    ONE_US,
+    Bad,
+    Chat,
+    Item,
+    ParseOptions,
+    Record,
+    SourceInput,
+)
 from chatlens.ingest.discover import discover
 from chatlens.ingest.registry import Detection, detect
 from chatlens.schema import MESSAGE_SCHEMA, ORIGINAL_SCHEMA
@@ -260,7 +269,10 @@ def _tables(source_id: str, run_id: str, batch: _Batch, pseudo: Pseudonymiser,
             clock: _LocalTime) -> dict[str, pa.Table]:
     """The batch as the Arrow tables :meth:`Store.write_batch` takes."""
     recs = batch.records
-    chats = list({c.key: c for c in (r.chat for r in recs)}.values())
+    first: dict[str, Chat] = {}
+    for r in recs:  # each chat as its first record in the batch names it
+        first.setdefault(r.chat.key, r.chat)
+    chats = list(first.values())
     return {
         "messages": pa.table(_message_columns(recs, batch.positions, source_id, pseudo, clock),
                              schema=MESSAGE_SCHEMA),
