@@ -59,7 +59,7 @@ _URL = r"(?:https?://|www\.)[^\s<>\"'`]+|(?<![\w.@/-])[\w-]+(?:\.[\w-]+)+/[^\s<>
 _EMAIL = r"(?<![\w.+-])[\w.+-]+@[\w-]+(?:\.[\w-]+)+"
 _PHONE = r"(?:(?<!\+)\+|(?<![\w+]))\d[\d \t\u00a0().-]*"  # "+" may follow a word
 _PII = re.compile(f"(?P<url>{_URL})|(?P<email>{_EMAIL})|(?P<phone>{_PHONE})")
-_EMAIL_IN_URL = re.compile(_EMAIL)
+EMAIL_RE = re.compile(_EMAIL)  # an e-mail address (masking; language ID leaves them out)
 _PHONE_LINK = re.compile(r"(?:wa\.me/|whatsapp\.com/send/?\?phone=|t\.me/\+|chat\?number=)\+?\d+",
                          re.IGNORECASE)
 _PHONE_LINK_DIGITS = re.compile(r"\+?\d+$")
@@ -83,7 +83,7 @@ def _phone(run: str, after: str) -> str:
 
 
 def _url(url: str) -> str:
-    url = _EMAIL_IN_URL.sub("[email]", url)
+    url = EMAIL_RE.sub("[email]", url)
     return _PHONE_LINK.sub(lambda m: _PHONE_LINK_DIGITS.sub("[phone]", m.group()), url)
 
 

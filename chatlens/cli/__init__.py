@@ -534,6 +534,8 @@ def sample(measure: str, kind: str, n: int, strata: str | None, seed: int | None
 def samples(ctx: click.Context, show_all: bool, project_dir: Path | None,
             as_json: bool) -> None:
     """List samples with their kind, size and labelling progress (or drop one)."""
+    from chatlens.project.estimate import design_key
+
     if ctx.invoked_subcommand is not None:
         return
     with opened(project_dir, read_only=True) as proj:
@@ -545,7 +547,7 @@ def samples(ctx: click.Context, show_all: bool, project_dir: Path | None,
                   *(["status"] if show_all else []))
     table.columns[0].overflow = "fold"  # ids are typed into later commands: never cut them
     for r in rows:
-        kind = f"{r['kind']} (active)" if r["design"].get("design") == "active" else r["kind"]
+        kind = f"{r['kind']} (active)" if design_key(r) == "active" else r["kind"]
         table.add_row(r["sample_id"], safe(r["measure"]), kind, str(r["n"]),
                       str(r["labelled"]), r["created"][:19], *([r["status"]] if show_all else []))
     out.print(table)

@@ -53,6 +53,8 @@ import numpy as np
 import scipy.sparse as sp
 from numpy.typing import NDArray
 
+from chatlens.textsafe import EMAIL_RE
+
 
 def _codes(codes: str) -> frozenset[str]:
     return frozenset(codes.split())
@@ -107,7 +109,6 @@ _TLDS = ("com|org|net|info|biz|io|me|ru|su|ua|by|kz|ge|am|uz|az|il|uk|us|de|fr|p
          "gif|mp[34]|mov|zip|rar|exe|apk|html?|php")
 # words that are not words of a language: e-mail addresses, bare domains and file names (each
 # tried only where a word starts: the regex engine would otherwise retry inside every word)
-_EMAIL = re.compile(r"(?<![\w.+-])[\w.+-]+@[\w-]+(?:\.[\w-]+)+")
 _DOMAIN = re.compile(rf"(?<![\w.-])(?:[\w-]+\.)+(?:{_TLDS})\b(?:/\S*)?")
 _DOMAIN_END = re.compile(rf"\.(?:{_TLDS})\b")  # a literal start: found by a fast scan
 _MENTION = re.compile(r"(?<![\w@.])@\w+")
@@ -219,7 +220,7 @@ def words_only(norm: str, lid_chars: int) -> str:
     if "<url>" in s:
         s = s.replace("<url>", " ")
     if "@" in s:
-        s = _MENTION.sub(" ", _EMAIL.sub(" ", s))
+        s = _MENTION.sub(" ", EMAIL_RE.sub(" ", s))
     if "." in s and _DOMAIN_END.search(s):
         s = _DOMAIN.sub(" ", s)
     if "#" in s:

@@ -52,10 +52,11 @@ def ppi_active_estimate(y_labelled: ArrayLike, g_labelled: ArrayLike, pi_labelle
              f"design, {n} audited); CLT interval")
     x = int(y.sum())
     share = float(np.clip(point, 0.0, 1.0))
+    expected_rare = n * min(share, 1 - share)  # what a random audit of this size would hold
     # the CLT needs the rarer class in the audit, and in the amount a random audit of this size
     # would hold (n·p ≥ 5): a rare class found only where the model is unsure says nothing of
     # the heavily weighted rest, where one more find would move the estimate a lot
-    if min(x, n - x) < PPI_MIN_MINORITY or n * min(share, 1 - share) < PPI_MIN_MINORITY:
+    if min(x, n - x) < PPI_MIN_MINORITY or expected_rare < PPI_MIN_MINORITY:
         p_ht = float(np.clip(np.sum(y / pi) / N, 0.0, 1.0))
         v_ht = float(np.sum((1 - pi) * y * y / (pi * pi))) / (N * N)
         n_eff = min(float(n), p_ht * (1 - p_ht) / v_ht) if v_ht > 0 else float(n)
@@ -63,9 +64,9 @@ def ppi_active_estimate(y_labelled: ArrayLike, g_labelled: ArrayLike, pi_labelle
         lo, hi = min(lo, float(w_lo)), max(hi, float(w_hi))
         se = max(se, (hi - lo) / (2 * z))
         notes += (f"; audit has only {min(x, n - x)} of the rarer class (a random audit of "
-                  f"{n} would hold about {n * min(share, 1 - share):.1f}), so the interval is "
+                  f"{n} would hold about {expected_rare:.1f}), so the interval is "
                   "widened to include the weighted audit share's Wilson interval")
-    return Estimate(float(np.clip(point, 0.0, 1.0)), max(lo, 0.0), min(hi, 1.0), level, "ppi",
+    return Estimate(share, max(lo, 0.0), min(hi, 1.0), level, "ppi",
                     n, N, notes, se)
 
 

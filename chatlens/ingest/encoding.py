@@ -313,10 +313,14 @@ def _resolve(members: Sequence[Member], options: ParseOptions, name: str) -> Cho
         if not _known(forced):
             raise UsageError(f"Unknown encoding {forced!r}; use a Python codec name such as "
                              "utf-8, cp1251, koi8-r or gb18030.")
-        fail = _verify(members, forced, languages, legacy=False, strict_only=True)
-        if fail is not None:
+        # one pass decodes every byte and judges the text; only a garbled reading costs more
+        fail = _verify(members, forced, languages, legacy=True, strict_only=False)
+        if fail is not None and not fail.bad:  # undecodable bytes further on still come first
+            fail = _verify(members, forced, languages, legacy=False, strict_only=True) or fail
+        if fail is not None and fail.bad:
             raise _undecodable(fail, forced, "though --encoding names it")
-        _check_override(members, options, forced, languages, name)
+        if fail is not None:
+            _check_override(members, options, forced, fail, name)
         return Choice(codecs.lookup(forced).name, "given with --encoding")
     head = _head(members)
     declared = bom(head)
@@ -348,13 +352,11 @@ def _resolve(members: Sequence[Member], options: ParseOptions, name: str) -> Cho
 
 
 def _check_override(members: Sequence[Member], options: ParseOptions, forced: str,
-                    languages: Sequence[str], name: str) -> None:
-    """An ``--encoding`` that reads the source as garbled text, where detection reads it
-    plausibly in another encoding, is refused: the override is for sources detection cannot
+                    fail: _Failure, name: str) -> None:
+    """An ``--encoding`` that reads the source as garbled text (``fail``), where detection reads
+    it plausibly in another encoding, is refused: the override is for sources detection cannot
     decide, not a way to store mojibake."""
-    fail = _verify(members, forced, languages, legacy=True, strict_only=False)
-    if fail is None or fail.reading is None:
-        return
+    assert fail.reading is not None
     try:
         detected = _resolve(members, replace(options, encoding=None), name)
     except EncodingError:

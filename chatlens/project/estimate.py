@@ -155,7 +155,7 @@ class Labels:
     active: list[Batch] = field(default_factory=list)
 
 
-def _design_key(sample: dict[str, Any]) -> str:
+def design_key(sample: dict[str, Any]) -> str:
     """Samples with the same key are one design and may be pooled: ``active`` (batches of an
     active audit, combined batch by batch), else the variable a random audit was stratified by
     (``None``: simple random)."""
@@ -170,7 +170,7 @@ def _design_name(key: str) -> str:
 def _pick_samples(store_samples: list[dict[str, Any]], chosen: list[str] | None, measure: str,
                   warnings: list[str]) -> list[dict[str, Any]]:
     """The audit samples an estimate uses: those asked for, else all of one design (samples of
-    different designs cannot simply be pooled; see :func:`_design_key`): the design with the
+    different designs cannot simply be pooled; see :func:`design_key`): the design with the
     most labelled items, the others named in a warning."""
     if chosen:
         known = {s["sample_id"]: s for s in store_samples}
@@ -179,7 +179,7 @@ def _pick_samples(store_samples: list[dict[str, Any]], chosen: list[str] | None,
             raise UsageError(f"{', '.join(bad)}: not an active audit sample of {measure}; "
                              f"`chatlens samples` lists them ({', '.join(known) or 'none yet'}).")
         picked = [known[c] for c in chosen]
-        kinds = sorted({_design_name(_design_key(s)) for s in picked})
+        kinds = sorted({_design_name(design_key(s)) for s in picked})
         if len(kinds) > 1:
             raise UsageError(f"The samples asked for have different designs ({', '.join(kinds)})"
                              ", whose labels cannot be pooled as one sample; estimate with one "
@@ -187,7 +187,7 @@ def _pick_samples(store_samples: list[dict[str, Any]], chosen: list[str] | None,
         return picked
     by_design: dict[str, list[dict[str, Any]]] = defaultdict(list)
     for s in store_samples:
-        by_design[_design_key(s)].append(s)
+        by_design[design_key(s)].append(s)
     if len(by_design) <= 1:
         return store_samples
     ranked = sorted(by_design.items(), key=lambda kv: -sum(s["labelled"] for s in kv[1]))
@@ -240,7 +240,7 @@ def measure_labels(project: Project, codebook: str, measure: str,
         items = store.sample_items(s["sample_id"])
         for item in items:
             strata_by[item["uid"]] = design.get("strata_by")
-        if _design_key(s) == "active":
+        if design_key(s) == "active":
             active.append(batch_from_design(s["sample_id"], design, items))
         then = design.get("frame_size")
         if then is not None and then != size_now and s["labelled"]:

@@ -127,17 +127,20 @@ def arrow_table(rel: duckdb.DuckDBPyRelation) -> pa.Table:
     return fetch()
 
 
+_SIZE = re.compile(r"(\d+(?:\.\d+)?)\s*([KMGT])(i?)B", re.IGNORECASE)
+
+
 def _limit(env: str, default: str) -> str:
     """A DuckDB memory limit from the environment (digits and a unit only)."""
     value = os.environ.get(env, default).strip()
-    if not re.fullmatch(r"\d+(\.\d+)?\s*[KMGT]i?B", value, re.IGNORECASE):
+    if not _SIZE.fullmatch(value):
         raise ProjectError(f"{env}={value!r} is not a memory size such as 512MB or 2GiB.")
     return value
 
 
 def _size_bytes(size: str) -> int:
     """Bytes in a size :func:`_limit` accepted (``256MB``: 10^6 bytes a MB, ``1GiB``: 2^30)."""
-    m = re.fullmatch(r"(\d+(?:\.\d+)?)\s*([KMGT])(i?)B", size.strip(), re.IGNORECASE)
+    m = _SIZE.fullmatch(size.strip())
     if m is None:
         raise ProjectError(f"{size!r} is not a memory size such as 512MB or 2GiB.")
     base = 1024 if m.group(3) else 1000

@@ -86,7 +86,8 @@ def index_lemmas(store: Store, progress: Callable[[int, int], None] | None = Non
     :mod:`.batches`), their distinct lemmas found in Arrow, and three statements (new words,
     postings, indexed messages) write it.
     """
-    if not unindexed_count(store):  # two table counts; the anti-join below scans every uid
+    total, done = unindexed_count(store), 0
+    if not total:  # two table counts; the anti-join below scans every uid
         return 0
     runs = keyed_batches(
         store.con, "SELECT e.rid, m.mrid FROM (SELECT rowid AS rid, uid FROM enrichment) e "
@@ -98,7 +99,6 @@ def index_lemmas(store: Store, progress: Callable[[int, int], None] | None = Non
         "e USING (rid) JOIN (SELECT rowid AS mrid, ts FROM messages WHERE rowid BETWEEN $3 AND $4 "
         "AND rowid IN (SELECT mrid FROM {keys} WHERE rid BETWEEN $1 AND $2)) m USING (mrid)",
         INDEX_CHUNK, also="mrid")
-    total, done = unindexed_count(store), 0
     con = store.con
     con.execute("SET preserve_insertion_order = true")  # keep each run's sort on disk
     try:
