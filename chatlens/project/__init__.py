@@ -519,21 +519,20 @@ class Project:
 
         cb, source = self.codebook(codebook)
         settings = self.enrich_settings()
-        run_id = new_run_id()
-        params = {"uri": uri, "codebook": source}
-        log = self._side_log()
-        log.start_run(run_id, "parquet export", __version__, params)
-        n = pq.export_messages(self.store, uri)
-        models = model_fingerprints(cb, self.root / "models")
-        pq.write_job(uri, {"version": __version__, "enrich": asdict(settings),
-                           "fingerprint": settings.fingerprint(), "codebook_source": source,
-                           "codebook": cb.resolved(), "models": models})
-        if models and (self.root / "models").is_dir():
-            pq.copy_folder(str(self.root / "models"), pq.join(uri, "models"))
-        report = {"uri": uri, "messages": n, "codebook": cb.name, "fingerprint":
-                  settings.fingerprint()}
-        log.finish_run(run_id, "complete", {"version": __version__, "params": params, **report})
-        return report
+        def work(run_id: str) -> dict[str, Any]:
+            n = pq.export_messages(self.store, uri)
+            models = model_fingerprints(cb, self.root / "models")
+            pq.write_job(uri, {"version": __version__, "enrich": asdict(settings),
+                               "fingerprint": settings.fingerprint(), "codebook_source": source,
+                               "codebook": cb.resolved(), "models": models})
+            if models and (self.root / "models").is_dir():
+                pq.copy_folder(str(self.root / "models"), pq.join(uri, "models"))
+            return {"uri": uri, "messages": n, "codebook": cb.name,
+                    "fingerprint": settings.fingerprint()}
+
+        # it changes no data: logged in the label store, a failure recorded as one
+        return self._run("parquet export", {"uri": uri, "codebook": source}, work,
+                         labels_only=True)
 
     def attach_dataset(self, uri: str) -> dict[str, Any]:
         """Attach the enrichment and codes a Spark job wrote into a dataset made by
