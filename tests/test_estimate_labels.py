@@ -111,3 +111,39 @@ def test_a_group_with_too_few_labels_is_not_shown_as_valid(coded: Project) -> No
         assert d["valid"] == (r.status in ("valid", "partial"))
         assert all(not isinstance(d[k], float) or d[k] == 0.0 or abs(d[k]) >= 1e-12
                    for k in ("point", "lower", "upper"))
+
+
+def test_valid_and_too_small_never_both_hold(coded: Project) -> None:
+    """A chat-stratified audit of 40 reaches each chat and month with 2-29 labels: the
+    small-group rule makes those rows ``too-small`` and not valid (the normal approximation
+    behind their interval is not met), in the API, ``--json`` and the CLI table alike."""
+    from click.testing import CliRunner
+
+    from chatlens.cli import cli
+
+    s = coded.sample("border_crossing", "audit", 40, strata="chat", seed=7)["sample_id"]
+    _two_coders(coded, s, disagree_every=10**6)
+    (overall,) = coded.estimate("border_crossing")
+    assert overall.estimate.n_labelled == 40 and overall.valid
+    small = []
+    for by in ("chat", "month", "week"):
+        for r in coded.estimate("border_crossing", by=by):
+            d = r.as_dict()
+            assert not (d["valid"] and d["too_small"]), (by, r.group, d["status"])
+            assert d["too_small"] == (not d["valid"]), (by, r.group, d["status"])
+            if 2 <= r.estimate.n_labelled < 30:
+                assert r.status == "too-small" and "not a valid interval" in d["status_note"]
+                small.append(r)
+    assert small  # the chats, at least, hold 2-29 labels each
+    root = str(coded.root)
+    coded.close()
+    res = CliRunner().invoke(cli, ["estimate", "--measure", "border_crossing", "--by", "chat",
+                                   "--json", "--project", root])
+    assert res.exit_code == 0, res.output
+    import json
+
+    rows = json.loads(res.output)
+    assert rows and all(not (r["valid"] and r["too_small"]) for r in rows)
+    table = CliRunner(env={"COLUMNS": "250"}).invoke(
+        cli, ["estimate", "--measure", "border_crossing", "--by", "chat", "--project", root])
+    assert "not a valid interval" in table.output

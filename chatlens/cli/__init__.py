@@ -815,12 +815,6 @@ def _population(langs: tuple[str, ...], chats: tuple[str, ...], since: Any, unti
                       until=until.date() if until else None, where=[_pair(w) for w in where])
 
 
-STATUS_NOTE = {
-    "partial": "widened: see the warnings",
-    "assumption": "assumes prior shift",
-}
-
-
 @cli.command()
 @click.option("--measure", required=True)
 @click.option("--value", default=None, help="Value to estimate (default: binary positive label, "
@@ -906,10 +900,9 @@ def _shown(d: dict[str, Any], method: str) -> str:
     if d["status"] == "at-bound":
         return f"{100 * d['point']:.1f}% [yellow](at a bound: no valid interval)[/yellow]"
     if d["status"] == "too-few":
-        return f"— too few audit labels ({d['n_labelled']}) for an interval"
-    notes = [n for n in (STATUS_NOTE.get(d["status"]),
-                         "too few labels" if d["too_small"] else None) if n]
-    return _interval(d) + (f" [yellow]({'; '.join(notes)})[/yellow]" if notes else "")
+        return f"— {d['status_note']}"
+    note = d["status_note"]
+    return _interval(d) + (f" [yellow]({note})[/yellow]" if note else "")
 
 
 def _pair(text: str) -> tuple[str, str]:

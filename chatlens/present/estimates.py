@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from chatlens.present.charts import BandPoint
-from chatlens.project.estimate import estimate
+from chatlens.project.estimate import estimate, status_note
 
 if TYPE_CHECKING:
     from chatlens.project import Project
@@ -42,6 +42,7 @@ class WebEstimate:
     unresolved: int = 0
     undated: int = 0  # messages of the population left out of a time grouping (no date)
     notes: str = ""
+    status_note: str = ""  # what the status means, as every surface shows it
 
     @property
     def corrected(self) -> bool:
@@ -64,7 +65,8 @@ def estimates(project: Project, measure: str, by: str | None = None, level: floa
             upper=est.upper, method=est.method, reason=r.method_reason,
             n_labelled=est.n_labelled, N=est.N_population or 0, naive=r.naive.point,
             too_small=est.too_small, level=level, status=r.status, unresolved=r.unresolved,
-            undated=r.undated or 0, notes=est.notes))
+            undated=r.undated or 0, notes=est.notes,
+            status_note=status_note(r.status, est.n_labelled)))
     return out
 
 

@@ -20,7 +20,7 @@ from chatlens.codebook.claims import (
 )
 from chatlens.errors import ChatlensError, UsageError
 from chatlens.estimate import difference
-from chatlens.project.estimate import Population, Row
+from chatlens.project.estimate import Population, Row, status_note
 
 if TYPE_CHECKING:
     from chatlens.project import Project
@@ -123,12 +123,13 @@ def check_claim(project: Project, claim: Claim) -> dict[str, Any]:
         rows_t = project.estimate(claim.measure, claim.value, claim.by, claim.method,
                                   claim.level, pop)
         invalid = [r for r in rows_t if not r.valid]
-        rows_t = [r for r in rows_t if r.valid and r.status != "too-few"]
+        rows_t = [r for r in rows_t if r.valid]
         out["estimates"] = [r.as_dict() for r in rows_t]
         methods = {r.estimate.method for r in rows_t}
         if len(rows_t) < 3:
             verdict = "inconclusive"
-            out["reason"] = f"fewer than three {claim.by}s with audit labels; no trend can be told"
+            out["reason"] = (f"fewer than three {claim.by}s with a valid interval (enough audit "
+                             "labels); no trend can be told")
         else:
             b, lo, hi = slope(rows_t, claim.level, claim.by)
             verdict = verdict_sign(lo, hi, expect_positive=args[0] == "up")
@@ -144,6 +145,9 @@ def check_claim(project: Project, claim: Claim) -> dict[str, Any]:
             if "at-bound" in status else
             "fewer than two audit labels fall in the claim's population; label more of it"
             if "too-few" in status else
+            f"too few audit labels in the claim's population for a valid interval "
+            f"({status_note('too-small', min(r.estimate.n_labelled for r in invalid))}); "
+            "label more of it" if "too-small" in status else
             "the estimate rests on quantification's assumption, not on an audit of this "
             "population; an audit sample can decide the claim")
     out["verdict"] = verdict
