@@ -3,6 +3,7 @@ weighting (never pooled with a random audit as if it were one), batches combined
 
 from __future__ import annotations
 
+import html
 import json
 from pathlib import Path
 
@@ -249,3 +250,36 @@ def test_first_active_batch_uses_the_trained_model_moved_to_the_population(
     (row,) = p.estimate("border_crossing", samples=[act["sample_id"]])
     assert "active audit" in row.estimate.notes
     assert row.estimate.lower <= share <= row.estimate.upper
+
+
+def test_design_mixing_warning_is_on_every_surface(coded: Project, tmp_path: Path) -> None:
+    """A random audit and an active batch: the estimate uses one design and names the other;
+    the CLI, the dashboard (measure and measures pages) and the report show that same warning
+    (one source: the estimate's warnings)."""
+    pytest.importorskip("uvicorn", reason="uvicorn is not installed")
+    from chatlens.report import build_report
+    from tests.test_web import request, start
+
+    srs = coded.sample("border_crossing", "audit", 40, seed=8)["sample_id"]
+    label(coded, srs)
+    act = coded.sample("border_crossing", "audit", 20, seed=9, design="active")["sample_id"]
+    label(coded, act)
+    (row,) = coded.estimate("border_crossing")
+    (mixing,) = [w for w in row.warnings if "different designs" in w]
+    assert act in mixing and row.samples == [srs]
+    root = coded.root
+    coded.close()
+    res = CliRunner(env={"COLUMNS": "400"}).invoke(
+        cli, ["estimate", "--measure", "border_crossing", "--project", str(root)])
+    assert res.exit_code == 0 and mixing in " ".join(res.output.split())
+    build_report(root, tmp_path / "report.html")
+    report = (tmp_path / "report.html").read_text(encoding="utf-8")
+    shown = html.escape(mixing, quote=False)
+    assert report.count(shown) >= 1
+    server = start(root)
+    try:
+        for page in ("/measures/border_crossing", "/measures"):
+            status, _, body = request(server.url + page)
+            assert status == 200 and html.unescape(shown) in html.unescape(body), page
+    finally:
+        server.stop()

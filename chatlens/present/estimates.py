@@ -7,7 +7,7 @@ may be writing.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from chatlens.present.charts import BandPoint
@@ -43,6 +43,8 @@ class WebEstimate:
     undated: int = 0  # messages of the population left out of a time grouping (no date)
     notes: str = ""
     status_note: str = ""  # what the status means, as every surface shows it
+    #: the estimate's warnings (designs left out, ties, undated, ...), the CLI's own
+    warnings: list[str] = field(default_factory=list)
 
     @property
     def corrected(self) -> bool:
@@ -66,8 +68,13 @@ def estimates(project: Project, measure: str, by: str | None = None, level: floa
             n_labelled=est.n_labelled, N=est.N_population or 0, naive=r.naive.point,
             too_small=est.too_small, level=level, status=r.status, unresolved=r.unresolved,
             undated=r.undated or 0, notes=est.notes,
-            status_note=status_note(r.status, est.n_labelled)))
+            status_note=status_note(r.status, est.n_labelled), warnings=list(r.warnings)))
     return out
+
+
+def warnings_of(*groupings: list[WebEstimate]) -> list[str]:
+    """The warnings of one or more groupings of a measure's estimates, each once, in order."""
+    return list(dict.fromkeys(w for rows in groupings for r in rows for w in r.warnings))
 
 
 def dated(rows: list[WebEstimate]) -> tuple[list[WebEstimate], int]:
