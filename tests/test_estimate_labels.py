@@ -147,3 +147,52 @@ def test_valid_and_too_small_never_both_hold(coded: Project) -> None:
     table = CliRunner(env={"COLUMNS": "250"}).invoke(
         cli, ["estimate", "--measure", "border_crossing", "--by", "chat", "--project", root])
     assert "not a valid interval" in table.output
+
+
+def test_ties_bounds_show_both_settlements_not_their_midpoint(coded: Project,
+                                                              tmp_path: Path) -> None:
+    """Under ``--ties bounds`` the point is the range of the two settlements' points (the
+    estimates once every disputed message is settled "no", and once "yes"), shown as such in
+    the API, JSON, CLI, dashboard and report; the interval covers both settlements'."""
+    from click.testing import CliRunner
+
+    from chatlens.cli import cli
+    from chatlens.present.estimates import estimates
+    from chatlens.report import build_report
+
+    s = coded.sample("border_crossing", "audit", 60, seed=1)["sample_id"]
+    disputed = _two_coders(coded, s)
+    (row,) = coded.estimate("border_crossing")
+    est = row.estimate
+    assert est.point_range is not None and row.status == "partial"
+    lo, hi = est.point_range
+    d = row.as_dict()
+    assert d["point_range"] == [lo, hi] and f"{lo:.1%} settled one way" in d["notes"]
+    (web,) = estimates(coded, "border_crossing")
+    assert web.point_range == (lo, hi)
+    root = coded.root
+    coded.close()
+    res = CliRunner(env={"COLUMNS": "250"}).invoke(
+        cli, ["estimate", "--measure", "border_crossing", "--project", str(root)])
+    assert f"{100 * lo:.1f}–{100 * hi:.1f}%" in res.output, res.output
+    assert f"{100 * est.point:.1f}% [" not in res.output  # the midpoint is not shown as one
+    build_report(root, tmp_path / "r.html")
+    assert f"{100 * lo:.1f}%–{100 * hi:.1f}%" in (tmp_path / "r.html").read_text("utf-8")
+    pytest.importorskip("uvicorn", reason="uvicorn is not installed")
+    from tests.test_web import request, start
+
+    server = start(root)
+    try:
+        status, _, page = request(server.url + "/measures/border_crossing")
+    finally:
+        server.stop()
+    assert status == 200 and f"{100 * lo:.1f}%–{100 * hi:.1f}%" in page
+    settled = []
+    with Project.open(root) as p:
+        for value in ("no", "yes"):
+            p.adjudicate("border_crossing", {u: value for u in disputed}, "chief")
+            (one,) = p.estimate("border_crossing")
+            assert one.estimate.point_range is None and one.unresolved == 0
+            settled.append(one.estimate)
+    assert (lo, hi) == pytest.approx((settled[0].point, settled[1].point))
+    assert est.lower <= min(e.lower for e in settled) and est.upper >= max(e.upper for e in settled)

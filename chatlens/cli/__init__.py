@@ -788,7 +788,11 @@ def models(card: str | None, project_dir: Path | None, as_json: bool) -> None:
 
 
 def _interval(d: dict[str, Any]) -> str:
-    return f"{100 * d['point']:.1f}% [{100 * d['lower']:.1f}, {100 * d['upper']:.1f}]"
+    """The point (a range when unresolved ties allow several, see ``Estimate.point_range``)
+    and the interval, in percent."""
+    rng = d.get("point_range")
+    point = (f"{100 * rng[0]:.1f}–{100 * rng[1]:.1f}%" if rng else f"{100 * d['point']:.1f}%")
+    return f"{point} [{100 * d['lower']:.1f}, {100 * d['upper']:.1f}]"
 
 
 def population_options(func: F) -> F:
@@ -830,8 +834,9 @@ def _population(langs: tuple[str, ...], chats: tuple[str, ...], since: Any, unti
 @click.option("--sample", "sample_ids", multiple=True, metavar="ID",
               help="Use these audit samples only (default: all of one design). Repeatable.")
 @click.option("--ties", default="bounds", show_default=True,
-              help="Audited messages whose coders disagree, not adjudicated: bounds (the "
-              "interval covers both ways), exclude, or annotator:NAME.")
+              help="Audited messages whose coders disagree, not adjudicated: bounds (counted "
+              "both ways: the point is shown as the range of the two settlements' points and "
+              "the interval covers both), exclude, or annotator:NAME.")
 @project_options
 def estimate(measure: str, value: str | None, by: str | None, method: str, level: float,
              langs: tuple[str, ...], chats: tuple[str, ...], since: Any, until: Any,
@@ -862,7 +867,10 @@ def estimate(measure: str, value: str | None, by: str | None, method: str, level
                       f"{d['n_labelled']:,} labelled of {d['N_population'] or 0:,})")
         diff = result["difference"]
         if result["valid"]:
-            out.print(f"after − before: {100 * diff['point']:+.1f} points "
+            rng = diff["point_range"]
+            point = (f"{100 * rng[0]:+.1f} to {100 * rng[1]:+.1f}" if rng else
+                     f"{100 * diff['point']:+.1f}")
+            out.print(f"after − before: {point} points "
                       f"[{100 * diff['lower']:+.1f}, {100 * diff['upper']:+.1f}] ({level:.0%})")
         else:
             out.print("after − before: no valid estimate (see above)")

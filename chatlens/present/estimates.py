@@ -43,6 +43,8 @@ class WebEstimate:
     undated: int = 0  # messages of the population left out of a time grouping (no date)
     notes: str = ""
     status_note: str = ""  # what the status means, as every surface shows it
+    #: the points of the two settlements of unresolved coder ties (``point`` is their middle)
+    point_range: tuple[float, float] | None = None
     #: the estimate's warnings (designs left out, ties, undated, ...), the CLI's own
     warnings: list[str] = field(default_factory=list)
 
@@ -68,7 +70,8 @@ def estimates(project: Project, measure: str, by: str | None = None, level: floa
             n_labelled=est.n_labelled, N=est.N_population or 0, naive=r.naive.point,
             too_small=est.too_small, level=level, status=r.status, unresolved=r.unresolved,
             undated=r.undated or 0, notes=est.notes,
-            status_note=status_note(r.status, est.n_labelled), warnings=list(r.warnings)))
+            status_note=status_note(r.status, est.n_labelled), warnings=list(r.warnings),
+            point_range=est.point_range))
     return out
 
 
@@ -91,4 +94,4 @@ def band_points(rows: list[WebEstimate], titles: dict[str, str] | None = None,
     """Chart points for rows: the small-group rule marks groups drawn without an interval."""
     titles = titles or {}
     return [BandPoint(titles.get(r.group or "") or r.group or "", r.point, r.lower, r.upper,
-                      r.naive, r.too_small, r.n_labelled) for r in rows]
+                      r.naive, r.too_small, r.n_labelled, r.point_range) for r in rows]

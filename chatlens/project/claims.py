@@ -86,6 +86,11 @@ def slope(rows: list[Row], level: float, by: str = "week") -> tuple[float, float
     return b, b - half, b + half
 
 
+def _point(point: float, point_range: tuple[float, float] | None) -> str:
+    """A point, or the range of points over the settlements of unresolved coder ties."""
+    return f"{point_range[0]:.3f} to {point_range[1]:.3f}" if point_range else f"{point:.3f}"
+
+
 def check_claim(project: Project, claim: Claim) -> dict[str, Any]:
     kind, *args = claim.comparison()
     pop = _population(claim.population)
@@ -100,7 +105,8 @@ def check_claim(project: Project, claim: Claim) -> dict[str, Any]:
         est = row.estimate
         verdict = verdict_threshold(est.lower, est.upper, args[0], float(args[1]))
         out["estimates"] = [row.as_dict()]
-        out["reason"] = (f"{est.method} estimate {est.point:.3f} with {claim.level:.0%} interval "
+        out["reason"] = (f"{est.method} estimate {_point(est.point, est.point_range)} with "
+                         f"{claim.level:.0%} interval "
                          f"[{est.lower:.3f}, {est.upper:.3f}] against {args[1]}")
         methods = {est.method}
         invalid = [] if row.valid else [row]
@@ -115,7 +121,8 @@ def check_claim(project: Project, claim: Claim) -> dict[str, Any]:
         out["estimates"] = [rows[a_name].as_dict() | {"group": a_name},
                             rows[b_name].as_dict() | {"group": b_name}]
         out["difference"] = d.as_dict()
-        out["reason"] = (f"share({a_name}) − share({b_name}) = {d.point:.3f}, interval "
+        out["reason"] = (f"share({a_name}) − share({b_name}) = {_point(d.point, d.point_range)}, "
+                         "interval "
                          f"[{d.lower:.3f}, {d.upper:.3f}]")
         methods = {r.estimate.method for r in rows.values()}
         invalid = [r for r in rows.values() if not r.valid]

@@ -130,7 +130,8 @@ class Row:
     def as_dict(self) -> dict[str, Any]:
         e = self.estimate.as_dict()
         return {"measure": self.measure, "value": self.value, "group": self.group,
-                "point": e["point"], "lower": e["lower"], "upper": e["upper"],
+                "point": e["point"], "point_range": e["point_range"],
+                "lower": e["lower"], "upper": e["upper"],
                 "level": e["level"], "method": e["method"], "n_labelled": e["n_labelled"],
                 "N_population": e["N_population"], "too_small": e["too_small"],
                 "notes": e["notes"], "method_reason": self.method_reason,
@@ -347,17 +348,19 @@ def _design_estimate(ctx: _Context, method: str, y: np.ndarray, f: np.ndarray,
 def _bounded_by_ties(low: Estimate, high: Callable[[], Estimate], moved: int,
                      ) -> tuple[Estimate, Status]:
     """The estimate with the ``moved`` disputed audit messages counted as not the value
-    (``low``) and, when there are any, as the value (``high()``): the interval covers both, the
-    point is halfway; and its status (``partial`` when widened for this or unreached strata)."""
+    (``low``) and, when there are any, as the value (``high()``): the interval covers both,
+    and the point is the range of the two settlements' points (``point_range``; ``point`` is
+    its midpoint); and its status (``partial`` when widened for this or unreached strata)."""
     status: Status = "partial" if low.unreached > 0 else "valid"
     if not moved:
         return low, status
     up = high()
-    return replace(low, point=(low.point + up.point) / 2, lower=min(low.lower, up.lower),
+    a, b = sorted((low.point, up.point))
+    return replace(low, point=(a + b) / 2, point_range=(a, b), lower=min(low.lower, up.lower),
                    upper=max(low.upper, up.upper), se=None,
                    notes=low.notes + f"; {moved} audited messages whose coders disagree (not "
-                   "adjudicated) could be this value or not: the interval covers both, the "
-                   "point is halfway"), "partial"
+                   f"adjudicated) could be this value or not: the point is {a:.1%} settled one "
+                   f"way and {b:.1%} the other, and the interval covers both"), "partial"
 
 
 def _one(ctx: _Context, value: str, frame: pa.Table, grouped: bool,
