@@ -98,7 +98,8 @@ def status_note(status: Status, n_labelled: int) -> str:
             "too-few": f"too few audit labels ({n_labelled:,}) for an interval",
             "assumption": "assumes the model errs as in the reference set",
             "at-bound": "the estimate hit a bound: no valid interval",
-            "none": "no valid estimate yet: draw and label an audit sample"}[status]
+            "none": "naive classify-and-count: ignores the classifier's errors, not a valid "
+                    "estimate"}[status]
 
 
 @dataclass(slots=True)
