@@ -525,6 +525,8 @@ def sample(measure: str, kind: str, n: int, strata: str | None, seed: int | None
             c = comp[name]
             out.print(f"  {name:<6} {c['n']:>8,} messages, {100 * c['share_flagged']:.1f}% coded "
                       f"positive, median length {c['length']['median']:.0f} characters")
+    if result["design"].get("warning"):
+        err.print(f"[yellow]warning[/yellow]: {safe(result['design']['warning'])}")
 
 
 @cli.group(invoke_without_command=True)
