@@ -53,7 +53,7 @@ def train_measure(project: Project, measure: str, cv: int = 5, seed: int = 0,
     if len(present) < 2 or rare:
         more = (f" More labels come from a training sample (`chatlens sample --measure "
                 f"{measure} --kind train`) or corrections.")
-        if m.type == "binary":  # both labels are needed: merging or leaving one out cannot help
+        if m.type == "binary" and chosen:  # both labels are needed: merging cannot help
             more = (f" Draw another training sample (`chatlens sample --measure {measure} "
                     "--kind train`, which takes rule hits in equal share when they are rare), or "
                     "find examples with `chatlens search WORDS` and label them as training "
