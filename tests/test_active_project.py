@@ -281,5 +281,24 @@ def test_design_mixing_warning_is_on_every_surface(coded: Project, tmp_path: Pat
         for page in ("/measures/border_crossing", "/measures"):
             status, _, body = request(server.url + page)
             assert status == 200 and html.unescape(shown) in html.unescape(body), page
+        _seen_in_chromium(server.url + "/measures/border_crossing", mixing)
     finally:
         server.stop()
+
+
+def _seen_in_chromium(url: str, text: str) -> None:
+    """``text`` is on the page as Chromium renders it (when playwright and Chromium exist)."""
+    try:
+        from playwright import sync_api
+    except ImportError:
+        return
+    from tests.test_web import CHROMIUM, CHROMIUM_ARGS
+
+    if not Path(CHROMIUM).exists():
+        return
+    with sync_api.sync_playwright() as pw:
+        browser = pw.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        page = browser.new_page()
+        page.goto(url)
+        assert text in " ".join(page.inner_text("body").split())
+        browser.close()
