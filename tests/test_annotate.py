@@ -239,6 +239,29 @@ def test_train_with_rule_scores_tracks_the_population(unscored_negatives: bool) 
     assert t.as_dict()["composition"] == t.composition
 
 
+@pytest.mark.parametrize(("hits", "enough"), [(60, True), (8, False)])
+def test_train_sample_of_a_rare_measure_enriches_on_rule_hits(hits: int, enough: bool) -> None:
+    """0.1-1.2 % rule hits: a proportional sample of 200 would hold 0-2 of them, too few to
+    train on; the sample takes score strata in equal shares and says how many a proportional
+    one would have held, and what to do when even all hits are too few."""
+    frame = [f"q{i:05d}" for i in range(5000)]
+    scores = [1.0 if i % (5000 // hits) == 0 and i // (5000 // hits) < hits else 0.0
+              for i in range(5000)]
+    assert sum(scores) == hits
+    t = draw_train(frame, scores, 200, 4, exclude=set(frame[1:11]))
+    flagged = sum(1 for u in t.uids if scores[frame.index(u)] == 1.0)
+    assert t.method == "score-enriched" and len(t.uids) == 200
+    assert flagged == min(hits, 100) and t.sample_sizes["s=1.0"] == flagged
+    assert t.expected_flagged == pytest.approx(200 * hits / 4990)
+    assert f"would hold about {200 * hits / 4990:.1f} of them" in t.warning
+    assert ("Find more positives" in t.warning) == (not enough)
+    assert t.as_dict()["warning"] == t.warning
+    # a measure that is not rare keeps the proportional draw, without a warning
+    common = draw_train(frame, [1.0 if i % 4 == 0 else 0.0 for i in range(5000)], 200, 4)
+    assert common.method == "score-stratified" and not common.warning
+    assert common.sample_sizes == {"s=0.0": 150, "s=1.0": 50}
+
+
 def test_train_with_constant_scores_is_random_within_the_one_stratum() -> None:
     t = draw_train(FRAME, [0.7] * len(FRAME), 10, 3)
     assert t.method == "score-stratified" and "same uncertainty" in t.note

@@ -159,3 +159,54 @@ def test_a_group_the_audit_missed_is_flagged_not_fatal(tmp_path: Path) -> None:
 def test_trend_positions_follow_the_calendar() -> None:
     assert bucket_index("2023-06", "month") - bucket_index("2023-01", "month") == 5
     assert bucket_index("2022-10-03", "week") - bucket_index("2022-09-19", "week") == 2
+
+
+def test_claims_never_rest_on_groups_under_the_small_group_rule(tmp_path: Path) -> None:
+    """60 audit labels spread over 8 months (under 30 a month): no month has a valid interval, so
+    a trend claim by month is inconclusive instead of fitting a slope to them, and a threshold
+    claim on one month says it has too few labels; the whole period (60 labels) decides."""
+    texts = [("Стоим на границе в Ларсе " if i % 3 == 0 else "Обычный разговор про погоду ")
+             + str(i) for i in range(160)]
+    p = Project.init(tmp_path / "p")
+    p.ingest([telegram_export(tmp_path / "a.json", texts, step=129600)])
+    p.code("builtin:exodus-2022")
+    s = p.sample("border_crossing", "audit", 60, seed=2)["sample_id"]
+    text = dict(p.store.con.execute("SELECT uid, text FROM messages").fetchall())
+    p.labels().add_labels(
+        NewLabel(i["uid"], "exodus-2022", "border_crossing",
+                 "yes" if "границе" in text[i["uid"]] else "no", "coder", sample_id=s,
+                 sample_kind="audit") for i in p.labels().sample_items(s))
+    months = p.estimate("border_crossing", by="month")
+    assert len(months) >= 6 and all(r.estimate.n_labelled < 30 for r in months)
+    assert sum(r.estimate.n_labelled >= 2 for r in months) >= 3
+    assert not any(r.valid for r in months)
+    (claims := tmp_path / "claims.yaml").write_text("""\
+codebook: builtin:exodus-2022
+claims:
+  - id: rising
+    statement: Border talk rose.
+    measure: border_crossing
+    value: "yes"
+    compare: trend up
+    by: month
+  - id: october
+    statement: Border talk was common in October 2022.
+    measure: border_crossing
+    value: "yes"
+    population: {since: 2022-10-01, until: 2022-10-31}
+    compare: share > 0.05
+  - id: overall
+    statement: Border talk was common.
+    measure: border_crossing
+    value: "yes"
+    compare: share > 0.05
+""", encoding="utf-8")
+    from chatlens.project.claims import check_claims
+
+    res = {c["id"]: c for c in check_claims(p, str(claims))["results"]}
+    assert res["rising"]["verdict"] == "inconclusive" and res["rising"]["estimates"] == []
+    assert "fewer than three months with a valid interval" in res["rising"]["reason"]
+    assert res["october"]["verdict"] == "inconclusive"
+    assert "too few audit labels" in res["october"]["reason"]
+    assert res["overall"]["verdict"] == "supported"
+    p.close()

@@ -123,6 +123,31 @@ def test_ppi_difference_adds_variances() -> None:
     assert d.upper - d.point == pytest.approx(1.959964 * 0.025, rel=1e-5)
 
 
+@pytest.mark.parametrize(("ties_a", "ties_b"), [(12, 0), (0, 12), (10, 14)])
+def test_difference_under_ties_covers_every_pair_of_settlements(ties_a: int, ties_b: int,
+                                                                ) -> None:
+    """Two periods with coder ties counted both ways (``--ties bounds``): each is the union of
+    its two settlements' intervals with a point range; the difference's interval holds every
+    pair of settlements' Newcombe intervals, and its point range their points."""
+    def settlements(pos: int, n: int, ties: int) -> list[Estimate]:
+        return [audit_estimate(np.r_[np.ones(pos + k), np.zeros(n - pos - k)], 2000)
+                for k in (0, ties)]
+
+    def bounded(ests: list[Estimate]) -> Estimate:
+        lo, hi = sorted(e.point for e in ests)
+        return Estimate((lo + hi) / 2, min(e.lower for e in ests), max(e.upper for e in ests),
+                        0.95, "audit", ests[0].n_labelled, 2000,
+                        point_range=(lo, hi) if hi > lo else None)
+
+    sa, sb = settlements(30, 120, ties_a), settlements(18, 120, ties_b)
+    d = difference(bounded(sa), bounded(sb))
+    pairs = [difference(x, y) for x in sa for y in sb]
+    assert d.lower <= min(p.lower for p in pairs) + 1e-12
+    assert d.upper >= max(p.upper for p in pairs) - 1e-12
+    assert d.point_range == pytest.approx((min(p.point for p in pairs),
+                                           max(p.point for p in pairs)))
+
+
 def test_small_group_rule_and_auto_method() -> None:
     assert small_group(MIN_LABELLED_N - 1)
     assert not small_group(MIN_LABELLED_N, 0.2)

@@ -111,3 +111,88 @@ def test_a_group_with_too_few_labels_is_not_shown_as_valid(coded: Project) -> No
         assert d["valid"] == (r.status in ("valid", "partial"))
         assert all(not isinstance(d[k], float) or d[k] == 0.0 or abs(d[k]) >= 1e-12
                    for k in ("point", "lower", "upper"))
+
+
+def test_valid_and_too_small_never_both_hold(coded: Project) -> None:
+    """A chat-stratified audit of 40 reaches each chat and month with 2-29 labels: the
+    small-group rule makes those rows ``too-small`` and not valid (the normal approximation
+    behind their interval is not met), in the API, ``--json`` and the CLI table alike."""
+    from click.testing import CliRunner
+
+    from chatlens.cli import cli
+
+    s = coded.sample("border_crossing", "audit", 40, strata="chat", seed=7)["sample_id"]
+    _two_coders(coded, s, disagree_every=10**6)
+    (overall,) = coded.estimate("border_crossing")
+    assert overall.estimate.n_labelled == 40 and overall.valid
+    small = []
+    for by in ("chat", "month", "week"):
+        for r in coded.estimate("border_crossing", by=by):
+            d = r.as_dict()
+            assert not (d["valid"] and d["too_small"]), (by, r.group, d["status"])
+            assert d["too_small"] == (not d["valid"]), (by, r.group, d["status"])
+            if 2 <= r.estimate.n_labelled < 30:
+                assert r.status == "too-small" and "not a valid interval" in d["status_note"]
+                small.append(r)
+    assert small  # the chats, at least, hold 2-29 labels each
+    root = str(coded.root)
+    coded.close()
+    res = CliRunner().invoke(cli, ["estimate", "--measure", "border_crossing", "--by", "chat",
+                                   "--json", "--project", root])
+    assert res.exit_code == 0, res.output
+    import json
+
+    rows = json.loads(res.output)
+    assert rows and all(not (r["valid"] and r["too_small"]) for r in rows)
+    table = CliRunner(env={"COLUMNS": "250"}).invoke(
+        cli, ["estimate", "--measure", "border_crossing", "--by", "chat", "--project", root])
+    assert "not a valid interval" in table.output
+
+
+def test_ties_bounds_show_both_settlements_not_their_midpoint(coded: Project,
+                                                              tmp_path: Path) -> None:
+    """Under ``--ties bounds`` the point is the range of the two settlements' points (the
+    estimates once every disputed message is settled "no", and once "yes"), shown as such in
+    the API, JSON, CLI, dashboard and report; the interval covers both settlements'."""
+    from click.testing import CliRunner
+
+    from chatlens.cli import cli
+    from chatlens.present.estimates import estimates
+    from chatlens.report import build_report
+
+    s = coded.sample("border_crossing", "audit", 60, seed=1)["sample_id"]
+    disputed = _two_coders(coded, s)
+    (row,) = coded.estimate("border_crossing")
+    est = row.estimate
+    assert est.point_range is not None and row.status == "partial"
+    lo, hi = est.point_range
+    d = row.as_dict()
+    assert d["point_range"] == [lo, hi] and f"{lo:.1%} settled one way" in d["notes"]
+    (web,) = estimates(coded, "border_crossing")
+    assert web.point_range == (lo, hi)
+    root = coded.root
+    coded.close()
+    res = CliRunner(env={"COLUMNS": "250"}).invoke(
+        cli, ["estimate", "--measure", "border_crossing", "--project", str(root)])
+    assert f"{100 * lo:.1f}–{100 * hi:.1f}%" in res.output, res.output
+    assert f"{100 * est.point:.1f}% [" not in res.output  # the midpoint is not shown as one
+    build_report(root, tmp_path / "r.html")
+    assert f"{100 * lo:.1f}%–{100 * hi:.1f}%" in (tmp_path / "r.html").read_text("utf-8")
+    pytest.importorskip("uvicorn", reason="uvicorn is not installed")
+    from tests.test_web import request, start
+
+    server = start(root)
+    try:
+        status, _, page = request(server.url + "/measures/border_crossing")
+    finally:
+        server.stop()
+    assert status == 200 and f"{100 * lo:.1f}%–{100 * hi:.1f}%" in page
+    settled = []
+    with Project.open(root) as p:
+        for value in ("no", "yes"):
+            p.adjudicate("border_crossing", {u: value for u in disputed}, "chief")
+            (one,) = p.estimate("border_crossing")
+            assert one.estimate.point_range is None and one.unresolved == 0
+            settled.append(one.estimate)
+    assert (lo, hi) == pytest.approx((settled[0].point, settled[1].point))
+    assert est.lower <= min(e.lower for e in settled) and est.upper >= max(e.upper for e in settled)

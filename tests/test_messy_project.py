@@ -175,7 +175,10 @@ def test_numbers_shown_as_valid_are_valid(messy: dict[str, Any]) -> None:
                 e = r.estimate
                 census = e.n_labelled >= (e.N_population or 0)
                 assert e.width > 0 or census, (by, r.group, e)
-                assert r.status in ("valid", "partial", "too-few"), (by, r.group, r.status)
+                assert r.status in ("valid", "partial", "too-small", "too-few"), (by, r.group,
+                                                                                   r.status)
+                # the small-group rule and validity agree: a month of 2-29 labels is not valid
+                assert r.valid != e.too_small, (by, r.group, r.status, e.n_labelled)
                 if by in ("month", "week"):
                     assert r.group != "(none)"
             if by in ("month", "week"):

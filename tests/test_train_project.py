@@ -181,3 +181,46 @@ def test_corrections_of_audit_messages_never_train(project: Project, tmp_path: P
                  origin="correction") for k, u in enumerate(uids))
     with pytest.raises(UsageError, match="Too few training labels"):
         project.train("border_crossing")
+
+
+def test_a_rare_measure_gets_a_training_sample_it_can_learn_from(project: Project,
+                                                                 tmp_path: Path) -> None:
+    """12 of 2,000 messages (0.6 %) are about the border: a proportional training sample of 100
+    would hold about one; the sample enriches on the rule's hits, warns with the expected
+    count, and the model trains. Too few positives make `train` say what to do."""
+    from click.testing import CliRunner
+
+    from chatlens.cli import cli
+
+    texts = [f"Стоим на границе в Ларсе уже {i} часов" if i % 166 == 0 and i < 1992
+             else f"Обычный разговор про погоду и работу номер {i}" for i in range(2000)]
+    project.ingest([telegram_export(tmp_path / "rare.json", texts)])
+    project.code("builtin:exodus-2022")
+    frame = {r["uid"]: r["text"] for r in population_frame(project.store, "exodus-2022",
+                                                            "border_crossing").to_pylist()}
+    hits = sum("границе" in t for t in frame.values())
+    assert 0 < hits / len(frame) < 0.01
+    root = project.root
+    project.close()
+    res = CliRunner().invoke(cli, ["sample", "--measure", "border_crossing", "--kind", "train",
+                                   "--n", "100", "--seed", "3", "--project", str(root)])
+    assert res.exit_code == 0, res.output
+    assert f"would hold about {100 * hits / len(frame):.1f} of them" in " ".join(
+        res.output.split())
+    with Project.open(root) as p:
+        (s,) = p.labels().samples(kind="train")
+        assert s["design"]["method"] == "score-enriched"
+        items = p.labels().sample_items(s["sample_id"])
+        few = [i for i in items if "границе" in frame[i["uid"]]][:2]
+        rest = [i for i in items if "границе" not in frame[i["uid"]]]
+        # two positives only: train refuses and names the way on
+        p.labels().add_labels(
+            NewLabel(i["uid"], "exodus-2022", "border_crossing",
+                     "yes" if "границе" in frame[i["uid"]] else "no", "coder",
+                     sample_id=s["sample_id"], sample_kind="train") for i in few + rest)
+        with pytest.raises(UsageError, match="chatlens search WORDS") as exc:
+            p.train("border_crossing")
+        assert "--merge" not in str(exc.value)
+        _label_sample(p, s["sample_id"], {t: "border_crossing" for t in frame.values()
+                                          if "границе" in t}, "border_crossing")
+        assert p.train("border_crossing")["model"] == "border_crossing-v1"

@@ -144,6 +144,16 @@ def test_band_chart_draws_small_groups_hollow_without_band() -> None:
     assert bars.count('class="small"') == 1
 
 
+def test_charts_draw_the_two_settlements_of_ties_as_a_range() -> None:
+    """A group whose coder ties are counted both ways has two points: drawn as a dash between
+    them and named as a range, never as the midpoint alone."""
+    tied = BandPoint("2022-02", 0.3, 0.1, 0.5, 0.2, False, 40, (0.2, 0.4))
+    points = [BandPoint("2022-01", 0.2, 0.1, 0.3, 0.25, False, 40), tied]
+    for svg in (str(band_chart(points, "t", "ppi")), str(interval_bars(points, "t"))):
+        assert svg.count('class="settlements"') == 1
+        assert "2022-02: 20%–40% [10%, 50%]" in svg and "2022-02: 30%" not in svg
+
+
 def test_report_no_estimate_yet_and_undated(thin: Path) -> None:
     out = build_report(thin, thin.parent / "report.html",
                        claims=str(thin.parent / "claims.yaml"))

@@ -219,8 +219,12 @@ class TrainSample:
     """Items picked to improve a model; never audit items. ``uids`` in selection order.
 
     ``method``: ``random`` (no scores), ``score-stratified`` (scores without uncertainty: random
-    within score strata), or ``uncertainty``/``uncertainty+diversity`` followed by ``+random``
-    when part of the sample is a simple random draw (``random_uids``, ``random_share`` of it).
+    within score strata), ``score-enriched`` (the same with equal shares of the strata, when the
+    flagged messages are too rare for a proportional share to hold enough of them), or
+    ``uncertainty``/``uncertainty+diversity`` followed by ``+random`` when part of the sample is
+    a simple random draw (``random_uids``, ``random_share`` of it). ``expected_flagged`` is how
+    many flagged messages (P >= 0.5) a proportional sample would hold; ``warning`` says when
+    the sample holds too few of them to train on, and what to do.
     ``composition`` compares the sample with the frame it was drawn from (audit items left out):
     see :func:`composition`. ``note`` explains a fallback in one sentence.
     """
@@ -241,6 +245,8 @@ class TrainSample:
     sample_sizes: dict[str, int] = field(default_factory=dict)  # score-stratified: n_h
     composition: dict[str, Any] = field(default_factory=dict)
     note: str = ""
+    expected_flagged: float | None = None
+    warning: str = ""
     kind: Literal["train"] = "train"
     rng: str = RNG
 
@@ -301,6 +307,10 @@ def _diverse(u: NDArray[np.float64], x: NDArray[np.float64], n: int) -> list[int
 
 #: Share of a training sample drawn at random from the frame when the scores are informative.
 RANDOM_SHARE = 0.3
+#: A training sample drawn by 0/1 scores that would hold fewer flagged messages (P >= 0.5) than
+#: this (and than half the sample) in proportion to the frame takes equal shares of the score
+#: strata instead.
+MIN_FLAGGED = 20
 
 
 def informative(scores: ArrayLike) -> tuple[bool, str]:
@@ -330,6 +340,14 @@ def score_strata(scores: ArrayLike) -> list[str]:
     if s.ndim == 1:
         return ["unscored" if np.isnan(v) else f"s={round(float(v), 1):.1f}" for v in s]
     return ["unscored" if np.isnan(r).any() else f"c={int(np.argmax(r))}" for r in s]
+
+
+def _flagged_strata(sizes: Mapping[str, int]) -> list[str] | None:
+    """The score strata (:func:`score_strata` names) whose score is at least 0.5; None when the
+    strata are classes of a probability matrix (no flagged side)."""
+    if any(h.startswith("c=") for h in sizes):
+        return None
+    return [h for h in sizes if h.startswith("s=") and float(h[2:]) >= 0.5]
 
 
 def composition(idx: Sequence[int], scores: ArrayLike | None = None,
@@ -380,7 +398,10 @@ def draw_train(frame_uids: Sequence[str], scores: ArrayLike | None, n: int, seed
     - Scores without uncertainty (see :func:`informative`: 0/1 rule decisions, or one value for
       all) cannot say which items would teach the model most, and picking among their ties by
       diversity favours short, odd messages; the pick is then random within score strata
-      (:func:`score_strata`), allocated in proportion to their sizes (``score-stratified``).
+      (:func:`score_strata`), allocated in proportion to their sizes (``score-stratified``);
+      when that would give fewer than :data:`MIN_FLAGGED` flagged messages and fewer than half
+      the sample (a rare measure), in equal shares (``score-enriched``): a training sample
+      need not mirror the frame.
     - Informative scores: ``ceil(random_share·n)`` items are a simple random draw from the frame
       (``random_uids``), so the model keeps seeing typical messages; the rest come from the
       ``pool_factor·n`` most uncertain of the remaining items (ties broken at random by seed),
@@ -428,17 +449,39 @@ def draw_train(frame_uids: Sequence[str], scores: ArrayLike | None, n: int, seed
         for i in keep:
             groups_h.setdefault(names[i], []).append(i)
         sizes = {h: len(v) for h, v in sorted(groups_h.items())}
-        alloc = allocate(sizes, m)
+        flagged = _flagged_strata(sizes)
+        n_flagged = sum(sizes[h] for h in flagged or [])
+        expected = m * n_flagged / len(keep) if keep and flagged is not None else None
+        # rare: a proportional share would hold few flagged messages, and fewer than unflagged
+        rare = expected is not None and expected < min(MIN_FLAGGED, m / 2)
+        enrich = rare and n_flagged > 0
+        alloc = allocate(sizes, m, "equal" if enrich else "proportional")
         picked = sorted((prn(seed, frame_uids[i]), frame_uids[i], i) for h in sorted(groups_h)
                         for i in random_picks(groups_h[h], alloc[h]))
         picks = [i for _, _, i in picked]
-        return TrainSample(tuple(frame_uids[i] for i in picks), "score-stratified", n=m,
-                           pool_size=len(keep), random_share=1.0,
-                           random_uids=tuple(frame_uids[i] for i in picks),
+        note = f"Uncertainty sampling was not used because {why}; the sample is random within " \
+            "score strata, " + ("in equal shares" if enrich else "in proportion to their sizes") \
+            + "."
+        warning = ""
+        if rare:
+            got = sum(alloc[h] for h in flagged or ())
+            warning = (f"Flagged messages are rare: {n_flagged:,} of {len(keep):,} "
+                       f"({n_flagged / len(keep):.2%}), so a proportional sample of {m:,} "
+                       f"would hold about {expected:.1f} of them, too few to train on. ")
+            warning += (f"This sample takes equal shares of each score stratum instead and "
+                        f"holds {got:,} flagged messages (a training sample need not mirror the "
+                        "population: it never enters an estimate)." if enrich else
+                        "The scores flag none, so no sample drawn by score can find positives.")
+            if got < MIN_FLAGGED:
+                warning += (" Find more positives with `chatlens search WORDS` and label them "
+                            "as training labels (corrections in the dashboard, or `chatlens "
+                            "label import`).")
+        return TrainSample(tuple(frame_uids[i] for i in picks),
+                           "score-enriched" if enrich else "score-stratified", n=m,
+                           pool_size=len(keep), random_share=0.0 if enrich else 1.0,
+                           random_uids=() if enrich else tuple(frame_uids[i] for i in picks),
                            strata_sizes=sizes, sample_sizes=alloc, composition=comp(picks),
-                           note=f"Uncertainty sampling was not used because {why}; the sample "
-                                "is random within score strata, in proportion to their sizes.",
-                           **base)
+                           note=note, expected_flagged=expected, warning=warning, **base)
     k_rand = min(m, math.ceil(random_share * m))
     rand = random_picks(keep, k_rand)
     taken = set(rand)

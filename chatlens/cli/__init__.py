@@ -525,6 +525,8 @@ def sample(measure: str, kind: str, n: int, strata: str | None, seed: int | None
             c = comp[name]
             out.print(f"  {name:<6} {c['n']:>8,} messages, {100 * c['share_flagged']:.1f}% coded "
                       f"positive, median length {c['length']['median']:.0f} characters")
+    if result["design"].get("warning"):
+        err.print(f"[yellow]warning[/yellow]: {safe(result['design']['warning'])}")
 
 
 @cli.group(invoke_without_command=True)
@@ -788,7 +790,11 @@ def models(card: str | None, project_dir: Path | None, as_json: bool) -> None:
 
 
 def _interval(d: dict[str, Any]) -> str:
-    return f"{100 * d['point']:.1f}% [{100 * d['lower']:.1f}, {100 * d['upper']:.1f}]"
+    """The point (a range when unresolved ties allow several, see ``Estimate.point_range``)
+    and the interval, in percent."""
+    rng = d.get("point_range")
+    point = (f"{100 * rng[0]:.1f}–{100 * rng[1]:.1f}%" if rng else f"{100 * d['point']:.1f}%")
+    return f"{point} [{100 * d['lower']:.1f}, {100 * d['upper']:.1f}]"
 
 
 def population_options(func: F) -> F:
@@ -815,12 +821,6 @@ def _population(langs: tuple[str, ...], chats: tuple[str, ...], since: Any, unti
                       until=until.date() if until else None, where=[_pair(w) for w in where])
 
 
-STATUS_NOTE = {
-    "partial": "widened: see the warnings",
-    "assumption": "assumes prior shift",
-}
-
-
 @cli.command()
 @click.option("--measure", required=True)
 @click.option("--value", default=None, help="Value to estimate (default: binary positive label, "
@@ -836,8 +836,9 @@ STATUS_NOTE = {
 @click.option("--sample", "sample_ids", multiple=True, metavar="ID",
               help="Use these audit samples only (default: all of one design). Repeatable.")
 @click.option("--ties", default="bounds", show_default=True,
-              help="Audited messages whose coders disagree, not adjudicated: bounds (the "
-              "interval covers both ways), exclude, or annotator:NAME.")
+              help="Audited messages whose coders disagree, not adjudicated: bounds (counted "
+              "both ways: the point is shown as the range of the two settlements' points and "
+              "the interval covers both), exclude, or annotator:NAME.")
 @project_options
 def estimate(measure: str, value: str | None, by: str | None, method: str, level: float,
              langs: tuple[str, ...], chats: tuple[str, ...], since: Any, until: Any,
@@ -868,7 +869,10 @@ def estimate(measure: str, value: str | None, by: str | None, method: str, level
                       f"{d['n_labelled']:,} labelled of {d['N_population'] or 0:,})")
         diff = result["difference"]
         if result["valid"]:
-            out.print(f"after − before: {100 * diff['point']:+.1f} points "
+            rng = diff["point_range"]
+            point = (f"{100 * rng[0]:+.1f} to {100 * rng[1]:+.1f}" if rng else
+                     f"{100 * diff['point']:+.1f}")
+            out.print(f"after − before: {point} points "
                       f"[{100 * diff['lower']:+.1f}, {100 * diff['upper']:+.1f}] ({level:.0%})")
         else:
             out.print("after − before: no valid estimate (see above)")
@@ -906,10 +910,9 @@ def _shown(d: dict[str, Any], method: str) -> str:
     if d["status"] == "at-bound":
         return f"{100 * d['point']:.1f}% [yellow](at a bound: no valid interval)[/yellow]"
     if d["status"] == "too-few":
-        return f"— too few audit labels ({d['n_labelled']}) for an interval"
-    notes = [n for n in (STATUS_NOTE.get(d["status"]),
-                         "too few labels" if d["too_small"] else None) if n]
-    return _interval(d) + (f" [yellow]({'; '.join(notes)})[/yellow]" if notes else "")
+        return f"— {d['status_note']}"
+    note = d["status_note"]
+    return _interval(d) + (f" [yellow]({note})[/yellow]" if note else "")
 
 
 def _pair(text: str) -> tuple[str, str]:

@@ -20,6 +20,13 @@ def difference(a: Estimate, b: Estimate) -> Difference:
       ``L = d - sqrt((a - l_a)^2 + (u_b - b)^2)``, ``U = d + sqrt((u_a - a)^2 + (b - l_b)^2)``.
       With two Wilson intervals this is exactly Newcombe's (1998) hybrid score interval, which
       keeps good coverage for small samples and extreme shares.
+
+    An estimate with a ``point_range`` (unresolved coder ties counted both ways, its interval
+    the union of the two settlements') enters MOVER by the end of its range that makes the
+    bound widest: ``L`` from ``a``'s lowest and ``b``'s highest point, ``U`` from the other
+    two. That bound is at least as wide as the MOVER interval of every pair of settlements
+    (MOVER's lower end grows with ``a``'s point and falls with ``b``'s), so the difference
+    covers them all.
     """
     if not math.isclose(a.level, b.level):
         raise ValueError(f"confidence levels differ ({a.level} vs {b.level})")
@@ -38,8 +45,10 @@ def difference(a: Estimate, b: Estimate) -> Difference:
             "difference of independent PPI estimates; variances added; normal interval",
             se,
         )
-    lo = d - math.hypot(a.point - a.lower, b.upper - b.point)
-    hi = d + math.hypot(a.upper - a.point, b.point - b.lower)
+    a_lo, a_hi = a.point_range or (a.point, a.point)
+    b_lo, b_hi = b.point_range or (b.point, b.point)
+    lo = a_lo - b_hi - math.hypot(a_lo - a.lower, b.upper - b_hi)
+    hi = a_hi - b_lo + math.hypot(a.upper - a_hi, b_lo - b.lower)
     method = "newcombe" if a.method == b.method == "audit" else "mover"
     notes = (
         "Newcombe hybrid score interval (MOVER on Wilson intervals)"

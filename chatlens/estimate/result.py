@@ -26,6 +26,11 @@ class Estimate:
     number: the method's raw value fell outside 0-1 and was clipped, or its interval came out with
     zero width although not every message was coded (a degenerate bootstrap, say). ``warning``
     then says what happened in a sentence for the reader; see :func:`check_bounds`.
+
+    ``point_range`` is set when the data allow more than one point: audited messages whose
+    coders disagree, counted each way (``--ties bounds``). It holds the lowest and highest
+    point over those settlements; ``point`` is then only their midpoint (for ordering and
+    drawing), not an estimate, and is shown as the range.
     """
 
     point: float
@@ -42,6 +47,7 @@ class Estimate:
     unreached: float = 0.0
     at_bound: bool = False
     warning: str = ""
+    point_range: tuple[float, float] | None = None
 
     @property
     def width(self) -> float:
@@ -60,6 +66,8 @@ class Estimate:
              for k, v in asdict(self).items()}
         d["width"] = self.width
         d["too_small"] = self.too_small
+        if self.point_range is not None:
+            d["point_range"] = [0.0 if abs(v) < 1e-12 else v for v in self.point_range]
         return d
 
 
@@ -81,9 +89,20 @@ class Difference:
     def width(self) -> float:
         return self.upper - self.lower
 
+    @property
+    def point_range(self) -> tuple[float, float] | None:
+        """The lowest and highest difference over the settlements of unresolved ties in
+        ``a`` or ``b`` (see :attr:`Estimate.point_range`); None when each has one point."""
+        if self.a.point_range is None and self.b.point_range is None:
+            return None
+        a_lo, a_hi = self.a.point_range or (self.a.point, self.a.point)
+        b_lo, b_hi = self.b.point_range or (self.b.point, self.b.point)
+        return a_lo - b_hi, a_hi - b_lo
+
     def as_dict(self) -> dict[str, Any]:
         return {
             "point": self.point,
+            "point_range": list(self.point_range) if self.point_range else None,
             "lower": self.lower,
             "upper": self.upper,
             "level": self.level,

@@ -6,7 +6,7 @@ Every label is escaped; colours are SVG attributes (not inline styles), so the d
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -28,6 +28,8 @@ class BandPoint:
     naive: float | None = None
     too_small: bool = False
     n_labelled: int | None = None
+    #: the points of the two settlements of unresolved coder ties (``point`` is their middle)
+    point_range: tuple[float, float] | None = None
 
 
 def _pct(v: float) -> str:
@@ -53,11 +55,28 @@ def _runs(points: Sequence[BandPoint]) -> list[list[int]]:
     return runs
 
 
+def _point(p: BandPoint) -> str:
+    return f"{_pct(p.point_range[0])}–{_pct(p.point_range[1])}" if p.point_range \
+        else _pct(p.point)
+
+
 def _tip(p: BandPoint) -> str:
     if p.too_small:
         n = "" if p.n_labelled is None else f" ({p.n_labelled} audit labels)"
-        return f"{p.x}: {_pct(p.point)}, too few labels for an interval{n}"
-    return f"{p.x}: {_pct(p.point)} [{_pct(p.lower)}, {_pct(p.upper)}]"
+        return f"{p.x}: {_point(p)}, too few labels for an interval{n}"
+    return f"{p.x}: {_point(p)} [{_pct(p.lower)}, {_pct(p.upper)}]"
+
+
+def _settlements(p: BandPoint, at: float, y: Callable[[float], float], vertical: bool) -> str:
+    """The range between the two settlements' points of unresolved ties, as a thick dash
+    (empty when there is one point)."""
+    if p.point_range is None:
+        return ""
+    a, b = (y(v) for v in p.point_range)
+    ends = (f'x1="{at:.1f}" x2="{at:.1f}" y1="{a:.1f}" y2="{b:.1f}"' if vertical else
+            f'x1="{a:.1f}" x2="{b:.1f}" y1="{at:.1f}" y2="{at:.1f}"')
+    return (f'<line class="settlements" {ends} stroke="#1f77b4" stroke-width="3">'
+            f"<title>{escape(_tip(p))}</title></line>")
 
 
 def small_note(points: Sequence[BandPoint], what: str) -> str | None:
@@ -117,7 +136,7 @@ def band_chart(points: Sequence[BandPoint], title: str, method: str, w: int = 64
         fill = ' fill="#fff" stroke="#1f77b4" stroke-width="1.5" class="small"' \
             if p.too_small else ' fill="#1f77b4"'
         out.append(f'<circle cx="{x(i):.1f}" cy="{y(p.point):.1f}" r="3"{fill}>'
-                   f"<title>{escape(_tip(p))}</title></circle>")
+                   f"<title>{escape(_tip(p))}</title></circle>" + _settlements(p, x(i), y, True))
     if any(p.naive is not None for p in points):
         nl = " ".join(f"{x(i):.1f},{y(p.naive or 0):.1f}" for i, p in enumerate(points))
         out.append(f'<polyline class="naive" points="{nl}" fill="none" stroke="#888" '
@@ -156,14 +175,14 @@ def interval_bars(rows: Sequence[BandPoint], title: str, w: int = 640) -> Markup
                        f'stroke="#1f77b4" stroke-width="1.5" class="small">'
                        f"<title>{escape(_tip(r))}</title></circle>")
             out.append(f'<text x="{w - right + 4}" y="{cy + 4}" font-size="11" fill="#666">'
-                       f"{_pct(r.point)}</text>")
+                       f"{_point(r)}</text>")
             continue
         out.append(f'<line x1="{x(r.lower):.1f}" x2="{x(r.upper):.1f}" y1="{cy}" y2="{cy}" '
                    'stroke="#1f77b4" stroke-width="2"/>')
         out.append(f'<circle cx="{x(r.point):.1f}" cy="{cy}" r="4" fill="#1f77b4">'
-                   f"<title>{escape(_tip(r))}</title></circle>")
+                   f"<title>{escape(_tip(r))}</title></circle>" + _settlements(r, cy, x, False))
         out.append(f'<text x="{w - right + 4}" y="{cy + 4}" font-size="11">'
-                   f"{_pct(r.point)}</text>")
+                   f"{_point(r)}</text>")
     out.append("</svg>")
     return Markup("".join(out))
 

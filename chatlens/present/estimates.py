@@ -7,11 +7,11 @@ may be writing.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from chatlens.present.charts import BandPoint
-from chatlens.project.estimate import estimate
+from chatlens.project.estimate import estimate, status_note
 
 if TYPE_CHECKING:
     from chatlens.project import Project
@@ -42,6 +42,11 @@ class WebEstimate:
     unresolved: int = 0
     undated: int = 0  # messages of the population left out of a time grouping (no date)
     notes: str = ""
+    status_note: str = ""  # what the status means, as every surface shows it
+    #: the points of the two settlements of unresolved coder ties (``point`` is their middle)
+    point_range: tuple[float, float] | None = None
+    #: the estimate's warnings (designs left out, ties, undated, ...), the CLI's own
+    warnings: list[str] = field(default_factory=list)
 
     @property
     def corrected(self) -> bool:
@@ -64,8 +69,15 @@ def estimates(project: Project, measure: str, by: str | None = None, level: floa
             upper=est.upper, method=est.method, reason=r.method_reason,
             n_labelled=est.n_labelled, N=est.N_population or 0, naive=r.naive.point,
             too_small=est.too_small, level=level, status=r.status, unresolved=r.unresolved,
-            undated=r.undated or 0, notes=est.notes))
+            undated=r.undated or 0, notes=est.notes,
+            status_note=status_note(r.status, est.n_labelled), warnings=list(r.warnings),
+            point_range=est.point_range))
     return out
+
+
+def warnings_of(*groupings: list[WebEstimate]) -> list[str]:
+    """The warnings of one or more groupings of a measure's estimates, each once, in order."""
+    return list(dict.fromkeys(w for rows in groupings for r in rows for w in r.warnings))
 
 
 def dated(rows: list[WebEstimate]) -> tuple[list[WebEstimate], int]:
@@ -82,4 +94,4 @@ def band_points(rows: list[WebEstimate], titles: dict[str, str] | None = None,
     """Chart points for rows: the small-group rule marks groups drawn without an interval."""
     titles = titles or {}
     return [BandPoint(titles.get(r.group or "") or r.group or "", r.point, r.lower, r.upper,
-                      r.naive, r.too_small, r.n_labelled) for r in rows]
+                      r.naive, r.too_small, r.n_labelled, r.point_range) for r in rows]

@@ -20,7 +20,7 @@ from chatlens.codebook.claims import (
 )
 from chatlens.errors import ChatlensError, UsageError
 from chatlens.estimate import difference
-from chatlens.project.estimate import Population, Row
+from chatlens.project.estimate import Population, Row, status_note
 
 if TYPE_CHECKING:
     from chatlens.project import Project
@@ -86,6 +86,11 @@ def slope(rows: list[Row], level: float, by: str = "week") -> tuple[float, float
     return b, b - half, b + half
 
 
+def _point(point: float, point_range: tuple[float, float] | None) -> str:
+    """A point, or the range of points over the settlements of unresolved coder ties."""
+    return f"{point_range[0]:.3f} to {point_range[1]:.3f}" if point_range else f"{point:.3f}"
+
+
 def check_claim(project: Project, claim: Claim) -> dict[str, Any]:
     kind, *args = claim.comparison()
     pop = _population(claim.population)
@@ -100,7 +105,8 @@ def check_claim(project: Project, claim: Claim) -> dict[str, Any]:
         est = row.estimate
         verdict = verdict_threshold(est.lower, est.upper, args[0], float(args[1]))
         out["estimates"] = [row.as_dict()]
-        out["reason"] = (f"{est.method} estimate {est.point:.3f} with {claim.level:.0%} interval "
+        out["reason"] = (f"{est.method} estimate {_point(est.point, est.point_range)} with "
+                         f"{claim.level:.0%} interval "
                          f"[{est.lower:.3f}, {est.upper:.3f}] against {args[1]}")
         methods = {est.method}
         invalid = [] if row.valid else [row]
@@ -115,7 +121,8 @@ def check_claim(project: Project, claim: Claim) -> dict[str, Any]:
         out["estimates"] = [rows[a_name].as_dict() | {"group": a_name},
                             rows[b_name].as_dict() | {"group": b_name}]
         out["difference"] = d.as_dict()
-        out["reason"] = (f"share({a_name}) − share({b_name}) = {d.point:.3f}, interval "
+        out["reason"] = (f"share({a_name}) − share({b_name}) = {_point(d.point, d.point_range)}, "
+                         "interval "
                          f"[{d.lower:.3f}, {d.upper:.3f}]")
         methods = {r.estimate.method for r in rows.values()}
         invalid = [r for r in rows.values() if not r.valid]
@@ -123,12 +130,13 @@ def check_claim(project: Project, claim: Claim) -> dict[str, Any]:
         rows_t = project.estimate(claim.measure, claim.value, claim.by, claim.method,
                                   claim.level, pop)
         invalid = [r for r in rows_t if not r.valid]
-        rows_t = [r for r in rows_t if r.valid and r.status != "too-few"]
+        rows_t = [r for r in rows_t if r.valid]
         out["estimates"] = [r.as_dict() for r in rows_t]
         methods = {r.estimate.method for r in rows_t}
         if len(rows_t) < 3:
             verdict = "inconclusive"
-            out["reason"] = f"fewer than three {claim.by}s with audit labels; no trend can be told"
+            out["reason"] = (f"fewer than three {claim.by}s with a valid interval (enough audit "
+                             "labels); no trend can be told")
         else:
             b, lo, hi = slope(rows_t, claim.level, claim.by)
             verdict = verdict_sign(lo, hi, expect_positive=args[0] == "up")
@@ -144,6 +152,9 @@ def check_claim(project: Project, claim: Claim) -> dict[str, Any]:
             if "at-bound" in status else
             "fewer than two audit labels fall in the claim's population; label more of it"
             if "too-few" in status else
+            f"too few audit labels in the claim's population for a valid interval "
+            f"({status_note('too-small', min(r.estimate.n_labelled for r in invalid))}); "
+            "label more of it" if "too-small" in status else
             "the estimate rests on quantification's assumption, not on an audit of this "
             "population; an audit sample can decide the claim")
     out["verdict"] = verdict

@@ -35,6 +35,8 @@ import pyarrow.compute as pc
 from chatlens.codebook import Measure
 from chatlens.errors import UsageError
 from chatlens.estimate import (
+    MAX_INTERVAL_WIDTH,
+    MIN_LABELLED_N,
     Estimate,
     audit_estimate,
     auto_method,
@@ -63,13 +65,41 @@ if TYPE_CHECKING:
 METHODS = ("auto", "audit", "ppi", "quantify", "naive")
 #: How much an estimate can be trusted: ``valid`` a design-based interval; ``partial`` valid
 #: but widened for what the audit could not reach (unresolved coder disagreements, strata with
-#: no audited message); ``too-few`` fewer than two audit labels in the group (0-100%);
-#: ``assumption`` quantification, valid only if the model errs alike in the reference set and
-#: here; ``at-bound`` the estimator hit a bound (clipped, degenerate); ``none`` no valid
-#: estimate: only the naive figure exists.
-Status = Literal["valid", "partial", "too-few", "assumption", "at-bound", "none"]
+#: no audited message); ``too-small`` the small-group rule holds (fewer than
+#: ``MIN_LABELLED_N`` audit labels, or an interval wider than ``MAX_INTERVAL_WIDTH``): the
+#: large-sample approximation behind the interval is not met, so it is not shown as valid;
+#: ``too-few`` fewer than two audit labels in the group (0-100%); ``assumption``
+#: quantification, valid only if the model errs alike in the reference set and here;
+#: ``at-bound`` the estimator hit a bound (clipped, degenerate); ``none`` no valid estimate:
+#: only the naive figure exists.
+Status = Literal["valid", "partial", "too-small", "too-few", "assumption", "at-bound", "none"]
 
-__all__ = ["METHODS", "Population", "Row", "Status", "compare_periods", "estimate"]
+__all__ = ["METHODS", "Population", "Row", "Status", "compare_periods", "estimate",
+           "shown_status", "status_note"]
+
+
+def shown_status(est: Estimate, status: Status) -> Status:
+    """The status an estimate is shown with: the one place where the small-group rule
+    (:attr:`Estimate.too_small`) turns a valid or partial interval into ``too-small``, so that
+    ``valid`` and ``too_small`` can never both hold."""
+    return "too-small" if status in ("valid", "partial") and est.too_small else status
+
+
+def status_note(status: Status, n_labelled: int) -> str:
+    """What a status means for the reader, in a few words (empty for ``valid``): the one text
+    the CLI, the dashboard and the report show beside an estimate."""
+    if status == "too-small":
+        return (f"not a valid interval: {n_labelled:,} audit labels, fewer than the "
+                f"{MIN_LABELLED_N} its approximation needs" if n_labelled < MIN_LABELLED_N else
+                f"not a valid interval: wider than {MAX_INTERVAL_WIDTH:.0%}, too small a group "
+                "to show on its own")
+    return {"valid": "",
+            "partial": "widened: part of the population unreached or disputed, see the warnings",
+            "too-few": f"too few audit labels ({n_labelled:,}) for an interval",
+            "assumption": "assumes the model errs as in the reference set",
+            "at-bound": "the estimate hit a bound: no valid interval",
+            "none": "naive classify-and-count: ignores the classifier's errors, not a valid "
+                    "estimate"}[status]
 
 
 @dataclass(slots=True)
@@ -95,17 +125,20 @@ class Row:
     @property
     def valid(self) -> bool:
         """True when the estimate is shown as a valid confidence interval under the audit's
-        design (a group with fewer than two audit labels has only the 0-100% range: no)."""
+        design: never for a group under the small-group rule (see :func:`shown_status`)."""
         return self.status in ("valid", "partial")
 
     def as_dict(self) -> dict[str, Any]:
         e = self.estimate.as_dict()
         return {"measure": self.measure, "value": self.value, "group": self.group,
-                "point": e["point"], "lower": e["lower"], "upper": e["upper"],
+                "point": e["point"], "point_range": e["point_range"],
+                "lower": e["lower"], "upper": e["upper"],
                 "level": e["level"], "method": e["method"], "n_labelled": e["n_labelled"],
                 "N_population": e["N_population"], "too_small": e["too_small"],
                 "notes": e["notes"], "method_reason": self.method_reason,
-                "status": self.status, "valid": self.valid, "unresolved": self.unresolved,
+                "status": self.status, "valid": self.valid,
+                "status_note": status_note(self.status, e["n_labelled"]),
+                "unresolved": self.unresolved,
                 "undated": self.undated, "unreached": e["unreached"], "samples": self.samples,
                 "naive": {"point": self.naive.point, "lower": self.naive.lower,
                           "upper": self.naive.upper, "label": "naive (ignores classifier error)"},
@@ -316,17 +349,19 @@ def _design_estimate(ctx: _Context, method: str, y: np.ndarray, f: np.ndarray,
 def _bounded_by_ties(low: Estimate, high: Callable[[], Estimate], moved: int,
                      ) -> tuple[Estimate, Status]:
     """The estimate with the ``moved`` disputed audit messages counted as not the value
-    (``low``) and, when there are any, as the value (``high()``): the interval covers both, the
-    point is halfway; and its status (``partial`` when widened for this or unreached strata)."""
+    (``low``) and, when there are any, as the value (``high()``): the interval covers both,
+    and the point is the range of the two settlements' points (``point_range``; ``point`` is
+    its midpoint); and its status (``partial`` when widened for this or unreached strata)."""
     status: Status = "partial" if low.unreached > 0 else "valid"
     if not moved:
         return low, status
     up = high()
-    return replace(low, point=(low.point + up.point) / 2, lower=min(low.lower, up.lower),
+    a, b = sorted((low.point, up.point))
+    return replace(low, point=(a + b) / 2, point_range=(a, b), lower=min(low.lower, up.lower),
                    upper=max(low.upper, up.upper), se=None,
                    notes=low.notes + f"; {moved} audited messages whose coders disagree (not "
-                   "adjudicated) could be this value or not: the interval covers both, the "
-                   "point is halfway"), "partial"
+                   f"adjudicated) could be this value or not: the point is {a:.1%} settled one "
+                   f"way and {b:.1%} the other, and the interval covers both"), "partial"
 
 
 def _one(ctx: _Context, value: str, frame: pa.Table, grouped: bool,
@@ -551,7 +586,8 @@ def estimate(project: Project, measure: str, value: str | None = None, by: str |
             est, naive, status, tied = (_domain(ctx, v, frame, g, part) if across else
                                         _one(ctx, v, part, grouped=g is not None))
             out.append(Row(measure, v, g, est, naive, reason, pop.as_dict(),
-                           warnings=warnings, status=status, unresolved=tied, undated=undated,
+                           warnings=warnings, status=shown_status(est, status),
+                           unresolved=tied, undated=undated,
                            samples=labels.samples))
     far = max((r.estimate.unreached for r in out), default=0.0)
     if far > 0:

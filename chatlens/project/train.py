@@ -51,14 +51,22 @@ def train_measure(project: Project, measure: str, cv: int = 5, seed: int = 0,
     present = [lab for lab, n in counts.items() if n]
     rare = [lab for lab in present if counts[lab] < MIN_PER_LABEL]
     if len(present) < 2 or rare:
-        fix = (f" Label more of {', '.join(rare)}, or merge a rare label into another "
-               f"(`--merge {rare[0]}=OTHER`) or leave it out (`--leave-out {rare[0]}`)."
-               if rare else "")
+        more = (f" More labels come from a training sample (`chatlens sample --measure "
+                f"{measure} --kind train`) or corrections.")
+        if m.type == "binary" and chosen:  # both labels are needed: merging cannot help
+            more = (f" Draw another training sample (`chatlens sample --measure {measure} "
+                    "--kind train`, which takes rule hits in equal share when they are rare), or "
+                    "find examples with `chatlens search WORDS` and label them as training "
+                    "labels (dashboard corrections or `chatlens label import`); see the "
+                    "labelling how-to, 'A rare measure'.")
+        elif rare:
+            more = (f" Label more of {', '.join(rare)}, or merge a rare label into another "
+                    f"(`--merge {rare[0]}=OTHER`) or leave it out (`--leave-out {rare[0]}`)."
+                    + more)
         raise UsageError(
             f"Too few training labels for {measure}: {raw} (audit labels are not used). Every "
             f"label the model learns needs at least {MIN_PER_LABEL} examples, and it needs two "
-            f"such labels.{fix} More labels come from a training sample (`chatlens sample "
-            f"--measure {measure} --kind train`) or corrections.")
+            f"such labels.{more}")
     uids = sorted(chosen)
     table = texts_and_lemmas(project.store, project.enrich_settings().fingerprint(), uids)
     labels_order = [lab for lab in m.labels if counts[lab]]

@@ -19,7 +19,7 @@ from markupsafe import Markup
 from chatlens import __version__
 from chatlens.errors import ChatlensError, UsageError
 from chatlens.present.charts import band_chart, interval_bars, small_note, topic_charts
-from chatlens.present.estimates import band_points, dated, estimates
+from chatlens.present.estimates import band_points, dated, estimates, warnings_of
 from chatlens.present.messages import evidence_sample, overview
 from chatlens.project import Project
 from chatlens.report.markdown import to_html
@@ -119,6 +119,7 @@ def _measure(p: Project, m: Any, bucket: str, n_evidence: int) -> dict[str, Any]
             "value": v, "overall": overall.as_dict(),
             "time": [r.as_dict() for r in time], "chat": shown_chats,
             "undated": undated,
+            "warnings": warnings_of([overall], [r for r in rows[bucket] if r.value == v], chat),
             "time_svg": None, "chat_svg": None, "time_note": None, "chat_note": None,
             "evidence": _evidence(p, m.id, v, n_evidence) if n_evidence else []}
         if overall.corrected:  # no human labels: no interval chart of the naive figure
@@ -210,7 +211,8 @@ def render(data: dict[str, Any]) -> str:
                            "pct": t.pct, "terms": t.terms, "mixed": t.mixed}
                           for t in model.topics]}
     slim["estimates"] = [{"measure": m["id"], "values": [
-        {k: v[k] for k in ("value", "overall", "time", "chat", "undated")} for v in m["values"]]}
+        {k: v[k] for k in ("value", "overall", "time", "chat", "undated", "warnings")}
+        for v in m["values"]]}
         for m in data["measures"]]
     blob = json.dumps(slim, ensure_ascii=False, default=_json_default)
     blob = blob.replace("<", "\\u003c").replace(">", "\\u003e").replace("&", "\\u0026")

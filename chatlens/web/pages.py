@@ -21,7 +21,7 @@ from chatlens.present.charts import (
     small_note,
     topic_charts,
 )
-from chatlens.present.estimates import band_points, dated, estimates
+from chatlens.present.estimates import band_points, dated, estimates, warnings_of
 from chatlens.store import views
 from chatlens.store.frames import time_bucket
 from chatlens.store.views import EvidenceQuery
@@ -85,10 +85,11 @@ def routes(web: Web) -> list[Route]:
             out = []
             for m in info["measures"]:
                 try:
-                    rows = [r.as_dict() for r in estimates(p, m["id"])]
-                    out.append({"measure": m, "rows": rows, "error": None})
+                    rows = estimates(p, m["id"])
+                    out.append({"measure": m, "rows": [r.as_dict() for r in rows],
+                                "warnings": warnings_of(rows), "error": None})
                 except Exception as exc:  # one measure failing must not hide the others
-                    out.append({"measure": m, "rows": [], "error": str(exc)})
+                    out.append({"measure": m, "rows": [], "warnings": [], "error": str(exc)})
             return out
         data = web.access.cached("measures", compute, True)
         return web.render(request, "measures.html", items=data)
@@ -105,10 +106,12 @@ def routes(web: Web) -> list[Route]:
 
         def compute(p: Project) -> dict[str, Any]:
             bucket = time_bucket(p.store)
-            time, undated = dated(estimates(p, mid, by=bucket, value=value))
-            return {"overall": estimates(p, mid, value=value)[0], "time": time,
-                    "undated": undated, "chat": estimates(p, mid, by="chat", value=value),
-                    "bucket": bucket,
+            overall = estimates(p, mid, value=value)
+            by_time = estimates(p, mid, by=bucket, value=value)
+            by_chat = estimates(p, mid, by="chat", value=value)
+            time, undated = dated(by_time)
+            return {"overall": overall[0], "time": time, "undated": undated, "chat": by_chat,
+                    "warnings": warnings_of(overall, by_time, by_chat), "bucket": bucket,
                     "titles": {c["chat_key"]: p.masker().shown(c["chat_key"], c["title"])
                                for c in p.store.chats()},
                     "shown_keys": {c["chat_key"]: p.masker().chat_key(c["chat_key"])
