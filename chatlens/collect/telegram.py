@@ -16,7 +16,7 @@ from __future__ import annotations
 import base64
 import re
 from bisect import bisect_left
-from collections.abc import Collection, Sequence
+from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -268,7 +268,7 @@ _ROW = ("uid", "chat_key", "message_id", "mid", "ts", "author_key", "text", "kin
 _RAW = _ROW.index("raw")
 
 
-def _table(schema: pa.Schema, cols: dict[str, Sequence[Any]], made: dict[str, pa.Array]
+def _table(schema: pa.Schema, cols: Mapping[str, Sequence[Any]], made: dict[str, pa.Array]
            ) -> pa.Table:
     """``schema``'s table: the arrays in ``made`` by name, the others from ``cols``."""
     return pa.Table.from_arrays(
