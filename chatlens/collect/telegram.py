@@ -107,7 +107,7 @@ _ENTITY_KINDS: dict[type, str] = {}  # entity class -> its type name, as exports
 _ASTRAL = re.compile("[\U00010000-\U0010ffff]")  # two UTF-16 code units each
 
 
-def _entities(text: str, entities: list[Any]) -> str:
+def _entities(text: str, entities: list[Any]) -> bytes:
     """Entities as ``{type, text[, href]}``; Telegram's offsets count UTF-16 code units, two for
     each character beyond the BMP (most emoji): offsets past them shift by one each."""
     wide_at = [] if text.isascii() else [  # the UTF-16 index of each such character
@@ -135,7 +135,7 @@ def _entities(text: str, entities: list[Any]) -> str:
         if url:
             item["href"] = url
         out.append(item)
-    return orjson.dumps(out).decode()
+    return orjson.dumps(out)
 
 
 def _json_default(value: Any) -> Any:
@@ -212,7 +212,7 @@ def _action(action: Any) -> tuple[str, dict[str, Any]]:
     return text, meta
 
 
-def _reactions(reactions: Any) -> str | None:
+def _reactions(reactions: Any) -> bytes | None:
     if reactions is None or not reactions.results:
         return None
     counts: dict[str, int] = {}
@@ -228,10 +228,10 @@ def _reactions(reactions: Any) -> str | None:
         else:
             key = snake(rname.removeprefix("Reaction"))
         counts[key] = counts.get(key, 0) + int(rc.count)
-    return orjson.dumps(counts).decode()
+    return orjson.dumps(counts)
 
 
-def _raw(msg: Any) -> str:
+def _raw(msg: Any) -> bytes:
     """The original record (Telethon's ``to_json``: its ``to_dict`` as JSON, bytes in base64)
     without the message's null fields (a field Telegram did not send; 40 % of the record) and
     without who reacted or who replied."""
@@ -242,7 +242,7 @@ def _raw(msg: Any) -> str:
     if replies is not None and replies.recent_repliers:
         replies.recent_repliers = None
     record = {k: v for k, v in msg.to_dict().items() if v is not None}
-    return orjson.dumps(record, default=_json_default).decode()  # 4x Telethon's to_json
+    return orjson.dumps(record, default=_json_default)  # 4x Telethon's to_json
 
 
 @dataclass(slots=True)
@@ -278,7 +278,8 @@ def _table(schema: pa.Schema, cols: Mapping[str, Sequence[Any]], made: dict[str,
 
 class RowBatch:
     """A batch of collected messages, one tuple of :data:`_ROW` each (a tuple per message costs
-    less than an append per column); :meth:`tables` makes the Arrow tables, column by column."""
+    less than an append per column); :meth:`tables` makes the Arrow tables, column by column.
+    JSON values stay orjson's UTF-8 bytes, which Arrow's string columns take as they are."""
 
     def __init__(self, pseudo: Pseudonymiser, run_id: str) -> None:
         self.pseudo = pseudo
@@ -295,7 +296,7 @@ class RowBatch:
     @property
     def raw(self) -> list[str]:
         """The original records, in the order added."""
-        return [row[_RAW] for row in self.rows]
+        return [row[_RAW].decode() for row in self.rows]
 
     def add(self, msg: Any, where: Where, extra: dict[str, Any] | None = None) -> bool:
         """Map one message (``extra``: more metadata, e.g. a downloaded file's path); False
@@ -401,7 +402,7 @@ class RowBatch:
             and replies.channel_id else None,
             fwd_kind, fwd_key, fwd_mid, fwd_date, reply_id, reply_chat, thread, where.post_key,
             msg.grouped_id, _reactions(reactions) if reactions is not None else None,
-            edit_date, edit_hide, fc_text, orjson.dumps(meta).decode() if meta else None))
+            edit_date, edit_hide, fc_text, orjson.dumps(meta) if meta else None))
         return True
 
     def tables(self, stored_chats: Collection[str] = ()) -> dict[str, pa.Table]:
