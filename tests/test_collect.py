@@ -204,6 +204,24 @@ def test_entities_are_sliced_in_utf16_code_units() -> None:
         {"type": "text_link", "text": "ссылка", "href": "https://t.me/x"}]
 
 
+def test_entity_offsets_past_emoji_and_inside_a_surrogate_pair() -> None:
+    from chatlens.collect.telegram import _entities
+
+    text = "😀 a🇬🇪b 𝕏c"  # 1 + 1 + 1 + 2 + 1 + 1 + 1 + 1 code points; 2s count double in UTF-16
+    wide = text.encode("utf-16-le")
+
+    def utf16(start: int, length: int) -> str:  # Telegram's reading of an offset, by definition
+        return wide[2 * start:2 * (start + length)].decode("utf-16-le", "replace")
+
+    spans = [(3, 1), (4, 4), (8, 1), (10, 2), (12, 1), (1, 1), (5, 2), (0, 1), (11, 2), (0, 14),
+             (13, 5), (20, 1)]
+    got = json.loads(_entities(text, [types.MessageEntityBold(offset=o, length=n)
+                                      for o, n in spans]))
+    assert [e["text"] for e in got] == [utf16(o, n) for o, n in spans]
+    assert [e["text"] for e in got[:5]] == ["a", "🇬🇪", "b", "𝕏", "c"]
+    assert got[6]["text"] == "\ufffd\ufffd"  # half of each of two pairs, as Telegram counts
+
+
 def test_collected_posts_share_uids_and_pseudonyms_with_an_export_of_the_channel(
         project: Project, tmp_path: Path) -> None:
     export = {"name": "Новости", "type": "public_channel", "id": CH, "messages": [
