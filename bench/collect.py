@@ -15,7 +15,7 @@ forwards from channels, albums of photos, documents) page by page, finished with
   transaction per batch, then one checkpoint (the least any store of these rows costs), and
   mapping + that append; ``own_vs_baseline`` is chatlens's own time over it.
 
-Usage: python bench/collect.py [--messages 100000] [--batch 2000] [--repeat 3]
+Usage: python bench/collect.py [--messages 100000] [--batch 5000] [--repeat 3]
 Target (issue 15): chatlens's own >= 20,000 messages/s, so chatlens is never the bottleneck
 next to Telegram's ~100 messages/s per account.
 """
@@ -117,7 +117,8 @@ def _append_floor(tables: list[dict[str, pa.Table]], root: Path) -> None:
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--messages", type=int, default=100_000)
-    ap.add_argument("--batch", type=int, default=2000)
+    ap.add_argument("--batch", type=int, default=CollectOptions().batch,
+                    help="messages per transaction (the collector's default)")
     ap.add_argument("--repeat", type=int, default=3, help="runs per figure; the best is kept")
     args = ap.parse_args()
     n = args.messages

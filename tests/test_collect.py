@@ -204,6 +204,24 @@ def test_entities_are_sliced_in_utf16_code_units() -> None:
         {"type": "text_link", "text": "ссылка", "href": "https://t.me/x"}]
 
 
+def test_entity_offsets_past_emoji_and_inside_a_surrogate_pair() -> None:
+    from chatlens.collect.telegram import _entities
+
+    text = "😀 a🇬🇪b 𝕏c"  # 1 + 1 + 1 + 2 + 1 + 1 + 1 + 1 code points; 2s count double in UTF-16
+    wide = text.encode("utf-16-le")
+
+    def utf16(start: int, length: int) -> str:  # Telegram's reading of an offset, by definition
+        return wide[2 * start:2 * (start + length)].decode("utf-16-le", "replace")
+
+    spans = [(3, 1), (4, 4), (8, 1), (10, 2), (12, 1), (1, 1), (5, 2), (0, 1), (11, 2), (0, 14),
+             (13, 5), (20, 1)]
+    got = json.loads(_entities(text, [types.MessageEntityBold(offset=o, length=n)
+                                      for o, n in spans]))
+    assert [e["text"] for e in got] == [utf16(o, n) for o, n in spans]
+    assert [e["text"] for e in got[:5]] == ["a", "🇬🇪", "b", "𝕏", "c"]
+    assert got[6]["text"] == "\ufffd\ufffd"  # half of each of two pairs, as Telegram counts
+
+
 def test_collected_posts_share_uids_and_pseudonyms_with_an_export_of_the_channel(
         project: Project, tmp_path: Path) -> None:
     export = {"name": "Новости", "type": "public_channel", "id": CH, "messages": [
@@ -345,6 +363,89 @@ def test_a_killed_process_leaves_only_whole_batches(project: Project) -> None:
     assert stored == point == 200
     client._page = original  # type: ignore[method-assign]
     assert run(project, client).channels[0].new == 100 and count(project) == 300
+
+
+def test_a_batch_spans_pages_and_commits_at_batch_messages_or_after_commit_s(
+        project: Project) -> None:
+    commits: list[int] = []  # messages read so far, at each committed batch
+
+    def progress(target: str, read: int, phase: str) -> None:
+        commits.append(read)
+
+    chan = F.FakeChannel(F.channel(CH, "Новости", "news"), posts(250))
+    client = F.FakeTelegram([chan])
+    collect_telegram(project, ["news"], CollectOptions(batch=120, commit_s=3600),
+                     client=client, progress=progress)
+    assert commits == [120, 240, 250]  # pages of 100, batches across them
+    assert client.pages == 4  # get_entity, then 3 pages: no request per batch
+    chan.messages += posts(5, start=251)
+    commits.clear()
+    ch = collect_telegram(project, ["news"], CollectOptions(batch=10**6, commit_s=0),
+                          client=client, progress=progress).channels[0]
+    assert commits == [1, 2, 3, 4, 5] and ch.new == 5  # slow pace: each read, committed
+    assert count(project) == count(project, "SELECT count(DISTINCT uid) FROM messages") == 255
+
+
+_KILLED_MID_BATCH = """
+import os, sys
+from datetime import UTC, datetime, timedelta
+from chatlens import Project
+from chatlens.collect import fake as F
+from chatlens.collect.api import collect_telegram
+from chatlens.collect.runner import CollectOptions
+
+t0 = datetime(2022, 9, 21, 10, 0, tzinfo=UTC)
+msgs = [F.message(i, 1001, t0 + timedelta(minutes=i), f"post {i}", post=True, views=i)
+        for i in range(1, 901)]
+client = F.FakeTelegram([F.FakeChannel(F.channel(1001, "Новости", "news"), msgs)])
+page = client._page
+
+async def killing_page():
+    if client.pages == 8:  # mid-batch: 700 read, batches of 300 (the third one third full)
+        os._exit(9)  # as kill -9: no flush, no rollback, no checkpoint of the database
+    await page()
+
+client._page = killing_page
+collect_telegram(Project.open(sys.argv[1]), ["news"], CollectOptions(batch=300, commit_s=3600),
+                 client=client)
+"""
+
+
+@pytest.mark.slow
+def test_a_process_killed_mid_batch_keeps_whole_batches_and_the_rerun_equals_one_run(
+        tmp_path: Path) -> None:
+    import subprocess
+
+    root = tmp_path / "killed"
+    Project.init(root).close()
+    res = subprocess.run([sys.executable, "-c", _KILLED_MID_BATCH, str(root)],
+                         capture_output=True, text=True, timeout=300)
+    assert res.returncode == 9, res.stderr
+    chan = F.FakeChannel(F.channel(CH, "Новости", "news"),
+                         [F.message(i, CH, at(i), f"post {i}", post=True, views=i)
+                          for i in range(1, 901)])
+    killed = Project.open(root)
+    try:
+        stored = count(killed)
+        point = killed.store.con.execute("SELECT high_id FROM collect_state").fetchall()
+        # whole batches with their checkpoint (the second one may not have been written yet)
+        assert stored in (300, 600) and point == [(stored,)]
+        again = run(killed, F.FakeTelegram([chan]), batch=300).channels[0]
+        assert (again.resumed_from, again.new) == (stored, 900 - stored)
+        rows = "SELECT uid, text, source_pos FROM messages ORDER BY uid"
+        after = killed.store.con.execute(rows).fetchall()
+        n_orig = count(killed, "SELECT count(*) FROM originals")
+        n_api = count(killed, "SELECT count(*) FROM collected")
+        src = [(s["n_read"], s["n_stored"], s["n_duplicate"]) for s in killed.store.sources()]
+    finally:
+        killed.close()
+    whole = Project.init(tmp_path / "whole")
+    try:
+        run(whole, F.FakeTelegram([chan]), batch=300)
+        assert after == whole.store.con.execute(rows).fetchall()
+        assert n_orig == n_api == 900 and src == [(900, 900, 0)]
+    finally:
+        whole.close()
 
 
 def _with_comments() -> tuple[F.FakeChannel, Any]:

@@ -1,7 +1,9 @@
 """Iterating channels and comment threads: batches, checkpoints, flood waits, re-collection.
 
 Messages are read oldest first (``reverse=True``) so the checkpoint, the highest id stored, only
-grows; each batch is committed together with it (see :mod:`chatlens.store.collect`). A rerun
+grows; each batch is committed together with it (see :mod:`chatlens.store.collect`). A batch
+spans pages: it is committed at ``batch`` messages, or once ``commit_s`` seconds have passed since
+its first message (at Telegram's pace), whichever comes first. A rerun
 starts after the checkpoint (``min_id``) and never duplicates. ``recheck`` re-reads the whole
 range instead: changed texts keep their earlier version, messages gone from the server are marked.
 
@@ -18,6 +20,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import time
 from collections.abc import Awaitable, Callable
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
@@ -50,7 +53,8 @@ class CollectOptions:
     max_wait: float = 300.0  # seconds; a longer flood wait stops the channel (resumable)
     media_dir: Path | None = None  # download media here (None: metadata only)
     media_max_bytes: int = 20 * 1024 * 1024
-    batch: int = 2000  # messages per transaction (about 20 s of Telegram at ~100 msg/s)
+    batch: int = 5000  # most messages per transaction (fewer, larger commits cost less)
+    commit_s: float = 10.0  # and commit what was read in this many seconds, whichever first
 
     def as_dict(self) -> dict[str, Any]:
         return {k: (str(v) if isinstance(v, (Path, datetime)) else v)
@@ -181,6 +185,7 @@ class Collector:
         high = start_id
         seen: list[int] = []
         batch = RowBatch(self.pseudo, self.run_id)
+        opened = 0.0  # when the batch got its first message (time.monotonic)
         streak = 0
         since_us = opts.since.timestamp() if opts.since else None
         until_us = opts.until.timestamp() if opts.until else None
@@ -257,8 +262,10 @@ class Collector:
                         at = found
                     seen.append(mid)
                     extra = await self._media(report, msg, at) if opts.media_dir else None
+                    if not len(batch):
+                        opened = time.monotonic()
                     batch.add(msg, at, extra)
-                    if len(batch) >= opts.batch:
+                    if len(batch) >= opts.batch or time.monotonic() - opened >= opts.commit_s:
                         flush("partial")
                         min_id = high
                 done = True

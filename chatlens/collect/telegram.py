@@ -15,7 +15,8 @@ from __future__ import annotations
 
 import base64
 import re
-from collections.abc import Collection
+from bisect import bisect_left
+from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -103,11 +104,14 @@ def _display_name(entity: Any) -> str | None:
 
 
 _ENTITY_KINDS: dict[type, str] = {}  # entity class -> its type name, as exports write it
+_ASTRAL = re.compile("[\U00010000-\U0010ffff]")  # two UTF-16 code units each
 
 
-def _entities(text: str, entities: list[Any]) -> str:
-    """Entities as ``{type, text[, href]}``; Telegram's offsets count UTF-16 code units."""
-    wide = None if text.isascii() else text.encode("utf-16-le")
+def _entities(text: str, entities: list[Any]) -> bytes:
+    """Entities as ``{type, text[, href]}``; Telegram's offsets count UTF-16 code units, two for
+    each character beyond the BMP (most emoji): offsets past them shift by one each."""
+    wide_at = [] if text.isascii() else [  # the UTF-16 index of each such character
+        m.start() + k for k, m in enumerate(_ASTRAL.finditer(text))]
     out = []
     for e in entities:
         cls = type(e)
@@ -115,16 +119,23 @@ def _entities(text: str, entities: list[Any]) -> str:
         if kind is None:
             name = cls.__name__.removeprefix("MessageEntity").removeprefix("InputMessageEntity")
             kind = _ENTITY_KINDS[cls] = _ENTITY_NAMES.get(name) or snake(name)
-        if wide is None:
-            part = text[e.offset:e.offset + e.length]
+        start, end = e.offset, e.offset + e.length
+        if not wide_at:
+            part = text[start:end]
         else:
-            part = wide[2 * e.offset:2 * (e.offset + e.length)].decode("utf-16-le", "replace")
+            a, b = bisect_left(wide_at, start), bisect_left(wide_at, end)
+            if (a and wide_at[a - 1] + 1 == start) or (b and wide_at[b - 1] + 1 == end) \
+                    or not 0 <= start <= end:  # inside a surrogate pair, or odd: decode
+                part = text.encode("utf-16-le", "surrogatepass")[2 * start:2 * end].decode(
+                    "utf-16-le", "replace")
+            else:
+                part = text[start - a:end - b]
         item: dict[str, Any] = {"type": kind, "text": part}
         url = getattr(e, "url", None)
         if url:
             item["href"] = url
         out.append(item)
-    return orjson.dumps(out).decode()
+    return orjson.dumps(out)
 
 
 def _json_default(value: Any) -> Any:
@@ -201,7 +212,7 @@ def _action(action: Any) -> tuple[str, dict[str, Any]]:
     return text, meta
 
 
-def _reactions(reactions: Any) -> str | None:
+def _reactions(reactions: Any) -> bytes | None:
     if reactions is None or not reactions.results:
         return None
     counts: dict[str, int] = {}
@@ -217,10 +228,10 @@ def _reactions(reactions: Any) -> str | None:
         else:
             key = snake(rname.removeprefix("Reaction"))
         counts[key] = counts.get(key, 0) + int(rc.count)
-    return orjson.dumps(counts).decode()
+    return orjson.dumps(counts)
 
 
-def _raw(msg: Any) -> str:
+def _raw(msg: Any) -> bytes:
     """The original record (Telethon's ``to_json``: its ``to_dict`` as JSON, bytes in base64)
     without the message's null fields (a field Telegram did not send; 40 % of the record) and
     without who reacted or who replied."""
@@ -231,7 +242,7 @@ def _raw(msg: Any) -> str:
     if replies is not None and replies.recent_repliers:
         replies.recent_repliers = None
     record = {k: v for k, v in msg.to_dict().items() if v is not None}
-    return orjson.dumps(record, default=_json_default).decode()  # 4x Telethon's to_json
+    return orjson.dumps(record, default=_json_default)  # 4x Telethon's to_json
 
 
 @dataclass(slots=True)
@@ -245,36 +256,63 @@ class Where:
     post_link: str | None = None  # comments: t.me link of the post
 
 
+#: The fields of a :class:`RowBatch` row, one tuple per message; the columns of ``messages``,
+#: ``collected`` and ``originals`` are taken from them by name (``mid``: the message id as an
+#: integer, ``source_pos`` and ``collected.message_id``) or are the same for the whole batch.
+_ROW = ("uid", "chat_key", "message_id", "mid", "ts", "author_key", "text", "kind", "media",
+        "reply_to", "forwarded_from", "entities", "edited", "source_id", "source_loc", "raw",
+        "views", "forwards", "replies", "replies_max_id", "discussion_chat_key", "fwd_kind",
+        "fwd_chat_key", "fwd_message_id", "fwd_date", "reply_to_id", "reply_to_chat_key",
+        "thread_id", "post_key", "grouped_id", "reactions", "edit_date", "edit_hide",
+        "fact_check", "meta")
+_RAW = _ROW.index("raw")
+
+
+def _table(schema: pa.Schema, cols: Mapping[str, Sequence[Any]], made: dict[str, pa.Array]
+           ) -> pa.Table:
+    """``schema``'s table: the arrays in ``made`` by name, the others from ``cols``."""
+    return pa.Table.from_arrays(
+        [made[f.name] if f.name in made else pa.array(cols[f.name], f.type) for f in schema],
+        schema=schema)
+
+
 class RowBatch:
-    """Column lists for a batch of collected messages; :meth:`tables` makes the Arrow tables."""
+    """A batch of collected messages, one tuple of :data:`_ROW` each (a tuple per message costs
+    less than an append per column); :meth:`tables` makes the Arrow tables, column by column.
+    JSON values stay orjson's UTF-8 bytes, which Arrow's string columns take as they are."""
 
     def __init__(self, pseudo: Pseudonymiser, run_id: str) -> None:
         self.pseudo = pseudo
         self.run_id = run_id
-        self.cols: dict[str, list[Any]] = {n: [] for n in MESSAGE_SCHEMA.names}
-        self.api: dict[str, list[Any]] = {n: [] for n in COLLECTED_SCHEMA.names}
-        self.raw: list[str] = []
+        self.rows: list[tuple[Any, ...]] = []
         self.chats: dict[str, Chat] = {}
         self.peers: dict[str, tuple[str | None, str | None, str]] = {}
         self.uids: set[str] = set()
         self.high_id = 0
 
     def __len__(self) -> int:
-        return len(self.raw)
+        return len(self.rows)
+
+    @property
+    def raw(self) -> list[str]:
+        """The original records, in the order added."""
+        return [row[_RAW].decode() for row in self.rows]
 
     def add(self, msg: Any, where: Where, extra: dict[str, Any] | None = None) -> bool:
         """Map one message (``extra``: more metadata, e.g. a downloaded file's path); False
         when it was already in this batch."""
         chat = where.chat
         mid = int(msg.id)
-        uid = message_uid(PLATFORM, chat.chat_id, str(mid))
+        message_id = str(mid)
+        uid = message_uid(PLATFORM, chat.chat_id, message_id)
         if uid in self.uids:
             return False
         self.uids.add(uid)
-        self.high_id = max(self.high_id, mid)
-        self.chats.setdefault(chat.key, chat)
+        if mid > self.high_id:
+            self.high_id = mid
+        if chat.key not in self.chats:
+            self.chats[chat.key] = chat
         pseudo = self.pseudo
-        c, a = self.cols, self.api
         text = msg.message or ""
         meta: dict[str, Any] = {}
         action = getattr(msg, "action", None)
@@ -291,16 +329,19 @@ class RowBatch:
                     kind = "media"
         # sender: the export's rule, the chat's own peer when the API gives none (channel posts)
         from_id = msg.from_id
-        author = peer_raw(from_id) if from_id is not None else f"channel{chat.chat_id}"
-        sender = getattr(msg, "_sender", None)
-        author_name = _display_name(sender) if from_id is not None else chat.title
+        if from_id is not None:
+            author = peer_raw(from_id)
+            author_key = pseudo.key(PLATFORM, author, _display_name(
+                getattr(msg, "_sender", None))) if author else None
+        else:
+            author_key = pseudo.key(PLATFORM, f"channel{chat.chat_id}", chat.title)
         ents = msg.entities if action is None else None
         # forward origin: chats and channels by id, people by pseudonym only
         fwd = msg.fwd_from
         fwd_kind = fwd_key = fwd_mid = fwd_date = forwarded = None
         if fwd is not None:
             origin = fwd.from_id
-            fwd_date = _us(fwd.date)
+            fwd_date = fwd.date
             if origin is not None:
                 forwarded = peer_raw(origin)
                 fwd_key = peer_chat_key(origin)
@@ -337,80 +378,57 @@ class RowBatch:
         fc_text = getattr(getattr(fc, "text", None), "text", None) if fc is not None else None
         edit_date = msg.edit_date
         edit_hide = bool(msg.edit_hide)
-
-        c["uid"].append(uid)
-        c["platform"].append(PLATFORM)
-        c["chat_key"].append(chat.key)
-        c["message_id"].append(str(mid))
-        c["ts"].append(_us(msg.date))
-        c["ts_naive"].append(False)
-        c["author_key"].append(pseudo.key(PLATFORM, author, author_name) if author else None)
-        c["text"].append(text)
-        c["kind"].append(kind)
-        c["media"].append(media_kind)
-        c["reply_to"].append(reply_to)
-        c["forwarded_from"].append(
-            pseudo.key(PLATFORM, f"name:{forwarded}", forwarded) if forwarded else None)
-        c["entities"].append(_entities(text, ents) if ents else None)
-        c["edited"].append(edit_date is not None and not edit_hide)
-        c["source_id"].append(where.source_id)
-        c["source_pos"].append(mid)
         if where.post_link:
-            c["source_loc"].append(f"{where.post_link}?comment={mid}")
+            loc = f"{where.post_link}?comment={mid}"
         elif where.username:
-            c["source_loc"].append(f"https://t.me/{where.username}/{mid}")
+            loc = f"https://t.me/{where.username}/{mid}"
         else:
-            c["source_loc"].append(f"telegram chat {chat.chat_id} message {mid}")
-        self.raw.append(_raw(msg))
-
-        a["uid"].append(uid)
-        a["chat_key"].append(chat.key)
-        a["message_id"].append(mid)
-        a["views"].append(msg.views)
-        a["forwards"].append(msg.forwards)
-        a["replies"].append(replies.replies if replies is not None else None)
-        a["replies_max_id"].append(replies.max_id if replies is not None else None)
-        a["discussion_chat_key"].append(
-            f"{PLATFORM}:{replies.channel_id}" if replies is not None and replies.comments
-            and replies.channel_id else None)
-        a["fwd_kind"].append(fwd_kind)
-        a["fwd_chat_key"].append(fwd_key)
-        a["fwd_message_id"].append(fwd_mid)
-        a["fwd_date"].append(fwd_date)
-        a["reply_to_id"].append(reply_id)
-        a["reply_to_chat_key"].append(reply_chat)
-        a["thread_id"].append(thread)
-        a["post_key"].append(where.post_key)
-        a["grouped_id"].append(msg.grouped_id)
-        a["reactions"].append(_reactions(msg.reactions) if msg.reactions is not None else None)
-        a["edit_date"].append(_us(edit_date))
-        a["edit_hide"].append(edit_hide)
+            loc = f"telegram chat {chat.chat_id} message {mid}"
         if extra:
             meta.update(extra)
         if fc_text:
             meta["fact_check_country"] = getattr(fc, "country", None)
-        a["fact_check"].append(fc_text)
-        a["meta"].append(orjson.dumps(meta).decode() if meta else None)
-        a["deleted_at"].append(None)
-        a["run_id"].append(self.run_id)
+        reactions = msg.reactions
+        self.rows.append((
+            uid, chat.key, message_id, mid, msg.date, author_key, text, kind, media_kind,
+            reply_to,
+            pseudo.key(PLATFORM, f"name:{forwarded}", forwarded) if forwarded else None,
+            _entities(text, ents) if ents else None,
+            edit_date is not None and not edit_hide, where.source_id, loc, _raw(msg),
+            msg.views, msg.forwards,
+            replies.replies if replies is not None else None,
+            replies.max_id if replies is not None else None,
+            f"{PLATFORM}:{replies.channel_id}" if replies is not None and replies.comments
+            and replies.channel_id else None,
+            fwd_kind, fwd_key, fwd_mid, fwd_date, reply_id, reply_chat, thread, where.post_key,
+            msg.grouped_id, _reactions(reactions) if reactions is not None else None,
+            edit_date, edit_hide, fc_text, orjson.dumps(meta) if meta else None))
         return True
 
     def tables(self, stored_chats: Collection[str] = ()) -> dict[str, pa.Table]:
         """The batch's tables; chats in ``stored_chats`` (stored before) are left out."""
         chats = [x for x in self.chats.values() if x.key not in stored_chats]
-        c = self.cols
+        n = len(self.rows)
+        cols = dict(zip(_ROW, zip(*self.rows, strict=True) if n else [()] * len(_ROW),
+                        strict=True))
+        mid = pa.array(cols["mid"], pa.int64())
+        shared = {name: pa.array(cols[name], pa.string())
+                  for name in ("uid", "chat_key", "source_id")}
         return {
-            "messages": pa.table(c, schema=MESSAGE_SCHEMA),
-            "originals": pa.table({"source_id": c["source_id"], "source_pos": c["source_pos"],
-                                   "raw": self.raw}, schema=ORIGINAL_SCHEMA),
+            "messages": _table(MESSAGE_SCHEMA, cols, shared | {
+                "platform": pa.array([PLATFORM] * n, pa.string()),
+                "ts_naive": pa.array([False] * n, pa.bool_()), "source_pos": mid}),
+            "originals": _table(ORIGINAL_SCHEMA, cols, shared | {"source_pos": mid}),
             "identities": self.pseudo.drain(),
             "chats": pa.table({
                 "chat_key": [x.key for x in chats], "platform": [x.platform for x in chats],
                 "chat_id": [x.chat_id for x in chats], "title": [x.title for x in chats],
                 "chat_type": [x.type for x in chats],
-                "first_source": [c["source_id"][0] if c["source_id"] else None] * len(chats),
+                "first_source": [cols["source_id"][0] if n else None] * len(chats),
             }, schema=CHAT_SCHEMA),
-            "collected": pa.table(self.api, schema=COLLECTED_SCHEMA),
+            "collected": _table(COLLECTED_SCHEMA, cols, shared | {
+                "message_id": mid, "deleted_at": pa.nulls(n, pa.timestamp("us", tz="UTC")),
+                "run_id": pa.array([self.run_id] * n, pa.string())}),
             "peers": pa.table({
                 "chat_key": list(self.peers), "title": [v[0] for v in self.peers.values()],
                 "username": [v[1] for v in self.peers.values()],
