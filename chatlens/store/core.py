@@ -212,7 +212,8 @@ def _from_version_2(con: duckdb.DuckDBPyConnection) -> None:
     (DuckDB spills beyond its limit), into one with ``uid_hash`` and no key."""
     con.execute(_MESSAGES_DDL.format(table="_messages_v3"))
     con.execute("SET preserve_insertion_order = true")  # the same rowids, enrichment's order
-    con.execute(f"INSERT INTO _messages_v3 SELECT *, {uid_hash_sql('uid')} FROM messages")
+    con.execute(f"INSERT INTO _messages_v3 SELECT {MESSAGE_SQL_COLUMNS}, {uid_hash_sql('uid')} "
+                "FROM messages")
     con.execute("SET preserve_insertion_order = false")
     con.execute("DROP TABLE messages")
     con.execute("ALTER TABLE _messages_v3 RENAME TO messages")
