@@ -129,7 +129,7 @@ def test_a_version_2_project_is_read_as_it_is_then_rebuilt_without_the_key(
     with Project.init(tmp_path / "p") as p:
         p.ingest([export])
     rows = _make_version_2(tmp_path / "p")
-    uid = str(rows[7][0])
+    uid = next(str(r[0]) for r in rows if r[7] == "сообщение 7")
     with Store.open(tmp_path / "p", read_only=True) as old:  # no uid_hash: found by uid alone
         assert stages.messages_by_uid(old, [uid])[uid]["text"] == "сообщение 7"
     with Project.open(tmp_path / "p") as p:
