@@ -87,6 +87,7 @@ def seed_news(root: Path) -> None:
 def build(root: Path, messages: int, base: int, corpus: str) -> None:
     """Seed a project from ``corpus`` and replicate it in DuckDB to ``messages`` rows."""
     from chatlens.store import Store, stages
+    from chatlens.store.core import uid_hash_sql
 
     if corpus == "news":
         seed_news(root)
@@ -99,10 +100,10 @@ def build(root: Path, messages: int, base: int, corpus: str) -> None:
     t = time.time()
     suffix = "lpad(CAST(i AS VARCHAR), 5, '0')"
     con.execute("BEGIN")
-    con.execute(f"""INSERT INTO messages SELECT m.uid || {suffix}, platform, chat_key,
+    con.execute(f"""INSERT INTO messages SELECT m.uid || {suffix} AS u, platform, chat_key,
         message_id || '.' || i, ts + to_days(CAST(7 * i AS INTEGER)), ts_naive, author_key,
         text, kind, media, reply_to, forwarded_from, entities, edited, source_id, source_pos,
-        source_loc FROM messages m, range(1, {copies}) r(i)""")
+        source_loc, {uid_hash_sql('u')} FROM messages m, range(1, {copies}) r(i)""")
     con.execute(f"""INSERT INTO enrichment SELECT e.uid || {suffix}, fingerprint, lang,
         lang_score, norm, lemmas, urls, mentions, hashtags, emoji, places
         FROM (SELECT * FROM enrichment) e, range(1, {copies}) r(i)""")

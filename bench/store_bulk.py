@@ -42,7 +42,7 @@ from chatlens.code.stage import CODE_SCHEMA  # noqa: E402
 from chatlens.engines.local import appends  # noqa: E402
 from chatlens.store import Store  # noqa: E402
 from chatlens.store import stages as db  # noqa: E402
-from chatlens.store.core import arrow_reader  # noqa: E402
+from chatlens.store.core import arrow_reader, uid_hash_sql  # noqa: E402
 
 GIB = 1 << 30
 BATCH = 20_000  # the stages' batch size (chatlens.project.process.BATCH_ROWS)
@@ -105,11 +105,11 @@ def build(base: Path, root: Path, n: int) -> str:
         con.execute("SET preserve_insertion_order = true")  # copy by copy, in message order
         copies = -(-n // 22_099)
         con.execute(f"""
-            INSERT INTO messages SELECT m.uid || '-' || k, platform,
+            INSERT INTO messages SELECT m.uid || '-' || k AS u, platform,
                 chat_key || ' #' || (k // 10), message_id || '-' || k,
                 ts - to_days(CAST(728 * (k % 10) AS INTEGER)), ts_naive, author_key, text, kind,
                 media, reply_to, forwarded_from, entities, edited, source_id, source_pos,
-                source_loc
+                source_loc, {uid_hash_sql('u')}
             FROM range({copies}) r(k), base.messages m ORDER BY k, m.rowid LIMIT {n}""")
         con.execute(f"""
             INSERT INTO enrichment SELECT e.uid || '-' || k, fingerprint, lang, lang_score, norm,

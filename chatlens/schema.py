@@ -10,7 +10,8 @@ from __future__ import annotations
 import pyarrow as pa
 
 # 2: enrichment keeps lemmas without tokens; the search index is keyed by lemma ids
-SCHEMA_VERSION = 2
+# 3: messages has no primary key; uid_hash (of the uid) deduplicates and finds messages
+SCHEMA_VERSION = 3
 
 KINDS = ("message", "media", "service")
 

@@ -28,8 +28,7 @@ ENVIRONMENT: tuple[Setting, ...] = (
             "spills to disk beyond it."),
     Setting("CHATLENS_LOAD_MEMORY", "256MB",
             "DuckDB memory limit while a batch of messages is loaded into the store during "
-            "ingest (kept low so ingest of large exports stays flat in memory); DuckDB also "
-            "gets what the messages' key index holds, about 75 bytes a message."),
+            "ingest (kept low so ingest of large exports stays flat in memory)."),
     Setting("CHATLENS_LOCK_WAIT", "10",
             "Seconds a command that writes waits for the dashboard or another command to let go "
             "of the project before it stops with a 'project is being used by another chatlens "

@@ -11,6 +11,7 @@ import pytest
 from chatlens.engines.local import appends
 from chatlens.store import Store
 from chatlens.store import stages as db
+from chatlens.store.core import uid_hash_sql
 
 N = 30_000
 
@@ -18,10 +19,11 @@ N = 30_000
 def _fill(store: Store, n: int, enrich_order: str = "uid") -> None:
     """``n`` messages of ~1 KB of text, enriched under fingerprint ``fp`` (written by SQL)."""
     store.con.execute(
-        "INSERT INTO messages SELECT 'u' || lpad(i::VARCHAR, 6, '0'), 'generic', "
+        f"INSERT INTO messages SELECT *, {uid_hash_sql('uid')} FROM (SELECT "
+        "'u' || lpad(i::VARCHAR, 6, '0') AS uid, 'generic', "
         "'chat' || (i % 7), i::VARCHAR, TIMESTAMPTZ '2023-01-01 00:00:00+00' "
         "+ i * INTERVAL 1 MINUTE, false, NULL, repeat('слово' || (i % 97) || ' ', 120), "
-        "'message', NULL, NULL, NULL, NULL, NULL, 's', i, 'l' FROM range(?) t(i)", [n])
+        "'message', NULL, NULL, NULL, NULL, NULL, 's', i, 'l' FROM range(?) t(i))", [n])
     store.con.execute(
         "INSERT INTO enrichment (uid, fingerprint, lang, norm, lemmas) SELECT uid, 'fp', 'ru', "
         f"upper(text), string_split(trim(text), ' ') FROM messages ORDER BY {enrich_order}")

@@ -7,8 +7,9 @@ messages a re-collection no longer finds are marked (``collected.deleted_at``), 
 The tables are created on the first collection, so older projects open unchanged.
 
 ``collected`` has no primary key (it halved the insert speed): a uid has at most one row because
-rows are only inserted for messages the same transaction inserted into ``messages`` (whose key
-decides), replaced by delete-then-insert, and erased with their message.
+rows are only inserted for messages the same transaction inserted into ``messages`` (which
+:func:`~chatlens.store.core.insert_new_messages` decides), replaced by delete-then-insert, and
+erased with their message.
 """
 
 from __future__ import annotations
@@ -20,7 +21,7 @@ from typing import Any
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from chatlens.store.core import Store, first_row
+from chatlens.store.core import Store, first_row, insert_new_messages
 
 COLLECT_DDL = """
 CREATE TABLE IF NOT EXISTS collected (
@@ -169,9 +170,7 @@ def write_collected(
         con.register("_c_msgs", messages)
         con.register("_c_orig", originals)
         con.register("_c_api", collected)
-        # the common case, new messages: the primary key decides, no scan of the table
-        inserted = {r[0] for r in con.execute(
-            "INSERT OR IGNORE INTO messages SELECT * FROM _c_msgs RETURNING uid").fetchall()}
+        inserted = set(insert_new_messages(con, messages))
         new = len(inserted)
         n_seen = n_edited = 0
         if new == messages.num_rows:  # all new: none has an original or a collected row yet

@@ -10,6 +10,7 @@ position, so a killed ingest leaves the project consistent and a rerun continues
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import re
@@ -24,6 +25,7 @@ from typing import Any, NoReturn, Protocol, TypeVar
 
 import duckdb
 import pyarrow as pa
+import pyarrow.compute as pc
 
 from chatlens.errors import ProjectError, ProjectLockedError, UsageError
 from chatlens.schema import SCHEMA_VERSION
@@ -33,6 +35,18 @@ from chatlens.store.snapshot import WriterLock
 from chatlens.textsafe import csv_safe_sql
 
 SECRET_NAME = "secret.key"
+
+#: ``messages`` has no primary key: an index of millions of uids stays in memory while rows are
+#: inserted, growing with the corpus (~80 bytes a message). ``uid_hash`` (:func:`uid_hash`)
+#: stands in for it: :func:`insert_new_messages` deduplicates and point lookups filter on it.
+_MESSAGES_DDL = """
+CREATE TABLE IF NOT EXISTS {table} (
+    uid VARCHAR NOT NULL, platform VARCHAR NOT NULL, chat_key VARCHAR NOT NULL,
+    message_id VARCHAR NOT NULL, ts TIMESTAMPTZ, ts_naive BOOLEAN NOT NULL, author_key VARCHAR,
+    text VARCHAR NOT NULL, kind VARCHAR NOT NULL, media VARCHAR, reply_to VARCHAR,
+    forwarded_from VARCHAR, entities JSON, edited BOOLEAN, source_id VARCHAR NOT NULL,
+    source_pos BIGINT NOT NULL, source_loc VARCHAR NOT NULL, uid_hash UBIGINT NOT NULL);
+"""
 
 _DDL = """
 CREATE TABLE IF NOT EXISTS meta (key VARCHAR PRIMARY KEY, value VARCHAR);
@@ -48,12 +62,6 @@ CREATE TABLE IF NOT EXISTS sources (
 CREATE TABLE IF NOT EXISTS chats (
     chat_key VARCHAR PRIMARY KEY, platform VARCHAR, chat_id VARCHAR, title VARCHAR,
     chat_type VARCHAR, first_source VARCHAR);
-CREATE TABLE IF NOT EXISTS messages (
-    uid VARCHAR PRIMARY KEY, platform VARCHAR NOT NULL, chat_key VARCHAR NOT NULL,
-    message_id VARCHAR NOT NULL, ts TIMESTAMPTZ, ts_naive BOOLEAN NOT NULL, author_key VARCHAR,
-    text VARCHAR NOT NULL, kind VARCHAR NOT NULL, media VARCHAR, reply_to VARCHAR,
-    forwarded_from VARCHAR, entities JSON, edited BOOLEAN, source_id VARCHAR NOT NULL,
-    source_pos BIGINT NOT NULL, source_loc VARCHAR NOT NULL);
 CREATE TABLE IF NOT EXISTS originals (
     source_id VARCHAR NOT NULL, source_pos BIGINT NOT NULL, raw VARCHAR NOT NULL);
 CREATE TABLE IF NOT EXISTS quarantine (
@@ -61,12 +69,10 @@ CREATE TABLE IF NOT EXISTS quarantine (
     excerpt VARCHAR, run_id VARCHAR);
 CREATE TABLE IF NOT EXISTS identities (
     author_key VARCHAR PRIMARY KEY, platform VARCHAR, raw_id VARCHAR, display_name VARCHAR);
-"""
+""" + _MESSAGES_DDL.format(table="messages")
 
 #: Write-ahead log an ingest lets grow before DuckDB checkpoints (see :meth:`Store.bulk_load`).
 LOAD_CHECKPOINT = "64MB"
-#: Memory of the ``messages.uid`` index per stored message (measured 67-78 B, 120k-2M rows).
-INDEX_BYTES_PER_MESSAGE = 80
 
 #: Messages read, masked and written per batch by :meth:`Store.export_messages`.
 EXPORT_BATCH = 20_000
@@ -98,6 +104,54 @@ MESSAGE_SQL_COLUMNS = (
     "uid, platform, chat_key, message_id, ts, ts_naive, author_key, text, kind, media, reply_to, "
     "forwarded_from, entities, edited, source_id, source_pos, source_loc"
 )
+
+
+def uid_hash(uid: str) -> int:
+    """``messages.uid_hash`` of a uid: the first 64 bits of its MD5 (stable across versions of
+    Python and DuckDB, unlike DuckDB's ``hash``), as :func:`uid_hash_sql` computes it."""
+    return int(hashlib.md5(uid.encode()).hexdigest()[:16], 16)
+
+
+def uid_hash_sql(expr: str) -> str:
+    """SQL of :func:`uid_hash` of the VARCHAR ``expr``."""
+    return f"('0x' || md5({expr})[:16])::UBIGINT"
+
+
+def _first_of_each(messages: pa.Table) -> pa.Table:
+    """The first row of each uid, in the batch's order (a batch rarely repeats one)."""
+    if pc.count_distinct(messages.column("uid")).as_py() == messages.num_rows:
+        return messages
+    rows = pa.table({"uid": messages.column("uid"),
+                     "row": pa.array(range(messages.num_rows), pa.int64())})
+    first = rows.group_by("uid", use_threads=False).aggregate([("row", "min")])
+    return messages.take(first.sort_by("row_min").column("row_min"))
+
+
+def insert_new_messages(con: duckdb.DuckDBPyConnection, messages: pa.Table) -> list[str]:
+    """Insert the messages (:data:`MESSAGE_SCHEMA` rows) whose uid is not stored yet, the first
+    of each uid the batch repeats; returns the uids inserted.
+
+    ``messages`` has no key (see ``_MESSAGES_DDL``): the batch is matched against the table by
+    a join on ``uid_hash`` whose hash table holds the batch, while the stored hashes stream past
+    it (DuckDB pushes a Bloom filter of the batch's hashes into that scan, so stored uids are
+    read only for the few rows it passes); the uids found are then compared in full, so a hash
+    collision never drops a message. Memory is the batch's; time is O(stored) per batch, a scan
+    of 8 bytes a stored message: a 20k batch costs ~45 ms + ~28 ms per million stored messages
+    of CPU (``bench/dedupe.py``: 73 ms at 1M, 186 ms at 5M; version 2's keyed insert took 116
+    and 278 ms), beside ~1 s to parse it. Past ~30M messages in one project the scan would cost
+    more than the parsing; the next step then is a key table partitioned by hash, so that a
+    batch probes only its partitions.
+    """
+    con.register("_new_msgs", _first_of_each(messages))
+    try:
+        rows = con.execute(
+            "INSERT INTO messages BY NAME "
+            f"WITH b AS MATERIALIZED (SELECT *, {uid_hash_sql('uid')} AS uid_hash FROM _new_msgs) "
+            "SELECT b.* FROM b ANTI JOIN (SELECT m.uid FROM messages m "
+            "SEMI JOIN b ON m.uid_hash = b.uid_hash) stored USING (uid) RETURNING uid").fetchall()
+    finally:
+        con.unregister("_new_msgs")
+    return [r[0] for r in rows]
 
 
 @dataclass(slots=True)
@@ -138,15 +192,6 @@ def _limit(env: str, default: str) -> str:
     return value
 
 
-def _size_bytes(size: str) -> int:
-    """Bytes in a size :func:`_limit` accepted (``256MB``: 10^6 bytes a MB, ``1GiB``: 2^30)."""
-    m = _SIZE.fullmatch(size.strip())
-    if m is None:
-        raise ProjectError(f"{size!r} is not a memory size such as 512MB or 2GiB.")
-    base = 1024 if m.group(3) else 1000
-    return int(float(m.group(1)) * base ** ("KMGT".index(m.group(2).upper()) + 1))
-
-
 def _from_version_1(con: duckdb.DuckDBPyConnection) -> None:
     """Version 1 kept each message's tokens beside its lemmas (half the enrichment table; nothing
     reads them now) and keyed the search index by lemma strings (dropped here; the next enrich
@@ -163,8 +208,21 @@ def _from_version_1(con: duckdb.DuckDBPyConnection) -> None:
         con.execute("DELETE FROM meta WHERE key = 'lemma_index_runs'")
 
 
+def _from_version_2(con: duckdb.DuckDBPyConnection) -> None:
+    """Version 2 keyed ``messages`` by a primary key on ``uid``, whose index grew in memory with
+    the corpus. DuckDB cannot drop a key, so the table is copied, in its row order and streamed
+    (DuckDB spills beyond its limit), into one with ``uid_hash`` and no key."""
+    con.execute(_MESSAGES_DDL.format(table="_messages_v3"))
+    con.execute("SET preserve_insertion_order = true")  # the same rowids, enrichment's order
+    con.execute(f"INSERT INTO _messages_v3 SELECT {MESSAGE_SQL_COLUMNS}, {uid_hash_sql('uid')} "
+                "FROM messages")
+    con.execute("SET preserve_insertion_order = false")
+    con.execute("DROP TABLE messages")
+    con.execute("ALTER TABLE _messages_v3 RENAME TO messages")
+
+
 #: Schema version → the step that brings a project from it to the next (on a writable open).
-_UPGRADES = {1: _from_version_1}
+_UPGRADES = {1: _from_version_1, 2: _from_version_2}
 
 
 class _Executes(Protocol):
@@ -219,8 +277,7 @@ class Store:
         self._writer = writer  # held by the store that opened for writing, not its cursors
         #: True when this read-only store reads the published snapshot, not the main file
         self.from_snapshot = from_snapshot
-        self._load_budget: int | None = None  # bytes, during a lean bulk load
-        self._load_limit = 0  # the memory limit last set for it
+        self._uid_hashed: bool | None = None  # messages has uid_hash (not a version 2 store)
 
     # -- lifecycle -------------------------------------------------------------------------
     @classmethod
@@ -401,6 +458,22 @@ class Store:
     def set_meta(self, key: str, value: str) -> None:
         self.con.execute("INSERT OR REPLACE INTO meta VALUES (?, ?)", [key, value])
 
+    def uids_where(self, uids: list[str], alias: str = "") -> tuple[str, list[Any]]:
+        """SQL condition and parameters selecting the messages of ``uids`` (``alias``: of the
+        messages table in the query): on ``uid_hash`` first, a scan of 8 bytes a row, then on
+        the uids themselves (a version 2 project read as it is: on the uids alone)."""
+        if self._uid_hashed is None:
+            row = first_row(self.con.cursor().execute(
+                "SELECT count(*) FROM duckdb_columns() WHERE schema_name = 'main' "
+                "AND table_name = 'messages' AND column_name = 'uid_hash'"))
+            self._uid_hashed = bool(row and row[0])
+        marks = ", ".join("?" * len(uids))
+        prefix = f"{alias}." if alias else ""
+        where = f"{prefix}uid IN ({marks})"
+        if not self._uid_hashed:
+            return where, list(uids)
+        return f"{prefix}uid_hash IN ({marks}) AND {where}", [*map(uid_hash, uids), *uids]
+
     @contextmanager
     def transaction(self) -> Iterator[duckdb.DuckDBPyConnection]:
         with transaction(self.con, "BEGIN TRANSACTION") as con:
@@ -465,9 +538,7 @@ class Store:
             con.execute("INSERT OR IGNORE INTO chats SELECT * FROM _b_chats")
             con.register("_b_ids", identities)
             con.execute("INSERT OR IGNORE INTO identities SELECT * FROM _b_ids")
-            con.register("_b_msgs", messages)
-            row = first_row(con.execute("INSERT OR IGNORE INTO messages SELECT * FROM _b_msgs"))
-            stored = int(row[0]) if row else 0
+            stored = len(insert_new_messages(con, messages))
             con.register("_b_orig", originals)
             con.execute("INSERT INTO originals SELECT * FROM _b_orig")
             con.register("_b_q", quarantine)
@@ -479,9 +550,8 @@ class Store:
                 "n_service = n_service + ?, resume_pos = ? WHERE source_id = ?",
                 [n_read, stored, duplicate, quarantine.num_rows, n_service, resume_pos, source_id],
             )
-            for name in ("_b_chats", "_b_ids", "_b_msgs", "_b_orig", "_b_q"):
+            for name in ("_b_chats", "_b_ids", "_b_orig", "_b_q"):
                 con.unregister(name)
-        self._fit_load_memory()
         return BatchResult(stored=stored, duplicate=duplicate)
 
     @contextmanager
@@ -491,49 +561,24 @@ class Store:
         A checkpoint after every batch rewrites row groups many times over; one at the end
         writes them once. Commits stay durable: a killed process replays the log on reopen.
 
-        ``lean`` (ingest, which appends and joins nothing): DuckDB gets a small buffer pool,
-        ``CHATLENS_LOAD_MEMORY``, plus what the messages' key index holds (see
-        :meth:`_fit_load_memory`), and checkpoints every :data:`LOAD_CHECKPOINT` of log instead:
-        committed rows wait in the buffer pool for a checkpoint, and a pool that small would
-        spill gigabytes of them to temporary files (written twice, then read back at the end).
+        ``lean`` (ingest, which appends and joins only its batch): DuckDB's limit is a small
+        buffer pool, ``CHATLENS_LOAD_MEMORY``, whatever the size of the project (``messages``
+        has no key index to hold in memory, see :func:`insert_new_messages`), and it checkpoints
+        every :data:`LOAD_CHECKPOINT` of log instead: committed rows wait in the buffer pool for
+        a checkpoint, and a pool that small would spill gigabytes of them to temporary files
+        (written twice, then read back at the end).
         """
         self.con.execute(f"SET checkpoint_threshold = '{LOAD_CHECKPOINT if lean else '4GB'}'")
         if lean:
-            self._load_budget = _size_bytes(_limit("CHATLENS_LOAD_MEMORY", "256MB"))
-            self._load_limit = 0
-            self._fit_load_memory()
+            self.con.execute(
+                f"SET memory_limit = '{_limit('CHATLENS_LOAD_MEMORY', '256MB')}'")
         try:
             yield
         finally:
             self.con.execute("RESET checkpoint_threshold")
             self.con.execute("CHECKPOINT")  # under the load limit still
             if lean:
-                self._load_budget = None
                 self.con.execute(f"SET memory_limit = '{_limit('CHATLENS_MEMORY_LIMIT', '1GB')}'")
-
-    def _fit_load_memory(self) -> None:
-        """Set DuckDB's limit to the load budget plus the memory of the messages' key index.
-
-        DuckDB holds the ART index of ``messages.uid`` in memory, inside its limit, at about 70
-        bytes a message, and cannot evict it while it inserts: under a fixed 256MB a few million
-        messages left no room for the batches (the 5 GB export failed). A checkpoint writes the
-        index out and the next insert loads it back whole, so the room is reckoned from the
-        table's size (:data:`INDEX_BYTES_PER_MESSAGE`), or from what is resident if more, and
-        never shrinks during a load. The budget itself stays for the batches.
-        """
-        if self._load_budget is None:
-            return
-        row = first_row(self.con.execute(
-            "SELECT (SELECT sum(memory_usage_bytes) FROM duckdb_memory() WHERE tag = 'ART_INDEX'),"
-            " (SELECT estimated_size FROM duckdb_tables() WHERE schema_name = 'main' "
-            "AND table_name = 'messages')"))
-        resident, rows = (int(row[0] or 0), int(row[1] or 0)) if row else (0, 0)
-        index = max(resident, rows * INDEX_BYTES_PER_MESSAGE)
-        step = 16 << 20  # headroom for the next batches' keys; few SETs
-        limit = max(self._load_limit, (self._load_budget + index) // step * step + step)
-        if limit != self._load_limit:
-            self.con.execute(f"SET memory_limit = '{limit >> 20}MiB'")
-            self._load_limit = limit
 
     def finish_source(self, source_id: str, status: str = "complete") -> None:
         self.con.execute(

@@ -393,15 +393,16 @@ def search(store: Store, lemma_sets: list[list[str]], codebook: str | None,
 
 
 def messages_by_uid(store: Store, uids: list[str]) -> dict[str, dict[str, Any]]:
-    """uid, chat_key, chat_title, ts, author_key, text and kind of a few messages, by uid. A literal
-    IN list lets DuckDB look them up in the primary-key index instead of scanning."""
+    """uid, chat_key, chat_title, ts, author_key, text and kind of a few messages, by uid (literal
+    IN lists DuckDB filters the scan with: ``uid_hash`` first, see :meth:`Store.uids_where`)."""
     if not uids:
         return {}
     cols = ["uid", "chat_key", "chat_title", "ts", "author_key", "text", "kind"]
+    where, params = store.uids_where(uids)
     cur = store.con.cursor().execute(
         "SELECT m.uid, m.chat_key, ch.title, m.ts, m.author_key, m.text, m.kind "
-        f"FROM (SELECT * FROM messages WHERE uid IN ({', '.join('?' * len(uids))})) m "
-        "LEFT JOIN chats ch USING (chat_key)", uids)
+        f"FROM (SELECT * FROM messages WHERE {where}) m "
+        "LEFT JOIN chats ch USING (chat_key)", params)
     return {r[0]: dict(zip(cols, r, strict=True)) for r in cur.fetchall()}
 
 
@@ -445,7 +446,8 @@ _WINDOWS = ("1 day", "30 days", "365 days", None)
 def context(store: Store, uid: str, k: int = 3) -> dict[str, list[dict[str, Any]]] | None:
     """The ``k`` messages before and after one message in its chat (keyset lookups in widening
     time windows: cheap for a single message however long the chat); None if there is none."""
-    me = first_row(store.con.execute("SELECT chat_key, ts FROM messages WHERE uid = ?", [uid]))
+    where, params = store.uids_where([uid])
+    me = first_row(store.con.execute(f"SELECT chat_key, ts FROM messages WHERE {where}", params))
     if me is None:
         return None
     chat, ts = me

@@ -130,12 +130,13 @@ def evidence_sample(store: Store, codebook: str, fingerprint: str, q: EvidenceQu
 def message_with_codes(store: Store, codebook: str, fingerprint: str,
                        uid: str) -> dict[str, Any] | None:
     """A message with its enrichment and its codes under ``codebook`` (``codes``)."""
+    where, params = store.uids_where([uid], "m")
     rows = dicts(store,
                  "SELECT m.uid, m.chat_key, ch.title AS chat_title, m.ts, m.author_key, m.text, "
                  "m.kind, e.lemmas, e.lang FROM messages m "
                  "LEFT JOIN chats ch ON ch.chat_key = m.chat_key "
                  "LEFT JOIN enrichment e ON e.uid = m.uid AND e.fingerprint = ? "
-                 "WHERE m.uid = ?", [fingerprint, uid])
+                 f"WHERE {where}", [fingerprint, *params])
     if not rows:
         return None
     r = rows[0]
