@@ -8,7 +8,9 @@ so), then, each in a fresh process, measures:
 * chatlens: ``Project.ingest`` of the same file into a new project, messages/s, peak RSS.
 
 Both also report CPU seconds (all threads): the ratio of those is the steadier figure on a
-machine other work shares, where wall time swings with the load.
+machine other work shares, where wall time swings with the load. Ingest's CPU is split into the
+main thread's (read, parse, map, build the Arrow batches) and the other threads' (the writer
+thread and DuckDB's: storing), to tell which side bounds it.
 
 Usage: python bench/ingest.py [--messages 1000000] [--workdir bench/out] [--keep]
 Targets (issues 2, 16): ingest rate >= 0.5x the orjson rate; peak RSS < 1 GiB for a >= 1 GB export.
@@ -37,22 +39,24 @@ with open(sys.argv[1], "rb") as fh:
 n = len(doc["messages"])
 dt = time.perf_counter() - t
 r = resource.getrusage(resource.RUSAGE_SELF)
-print(n, dt, r.ru_utime + r.ru_stime, r.ru_maxrss * 1024)
+print(n, dt, r.ru_utime + r.ru_stime, r.ru_maxrss * 1024, time.thread_time())
 """
 
 CHILD_INGEST = """
 import resource, sys, time
 from chatlens import Project
 r0 = resource.getrusage(resource.RUSAGE_SELF)
+m0 = time.thread_time()
 t = time.perf_counter()
 with Project.init(sys.argv[2]) as p:
     (src,) = p.ingest([sys.argv[1]]).sources
 dt = time.perf_counter() - t
+main = time.thread_time() - m0
 assert src.status == "complete", src.error
 assert src.read == src.stored + src.duplicate + src.quarantined
 r = resource.getrusage(resource.RUSAGE_SELF)
 cpu = r.ru_utime + r.ru_stime - r0.ru_utime - r0.ru_stime
-print(src.stored, dt, cpu, r.ru_maxrss * 1024)
+print(src.stored, dt, cpu, r.ru_maxrss * 1024, main)
 """
 
 
@@ -79,13 +83,14 @@ def build(target: Path, n_messages: int) -> int:
     return per_copy * copies
 
 
-def child(code: str, *args: str) -> tuple[int, float, float, int]:
-    """Run ``code`` in a fresh process: (messages, wall s, CPU s of all its threads, peak RSS)."""
+def child(code: str, *args: str) -> tuple[int, float, float, int, float]:
+    """Run ``code`` in a fresh process: (messages, wall s, CPU s of all its threads, peak RSS,
+    CPU s of its main thread)."""
     res = subprocess.run([sys.executable, "-c", code, *args], capture_output=True, text=True)
     if res.returncode != 0:
         raise SystemExit(res.stderr)
-    n, dt, cpu, rss = res.stdout.strip().splitlines()[-1].split()
-    return int(n), float(dt), float(cpu), int(rss)
+    n, dt, cpu, rss, main = res.stdout.strip().splitlines()[-1].split()
+    return int(n), float(dt), float(cpu), int(rss), float(main)
 
 
 def main() -> None:
@@ -103,18 +108,21 @@ def main() -> None:
     size = export.stat().st_size
     print(f"built {export} from {REAL.name} replicated with shifted ids and dates: "
           f"{expected:,} messages, {size / 1e9:.2f} GB in {time.perf_counter() - t:.1f}s")
-    n_base, t_base, cpu_base, rss_base = child(CHILD_BASELINE, str(export))
+    n_base, t_base, cpu_base, rss_base, _ = child(CHILD_BASELINE, str(export))
     project = args.workdir / "bench_project"
     shutil.rmtree(project, ignore_errors=True)
-    n_ing, t_ing, cpu_ing, rss_ing = child(CHILD_INGEST, str(export), str(project))
+    n_ing, t_ing, cpu_ing, rss_ing, main_ing = child(CHILD_INGEST, str(export), str(project))
     assert n_base == n_ing == expected, (n_base, n_ing, expected)
     rate_base, rate_ing = n_base / t_base, n_ing / t_ing
     db_size = sum(f.stat().st_size for f in project.iterdir())
     result = {
         "messages": expected, "export_bytes": size, "cpu_count": os.cpu_count(),
+        "load_avg_1_5_15": [round(x, 2) for x in os.getloadavg()],
         "orjson_loads": {"seconds": round(t_base, 2), "cpu_s": round(cpu_base, 2),
                          "msgs_per_s": round(rate_base), "peak_rss_mb": round(rss_base / 2**20)},
         "chatlens_ingest": {"seconds": round(t_ing, 2), "cpu_s": round(cpu_ing, 2),
+                            "main_thread_cpu_s": round(main_ing, 2),
+                            "other_threads_cpu_s": round(cpu_ing - main_ing, 2),
                             "msgs_per_s": round(rate_ing),
                             "peak_rss_mb": round(rss_ing / 2**20),
                             "project_mb": round(db_size / 2**20)},

@@ -113,6 +113,19 @@ def test_pure_stages_load_neither_duckdb_nor_the_importers() -> None:
         assert res.stdout.strip() == "[]", (stage, res.stdout)
 
 
+def test_ingest_loads_no_enrichment(tmp_path: Path) -> None:
+    """Ingest reads the project's languages from :mod:`chatlens.languages`; importing
+    enrichment (pandas, scipy) cost every ingest a few tenths of a CPU second."""
+    export = Path(__file__).parent / "fixtures" / "telegram_json" / "single_chat.json"
+    code = ("import sys; from chatlens import Project\n"
+            f"with Project.init({str(tmp_path / 'p')!r}) as p:\n"
+            f"    assert p.ingest([{str(export)!r}]).sources[0].status == 'complete'\n"
+            "print([m for m in ('chatlens.enrich', 'scipy') if m in sys.modules])")
+    res = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                         check=True)
+    assert res.stdout.strip() == "[]", res.stdout
+
+
 def test_public_names_are_pinned() -> None:
     assert sorted(chatlens.__all__) == sorted([
         "ChatlensError", "ClaimsError", "CodebookError", "CollectError", "EncodingError",

@@ -17,6 +17,7 @@ from chatlens.errors import ChatlensError, UsageError
 from chatlens.ingest.base import ParseOptions
 from chatlens.ingest.pipeline import IngestReport, Progress
 from chatlens.ingest.pipeline import ingest as _ingest
+from chatlens.languages import DEFAULT_LANGUAGES
 from chatlens.store import Store
 from chatlens.store.diskerrors import storage_errors
 from chatlens.store.labels import LabelStore
@@ -186,8 +187,6 @@ class Project:
     # -- settings ----------------------------------------------------------------------------
     def languages(self) -> tuple[str, ...]:
         """Languages the project declares (language ID never answers outside them)."""
-        from chatlens.enrich import DEFAULT_LANGUAGES
-
         value = self.store.meta("languages")
         return tuple(value.split(",")) if value else DEFAULT_LANGUAGES
 
