@@ -15,9 +15,10 @@ from typing import Any
 import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
+from numpy.typing import NDArray
 
 from chatlens.store.batches import keyed_batches
-from chatlens.store.core import LEMMA_INDEX_COLUMNS, Store, first_row
+from chatlens.store.core import LEMMA_INDEX_COLUMNS, Store, arrow_table, first_row
 
 ENRICH_COLUMNS = ("uid, fingerprint, lang, lang_score, norm, lemmas, urls, mentions, hashtags, "
                   "emoji, places")
@@ -83,8 +84,8 @@ def index_lemmas(store: Store, progress: Callable[[int, int], None] | None = Non
     row groups of the lemmas asked for (integer keys sort about five times faster than strings);
     each run commits with its entries in ``lemma_indexed``, so an interrupted indexing resumes
     where it stopped. A run is built in bulk: its messages read by row id range (see
-    :mod:`.batches`), their distinct lemmas found in Arrow, and three statements (new words,
-    postings, indexed messages) write it.
+    :mod:`.batches`), their distinct lemmas found in Arrow, new words added to the vocabulary
+    in SQL, the postings sorted in numpy (:func:`_postings`) and appended as they are.
     """
     total, done = unindexed_count(store), 0
     if not total:  # two table counts; the anti-join below scans every uid
@@ -103,7 +104,7 @@ def index_lemmas(store: Store, progress: Callable[[int, int], None] | None = Non
     con.execute("SET preserve_insertion_order = true")  # keep each run's sort on disk
     try:
         for batch in runs:
-            rows, words, postings = _distinct_lemmas(batch)
+            words, codes, rows = _lemma_codes(batch)
             with store.transaction():
                 con.register("_words", words)
                 con.execute(r"""
@@ -112,20 +113,17 @@ def index_lemmas(store: Store, progress: Callable[[int, int], None] | None = Non
                            + row_number() OVER (ORDER BY lemma), lemma
                     FROM (SELECT lemma FROM _words WHERE regexp_matches(lemma, '[\pL\pN_]'))
                     ANTI JOIN lemma_vocab USING (lemma)""")  # words only
-                con.register("_rows", rows)
-                con.register("_postings", postings)
-                con.execute("""
-                    INSERT INTO lemma_index
-                    SELECT v.id, r.ts, r.uid
-                    FROM _postings p JOIN _rows r USING (row)
-                    JOIN (SELECT w.code, v.id FROM _words w JOIN lemma_vocab v USING (lemma)) v
-                      USING (code)
-                    ORDER BY v.id, r.ts DESC NULLS LAST""")
+                ids = arrow_table(con.sql(
+                    "SELECT w.code, v.id FROM _words w JOIN lemma_vocab v USING (lemma)"))
+                con.unregister("_words")
+                con.register("_postings", _postings(batch, codes, rows, ids, len(words)))
+                con.execute("INSERT INTO lemma_index SELECT * FROM _postings")
+                con.unregister("_postings")
+                con.register("_rows", pa.table({"uid": batch.column("uid")}))
                 con.execute("INSERT INTO lemma_indexed SELECT uid FROM _rows")
+                con.unregister("_rows")
                 con.execute("INSERT OR REPLACE INTO meta VALUES ('lemma_index_runs', ?)",
                             [str(_index_runs(store) + 1)])
-                for name in ("_words", "_rows", "_postings"):
-                    con.unregister(name)
             done += batch.num_rows
             if progress:
                 progress(done, total)
@@ -137,29 +135,50 @@ def index_lemmas(store: Store, progress: Callable[[int, int], None] | None = Non
     return done
 
 
-def _distinct_lemmas(batch: pa.RecordBatch) -> tuple[pa.Table, pa.Table, pa.Table]:
-    """A run's messages (``row``, uid, ts), its distinct lemmas (``code``, lemma) and each
-    message's distinct lemmas (``row``, ``code``): deduplicated as integer pairs, vectorised
-    (``list_distinct`` in SQL costs twenty times more)."""
+Ints = NDArray[np.int64]
+
+
+def _lemma_codes(batch: pa.RecordBatch) -> tuple[pa.Table, Ints, Ints]:
+    """A run's distinct lemmas (``code``, lemma), and per lemma occurrence its code and row."""
     lemmas = batch.column("lemmas")
     if lemmas.null_count:  # a null list holds no lemmas, whatever its offsets say
         lemmas = pc.fill_null(lemmas, pa.scalar([], lemmas.type))
     offsets = np.asarray(lemmas.offsets, dtype=np.int64)
-    parent = np.repeat(np.arange(len(lemmas), dtype=np.int64), np.diff(offsets))
+    rows = np.repeat(np.arange(len(lemmas), dtype=np.int64), np.diff(offsets))
     flat = lemmas.flatten()
-    keep = np.asarray(flat.is_valid(), dtype=bool)
-    enc = pc.dictionary_encode(flat.filter(pa.array(keep)))
-    width = max(len(enc.dictionary), 1)
-    pairs = np.sort(parent[keep] * width + np.asarray(enc.indices, dtype=np.int64))
-    pairs = pairs[np.concatenate([[True], pairs[1:] != pairs[:-1]])] if len(pairs) else pairs
-    n = batch.num_rows
-    rows = pa.table({"row": pa.array(np.arange(n, dtype=np.int32)), "uid": batch.column("uid"),
-                     "ts": batch.column("ts")})
+    if flat.null_count:
+        keep = np.asarray(flat.is_valid(), dtype=bool)
+        flat, rows = flat.filter(pa.array(keep)), rows[keep]
+    enc = pc.dictionary_encode(flat)
     words = pa.table({"code": pa.array(np.arange(len(enc.dictionary), dtype=np.int32)),
                       "lemma": enc.dictionary})
-    postings = pa.table({"row": pa.array((pairs // width).astype(np.int32)),
-                         "code": pa.array((pairs % width).astype(np.int32))})
-    return rows, words, postings
+    return words, np.asarray(enc.indices, dtype=np.int64), rows
+
+
+def _postings(batch: pa.RecordBatch, codes: Ints, rows: Ints, ids: pa.Table,
+              n_codes: int) -> pa.Table:
+    """One ``lemma_index`` row per distinct (word lemma, message) of a run, sorted by (lemma
+    id, newest first): one integer sort of (rank of the lemma's id, rank of the message's
+    time), which also brings a message's repeats of a lemma together (vectorised: a join and
+    ``ORDER BY`` in SQL cost several times more)."""
+    word_code = np.asarray(ids.column("code"), dtype=np.int64)
+    word_id = np.asarray(ids.column("id"), dtype=np.int64)
+    by_id = np.argsort(word_id, kind="stable")
+    id_rank = np.full(n_codes, -1, dtype=np.int64)  # -1: not a word, not indexed
+    id_rank[word_code[by_id]] = np.arange(by_id.size)
+    ts = batch.column("ts").cast(pa.int64())
+    newest = np.asarray(pc.fill_null(pc.negate(ts), np.iinfo(np.int64).max), dtype=np.int64)
+    by_time = np.argsort(newest, kind="stable")  # newest first, no time last
+    n = batch.num_rows
+    time_rank = np.empty(n, dtype=np.int64)
+    time_rank[by_time] = np.arange(n)
+    rank = id_rank[codes]
+    keep = rank >= 0
+    key = np.sort(rank[keep] * max(n, 1) + time_rank[rows[keep]])
+    key = key[np.concatenate([[True], key[1:] != key[:-1]])] if key.size else key
+    take = pa.array(by_time[key % max(n, 1)])
+    return pa.table({"lemma_id": pa.array(word_id[by_id][key // max(n, 1)], pa.int32()),
+                     "ts": batch.column("ts").take(take), "uid": batch.column("uid").take(take)})
 
 
 def _index_runs(store: Store) -> int:
