@@ -13,7 +13,7 @@ import pyarrow.compute as pc
 from chatlens.enrich.chunks import chunk_features, lemmas_for
 from chatlens.enrich.columnar import prepare_column
 from chatlens.enrich.lid import detect, detect_batch
-from chatlens.enrich.morph import analyze, lemmatize_tokens
+from chatlens.enrich.morph import MORPH_LANGS, analyze, lemmatize_tokens
 from chatlens.enrich.place_batch import place_lists
 from chatlens.enrich.places import find_places
 from chatlens.enrich.settings import EnrichSettings
@@ -72,6 +72,17 @@ def enrich_text(text: str, settings: EnrichSettings) -> dict[str, Any]:
         "emoji": find_emoji(norm),
         "places": places,
     }
+
+
+def warm_up(settings: EnrichSettings | None = None) -> None:
+    """Load now what enrichment loads on its first batches (the pymorphy3 dictionaries,
+    py3langid, the gazetteer, the character classes of :mod:`.columnar`), so that worker
+    processes forked after this share them instead of each loading its own."""
+    settings = settings or EnrichSettings()
+    enrich_table(pa.table({"uid": ["warm"], "text": ["Едем в Тбилиси, http://x.org"]}), settings)
+    detect_batch(["a sentence for the language model"], ("en", "de"), 5, 300)
+    for lang in MORPH_LANGS:
+        lemmatize_tokens(["дом"], lang)
 
 
 def _list_array(rows: list[list[str]]) -> pa.ListArray:

@@ -22,6 +22,7 @@ from chatlens.store import stages as db
 
 BATCH_ROWS = 20_000  # most messages per batch: per-batch work (distinct chunks, commits) shrinks
 MIN_BATCH_ROWS = 1_000  # fewest, unless BATCH_ROWS is lower
+PRELOAD = "chatlens.project.preload"  # what the stage pool's workers start with
 StageProgress = Callable[[str, int, int], None]  # (stage, done, total)
 
 
@@ -95,7 +96,7 @@ def enrich_project(store: Store, settings: EnrichSettings, workers: int = 1,
         func = functools.partial(enrich_table, settings=settings)
         reader = db.enrich_todo(store, fp, batch_rows(report.todo, workers))
         with store.bulk_load():
-            done = ((t, True) for t in map_batches(func, reader, workers))
+            done = ((t, True) for t in map_batches(func, reader, workers, PRELOAD))
             for table, _ in appends(done):
                 db.write_enrichment(store, table, fp)
                 report.enriched += table.num_rows
@@ -169,7 +170,7 @@ def code_project(store: Store, codebook: Codebook, source: str, settings: Enrich
         reader = db.code_todo(store, codebook.name, fp, n, batch_rows(todo, workers))
         func = functools.partial(_code, compiled=compiled)
         with store.bulk_load():
-            for table, fresh in appends(map_batches(func, reader, workers)):
+            for table, fresh in appends(map_batches(func, reader, workers, PRELOAD)):
                 report.rows += db.write_codes(store, table, run_id, fresh)
                 report.messages += table.num_rows // max(n, 1)
                 if progress:
