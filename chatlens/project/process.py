@@ -93,18 +93,25 @@ def enrich_project(store: Store, settings: EnrichSettings, workers: int = 1,
         if progress:
             progress("enrich", report.enriched, report.todo)
     elif report.todo:
-        func = functools.partial(enrich_table, settings=settings)
+        func = functools.partial(_enrich, settings=settings)
         reader = db.enrich_todo(store, fp, batch_rows(report.todo, workers))
         with store.bulk_load():
             done = ((t, True) for t in map_batches(func, reader, workers, PRELOAD))
             for table, _ in appends(done):
                 db.write_enrichment(store, table, fp)
+                db.index_run(store, table)  # while the workers enrich the next batches
                 report.enriched += table.num_rows
                 if progress:
                     progress("enrich", report.enriched, report.todo)
+    # what is not indexed yet: enrichment written by Spark or by a run stopped in between
     db.index_lemmas(store, (lambda d, t: progress("search index", d, t)) if progress else None)
     report.languages = db.enrichment_summary(store, fp)["languages"]
     return report
+
+
+def _enrich(table: pa.Table, settings: EnrichSettings) -> pa.Table:
+    """A batch's enrichment, with its messages' ``ts`` for the search index."""
+    return enrich_table(table, settings).append_column("ts", table.column("ts"))
 
 
 def _code(table: Any, compiled: CompiledCodebook) -> tuple[Any, bool]:

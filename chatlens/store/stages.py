@@ -53,11 +53,11 @@ def enrich_todo_count(store: Store, fingerprint: str) -> int:
 
 
 def enrich_todo(store: Store, fingerprint: str, batch_rows: int) -> pa.RecordBatchReader:
-    """uid and text of messages not enriched with ``fingerprint``, in message order, in batches
-    of ``batch_rows`` (found on keys first: see :mod:`.batches`)."""
+    """uid, text and ts of messages not enriched with ``fingerprint``, in message order, in
+    batches of ``batch_rows`` (found on keys first: see :mod:`.batches`)."""
     return keyed_batches(
         store.con, f"SELECT m.rowid AS rid {_ENRICH_TODO}", [fingerprint],
-        "SELECT uid, text FROM messages WHERE rowid BETWEEN $1 AND $2 "
+        "SELECT uid, text, ts FROM messages WHERE rowid BETWEEN $1 AND $2 "
         "AND rowid IN (SELECT rid FROM {keys} WHERE rid BETWEEN $1 AND $2)", batch_rows)
 
 
@@ -88,59 +88,66 @@ def index_lemmas(store: Store, progress: Callable[[int, int], None] | None = Non
     in SQL, the postings sorted in numpy (:func:`_postings`) and appended as they are.
     """
     total, done = unindexed_count(store), 0
-    if not total:  # two table counts; the anti-join below scans every uid
-        return 0
-    runs = keyed_batches(
-        store.con, "SELECT e.rid, m.mrid FROM (SELECT rowid AS rid, uid FROM enrichment) e "
-        "ANTI JOIN lemma_indexed USING (uid) JOIN (SELECT rowid AS mrid, uid FROM messages) m "
-        "USING (uid)", [],
-        "SELECT e.uid, e.lemmas, m.ts "
-        "FROM (SELECT * FROM {keys} WHERE rid BETWEEN $1 AND $2) k "
-        "JOIN (SELECT rowid AS rid, uid, lemmas FROM enrichment WHERE rowid BETWEEN $1 AND $2) "
-        "e USING (rid) JOIN (SELECT rowid AS mrid, ts FROM messages WHERE rowid BETWEEN $3 AND $4 "
-        "AND rowid IN (SELECT mrid FROM {keys} WHERE rid BETWEEN $1 AND $2)) m USING (mrid)",
-        INDEX_CHUNK, also="mrid")
-    con = store.con
-    con.execute("SET preserve_insertion_order = true")  # keep each run's sort on disk
-    try:
-        for batch in runs:
-            words, codes, rows = _lemma_codes(batch)
-            with store.transaction():
-                con.register("_words", words)
-                con.execute(r"""
-                    INSERT INTO lemma_vocab
-                    SELECT (SELECT coalesce(max(id), 0) FROM lemma_vocab)
-                           + row_number() OVER (ORDER BY lemma), lemma
-                    FROM (SELECT lemma FROM _words WHERE regexp_matches(lemma, '[\pL\pN_]'))
-                    ANTI JOIN lemma_vocab USING (lemma)""")  # words only
-                ids = arrow_table(con.sql(
-                    "SELECT w.code, v.id FROM _words w JOIN lemma_vocab v USING (lemma)"))
-                con.unregister("_words")
-                con.register("_postings", _postings(batch, codes, rows, ids, len(words)))
-                con.execute("INSERT INTO lemma_index SELECT * FROM _postings")
-                con.unregister("_postings")
-                con.register("_rows", pa.table({"uid": batch.column("uid")}))
-                con.execute("INSERT INTO lemma_indexed SELECT uid FROM _rows")
-                con.unregister("_rows")
-                con.execute("INSERT OR REPLACE INTO meta VALUES ('lemma_index_runs', ?)",
-                            [str(_index_runs(store) + 1)])
-            done += batch.num_rows
-            if progress:
-                progress(done, total)
-        if _index_runs(store) > INDEX_MAX_RUNS:
-            compact_index(store)
-    finally:
-        runs.close()
-        con.execute("SET preserve_insertion_order = false")
+    if total:  # two table counts; the anti-join below scans every uid
+        runs = keyed_batches(
+            store.con, "SELECT e.rid, m.mrid FROM (SELECT rowid AS rid, uid FROM enrichment) e "
+            "ANTI JOIN lemma_indexed USING (uid) JOIN (SELECT rowid AS mrid, uid FROM messages) m "
+            "USING (uid)", [],
+            "SELECT e.uid, e.lemmas, m.ts "
+            "FROM (SELECT * FROM {keys} WHERE rid BETWEEN $1 AND $2) k "
+            "JOIN (SELECT rowid AS rid, uid, lemmas FROM enrichment WHERE rowid BETWEEN $1 AND $2) "
+            "e USING (rid) JOIN (SELECT rowid AS mrid, ts FROM messages WHERE rowid BETWEEN $3 "
+            "AND $4 AND rowid IN (SELECT mrid FROM {keys} WHERE rid BETWEEN $1 AND $2)) m "
+            "USING (mrid)", INDEX_CHUNK, also="mrid")
+        try:
+            for batch in runs:
+                index_run(store, pa.Table.from_batches([batch]))
+                done += batch.num_rows
+                if progress:
+                    progress(done, total)
+        finally:
+            runs.close()
+    if _index_runs(store) > INDEX_MAX_RUNS:
+        compact_index(store)
     return done
+
+
+def index_run(store: Store, run: pa.Table) -> None:
+    """Add enriched messages (``uid``, ``lemmas``, ``ts``; none of them indexed yet) to the
+    search index as one sorted run, in one transaction (see :func:`index_lemmas`)."""
+    words, codes, rows = _lemma_codes(run)
+    con = store.con
+    with store.transaction():
+        con.register("_words", words)
+        con.execute(r"""
+            INSERT INTO lemma_vocab
+            SELECT (SELECT coalesce(max(id), 0) FROM lemma_vocab)
+                   + row_number() OVER (ORDER BY lemma), lemma
+            FROM (SELECT lemma FROM _words WHERE regexp_matches(lemma, '[\pL\pN_]'))
+            ANTI JOIN lemma_vocab USING (lemma)""")  # words only
+        ids = arrow_table(con.sql(
+            "SELECT w.code, v.id FROM _words w JOIN lemma_vocab v USING (lemma)"))
+        con.unregister("_words")
+        con.register("_postings", _postings(run, codes, rows, ids, len(words)))
+        con.execute("SET preserve_insertion_order = true")  # keep the run's sort on disk
+        try:
+            con.execute("INSERT INTO lemma_index SELECT * FROM _postings")
+        finally:
+            con.execute("SET preserve_insertion_order = false")
+        con.unregister("_postings")
+        con.register("_rows", run.select(["uid"]))
+        con.execute("INSERT INTO lemma_indexed SELECT uid FROM _rows")
+        con.unregister("_rows")
+        con.execute("INSERT OR REPLACE INTO meta VALUES ('lemma_index_runs', ?)",
+                    [str(_index_runs(store) + 1)])
 
 
 Ints = NDArray[np.int64]
 
 
-def _lemma_codes(batch: pa.RecordBatch) -> tuple[pa.Table, Ints, Ints]:
+def _lemma_codes(batch: pa.Table) -> tuple[pa.Table, Ints, Ints]:
     """A run's distinct lemmas (``code``, lemma), and per lemma occurrence its code and row."""
-    lemmas = batch.column("lemmas")
+    lemmas = batch.column("lemmas").combine_chunks()
     if lemmas.null_count:  # a null list holds no lemmas, whatever its offsets say
         lemmas = pc.fill_null(lemmas, pa.scalar([], lemmas.type))
     offsets = np.asarray(lemmas.offsets, dtype=np.int64)
@@ -155,7 +162,7 @@ def _lemma_codes(batch: pa.RecordBatch) -> tuple[pa.Table, Ints, Ints]:
     return words, np.asarray(enc.indices, dtype=np.int64), rows
 
 
-def _postings(batch: pa.RecordBatch, codes: Ints, rows: Ints, ids: pa.Table,
+def _postings(batch: pa.Table, codes: Ints, rows: Ints, ids: pa.Table,
               n_codes: int) -> pa.Table:
     """One ``lemma_index`` row per distinct (word lemma, message) of a run, sorted by (lemma
     id, newest first): one integer sort of (rank of the lemma's id, rank of the message's
