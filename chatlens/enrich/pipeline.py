@@ -174,13 +174,11 @@ class _Clock:
 
 def _detect(norms: pa.Array, settings: EnrichSettings) -> tuple[pa.Array, pa.Array]:
     """Language and score of each text; a text repeated in the batch is classified once."""
-    first: dict[str, int] = {}  # text → its index among the distinct texts
-    codes = [first.setdefault(t, len(first)) for t in norms.to_pylist()]
-    found = detect_batch(list(first), settings.languages, settings.min_chars,
+    enc = pc.dictionary_encode(norms)
+    found = detect_batch(enc.dictionary.to_pylist(), settings.languages, settings.min_chars,
                          settings.lid_chars)
-    take = pa.array(codes, pa.int64())
-    return (pa.array([f[0] for f in found], pa.string()).take(take),
-            pa.array([f[1] for f in found], pa.float32()).take(take))
+    return (pa.array([f[0] for f in found], pa.string()).take(enc.indices),
+            pa.array([f[1] for f in found], pa.float32()).take(enc.indices))
 
 
 _LIST_COLS = frozenset(f.name for f in ENRICH_SCHEMA if pa.types.is_list(f.type))
