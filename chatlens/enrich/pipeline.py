@@ -11,7 +11,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from chatlens.enrich.chunks import chunk_features, lemmas_for
-from chatlens.enrich.columnar import prepare_column
+from chatlens.enrich.columnar import STR_LIST, prepare_column, put
 from chatlens.enrich.lid import detect, detect_batch
 from chatlens.enrich.morph import MORPH_LANGS, analyze, lemmatize_tokens
 from chatlens.enrich.place_batch import place_lists
@@ -26,8 +26,6 @@ from chatlens.enrich.text import (
     tokenize_razdel,
 )
 
-_STR_LIST = pa.list_(pa.string())
-
 ENRICH_SCHEMA = pa.schema(
     [
         pa.field("uid", pa.string(), nullable=False),
@@ -36,12 +34,12 @@ ENRICH_SCHEMA = pa.schema(
         pa.field("norm", pa.string(), nullable=False),
         # one per token of the normalised text; the tokens themselves are not kept, since
         # Lemmatizer(tokenizer).tokens(text) gives them again (see :func:`enrich_text`)
-        pa.field("lemmas", _STR_LIST, nullable=False),
-        pa.field("urls", _STR_LIST, nullable=False),
-        pa.field("mentions", _STR_LIST, nullable=False),
-        pa.field("hashtags", _STR_LIST, nullable=False),
-        pa.field("emoji", _STR_LIST, nullable=False),
-        pa.field("places", _STR_LIST, nullable=False),  # country:GE, checkpoint:upper_lars, …
+        pa.field("lemmas", STR_LIST, nullable=False),
+        pa.field("urls", STR_LIST, nullable=False),
+        pa.field("mentions", STR_LIST, nullable=False),
+        pa.field("hashtags", STR_LIST, nullable=False),
+        pa.field("emoji", STR_LIST, nullable=False),
+        pa.field("places", STR_LIST, nullable=False),  # country:GE, checkpoint:upper_lars, …
     ]
 )
 
@@ -149,12 +147,10 @@ def _enrich_fast(texts: pa.Array | pa.ChunkedArray, settings: EnrichSettings,
     clock("lemmas")
     folded = np.flatnonzero(feats.folded)
     if folded.size:
-        mask = np.zeros(len(norms), dtype=bool)
-        mask[folded] = True
-        norms = pc.replace_with_mask(norms, pa.array(mask), pa.array(
+        norms = put(norms, folded, pa.array(
             [fold_homoglyphs(x) for x in norms.take(pa.array(folded)).to_pylist()], pa.string()))
     places = (place_lists(feats.tokens, lemmas) if settings.places
-              else pa.array([[]] * len(norms), _STR_LIST))
+              else pa.array([[]] * len(norms), STR_LIST))
     clock("places")
     return [langs, scores, norms, lemmas, urls, feats.mentions, feats.hashtags, feats.emoji,
             places]
