@@ -232,6 +232,40 @@ def test_model_scorer_without_a_trained_model_is_pending_until_trained(
         project.estimate("stance")
 
 
+def test_enrich_indexes_what_it_writes_and_catches_up_after_a_stop(
+        project: Project, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from chatlens.store import stages
+
+    project.ingest([telegram_export(tmp_path / "r.json", TEXTS)])
+    left: list[int] = []
+    catch_up = stages.index_lemmas
+    monkeypatch.setattr(stages, "index_lemmas", lambda store, progress=None: (
+        left.append(stages.unindexed_count(store)), catch_up(store, progress))[1])
+    project.enrich()
+    assert left == [0]  # every append was indexed as it was written
+    con = project.store.con
+    whole = set(con.execute("SELECT v.lemma, i.ts, i.uid FROM lemma_index i "
+                            "JOIN lemma_vocab v ON v.id = i.lemma_id").fetchall())
+    assert whole
+    # a run that stops between writing enrichment and indexing it: the next run catches up
+    con.execute("DELETE FROM enrichment")
+    for table in ("lemma_index", "lemma_indexed", "lemma_vocab"):
+        con.execute(f"DELETE FROM {table}")
+
+    def stop(store: object, run: object) -> None:
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(stages, "index_run", stop)
+    with pytest.raises(KeyboardInterrupt):
+        project.enrich()
+    assert con.execute("SELECT count(*) FROM enrichment").fetchall()[0][0] == len(TEXTS)
+    assert con.execute("SELECT count(*) FROM lemma_indexed").fetchall()[0][0] == 0
+    monkeypatch.undo()
+    project.enrich()
+    assert set(con.execute("SELECT v.lemma, i.ts, i.uid FROM lemma_index i "
+                           "JOIN lemma_vocab v ON v.id = i.lemma_id").fetchall()) == whole
+
+
 @pytest.mark.parametrize("windowed", [True, False])
 def test_search_widens_its_time_window_until_it_has_enough(
         project: Project, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, windowed: bool) -> None:

@@ -6,6 +6,7 @@ import multiprocessing
 from collections import deque
 from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import Future, ProcessPoolExecutor
+from multiprocessing.context import BaseContext
 from typing import TypeVar
 
 import pyarrow as pa
@@ -14,18 +15,25 @@ T = TypeVar("T")
 
 
 def map_batches(func: Callable[[pa.Table], T], batches: Iterable[pa.Table | pa.RecordBatch],
-                workers: int = 1) -> Iterator[T]:
+                workers: int = 1, preload: str | None = None) -> Iterator[T]:
     """Yield ``func(batch)`` for each batch, in order.
 
-    With ``workers > 1`` batches go to a process pool (spawned, so no state leaks from the
-    parent); at most ``2 × workers`` batches are in flight, which bounds memory.
+    With ``workers > 1`` batches go to a process pool; at most ``2 × workers`` batches are in
+    flight, which bounds memory. Its workers are forked from a fork server (a fresh process,
+    so no state leaks from the parent, and none of its threads: DuckDB's), which first imports
+    ``preload`` (a module name), so what that module loads is loaded once for all workers of
+    every pool of this process. Where there is no fork server (Windows) workers are spawned.
     """
     if workers <= 1:
         for batch in batches:
             yield func(pa.Table.from_batches([batch]) if isinstance(batch, pa.RecordBatch)
                        else batch)
         return
-    ctx = multiprocessing.get_context("spawn")
+    ctx: BaseContext = multiprocessing.get_context("spawn")
+    if "forkserver" in multiprocessing.get_all_start_methods():
+        server = multiprocessing.get_context("forkserver")
+        server.set_forkserver_preload(["__main__", *([preload] if preload else [])])
+        ctx = server
     with ProcessPoolExecutor(max_workers=workers, mp_context=ctx) as pool:
         pending: deque[Future[T]] = deque()
         for batch in batches:

@@ -18,12 +18,12 @@ import pyarrow as pa
 import pyarrow.compute as pc
 from numpy.typing import NDArray
 
+from chatlens.enrich.columnar import put
 from chatlens.enrich.morph import MORPH_LANGS, lemmatize_tokens, morph_dict
 from chatlens.enrich.text import HASHTAG_RE, MENTION_RE, find_emoji, fold_homoglyphs, tokenize_fast
 
 CHUNK_LIMIT = 1_000_000  # distinct chunks kept per process; the cache starts over past this
 FEATURES = ("tokens", "emoji", "mentions", "hashtags")
-_STR_LIST = pa.list_(pa.string())
 Ints = NDArray[np.int64]
 
 
@@ -84,10 +84,7 @@ class _Store:
             _, pos = _positions(todo, np.array([0, todo.size]), self.lengths["tokens"],
                                 self.starts["tokens"])
             words = self.values["tokens"].take(pa.array(pos)).to_pylist()
-            mask = np.zeros(n_tok, dtype=bool)
-            mask[pos] = True
-            lem = pc.replace_with_mask(lem, pa.array(mask),
-                                       pa.array(lemmatize_tokens(words, dict_lang), pa.string()))
+            lem = put(lem, pos, pa.array(lemmatize_tokens(words, dict_lang), pa.string()))
             done[todo] = True
         self.lemmas[dict_lang] = lem
         return lem

@@ -26,7 +26,7 @@ from numpy.typing import NDArray
 
 from chatlens.enrich.text import URL_TOKEN, prepare
 
-_STR_LIST = pa.list_(pa.string())
+STR_LIST = pa.list_(pa.string())  # the type of every list column of enrichment
 NDArrayInt = NDArray[np.int64]
 
 
@@ -153,7 +153,7 @@ def prepare_column(texts: pa.Array | pa.ChunkedArray) -> tuple[pa.Array, pa.List
         slow[rare] = np.asarray(pc.or_(
             pc.match_substring_regex(texts.take(pa.array(rare)), python_only),
             pc.match_substring_regex(sub, python_only)), dtype=bool)
-        t = _put(t, rare, sub)
+        t = put(t, rare, sub)
     # URLs: one pass marks them (NUL before and after), one takes the marked text out
     mark, inexact = _url_patterns()
     slow |= np.asarray(pc.match_substring_regex(t, inexact), dtype=bool)
@@ -164,12 +164,12 @@ def prepare_column(texts: pa.Array | pa.ChunkedArray) -> tuple[pa.Array, pa.List
     slow_rows = np.flatnonzero(slow)
     if slow_rows.size:  # exact, in Python
         done = [prepare(x, fold=False) for x in texts.take(pa.array(slow_rows)).to_pylist()]
-        t = _put(t, slow_rows, pa.array([d[0] for d in done], pa.string()))
-        urls = _scatter_lists(urls, slow_rows, pa.array([d[1] for d in done], _STR_LIST))
+        t = put(t, slow_rows, pa.array([d[0] for d in done], pa.string()))
+        urls = _scatter_lists(urls, slow_rows, pa.array([d[1] for d in done], STR_LIST))
     return t, urls
 
 
-def _put(arr: pa.Array, rows: NDArrayInt, values: pa.Array) -> pa.Array:
+def put(arr: pa.Array, rows: NDArrayInt, values: pa.Array) -> pa.Array:
     """``arr`` with the items at ``rows`` (ascending) replaced by ``values``."""
     mask = np.zeros(len(arr), dtype=bool)
     mask[rows] = True

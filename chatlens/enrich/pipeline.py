@@ -11,9 +11,9 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from chatlens.enrich.chunks import chunk_features, lemmas_for
-from chatlens.enrich.columnar import prepare_column
+from chatlens.enrich.columnar import STR_LIST, prepare_column, put
 from chatlens.enrich.lid import detect, detect_batch
-from chatlens.enrich.morph import analyze, lemmatize_tokens
+from chatlens.enrich.morph import MORPH_LANGS, analyze, lemmatize_tokens
 from chatlens.enrich.place_batch import place_lists
 from chatlens.enrich.places import find_places
 from chatlens.enrich.settings import EnrichSettings
@@ -26,8 +26,6 @@ from chatlens.enrich.text import (
     tokenize_razdel,
 )
 
-_STR_LIST = pa.list_(pa.string())
-
 ENRICH_SCHEMA = pa.schema(
     [
         pa.field("uid", pa.string(), nullable=False),
@@ -36,12 +34,12 @@ ENRICH_SCHEMA = pa.schema(
         pa.field("norm", pa.string(), nullable=False),
         # one per token of the normalised text; the tokens themselves are not kept, since
         # Lemmatizer(tokenizer).tokens(text) gives them again (see :func:`enrich_text`)
-        pa.field("lemmas", _STR_LIST, nullable=False),
-        pa.field("urls", _STR_LIST, nullable=False),
-        pa.field("mentions", _STR_LIST, nullable=False),
-        pa.field("hashtags", _STR_LIST, nullable=False),
-        pa.field("emoji", _STR_LIST, nullable=False),
-        pa.field("places", _STR_LIST, nullable=False),  # country:GE, checkpoint:upper_lars, …
+        pa.field("lemmas", STR_LIST, nullable=False),
+        pa.field("urls", STR_LIST, nullable=False),
+        pa.field("mentions", STR_LIST, nullable=False),
+        pa.field("hashtags", STR_LIST, nullable=False),
+        pa.field("emoji", STR_LIST, nullable=False),
+        pa.field("places", STR_LIST, nullable=False),  # country:GE, checkpoint:upper_lars, …
     ]
 )
 
@@ -72,6 +70,17 @@ def enrich_text(text: str, settings: EnrichSettings) -> dict[str, Any]:
         "emoji": find_emoji(norm),
         "places": places,
     }
+
+
+def warm_up(settings: EnrichSettings | None = None) -> None:
+    """Load now what enrichment loads on its first batches (the pymorphy3 dictionaries,
+    py3langid, the gazetteer, the character classes of :mod:`.columnar`), so that worker
+    processes forked after this share them instead of each loading its own."""
+    settings = settings or EnrichSettings()
+    enrich_table(pa.table({"uid": ["warm"], "text": ["Едем в Тбилиси, http://x.org"]}), settings)
+    detect_batch(["a sentence for the language model"], ("en", "de"), 5, 300)
+    for lang in MORPH_LANGS:
+        lemmatize_tokens(["дом"], lang)
 
 
 def _list_array(rows: list[list[str]]) -> pa.ListArray:
@@ -138,12 +147,10 @@ def _enrich_fast(texts: pa.Array | pa.ChunkedArray, settings: EnrichSettings,
     clock("lemmas")
     folded = np.flatnonzero(feats.folded)
     if folded.size:
-        mask = np.zeros(len(norms), dtype=bool)
-        mask[folded] = True
-        norms = pc.replace_with_mask(norms, pa.array(mask), pa.array(
+        norms = put(norms, folded, pa.array(
             [fold_homoglyphs(x) for x in norms.take(pa.array(folded)).to_pylist()], pa.string()))
     places = (place_lists(feats.tokens, lemmas) if settings.places
-              else pa.array([[]] * len(norms), _STR_LIST))
+              else pa.array([[]] * len(norms), STR_LIST))
     clock("places")
     return [langs, scores, norms, lemmas, urls, feats.mentions, feats.hashtags, feats.emoji,
             places]
@@ -163,13 +170,11 @@ class _Clock:
 
 def _detect(norms: pa.Array, settings: EnrichSettings) -> tuple[pa.Array, pa.Array]:
     """Language and score of each text; a text repeated in the batch is classified once."""
-    first: dict[str, int] = {}  # text → its index among the distinct texts
-    codes = [first.setdefault(t, len(first)) for t in norms.to_pylist()]
-    found = detect_batch(list(first), settings.languages, settings.min_chars,
+    enc = pc.dictionary_encode(norms)
+    found = detect_batch(enc.dictionary.to_pylist(), settings.languages, settings.min_chars,
                          settings.lid_chars)
-    take = pa.array(codes, pa.int64())
-    return (pa.array([f[0] for f in found], pa.string()).take(take),
-            pa.array([f[1] for f in found], pa.float32()).take(take))
+    return (pa.array([f[0] for f in found], pa.string()).take(enc.indices),
+            pa.array([f[1] for f in found], pa.float32()).take(enc.indices))
 
 
 _LIST_COLS = frozenset(f.name for f in ENRICH_SCHEMA if pa.types.is_list(f.type))

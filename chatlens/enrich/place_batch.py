@@ -15,9 +15,9 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from chatlens.enrich.columnar import STR_LIST
 from chatlens.enrich.places import find_places, gazetteer, gazetteer_keys
 
-_STR_LIST = pa.list_(pa.string())
 CACHE_LIMIT = 200_000
 _CACHE: dict[tuple[tuple[str, ...], tuple[str, ...]], list[str]] = {}
 
@@ -70,4 +70,4 @@ def place_lists(tokens: pa.ListArray, lemmas: pa.ListArray,
             for pid in _window_places(toks[a:b], lems[a:b], tokenizer):
                 if pid not in seen:
                     seen.append(pid)
-    return pa.array(out, _STR_LIST)
+    return pa.array(out, STR_LIST)

@@ -22,6 +22,7 @@ from chatlens.store import stages as db
 
 BATCH_ROWS = 20_000  # most messages per batch: per-batch work (distinct chunks, commits) shrinks
 MIN_BATCH_ROWS = 1_000  # fewest, unless BATCH_ROWS is lower
+PRELOAD = "chatlens.project.preload"  # what the stage pool's workers start with
 StageProgress = Callable[[str, int, int], None]  # (stage, done, total)
 
 
@@ -92,18 +93,25 @@ def enrich_project(store: Store, settings: EnrichSettings, workers: int = 1,
         if progress:
             progress("enrich", report.enriched, report.todo)
     elif report.todo:
-        func = functools.partial(enrich_table, settings=settings)
+        func = functools.partial(_enrich, settings=settings)
         reader = db.enrich_todo(store, fp, batch_rows(report.todo, workers))
         with store.bulk_load():
-            done = ((t, True) for t in map_batches(func, reader, workers))
+            done = ((t, True) for t in map_batches(func, reader, workers, PRELOAD))
             for table, _ in appends(done):
                 db.write_enrichment(store, table, fp)
+                db.index_run(store, table)  # while the workers enrich the next batches
                 report.enriched += table.num_rows
                 if progress:
                     progress("enrich", report.enriched, report.todo)
+    # what is not indexed yet: enrichment written by Spark or by a run stopped in between
     db.index_lemmas(store, (lambda d, t: progress("search index", d, t)) if progress else None)
     report.languages = db.enrichment_summary(store, fp)["languages"]
     return report
+
+
+def _enrich(table: pa.Table, settings: EnrichSettings) -> pa.Table:
+    """A batch's enrichment, with its messages' ``ts`` for the search index."""
+    return enrich_table(table, settings).append_column("ts", table.column("ts"))
 
 
 def _code(table: Any, compiled: CompiledCodebook) -> tuple[Any, bool]:
@@ -169,7 +177,7 @@ def code_project(store: Store, codebook: Codebook, source: str, settings: Enrich
         reader = db.code_todo(store, codebook.name, fp, n, batch_rows(todo, workers))
         func = functools.partial(_code, compiled=compiled)
         with store.bulk_load():
-            for table, fresh in appends(map_batches(func, reader, workers)):
+            for table, fresh in appends(map_batches(func, reader, workers, PRELOAD)):
                 report.rows += db.write_codes(store, table, run_id, fresh)
                 report.messages += table.num_rows // max(n, 1)
                 if progress:

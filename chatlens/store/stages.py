@@ -15,9 +15,10 @@ from typing import Any
 import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
+from numpy.typing import NDArray
 
 from chatlens.store.batches import keyed_batches
-from chatlens.store.core import LEMMA_INDEX_COLUMNS, Store, first_row
+from chatlens.store.core import LEMMA_INDEX_COLUMNS, Store, arrow_table, first_row
 
 ENRICH_COLUMNS = ("uid, fingerprint, lang, lang_score, norm, lemmas, urls, mentions, hashtags, "
                   "emoji, places")
@@ -52,11 +53,11 @@ def enrich_todo_count(store: Store, fingerprint: str) -> int:
 
 
 def enrich_todo(store: Store, fingerprint: str, batch_rows: int) -> pa.RecordBatchReader:
-    """uid and text of messages not enriched with ``fingerprint``, in message order, in batches
-    of ``batch_rows`` (found on keys first: see :mod:`.batches`)."""
+    """uid, text and ts of messages not enriched with ``fingerprint``, in message order, in
+    batches of ``batch_rows`` (found on keys first: see :mod:`.batches`)."""
     return keyed_batches(
         store.con, f"SELECT m.rowid AS rid {_ENRICH_TODO}", [fingerprint],
-        "SELECT uid, text FROM messages WHERE rowid BETWEEN $1 AND $2 "
+        "SELECT uid, text, ts FROM messages WHERE rowid BETWEEN $1 AND $2 "
         "AND rowid IN (SELECT rid FROM {keys} WHERE rid BETWEEN $1 AND $2)", batch_rows)
 
 
@@ -83,83 +84,108 @@ def index_lemmas(store: Store, progress: Callable[[int, int], None] | None = Non
     row groups of the lemmas asked for (integer keys sort about five times faster than strings);
     each run commits with its entries in ``lemma_indexed``, so an interrupted indexing resumes
     where it stopped. A run is built in bulk: its messages read by row id range (see
-    :mod:`.batches`), their distinct lemmas found in Arrow, and three statements (new words,
-    postings, indexed messages) write it.
+    :mod:`.batches`), their distinct lemmas found in Arrow, new words added to the vocabulary
+    in SQL, the postings sorted in numpy (:func:`_postings`) and appended as they are.
     """
     total, done = unindexed_count(store), 0
-    if not total:  # two table counts; the anti-join below scans every uid
-        return 0
-    runs = keyed_batches(
-        store.con, "SELECT e.rid, m.mrid FROM (SELECT rowid AS rid, uid FROM enrichment) e "
-        "ANTI JOIN lemma_indexed USING (uid) JOIN (SELECT rowid AS mrid, uid FROM messages) m "
-        "USING (uid)", [],
-        "SELECT e.uid, e.lemmas, m.ts "
-        "FROM (SELECT * FROM {keys} WHERE rid BETWEEN $1 AND $2) k "
-        "JOIN (SELECT rowid AS rid, uid, lemmas FROM enrichment WHERE rowid BETWEEN $1 AND $2) "
-        "e USING (rid) JOIN (SELECT rowid AS mrid, ts FROM messages WHERE rowid BETWEEN $3 AND $4 "
-        "AND rowid IN (SELECT mrid FROM {keys} WHERE rid BETWEEN $1 AND $2)) m USING (mrid)",
-        INDEX_CHUNK, also="mrid")
-    con = store.con
-    con.execute("SET preserve_insertion_order = true")  # keep each run's sort on disk
-    try:
-        for batch in runs:
-            rows, words, postings = _distinct_lemmas(batch)
-            with store.transaction():
-                con.register("_words", words)
-                con.execute(r"""
-                    INSERT INTO lemma_vocab
-                    SELECT (SELECT coalesce(max(id), 0) FROM lemma_vocab)
-                           + row_number() OVER (ORDER BY lemma), lemma
-                    FROM (SELECT lemma FROM _words WHERE regexp_matches(lemma, '[\pL\pN_]'))
-                    ANTI JOIN lemma_vocab USING (lemma)""")  # words only
-                con.register("_rows", rows)
-                con.register("_postings", postings)
-                con.execute("""
-                    INSERT INTO lemma_index
-                    SELECT v.id, r.ts, r.uid
-                    FROM _postings p JOIN _rows r USING (row)
-                    JOIN (SELECT w.code, v.id FROM _words w JOIN lemma_vocab v USING (lemma)) v
-                      USING (code)
-                    ORDER BY v.id, r.ts DESC NULLS LAST""")
-                con.execute("INSERT INTO lemma_indexed SELECT uid FROM _rows")
-                con.execute("INSERT OR REPLACE INTO meta VALUES ('lemma_index_runs', ?)",
-                            [str(_index_runs(store) + 1)])
-                for name in ("_words", "_rows", "_postings"):
-                    con.unregister(name)
-            done += batch.num_rows
-            if progress:
-                progress(done, total)
-        if _index_runs(store) > INDEX_MAX_RUNS:
-            compact_index(store)
-    finally:
-        runs.close()
-        con.execute("SET preserve_insertion_order = false")
+    if total:  # two table counts; the anti-join below scans every uid
+        runs = keyed_batches(
+            store.con, "SELECT e.rid, m.mrid FROM (SELECT rowid AS rid, uid FROM enrichment) e "
+            "ANTI JOIN lemma_indexed USING (uid) JOIN (SELECT rowid AS mrid, uid FROM messages) m "
+            "USING (uid)", [],
+            "SELECT e.uid, e.lemmas, m.ts "
+            "FROM (SELECT * FROM {keys} WHERE rid BETWEEN $1 AND $2) k "
+            "JOIN (SELECT rowid AS rid, uid, lemmas FROM enrichment WHERE rowid BETWEEN $1 AND $2) "
+            "e USING (rid) JOIN (SELECT rowid AS mrid, ts FROM messages WHERE rowid BETWEEN $3 "
+            "AND $4 AND rowid IN (SELECT mrid FROM {keys} WHERE rid BETWEEN $1 AND $2)) m "
+            "USING (mrid)", INDEX_CHUNK, also="mrid")
+        try:
+            for batch in runs:
+                index_run(store, pa.Table.from_batches([batch]))
+                done += batch.num_rows
+                if progress:
+                    progress(done, total)
+        finally:
+            runs.close()
+    if _index_runs(store) > INDEX_MAX_RUNS:
+        compact_index(store)
     return done
 
 
-def _distinct_lemmas(batch: pa.RecordBatch) -> tuple[pa.Table, pa.Table, pa.Table]:
-    """A run's messages (``row``, uid, ts), its distinct lemmas (``code``, lemma) and each
-    message's distinct lemmas (``row``, ``code``): deduplicated as integer pairs, vectorised
-    (``list_distinct`` in SQL costs twenty times more)."""
-    lemmas = batch.column("lemmas")
+def index_run(store: Store, run: pa.Table) -> None:
+    """Add enriched messages (``uid``, ``lemmas``, ``ts``; none of them indexed yet) to the
+    search index as one sorted run, in one transaction (see :func:`index_lemmas`)."""
+    words, codes, rows = _lemma_codes(run)
+    con = store.con
+    with store.transaction():
+        con.register("_words", words)
+        con.execute(r"""
+            INSERT INTO lemma_vocab
+            SELECT (SELECT coalesce(max(id), 0) FROM lemma_vocab)
+                   + row_number() OVER (ORDER BY lemma), lemma
+            FROM (SELECT lemma FROM _words WHERE regexp_matches(lemma, '[\pL\pN_]'))
+            ANTI JOIN lemma_vocab USING (lemma)""")  # words only
+        ids = arrow_table(con.sql(
+            "SELECT w.code, v.id FROM _words w JOIN lemma_vocab v USING (lemma)"))
+        con.unregister("_words")
+        con.register("_postings", _postings(run, codes, rows, ids, len(words)))
+        con.execute("SET preserve_insertion_order = true")  # keep the run's sort on disk
+        try:
+            con.execute("INSERT INTO lemma_index SELECT * FROM _postings")
+        finally:
+            con.execute("SET preserve_insertion_order = false")
+        con.unregister("_postings")
+        con.register("_rows", run.select(["uid"]))
+        con.execute("INSERT INTO lemma_indexed SELECT uid FROM _rows")
+        con.unregister("_rows")
+        con.execute("INSERT OR REPLACE INTO meta VALUES ('lemma_index_runs', ?)",
+                    [str(_index_runs(store) + 1)])
+
+
+Ints = NDArray[np.int64]
+
+
+def _lemma_codes(batch: pa.Table) -> tuple[pa.Table, Ints, Ints]:
+    """A run's distinct lemmas (``code``, lemma), and per lemma occurrence its code and row."""
+    lemmas = batch.column("lemmas").combine_chunks()
     if lemmas.null_count:  # a null list holds no lemmas, whatever its offsets say
         lemmas = pc.fill_null(lemmas, pa.scalar([], lemmas.type))
     offsets = np.asarray(lemmas.offsets, dtype=np.int64)
-    parent = np.repeat(np.arange(len(lemmas), dtype=np.int64), np.diff(offsets))
+    rows = np.repeat(np.arange(len(lemmas), dtype=np.int64), np.diff(offsets))
     flat = lemmas.flatten()
-    keep = np.asarray(flat.is_valid(), dtype=bool)
-    enc = pc.dictionary_encode(flat.filter(pa.array(keep)))
-    width = max(len(enc.dictionary), 1)
-    pairs = np.sort(parent[keep] * width + np.asarray(enc.indices, dtype=np.int64))
-    pairs = pairs[np.concatenate([[True], pairs[1:] != pairs[:-1]])] if len(pairs) else pairs
-    n = batch.num_rows
-    rows = pa.table({"row": pa.array(np.arange(n, dtype=np.int32)), "uid": batch.column("uid"),
-                     "ts": batch.column("ts")})
+    if flat.null_count:
+        keep = np.asarray(flat.is_valid(), dtype=bool)
+        flat, rows = flat.filter(pa.array(keep)), rows[keep]
+    enc = pc.dictionary_encode(flat)
     words = pa.table({"code": pa.array(np.arange(len(enc.dictionary), dtype=np.int32)),
                       "lemma": enc.dictionary})
-    postings = pa.table({"row": pa.array((pairs // width).astype(np.int32)),
-                         "code": pa.array((pairs % width).astype(np.int32))})
-    return rows, words, postings
+    return words, np.asarray(enc.indices, dtype=np.int64), rows
+
+
+def _postings(batch: pa.Table, codes: Ints, rows: Ints, ids: pa.Table,
+              n_codes: int) -> pa.Table:
+    """One ``lemma_index`` row per distinct (word lemma, message) of a run, sorted by (lemma
+    id, newest first): one integer sort of (rank of the lemma's id, rank of the message's
+    time), which also brings a message's repeats of a lemma together (vectorised: a join and
+    ``ORDER BY`` in SQL cost several times more)."""
+    word_code = np.asarray(ids.column("code"), dtype=np.int64)
+    word_id = np.asarray(ids.column("id"), dtype=np.int64)
+    by_id = np.argsort(word_id, kind="stable")
+    id_rank = np.full(n_codes, -1, dtype=np.int64)  # -1: not a word, not indexed
+    id_rank[word_code[by_id]] = np.arange(by_id.size)
+    ts = batch.column("ts").cast(pa.int64())
+    newest = np.asarray(pc.fill_null(pc.negate(ts), np.iinfo(np.int64).max), dtype=np.int64)
+    by_time = np.argsort(newest, kind="stable")  # newest first, no time last
+    n = batch.num_rows
+    time_rank = np.empty(n, dtype=np.int64)
+    time_rank[by_time] = np.arange(n)
+    rank = id_rank[codes]
+    keep = rank >= 0
+    key = np.sort(rank[keep] * max(n, 1) + time_rank[rows[keep]])
+    key = key[np.concatenate([[True], key[1:] != key[:-1]])] if key.size else key
+    take = pa.array(by_time[key % max(n, 1)])
+    return pa.table({"lemma_id": pa.array(word_id[by_id][key // max(n, 1)], pa.int32()),
+                     "ts": batch.column("ts").take(take), "uid": batch.column("uid").take(take)})
 
 
 def _index_runs(store: Store) -> int:
