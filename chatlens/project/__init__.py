@@ -370,14 +370,15 @@ class Project:
     # -- models ----------------------------------------------------------------------------
     def train(self, measure: str, cv: int = 5, seed: int = 0,
               merge: dict[str, str] | None = None,
-              leave_out: list[str] | None = None) -> dict[str, Any]:
+              leave_out: list[str] | None = None, dense: bool = False) -> dict[str, Any]:
         """Train a model for ``measure`` from training labels and corrections (never audit
         labels); see :func:`chatlens.project.train.train_measure`."""
         from chatlens.project.train import train_measure
 
         return self._run("train", {"measure": measure, "cv": cv, "seed": seed,
-                                   "merge": merge, "leave_out": leave_out},
-                         lambda run_id: train_measure(self, measure, cv, seed, merge, leave_out))
+                                   "merge": merge, "leave_out": leave_out, "dense": dense},
+                         lambda run_id: train_measure(self, measure, cv, seed, merge, leave_out,
+                                                      dense))
 
     def models(self) -> list[dict[str, Any]]:
         """Models trained in this project and shipped with chatlens, with their metrics."""

