@@ -286,6 +286,58 @@ def test_forget_keeps_the_writer_lock_and_refreshes_the_readers_copy(
     assert _bytes_found(root, PLANT) == {}
 
 
+_KILLED_FORGET = """
+import os, sys
+from chatlens import Project
+from chatlens.project import forget as module
+stage = sys.argv[2]
+def die(*args, **kwargs):
+    os._exit(137)
+setattr(module.db, stage, die)
+with Project.open(sys.argv[1]) as p:
+    key = p.store.con.execute("SELECT author_key FROM identities "
+                              "WHERE display_name = 'Zed Planter'").fetchall()[0][0]
+    module.forget(p, author=key)
+"""
+
+
+@pytest.mark.parametrize("stage", ["erase", "rewrite"])
+def test_forget_killed_midway_is_finished_by_running_it_again(tmp_path: Path,
+                                                               stage: str) -> None:
+    """Killed after the labels went (before ``erase``) or after the deletions were committed
+    (before the file rewrite): running the same forget again leaves no trace of the text, no
+    labels, and a runs log that says which run finished the interrupted one."""
+    from chatlens.store.labels import NewLabel
+
+    src = tmp_path / "WhatsApp Chat with Carl.txt"
+    src.write_text(f"20/01/2019, 11:23 - Zed Planter: hello {PLANT} one\n"
+                   "20/01/2019, 11:24 - Carl: ok fine\n", encoding="utf-8")
+    root = tmp_path / "proj"
+    with Project.init(root) as p:
+        p.ingest([src])
+        uid = p.store.con.execute("SELECT uid FROM messages WHERE text LIKE ?",
+                                  [f"%{PLANT}%"]).fetchall()[0][0]
+        p.labels().add_labels([NewLabel(uid, "exodus-2022", "m", "yes", "me",
+                                        comment=f"quote {PLANT}")])
+        key = p.store.con.execute("SELECT author_key FROM identities "
+                                  "WHERE display_name = 'Zed Planter'").fetchall()[0][0]
+    killed = subprocess.run([sys.executable, "-c", _KILLED_FORGET, str(root), stage],
+                            capture_output=True, text=True, timeout=300)
+    assert killed.returncode == 137, killed.stderr
+    with Project.open(root, read_only=True) as p:
+        assert p.labels().labels_arrow().num_rows == 0  # labels go first
+    res = run("forget", "--author", key, "--project", str(root))
+    assert res.returncode == 0, res.stderr
+    assert ("finished the interrupted erasure" in res.stdout) == (stage == "rewrite")
+    assert _bytes_found(root, PLANT) == {}
+    with Project.open(root, read_only=True) as p:
+        runs = {r["run_id"]: r for r in p.store.runs()}
+        assert p.labels().labels_arrow().num_rows == 0
+        assert p.store.con.execute("SELECT count(*) FROM messages").fetchall()[0][0] == 1
+    statuses = sorted(r["status"] for r in runs.values() if r["command"] == "forget")
+    assert statuses == ["complete", "interrupted"]
+
+
 def test_forget_source_then_reingest_with_another_encoding(tmp_path: Path) -> None:
     src = tmp_path / "chat.csv"
     src.write_bytes("text,ts,author\nпривет границы,2022-10-01T10:00:00Z,u1\n".encode("cp1251"))

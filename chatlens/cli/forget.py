@@ -36,8 +36,12 @@ def forget(author: str | None, chat: str | None, source: str | None, as_json: bo
     if as_json:
         click.echo(json.dumps(report.as_dict(), ensure_ascii=False, indent=2))
         return
-    click.echo(f"run {report.run_id}: erased {report.messages:,} messages of "
-               f"{report.matched} {report.criterion}(s); database files rewritten")
+    if report.completed:
+        click.echo(f"run {report.run_id}: finished the interrupted erasure "
+                   f"{', '.join(report.completed)}; database files rewritten")
+    if report.matched or not report.completed:
+        click.echo(f"run {report.run_id}: erased {report.messages:,} messages of "
+                   f"{report.matched} {report.criterion}(s); database files rewritten")
     for name in report.other_files:
         click.echo(f"note: {terminal_safe(name, single_line=True)} was written earlier and may "
                    "still hold erased messages; delete or regenerate it", err=True)

@@ -21,6 +21,7 @@ from typing import Any
 from chatlens import __version__
 from chatlens.errors import UsageError
 from chatlens.project import Project, new_run_id
+from chatlens.store import Store
 from chatlens.store import privacy as db
 from chatlens.store.snapshot import STAMP_NAME
 from chatlens.textsafe import chat_pseudonym
@@ -42,6 +43,7 @@ class ForgetReport:
     messages: int
     deleted: dict[str, int] = field(default_factory=dict)
     other_files: list[str] = field(default_factory=list)  # outputs that may still hold text
+    completed: list[str] = field(default_factory=list)  # interrupted forget runs this finished
 
     def as_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -64,6 +66,9 @@ def forget(project: Project, author: str | None = None, chat: str | None = None,
         column, keys = "chat_key", db.resolve_chat(store, value, shown)
     else:
         column, keys = "source_id", db.resolve_source(store, value)
+    interrupted = _interrupted_erasures(store)
+    if not keys and interrupted:
+        return _finish_interrupted(project, criterion, interrupted)
     if not keys:
         raise UsageError(f"No {criterion} {value!r} in this project; `chatlens status --json` "
                          "lists chats and sources, the dashboard shows author pseudonyms.")
@@ -78,8 +83,11 @@ def forget(project: Project, author: str | None = None, chat: str | None = None,
     # the runs log holds JSON, where a non-ASCII name is written with \u escapes
     scrub = [(form, pseudonym) for n in names for form in dict.fromkeys(
         (n, json.dumps(n)[1:-1]))]
-    uids, counts = db.erase(store, column, keys, scrub)
-    counts.update(project.labels().forget(uids))
+    # labels first: a run killed after it finds the messages again and finishes; erased
+    # messages first would leave their labels with nothing left to name them by
+    counts = project.labels().forget(db.uids_of(store, column, keys))
+    uids, erased = db.erase(store, column, keys, scrub)
+    counts = {**erased, **counts}
     project.store = db.rewrite(store)
     other = sorted(str(p.relative_to(project.root)) for p in project.root.rglob("*")
                    if p.is_file() and p.suffix in _OUTPUT_SUFFIXES
@@ -87,4 +95,35 @@ def forget(project: Project, author: str | None = None, chat: str | None = None,
     report = ForgetReport(run_id, criterion, digest, len(keys), len(uids), counts, other)
     project.store.finish_run(run_id, "complete", {"version": __version__, "params": params,
                                                   **report.as_dict()})
+    _close_interrupted(project, interrupted, run_id)
+    return report
+
+
+def _interrupted_erasures(store: Store) -> list[str]:
+    """Forget runs that never finished (opening the store marked them interrupted) and that no
+    later forget completed: their deletions may be committed while the rewrite that removes
+    the deleted rows' bytes from the file never ran."""
+    rows = store.con.execute("SELECT run_id FROM runs WHERE command = 'forget' "
+                             "AND status = 'interrupted' AND manifest IS NULL "
+                             "ORDER BY started").fetchall()
+    return [r[0] for r in rows]
+
+
+def _close_interrupted(project: Project, run_ids: list[str], by: str) -> None:
+    for run_id in run_ids:
+        project.store.finish_run(run_id, "interrupted", {"version": __version__,
+                                                         "completed_by": by})
+
+
+def _finish_interrupted(project: Project, criterion: str, run_ids: list[str]) -> ForgetReport:
+    """The criterion names nothing any more because an interrupted run erased it: finish that
+    run's work (rewrite the files) instead of answering that there is nothing to forget."""
+    run_id = new_run_id()
+    params = {"criterion": criterion, "completes": run_ids}
+    project.store.start_run(run_id, "forget", __version__, params)
+    project.store = db.rewrite(project.store)
+    report = ForgetReport(run_id, criterion, "", 0, 0, {}, [], completed=run_ids)
+    project.store.finish_run(run_id, "complete", {"version": __version__, "params": params,
+                                                  **report.as_dict()})
+    _close_interrupted(project, run_ids, run_id)
     return report

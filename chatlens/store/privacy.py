@@ -88,6 +88,14 @@ def names_of(store: Store, column: str, keys: list[str]) -> list[str]:
     return sorted({r[0] for r in rows if r[0]})
 
 
+def uids_of(store: Store, column: str, keys: list[str]) -> list[str]:
+    """The uids of the messages whose ``column`` is one of ``keys`` (what :func:`erase`
+    deletes)."""
+    assert column in ("author_key", "chat_key", "source_id")
+    return [r[0] for r in store.con.execute(
+        f"SELECT uid FROM messages WHERE {column} IN (SELECT unnest(?))", [keys]).fetchall()]
+
+
 def erase(store: Store, column: str, keys: list[str],
           scrub: Sequence[tuple[str, str]] = ()) -> tuple[list[str], dict[str, int]]:
     """Delete the messages whose ``column`` (author_key, chat_key or source_id) is one of
