@@ -268,6 +268,15 @@ def test_train_with_constant_scores_is_random_within_the_one_stratum() -> None:
     assert set(t.uids) == set(draw_train(FRAME, None, 10, 3).uids)
 
 
+def test_train_with_no_scored_item_is_random_and_calls_nothing_rare() -> None:
+    """No message has a score yet: the draw is random, and it never claims flagged messages
+    are rare (there is no flagged or unflagged side to compare)."""
+    t = draw_train(FRAME, [float("nan")] * len(FRAME), 10, 3)
+    assert t.method == "score-stratified" and "no item has a score" in t.note
+    assert t.warning == "" and t.expected_flagged is None
+    assert set(t.uids) == set(draw_train(FRAME, None, 10, 3).uids)
+
+
 def test_train_composition_reports_sample_next_to_frame() -> None:
     rng = np.random.default_rng(1)
     frame = [f"c{i:04d}" for i in range(2000)]

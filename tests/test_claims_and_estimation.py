@@ -206,6 +206,9 @@ claims:
     res = {c["id"]: c for c in check_claims(p, str(claims))["results"]}
     assert res["rising"]["verdict"] == "inconclusive" and res["rising"]["estimates"] == []
     assert "fewer than three months with a valid interval" in res["rising"]["reason"]
+    # the months it could not use are named, never dropped silently
+    assert f"{len(months)} of {len(months)} months left out" in res["rising"]["reason"]
+    assert len(res["rising"]["left_out"]) == len(months)
     assert res["october"]["verdict"] == "inconclusive"
     assert "too few audit labels" in res["october"]["reason"]
     assert res["overall"]["verdict"] == "supported"

@@ -451,7 +451,9 @@ def draw_train(frame_uids: Sequence[str], scores: ArrayLike | None, n: int, seed
         sizes = {h: len(v) for h, v in sorted(groups_h.items())}
         flagged = _flagged_strata(sizes)
         n_flagged = sum(sizes[h] for h in flagged or [])
-        expected = m * n_flagged / len(keep) if keep and flagged is not None else None
+        scored = len(keep) - sizes.get("unscored", 0)
+        # no scored item: nothing is flagged or unflagged, so nothing can be called rare
+        expected = m * n_flagged / len(keep) if scored and flagged is not None else None
         # rare: a proportional share would hold few flagged messages, and fewer than unflagged
         rare = expected is not None and expected < min(MIN_FLAGGED, m / 2)
         enrich = rare and n_flagged > 0

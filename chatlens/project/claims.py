@@ -142,9 +142,15 @@ def check_claim(project: Project, claim: Claim) -> dict[str, Any]:
             verdict = verdict_sign(lo, hi, expect_positive=args[0] == "up")
             out["trend"] = {"slope_per_bucket": b, "lower": lo, "upper": hi, "by": claim.by}
             out["reason"] = (f"slope {b:+.4f} per {claim.by}, interval [{lo:+.4f}, {hi:+.4f}]")
+        if invalid:  # never drop buckets silently: say which the trend does not cover
+            out["left_out"] = [r.as_dict() for r in invalid]
+            out["reason"] += (f"; {len(invalid)} of {len(invalid) + len(rows_t)} {claim.by}s "
+                              "left out (no valid interval: label more audit messages there)")
     if "naive" in methods or (invalid and kind != "trend"):
         verdict = "inconclusive"
         status = {r.status for r in invalid}
+        small = min((r.estimate.n_labelled for r in invalid if r.status == "too-small"),
+                    default=0)
         out["reason"] = (
             "no valid estimate: the naive classify-and-count figure cannot decide a claim; "
             "label an audit sample first" if "none" in status or "naive" in methods else
@@ -153,7 +159,7 @@ def check_claim(project: Project, claim: Claim) -> dict[str, Any]:
             "fewer than two audit labels fall in the claim's population; label more of it"
             if "too-few" in status else
             f"too few audit labels in the claim's population for a valid interval "
-            f"({status_note('too-small', min(r.estimate.n_labelled for r in invalid))}); "
+            f"({status_note('too-small', small)}); "
             "label more of it" if "too-small" in status else
             "the estimate rests on quantification's assumption, not on an audit of this "
             "population; an audit sample can decide the claim")
