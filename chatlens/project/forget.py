@@ -21,7 +21,6 @@ from typing import Any
 from chatlens import __version__
 from chatlens.errors import UsageError
 from chatlens.project import Project, new_run_id
-from chatlens.store import Store
 from chatlens.store import privacy as db
 from chatlens.store.snapshot import STAMP_NAME
 from chatlens.textsafe import chat_pseudonym
@@ -66,7 +65,7 @@ def forget(project: Project, author: str | None = None, chat: str | None = None,
         column, keys = "chat_key", db.resolve_chat(store, value, shown)
     else:
         column, keys = "source_id", db.resolve_source(store, value)
-    interrupted = _interrupted_erasures(store)
+    interrupted = db.interrupted_forgets(store)
     if not keys and interrupted:
         return _finish_interrupted(project, criterion, interrupted)
     if not keys:
@@ -97,16 +96,6 @@ def forget(project: Project, author: str | None = None, chat: str | None = None,
                                                   **report.as_dict()})
     _close_interrupted(project, interrupted, run_id)
     return report
-
-
-def _interrupted_erasures(store: Store) -> list[str]:
-    """Forget runs that never finished (opening the store marked them interrupted) and that no
-    later forget completed: their deletions may be committed while the rewrite that removes
-    the deleted rows' bytes from the file never ran."""
-    rows = store.con.execute("SELECT run_id FROM runs WHERE command = 'forget' "
-                             "AND status = 'interrupted' AND manifest IS NULL "
-                             "ORDER BY started").fetchall()
-    return [r[0] for r in rows]
 
 
 def _close_interrupted(project: Project, run_ids: list[str], by: str) -> None:

@@ -88,6 +88,15 @@ def names_of(store: Store, column: str, keys: list[str]) -> list[str]:
     return sorted({r[0] for r in rows if r[0]})
 
 
+def interrupted_forgets(store: Store) -> list[str]:
+    """Forget runs that never finished (opening the store marked them interrupted) and that no
+    later forget completed: their deletions may be committed while the rewrite that removes
+    the deleted rows' bytes from the file never ran."""
+    return [r[0] for r in store.con.execute(
+        "SELECT run_id FROM runs WHERE command = 'forget' AND status = 'interrupted' "
+        "AND manifest IS NULL ORDER BY started").fetchall()]
+
+
 def uids_of(store: Store, column: str, keys: list[str]) -> list[str]:
     """The uids of the messages whose ``column`` is one of ``keys`` (what :func:`erase`
     deletes)."""
