@@ -326,6 +326,8 @@ def test_forget_killed_midway_is_finished_by_running_it_again(tmp_path: Path,
     assert killed.returncode == 137, killed.stderr
     with Project.open(root, read_only=True) as p:
         assert p.labels().labels_arrow().num_rows == 0  # labels go first
+    shown = run("status", "--project", str(root))
+    assert "did not finish" in shown.stderr and "run the same `chatlens forget`" in shown.stderr
     res = run("forget", "--author", key, "--project", str(root))
     assert res.returncode == 0, res.stderr
     assert ("finished the interrupted erasure" in res.stdout) == (stage == "rewrite")
@@ -334,6 +336,8 @@ def test_forget_killed_midway_is_finished_by_running_it_again(tmp_path: Path,
         runs = {r["run_id"]: r for r in p.store.runs()}
         assert p.labels().labels_arrow().num_rows == 0
         assert p.store.con.execute("SELECT count(*) FROM messages").fetchall()[0][0] == 1
+    assert json.loads(run("status", "--json", "--project", str(root)).stdout)[
+        "interrupted_erasures"] == []
     statuses = sorted(r["status"] for r in runs.values() if r["command"] == "forget")
     assert statuses == ["complete", "interrupted"]
 

@@ -221,6 +221,10 @@ def status(show_quarantine: bool, project_dir: Path | None, as_json: bool) -> No
     out.print(src)
     for q in quarantined:
         out.print(f"{safe(q['path'])} ({safe(q['source_loc'])}): {safe(q['reason'])}")
+    if st["interrupted_erasures"]:
+        click.echo(f"warning: the erasure {', '.join(st['interrupted_erasures'])} did not finish: "
+                   "erased text may still be in the database file; run the same `chatlens "
+                   "forget` again to finish it", err=True)
 
 
 @cli.command()

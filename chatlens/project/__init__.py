@@ -462,6 +462,9 @@ class Project:
         summary = self.store.summary()
         summary["sources_detail"] = [masker.row(s) for s in self.store.sources()]
         summary["chats_detail"] = [masker.row(c) for c in self.store.chats()]
+        from chatlens.store.privacy import interrupted_forgets
+
+        summary["interrupted_erasures"] = interrupted_forgets(self.store)
         return summary
 
     def quarantined(self, limit: int = 100) -> list[dict[str, Any]]:

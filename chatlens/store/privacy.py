@@ -89,12 +89,13 @@ def names_of(store: Store, column: str, keys: list[str]) -> list[str]:
 
 
 def interrupted_forgets(store: Store) -> list[str]:
-    """Forget runs that never finished (opening the store marked them interrupted) and that no
-    later forget completed: their deletions may be committed while the rewrite that removes
-    the deleted rows' bytes from the file never ran."""
+    """Forget runs that never finished and that no later forget completed: their deletions
+    may be committed while the rewrite that removes the deleted rows' bytes from the file
+    never ran. A writable open marks a killed run interrupted; a read-only one still sees it
+    running (as it sees one that runs now)."""
     return [r[0] for r in store.con.execute(
-        "SELECT run_id FROM runs WHERE command = 'forget' AND status = 'interrupted' "
-        "AND manifest IS NULL ORDER BY started").fetchall()]
+        "SELECT run_id FROM runs WHERE command = 'forget' AND manifest IS NULL "
+        "AND status IN ('interrupted', 'running') ORDER BY started").fetchall()]
 
 
 def uids_of(store: Store, column: str, keys: list[str]) -> list[str]:
