@@ -6,7 +6,8 @@ fake Telegram client, :mod:`chatlens.collect.fake`) and forget (one author). For
 project as it stands before the stage is built once; then, per trial, a copy of it gets the stage
 in a forked child that the parent kills with SIGKILL after a random delay drawn uniformly from
 [0, 1.1 x the stage's uninterrupted time]; the stage is then rerun to the end on the same copy and
-the project is compared with the copy that ran the stage uninterrupted.
+the project is compared with the copy that ran the stage uninterrupted. After forget, the raw
+bytes of every file of the project are also searched for the erased author's longest texts.
 
 "Equals" means: every table of the DuckDB store and of labels.sqlite has the same rows, compared
 as sorted multisets of rows by content, leaving out the columns that name a run or a wall-clock
@@ -167,8 +168,17 @@ def in_child(fn: Callable[[], Any], kill_after: float | None = None) -> tuple[st
 
 
 class Stage:
-    def __init__(self, name: str, prepare: Callable[[Path], None], run: Callable[[Path], Any]):
+    def __init__(self, name: str, prepare: Callable[[Path], None], run: Callable[[Path], Any],
+                 erases: bool = False):
         self.name, self.prepare, self.run = name, prepare, run
+        self.erases = erases  # after a rerun, no file of the project may hold the erased text
+
+
+def traces(root: Path, probes: list[str]) -> list[str]:
+    """The project's files that still hold any of ``probes`` (erased texts) in their bytes."""
+    needles = [t.encode() for t in probes]
+    return sorted(str(f.relative_to(root)) for f in root.rglob("*") if f.is_file()
+                  and any(nd in f.read_bytes() for nd in needles))
 
 
 def stages(work: Path, n: int) -> list[Stage]:
@@ -261,11 +271,16 @@ def stages(work: Path, n: int) -> list[Stage]:
             con = p.store.con
             (key,) = con.execute("SELECT author_key FROM messages WHERE author_key IS NOT NULL "
                                  "GROUP BY 1 ORDER BY count(*) DESC, 1 LIMIT 1").fetchone()
+            texts = [r[0] for r in con.execute(
+                "SELECT text FROM messages WHERE author_key = ? AND length(text) >= 40 "
+                "ORDER BY length(text) DESC, uid LIMIT 5", [key]).fetchall()]
         (root / "author_key").write_text(key)
+        # the probes are kept outside the project, so a search of its files cannot find them
+        (root.parent / f"{root.name}.probes.json").write_text(json.dumps(texts))
 
     return [Stage("ingest", empty, ingest), Stage("enrich", ingested, enrich),
             Stage("code", enriched, code), Stage("label import", sampled, label_import),
-            Stage("collect", empty, collect), Stage("forget", labelled, forget_one)]
+            Stage("collect", empty, collect), Stage("forget", labelled, forget_one, erases=True)]
 
 
 def main() -> int:
@@ -308,6 +323,12 @@ def main() -> int:
                 print(f"{st.name:13} cannot read the uninterrupted project: {want}")
                 failed += 1
                 continue
+            probes: list[str] = []
+            if st.erases:
+                probes = json.loads((work / f"{base.name}.probes.json").read_text())
+                assert probes, "the erased author has no text to look for"
+                left = traces(ref, probes)
+                assert not left, f"the uninterrupted {st.name} left erased text in {left}"
             killed = early = rerun_err = diff = stale = 0
             first = ""
             trials = 0
@@ -333,6 +354,8 @@ def main() -> int:
                 stale += sum(1 for (r,) in got.get("!runs_status", [])
                              if r.endswith(":running"))
                 d = differ(got, want)
+                left = traces(trial, probes) if probes else []
+                d = d or (f"erased text still in {', '.join(left)}" if left else "")
                 if d:
                     diff += 1
                     first = first or d
