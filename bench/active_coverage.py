@@ -49,7 +49,7 @@ def main() -> None:
                         work = choose_working_model(y[pilot], s[pilot], s)
                     else:
                         labels = population(rng, TRAINING, 0.3, clf)
-                        work = choose_working_model(none, none, s, lambda t=labels: t)
+                        work = choose_working_model(none, none, s, lambda: labels)
                     g = work(s)
                     pi = active_probabilities(np.sqrt(g * (1 - g)), N_AUDIT)
                     for _ in range(args.reps):
