@@ -17,8 +17,10 @@ from __future__ import annotations
 import argparse
 import json
 import time
+from collections.abc import Callable
 
 import numpy as np
+from numpy.typing import NDArray
 
 from chatlens.annotate.sampling import active_probabilities
 from chatlens.estimate.active import ppi_active_estimate
@@ -26,6 +28,12 @@ from chatlens.estimate.simulate import CLASSIFIERS, population
 from chatlens.project.active import choose_working_model
 
 N_POP, N_AUDIT, PILOT, TRAINING = 4000, 250, 150, 1000
+Labels = tuple[NDArray[np.float64], NDArray[np.float64]]
+
+
+def _given(labels: Labels) -> Callable[[], Labels]:
+    """The training labels and scores, as ``choose_working_model`` asks for them."""
+    return lambda: labels
 
 
 def main() -> None:
@@ -49,7 +57,7 @@ def main() -> None:
                         work = choose_working_model(y[pilot], s[pilot], s)
                     else:
                         labels = population(rng, TRAINING, 0.3, clf)
-                        work = choose_working_model(none, none, s, lambda: labels)
+                        work = choose_working_model(none, none, s, _given(labels))
                     g = work(s)
                     pi = active_probabilities(np.sqrt(g * (1 - g)), N_AUDIT)
                     for _ in range(args.reps):
