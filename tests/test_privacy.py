@@ -254,6 +254,17 @@ def test_forget_author_erases_text_from_every_file_and_logs_no_content(tmp_path:
     assert key not in last["params"] + last["manifest"] and PLANT not in last["manifest"]
 
 
+def _planted_chat(tmp_path: Path) -> Path:
+    """A project of one WhatsApp chat where Zed Planter writes ``PLANT``."""
+    src = tmp_path / "WhatsApp Chat with Carl.txt"
+    src.write_text(f"20/01/2019, 11:23 - Zed Planter: hello {PLANT} one\n"
+                   "20/01/2019, 11:24 - Carl: ok fine\n", encoding="utf-8")
+    root = tmp_path / "proj"
+    with Project.init(root) as p:
+        p.ingest([src])
+    return root
+
+
 def test_forget_keeps_the_writer_lock_and_refreshes_the_readers_copy(
         tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     """The rewrite swaps the database file: no other writer may get in between, and the
@@ -261,12 +272,7 @@ def test_forget_keeps_the_writer_lock_and_refreshes_the_readers_copy(
     from chatlens.project.forget import forget
     from chatlens.store import snapshot
 
-    src = tmp_path / "WhatsApp Chat with Carl.txt"
-    src.write_text(f"20/01/2019, 11:23 - Zed Planter: hello {PLANT} one\n"
-                   "20/01/2019, 11:24 - Carl: ok fine\n", encoding="utf-8")
-    root = tmp_path / "proj"
-    with Project.init(root) as p:
-        p.ingest([src])
+    root = _planted_chat(tmp_path)
     assert PLANT.encode() in (root / snapshot.SNAPSHOT_NAME).read_bytes()
     held: list[bool] = []
     real_replace = os.replace
@@ -309,12 +315,8 @@ def test_forget_killed_midway_is_finished_by_running_it_again(tmp_path: Path,
     labels, and a runs log that says which run finished the interrupted one."""
     from chatlens.store.labels import NewLabel
 
-    src = tmp_path / "WhatsApp Chat with Carl.txt"
-    src.write_text(f"20/01/2019, 11:23 - Zed Planter: hello {PLANT} one\n"
-                   "20/01/2019, 11:24 - Carl: ok fine\n", encoding="utf-8")
-    root = tmp_path / "proj"
-    with Project.init(root) as p:
-        p.ingest([src])
+    root = _planted_chat(tmp_path)
+    with Project.open(root) as p:
         uid = p.store.con.execute("SELECT uid FROM messages WHERE text LIKE ?",
                                   [f"%{PLANT}%"]).fetchall()[0][0]
         p.labels().add_labels([NewLabel(uid, "exodus-2022", "m", "yes", "me",
