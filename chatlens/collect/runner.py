@@ -22,7 +22,6 @@ import asyncio
 import logging
 import time
 from collections.abc import Awaitable, Callable
-from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
@@ -141,7 +140,6 @@ class Collector:
         self.sleep = sleep
         self.pseudo = Pseudonymiser(store.secret())
         self.flood = _flood_error()
-        self._writer = ThreadPoolExecutor(max_workers=1)  # replaced for each run()
         self._stored_chats: set[str] = set()  # chats rows committed in this run
         cstore.ensure_collect_tables(store)
 
@@ -193,41 +191,32 @@ class Collector:
         if route is not None:
             since_us = until_us = None
 
-        pending: list[tuple[Future[cstore.CollectBatchResult], int, list[str]]] = []
-
-        def settle() -> None:
-            """Wait for the batch being written and account for it."""
-            while pending:
-                future, n, chats = pending.pop()
-                result = future.result()
-                self._stored_chats.update(chats)  # committed: later batches leave them out
-                if is_comments:
-                    report.comments_read += n
-                    report.comments_new += result.new
-                else:
-                    report.read += n
-                report.new += result.new
-                report.unchanged += result.unchanged
-                report.edited += result.edited
-                if self.progress:
-                    self.progress(report.target, report.read + report.comments_read,
-                                  "comments" if is_comments else "messages")
-
         def flush(status: str) -> None:
-            """Hand the batch to the writer thread (DuckDB releases the GIL while it stores,
-            so the next batch is mapped meanwhile); at most one batch waits."""
+            """Store the batch with its checkpoint, in this thread. A writer thread gained
+            nothing: DuckDB's scan of the batch's Arrow tables waits for the GIL the mapping
+            holds, so each write took 4-5 times as long as alone (``bench/collect.py``)."""
             nonlocal batch
             if not len(batch):
                 return
             tables = batch.tables(self._stored_chats)
             # every id up to ``high`` is stored or was skipped on purpose (read in order)
             point = cstore.Checkpoint(checkpoint_key, thread, max(batch.high_id, high), status)
-            n, batch_chats = len(batch), batch.chats
+            n, batch_chats = len(batch), list(batch.chats)
             batch = RowBatch(self.pseudo, self.run_id)
-            settle()
-            pending.append((self._writer.submit(
-                cstore.write_collected, self.store, where.source_id, self.run_id, **tables,
-                point=point, target=report.target), n, list(batch_chats)))
+            result = cstore.write_collected(self.store, where.source_id, self.run_id, **tables,
+                                            point=point, target=report.target)
+            self._stored_chats.update(batch_chats)  # committed: later batches leave them out
+            if is_comments:
+                report.comments_read += n
+                report.comments_new += result.new
+            else:
+                report.read += n
+            report.new += result.new
+            report.unchanged += result.unchanged
+            report.edited += result.edited
+            if self.progress:
+                self.progress(report.target, report.read + report.comments_read,
+                              "comments" if is_comments else "messages")
 
         done = False
         while not done:
@@ -271,16 +260,13 @@ class Collector:
                 done = True
             except self.flood as exc:
                 flush("partial")
-                settle()
                 min_id = max(min_id, high)
                 await self._wait(report, exc, streak)
                 streak += 1
             except BaseException:
                 flush("partial")  # what was read is kept; a rerun continues after it
-                settle()
                 raise
         flush("complete")
-        settle()
         return high, seen
 
     async def _media(self, report: ChannelReport, msg: Any, where: Where) -> dict[str, Any]:
@@ -454,8 +440,7 @@ class Collector:
     async def run(self, targets: list[str]) -> list[ChannelReport]:
         reports = []
         # committed batches stay in the write-ahead log (durable) and are checkpointed once
-        with self.store.bulk_load(), ThreadPoolExecutor(
-                max_workers=1, thread_name_prefix="chatlens-collect-writer") as self._writer:
+        with self.store.bulk_load():
             for target in targets:
                 reports.append(await self.channel(target))
         return reports
