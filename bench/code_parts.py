@@ -5,8 +5,9 @@ Replicates the real news-channel corpus (``../shared/data/corpora/ru_news_channe
 then runs the stages' own functions in the order ``Project.code`` runs them, timing each call:
 reading the enrich work set, ``enrich_table`` (with its steps), appending the enrichment,
 ``index_run`` (the search index), the checkpoint, reading the code work set,
-``code_table`` (builtin:exodus-2022) and appending the codes (and its checkpoint). Prints seconds and microseconds
-per message for each part; 20,000 messages/s (issue 16's target) is 50 µs for all of them.
+``code_table`` (builtin:exodus-2022), appending the codes and their checkpoint. Prints
+seconds and microseconds per message for each part; 20,000 messages/s (issue 16's target) is
+50 µs for all of them.
 
 Usage: python bench/code_parts.py [--messages 200000] [--workdir bench/out]
 """
