@@ -28,7 +28,7 @@ from typing import Any
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "bench"))
-from news_corpus import CORPUS, replicate  # noqa: E402
+from news_corpus import replicate, require_corpus  # noqa: E402
 
 CHILD = """
 import json, sys, time
@@ -74,8 +74,7 @@ def main() -> None:
     ap.add_argument("--baseline-tree", type=Path, default=None,
                     help="another chatlens checkout to time on the same projects")
     args = ap.parse_args()
-    if not CORPUS.exists():
-        raise SystemExit(f"corpus not found at {CORPUS}; this benchmark needs ../shared/data")
+    require_corpus()
     args.workdir.mkdir(parents=True, exist_ok=True)
     src = args.workdir / "news_replicated.jsonl"
     n = replicate(src, args.messages)

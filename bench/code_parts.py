@@ -28,7 +28,7 @@ import pyarrow as pa
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "bench"))
 sys.path.insert(0, str(ROOT))
-from news_corpus import CORPUS, replicate  # noqa: E402
+from news_corpus import replicate, require_corpus  # noqa: E402
 
 from chatlens import Project  # noqa: E402
 from chatlens.code import compile_codebook  # noqa: E402
@@ -124,8 +124,7 @@ def main() -> None:
     ap.add_argument("--messages", type=int, default=200_000)
     ap.add_argument("--workdir", type=Path, default=ROOT / "bench" / "out")
     args = ap.parse_args()
-    if not CORPUS.exists():
-        raise SystemExit(f"corpus not found at {CORPUS}; this benchmark needs ../shared/data")
+    require_corpus()
     args.workdir.mkdir(parents=True, exist_ok=True)
     src, proj = args.workdir / "parts_replicated.jsonl", args.workdir / "code_parts"
     n = replicate(src, args.messages)

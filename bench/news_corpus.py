@@ -16,6 +16,12 @@ ROOT = Path(__file__).resolve().parents[1]
 CORPUS = ROOT.parent / "shared" / "data" / "corpora" / "ru_news_channels_2023_2024"
 
 
+def require_corpus() -> None:
+    """Exit with a clear line when the corpus is not there (it is never committed)."""
+    if not CORPUS.exists():
+        raise SystemExit(f"corpus not found at {CORPUS}; this benchmark needs ../shared/data")
+
+
 def replicate(target: Path, n: int, spread: bool = False) -> int:
     """Write ``n`` posts to ``target`` (JSONL: id, chat, date, text, author); returns ``n``."""
     posts = []

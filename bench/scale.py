@@ -43,7 +43,7 @@ import psutil
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "bench"))
-from news_corpus import CORPUS, replicate  # noqa: E402
+from news_corpus import replicate, require_corpus  # noqa: E402
 
 GIB = 1 << 30
 MODEL_CODEBOOK = """
@@ -242,8 +242,7 @@ def main() -> None:
     ap.add_argument("--workers", type=int, default=2)
     ap.add_argument("--workdir", type=Path, default=ROOT / "bench" / "out")
     args = ap.parse_args()
-    if not CORPUS.exists():
-        raise SystemExit(f"corpus not found at {CORPUS}; this benchmark needs ../shared/data")
+    require_corpus()
     args.workdir.mkdir(parents=True, exist_ok=True)
     sizes = [int(s) for s in args.sizes.split(",") if s]  # --sizes '': the Spark part only
     print(f"input: the 22,099 real posts of 24 news channels replicated to each size; copy k has "

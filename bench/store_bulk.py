@@ -35,7 +35,7 @@ import pyarrow as pa
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "bench"))
 sys.path.insert(0, str(ROOT))
-from news_corpus import CORPUS, replicate  # noqa: E402
+from news_corpus import replicate, require_corpus  # noqa: E402
 
 from chatlens import Project  # noqa: E402
 from chatlens.code.stage import CODE_SCHEMA  # noqa: E402
@@ -191,8 +191,7 @@ def main() -> None:
     ap.add_argument("--sizes", default="300000,1000000")
     ap.add_argument("--workdir", type=Path, default=ROOT / "bench" / "out")
     args = ap.parse_args()
-    if not CORPUS.exists():
-        raise SystemExit(f"corpus not found at {CORPUS}; this benchmark needs ../shared/data")
+    require_corpus()
     args.workdir.mkdir(parents=True, exist_ok=True)
     print("input: the 22,099 real posts of 24 news channels and their enrichment, copied in SQL "
           "to each size (copy k: uids and ids suffixed -k, chats '<chat> #<k//10>', dates "
