@@ -105,7 +105,8 @@ def test_sentences_in_an_undeclared_latin_language_stay_und() -> None:
 
 _PIECES = ["привет как дела", "як справи", "שלום לכולם", "مرحبا", "Καλημέρα", "我们明天见",
            "안녕하세요", "hello there", "Ich möchte", "#hashtag", "@someone", "a@b.com", "rbc.ru",
-           "https://t.me/x", "🍺", "12.02", " ", "ы", "і", "ok"]
+           "https://t.me/x", "🍺", "12.02", " ", "ы", "і", "ok", "<url>", "ї", "ґ", "ў", "қ",
+           "и", "здравствуйте товарищи", "mixed Latin words", "файл.pdf", "«»—"]
 
 
 @settings(max_examples=200, deadline=None)
@@ -120,6 +121,60 @@ def test_batch_equals_one_at_a_time_and_answers_only_declared_languages(
         one = detect(norm, languages, 5, 300)
         assert got == one[0] and score == pytest.approx(one[1], abs=2e-4), norm
         assert got in languages or (got == "und" and score == 0.0)
+
+
+def test_the_column_rules_equal_one_at_a_time_on_real_texts(shared_data: Path) -> None:
+    """:func:`detect_column` settles most real texts on the whole column and the rest one by
+    one: the answers equal :func:`detect` on every text of the real Russian news channels,
+    the Ukrainian/Russian Telegram posts of UNLP 2025 and the WhatsApp chats (he, en, sw)."""
+    import json
+
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    from chatlens.enrich.lid import _column_rules, detect_column
+
+    texts: dict[str, list[str]] = {"news": [], "unlp": [], "whatsapp": []}
+    for f in sorted((shared_data / "corpora" / "ru_news_channels_2023_2024").glob("*.json")):
+        texts["news"] += [p["text"] or "" for p in json.loads(f.read_text(encoding="utf-8"))][:400]
+    unlp = shared_data / "labeled" / "uk_ru_tg_manipulation_unlp2025" / "dev.parquet"
+    if unlp.exists():
+        texts["unlp"] = pq.read_table(unlp, columns=["content"]).column("content").to_pylist()
+    for f in sorted((shared_data / "whatsapp").glob("*.txt")):
+        texts["whatsapp"] += f.read_text(encoding="utf-8", errors="replace").splitlines()
+    langs = EnrichSettings().languages
+    for name, corpus in texts.items():
+        if not corpus:
+            continue
+        norms = [prepare(t)[0] for t in corpus]
+        for languages in (langs, ("ru", "uk", "en"), ("he", "en", "sw")):
+            got, scores = detect_column(pa.array(norms), languages, 5, 300)
+            for norm, g, sc in zip(norms, got.to_pylist(), scores.to_pylist(), strict=True):
+                one = detect(norm, languages, 5, 300)
+                assert (g, sc) == (one[0], pytest.approx(one[1], abs=2e-4)), (name, norm)
+        if name == "news":  # the column path does most of the work, not the fallback
+            decided = _column_rules(pa.array(norms), langs, 5, 300)[2]
+            assert decided.mean() > 0.75
+
+
+@pytest.mark.parametrize("letter", ["ы", "ъ", "і", "ї"])
+def test_the_column_rules_equal_one_at_a_time_at_the_thresholds(letter: str) -> None:
+    """Texts just under, at and over the fast path's shares (0.5 % ы э ъ, 2 % і ї є ґ)."""
+    import pyarrow as pa
+
+    from chatlens.enrich.lid import detect_column
+
+    per = 200 if letter in "ыъ" else 50
+    norms = []
+    for k in (1, 2, 3):
+        for n_cyr in range(k * per - 3, k * per + 4):
+            body = letter * k + "и" + "а" * (n_cyr - k - 1)
+            norms.append(" ".join(body[i: i + 7] for i in range(0, len(body), 7)))
+    for languages in (("ru", "uk"), ("ru", "uk", "be", "kk", "en")):
+        got, scores = detect_column(pa.array(norms), languages, 5, 10_000)
+        for norm, g, sc in zip(norms, got.to_pylist(), scores.to_pylist(), strict=True):
+            one = detect(norm, languages, 5, 10_000)
+            assert (g, sc) == (one[0], pytest.approx(one[1], abs=2e-4)), norm
 
 
 def test_supported_languages_are_py3langids_each_with_a_script() -> None:

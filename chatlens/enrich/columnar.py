@@ -64,10 +64,11 @@ def _every() -> str:
 
 
 @lru_cache(maxsize=8)
-def py_class(name: str) -> str:
-    """Python's ``\\w`` (``"w"``) or ``\\s`` (``"s"``) as an RE2 class body."""
+def py_class(pattern: str) -> str:
+    """A Python regex matching one character (``r"\\w"``, ``r"[^\\W\\d]"``) as an RE2 class
+    body: the same characters, found by trying every one."""
     return "".join(_span(ord(m.group()[0]), ord(m.group()[-1]))
-                   for m in re.finditer(f"\\{name}+", _every()))
+                   for m in re.finditer(f"(?:{pattern})+", _every()))
 
 
 def _mapped(func: Callable[[str], str], chars: list[str]) -> list[str]:
@@ -117,7 +118,7 @@ def _url_patterns() -> tuple[str, str]:
     """(the URL pattern, the pattern of rows RE2 cannot mark exactly: a URL Python's scan would
     reject, since its punctuation runs into a character, or a ``t.me/`` after a word character
     or a dot, which Python's lookbehind skips)."""
-    w, s = py_class("w"), py_class("s")
+    w, s = py_class(r"\w"), py_class(r"\s")
     run = f'[^{s}<>"«»]'
     body = f"(?:{run}*[^{s}<>\"«»{_TRAIL}]|{run})"
     prefix = "(?i:https?://|www\\.|(?:t|telegram)\\.me/)"

@@ -50,6 +50,8 @@ from functools import lru_cache
 from typing import Any, NamedTuple
 
 import numpy as np
+import pyarrow as pa
+import pyarrow.compute as pc
 import scipy.sparse as sp
 from numpy.typing import NDArray
 
@@ -291,21 +293,128 @@ def detect(
 
 def detect_batch(norms: list[str], languages: tuple[str, ...], min_chars: int,
                  lid_chars: int) -> list[tuple[str, float]]:
-    """:func:`detect` for many texts: those the rules leave open go to py3langid together,
-    one vectorised pass per set of candidate languages."""
-    out: list[tuple[str, float]] = []
+    """:func:`detect` for many texts (see :func:`detect_column`)."""
+    langs, scores = detect_column(pa.array(norms, pa.string()), languages, min_chars, lid_chars)
+    return list(zip(langs.to_pylist(), scores.to_pylist(), strict=True))
+
+
+def detect_column(norms: pa.Array, languages: tuple[str, ...], min_chars: int,
+                  lid_chars: int) -> tuple[pa.Array, pa.Array]:
+    """:func:`detect` of each text: languages and (float32) scores.
+
+    The clear cases are settled on the whole column (:func:`_column_rules`); the rest go
+    through :func:`_rules` one by one, and what those leave open goes to py3langid together,
+    one vectorised pass per set of candidate languages. Null text counts as ""."""
+    norms = pc.fill_null(norms, "")
+    labels = ["und", *languages]
+    index = {lang: k for k, lang in enumerate(labels)}
+    code, score, decided = _column_rules(norms, languages, min_chars, lid_chars)
+    rest = np.flatnonzero(~decided)
     pending: dict[tuple[tuple[str, ...], tuple[str, ...]], list[tuple[int, str]]] = {}
-    for i, norm in enumerate(norms):
+    for i, norm in zip(rest.tolist(), norms.take(pa.array(rest)).to_pylist(), strict=True):
         r = _rules(norm, languages, min_chars, lid_chars)
         if isinstance(r, Pending):
-            out.append(("und", 0.0))
             pending.setdefault((r.cands, r.boosted), []).append((i, r.text))
         else:
-            out.append(r)
+            code[i], score[i] = index[r[0]], r[1]
     for (cands, boosted), items in pending.items():
         found = classify_many(_identifier(cands, boosted), [t for _, t in items])
         for (i, _), (lang, prob) in zip(items, found, strict=True):
-            out[i] = _verdict(lang, prob, languages)
+            verdict = _verdict(lang, prob, languages)
+            code[i], score[i] = index[verdict[0]], verdict[1]
+    return (pa.array(labels, pa.string()).take(pa.array(code)),
+            pa.array(score.astype(np.float32), pa.float32()))
+
+
+#: Classes of the characters :func:`_column_rules` counts: ASCII letters, and the letters of
+#: U+0400–04FF (two bytes each in UTF-8) split by what :func:`_cyrillic_fast` reads.
+_LAT, _CYR, _CYR_RU, _CYR_UK, _CYR_I, _CYR_OTHER, _CYR_IE = range(7)
+
+
+@lru_cache(maxsize=1)
+def _cyrillic_classes() -> NDArray[np.int64]:
+    """The class of each character of U+0400–04FF."""
+    special = {**dict.fromkeys("ыэъ", _CYR_RU), **dict.fromkeys("їєґ", _CYR_UK), "і": _CYR_I,
+               **dict.fromkeys("ўәғқңөұүһ", _CYR_OTHER), "и": _CYR_IE}
+    return np.array([special.get(chr(0x400 + k), _CYR) for k in range(256)], dtype=np.int64)
+
+
+@lru_cache(maxsize=1)
+def _foreign_letter() -> str:
+    """RE2 pattern of one letter :func:`script_counts` would count in some other script."""
+    from chatlens.enrich.columnar import py_class
+
+    return f"[{py_class(_FOREIGN_RUN.pattern[:-1])}]"
+
+
+def _column_rules(norms: pa.Array, languages: tuple[str, ...], min_chars: int, lid_chars: int,
+                  ) -> tuple[NDArray[np.int64], NDArray[np.float64], NDArray[np.bool_]]:
+    """:func:`_rules` on the whole column where it is exact and needs no model: texts whose
+    :func:`words_only` is just the URL placeholder removed (no ``@``, ``#`` or possible
+    domain) and whose letters are ASCII or U+0400–04FF, decided by the letter counts (``und``)
+    or the Cyrillic fast path. Returns per text the index into ``("und", *languages)``, the
+    score, and whether it was decided here."""
+    n = len(norms)
+    code, score = np.zeros(n, dtype=np.int64), np.zeros(n, dtype=np.float64)
+    head = pc.utf8_slice_codeunits(norms, 0, lid_chars + 80)
+    plain = pc.invert(pc.match_substring_regex(head, f"[@#]|\\.(?:{_TLDS})"))
+    words = pc.utf8_slice_codeunits(pc.replace_substring(head, "<url>", " "), 0, lid_chars)
+    plain = pc.and_(plain, pc.invert(pc.match_substring_regex(words, _foreign_letter())))
+    counts = _letter_counts(words)
+    lat, cyr = counts[:, _LAT], counts[:, _CYR:].sum(axis=1)
+    total = lat + cyr
+    ok = np.asarray(plain, dtype=bool)
+    und = total < max(1, min(min_chars, MIN_LETTERS_ONE_LANGUAGE))
+    cyr_langs = [x for x in languages if x in CYRILLIC_LANGS]
+    # the script that decides: Cyrillic on a tie (it is counted first) or with a third beside
+    # a leading Latin (the only other script these texts can have)
+    is_cyr = (cyr >= lat) | ((cyr * 3 >= total) & (cyr >= min_chars) & bool(cyr_langs))
+    lat_langs = [x for x in languages if x in SCRIPT_LANGS["lat"]]
+    und |= ~is_cyr & ((total < min_chars) | (not lat_langs))
+    und |= is_cyr & (not cyr_langs)
+    decided = ok & und
+    if "ru" in cyr_langs and "uk" in cyr_langs:
+        n_ru, n_uk, n_i = counts[:, _CYR_RU], counts[:, _CYR_UK], counts[:, _CYR_I]
+        fast = ok & ~und & is_cyr & (counts[:, _CYR_OTHER] == 0)
+        ru = fast & (n_ru > 0) & (n_ru * 200 >= cyr) & (n_i == 0) & (n_uk == 0)
+        uk = (fast & (n_ru == 0) & (n_i + n_uk > 0) & ((n_i + n_uk) * 50 >= cyr)
+              & (counts[:, _CYR_IE] > 0))
+        scores = np.array([_score(k) for k in range(12)])  # 0.999 from 3 letters on
+        code[ru], score[ru] = 1 + languages.index("ru"), scores[np.minimum(n_ru[ru], 11)]
+        k_uk = np.minimum(n_i[uk] + n_uk[uk], 11)
+        code[uk], score[uk] = 1 + languages.index("uk"), scores[k_uk]
+        decided |= ru | uk
+    return code, score, decided
+
+
+def _letter_counts(texts: pa.Array) -> NDArray[np.int64]:
+    """Per text and class (:data:`_LAT` …), how many characters it has (NumPy over the
+    UTF-8 bytes: a U+0400–04FF character starts with a byte D0–D3 and no other does)."""
+    n = len(texts)
+    out = np.zeros((n, 7), dtype=np.int64)
+    bufs = texts.buffers()
+    offsets = np.frombuffer(bufs[1], dtype=np.int32)[texts.offset: texts.offset + n + 1] \
+        if n else np.zeros(1, dtype=np.int32)
+    if bufs[2] is None or offsets[-1] == offsets[0]:
+        return out
+    raw = np.frombuffer(bufs[2], dtype=np.uint8)[offsets[0]: offsets[-1]]
+    rel = (offsets - offsets[0]).astype(np.int64)
+    empty = rel[1:] == rel[:-1]
+    starts = np.minimum(rel[:-1], raw.size - 1)
+
+    def per_text(mask: NDArray[np.bool_]) -> NDArray[np.int64]:
+        sums = np.add.reduceat(mask, starts, dtype=np.int64)  # an empty text: its next byte
+        sums[empty] = 0
+        return sums
+
+    out[:, _LAT] = per_text(((raw | 0x20) - 97) < 26)
+    lead = (raw & 0xFC) == 0xD0
+    pos = np.flatnonzero(lead)
+    cls = _cyrillic_classes()[((raw[pos] & 3) << 6) | (raw[pos + 1] & 0x3F)]
+    special = np.flatnonzero(cls != _CYR)
+    row = np.searchsorted(rel, pos[special], side="right") - 1
+    out += np.bincount(row * 7 + cls[special], minlength=7 * n).reshape(n, 7)
+    out[:, _CYR] = per_text(lead) - out[:, _CYR_RU:].sum(axis=1)
     return out
 
 

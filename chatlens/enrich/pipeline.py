@@ -12,7 +12,7 @@ import pyarrow.compute as pc
 
 from chatlens.enrich.chunks import chunk_features, lemmas_for
 from chatlens.enrich.columnar import STR_LIST, prepare_column, put
-from chatlens.enrich.lid import detect, detect_batch
+from chatlens.enrich.lid import detect, detect_batch, detect_column
 from chatlens.enrich.morph import MORPH_LANGS, analyze, lemmatize_tokens
 from chatlens.enrich.place_batch import place_lists
 from chatlens.enrich.places import find_places
@@ -171,10 +171,9 @@ class _Clock:
 def _detect(norms: pa.Array, settings: EnrichSettings) -> tuple[pa.Array, pa.Array]:
     """Language and score of each text; a text repeated in the batch is classified once."""
     enc = pc.dictionary_encode(norms)
-    found = detect_batch(enc.dictionary.to_pylist(), settings.languages, settings.min_chars,
-                         settings.lid_chars)
-    return (pa.array([f[0] for f in found], pa.string()).take(enc.indices),
-            pa.array([f[1] for f in found], pa.float32()).take(enc.indices))
+    langs, scores = detect_column(enc.dictionary, settings.languages, settings.min_chars,
+                                  settings.lid_chars)
+    return langs.take(enc.indices), scores.take(enc.indices)
 
 
 _LIST_COLS = frozenset(f.name for f in ENRICH_SCHEMA if pa.types.is_list(f.type))
