@@ -2,10 +2,11 @@
 
 Replicates the real news-channel corpus (``../shared/data/corpora/ru_news_channels_2023_2024``,
 22,099 posts; copies get shifted ids, said so in the output) to ``--messages``, ingests it,
-then runs the stages' own functions in the order ``Project.code`` runs them, timing each call:
-reading the enrich work set, ``enrich_table`` (with its steps), appending the enrichment,
-``index_run`` (the search index), the checkpoint, reading the code work set,
-``code_table`` (builtin:exodus-2022), appending the codes and their checkpoint. Prints
+then runs the stages' own functions in the order ``Project.code`` runs them (new messages are
+enriched and coded in one pass), timing each call: reading the work set, ``enrich_table``
+(with its steps) and ``code_table`` (builtin:exodus-2022), which the workers run; appending
+the enrichment, ``index_run`` (the search index), appending the codes and the checkpoint,
+which the main process runs. Prints
 seconds and microseconds per message for each part; 20,000 messages/s (issue 16's target) is
 50 µs for all of them.
 
@@ -31,7 +32,7 @@ sys.path.insert(0, str(ROOT))
 from news_corpus import replicate, require_corpus  # noqa: E402
 
 from chatlens import Project  # noqa: E402
-from chatlens.code import compile_codebook  # noqa: E402
+from chatlens.code import code_table, compile_codebook  # noqa: E402
 from chatlens.code.compiled import model_fingerprints  # noqa: E402
 from chatlens.enrich import enrich_table  # noqa: E402
 from chatlens.project import process  # noqa: E402
@@ -70,24 +71,6 @@ def measure(project_dir: Path, n: int) -> dict[str, Any]:
     with Project.open(project_dir) as p:
         store, settings = p.store, p.enrich_settings()
         fp = settings.fingerprint()
-        enriched = []
-        for batch in parts.timed("read enrich work set",
-                                 db.enrich_todo(store, fp, process.batch_rows(n, 1))):
-            table = pa.Table.from_batches([batch])
-            parts.last = time.perf_counter()
-            enriched.append(enrich_table(table, settings, steps).append_column(
-                "ts", table.column("ts")))
-            parts("enrich_table")
-        with store.bulk_load():
-            for table, _ in process.appends((t, True) for t in enriched):
-                parts.last = time.perf_counter()
-                db.write_enrichment(store, table, fp)
-                parts("append enrichment")
-                db.index_run(store, table)
-                parts("index_run (search index)")
-            parts.last = time.perf_counter()
-        parts("checkpoint (enrichment)")
-        enriched.clear()
         cb, source = p.codebook(CODEBOOK)
         models = model_fingerprints(cb, store.root / "models")
         compiled = compile_codebook(cb, models_dir=store.root / "models")
@@ -95,19 +78,30 @@ def measure(project_dir: Path, n: int) -> dict[str, Any]:
                   for m in cb.measures}
         db.save_codebook(store, cb.name, cb.version, cb.hash(), source, cb.resolved())
         db.sync_measures(store, cb.name, hashes, "bench")
-        coded = []
-        for batch in parts.timed("read code work set", db.code_todo(
-                store, cb.name, fp, len(hashes), process.batch_rows(n, 1))):
+        fresh = db.codes_without_enrichment(store, cb.name, fp) == 0
+        done = []  # what the workers hand back: enrichment and codes of each batch
+        for batch in parts.timed("read enrich work set", db.enrich_todo(
+                store, fp, process.batch_rows(n, 1), for_code=True)):
+            table = pa.Table.from_batches([batch])
             parts.last = time.perf_counter()
-            coded.append(process._code(pa.Table.from_batches([batch]), compiled))
+            enriched = enrich_table(table, settings, steps).append_column(
+                "ts", table.column("ts"))
+            parts("enrich_table")
+            codes = code_table(process.code_input(table, enriched), compiled)
             parts("code_table")
+            done.append(((enriched, codes), True))
         with store.bulk_load():
-            for table, fresh in process.appends(coded):
+            for (enriched, codes), _ in process.appends(done):
                 parts.last = time.perf_counter()
-                db.write_codes(store, table, "bench", fresh)
+                db.write_enrichment(store, enriched, fp)
+                parts("append enrichment")
+                db.index_run(store, enriched)
+                parts("index_run (search index)")
+                db.write_codes(store, codes, "bench", fresh)
                 parts("append codes")
             parts.last = time.perf_counter()
-        parts("checkpoint (codes)")
+        parts("checkpoint")
+        assert db.code_todo_count(store, cb.name, fp, len(hashes)) == 0
     total = sum(parts.seconds.values())
     return {
         "messages": n, "measures": len(hashes),

@@ -32,10 +32,10 @@ def once(project: Path, rows: int) -> tuple[float, float]:
         with Store.open(root) as st:
             src = st.query_arrow(f"SELECT {db.ENRICH_COLUMNS.replace('fingerprint, ', '')} "
                                  "FROM enrichment")
-            parts = [(src.slice(i, 20_000), True) for i in range(0, src.num_rows, 20_000)]
+            parts = [((src.slice(i, 20_000),), True) for i in range(0, src.num_rows, 20_000)]
             spent = 0.0
             with st.bulk_load():
-                for table, _ in appends(parts, rows):
+                for (table,), _ in appends(parts, rows):
                     t = time.perf_counter()
                     db.write_enrichment(st, table, "bench")
                     spent += time.perf_counter() - t

@@ -146,11 +146,11 @@ def writes(store: Store, fp: str, rows: int, what: str) -> dict[str, Any]:
     cols = db.ENRICH_COLUMNS.replace("fingerprint, ", "") if what == "enrichment" else "uid"
     reader = arrow_reader(store.con.cursor().sql(
         f"SELECT {cols} FROM enrichment WHERE fingerprint = ?", params=[fp]), BATCH)
-    results = ((pa.Table.from_batches([b]) if what == "enrichment" else codes_for(b), True)
+    results = (((pa.Table.from_batches([b]) if what == "enrichment" else codes_for(b),), True)
                for b in reader)
     spent = 0.0
     with store.bulk_load():
-        for table, _ in appends(results, rows):
+        for (table,), _ in appends(results, rows):
             t = time.perf_counter()
             if what == "enrichment":
                 db.write_enrichment(store, table, "bench")

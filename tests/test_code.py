@@ -139,6 +139,78 @@ def test_two_workers_give_the_same_codes(tmp_path: Path,
     assert results[0] == results[1] and len(results[0]) == 3 * len(TEXTS) * 30
 
 
+_CODE_ROWS = ("SELECT m.message_id, m.chat_key, c.measure, c.in_population, c.value, c.score, "
+              "c.scorer, c.matched FROM codes c JOIN messages m USING (uid) ORDER BY ALL")
+_ENRICH_ROWS = ("SELECT uid, lang, round(lang_score, 4), norm, lemmas, urls, mentions, hashtags, "
+                "emoji, places FROM enrichment ORDER BY uid")
+
+
+def test_enriching_and_coding_in_one_pass_equals_enrich_then_code(
+        tmp_path: Path, shared_data: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """``code`` on new messages enriches and codes each batch in one pass (nothing read back);
+    the enrichment, the search index and the codes equal those of ``enrich`` then ``code``,
+    on real exports (a Russian channel, a Ukrainian channel) and the planted texts."""
+    import chatlens.project.process as runner
+
+    (tmp_path / "cb.yaml").write_text(CODEBOOK, encoding="utf-8")
+    sources = [telegram_export(tmp_path / "r.json", TEXTS),
+               shared_data / "telegram" / "json_ru_channel" / "result.json",
+               shared_data / "telegram" / "html_uk_channel"]
+    monkeypatch.setattr(runner, "BATCH_ROWS", 300)  # several batches and appends
+    got = []
+    for name in ("two_steps", "one_pass"):
+        with Project.init(tmp_path / name) as p:
+            p.ingest(sources)
+            if name == "two_steps":
+                assert p.enrich().enriched > 1000
+            report = p.code(tmp_path / "cb.yaml")
+            n = p.store.con.execute("SELECT count(*) FROM messages").fetchall()[0][0]
+            assert report.messages == n and report.rows == 3 * n
+            assert report.enriched == (n if name == "one_pass" else 0)
+            got.append([p.store.con.execute(sql).fetchall() for sql in (
+                _CODE_ROWS, _ENRICH_ROWS,
+                "SELECT v.lemma, i.ts, i.uid FROM lemma_index i JOIN lemma_vocab v "
+                "ON v.id = i.lemma_id ORDER BY ALL")])
+            assert p.code(tmp_path / "cb.yaml").rows == 0
+    for a, b in zip(*got, strict=True):
+        assert a == b
+
+
+def test_one_pass_stopped_before_its_codes_are_written_codes_them_next_time(
+        coded: Project, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from chatlens.store import stages
+
+    before = coded.store.con.execute(_CODE_ROWS).fetchall()
+    con = coded.store.con
+    con.execute("DELETE FROM codes")
+    con.execute("DELETE FROM enrichment")
+    for table in ("lemma_index", "lemma_indexed", "lemma_vocab"):
+        con.execute(f"DELETE FROM {table}")
+
+    def stop(*args: object, **kwargs: object) -> int:
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(stages, "write_codes", stop)
+    with pytest.raises(KeyboardInterrupt):
+        coded.code(tmp_path / "cb.yaml")
+    assert con.execute("SELECT count(*) FROM enrichment").fetchall()[0][0] == len(TEXTS)
+    monkeypatch.undo()
+    report = coded.code(tmp_path / "cb.yaml")  # read back and coded by the code stage
+    assert (report.enriched, report.messages) == (0, len(TEXTS))
+    assert con.execute(_CODE_ROWS).fetchall() == before
+
+
+def test_one_pass_never_doubles_codes_that_outlived_their_enrichment(
+        coded: Project, tmp_path: Path) -> None:
+    before = coded.store.con.execute(_CODE_ROWS).fetchall()
+    coded.store.con.execute("DELETE FROM enrichment")  # codes stay: the pass must not add more
+    for table in ("lemma_index", "lemma_indexed", "lemma_vocab"):
+        coded.store.con.execute(f"DELETE FROM {table}")
+    report = coded.code(tmp_path / "cb.yaml")
+    assert report.enriched == len(TEXTS) and report.rows == 0
+    assert coded.store.con.execute(_CODE_ROWS).fetchall() == before
+
+
 def test_batches_are_large_but_every_worker_gets_some() -> None:
     from chatlens.project.process import BATCH_ROWS, MIN_BATCH_ROWS, batch_rows
 

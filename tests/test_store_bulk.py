@@ -86,8 +86,10 @@ def test_code_todo_is_right_when_enrichment_is_out_of_message_order(tmp_path: Pa
 
 
 def test_results_are_written_in_appends_of_at_least_a_row_group() -> None:
-    parts = [(pa.table({"x": list(range(i * 10, i * 10 + 10))}), i != 2) for i in range(7)]
+    parts = [((pa.table({"x": list(range(i * 10, i * 10 + 10))}), pa.table({"y": [i]})), i != 2)
+             for i in range(7)]
     got = list(appends(parts, rows=25))
-    assert [(t.num_rows, flag) for t, flag in got] == [(30, False), (30, True), (10, True)]
-    assert [x for t, _ in got for x in t.column("x").to_pylist()] == list(range(70))
+    assert [(t.num_rows, flag) for (t, _), flag in got] == [(30, False), (30, True), (10, True)]
+    assert [x for (t, _), _ in got for x in t.column("x").to_pylist()] == list(range(70))
+    assert [u.column("y").to_pylist() for (_, u), _ in got] == [[0, 1, 2], [3, 4, 5], [6]]
     assert list(appends([], rows=25)) == []

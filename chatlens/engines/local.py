@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import multiprocessing
 from collections import deque
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from concurrent.futures import Future, ProcessPoolExecutor
 from multiprocessing.context import BaseContext
 from typing import TypeVar
@@ -50,17 +50,18 @@ def map_batches(func: Callable[[pa.Table], T], batches: Iterable[pa.Table | pa.R
 APPEND_ROWS = 131_072
 
 
-def appends(results: Iterable[tuple[pa.Table, bool]], rows: int = APPEND_ROWS,
-            ) -> Iterator[tuple[pa.Table, bool]]:
-    """Consecutive ``(table, flag)`` results joined into appends of at least ``rows`` rows (the
-    last may be smaller): the tables concatenated, and whether all their flags were true."""
-    parts: list[pa.Table] = []
+def appends(results: Iterable[tuple[Sequence[pa.Table], bool]], rows: int = APPEND_ROWS,
+            ) -> Iterator[tuple[list[pa.Table], bool]]:
+    """Consecutive ``(tables, flag)`` results joined into appends of at least ``rows`` rows of
+    the first table (the last may be smaller): each table concatenated with its fellows, and
+    whether all their flags were true."""
+    parts: list[Sequence[pa.Table]] = []
     flag, size = True, 0
-    for table, ok in results:
-        parts.append(table)
-        flag, size = flag and ok, size + table.num_rows
+    for tables, ok in results:
+        parts.append(tables)
+        flag, size = flag and ok, size + tables[0].num_rows
         if size >= rows:
-            yield pa.concat_tables(parts), flag
+            yield [pa.concat_tables(t) for t in zip(*parts, strict=True)], flag
             parts, flag, size = [], True, 0
     if parts:
-        yield pa.concat_tables(parts), flag
+        yield [pa.concat_tables(t) for t in zip(*parts, strict=True)], flag

@@ -244,12 +244,13 @@ class Project:
              progress: StageProgress | None = None, allow_remote: bool = False,
              llm: LlmRuntime | None = None, engine: str = "local",
              master: str | None = None) -> CodeReport:
-        """Enrich what is new, then code it with every measure of the codebook.
+        """Enrich what is new, then code it with every measure of the codebook (on the local
+        engine without LLM scorers, in one pass: the workers code each batch they enrich).
         ``allow_remote``: let ``llm`` scorers whose codebook entry allows it send messages to
         a host that is not this machine; ``llm``: a :class:`chatlens.code.llm.LlmRuntime`;
         ``engine``/``master``: as for :meth:`enrich` (both stages run there)."""
         from chatlens.code.llm import LlmRuntime
-        from chatlens.project.process import Engine, code_project
+        from chatlens.project.process import Engine, code_project, fuses
         from chatlens.store.stages import last_codebook
 
         if codebook is None:  # re-read the file coded last, if it is still there (it may be
@@ -261,14 +262,17 @@ class Project:
         cb, source = self.codebook(codebook)
         self._codebooks.pop((), None)  # the project's codebook is the one coded last
         eng = Engine(engine, master)
-        self.enrich(workers, progress, engine, master)
+        fused = fuses(cb, eng)  # new messages are enriched and coded in one pass
+        if not fused:
+            self.enrich(workers, progress, engine, master)
         settings = self.enrich_settings()
         runtime = llm or LlmRuntime(allow_remote=allow_remote)
         return self._run(
             "code", {"codebook": source, "workers": workers,
-                     "allow_remote": runtime.allow_remote, "engine": engine, "master": master},
+                     "allow_remote": runtime.allow_remote, "engine": engine, "master": master,
+                     **({"settings": asdict(settings)} if fused else {})},
             lambda run_id: code_project(self.store, cb, source, settings, run_id, workers,
-                                        progress, runtime, eng),
+                                        progress, runtime, eng, enrich=fused),
             extra={"codebook_hash": cb.hash(), "codebook": cb.resolved()},
         )
 

@@ -13,6 +13,7 @@ import pyarrow.compute as pc
 from chatlens.code import code_table, compile_codebook
 from chatlens.code.compiled import CompiledCodebook, model_fingerprints
 from chatlens.code.llm import LlmRuntime, LlmStats
+from chatlens.code.stage import INPUT_COLUMNS
 from chatlens.codebook import Codebook, LlmScorer
 from chatlens.engines.local import appends, map_batches
 from chatlens.enrich import EnrichSettings, enrich_table
@@ -50,6 +51,7 @@ class CodeReport:
     version: str
     hash: str
     recoded_measures: list[str]
+    enriched: int = 0  # of ``messages``, those enriched in the same pass
     messages: int = 0
     rows: int = 0
     summary: list[dict[str, Any]] = field(default_factory=list)
@@ -78,10 +80,24 @@ class Engine:
 LOCAL = Engine()
 
 
+@dataclass(slots=True)
+class Coding:
+    """Codes to write along with new enrichment (see :func:`code_project`): the compiled
+    codebook, the code run, whether no older code of these messages can collide, and the
+    report the codes are counted in."""
+
+    compiled: CompiledCodebook
+    run_id: str
+    fresh: bool
+    report: CodeReport
+
+
 def enrich_project(store: Store, settings: EnrichSettings, workers: int = 1,
                    progress: StageProgress | None = None, engine: Engine = LOCAL,
-                   run_id: str = "enrich") -> EnrichReport:
-    """Enrich messages not yet enriched with ``settings`` (earlier settings are dropped)."""
+                   run_id: str = "enrich", coding: Coding | None = None) -> EnrichReport:
+    """Enrich messages not yet enriched with ``settings`` (earlier settings are dropped).
+    With ``coding`` (local engine only) the workers also code each batch they enrich, and
+    the codes are written with it."""
     fp = settings.fingerprint()
     report = EnrichReport(fingerprint=fp, todo=0)
     report.dropped_stale = db.drop_stale_enrichment(store, fp)
@@ -93,13 +109,19 @@ def enrich_project(store: Store, settings: EnrichSettings, workers: int = 1,
         if progress:
             progress("enrich", report.enriched, report.todo)
     elif report.todo:
-        func = functools.partial(_enrich, settings=settings)
-        reader = db.enrich_todo(store, fp, batch_rows(report.todo, workers))
+        func = functools.partial(_enrich, settings=settings,
+                                 compiled=coding.compiled if coding else None)
+        reader = db.enrich_todo(store, fp, batch_rows(report.todo, workers), coding is not None)
         with store.bulk_load():
             done = ((t, True) for t in map_batches(func, reader, workers, PRELOAD))
-            for table, _ in appends(done):
+            for tables, _ in appends(done):
+                table = tables[0]
                 db.write_enrichment(store, table, fp)
                 db.index_run(store, table)  # while the workers enrich the next batches
+                if coding is not None:
+                    coding.report.rows += db.write_codes(store, tables[1], coding.run_id,
+                                                         coding.fresh)
+                    coding.report.messages += table.num_rows
                 report.enriched += table.num_rows
                 if progress:
                     progress("enrich", report.enriched, report.todo)
@@ -109,15 +131,27 @@ def enrich_project(store: Store, settings: EnrichSettings, workers: int = 1,
     return report
 
 
-def _enrich(table: pa.Table, settings: EnrichSettings) -> pa.Table:
-    """A batch's enrichment, with its messages' ``ts`` for the search index."""
-    return enrich_table(table, settings).append_column("ts", table.column("ts"))
+def _enrich(table: pa.Table, settings: EnrichSettings,
+            compiled: CompiledCodebook | None = None) -> tuple[pa.Table, ...]:
+    """A batch's enrichment, with its messages' ``ts`` for the search index; with
+    ``compiled``, also its codes."""
+    enriched = enrich_table(table, settings).append_column("ts", table.column("ts"))
+    if compiled is None:
+        return (enriched,)
+    return enriched, code_table(code_input(table, enriched), compiled)
 
 
-def _code(table: Any, compiled: CompiledCodebook) -> tuple[Any, bool]:
+def code_input(messages: pa.Table, enriched: pa.Table) -> pa.Table:
+    """What the code stage reads (:data:`~chatlens.code.stage.INPUT_COLUMNS`), from a batch
+    of :func:`~chatlens.store.stages.enrich_todo` ``for_code`` and its enrichment."""
+    return pa.table({c: (messages if c in messages.column_names else enriched).column(c)
+                     for c in INPUT_COLUMNS})
+
+
+def _code(table: Any, compiled: CompiledCodebook) -> tuple[tuple[pa.Table], bool]:
     """Codes for a batch, and whether none of its messages had any code when it was read."""
     fresh = table.num_rows == 0 or pc.max(table.column("n_coded")).as_py() == 0
-    return code_table(table, compiled), bool(fresh)
+    return (code_table(table, compiled),), bool(fresh)
 
 
 def uses_llm(codebook: Codebook) -> bool:
@@ -138,14 +172,25 @@ def _llm_runtime(store: Store, codebook: Codebook, llm: LlmRuntime | None,
     return runtime
 
 
+def fuses(codebook: Codebook, engine: Engine) -> bool:
+    """Whether :func:`code_project` can enrich new messages and code them in one pass: on the
+    local engine, without LLM scorers (those run in this process, see below)."""
+    return engine.name == "local" and not uses_llm(codebook)
+
+
 def code_project(store: Store, codebook: Codebook, source: str, settings: EnrichSettings,
                  run_id: str, workers: int = 1, progress: StageProgress | None = None,
-                 llm: LlmRuntime | None = None, engine: Engine = LOCAL) -> CodeReport:
+                 llm: LlmRuntime | None = None, engine: Engine = LOCAL,
+                 enrich: bool = False) -> CodeReport:
     """Code every enriched message with every measure; only what changed is re-coded.
 
+    ``enrich`` (where :func:`fuses`): first enrich the messages not enriched yet, the workers
+    coding each batch as they enrich it (so those are neither read back nor coded again).
     ``llm``: how ``llm`` scorers run (default: requests to local endpoints only, answers cached
     in the project). With an LLM scorer the code stage runs in this process, since the
     requests are already concurrent (the scorer's ``concurrency``)."""
+    if enrich and not fuses(codebook, engine):
+        raise UsageError("Enriching while coding needs the local engine and no LLM scorer.")
     models_dir = store.root / "models"
     runtime = _llm_runtime(store, codebook, llm, progress)
     if runtime is not None and engine.name == "spark":
@@ -165,6 +210,10 @@ def code_project(store: Store, codebook: Codebook, source: str, settings: Enrich
                         recoded_measures=db.sync_measures(store, codebook.name, hashes, run_id),
                         pending=compiled.pending_notes())
     n = len(hashes)
+    if enrich:
+        fresh = db.codes_without_enrichment(store, codebook.name, fp) == 0
+        report.enriched = enrich_project(store, settings, workers, progress, engine, run_id,
+                                         Coding(compiled, run_id, fresh, report)).enriched
     todo = db.code_todo_count(store, codebook.name, fp, n)
     if todo and engine.name == "spark":
         from chatlens.project import spark
@@ -177,7 +226,7 @@ def code_project(store: Store, codebook: Codebook, source: str, settings: Enrich
         reader = db.code_todo(store, codebook.name, fp, n, batch_rows(todo, workers))
         func = functools.partial(_code, compiled=compiled)
         with store.bulk_load():
-            for table, fresh in appends(map_batches(func, reader, workers, PRELOAD)):
+            for (table,), fresh in appends(map_batches(func, reader, workers, PRELOAD)):
                 report.rows += db.write_codes(store, table, run_id, fresh)
                 report.messages += table.num_rows // max(n, 1)
                 if progress:

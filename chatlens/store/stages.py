@@ -52,13 +52,24 @@ def enrich_todo_count(store: Store, fingerprint: str) -> int:
     return int(_one(store, f"SELECT count(*) {_ENRICH_TODO}", [fingerprint]))
 
 
-def enrich_todo(store: Store, fingerprint: str, batch_rows: int) -> pa.RecordBatchReader:
-    """uid, text and ts of messages not enriched with ``fingerprint``, in message order, in
-    batches of ``batch_rows`` (found on keys first: see :mod:`.batches`)."""
+def enrich_todo(store: Store, fingerprint: str, batch_rows: int,
+                for_code: bool = False) -> pa.RecordBatchReader:
+    """uid, text and ts of messages not enriched with ``fingerprint`` (with ``for_code`` also
+    chat_key and kind, what the code stage reads of a message), in message order, in batches
+    of ``batch_rows`` (found on keys first: see :mod:`.batches`)."""
+    columns = "uid, text, ts" + (", chat_key, kind" if for_code else "")
     return keyed_batches(
         store.con, f"SELECT m.rowid AS rid {_ENRICH_TODO}", [fingerprint],
-        "SELECT uid, text, ts FROM messages WHERE rowid BETWEEN $1 AND $2 "
+        f"SELECT {columns} FROM messages WHERE rowid BETWEEN $1 AND $2 "
         "AND rowid IN (SELECT rid FROM {keys} WHERE rid BETWEEN $1 AND $2)", batch_rows)
+
+
+def codes_without_enrichment(store: Store, codebook: str, fingerprint: str) -> int:
+    """Messages with codes of ``codebook`` but no enrichment with ``fingerprint``: while there
+    are none, codes written along with new enrichment cannot collide with older ones."""
+    return int(_one(store, "SELECT count(*) FROM (SELECT DISTINCT uid FROM codes WHERE "
+                           "codebook = ?) ANTI JOIN (SELECT uid FROM enrichment WHERE "
+                           "fingerprint = ?) USING (uid)", [codebook, fingerprint]))
 
 
 def write_enrichment(store: Store, table: pa.Table, fingerprint: str) -> None:
