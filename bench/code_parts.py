@@ -84,7 +84,7 @@ def measure(project_dir: Path, n: int) -> dict[str, Any]:
                 store, fp, process.batch_rows(n, 1), for_code=True)):
             table = pa.Table.from_batches([batch])
             parts.last = time.perf_counter()
-            enriched = enrich_table(table, settings, steps).append_column(
+            enriched = enrich_table(table, settings, steps, with_index=True).append_column(
                 "ts", table.column("ts"))
             parts("enrich_table")
             codes = code_table(process.code_input(table, enriched), compiled)

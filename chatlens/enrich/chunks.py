@@ -21,6 +21,7 @@ from numpy.typing import NDArray
 from chatlens.enrich.columnar import put
 from chatlens.enrich.morph import MORPH_LANGS, lemmatize_tokens, morph_dict
 from chatlens.enrich.text import HASHTAG_RE, MENTION_RE, find_emoji, fold_homoglyphs, tokenize_fast
+from chatlens.search_words import index_words, word_mask
 
 CHUNK_LIMIT = 1_000_000  # distinct chunks kept per process; the cache starts over past this
 FEATURES = ("tokens", "emoji", "mentions", "hashtags")
@@ -52,6 +53,9 @@ class _Store:
     #: per entry whether its tokens have them
     lemmas: dict[str, pa.Array] = field(default_factory=dict)
     lemmatised: dict[str, NDArray[np.bool_]] = field(default_factory=dict)
+    #: the same lemmas as codes into :attr:`vocab` (-1 until needed), for the search index
+    lemma_codes: dict[str, NDArray[np.int64]] = field(default_factory=dict)
+    vocab: Vocab = field(default_factory=lambda: Vocab())
 
     def add(self, chunks: list[str]) -> None:
         done = [_features(c) for c in chunks]
@@ -59,6 +63,8 @@ class _Store:
         for g in self.lemmas:
             self.lemmas[g] = pa.concat_arrays([self.lemmas[g], pa.nulls(n_tok, pa.string())])
             self.lemmatised[g] = np.concatenate([self.lemmatised[g], np.zeros(len(done), bool)])
+            self.lemma_codes[g] = np.concatenate([self.lemma_codes[g],
+                                                  np.full(n_tok, -1, dtype=np.int64)])
         self.keys = pa.concat_arrays([self.keys, pa.array(chunks, pa.string())])
         self.folded = np.concatenate([self.folded, np.fromiter((d[0] for d in done), bool,
                                                                len(done))])
@@ -73,21 +79,50 @@ class _Store:
             self.lengths[name] = np.concatenate([self.lengths[name], lens])
         self.extras = np.asarray(sum(self.lengths[f] for f in FEATURES[1:]) > 0, dtype=bool)
 
-    def lemma_values(self, dict_lang: str, entries: Ints) -> pa.Array:
-        """The lemmas aligned with ``values["tokens"]``, with those of ``entries`` (ascending)
-        filled in: pymorphy3 is asked (through its per-token cache) only for new entries."""
+    def lemma_values(self, dict_lang: str, entries: Ints) -> tuple[pa.Array, Ints]:
+        """The lemmas aligned with ``values["tokens"]``, as strings and as :attr:`vocab` codes,
+        with those of ``entries`` (ascending) filled in: pymorphy3 is asked (through its
+        per-token cache) only for new entries."""
         n_tok = len(self.values["tokens"])
         lem = self.lemmas.get(dict_lang, pa.nulls(n_tok, pa.string()))
+        codes = self.lemma_codes.setdefault(dict_lang, np.full(n_tok, -1, dtype=np.int64))
         done = self.lemmatised.setdefault(dict_lang, np.zeros(len(self.keys), dtype=bool))
         todo = entries[~done[entries]]
         if todo.size:
             _, pos = _positions(todo, np.array([0, todo.size]), self.lengths["tokens"],
                                 self.starts["tokens"])
             words = self.values["tokens"].take(pa.array(pos)).to_pylist()
-            lem = put(lem, pos, pa.array(lemmatize_tokens(words, dict_lang), pa.string()))
+            found = lemmatize_tokens(words, dict_lang)
+            lem = put(lem, pos, pa.array(found, pa.string()))
+            codes[pos] = self.vocab.codes(found)
             done[todo] = True
         self.lemmas[dict_lang] = lem
-        return lem
+        return lem, codes
+
+
+class Vocab:
+    """The distinct lemmas of a process's cache, each with a code, and which are words (hold
+    a letter, digit or ``_``: what the search index keeps)."""
+
+    def __init__(self) -> None:
+        self.code: dict[str, int] = {}
+        self.words = pa.array([], pa.string())
+        self.is_word = np.zeros(0, dtype=bool)
+
+    def codes(self, lemmas: list[str]) -> Ints:
+        new: list[str] = []
+        out = np.empty(len(lemmas), dtype=np.int64)
+        for i, lemma in enumerate(lemmas):
+            c = self.code.get(lemma)
+            if c is None:
+                c = self.code[lemma] = len(self.code)
+                new.append(lemma)
+            out[i] = c
+        if new:
+            added = pa.array(new, pa.string())
+            self.words = pa.concat_arrays([self.words, added])
+            self.is_word = np.concatenate([self.is_word, word_mask(added)])
+        return out
 
 
 _STORE = _Store()
@@ -156,10 +191,11 @@ def _any_per_row(flags: NDArray[np.bool_], offsets: Ints) -> NDArray[np.bool_]:
     return np.asarray(cum[offsets[1:]] - cum[offsets[:-1]] > 0)
 
 
-def lemmas_for(feats: ChunkFeatures, langs: pa.Array) -> pa.ListArray:
+def lemmas_for(feats: ChunkFeatures, langs: pa.Array) -> tuple[pa.ListArray, pa.ListArray]:
     """One lemma per token, each message read with its language's dictionary (see
     :func:`~chatlens.enrich.morph.morph_dict`); the cache keeps them per chunk and dictionary,
-    so only chunks new to a dictionary go to pymorphy3."""
+    so only chunks new to a dictionary go to pymorphy3. Also, per message, the lemmas the
+    search index keeps (:func:`~chatlens.search_words.index_words`), from the cache's codes."""
     st = feats.store
     fallback = morph_dict("und")
     dict_enc = pc.dictionary_encode(pc.if_else(
@@ -167,15 +203,21 @@ def lemmas_for(feats: ChunkFeatures, langs: pa.Array) -> pa.ListArray:
     groups = dict_enc.dictionary.to_pylist() or [fallback]
     offsets = feats.tokens.offsets
     if len(groups) == 1:
-        vals = st.lemma_values(groups[0], _entry_set(feats.occ, len(st.keys)))
-        return pa.ListArray.from_arrays(offsets, vals.take(pa.array(feats.token_pos)))
-    row_group = np.asarray(dict_enc.indices, dtype=np.int64)
-    occ_group = np.repeat(row_group, np.diff(feats.row_offs))
-    tables = [st.lemma_values(g, _entry_set(feats.occ[occ_group == k], len(st.keys)))
-              for k, g in enumerate(groups)]
-    tok_group = np.repeat(row_group, np.diff(np.asarray(offsets, dtype=np.int64)).astype(np.int64))
-    take = feats.token_pos + tok_group * len(st.values["tokens"])
-    return pa.ListArray.from_arrays(offsets, pa.concat_arrays(tables).take(pa.array(take)))
+        vals, codes = st.lemma_values(groups[0], _entry_set(feats.occ, len(st.keys)))
+        take = feats.token_pos
+    else:
+        row_group = np.asarray(dict_enc.indices, dtype=np.int64)
+        occ_group = np.repeat(row_group, np.diff(feats.row_offs))
+        found = [st.lemma_values(g, _entry_set(feats.occ[occ_group == k], len(st.keys)))
+                 for k, g in enumerate(groups)]
+        vals = pa.concat_arrays([v for v, _ in found])
+        codes = np.concatenate([c for _, c in found])
+        tok_group = np.repeat(row_group,
+                              np.diff(np.asarray(offsets, dtype=np.int64)).astype(np.int64))
+        take = feats.token_pos + tok_group * len(st.values["tokens"])
+    words = index_words(np.asarray(offsets, dtype=np.int64), codes[take], st.vocab.words,
+                        st.vocab.is_word)
+    return pa.ListArray.from_arrays(offsets, vals.take(pa.array(take))), words
 
 
 def _entry_set(occ: Ints, n: int) -> Ints:

@@ -133,9 +133,10 @@ def enrich_project(store: Store, settings: EnrichSettings, workers: int = 1,
 
 def _enrich(table: pa.Table, settings: EnrichSettings,
             compiled: CompiledCodebook | None = None) -> tuple[pa.Table, ...]:
-    """A batch's enrichment, with its messages' ``ts`` for the search index; with
-    ``compiled``, also its codes."""
-    enriched = enrich_table(table, settings).append_column("ts", table.column("ts"))
+    """A batch's enrichment, with what the search index takes of it (``words``, and the
+    messages' ``ts``); with ``compiled``, also its codes."""
+    enriched = enrich_table(table, settings, with_index=True).append_column(
+        "ts", table.column("ts"))
     if compiled is None:
         return (enriched,)
     return enriched, code_table(code_input(table, enriched), compiled)

@@ -17,6 +17,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 from numpy.typing import NDArray
 
+from chatlens.search_words import lemma_index_words
 from chatlens.store.batches import keyed_batches
 from chatlens.store.core import LEMMA_INDEX_COLUMNS, Store, arrow_table, first_row
 
@@ -112,7 +113,9 @@ def index_lemmas(store: Store, progress: Callable[[int, int], None] | None = Non
             "USING (mrid)", INDEX_CHUNK, also="mrid")
         try:
             for batch in runs:
-                index_run(store, pa.Table.from_batches([batch]))
+                run = pa.Table.from_batches([batch])
+                index_run(store, run.append_column(
+                    "words", lemma_index_words(run.column("lemmas").combine_chunks())))
                 done += batch.num_rows
                 if progress:
                     progress(done, total)
@@ -124,8 +127,9 @@ def index_lemmas(store: Store, progress: Callable[[int, int], None] | None = Non
 
 
 def index_run(store: Store, run: pa.Table) -> None:
-    """Add enriched messages (``uid``, ``lemmas``, ``ts``; none of them indexed yet) to the
-    search index as one sorted run, in one transaction (see :func:`index_lemmas`)."""
+    """Add enriched messages (``uid``, ``ts`` and ``words``, their lemmas the index keeps: see
+    :func:`~chatlens.enrich.chunks.index_words`; none of them indexed yet) to the search
+    index as one sorted run, in one transaction (see :func:`index_lemmas`)."""
     words, codes, rows = _lemma_codes(run)
     con = store.con
     with store.transaction():
@@ -134,8 +138,7 @@ def index_run(store: Store, run: pa.Table) -> None:
             INSERT INTO lemma_vocab
             SELECT (SELECT coalesce(max(id), 0) FROM lemma_vocab)
                    + row_number() OVER (ORDER BY lemma), lemma
-            FROM (SELECT lemma FROM _words WHERE regexp_matches(lemma, '[\pL\pN_]'))
-            ANTI JOIN lemma_vocab USING (lemma)""")  # words only
+            FROM (SELECT lemma FROM _words) ANTI JOIN lemma_vocab USING (lemma)""")
         ids = arrow_table(con.sql(
             "SELECT w.code, v.id FROM _words w JOIN lemma_vocab v USING (lemma)"))
         con.unregister("_words")
@@ -156,21 +159,27 @@ def index_run(store: Store, run: pa.Table) -> None:
 Ints = NDArray[np.int64]
 
 
-def _lemma_codes(batch: pa.Table) -> tuple[pa.Table, Ints, Ints]:
-    """A run's distinct lemmas (``code``, lemma), and per lemma occurrence its code and row."""
-    lemmas = batch.column("lemmas").combine_chunks()
-    if lemmas.null_count:  # a null list holds no lemmas, whatever its offsets say
-        lemmas = pc.fill_null(lemmas, pa.scalar([], lemmas.type))
-    offsets = np.asarray(lemmas.offsets, dtype=np.int64)
-    rows = np.repeat(np.arange(len(lemmas), dtype=np.int64), np.diff(offsets))
-    flat = lemmas.flatten()
-    if flat.null_count:
-        keep = np.asarray(flat.is_valid(), dtype=bool)
-        flat, rows = flat.filter(pa.array(keep)), rows[keep]
-    enc = pc.dictionary_encode(flat)
+def _lemma_codes(run: pa.Table) -> tuple[pa.Table, Ints, Ints]:
+    """A run's distinct words (``code``, lemma), and per word occurrence its code and row: the
+    batches' ``words`` (each chunk dictionary-encoded on its own) put on one dictionary."""
+    dictionaries, codes, rows = [], [], []
+    n_codes = n_rows = 0
+    for chunk in run.column("words").chunks:
+        flat = chunk.flatten()
+        offsets = np.asarray(chunk.offsets, dtype=np.int64)
+        codes.append(np.asarray(flat.indices, dtype=np.int64) + n_codes)
+        rows.append(np.repeat(np.arange(n_rows, n_rows + len(chunk), dtype=np.int64),
+                              np.diff(offsets)))
+        dictionaries.append(flat.dictionary)
+        n_codes, n_rows = n_codes + len(flat.dictionary), n_rows + len(chunk)
+    if not dictionaries:
+        return (pa.table({"code": pa.array([], pa.int32()), "lemma": pa.array([], pa.string())}),
+                np.zeros(0, dtype=np.int64), np.zeros(0, dtype=np.int64))
+    enc = pc.dictionary_encode(pa.concat_arrays(dictionaries))
     words = pa.table({"code": pa.array(np.arange(len(enc.dictionary), dtype=np.int32)),
                       "lemma": enc.dictionary})
-    return words, np.asarray(enc.indices, dtype=np.int64), rows
+    return (words, np.asarray(enc.indices, dtype=np.int64)[np.concatenate(codes)],
+            np.concatenate(rows))
 
 
 def _postings(batch: pa.Table, codes: Ints, rows: Ints, ids: pa.Table,
