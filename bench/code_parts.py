@@ -32,7 +32,7 @@ sys.path.insert(0, str(ROOT))
 from news_corpus import replicate, require_corpus  # noqa: E402
 
 from chatlens import Project  # noqa: E402
-from chatlens.code import code_table, compile_codebook  # noqa: E402
+from chatlens.code import compile_codebook  # noqa: E402
 from chatlens.code.compiled import model_fingerprints  # noqa: E402
 from chatlens.enrich import enrich_table  # noqa: E402
 from chatlens.project import process  # noqa: E402
@@ -84,10 +84,10 @@ def measure(project_dir: Path, n: int) -> dict[str, Any]:
                 store, fp, process.batch_rows(n, 1), for_code=True)):
             table = pa.Table.from_batches([batch])
             parts.last = time.perf_counter()
-            enriched = enrich_table(table, settings, steps, with_index=True).append_column(
+            enriched = enrich_table(table, settings, steps, with_codes=True).append_column(
                 "ts", table.column("ts"))
             parts("enrich_table")
-            codes = code_table(process.code_input(table, enriched), compiled)
+            codes = process.code_enriched(table, enriched, compiled)
             parts("code_table")
             done.append(((enriched, codes), True))
         with store.bulk_load():

@@ -1,9 +1,10 @@
-"""What the search index keeps of a message's lemmas: its words (lemmas holding a letter, a
-digit or ``_``), in token order, dictionary-encoded per batch.
+"""A batch's lemmas dictionary-encoded (``lemma_codes``: per message a list of codes into the
+batch's distinct lemmas), and which of them the search index keeps: its words (lemmas holding
+a letter, a digit or ``_``).
 
-Both the enrich stage (from its chunk cache's lemma codes, no string hashing) and the store
-(from stored lemma lists, when it catches up on enrichment not indexed yet) make them here, so
-the index is the same whichever way a message reached it.
+The enrich stage makes them from its chunk cache's codes (no string hashing), and hands them to
+the code stage's lexicons and to the search index; the store makes them from stored lemma lists
+when it catches up on enrichment not indexed yet. One place, so either way gives the same.
 """
 
 from __future__ import annotations
@@ -22,30 +23,25 @@ def word_mask(lemmas: pa.Array) -> NDArray[np.bool_]:
                       dtype=bool)
 
 
-def index_words(offsets: Ints, codes: Ints, dictionary: pa.Array,
-                is_word: NDArray[np.bool_] | None = None) -> pa.ListArray:
-    """Per message the lemmas the search index keeps, in token order, dictionary-encoded
-    against the distinct ones among them: from the lemma ``codes`` into ``dictionary``
-    (``is_word``: :func:`word_mask` of it) and the messages' ``offsets`` into ``codes``."""
-    keep = (word_mask(dictionary) if is_word is None else is_word)[codes]
+def encode(offsets: Ints, codes: Ints, dictionary: pa.Array) -> pa.ListArray:
+    """``lemma_codes`` from per-message ``offsets`` into ``codes`` (one per lemma) into
+    ``dictionary``, which is cut down to the entries used."""
     used = np.zeros(len(dictionary), dtype=bool)
-    used[codes[keep]] = True
+    used[codes] = True
     local = np.cumsum(used) - 1
-    cum = np.concatenate([[0], np.cumsum(keep)])
     return pa.ListArray.from_arrays(
-        pa.array(cum[offsets - offsets[0]], pa.int32()),
-        pa.DictionaryArray.from_arrays(pa.array(local[codes[keep]], pa.int32()),
+        pa.array(offsets - offsets[0], pa.int32()),
+        pa.DictionaryArray.from_arrays(pa.array(local[codes], pa.int32()),
                                        dictionary.filter(pa.array(used))))
 
 
-def lemma_index_words(lemmas: pa.ListArray) -> pa.ListArray:
-    """:func:`index_words` of stored lemma lists (a null list holds no lemmas)."""
+def encode_lemmas(lemmas: pa.ListArray) -> pa.ListArray:
+    """``lemma_codes`` of lemma lists (a null list holds no lemmas; a null lemma is "")."""
     if lemmas.null_count:
         lemmas = pc.fill_null(lemmas, pa.scalar([], lemmas.type))
-    offsets = np.asarray(lemmas.offsets, dtype=np.int64)
     flat = lemmas.flatten()
-    if flat.null_count:  # a null lemma is no word
+    if flat.null_count:
         flat = pc.fill_null(flat, "")
     enc = pc.dictionary_encode(flat)
-    return index_words(offsets, np.asarray(enc.indices, dtype=np.int64), enc.dictionary)
-
+    return encode(np.asarray(lemmas.offsets, dtype=np.int64),
+                  np.asarray(enc.indices, dtype=np.int64), enc.dictionary)

@@ -172,6 +172,12 @@ def test_enriching_and_coding_in_one_pass_equals_enrich_then_code(
                 "SELECT v.lemma, i.ts, i.uid FROM lemma_index i JOIN lemma_vocab v "
                 "ON v.id = i.lemma_id ORDER BY ALL")])
             assert p.code(tmp_path / "cb.yaml").rows == 0
+            # the index holds every word lemma (letter, digit or _) and nothing else
+            assert p.store.con.execute(
+                r"SELECT count(*) FILTER (WHERE NOT regexp_matches(lemma, '[\pL\pN_]')), "
+                r"(SELECT count(DISTINCT l) FROM (SELECT unnest(lemmas) AS l FROM enrichment) "
+                r" WHERE regexp_matches(l, '[\pL\pN_]')) - count(*) FROM lemma_vocab"
+            ).fetchall() == [(0, 0)]
     for a, b in zip(*got, strict=True):
         assert a == b
 

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import random
-import unicodedata
 from pathlib import Path
 
 import pyarrow as pa
@@ -14,7 +13,7 @@ from chatlens.enrich import EnrichSettings, Lemmatizer, enrich_table, prepare
 from chatlens.enrich import chunks as chunk_cache
 from chatlens.enrich.columnar import prepare_column
 from chatlens.enrich.places import find_places
-from chatlens.search_words import lemma_index_words
+from chatlens.search_words import encode_lemmas
 from tests.test_enrich import EDGE_TEXTS, _rows_equal_enrich_text
 
 S = EnrichSettings()
@@ -123,27 +122,30 @@ def test_tokens_align_with_stored_lemmas_on_real_news_posts(shared_data: Path) -
 
 
 
-def _index_words_equal_stored_lemmas(texts: list[str | None]) -> None:
+def _lemma_codes_equal_stored_lemmas(texts: list[str | None]) -> None:
     out = enrich_table(pa.table({"uid": [str(i) for i in range(len(texts))], "text": texts}), S,
-                       with_index=True)
+                       with_codes=True)
     lemmas = out.column("lemmas").to_pylist()
-    words = out.column("words").to_pylist()
-    again = lemma_index_words(out.column("lemmas").combine_chunks()).to_pylist()
-    for text, lem, w, a in zip(texts, lemmas, words, again, strict=True):
-        assert w == a == [x for x in lem if any(  # RE2's [\pL\pN_], as the index had it in SQL
-            unicodedata.category(c)[0] in "LN" or c == "_" for c in x)], text
+    codes = out.column("lemma_codes")
+    assert codes.to_pylist() == lemmas
+    again = encode_lemmas(out.column("lemmas").combine_chunks())
+    assert again.to_pylist() == lemmas
+    for enc in (codes.combine_chunks(), again):  # the dictionary: the batch's distinct lemmas
+        assert sorted(enc.flatten().dictionary.to_pylist()) == sorted(
+            {x for xs in lemmas for x in xs})
 
 
-def test_index_words_from_the_cache_equal_those_from_stored_lemmas(
+def test_lemma_codes_from_the_cache_equal_the_stored_lemmas(
         shared_data: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    """The search index takes its words from the chunk cache's lemma codes in the worker, or
-    from stored lemmas when it catches up: the same words, in token order, either way (real
-    news posts, mixed Russian/Ukrainian batches, after the cache starts over)."""
+    """The workers hand lexicons and the search index the lemmas encoded, from the chunk
+    cache's codes; the store encodes stored lemmas when it catches up: both decode to the
+    stored lemmas (real news posts, mixed Russian/Ukrainian batches, after the cache starts
+    over), each on the batch's distinct lemmas."""
     texts: list[str | None] = [*EDGE_TEXTS, *TRICKY, *_news_posts(shared_data, 40)]
-    _index_words_equal_stored_lemmas(texts)
-    _index_words_equal_stored_lemmas(texts[::-1])  # every chunk from the cache now
+    _lemma_codes_equal_stored_lemmas(texts)
+    _lemma_codes_equal_stored_lemmas(texts[::-1])  # every chunk from the cache now
     monkeypatch.setattr(chunk_cache, "CHUNK_LIMIT", 50)
-    _index_words_equal_stored_lemmas(texts[:40])
+    _lemma_codes_equal_stored_lemmas(texts[:40])
 
 
 def test_enrich_table_reports_its_steps_when_asked() -> None:

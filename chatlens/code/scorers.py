@@ -25,7 +25,8 @@ class Batch:
     per message) and the lemmas.
 
     Lemmas stay one Arrow list array: :meth:`flat_codes` dictionary-encodes them once for the
-    batch, so a lexicon works on integer codes and never turns lemmas into Python strings.
+    batch (unless they come encoded, as the enrich stage hands them over), so a lexicon works
+    on integer codes and never turns lemmas into Python strings.
     :attr:`lemmas` gives them all as Python lists (trained models need them).
     """
 
@@ -63,7 +64,9 @@ class Batch:
             if arr.null_count:  # a null list holds no lemmas, whatever its offsets say
                 arr = pc.fill_null(arr, pa.scalar([], arr.type))
             offs = np.asarray(arr.offsets, dtype=np.int64)
-            enc = pc.dictionary_encode(pc.fill_null(arr.flatten(), ""))  # a null lemma: ""
+            enc = arr.flatten()
+            if not pa.types.is_dictionary(enc.type):  # already encoded: the enrich stage's
+                enc = pc.dictionary_encode(pc.fill_null(enc, ""))  # a null lemma: ""
             self._flat = (offs - offs[0], np.asarray(enc.indices, dtype=np.int64),
                           enc.dictionary)
         return self._flat

@@ -21,7 +21,7 @@ from numpy.typing import NDArray
 from chatlens.enrich.columnar import put
 from chatlens.enrich.morph import MORPH_LANGS, lemmatize_tokens, morph_dict
 from chatlens.enrich.text import HASHTAG_RE, MENTION_RE, find_emoji, fold_homoglyphs, tokenize_fast
-from chatlens.search_words import index_words, word_mask
+from chatlens.search_words import encode
 
 CHUNK_LIMIT = 1_000_000  # distinct chunks kept per process; the cache starts over past this
 FEATURES = ("tokens", "emoji", "mentions", "hashtags")
@@ -53,7 +53,7 @@ class _Store:
     #: per entry whether its tokens have them
     lemmas: dict[str, pa.Array] = field(default_factory=dict)
     lemmatised: dict[str, NDArray[np.bool_]] = field(default_factory=dict)
-    #: the same lemmas as codes into :attr:`vocab` (-1 until needed), for the search index
+    #: the same lemmas as codes into :attr:`vocab` (-1 until needed)
     lemma_codes: dict[str, NDArray[np.int64]] = field(default_factory=dict)
     vocab: Vocab = field(default_factory=lambda: Vocab())
 
@@ -101,13 +101,11 @@ class _Store:
 
 
 class Vocab:
-    """The distinct lemmas of a process's cache, each with a code, and which are words (hold
-    a letter, digit or ``_``: what the search index keeps)."""
+    """The distinct lemmas of a process's cache, each with a code."""
 
     def __init__(self) -> None:
         self.code: dict[str, int] = {}
         self.words = pa.array([], pa.string())
-        self.is_word = np.zeros(0, dtype=bool)
 
     def codes(self, lemmas: list[str]) -> Ints:
         new: list[str] = []
@@ -119,9 +117,7 @@ class Vocab:
                 new.append(lemma)
             out[i] = c
         if new:
-            added = pa.array(new, pa.string())
-            self.words = pa.concat_arrays([self.words, added])
-            self.is_word = np.concatenate([self.is_word, word_mask(added)])
+            self.words = pa.concat_arrays([self.words, pa.array(new, pa.string())])
         return out
 
 
@@ -194,8 +190,8 @@ def _any_per_row(flags: NDArray[np.bool_], offsets: Ints) -> NDArray[np.bool_]:
 def lemmas_for(feats: ChunkFeatures, langs: pa.Array) -> tuple[pa.ListArray, pa.ListArray]:
     """One lemma per token, each message read with its language's dictionary (see
     :func:`~chatlens.enrich.morph.morph_dict`); the cache keeps them per chunk and dictionary,
-    so only chunks new to a dictionary go to pymorphy3. Also, per message, the lemmas the
-    search index keeps (:func:`~chatlens.search_words.index_words`), from the cache's codes."""
+    so only chunks new to a dictionary go to pymorphy3. Also the same lemmas dictionary-encoded
+    (:func:`~chatlens.search_words.encode`), from the cache's codes."""
     st = feats.store
     fallback = morph_dict("und")
     dict_enc = pc.dictionary_encode(pc.if_else(
@@ -215,9 +211,8 @@ def lemmas_for(feats: ChunkFeatures, langs: pa.Array) -> tuple[pa.ListArray, pa.
         tok_group = np.repeat(row_group,
                               np.diff(np.asarray(offsets, dtype=np.int64)).astype(np.int64))
         take = feats.token_pos + tok_group * len(st.values["tokens"])
-    words = index_words(np.asarray(offsets, dtype=np.int64), codes[take], st.vocab.words,
-                        st.vocab.is_word)
-    return pa.ListArray.from_arrays(offsets, vals.take(pa.array(take))), words
+    encoded = encode(np.asarray(offsets, dtype=np.int64), codes[take], st.vocab.words)
+    return pa.ListArray.from_arrays(offsets, vals.take(pa.array(take))), encoded
 
 
 def _entry_set(occ: Ints, n: int) -> Ints:

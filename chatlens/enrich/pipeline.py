@@ -25,7 +25,7 @@ from chatlens.enrich.text import (
     prepare,
     tokenize_razdel,
 )
-from chatlens.search_words import lemma_index_words
+from chatlens.search_words import encode_lemmas
 
 ENRICH_SCHEMA = pa.schema(
     [
@@ -94,7 +94,7 @@ def _list_array(rows: list[list[str]]) -> pa.ListArray:
 
 
 def enrich_table(table: pa.Table | pa.RecordBatch, settings: EnrichSettings,
-                 timings: dict[str, float] | None = None, with_index: bool = False) -> pa.Table:
+                 timings: dict[str, float] | None = None, with_codes: bool = False) -> pa.Table:
     """Enrich a table with ``uid`` and ``text`` columns: one output row per input row, same order.
 
     Pure and picklable (module-level; caches and models are loaded lazily per process), so it can
@@ -105,8 +105,8 @@ def enrich_table(table: pa.Table | pa.RecordBatch, settings: EnrichSettings,
     only), :func:`~.chunks.lemmas_for` (cached per chunk and dictionary) and
     :func:`~.place_batch.place_lists` (only around tokens that can start a place name).
     ``timings``, when given, gets the seconds of each of those steps added to it.
-    ``with_index``: also a column ``words``, per message the lemmas the search index keeps
-    (:func:`~chatlens.search_words.index_words`; the ``fast`` tokenizer has them from its cache).
+    ``with_codes``: also a column ``lemma_codes``, the lemmas dictionary-encoded (see
+    :mod:`chatlens.search_words`; the ``fast`` tokenizer has the codes from its cache).
     """
     texts = table.column("text")
     uid = table.column("uid")
@@ -116,15 +116,15 @@ def enrich_table(table: pa.Table | pa.RecordBatch, settings: EnrichSettings,
     gc.disable()  # millions of short lists, no cycles: the cyclic GC would only rescan them
     try:
         if settings.tokenizer == "fast":
-            arrays, words = _enrich_fast(texts, settings, timings if timings is not None else {})
+            arrays, codes = _enrich_fast(texts, settings, timings if timings is not None else {})
         else:
             arrays = _enrich_rows(texts.to_pylist(), settings)
-            words = lemma_index_words(arrays[ENRICH_SCHEMA.names.index("lemmas") - 1])
+            codes = encode_lemmas(arrays[ENRICH_SCHEMA.names.index("lemmas") - 1])
     finally:
         if gc_was_on:
             gc.enable()
     out = pa.Table.from_arrays([uid, *arrays], schema=ENRICH_SCHEMA)
-    return out.append_column("words", words) if with_index else out
+    return out.append_column("lemma_codes", codes) if with_codes else out
 
 
 def _enrich_rows(texts: list[str | None], settings: EnrichSettings) -> list[pa.Array]:
@@ -148,7 +148,7 @@ def _enrich_fast(texts: pa.Array | pa.ChunkedArray, settings: EnrichSettings,
     clock("language")
     feats = chunk_features(norms)
     clock("chunks")
-    lemmas, words = lemmas_for(feats, langs)
+    lemmas, codes = lemmas_for(feats, langs)
     clock("lemmas")
     folded = np.flatnonzero(feats.folded)
     if folded.size:
@@ -158,7 +158,7 @@ def _enrich_fast(texts: pa.Array | pa.ChunkedArray, settings: EnrichSettings,
               else pa.array([[]] * len(norms), STR_LIST))
     clock("places")
     return [langs, scores, norms, lemmas, urls, feats.mentions, feats.hashtags, feats.emoji,
-            places], words
+            places], codes
 
 
 class _Clock:

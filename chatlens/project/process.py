@@ -133,20 +133,24 @@ def enrich_project(store: Store, settings: EnrichSettings, workers: int = 1,
 
 def _enrich(table: pa.Table, settings: EnrichSettings,
             compiled: CompiledCodebook | None = None) -> tuple[pa.Table, ...]:
-    """A batch's enrichment, with what the search index takes of it (``words``, and the
-    messages' ``ts``); with ``compiled``, also its codes."""
-    enriched = enrich_table(table, settings, with_index=True).append_column(
+    """A batch's enrichment, with its lemmas encoded (``lemma_codes``) and the messages'
+    ``ts`` for the search index; with ``compiled``, also its codes."""
+    enriched = enrich_table(table, settings, with_codes=True).append_column(
         "ts", table.column("ts"))
     if compiled is None:
         return (enriched,)
-    return enriched, code_table(code_input(table, enriched), compiled)
+    return enriched, code_enriched(table, enriched, compiled)
 
 
-def code_input(messages: pa.Table, enriched: pa.Table) -> pa.Table:
-    """What the code stage reads (:data:`~chatlens.code.stage.INPUT_COLUMNS`), from a batch
-    of :func:`~chatlens.store.stages.enrich_todo` ``for_code`` and its enrichment."""
-    return pa.table({c: (messages if c in messages.column_names else enriched).column(c)
-                     for c in INPUT_COLUMNS})
+def code_enriched(messages: pa.Table, enriched: pa.Table,
+                  compiled: CompiledCodebook) -> pa.Table:
+    """Codes of a batch of :func:`~chatlens.store.stages.enrich_todo` ``for_code`` from its
+    enrichment (with ``lemma_codes``: the lexicons read the lemmas encoded, as they are)."""
+    lemmas = enriched.column("lemma_codes")
+    return code_table(pa.table({
+        c: lemmas if c == "lemmas" else (messages if c in messages.column_names
+                                          else enriched).column(c) for c in INPUT_COLUMNS}),
+        compiled)
 
 
 def _code(table: Any, compiled: CompiledCodebook) -> tuple[tuple[pa.Table], bool]:

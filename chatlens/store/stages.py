@@ -17,7 +17,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 from numpy.typing import NDArray
 
-from chatlens.search_words import lemma_index_words
+from chatlens.search_words import encode_lemmas, word_mask
 from chatlens.store.batches import keyed_batches
 from chatlens.store.core import LEMMA_INDEX_COLUMNS, Store, arrow_table, first_row
 
@@ -115,7 +115,7 @@ def index_lemmas(store: Store, progress: Callable[[int, int], None] | None = Non
             for batch in runs:
                 run = pa.Table.from_batches([batch])
                 index_run(store, run.append_column(
-                    "words", lemma_index_words(run.column("lemmas").combine_chunks())))
+                    "lemma_codes", encode_lemmas(run.column("lemmas").combine_chunks())))
                 done += batch.num_rows
                 if progress:
                     progress(done, total)
@@ -127,9 +127,9 @@ def index_lemmas(store: Store, progress: Callable[[int, int], None] | None = Non
 
 
 def index_run(store: Store, run: pa.Table) -> None:
-    """Add enriched messages (``uid``, ``ts`` and ``words``, their lemmas the index keeps: see
-    :func:`~chatlens.enrich.chunks.index_words`; none of them indexed yet) to the search
-    index as one sorted run, in one transaction (see :func:`index_lemmas`)."""
+    """Add enriched messages (``uid``, ``ts`` and ``lemma_codes``, see
+    :mod:`chatlens.search_words`; none of them indexed yet) to the search index as one sorted
+    run, in one transaction (see :func:`index_lemmas`)."""
     words, codes, rows = _lemma_codes(run)
     con = store.con
     with store.transaction():
@@ -161,17 +161,21 @@ Ints = NDArray[np.int64]
 
 def _lemma_codes(run: pa.Table) -> tuple[pa.Table, Ints, Ints]:
     """A run's distinct words (``code``, lemma), and per word occurrence its code and row: the
-    batches' ``words`` (each chunk dictionary-encoded on its own) put on one dictionary."""
+    words of the batches' ``lemma_codes`` (each chunk encoded on its own) on one dictionary."""
     dictionaries, codes, rows = [], [], []
     n_codes = n_rows = 0
-    for chunk in run.column("words").chunks:
+    for chunk in run.column("lemma_codes").chunks:
         flat = chunk.flatten()
+        word = word_mask(flat.dictionary)
+        local = np.cumsum(word) - 1
+        idx = np.asarray(flat.indices, dtype=np.int64)
+        keep = word[idx]
         offsets = np.asarray(chunk.offsets, dtype=np.int64)
-        codes.append(np.asarray(flat.indices, dtype=np.int64) + n_codes)
-        rows.append(np.repeat(np.arange(n_rows, n_rows + len(chunk), dtype=np.int64),
-                              np.diff(offsets)))
-        dictionaries.append(flat.dictionary)
-        n_codes, n_rows = n_codes + len(flat.dictionary), n_rows + len(chunk)
+        row = np.repeat(np.arange(n_rows, n_rows + len(chunk), dtype=np.int64), np.diff(offsets))
+        codes.append(local[idx[keep]] + n_codes)
+        rows.append(row[keep])
+        dictionaries.append(flat.dictionary.filter(pa.array(word)))
+        n_codes, n_rows = n_codes + int(word.sum()), n_rows + len(chunk)
     if not dictionaries:
         return (pa.table({"code": pa.array([], pa.int32()), "lemma": pa.array([], pa.string())}),
                 np.zeros(0, dtype=np.int64), np.zeros(0, dtype=np.int64))
