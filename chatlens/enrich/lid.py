@@ -347,6 +347,9 @@ def _foreign_letter() -> str:
     return f"[{py_class(_FOREIGN_RUN.pattern[:-1])}]"
 
 
+_FAST_SCORES = np.array([_score(k) for k in range(12)])  # by letters found; 0.999 from 3 on
+
+
 def _column_rules(norms: pa.Array, languages: tuple[str, ...], min_chars: int, lid_chars: int,
                   ) -> tuple[NDArray[np.int64], NDArray[np.float64], NDArray[np.bool_]]:
     """:func:`_rules` on the whole column where it is exact and needs no model: texts whose
@@ -379,10 +382,9 @@ def _column_rules(norms: pa.Array, languages: tuple[str, ...], min_chars: int, l
         ru = fast & (n_ru > 0) & (n_ru * 200 >= cyr) & (n_i == 0) & (n_uk == 0)
         uk = (fast & (n_ru == 0) & (n_i + n_uk > 0) & ((n_i + n_uk) * 50 >= cyr)
               & (counts[:, _CYR_IE] > 0))
-        scores = np.array([_score(k) for k in range(12)])  # 0.999 from 3 letters on
-        code[ru], score[ru] = 1 + languages.index("ru"), scores[np.minimum(n_ru[ru], 11)]
+        code[ru], score[ru] = 1 + languages.index("ru"), _FAST_SCORES[np.minimum(n_ru[ru], 11)]
         k_uk = np.minimum(n_i[uk] + n_uk[uk], 11)
-        code[uk], score[uk] = 1 + languages.index("uk"), scores[k_uk]
+        code[uk], score[uk] = 1 + languages.index("uk"), _FAST_SCORES[k_uk]
         decided |= ru | uk
     return code, score, decided
 

@@ -83,12 +83,10 @@ LOCAL = Engine()
 @dataclass(slots=True)
 class Coding:
     """Codes to write along with new enrichment (see :func:`code_project`): the compiled
-    codebook, the code run, whether no older code of these messages can collide, and the
-    report the codes are counted in."""
+    codebook, the code run, and the report the codes are counted in."""
 
     compiled: CompiledCodebook
     run_id: str
-    fresh: bool
     report: CodeReport
 
 
@@ -112,6 +110,9 @@ def enrich_project(store: Store, settings: EnrichSettings, workers: int = 1,
         func = functools.partial(_enrich, settings=settings,
                                  compiled=coding.compiled if coding else None)
         reader = db.enrich_todo(store, fp, batch_rows(report.todo, workers), coding is not None)
+        # no older code of the messages to enrich: their codes need no collision check
+        fresh = coding is not None and db.codes_without_enrichment(
+            store, coding.compiled.name, fp) == 0
         with store.bulk_load():
             done = ((t, True) for t in map_batches(func, reader, workers, PRELOAD))
             for tables, _ in appends(done):
@@ -120,7 +121,7 @@ def enrich_project(store: Store, settings: EnrichSettings, workers: int = 1,
                 db.index_run(store, table)  # while the workers enrich the next batches
                 if coding is not None:
                     coding.report.rows += db.write_codes(store, tables[1], coding.run_id,
-                                                         coding.fresh)
+                                                         fresh)
                     coding.report.messages += table.num_rows
                 report.enriched += table.num_rows
                 if progress:
@@ -216,9 +217,8 @@ def code_project(store: Store, codebook: Codebook, source: str, settings: Enrich
                         pending=compiled.pending_notes())
     n = len(hashes)
     if enrich:
-        fresh = db.codes_without_enrichment(store, codebook.name, fp) == 0
         report.enriched = enrich_project(store, settings, workers, progress, engine, run_id,
-                                         Coding(compiled, run_id, fresh, report)).enriched
+                                         Coding(compiled, run_id, report)).enriched
     todo = db.code_todo_count(store, codebook.name, fp, n)
     if todo and engine.name == "spark":
         from chatlens.project import spark
