@@ -11,7 +11,8 @@ import pyarrow as pa
 
 # 2: enrichment keeps lemmas without tokens; the search index is keyed by lemma ids
 # 3: messages has no primary key; uid_hash (of the uid) deduplicates and finds messages
-SCHEMA_VERSION = 3
+# 4: original records are kept in compressed blocks (original_blocks), not a row each
+SCHEMA_VERSION = 4
 
 KINDS = ("message", "media", "service")
 
@@ -62,8 +63,9 @@ MESSAGE_DOCS: dict[str, str] = {
     "source_loc": "Human-readable position: file, line or record index.",
 }
 
-#: Every record read, verbatim, keyed by (source_id, source_pos). Originals hold display names, so
-#: like ``identities`` they never leave the project: exports and views use ``messages`` only.
+#: Every record read, verbatim, keyed by (source_id, source_pos); stored in compressed blocks
+#: (:mod:`chatlens.store.originals`), read with ``Store.originals``. Originals hold display names,
+#: so like ``identities`` they never leave the project: exports and views use ``messages`` only.
 ORIGINAL_SCHEMA = pa.schema(
     [
         pa.field("source_id", pa.string(), nullable=False),

@@ -386,7 +386,7 @@ def test_projects_that_stored_tokens_drop_them_and_keep_the_rest(coded: Project)
         assert p.store.con.execute("SELECT count(*) FROM enrichment").fetchall()[0][0] == n
         assert p.enrich().enriched == 0  # nothing to redo
         assert p.store.con.execute("SELECT value FROM meta WHERE key = 'schema_version'"
-                                   ).fetchall() == [("3",)]
+                                   ).fetchall() == [("4",)]
         shown = message(p, uid)
         assert shown is not None and ("границу", True) in shown["segments"]
 
@@ -419,8 +419,8 @@ def test_schema_versions_it_cannot_read_or_upgrade_are_refused(tmp_path: Path) -
     from chatlens.errors import ProjectError
 
     with Project.init(tmp_path / "p") as p:
-        p.store.con.execute("UPDATE meta SET value = '4' WHERE key = 'schema_version'")
-    with pytest.raises(ProjectError, match="schema version 4"):
+        p.store.con.execute("UPDATE meta SET value = '5' WHERE key = 'schema_version'")
+    with pytest.raises(ProjectError, match="schema version 5"):
         Project.open(tmp_path / "p")
 
 

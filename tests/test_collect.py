@@ -294,7 +294,7 @@ def test_a_rerun_continues_after_the_checkpoint_and_never_duplicates(project: Pr
     last = [kw for name, kw in client.calls if name == "iter_messages"][-1]
     assert last["min_id"] == 250 and last["reverse"] is True
     assert count(project) == 280
-    assert count(project, "SELECT count(*) FROM originals") == 280
+    assert project.store.originals().num_rows == 280
     src = project.store.sources()
     assert [(s["format"], s["n_read"], s["n_stored"]) for s in src] == [
         ("telegram-api", 280, 280)]
@@ -434,7 +434,7 @@ def test_a_process_killed_mid_batch_keeps_whole_batches_and_the_rerun_equals_one
         assert (again.resumed_from, again.new) == (stored, 900 - stored)
         rows = "SELECT uid, text, source_pos FROM messages ORDER BY uid"
         after = killed.store.con.execute(rows).fetchall()
-        n_orig = count(killed, "SELECT count(*) FROM originals")
+        n_orig = killed.store.originals().num_rows
         n_api = count(killed, "SELECT count(*) FROM collected")
         src = [(s["n_read"], s["n_stored"], s["n_duplicate"]) for s in killed.store.sources()]
     finally:
@@ -582,7 +582,7 @@ def test_recheck_keeps_earlier_versions_and_marks_disappeared_messages(
         "SELECT m.message_id, m.text FROM collected c JOIN messages m USING (uid) "
         "WHERE c.deleted_at IS NOT NULL").fetchall()
     assert gone == [("4", "post 4")]  # marked, not lost
-    assert count(project) == 5 and count(project, "SELECT count(*) FROM originals") == 5
+    assert count(project) == 5 and project.store.originals().num_rows == 5
     again = run(project, client, recheck=True).channels[0]
     assert (again.edited, again.deleted) == (0, 0)
 

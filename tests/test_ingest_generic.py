@@ -41,6 +41,12 @@ def _rows(project: Project, sql: str) -> list[tuple[Any, ...]]:
     return project.store.con.execute(sql).fetchall()
 
 
+def _original(project: Project, pos: int) -> str:
+    """The original record at ``pos`` of the project's one source."""
+    (source_id,) = {s["source_id"] for s in project.store.sources()}
+    return str(project.store.originals([(source_id, pos)]).column("raw")[0])
+
+
 def test_semicolon_csv_with_bom(project: Project, fixtures: Path) -> None:
     src = _one(project, fixtures / "generic" / "semicolon_bom.csv")
     assert src.status == "complete", src.error
@@ -62,7 +68,7 @@ def test_semicolon_csv_with_bom(project: Project, fixtures: Path) -> None:
     assert bad[0][0] == "semicolon_bom.csv: line 5" and "date" in bad[0][1]
     assert bad[0][2] == "3;not a date;u1;Alice;bad date"
     assert bad[1][0] == "semicolon_bom.csv: line 6" and "4 fields" in bad[1][1]
-    raw = _rows(project, "SELECT raw FROM originals WHERE source_pos = 1")[0][0]
+    raw = _original(project, 1)
     assert raw == '2;2024-03-01 10:05:00;u2;Bob;"multi\r\nline"'
     names = {r[0] for r in _rows(project, "SELECT display_name FROM identities")}
     assert names == {"Alice", "Bob"}
@@ -162,7 +168,7 @@ def test_parquet(project: Project, tmp_path: Path) -> None:
     rows = _rows(project, "SELECT text, epoch_us(ts), source_loc FROM messages ORDER BY source_pos")
     assert rows == [("a", T, "msgs.parquet: row 1"), ("b", T + 1, "msgs.parquet: row 2"),
                     ("d", None, "msgs.parquet: row 4")]
-    raw = _rows(project, "SELECT raw FROM originals WHERE source_pos = 0")[0][0]
+    raw = _original(project, 0)
     assert json.loads(raw)["extra"] == {"k": 1}
 
 

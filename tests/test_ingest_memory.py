@@ -135,7 +135,7 @@ def test_a_version_2_project_is_read_as_it_is_then_rebuilt_without_the_key(
     with Project.open(tmp_path / "p") as p:
         con = p.store.con
         assert con.execute("SELECT value FROM meta WHERE key = 'schema_version'"
-                           ).fetchall() == [("3",)]
+                           ).fetchall() == [("4",)]
         assert con.execute("SELECT count(*) FROM duckdb_constraints() WHERE table_name = "
                            "'messages' AND constraint_type = 'PRIMARY KEY'").fetchall() == [(0,)]
         got = con.execute("SELECT * EXCLUDE (uid_hash) FROM messages ORDER BY rowid").fetchall()

@@ -44,7 +44,9 @@ def fixture_pages() -> list[tuple[str, bytes]]:
 
 
 def rows(project: Project, sql: str) -> list[tuple[Any, ...]]:
-    return project.store.con.execute(sql).fetchall()
+    con = project.store.con.cursor()
+    con.register("originals", project.store.originals())
+    return con.execute(sql).fetchall()
 
 
 MESSAGES_SQL = """

@@ -123,7 +123,9 @@ def test_ingest_viber_db(project: Project, viber_db: Path) -> None:
     assert set(bad) == {"viber.db: EventID 10", "viber.db: EventID 11"}
     assert "TimeStamp" in bad["viber.db: EventID 10"]
     assert "Events" in bad["viber.db: EventID 11"]
-    raw = project.store.con.execute(
+    con = project.store.con.cursor()
+    con.register("originals", project.store.originals())
+    raw = con.execute(
         "SELECT raw FROM originals o JOIN messages m USING (source_id, source_pos) "
         "WHERE m.message_id = '3'").fetchall()[0][0]
     assert '"FileName":"a.jpg"' in raw and '"ContactName"' in raw

@@ -35,7 +35,9 @@ def _ingest(project: Project, path: Path, **kw: Any) -> SourceReport:
 
 
 def _rows(project: Project, where: str = "TRUE") -> list[dict[str, Any]]:
-    cur = project.store.con.execute(
+    con = project.store.con.cursor()
+    con.register("originals", project.store.originals())
+    cur = con.execute(
         "SELECT strftime(m.ts AT TIME ZONE 'UTC', '%Y-%m-%d %H:%M:%S') AS ts, m.text, m.kind, "
         "m.media, m.edited, m.ts_naive, i.raw_id AS author, m.chat_key, m.source_loc, o.raw "
         "FROM messages m LEFT JOIN identities i USING (author_key) "

@@ -21,7 +21,8 @@ from typing import Any
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from chatlens.store.core import Store, first_row, insert_new_messages
+from chatlens.store import originals as originals_store
+from chatlens.store.core import Store, arrow_table, first_row, insert_new_messages
 
 COLLECT_DDL = """
 CREATE TABLE IF NOT EXISTS collected (
@@ -174,7 +175,7 @@ def write_collected(
         new = len(inserted)
         n_seen = n_edited = 0
         if new == messages.num_rows:  # all new: none has an original or a collected row yet
-            con.execute("INSERT INTO originals SELECT * FROM _c_orig")
+            originals_store.append(con, originals)
             con.execute("INSERT INTO collected SELECT * FROM _c_api")
         else:  # some were stored before: compare their text
             n_seen, n_edited = _store_seen_before(con, inserted, now, run_id)
@@ -197,7 +198,8 @@ def write_collected(
 def _store_seen_before(con: Any, inserted: set[str], now: datetime, run_id: str,
                        ) -> tuple[int, int]:
     """A batch with messages stored before (``_c_msgs`` less ``inserted``): keep the earlier
-    version of each changed text and update it, store the originals of new and changed ones,
+    version of each changed text (with its original record) and update it, store the originals
+    of new and changed ones,
     replace their ``collected`` rows; (messages seen before, of which changed)."""
     con.register("_c_new", pa.table({"uid": pa.array(list(inserted), pa.string())}))
     con.execute(
@@ -209,25 +211,27 @@ def _store_seen_before(con: Any, inserted: set[str], now: datetime, run_id: str,
     seen = first_row(con.execute("SELECT count(*), count(*) FILTER (changed) FROM _c_seen"))
     n_seen, n_edited = (int(seen[0]), int(seen[1])) if seen else (0, 0)
     if n_edited:
+        earlier = con.execute("SELECT m.source_id, m.source_pos FROM messages m "
+                              "JOIN _c_seen s ON s.uid = m.uid AND s.changed").fetchall()
+        con.register("_c_earlier", originals_store.read(con, earlier))
         con.execute(
             "INSERT INTO message_versions SELECT m.uid, m.chat_key, m.message_id, m.text, "
             "m.entities, c.edit_date, o.raw, ?, ? FROM messages m "
             "JOIN _c_seen s ON s.uid = m.uid AND s.changed "
             "LEFT JOIN collected c ON c.uid = m.uid "
-            "LEFT JOIN originals o ON o.source_id = m.source_id "
+            "LEFT JOIN _c_earlier o ON o.source_id = m.source_id "
             "AND o.source_pos = m.source_pos", [now, run_id])
-        con.execute(
-            "DELETE FROM originals o USING _c_seen s, _c_msgs b WHERE s.changed "
-            "AND b.uid = s.uid AND o.source_id = b.source_id AND o.source_pos = b.source_pos")
+        con.unregister("_c_earlier")
         con.execute(
             "UPDATE messages SET text = b.text, entities = b.entities, kind = b.kind, "
             "media = b.media, edited = b.edited, source_id = b.source_id, "
             "source_pos = b.source_pos, source_loc = b.source_loc FROM _c_msgs b, _c_seen s "
             "WHERE messages.uid = b.uid AND s.uid = b.uid AND s.changed")
-    con.execute(
-        "INSERT INTO originals SELECT o.* FROM _c_orig o JOIN _c_msgs b "
+    # the originals of new and changed messages (a changed one's newer block is the one read)
+    originals_store.append(con, arrow_table(con.sql(
+        "SELECT o.* FROM _c_orig o JOIN _c_msgs b "
         "ON b.source_id = o.source_id AND b.source_pos = o.source_pos "
-        "WHERE b.uid NOT IN (SELECT uid FROM _c_seen WHERE NOT changed)")
+        "WHERE b.uid NOT IN (SELECT uid FROM _c_seen WHERE NOT changed)")))
     con.execute("DROP TABLE _c_seen")
     # the API-only fields of every message of the batch, refreshed (views, reactions, ...)
     con.execute("DELETE FROM collected WHERE uid IN (SELECT uid FROM _c_api)")

@@ -16,7 +16,7 @@ import os
 import re
 import secrets
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -28,7 +28,8 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from chatlens.errors import ProjectError, ProjectLockedError, UsageError
-from chatlens.schema import SCHEMA_VERSION
+from chatlens.schema import ORIGINAL_SCHEMA, SCHEMA_VERSION
+from chatlens.store import originals as originals_store
 from chatlens.store import snapshot
 from chatlens.store.snapshot import DB_NAME as DB_NAME  # the main file; defined with the snapshot
 from chatlens.store.snapshot import WriterLock
@@ -62,14 +63,12 @@ CREATE TABLE IF NOT EXISTS sources (
 CREATE TABLE IF NOT EXISTS chats (
     chat_key VARCHAR PRIMARY KEY, platform VARCHAR, chat_id VARCHAR, title VARCHAR,
     chat_type VARCHAR, first_source VARCHAR);
-CREATE TABLE IF NOT EXISTS originals (
-    source_id VARCHAR NOT NULL, source_pos BIGINT NOT NULL, raw VARCHAR NOT NULL);
 CREATE TABLE IF NOT EXISTS quarantine (
     source_id VARCHAR NOT NULL, source_pos BIGINT NOT NULL, source_loc VARCHAR, reason VARCHAR,
     excerpt VARCHAR, run_id VARCHAR);
 CREATE TABLE IF NOT EXISTS identities (
     author_key VARCHAR PRIMARY KEY, platform VARCHAR, raw_id VARCHAR, display_name VARCHAR);
-""" + _MESSAGES_DDL.format(table="messages")
+""" + _MESSAGES_DDL.format(table="messages") + originals_store.BLOCKS_DDL
 
 #: Write-ahead log an ingest lets grow before DuckDB checkpoints (see :meth:`Store.bulk_load`).
 LOAD_CHECKPOINT = "64MB"
@@ -221,8 +220,17 @@ def _from_version_2(con: duckdb.DuckDBPyConnection) -> None:
     con.execute("ALTER TABLE _messages_v3 RENAME TO messages")
 
 
+def _from_version_3(con: duckdb.DuckDBPyConnection) -> None:
+    """Version 3 kept each original record in a row of ``originals``; they move into
+    compressed blocks (:mod:`.originals`)."""
+    con.execute(originals_store.BLOCKS_DDL)
+    if first_row(con.execute("SELECT count(*) FROM duckdb_tables() "
+                             "WHERE table_name = 'originals'")) != (0,):
+        originals_store.from_table(con, "originals")
+
+
 #: Schema version → the step that brings a project from it to the next (on a writable open).
-_UPGRADES = {1: _from_version_1, 2: _from_version_2}
+_UPGRADES = {1: _from_version_1, 2: _from_version_2, 3: _from_version_3}
 
 
 class _Executes(Protocol):
@@ -539,8 +547,7 @@ class Store:
             con.register("_b_ids", identities)
             con.execute("INSERT OR IGNORE INTO identities SELECT * FROM _b_ids")
             stored = len(insert_new_messages(con, messages))
-            con.register("_b_orig", originals)
-            con.execute("INSERT INTO originals SELECT * FROM _b_orig")
+            originals_store.append(con, originals)
             con.register("_b_q", quarantine)
             con.execute("INSERT INTO quarantine SELECT * FROM _b_q")
             duplicate = messages.num_rows - stored
@@ -550,7 +557,7 @@ class Store:
                 "n_service = n_service + ?, resume_pos = ? WHERE source_id = ?",
                 [n_read, stored, duplicate, quarantine.num_rows, n_service, resume_pos, source_id],
             )
-            for name in ("_b_chats", "_b_ids", "_b_orig", "_b_q"):
+            for name in ("_b_chats", "_b_ids", "_b_q"):
                 con.unregister(name)
         return BatchResult(stored=stored, duplicate=duplicate)
 
@@ -591,6 +598,31 @@ class Store:
         cur = self.con.execute(sql, params or [])
         cols = [d[0] for d in cur.description]
         return [dict(zip(cols, row, strict=True)) for row in cur.fetchall()]
+
+    def originals(self, keys: Iterable[tuple[str, int]] | None = None,
+                  source_id: str | None = None) -> pa.Table:
+        """Original records (:data:`~chatlens.schema.ORIGINAL_SCHEMA`) at ``keys``
+        (``(source_id, source_pos)`` pairs), or all of ``source_id``'s, or all of them."""
+        cur = self.con.cursor()
+        if not first_row(cur.execute("SELECT count(*) FROM duckdb_tables() "
+                                     "WHERE table_name = 'original_blocks'"))[0]:  # type: ignore[index]
+            return self._originals_v3(cur, keys, source_id)  # an older project read as it is
+        return originals_store.read(cur, keys, source_id)
+
+    @staticmethod
+    def _originals_v3(cur: duckdb.DuckDBPyConnection, keys: Iterable[tuple[str, int]] | None,
+                      source_id: str | None) -> pa.Table:
+        sql = "SELECT source_id, source_pos, raw FROM originals"
+        if keys is not None:
+            pairs = list(keys)
+            cur.register("_keys", pa.table({
+                "source_id": pa.array([k[0] for k in pairs], pa.string()),
+                "source_pos": pa.array([int(k[1]) for k in pairs], pa.int64())}))
+            sql += " SEMI JOIN _keys USING (source_id, source_pos)"
+        elif source_id is not None:
+            sql += " WHERE source_id = $1"
+        return arrow_table(cur.sql(sql, params=[source_id] if "$1" in sql else None)).cast(
+            ORIGINAL_SCHEMA)
 
     def sources(self) -> list[dict[str, Any]]:
         return self._dicts(

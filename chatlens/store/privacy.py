@@ -7,6 +7,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
+from chatlens.store import originals as originals_store
 from chatlens.store.collect import COLLECT_BY_UID, has_collect_tables
 from chatlens.store.core import Store
 
@@ -128,15 +129,13 @@ def erase(store: Store, column: str, keys: list[str],
 
         for table in _BY_UID + (COLLECT_BY_UID if has_collect_tables(store) else ()):
             run(table, f"DELETE FROM {table} WHERE uid IN (SELECT uid FROM _forget)")
-        run("originals", "DELETE FROM originals o USING _forget f "
-            "WHERE o.source_id = f.source_id AND o.source_pos = f.source_pos")
+        counts["originals"] = originals_store.erase(con, "_forget")
         run("messages", "DELETE FROM messages WHERE uid IN (SELECT uid FROM _forget)")
         if column == "author_key":
             con.execute("UPDATE messages SET forwarded_from = NULL "
                         "WHERE forwarded_from IN (SELECT unnest(?))", [keys])
         if column == "source_id":
-            run("originals", "DELETE FROM originals WHERE source_id IN (SELECT unnest(?))",
-                [keys])
+            counts["originals"] += originals_store.erase_sources(con, keys)
             run("quarantine", "DELETE FROM quarantine WHERE source_id IN (SELECT unnest(?))",
                 [keys])
             run("sources", "DELETE FROM sources WHERE source_id IN (SELECT unnest(?))", [keys])
