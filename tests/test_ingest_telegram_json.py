@@ -192,3 +192,60 @@ def test_minified_export_with_invalid_escapes_is_repaired_while_streaming(
     assert (src.read, src.stored, src.quarantined) == (5000, 5000, 0)
     (text,), = rows(project, "SELECT text FROM messages WHERE message_id = '4321'")
     assert text == "m4321\x07\\x41"
+
+
+def _items(data: bytes, bulk: bool, monkeypatch: pytest.MonkeyPatch, least: int = 0,
+           ) -> list[tuple[object, ...]]:
+    from chatlens.ingest import telegram_json as tj
+
+    in_bulk = []
+    split = tj._Lines.elements
+
+    def elements(self: tj._Lines, opener: bytes, close: bytes) -> tuple[list[bytes], list[int],
+                                                                       bool]:
+        got = split(self, opener, close) if bulk else ([], [], False)
+        in_bulk.extend(got[0])
+        return got
+
+    with monkeypatch.context() as m:
+        m.setattr(tj._Lines, "elements", elements)
+        got = list(TelegramJson().parse(_source(data), ParseOptions()))
+    assert len(in_bulk) >= least  # elements split in bulk
+    return [(type(i).__name__, i.loc, getattr(i, "raw", None), getattr(i, "text", None),
+             getattr(i, "reason", None)) for i in got]
+
+
+@pytest.mark.parametrize("damage", ["none", "no comma", "bad json", "escapes", "crlf",
+                                    "stray line", "truncated"])
+def test_elements_read_in_bulk_equal_those_read_line_by_line(
+        damage: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Runs of regular elements are split in bulk; damaged ones fall back to the line-by-line
+    reader: the records, positions and quarantine are the same either way."""
+    messages = [{"id": i, "type": "message", "date_unixtime": str(1663754400 + i),
+                 "from": "Анна", "from_id": "user1", "text": f"сообщение {i} 😀",
+                 "text_entities": [{"type": "plain", "text": f"сообщение {i} 😀"}]}
+                for i in range(1, 3001)]
+    data = json.dumps({"name": "c", "type": "private_group", "id": 9, "messages": messages},
+                      ensure_ascii=False, indent=1).encode()
+    cut = data.index(b'"id": 1500,')
+    if damage == "no comma":
+        at = data.rindex(b"},\n", 0, cut)
+        data = data[:at] + b"}\n" + data[at + 3:]
+    elif damage == "bad json":
+        data = data[:cut] + b'"id": 1500,,' + data[cut + len('"id": 1500,'):]
+    elif damage == "escapes":
+        data = data.replace(b"\\u00", b"\\x").replace("сообщение 7".encode(), b"m\\x41")
+    elif damage == "crlf":
+        data = data.replace(b"\n", b"\r\n")
+    elif damage == "stray line":
+        at = data.rindex(b"},\n", 0, cut) + 3
+        data = data[:at] + b"  junk\n" + data[at:]
+    elif damage == "truncated":
+        data = data[:cut + 40]
+    least = {"crlf": 0, "truncated": 1000}.get(damage, 2000)  # CRLF: read line by line
+    bulk = _items(data, True, monkeypatch, least)
+    assert bulk == _items(data, False, monkeypatch)
+    if damage in ("none", "crlf", "escapes", "no comma"):  # a missing comma loses nothing
+        assert [i[0] for i in bulk] == ["Record"] * 3000
+    else:
+        assert "Bad" in {i[0] for i in bulk}

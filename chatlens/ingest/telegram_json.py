@@ -223,6 +223,33 @@ class _Lines:
                     return line
                 return None
 
+    def elements(self, opener: bytes, close: bytes) -> tuple[list[bytes], list[int], bool]:
+        """The run of regular elements the buffer holds from here: each one ``opener``, a line
+        break, its lines, ``close``, then ``,`` and a line break before the next; with the line
+        each starts at, and whether any holds ``\\x`` (an escape to repair). Found in bulk (a
+        split at the separator, which only the end of an element at this indent can match);
+        anything else is left to :meth:`element`."""
+        head = opener + b"\n"
+        if not self.buf.startswith(head, self.pos):
+            return [], [], False
+        sep = close + b",\n" + head
+        end = self.buf.rfind(sep, self.pos)
+        if end < 0:
+            return [], [], False
+        region = self.buf[self.pos + len(head):end]
+        parts = region.split(sep)
+        if region.count(close) != len(parts) - 1:  # an element ends early (no comma after it)
+            parts = parts[:next(i for i, p in enumerate(parts) if close in p)]
+        datas, lines = [], []
+        line = self.line_no
+        for part in parts:
+            datas.append(head + part + close)
+            lines.append(line)
+            line += part.count(b"\n") + 3
+        self.pos += sum(map(len, parts)) + len(parts) * (len(head) + len(close) + 2)
+        self.line_no = line
+        return datas, lines, b"\\x" in region
+
     def element(self, close: bytes) -> tuple[bytes, bool] | None:
         """Bytes up to the next line equal to ``close`` (which starts with a newline).
 
@@ -330,6 +357,10 @@ class TelegramJson:
             close = b"\n" + elem_indent + b"}"
             ended = b" " * indent + b"]"
             while True:
+                datas, lines, escapes = reader.elements(opener, close)
+                if datas:
+                    yield from _bulk(datas, lines, escapes, chat, name)
+                    continue
                 line = reader.readline()
                 if line is None:
                     return
@@ -413,6 +444,19 @@ class TelegramJson:
         if n == 0 and not chats:
             raise InputError(member.name, "no 'messages' list found; this is not a Telegram "
                              "Desktop JSON export.")
+
+
+def _bulk(datas: list[bytes], lines: list[int], escapes: bool, chat: Chat, name: str,
+          ) -> Iterator[Item]:
+    """Records of a run of whole elements (``escapes``: some hold ``\\x`` to repair)."""
+    for data, line in zip(datas, lines, strict=True):
+        try:
+            msg = orjson.loads(repair_escapes(data) if escapes else data)
+        except orjson.JSONDecodeError as exc:
+            yield Bad(loc=f"{name}: line {line}", reason=f"invalid JSON: {exc}",
+                      excerpt=_text(data))
+            continue
+        yield to_record(msg, chat, data, f"{name}: line {line}")
 
 
 def _messages_array(path: Path) -> bool:
