@@ -56,7 +56,7 @@ def append(con: Any, originals: pa.Table) -> int:
         part = originals if len(ids) == 1 else originals.filter(pc.equal(sources, source_id))
         block += 1
         _insert(con, block, source_id, part)
-    return originals.num_rows
+    return int(originals.num_rows)
 
 
 def _insert(con: Any, block: int, source_id: str, part: pa.Table) -> None:
