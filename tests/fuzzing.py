@@ -67,10 +67,14 @@ def mutate(data: bytes, rng: random.Random, pool: list[bytes]) -> bytes:
 
 def _check_record(item: Record) -> None:
     for name in ("message_id", "author_id", "author_name", "media", "reply_to",
-                 "forwarded_from", "entities"):
+                 "forwarded_from"):
         value = getattr(item, name)
         if value is not None and not isinstance(value, str):
             raise TypeError(f"Record.{name} is {type(value).__name__}")
+    if isinstance(item.entities, bytes):  # JSON as orjson writes it: UTF-8
+        item.entities.decode("utf-8")
+    elif item.entities is not None and not isinstance(item.entities, str):
+        raise TypeError(f"Record.entities is {type(item.entities).__name__}")
     for name in ("text", "loc", "kind"):
         if not isinstance(getattr(item, name), str):
             raise TypeError(f"Record.{name} is not a string")

@@ -50,7 +50,7 @@ class Record:
     media: str | None = None
     reply_to: str | None = None
     forwarded_from: str | None = None  # display name of the origin; pseudonymised on storage
-    entities: str | None = None  # JSON text
+    entities: str | bytes | None = None  # JSON (bytes: UTF-8)
     edited: bool | None = None
 
 

@@ -62,16 +62,15 @@ def flatten_text(text: Any) -> str:
     return ""
 
 
-def _entities(ents: Any, text: Any) -> str | None:
-    """The message's formatting entities as JSON text (None when it is all plain text)."""
+def _entities(ents: Any, text: Any) -> bytes | None:
+    """The message's formatting entities as JSON (UTF-8; None when it is all plain text)."""
     if isinstance(ents, list):
         for e in ents:
             if isinstance(e, dict) and e.get("type") != "plain":
-                return orjson.dumps([e for e in ents if isinstance(e, dict)
-                                     and e.get("text")]).decode()
+                return orjson.dumps([e for e in ents if isinstance(e, dict) and e.get("text")])
     if isinstance(text, list):  # older exports: entities only inside `text`
         parts = [p for p in text if isinstance(p, dict) and p.get("text")]
-        return orjson.dumps(parts).decode() if parts else None
+        return orjson.dumps(parts) if parts else None
     return None
 
 
@@ -113,7 +112,14 @@ def to_record(msg: Any, chat: Chat, raw: str | bytes, loc: str) -> Item:
         return Bad(loc=loc, reason=f"unreadable date {unix or get('date')!r}"[:200],
                    excerpt=_text(raw))
     value = get("text")
-    text = value if type(value) is str else flatten_text(value)
+    ents = get("text_entities")
+    if type(value) is str:  # plain text: no entities but, at most, one plain one
+        text = value
+        entities = None if not ents or (type(ents) is list and len(ents) == 1 and type(
+            ents[0]) is dict and ents[0].get("type") == "plain") else _entities(ents, value)
+    else:
+        text = flatten_text(value)
+        entities = _entities(ents, value)
     kind, media = "message", None
     if mtype == "service":
         kind = "service"
@@ -150,7 +156,7 @@ def to_record(msg: Any, chat: Chat, raw: str | bytes, loc: str) -> Item:
         reply_to=reply_to,
         forwarded_from=str(fwd) if fwd is not None else (
             "hidden" if "forwarded_from" in msg else None),
-        entities=_entities(get("text_entities"), value),
+        entities=entities,
         edited="edited" in msg,
     )
 
