@@ -12,7 +12,8 @@ forwards from channels, albums of photos, documents) page by page, finished with
   (its paging and Telethon's own ``_finish_init`` per message, timed alone): what chatlens adds
   per message next to Telegram's delivery; the target;
 * baseline, in the same run: the same Arrow tables appended to key-less DuckDB tables in one
-  transaction per batch, then one checkpoint (the least any store of these rows costs), and
+  transaction per batch, then one checkpoint (the originals a row each, as chatlens stored
+  them before it kept them in compressed blocks), and
   mapping + that append; ``own_vs_baseline`` is chatlens's own time over it.
 
 Usage: python bench/collect.py [--messages 100000] [--batch 5000] [--repeat 3]
