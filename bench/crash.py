@@ -12,7 +12,8 @@ bytes of every file of the project are also searched for the erased author's lon
 "Equals" means: every table of the DuckDB store and of labels.sqlite has the same rows, compared
 as sorted multisets of rows by content, leaving out the columns that name a run or a wall-clock
 time (run ids, started/finished/created/added/updated/replaced, label ids, which an aborted
-transaction may skip) and the ``runs`` table itself (a killed run stays recorded as
+transaction may skip), original records compared by record (a resumed run cuts its blocks
+elsewhere) and the ``runs`` table itself (a killed run stays recorded as
 interrupted, which is the point); every source reconciles (n_read = n_stored + n_duplicate +
 n_quarantined); and the labels (uid, measure, value, annotator, sample) are the same. A trial
 where the child finished before the kill is counted apart ("done before kill"), is still
@@ -53,6 +54,7 @@ import duckdb  # noqa: E402  (imported before forking so each child starts warm)
 import chatlens.code  # noqa: E402
 import chatlens.enrich  # noqa: E402, F401
 from chatlens import Project  # noqa: E402
+from chatlens.store import originals  # noqa: E402
 
 VOLATILE = re.compile(r"^(run_id|label_id|started|finished|created|added|updated|replaced|"
                       r"deleted_at|file_mtime)$")
@@ -87,6 +89,11 @@ def dump(root: Path) -> dict[str, list[tuple[Any, ...]]]:
             "SELECT table_name FROM information_schema.tables WHERE table_schema = 'main'"
             ).fetchall()]
         for t in sorted(set(tables) - SKIP_TABLES):
+            if t == "original_blocks":  # by record: a resumed run cuts its blocks elsewhere
+                kept = originals.read(con)
+                out[f"duckdb.{t}"] = sorted(tuple(map(repr, r)) for r in zip(
+                    *(kept.column(c).to_pylist() for c in kept.column_names), strict=True))
+                continue
             cols = [r[0] for r in con.execute(f'DESCRIBE "{t}"').fetchall()
                     if not VOLATILE.match(r[0])]
             rows = con.execute(f'SELECT {", ".join(chr(34) + c + chr(34) for c in cols)} '
