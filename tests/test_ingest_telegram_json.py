@@ -216,7 +216,7 @@ def _items(data: bytes, bulk: bool, monkeypatch: pytest.MonkeyPatch, least: int 
 
 
 @pytest.mark.parametrize("damage", ["none", "no comma", "bad json", "escapes", "crlf",
-                                    "stray line", "truncated"])
+                                    "stray line", "truncated", "blank lines"])
 def test_elements_read_in_bulk_equal_those_read_line_by_line(
         damage: str, monkeypatch: pytest.MonkeyPatch) -> None:
     """Runs of regular elements are split in bulk; damaged ones fall back to the line-by-line
@@ -242,10 +242,12 @@ def test_elements_read_in_bulk_equal_those_read_line_by_line(
         data = data[:at] + b"  junk\n" + data[at:]
     elif damage == "truncated":
         data = data[:cut + 40]
-    least = {"crlf": 0, "truncated": 1000}.get(damage, 2000)  # CRLF: read line by line
+    elif damage == "blank lines":  # between every other pair of messages: half read in bulk
+        data = re.sub(rb"(\n  },\n)(  \{\n   \"id\": \d*[13579],)", rb"\1\n\2", data)
+    least = {"crlf": 0, "truncated": 1000, "blank lines": 1000}.get(damage, 2000)
     bulk = _items(data, True, monkeypatch, least)
     assert bulk == _items(data, False, monkeypatch)
-    if damage in ("none", "crlf", "escapes", "no comma"):  # a missing comma loses nothing
+    if damage in ("none", "crlf", "escapes", "no comma", "blank lines"):  # all kept
         assert [i[0] for i in bulk] == ["Record"] * 3000
     else:
         assert "Bad" in {i[0] for i in bulk}

@@ -23,6 +23,7 @@ from chatlens.jsonscan import Path, Scalar, ScanError, scan
 
 CHUNK = 8 << 20
 MAX_RECORD = 64 << 20  # no message (nor header line) of a real export comes near this
+_MIN_WINDOW = 16 << 10  # what a bulk split searches at first (a message is ~1 KB)
 MIN_US = (datetime(1, 1, 1) - EPOCH) // timedelta(microseconds=1)
 MAX_US = (datetime(9999, 12, 31, 23, 59, 59) - EPOCH) // timedelta(microseconds=1)
 _BAD_ESCAPE = re.compile(rb"(?<!\\)((?:\\\\)*)\\x([0-9a-fA-F]{2})")
@@ -198,6 +199,7 @@ class _Lines:
         self.pos = 0
         self.line_no = 1  # line number at self.pos
         self.eof = False
+        self.window = _MIN_WINDOW  # bytes :meth:`elements` searches
 
     def _fill(self) -> bool:
         if self.eof:
@@ -239,13 +241,19 @@ class _Lines:
         if not self.buf.startswith(head, self.pos):
             return [], [], False
         sep = close + b",\n" + head
-        end = self.buf.rfind(sep, self.pos)
+        # within a window that doubles while runs are regular and shrinks when one is not, so
+        # an odd layout costs a few KB of search an element, not the rest of the buffer
+        end = self.buf.rfind(sep, self.pos, self.pos + self.window)
         if end < 0:
+            self.window = _MIN_WINDOW
             return [], [], False
         region = self.buf[self.pos + len(head):end]
         parts = region.split(sep)
         if region.count(close) != len(parts) - 1:  # an element ends early (no comma after it)
             parts = parts[:next(i for i, p in enumerate(parts) if close in p)]
+            self.window = _MIN_WINDOW
+        else:
+            self.window = min(2 * self.window, CHUNK)
         datas, lines = [], []
         line = self.line_no
         for part in parts:

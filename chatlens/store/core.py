@@ -604,8 +604,8 @@ class Store:
         """Original records (:data:`~chatlens.schema.ORIGINAL_SCHEMA`) at ``keys``
         (``(source_id, source_pos)`` pairs), or all of ``source_id``'s, or all of them."""
         cur = self.con.cursor()
-        if not first_row(cur.execute("SELECT count(*) FROM duckdb_tables() "
-                                     "WHERE table_name = 'original_blocks'"))[0]:  # type: ignore[index]
+        if first_row(cur.execute("SELECT count(*) FROM duckdb_tables() "
+                                 "WHERE table_name = 'original_blocks'")) == (0,):
             return self._originals_v3(cur, keys, source_id)  # an older project read as it is
         return originals_store.read(cur, keys, source_id)
 
