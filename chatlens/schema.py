@@ -63,13 +63,16 @@ MESSAGE_DOCS: dict[str, str] = {
     "source_loc": "Human-readable position: file, line or record index.",
 }
 
-#: Every record read, verbatim, keyed by (source_id, source_pos); stored in compressed blocks
-#: (:mod:`chatlens.store.originals`), read with ``Store.originals``. Originals hold display names,
-#: so like ``identities`` they never leave the project: exports and views use ``messages`` only.
+#: Every record read, verbatim, keyed by (source_id, source_pos), with the uid of its message (a
+#: duplicate's too, so erasing a message erases every copy read; null only for records a version
+#: 3 project kept of duplicates). Stored in compressed blocks (:mod:`chatlens.store.originals`),
+#: read with ``Store.originals``. Originals hold display names, so like ``identities`` they never
+#: leave the project: exports and views use ``messages`` only.
 ORIGINAL_SCHEMA = pa.schema(
     [
         pa.field("source_id", pa.string(), nullable=False),
         pa.field("source_pos", pa.int64(), nullable=False),
+        pa.field("uid", pa.string()),
         pa.field("raw", pa.string(), nullable=False),
     ]
 )

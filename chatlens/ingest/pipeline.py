@@ -269,16 +269,17 @@ def _tables(source_id: str, run_id: str, batch: _Batch, pseudo: Pseudonymiser,
             clock: _LocalTime) -> dict[str, pa.Table]:
     """The batch as the Arrow tables :meth:`Store.write_batch` takes."""
     recs = batch.records
+    messages = pa.table(_message_columns(recs, batch.positions, source_id, pseudo, clock),
+                        schema=MESSAGE_SCHEMA)
     first: dict[str, Chat] = {}
     for r in recs:  # each chat as its first record in the batch names it
         first.setdefault(r.chat.key, r.chat)
     chats = list(first.values())
     return {
-        "messages": pa.table(_message_columns(recs, batch.positions, source_id, pseudo, clock),
-                             schema=MESSAGE_SCHEMA),
+        "messages": messages,
         "originals": pa.table(
-            [pa.array([source_id] * len(recs), pa.string()),
-             pa.array(batch.positions, pa.int64()), raw_column([r.raw for r in recs])],
+            [messages.column("source_id"), messages.column("source_pos"),
+             messages.column("uid"), raw_column([r.raw for r in recs])],
             schema=ORIGINAL_SCHEMA,
         ),
         "quarantine": pa.table(

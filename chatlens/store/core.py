@@ -612,7 +612,7 @@ class Store:
     @staticmethod
     def _originals_v3(cur: duckdb.DuckDBPyConnection, keys: Iterable[tuple[str, int]] | None,
                       source_id: str | None) -> pa.Table:
-        sql = "SELECT source_id, source_pos, raw FROM originals"
+        sql = "SELECT source_id, source_pos, NULL::VARCHAR AS uid, raw FROM originals"
         if keys is not None:
             pairs = list(keys)
             cur.register("_keys", pa.table({

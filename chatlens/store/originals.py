@@ -5,10 +5,12 @@ Every record read is kept so any view traces back to its source (DESIGN), and th
 most of what a project holds: a Telegram export's pretty-printed JSON is ~1 KB a message beside
 ~60 bytes of text. Kept a row each, DuckDB compressed them again at every checkpoint, most of
 ingest's storing time (``bench/ingest.py``). A block is one batch's ``(source_pos, raw)`` as an
-Arrow IPC stream with zstd-compressed buffers: written as one value, ~6x smaller.
+Arrow IPC stream with zstd-compressed buffers (``uid`` too): written as one value, ~6x
+smaller.
 
 A position written again (a re-collected message whose text changed) is read from its newest
-block (``block`` grows with each write). Erasing positions rewrites the blocks that hold them.
+block (``block`` grows with each write). Each record carries its message's uid, duplicates
+included: erasing messages rewrites every block that holds a record of theirs.
 """
 
 from __future__ import annotations
@@ -27,12 +29,12 @@ CREATE TABLE IF NOT EXISTS original_blocks (
     last_pos BIGINT NOT NULL, n INTEGER NOT NULL, data BLOB NOT NULL);
 """
 
-_BLOCK_SCHEMA = pa.schema([ORIGINAL_SCHEMA.field("source_pos"), ORIGINAL_SCHEMA.field("raw")])
+_BLOCK_SCHEMA = pa.schema([ORIGINAL_SCHEMA.field(n) for n in ("source_pos", "uid", "raw")])
 _CODEC = pa.Codec("zstd", compression_level=1)  # levels 1 and 3 compress alike here; 1 is faster
 
 
 def encode(block: pa.Table) -> bytes:
-    """``(source_pos, raw)`` rows as one compressed Arrow IPC stream."""
+    """``(source_pos, uid, raw)`` rows as one compressed Arrow IPC stream."""
     sink = pa.BufferOutputStream()
     options = pa.ipc.IpcWriteOptions(compression=_CODEC)
     with pa.ipc.new_stream(sink, _BLOCK_SCHEMA, options=options) as writer:
@@ -106,16 +108,27 @@ def read(con: Any, keys: Iterable[tuple[str, int]] | None = None,
 
 
 def erase(con: Any, forget: str) -> int:
-    """Remove the records at the ``(source_id, source_pos)`` rows of table ``forget``, rewriting
-    the blocks that hold them; returns how many records were removed."""
-    blocks = con.execute(
-        "SELECT b.block, b.source_id, b.data, list(f.source_pos) FROM original_blocks b "
-        f"JOIN {forget} f ON f.source_id = b.source_id "
-        "AND f.source_pos BETWEEN b.first_pos AND b.last_pos GROUP BY ALL").fetchall()
+    """Remove the records of the messages in table ``forget`` (``uid``, ``source_id``,
+    ``source_pos``): every record with one of their uids (the stored one and any duplicate read
+    later), and those at their positions (records kept without a uid); returns how many.
+
+    Every block is read (a duplicate may be in any source); forgetting rewrites the whole
+    database file anyway."""
+    uids = pa.array([r[0] for r in con.execute(f"SELECT DISTINCT uid FROM {forget}").fetchall()],
+                    pa.string())
+    at: dict[str, list[int]] = {}
+    for source_id, pos in con.execute(f"SELECT source_id, source_pos FROM {forget}").fetchall():
+        at.setdefault(source_id, []).append(int(pos))
     removed = 0
-    for block, source_id, data, positions in blocks:
+    for block, source_id in con.execute("SELECT block, source_id FROM original_blocks "
+                                        "ORDER BY block").fetchall():
+        (data,), = con.execute("SELECT data FROM original_blocks WHERE block = ? AND "
+                               "source_id = ?", [block, source_id]).fetchall()
         rows = decode(data)
-        gone = pc.is_in(rows.column("source_pos"), pa.array(positions, pa.int64()))
+        gone = pc.fill_null(pc.is_in(rows.column("uid"), uids), False)
+        if source_id in at:
+            gone = pc.or_(gone, pc.is_in(rows.column("source_pos"),
+                                         pa.array(at[source_id], pa.int64())))
         n_gone = int(pc.sum(gone).as_py() or 0)
         if not n_gone:
             continue
@@ -141,8 +154,9 @@ def from_table(con: Any, table: str, batch_rows: int = 20_000) -> int:
     from chatlens.store.core import arrow_reader
 
     reading = con.cursor()  # streams the old rows while ``con`` writes the blocks
-    rel = reading.sql(f"SELECT source_id, source_pos, raw FROM {table} "
-                      "ORDER BY source_id, source_pos")
+    rel = reading.sql(  # the uid of the message stored from each record (none: a duplicate)
+        f"SELECT o.source_id, o.source_pos, m.uid, o.raw FROM {table} o "
+        "LEFT JOIN messages m USING (source_id, source_pos) ORDER BY o.source_id, o.source_pos")
     moved = 0
     for batch in arrow_reader(rel, batch_rows):
         moved += append(con, pa.Table.from_batches([batch]).cast(ORIGINAL_SCHEMA))
