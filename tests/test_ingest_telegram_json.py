@@ -251,3 +251,41 @@ def test_elements_read_in_bulk_equal_those_read_line_by_line(
         assert [i[0] for i in bulk] == ["Record"] * 3000
     else:
         assert "Bad" in {i[0] for i in bulk}
+
+
+@pytest.mark.parametrize("indent", [2, 4])
+def test_an_export_re_indented_by_a_json_tool_reads_the_same(indent: int) -> None:
+    """jq and ``python -m json.tool`` indent by 2 or 4 spaces, not Telegram's one."""
+    doc = {"name": "c", "type": "private_group", "id": 9, "messages": [
+        {"id": i, "type": "message", "date_unixtime": str(1663754400 + i), "from": "Анна",
+         "from_id": "user1", "text": [f"часть {i} ", {"type": "bold", "text": "жирно"}],
+         "text_entities": [{"type": "plain", "text": f"часть {i} "},
+                           {"type": "bold", "text": "жирно"}]} for i in range(1, 301)]}
+    got = list(TelegramJson().parse(_source(json.dumps(doc, ensure_ascii=False,
+                                                       indent=indent).encode()), ParseOptions()))
+    want = list(TelegramJson().parse(_source(json.dumps(doc, ensure_ascii=False,
+                                                        indent=1).encode()), ParseOptions()))
+    assert [type(r).__name__ for r in got] == ["Record"] * 300
+    assert [(r.message_id, r.text, r.entities) for r in got] == [  # type: ignore[union-attr]
+        (r.message_id, r.text, r.entities) for r in want]  # type: ignore[union-attr]
+
+
+def test_an_export_cut_between_two_messages_says_it_is_truncated() -> None:
+    messages = [{"id": i, "type": "message", "date_unixtime": "1663754400", "from_id": "user1",
+                 "text": f"m{i}", "text_entities": []} for i in range(1, 11)]
+    data = json.dumps({"name": "c", "type": "private_group", "id": 9, "messages": messages},
+                      indent=1).encode()
+    cut = data[:data.index(b'"id": 8,')].rstrip(b" {\n")  # after message 7's "},"
+    got = list(TelegramJson().parse(_source(cut), ParseOptions()))
+    assert [getattr(r, "message_id", None) for r in got[:-1]] == [str(i) for i in range(1, 8)]
+    assert "truncated" in got[-1].reason  # type: ignore[union-attr]
+
+
+def test_a_crlf_export_keeps_each_record_verbatim() -> None:
+    messages = [{"id": i, "type": "message", "date_unixtime": "1663754400", "from_id": "user1",
+                 "text": f"m{i}", "text_entities": []} for i in range(1, 6)]
+    data = json.dumps({"name": "c", "type": "private_group", "id": 9, "messages": messages},
+                      indent=1).replace("\n", "\r\n").encode()
+    got = list(TelegramJson().parse(_source(data), ParseOptions()))
+    assert len(got) == 5
+    assert all(isinstance(r.raw, bytes) and r.raw in data for r in got)  # type: ignore[union-attr]

@@ -28,6 +28,7 @@ MIN_US = (datetime(1, 1, 1) - EPOCH) // timedelta(microseconds=1)
 MAX_US = (datetime(9999, 12, 31, 23, 59, 59) - EPOCH) // timedelta(microseconds=1)
 _BAD_ESCAPE = re.compile(rb"(?<!\\)((?:\\\\)*)\\x([0-9a-fA-F]{2})")
 _MESSAGES_KEY = re.compile(rb'^( *)"messages": \[ *\r?$')
+_ELEMENT = re.compile(rb"^( +)\{\r?$")
 _CHAT_KEY = re.compile(rb'^( *)"(name|type|id)": (.*?),? *\r?$')
 _SECTION = re.compile(rb'^ *"(chats|left_chats)": \{')
 MEDIA_KEYS = (
@@ -231,6 +232,15 @@ class _Lines:
                     return line
                 return None
 
+    def peek(self) -> bytes | None:
+        """The next line, left unread (a refill keeps the bytes from ``pos`` on)."""
+        while True:
+            end = self.buf.find(b"\n", self.pos)
+            if end >= 0:
+                return self.buf[self.pos:end]
+            if not self._fill():
+                return self.buf[self.pos:] if self.pos < len(self.buf) else None
+
     def elements(self, opener: bytes, close: bytes) -> tuple[list[bytes], list[int], bool]:
         """The run of regular elements the buffer holds from here: each one ``opener``, a line
         break, its lines, ``close``, then ``,`` and a line break before the next; with the line
@@ -366,7 +376,11 @@ class TelegramJson:
                 keys.get("type"), str) else None)
             if section == "left_chats" and chat.type:
                 chat.type = f"{chat.type} (left)"
-            elem_indent = b" " * (indent + 1)
+            # Telegram indents each level by one space; a re-indented file (jq, json.tool) by
+            # more: the first element's line says
+            first_elem = _ELEMENT.match(reader.peek() or b"")
+            elem_indent = first_elem.group(1) if first_elem and len(first_elem.group(1)) > indent \
+                else b" " * (indent + 1)
             opener = elem_indent + b"{"
             close = b"\n" + elem_indent + b"}"
             ended = b" " * indent + b"]"
@@ -377,6 +391,9 @@ class TelegramJson:
                     continue
                 line = reader.readline()
                 if line is None:
+                    yield Bad(loc=f"{name}: line {reader.line_no}", excerpt="",
+                              reason="the file ends before the list of messages does (a "
+                              "truncated export: any messages after this line are missing)")
                     return
                 stripped = line.rstrip(b"\r")
                 if stripped.startswith(ended) and stripped.strip() in (b"]", b"],"):
@@ -395,7 +412,7 @@ class TelegramJson:
                               excerpt=opener.decode())
                     return
                 body, complete = got
-                data = opener + b"\n" + body
+                data = line + b"\n" + body  # the opener's line as read (with its CR, if any)
                 loc = f"{name}: line {start_line}"
                 if not complete:
                     yield Bad(loc=loc, reason="file ends inside a message (truncated export)",
