@@ -201,9 +201,8 @@ def _items(data: bytes, bulk: bool, monkeypatch: pytest.MonkeyPatch, least: int 
     in_bulk = []
     split = tj._Lines.elements
 
-    def elements(self: tj._Lines, opener: bytes, close: bytes) -> tuple[list[bytes], list[int],
-                                                                       bool]:
-        got = split(self, opener, close) if bulk else ([], [], False)
+    def elements(self: tj._Lines, opener: bytes, close: bytes) -> tuple[list[bytes], list[int]]:
+        got = split(self, opener, close) if bulk else ([], [])
         in_bulk.extend(got[0])
         return got
 

@@ -13,6 +13,7 @@ from __future__ import annotations
 import re
 from collections.abc import Iterator
 from datetime import datetime, timedelta
+from itertools import accumulate
 from typing import IO, Any
 
 import orjson
@@ -45,6 +46,18 @@ def repair_escapes(data: bytes) -> bytes:
     if b"\\x" not in data:
         return data
     return _BAD_ESCAPE.sub(rb"\1\\u00\2", data)
+
+
+def loads(data: bytes) -> Any:
+    r"""``orjson.loads``, with :func:`repair_escapes` only when it fails: valid JSON holds no
+    unescaped ``\x``, so the repair cannot change a document orjson accepts (and most exports
+    need none: the scan for ``\x`` is skipped)."""
+    try:
+        return orjson.loads(data)
+    except orjson.JSONDecodeError:
+        if b"\\x" not in data:
+            raise
+    return orjson.loads(repair_escapes(data))
 
 
 def flatten_text(text: Any) -> str:
@@ -241,22 +254,21 @@ class _Lines:
             if not self._fill():
                 return self.buf[self.pos:] if self.pos < len(self.buf) else None
 
-    def elements(self, opener: bytes, close: bytes) -> tuple[list[bytes], list[int], bool]:
+    def elements(self, opener: bytes, close: bytes) -> tuple[list[bytes], list[int]]:
         """The run of regular elements the buffer holds from here: each one ``opener``, a line
         break, its lines, ``close``, then ``,`` and a line break before the next; with the line
-        each starts at, and whether any holds ``\\x`` (an escape to repair). Found in bulk (a
-        split at the separator, which only the end of an element at this indent can match);
-        anything else is left to :meth:`element`."""
+        each starts at. Found in bulk (a split at the separator, which only the end of an
+        element at this indent can match); anything else is left to :meth:`element`."""
         head = opener + b"\n"
         if not self.buf.startswith(head, self.pos):
-            return [], [], False
+            return [], []
         sep = close + b",\n" + head
         # within a window that doubles while runs are regular and shrinks when one is not, so
         # an odd layout costs a few KB of search an element, not the rest of the buffer
         end = self.buf.rfind(sep, self.pos, self.pos + self.window)
         if end < 0:
             self.window = _MIN_WINDOW
-            return [], [], False
+            return [], []
         region = self.buf[self.pos + len(head):end]
         parts = region.split(sep)
         if region.count(close) != len(parts) - 1:  # an element ends early (no comma after it)
@@ -264,15 +276,11 @@ class _Lines:
             self.window = _MIN_WINDOW
         else:
             self.window = min(2 * self.window, CHUNK)
-        datas, lines = [], []
-        line = self.line_no
-        for part in parts:
-            datas.append(head + part + close)
-            lines.append(line)
-            line += part.count(b"\n") + 3
+        datas = [b"".join((head, part, close)) for part in parts]
+        lines = list(accumulate([part.count(b"\n") + 3 for part in parts], initial=self.line_no))
+        self.line_no = lines.pop()
         self.pos += sum(map(len, parts)) + len(parts) * (len(head) + len(close) + 2)
-        self.line_no = line
-        return datas, lines, b"\\x" in region
+        return datas, lines
 
     def element(self, close: bytes) -> tuple[bytes, bool] | None:
         """Bytes up to the next line equal to ``close`` (which starts with a newline).
@@ -357,7 +365,7 @@ class TelegramJson:
                 continue
             if m := _CHAT_KEY.match(line):
                 try:
-                    value = orjson.loads(repair_escapes(m.group(3)))
+                    value = loads(m.group(3))
                 except orjson.JSONDecodeError:
                     value = m.group(3).decode("utf-8", "replace")
                 header.setdefault(len(m.group(1)), {})[m.group(2).decode()] = value
@@ -385,9 +393,9 @@ class TelegramJson:
             close = b"\n" + elem_indent + b"}"
             ended = b" " * indent + b"]"
             while True:
-                datas, lines, escapes = reader.elements(opener, close)
+                datas, lines = reader.elements(opener, close)
                 if datas:
-                    yield from _bulk(datas, lines, escapes, chat, name)
+                    yield from _bulk(datas, lines, chat, name)
                     continue
                 line = reader.readline()
                 if line is None:
@@ -424,7 +432,7 @@ class TelegramJson:
                               reason="unexpected text after a message",
                               excerpt=tail.decode("utf-8", "replace"))
                 try:
-                    msg = orjson.loads(repair_escapes(data))
+                    msg = loads(data)
                 except orjson.JSONDecodeError as exc:
                     yield Bad(loc=loc, reason=f"invalid JSON: {exc}", excerpt=_text(data))
                     continue
@@ -448,7 +456,7 @@ class TelegramJson:
                     if isinstance(ev, Scalar):
                         if ev.path and ev.path[-1] in ("id", "name", "type"):
                             try:
-                                value = orjson.loads(repair_escapes(ev.raw))
+                                value = loads(ev.raw)
                             except orjson.JSONDecodeError:
                                 continue
                             chats.setdefault(ev.path[:-1], {})[str(ev.path[-1])] = value
@@ -459,7 +467,7 @@ class TelegramJson:
                         yield Bad(loc=loc, reason=ev.error, excerpt=_text(ev.raw))
                         continue
                     try:
-                        msg = orjson.loads(repair_escapes(ev.raw))
+                        msg = loads(ev.raw)
                     except orjson.JSONDecodeError as exc:
                         yield Bad(loc=loc, reason=f"invalid JSON: {exc}", excerpt=_text(ev.raw))
                         continue
@@ -477,12 +485,11 @@ class TelegramJson:
                              "Desktop JSON export.")
 
 
-def _bulk(datas: list[bytes], lines: list[int], escapes: bool, chat: Chat, name: str,
-          ) -> Iterator[Item]:
-    """Records of a run of whole elements (``escapes``: some hold ``\\x`` to repair)."""
+def _bulk(datas: list[bytes], lines: list[int], chat: Chat, name: str) -> Iterator[Item]:
+    """Records of a run of whole elements."""
     for data, line in zip(datas, lines, strict=True):
         try:
-            msg = orjson.loads(repair_escapes(data) if escapes else data)
+            msg = loads(data)
         except orjson.JSONDecodeError as exc:
             yield Bad(loc=f"{name}: line {line}", reason=f"invalid JSON: {exc}",
                       excerpt=_text(data))
