@@ -29,6 +29,10 @@ ENVIRONMENT: tuple[Setting, ...] = (
     Setting("CHATLENS_LOAD_MEMORY", "256MB",
             "DuckDB memory limit while a batch of messages is loaded into the store during "
             "ingest (kept low so ingest of large exports stays flat in memory)."),
+    Setting("CHATLENS_INGEST_WORKER", "auto",
+            "`auto`: ingest reads a Telegram JSON export of 64 MB or more with a worker process "
+            "(two cores: one reads the file and stores, the other parses); `on`: every Telegram "
+            "JSON export; `off`: one process. The rows stored are the same either way."),
     Setting("CHATLENS_LOCK_WAIT", "10",
             "Seconds a command that writes waits for the dashboard or another command to let go "
             "of the project before it stops with a 'project is being used by another chatlens "

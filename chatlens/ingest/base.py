@@ -5,10 +5,15 @@ An importer is a small object with a versioned ``name`` (``telegram_json.v1``), 
 deterministic order, one :class:`Record` per message and one :class:`Bad` per record it could not
 read; the pipeline numbers them (``source_pos``) so an interrupted ingest resumes exactly where
 it stopped. Importers never touch the store.
+
+An importer that finds records in bulk may also offer ``parse_runs``: the same sequence, with
+stretches of it left as a :class:`Run` that the pipeline reads in a worker process (the main one
+keeps reading the file and storing).
 """
 
 from __future__ import annotations
 
+from abc import ABC, abstractmethod
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
@@ -64,6 +69,25 @@ class Bad:
 
 
 Item = Record | Bad
+
+
+class Run(ABC):
+    """A stretch of a source's items left unread: picklable, so that another process can read
+    it. It reads into exactly ``len(run)`` items, in order, each record with its message id."""
+
+    @abstractmethod
+    def __len__(self) -> int: ...
+
+    @abstractmethod
+    def items(self) -> Iterator[Item]: ...
+
+    @abstractmethod
+    def cut(self, start: int, stop: int) -> Run:
+        """The items ``start`` to ``stop`` of this run, as a run."""
+
+    @abstractmethod
+    def raws(self) -> list[str | bytes]:
+        """What each item's record will hold as ``raw`` (as the source has it), unread."""
 
 
 @dataclass(slots=True)

@@ -9,6 +9,7 @@ from __future__ import annotations
 import gc
 import hashlib
 import hmac
+import os
 from collections.abc import Callable, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
 from contextlib import contextmanager
@@ -18,6 +19,7 @@ from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import pyarrow as pa
+import pyarrow.compute as pc
 
 from chatlens.errors import ChatlensError, InputError, UnknownFormatError, UsageError
 from chatlens.ingest.base import (
@@ -28,15 +30,19 @@ from chatlens.ingest.base import (
     Item,
     ParseOptions,
     Record,
+    Run,
     SourceInput,
 )
 from chatlens.ingest.discover import discover
 from chatlens.ingest.registry import Detection, detect
+from chatlens.ingest.worker import Built, TableWorker
 from chatlens.schema import MESSAGE_SCHEMA, ORIGINAL_SCHEMA
 from chatlens.store import BatchResult, Store
 
 BATCH = 20_000
 EXCERPT = 500
+#: Sources at least this large are read with a worker process (two cores) by default.
+WORKER_MIN_BYTES = 64 << 20
 
 QUARANTINE_SCHEMA = pa.schema([
     ("source_id", pa.string()), ("source_pos", pa.int64()), ("source_loc", pa.string()),
@@ -166,13 +172,27 @@ class _LocalTime:
 
 
 class _Batch:
-    """One batch of items: the records and bad records with their positions in the source."""
+    """One batch as read: items and runs, each with its (first) position in the source."""
 
     def __init__(self) -> None:
-        self.records: list[Record] = []
-        self.positions: list[int] = []  # of the records
-        self.bad: list[tuple[int, Bad]] = []
+        self.pieces: list[tuple[int, Item | Run]] = []
         self.read = 0
+
+
+@dataclass(slots=True)
+class _Rows:
+    """A batch read into records and bad records, with their positions in the source."""
+
+    records: list[Record] = field(default_factory=list)
+    positions: list[int] = field(default_factory=list)  # of the records
+    bad: list[tuple[int, Bad]] = field(default_factory=list)
+
+    def add(self, pos: int, item: Item) -> None:
+        if isinstance(item, Record):
+            self.records.append(item)
+            self.positions.append(pos)
+        else:
+            self.bad.append((pos, item))
 
     @property
     def service(self) -> int:
@@ -180,42 +200,67 @@ class _Batch:
 
 
 def _normalise(
-    items: Iterator[Item],
+    items: Iterator[Item | Run],
     resume_pos: int,
 ) -> Iterator[tuple[int, _Batch]]:
-    """Yield (next position, batch) pairs; items before ``resume_pos`` are skipped.
+    """Yield (next position, batch) pairs; items before ``resume_pos`` are skipped, and a run
+    is cut where a batch ends.
 
     A record without a platform id gets one derived from its content here, before skipping, so
-    the ids of a resumed ingest match those of an uninterrupted one.
+    the ids of a resumed ingest match those of an uninterrupted one (a run's records have ids).
     """
     occurrences: dict[tuple[str, int | None, str | None, str], int] = {}
     batch = _Batch()
-    pos = -1
-    for pos, item in enumerate(items):
-        if isinstance(item, Record):
-            if item.message_id is None:  # no platform id: derive one from the content
-                sig = (item.chat.chat_id, item.ts_us, item.author_id, item.text)
-                n = occurrences.get(sig, 0)
-                occurrences[sig] = n + 1
-                digest = hashlib.blake2b(
-                    f"{item.ts_us}\x1f{item.author_id}\x1f{item.text}\x1f{n}".encode(),
-                    digest_size=8,
-                ).hexdigest()
-                item.message_id = f"h{digest}"
-            if pos < resume_pos:
-                continue
-            batch.records.append(item)
-            batch.positions.append(pos)
-        else:
-            if pos < resume_pos:
-                continue
-            batch.bad.append((pos, item))
+    pos = 0  # of the next item
+    for item in items:
+        if isinstance(item, Run):
+            start, pos = pos, pos + len(item)
+            at = max(start, resume_pos)
+            while at < pos:
+                stop = min(pos, at + BATCH - batch.read)
+                batch.pieces.append((at, item.cut(at - start, stop - start)))
+                batch.read += stop - at
+                at = stop
+                if batch.read >= BATCH:
+                    yield stop, batch
+                    batch = _Batch()
+            continue
+        if isinstance(item, Record) and item.message_id is None:  # derive one from the content
+            sig = (item.chat.chat_id, item.ts_us, item.author_id, item.text)
+            n = occurrences.get(sig, 0)
+            occurrences[sig] = n + 1
+            digest = hashlib.blake2b(
+                f"{item.ts_us}\x1f{item.author_id}\x1f{item.text}\x1f{n}".encode(),
+                digest_size=8,
+            ).hexdigest()
+            item.message_id = f"h{digest}"
+        pos += 1
+        if pos <= resume_pos:
+            continue
+        batch.pieces.append((pos - 1, item))
         batch.read += 1
         if batch.read >= BATCH:
-            yield pos + 1, batch
+            yield pos, batch
             batch = _Batch()
     if batch.read:
-        yield pos + 1, batch
+        yield pos, batch
+
+
+def _rows(batch: _Batch) -> _Rows:
+    """The batch's runs read: every item in source order."""
+    rows = _Rows()
+    for pos, piece in batch.pieces:
+        if not isinstance(piece, Run):
+            rows.add(pos, piece)
+            continue
+        n = 0
+        for n, item in enumerate(piece.items(), 1):
+            if isinstance(item, Record) and item.message_id is None:
+                raise RuntimeError("a run read into a record without a message id")
+            rows.add(pos + n - 1, item)
+        if n != len(piece):
+            raise RuntimeError(f"a run of {len(piece)} read into {n} items")
+    return rows
 
 
 def _message_columns(recs: list[Record], positions: list[int], source_id: str,
@@ -265,31 +310,30 @@ def raw_column(raw: list[str | bytes]) -> pa.Array:
                     pa.string())
 
 
-def _tables(source_id: str, run_id: str, batch: _Batch, pseudo: Pseudonymiser,
-            clock: _LocalTime) -> dict[str, pa.Table]:
-    """The batch as the Arrow tables :meth:`Store.write_batch` takes."""
-    recs = batch.records
-    messages = pa.table(_message_columns(recs, batch.positions, source_id, pseudo, clock),
+def batch_tables(source_id: str, run_id: str, batch: _Batch, pseudo: Pseudonymiser,
+                 clock: _LocalTime) -> tuple[dict[str, pa.Table], tuple[int, int, int]]:
+    """The batch as the Arrow tables :meth:`Store.write_batch` takes but ``originals`` (see
+    :func:`originals_table`), and its counts (read, quarantined, service)."""
+    rows = _rows(batch)
+    recs = rows.records
+    messages = pa.table(_message_columns(recs, rows.positions, source_id, pseudo, clock),
                         schema=MESSAGE_SCHEMA)
     first: dict[str, Chat] = {}
     for r in recs:  # each chat as its first record in the batch names it
         first.setdefault(r.chat.key, r.chat)
     chats = list(first.values())
+    bad = rows.bad
+    counts = (batch.read, len(bad), rows.service)
     return {
         "messages": messages,
-        "originals": pa.table(
-            [messages.column("source_id"), messages.column("source_pos"),
-             messages.column("uid"), raw_column([r.raw for r in recs])],
-            schema=ORIGINAL_SCHEMA,
-        ),
         "quarantine": pa.table(
             {
-                "source_id": [source_id] * len(batch.bad),
-                "source_pos": [p for p, _ in batch.bad],
-                "source_loc": [b.loc for _, b in batch.bad],
-                "reason": [b.reason for _, b in batch.bad],
-                "excerpt": [b.excerpt[:EXCERPT] for _, b in batch.bad],
-                "run_id": [run_id] * len(batch.bad),
+                "source_id": [source_id] * len(bad),
+                "source_pos": [p for p, _ in bad],
+                "source_loc": [b.loc for _, b in bad],
+                "reason": [b.reason for _, b in bad],
+                "excerpt": [b.excerpt[:EXCERPT] for _, b in bad],
+                "run_id": [run_id] * len(bad),
             },
             schema=QUARANTINE_SCHEMA,
         ),
@@ -305,7 +349,22 @@ def _tables(source_id: str, run_id: str, batch: _Batch, pseudo: Pseudonymiser,
             },
             schema=CHAT_SCHEMA,
         ),
-    }
+    }, counts
+
+
+def originals_table(batch: _Batch, messages: pa.Table) -> pa.Table:
+    """The original records of the batch's ``messages``, taken from the batch as read (what a
+    worker process read it into need not carry them back)."""
+    raw: list[str | bytes] = []
+    for _, piece in batch.pieces:
+        if isinstance(piece, Run):
+            raw.extend(piece.raws())
+        else:
+            raw.append(piece.raw if isinstance(piece, Record) else b"")
+    pos = messages.column("source_pos")
+    first = batch.pieces[0][0]  # a batch's items have consecutive positions
+    return pa.table([messages.column("source_id"), pos, messages.column("uid"),
+                     raw_column(raw).take(pc.subtract(pos, first))], schema=ORIGINAL_SCHEMA)
 
 
 @contextmanager
@@ -325,7 +384,34 @@ def _young_gc_only() -> Iterator[None]:
             gc.enable()
 
 
-def _guarded(items: Iterator[Item]) -> Iterator[Item]:
+class _Workers:
+    """An ingest's worker process (``CHATLENS_INGEST_WORKER``), started for the first source
+    that uses one."""
+
+    def __init__(self) -> None:
+        self.mode = os.environ.get("CHATLENS_INGEST_WORKER", "auto")
+        if self.mode not in ("auto", "on", "off"):
+            raise UsageError(f"CHATLENS_INGEST_WORKER is {self.mode!r}; use auto, on or off.")
+        self._worker: TableWorker | None = None
+
+    def wants(self, source: SourceInput) -> bool:
+        if self.mode == "auto":
+            cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (
+                os.cpu_count() or 1)
+            return cores > 1 and source.size >= WORKER_MIN_BYTES
+        return self.mode == "on"
+
+    def get(self) -> TableWorker:
+        if self._worker is None or not self._worker.alive:
+            self._worker = TableWorker()
+        return self._worker
+
+    def close(self) -> None:
+        if self._worker is not None:
+            self._worker.close()
+
+
+def _guarded(items: Iterator[Item | Run]) -> Iterator[Item | Run]:
     """Turn an importer giving up mid-file into one quarantined record for the rest."""
     yielded = False
     try:
@@ -346,6 +432,7 @@ def ingest_source(
     fmt: str | None = None,
     options: ParseOptions | None = None,
     progress: Progress | None = None,
+    workers: _Workers | None = None,
 ) -> SourceReport:
     """Ingest one source; input problems come back in the report, never as exceptions."""
     options = options or ParseOptions()
@@ -363,6 +450,9 @@ def ingest_source(
             return report
         report.format = detection.importer.format
         report.detection = detection.reason
+        parse_runs = getattr(detection.importer, "parse_runs", None)
+        # started now, the worker process imports chatlens while this one hashes the file
+        worker = workers.get() if workers and parse_runs and workers.wants(source) else None
         sha = hash_source(source)
         source_id = sha[:16]
         report.source_id = source_id
@@ -387,7 +477,11 @@ def ingest_source(
         clock = _LocalTime(options.tz)
         options = replace(options, decided=[])  # this source's own decisions
         pseudo = Pseudonymiser(store.secret())
-        items = _guarded(detection.importer.parse(source, options))
+        importer = detection.importer
+        items = _guarded(parse_runs(source, options) if parse_runs else importer.parse(
+            source, options))
+        if worker:
+            worker.begin(store.secret(), options.tz, source_id, run_id)
         started = False
         pending: Future[BatchResult] | None = None
         pending_counts = (0, 0, 0)  # read, quarantined, service of the batch being written
@@ -407,34 +501,48 @@ def ingest_source(
             if progress:
                 progress(source.path, report.read)
 
+        def write(batch: _Batch, built: Built, next_pos: int) -> None:
+            """Hand a batch's tables to the writer once the one before is stored."""
+            nonlocal pending, pending_counts, started
+            tables, counts = built
+            tables["originals"] = originals_table(batch, tables["messages"])
+            settle()
+            gc.collect(1)
+            if not started:
+                report.detection = "; ".join([detection.reason, *options.decided])
+            if not started and state is None:
+                store.begin_source({
+                    "source_id": source_id, "path": source.path,
+                    "files": [m.name for m in source.members], "sha256": sha,
+                    "format": importer.format, "importer": importer.name,
+                    "detection": report.detection, "size_bytes": source.size,
+                    "file_mtime": None, "run_id": run_id,
+                })
+            started = True
+            pending_counts = counts
+            pending = writer.submit(store.write_batch, source_id, **tables, n_read=counts[0],
+                                    n_service=counts[2], resume_pos=next_pos)
+
         # DuckDB releases the GIL while it inserts and commits, so one writer thread overlaps
-        # storing batch k with parsing batch k+1; at most two batches are in memory.
+        # storing batch k with reading batch k+1 (here, or in the worker process while this
+        # one reads the file for batch k+2); at most three batches are in memory.
         with _young_gc_only(), store.bulk_load(lean=True), ThreadPoolExecutor(
                 max_workers=1, thread_name_prefix="chatlens-writer") as writer:
             try:
+                in_worker: tuple[_Batch, int] | None = None  # the worker's batch, next pos
                 for next_pos, batch in _normalise(items, resume_pos):
-                    tables = _tables(source_id, run_id, batch, pseudo, clock)
-                    counts = (batch.read, len(batch.bad), batch.service)
-                    del batch  # its rows are in the Arrow tables now: let the records go
-                    settle()
-                    gc.collect(1)
-                    if not started:
-                        report.detection = "; ".join([detection.reason, *options.decided])
-                    if not started and state is None:
-                        store.begin_source({
-                            "source_id": source_id, "path": source.path,
-                            "files": [m.name for m in source.members], "sha256": sha,
-                            "format": detection.importer.format,
-                            "importer": detection.importer.name,
-                            "detection": report.detection, "size_bytes": source.size,
-                            "file_mtime": None, "run_id": run_id,
-                        })
-                    started = True
-                    pending_counts = counts
-                    pending = writer.submit(store.write_batch, source_id, **tables,
-                                            n_read=counts[0], n_service=counts[2],
-                                            resume_pos=next_pos)
-                    del tables
+                    if worker is None:
+                        write(batch, batch_tables(source_id, run_id, batch, pseudo, clock),
+                              next_pos)
+                        continue
+                    built = worker.result() if in_worker is not None else None
+                    worker.submit(batch)
+                    if built is not None and in_worker is not None:
+                        write(in_worker[0], built, in_worker[1])
+                        del built
+                    in_worker = batch, next_pos
+                if worker is not None and in_worker is not None:
+                    write(in_worker[0], worker.result(), in_worker[1])
             finally:
                 settle()
         if not started and state is None:
@@ -460,9 +568,15 @@ def ingest(
 ) -> IngestReport:
     """Ingest every source found under ``paths``; one bad file never stops the others."""
     report = IngestReport(run_id=run_id)
-    for found in discover(list(paths)):
-        if isinstance(found, InputError):
-            report.sources.append(SourceReport(path=found.path, status="failed", error=str(found)))
-            continue
-        report.sources.append(ingest_source(store, found, run_id, fmt, options, progress))
+    workers = _Workers()
+    try:
+        for found in discover(list(paths)):
+            if isinstance(found, InputError):
+                report.sources.append(SourceReport(path=found.path, status="failed",
+                                                   error=str(found)))
+                continue
+            report.sources.append(ingest_source(store, found, run_id, fmt, options, progress,
+                                                workers))
+    finally:
+        workers.close()
     return report

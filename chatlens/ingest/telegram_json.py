@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterator
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 from itertools import accumulate
 from typing import IO, Any
@@ -19,7 +20,16 @@ from typing import IO, Any
 import orjson
 
 from chatlens.errors import InputError
-from chatlens.ingest.base import EPOCH, Bad, Chat, Item, ParseOptions, Record, SourceInput
+from chatlens.ingest.base import (
+    EPOCH,
+    Bad,
+    Chat,
+    Item,
+    ParseOptions,
+    Record,
+    Run,
+    SourceInput,
+)
 from chatlens.jsonscan import Path, Scalar, ScanError, scan
 
 CHUNK = 8 << 20
@@ -335,6 +345,14 @@ class TelegramJson:
         return min(score, 1.0)
 
     def parse(self, source: SourceInput, options: ParseOptions) -> Iterator[Item]:
+        for item in self.parse_runs(source, options):
+            if isinstance(item, Run):
+                yield from item.items()
+            else:
+                yield item
+
+    def parse_runs(self, source: SourceInput, options: ParseOptions) -> Iterator[Item | Run]:
+        """:meth:`parse`'s items, runs of regular elements left as :class:`ElementRun`."""
         member = source.members[0]
         with member.open() as fh:
             head = fh.read(4096)
@@ -348,7 +366,8 @@ class TelegramJson:
         with member.open() as fh:
             yield from self._parse_pretty(fh, member.name, options)
 
-    def _parse_pretty(self, fh: IO[bytes], name: str, options: ParseOptions) -> Iterator[Item]:
+    def _parse_pretty(self, fh: IO[bytes], name: str, options: ParseOptions,
+                      ) -> Iterator[Item | Run]:
         reader = _Lines(fh, name)
         first = reader.readline()
         if first is None:
@@ -395,7 +414,7 @@ class TelegramJson:
             while True:
                 datas, lines = reader.elements(opener, close)
                 if datas:
-                    yield from _bulk(datas, lines, chat, name)
+                    yield ElementRun(datas, lines, chat, name)
                     continue
                 line = reader.readline()
                 if line is None:
@@ -485,16 +504,35 @@ class TelegramJson:
                              "Desktop JSON export.")
 
 
-def _bulk(datas: list[bytes], lines: list[int], chat: Chat, name: str) -> Iterator[Item]:
-    """Records of a run of whole elements."""
-    for data, line in zip(datas, lines, strict=True):
-        try:
-            msg = loads(data)
-        except orjson.JSONDecodeError as exc:
-            yield Bad(loc=f"{name}: line {line}", reason=f"invalid JSON: {exc}",
-                      excerpt=_text(data))
-            continue
-        yield to_record(msg, chat, data, f"{name}: line {line}")
+@dataclass(slots=True)
+class ElementRun(Run):
+    """Whole elements split in bulk: their bytes, and the line each starts at."""
+
+    datas: list[bytes]
+    lines: list[int]
+    chat: Chat
+    name: str
+
+    def __len__(self) -> int:
+        return len(self.datas)
+
+    def items(self) -> Iterator[Item]:
+        for data, line in zip(self.datas, self.lines, strict=True):
+            try:
+                msg = loads(data)
+            except orjson.JSONDecodeError as exc:
+                yield Bad(loc=f"{self.name}: line {line}", reason=f"invalid JSON: {exc}",
+                          excerpt=_text(data))
+                continue
+            yield to_record(msg, self.chat, data, f"{self.name}: line {line}")
+
+    def raws(self) -> list[str | bytes]:
+        return list(self.datas)
+
+    def cut(self, start: int, stop: int) -> ElementRun:
+        if (start, stop) == (0, len(self.datas)):
+            return self
+        return ElementRun(self.datas[start:stop], self.lines[start:stop], self.chat, self.name)
 
 
 def _messages_array(path: Path) -> bool:

@@ -1,0 +1,157 @@
+"""A worker process that reads an ingest's batches into Arrow tables.
+
+With it, ingest of a large export uses two cores: the main process reads the file, finds the
+runs of whole records (:class:`~chatlens.ingest.base.Run`) and stores the tables of one batch
+while the worker parses the next (JSON, records, pseudonyms, Arrow). The worker is a plain
+``python -m chatlens.ingest.worker`` child, not :mod:`multiprocessing`, so that a user's script
+is never imported again in it. Requests and replies alternate on its stdin and stdout, each a
+length-prefixed pickle: the worker only writes while the main process waits to read.
+"""
+
+from __future__ import annotations
+
+import gc
+import os
+import pickle
+import struct
+import subprocess
+import sys
+from typing import IO, TYPE_CHECKING, Any, NoReturn
+
+from chatlens.errors import ChatlensError
+
+if TYPE_CHECKING:
+    import pyarrow as pa
+
+    from chatlens.ingest.pipeline import _Batch
+
+_LEN = struct.Struct("<Q")
+Built = tuple[dict[str, "pa.Table"], tuple[int, int, int]]
+
+
+def _send(fh: IO[bytes], obj: object) -> None:
+    data = pickle.dumps(obj, protocol=pickle.HIGHEST_PROTOCOL)
+    fh.write(_LEN.pack(len(data)))
+    fh.write(data)
+    fh.flush()
+
+
+def _recv(fh: IO[bytes]) -> Any:
+    head = fh.read(_LEN.size)
+    if len(head) < _LEN.size:
+        raise EOFError
+    (n,) = _LEN.unpack(head)
+    data = fh.read(n)
+    if len(data) < n:
+        raise EOFError
+    return pickle.loads(data)
+
+
+class TableWorker:
+    """The worker process: :meth:`begin` a source, then :meth:`submit` a batch and take its
+    :meth:`result` before submitting the next."""
+
+    def __init__(self) -> None:
+        path = os.pathsep.join(p for p in sys.path if p)  # chatlens as this process found it
+        self._proc = subprocess.Popen(
+            [sys.executable, "-m", "chatlens.ingest.worker"], stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE, env={**os.environ, "PYTHONPATH": path})
+        assert self._proc.stdin is not None and self._proc.stdout is not None
+        self._out, self._in = self._proc.stdin, self._proc.stdout
+        self._waiting = False  # a batch was submitted and its result not taken
+
+    @property
+    def alive(self) -> bool:
+        return self._proc.poll() is None
+
+    def begin(self, secret: bytes, tz: str, source_id: str, run_id: str) -> None:
+        """Start a source: pseudonyms with the project's secret, naive times read in ``tz``
+        (a result the last source left untaken, when it stopped early, is dropped). The worker
+        does not reply: a process still starting reads it when it is ready."""
+        if self._waiting:
+            self._waiting = False
+            self._reply()
+        self._write(("begin", secret, tz, source_id, run_id))
+
+    def submit(self, batch: _Batch) -> None:
+        assert not self._waiting, "take the last batch's result first"
+        self._write(("batch", batch))
+        self._waiting = True
+
+    def result(self) -> Built:
+        self._waiting = False
+        built: Built = self._read()
+        return built
+
+    def close(self) -> None:
+        if self.alive:
+            self._out.close()  # end of requests: the worker exits
+        try:
+            self._proc.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            self._proc.kill()
+            self._proc.wait()
+        self._in.close()
+
+    def _write(self, request: tuple[Any, ...]) -> None:
+        try:
+            _send(self._out, request)
+        except (BrokenPipeError, OSError):
+            self._stopped()
+
+    def _reply(self) -> tuple[str, Any]:
+        try:
+            reply: tuple[str, Any] = _recv(self._in)
+        except EOFError:
+            self._stopped()
+        return reply
+
+    def _read(self) -> Any:
+        kind, value = self._reply()
+        if kind == "error":
+            raise value
+        return value
+
+    def _stopped(self) -> NoReturn:
+        code = self._proc.wait()
+        raise ChatlensError(f"the ingest worker process stopped (exit code {code}); what was "
+                            "stored stays: rerun the same ingest to resume. Set "
+                            "CHATLENS_INGEST_WORKER=off to read in one process.")
+
+
+def main() -> None:
+    """Serve requests until stdin ends."""
+    from chatlens.ingest.pipeline import Pseudonymiser, _LocalTime, batch_tables
+
+    requests = os.fdopen(os.dup(0), "rb")
+    replies = os.fdopen(os.dup(1), "wb")
+    os.dup2(2, 1)  # anything printed goes to stderr, never into the replies
+    sys.stdout = sys.stderr
+    gc.disable()  # as in the main process: parsing makes no cycles (see _young_gc_only)
+    state: tuple[str, str, Pseudonymiser, _LocalTime] | None = None
+    while True:
+        try:
+            request = _recv(requests)
+        except EOFError:
+            return
+        try:
+            if request[0] == "begin":
+                _, secret, tz, source_id, run_id = request
+                state = (source_id, run_id, Pseudonymiser(secret), _LocalTime(tz))
+                continue
+            assert state is not None, "a batch before its source began"
+            source_id, run_id, pseudo, clock = state
+            reply = batch_tables(source_id, run_id, request[1], pseudo, clock)
+        except Exception as exc:  # raised again in the main process
+            try:
+                pickle.dumps(exc)
+            except Exception:
+                exc = RuntimeError(f"{type(exc).__name__}: {exc}")
+            _send(replies, ("error", exc))
+        else:
+            _send(replies, ("ok", reply))
+        gc.collect(1)
+
+
+if __name__ == "__main__":
+    main()
