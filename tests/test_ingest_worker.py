@@ -5,6 +5,7 @@ a kill, and when the worker itself dies."""
 from __future__ import annotations
 
 import json
+import os
 import re
 import signal
 import subprocess
@@ -139,6 +140,46 @@ def test_a_killed_ingest_with_a_worker_resumes_to_the_same_rows(
         q.ingest([export])
         assert resumed == q.store.con.execute(
             "SELECT message_id, text, source_pos FROM messages ORDER BY source_pos").fetchall()
+
+
+INTERRUPTED = """
+import sys
+import chatlens.ingest.pipeline as pipeline
+import chatlens.ingest.worker as worker
+from chatlens import Project
+pipeline.BATCH = 500
+init = worker.TableWorker.__init__
+def started(self):
+    init(self)
+    print("worker", self._proc.pid, flush=True)
+worker.TableWorker.__init__ = started
+with Project.open(sys.argv[1]) as p:
+    p.ingest([sys.argv[2]], progress=lambda path, n: print(n, flush=True))
+"""
+
+
+def test_ctrl_c_stops_an_ingest_and_its_worker_quietly_and_it_resumes(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    export = tmp_path / "big.json"
+    telegram_export(export, [f"сообщение {i}" for i in range(12_000)])
+    monkeypatch.setenv("CHATLENS_INGEST_WORKER", "on")
+    Project.init(tmp_path / "p").close()
+    proc = subprocess.Popen([sys.executable, "-c", INTERRUPTED, str(tmp_path / "p"),
+                             str(export)], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                            text=True, start_new_session=True)
+    assert proc.stdout is not None
+    pid = int(proc.stdout.readline().split()[1])
+    for _ in range(3):
+        assert proc.stdout.readline()
+    os.killpg(proc.pid, signal.SIGINT)  # as a terminal's Ctrl-C: to the whole process group
+    _, err = proc.communicate(timeout=30)
+    assert proc.returncode != 0 and "KeyboardInterrupt" in err
+    assert "chatlens/ingest/worker.py" not in err  # the worker stopped without a word
+    with pytest.raises(ProcessLookupError):
+        os.kill(pid, 0)
+    with Project.open(tmp_path / "p") as p:
+        (rep,) = p.ingest([export]).sources
+        assert rep.status == "complete" and (rep.read, rep.stored) == (12_000, 12_000)
 
 
 def test_a_worker_that_dies_fails_its_source_clearly_and_the_rerun_completes_it(

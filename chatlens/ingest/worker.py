@@ -13,9 +13,11 @@ from __future__ import annotations
 import gc
 import os
 import pickle
+import signal
 import struct
 import subprocess
 import sys
+from contextlib import suppress
 from typing import IO, TYPE_CHECKING, Any, NoReturn
 
 from chatlens.errors import ChatlensError
@@ -84,14 +86,16 @@ class TableWorker:
         return built
 
     def close(self) -> None:
-        if self.alive:
-            self._out.close()  # end of requests: the worker exits
+        """End the worker: it exits at the end of its requests, or, with a reply no one will
+        take (an ingest interrupted), when writing it fails."""
+        self._in.close()
+        with suppress(OSError):
+            self._out.close()
         try:
             self._proc.wait(timeout=10)
         except subprocess.TimeoutExpired:
             self._proc.kill()
             self._proc.wait()
-        self._in.close()
 
     def _write(self, request: tuple[Any, ...]) -> None:
         try:
@@ -121,13 +125,21 @@ class TableWorker:
 
 def main() -> None:
     """Serve requests until stdin ends."""
-    from chatlens.ingest.pipeline import Pseudonymiser, _LocalTime, batch_tables
-
     requests = os.fdopen(os.dup(0), "rb")
     replies = os.fdopen(os.dup(1), "wb")
     os.dup2(2, 1)  # anything printed goes to stderr, never into the replies
     sys.stdout = sys.stderr
+    signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C is the main process's to handle
     gc.disable()  # as in the main process: parsing makes no cycles (see _young_gc_only)
+    with suppress(BrokenPipeError):  # the main process stopped listening: it is done
+        _serve(requests, replies)
+    with suppress(OSError):
+        replies.close()
+
+
+def _serve(requests: IO[bytes], replies: IO[bytes]) -> None:
+    from chatlens.ingest.pipeline import Pseudonymiser, _LocalTime, batch_tables
+
     state: tuple[str, str, Pseudonymiser, _LocalTime] | None = None
     while True:
         try:
