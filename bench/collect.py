@@ -40,7 +40,7 @@ from chatlens.collect import fake as F
 from chatlens.collect.api import collect_telegram
 from chatlens.collect.runner import CollectOptions
 from chatlens.collect.telegram import RowBatch, Where, chat_of
-from chatlens.ingest.pipeline import Pseudonymiser
+from chatlens.ingest.rows import Pseudonymiser
 
 T0 = datetime(2022, 9, 21, tzinfo=UTC)
 WORDS = ["очередь", "на", "границе", "Верхний", "Ларс", "сегодня", "стоим", "шесть", "часов",

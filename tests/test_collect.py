@@ -28,7 +28,7 @@ from chatlens.collect.credentials import load_credentials, login, prepare_sessio
 from chatlens.collect.runner import CollectOptions
 from chatlens.collect.telegram import RowBatch, Where, chat_of
 from chatlens.errors import UsageError
-from chatlens.ingest.pipeline import Pseudonymiser
+from chatlens.ingest.rows import Pseudonymiser
 
 T0 = datetime(2022, 9, 21, 10, 0, tzinfo=UTC)
 CH = 1001

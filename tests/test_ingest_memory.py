@@ -10,7 +10,7 @@ import pyarrow as pa
 import pytest
 
 from chatlens import Project
-from chatlens.ingest.pipeline import CHAT_SCHEMA, IDENTITY_SCHEMA, QUARANTINE_SCHEMA
+from chatlens.ingest.rows import CHAT_SCHEMA, IDENTITY_SCHEMA, QUARANTINE_SCHEMA
 from chatlens.schema import MESSAGE_SCHEMA, ORIGINAL_SCHEMA
 from chatlens.store import stages
 from chatlens.store.core import Store, first_row, insert_new_messages, uid_hash, uid_hash_sql

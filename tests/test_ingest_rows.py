@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from chatlens.ingest.pipeline import raw_column
+from chatlens.ingest.rows import raw_column
 
 
 def test_originals_read_as_bytes_are_stored_as_the_same_text() -> None:

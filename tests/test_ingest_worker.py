@@ -19,7 +19,7 @@ import chatlens.ingest.pipeline as pipeline
 from chatlens import Project
 from chatlens.errors import UsageError
 from chatlens.ingest.base import Chat
-from chatlens.ingest.pipeline import _Batch
+from chatlens.ingest.rows import Batch
 from chatlens.ingest.telegram_json import ElementRun
 from chatlens.ingest.worker import TableWorker
 
@@ -213,14 +213,14 @@ def test_an_error_in_the_worker_is_raised_in_the_main_process() -> None:
     worker = TableWorker()
     try:
         worker.begin(b"k" * 32, "UTC", "src", "run")
-        bad = _Batch()
+        bad = Batch()
         bad.pieces.append((0, ElementRun([b'{"id": 1}', b'{"id": 2}'], [1], Chat("telegram", "1"),
                                          "f.json")))  # one line number for two elements
         bad.read = 2
         worker.submit(bad)
         with pytest.raises(ValueError, match="zip"):
             worker.result()
-        good = _Batch()
+        good = Batch()
         good.pieces.append((0, ElementRun(
             [json.dumps({"id": 1, "type": "message", "date_unixtime": "1663754400",
                          "text": "ok", "from_id": "user1"}).encode()], [3],
@@ -242,3 +242,12 @@ def test_an_unknown_worker_setting_is_refused(project: Project, tmp_path: Path,
     telegram_export(tmp_path / "e.json", ["a"])
     with pytest.raises(UsageError, match="use auto, on or off"):
         project.ingest([tmp_path / "e.json"])
+
+
+def test_the_worker_loads_no_store() -> None:
+    """The worker process holds what parsing needs, not DuckDB (its memory adds to ingest's)."""
+    code = ("import sys, chatlens.ingest.worker, chatlens.ingest.rows, "
+            "chatlens.ingest.telegram_json; print(sorted(m for m in ('duckdb', 'chatlens.store') "
+            "if m in sys.modules))")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "[]"

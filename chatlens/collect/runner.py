@@ -30,7 +30,7 @@ from typing import Any
 from chatlens.collect.telegram import RowBatch, Where, chat_of
 from chatlens.errors import CollectError
 from chatlens.ingest.base import Chat
-from chatlens.ingest.pipeline import Pseudonymiser
+from chatlens.ingest.rows import Pseudonymiser
 from chatlens.store import Store
 from chatlens.store import collect as cstore
 

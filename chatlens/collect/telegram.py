@@ -25,7 +25,7 @@ import orjson
 import pyarrow as pa
 
 from chatlens.ingest.base import Chat
-from chatlens.ingest.pipeline import CHAT_SCHEMA, Pseudonymiser, message_uid
+from chatlens.ingest.rows import CHAT_SCHEMA, Pseudonymiser, message_uid
 from chatlens.schema import COLLECTED_SCHEMA, MESSAGE_SCHEMA, ORIGINAL_SCHEMA
 
 PLATFORM = "telegram"

@@ -5,7 +5,7 @@ runs of whole records (:class:`~chatlens.ingest.base.Run`) and stores the tables
 while the worker parses the next (JSON, records, pseudonyms, Arrow). The worker is a plain
 ``python -m chatlens.ingest.worker`` child, not :mod:`multiprocessing`, so that a user's script
 is never imported again in it. Requests and replies alternate on its stdin and stdout, each a
-length-prefixed pickle: the worker only writes while the main process waits to read.
+pickle streamed in and out: the worker only writes while the main process waits to read.
 """
 
 from __future__ import annotations
@@ -14,7 +14,6 @@ import gc
 import os
 import pickle
 import signal
-import struct
 import subprocess
 import sys
 from contextlib import suppress
@@ -25,28 +24,22 @@ from chatlens.errors import ChatlensError
 if TYPE_CHECKING:
     import pyarrow as pa
 
-    from chatlens.ingest.pipeline import _Batch
+    from chatlens.ingest.rows import Batch
 
-_LEN = struct.Struct("<Q")
 Built = tuple[dict[str, "pa.Table"], tuple[int, int, int]]
 
 
 def _send(fh: IO[bytes], obj: object) -> None:
-    data = pickle.dumps(obj, protocol=pickle.HIGHEST_PROTOCOL)
-    fh.write(_LEN.pack(len(data)))
-    fh.write(data)
+    pickle.dump(obj, fh, protocol=pickle.HIGHEST_PROTOCOL)  # streamed: no copy of it all
     fh.flush()
 
 
 def _recv(fh: IO[bytes]) -> Any:
-    head = fh.read(_LEN.size)
-    if len(head) < _LEN.size:
-        raise EOFError
-    (n,) = _LEN.unpack(head)
-    data = fh.read(n)
-    if len(data) < n:
-        raise EOFError
-    return pickle.loads(data)
+    """The next object; EOFError when the stream ends (or is cut off inside one)."""
+    try:
+        return pickle.load(fh)
+    except pickle.UnpicklingError as exc:
+        raise EOFError from exc
 
 
 class TableWorker:
@@ -75,7 +68,7 @@ class TableWorker:
             self._reply()
         self._write(("begin", secret, tz, source_id, run_id))
 
-    def submit(self, batch: _Batch) -> None:
+    def submit(self, batch: Batch) -> None:
         assert not self._waiting, "take the last batch's result first"
         self._write(("batch", batch))
         self._waiting = True
@@ -138,9 +131,9 @@ def main() -> None:
 
 
 def _serve(requests: IO[bytes], replies: IO[bytes]) -> None:
-    from chatlens.ingest.pipeline import Pseudonymiser, _LocalTime, batch_tables
+    from chatlens.ingest.rows import LocalTime, Pseudonymiser, batch_tables
 
-    state: tuple[str, str, Pseudonymiser, _LocalTime] | None = None
+    state: tuple[str, str, Pseudonymiser, LocalTime] | None = None
     while True:
         try:
             request = _recv(requests)
@@ -149,7 +142,7 @@ def _serve(requests: IO[bytes], replies: IO[bytes]) -> None:
         try:
             if request[0] == "begin":
                 _, secret, tz, source_id, run_id = request
-                state = (source_id, run_id, Pseudonymiser(secret), _LocalTime(tz))
+                state = (source_id, run_id, Pseudonymiser(secret), LocalTime(tz))
                 continue
             assert state is not None, "a batch before its source began"
             source_id, run_id, pseudo, clock = state
