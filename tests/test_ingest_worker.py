@@ -251,3 +251,48 @@ def test_the_worker_loads_no_store() -> None:
             "if m in sys.modules))")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "[]"
+
+
+def test_a_module_in_the_current_folder_does_not_shadow_the_workers(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    (tmp_path / "json.py").write_text('raise ImportError("the user\'s json.py")\n')
+    export = telegram_export(tmp_path / "e.json", ["привет", "мир"])
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("CHATLENS_INGEST_WORKER", "on")
+    with Project.init(tmp_path / "p") as p:
+        (rep,) = p.ingest([export]).sources
+    assert rep.status == "complete" and rep.stored == 2, rep.error
+
+
+def test_a_source_that_cannot_begin_fails_at_its_first_batch_and_the_next_one_reads(
+        ) -> None:
+    worker = TableWorker()
+    try:
+        run = ElementRun([json.dumps({"id": 1, "type": "message", "date_unixtime": "1663754400",
+                                      "text": "ok", "from_id": "user1"}).encode()], [3],
+                         Chat("telegram", "1"), "f.json")
+        batch = Batch()
+        batch.pieces.append((0, run))
+        batch.read = 1
+        worker.begin(b"k" * 32, "Not/AZone", "src", "run")  # no such time zone
+        worker.submit(batch)
+        with pytest.raises(UsageError):
+            worker.result()
+        worker.begin(b"k" * 32, "UTC", "src2", "run")
+        worker.submit(batch)
+        tables, counts = worker.result()  # its own reply, not one left over
+        assert counts == (1, 0, 0)
+        assert tables["messages"].column("source_id").to_pylist() == ["src2"]
+    finally:
+        worker.close()
+
+
+def test_an_exception_that_does_not_unpickle_comes_back_as_a_runtime_error() -> None:
+    from chatlens.errors import InputError
+    from chatlens.ingest.worker import _portable
+
+    exc = InputError("f.json", "broken", "line 3")
+    back = _portable(exc)
+    assert isinstance(back, RuntimeError) and "InputError" in str(back) and "broken" in str(back)
+    plain = ValueError("x")
+    assert _portable(plain) is plain

@@ -167,7 +167,7 @@ class _Workers:
     that uses one."""
 
     def __init__(self) -> None:
-        self.mode = os.environ.get("CHATLENS_INGEST_WORKER", "auto")
+        self.mode = os.environ.get("CHATLENS_INGEST_WORKER", "auto").strip().lower()
         if self.mode not in ("auto", "on", "off"):
             raise UsageError(f"CHATLENS_INGEST_WORKER is {self.mode!r}; use auto, on or off.")
         self._worker: TableWorker | None = None
@@ -315,7 +315,7 @@ def ingest_source(
                         continue
                     built = worker.result() if before is not None else None
                     worker.submit(batch)  # read there while the one before is stored here
-                    if before is not None and built is not None:
+                    if before is not None and built is not None:  # (both or neither)
                         write(before[0], built, before[1])
                     before = batch, next_pos
                 if worker is not None and before is not None:

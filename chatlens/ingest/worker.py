@@ -13,9 +13,9 @@ from __future__ import annotations
 import gc
 import os
 import pickle
-import signal
 import subprocess
 import sys
+import traceback
 from contextlib import suppress
 from typing import IO, TYPE_CHECKING, Any, NoReturn
 
@@ -47,10 +47,18 @@ class TableWorker:
     :meth:`result` before submitting the next."""
 
     def __init__(self) -> None:
-        path = os.pathsep.join(p for p in sys.path if p)  # chatlens as this process found it
+        # -P: not the current folder first on its path (a json.py there would shadow json),
+        # but chatlens and its dependencies as this process found them
+        path = os.pathsep.join(p for p in sys.path if p)
+        # its own process group: a terminal's Ctrl-C is the main process's to handle
+        group: dict[str, Any]
+        if sys.platform == "win32":
+            group = {"creationflags": subprocess.CREATE_NEW_PROCESS_GROUP}
+        else:
+            group = {"process_group": 0}
         self._proc = subprocess.Popen(
-            [sys.executable, "-m", "chatlens.ingest.worker"], stdin=subprocess.PIPE,
-            stdout=subprocess.PIPE, env={**os.environ, "PYTHONPATH": path})
+            [sys.executable, "-P", "-m", "chatlens.ingest.worker"], stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE, env={**os.environ, "PYTHONPATH": path}, **group)
         assert self._proc.stdin is not None and self._proc.stdout is not None
         self._out, self._in = self._proc.stdin, self._proc.stdout
         self._waiting = False  # a batch was submitted and its result not taken
@@ -122,9 +130,8 @@ def main() -> None:
     replies = os.fdopen(os.dup(1), "wb")
     os.dup2(2, 1)  # anything printed goes to stderr, never into the replies
     sys.stdout = sys.stderr
-    signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C is the main process's to handle
     gc.disable()  # as in the main process: parsing makes no cycles (see _young_gc_only)
-    with suppress(BrokenPipeError):  # the main process stopped listening: it is done
+    with suppress(OSError):  # the main process stopped listening (a broken pipe): it is done
         _serve(requests, replies)
     with suppress(OSError):
         replies.close()
@@ -133,29 +140,45 @@ def main() -> None:
 def _serve(requests: IO[bytes], replies: IO[bytes]) -> None:
     from chatlens.ingest.rows import LocalTime, Pseudonymiser, batch_tables
 
-    state: tuple[str, str, Pseudonymiser, LocalTime] | None = None
+    # a source's state, or why it could not begin (raised at its first batch: begin has no
+    # reply, so that requests and replies keep alternating)
+    state: tuple[str, str, Pseudonymiser, LocalTime] | Exception | None = None
     while True:
         try:
             request = _recv(requests)
         except EOFError:
             return
-        try:
-            if request[0] == "begin":
-                _, secret, tz, source_id, run_id = request
+        if request[0] == "begin":
+            _, secret, tz, source_id, run_id = request
+            try:
                 state = (source_id, run_id, Pseudonymiser(secret), LocalTime(tz))
-                continue
+            except Exception as exc:
+                state = exc
+            continue
+        try:
+            if isinstance(state, Exception):
+                raise state
             assert state is not None, "a batch before its source began"
             source_id, run_id, pseudo, clock = state
             reply = batch_tables(source_id, run_id, request[1], pseudo, clock)
         except Exception as exc:  # raised again in the main process
-            try:
-                pickle.dumps(exc)
-            except Exception:
-                exc = RuntimeError(f"{type(exc).__name__}: {exc}")
-            _send(replies, ("error", exc))
+            _send(replies, ("error", _portable(exc)))
         else:
             _send(replies, ("ok", reply))
         gc.collect(1)
+
+
+def _portable(exc: Exception) -> Exception:
+    """``exc`` if it survives a pickle round trip (some exception classes do not: their
+    ``__init__`` takes other arguments than ``args``), else a RuntimeError with its traceback."""
+    try:
+        back = pickle.loads(pickle.dumps(exc))
+    except Exception:
+        back = None
+    if isinstance(back, Exception):
+        return exc
+    trace = "".join(traceback.format_exception(exc))
+    return RuntimeError(f"in the ingest worker process: {type(exc).__name__}: {exc}\n{trace}")
 
 
 if __name__ == "__main__":
