@@ -14,7 +14,7 @@ keeps reading the file and storing).
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import IO, Protocol
@@ -86,7 +86,7 @@ class Run(ABC):
         """The items ``start`` to ``stop`` of this run, as a run."""
 
     @abstractmethod
-    def raws(self) -> list[str | bytes]:
+    def raws(self) -> Sequence[str | bytes]:
         """What each item's record will hold as ``raw`` (as the source has it), unread."""
 
 

@@ -254,12 +254,13 @@ def ingest_source(
             report.service = state.n_service
         clock = LocalTime(options.tz)
         options = replace(options, decided=[])  # this source's own decisions
-        pseudo = Pseudonymiser(store.secret())
+        secret = store.secret()
+        pseudo = Pseudonymiser(secret)
         importer = detection.importer
         items = _guarded(parse_runs(source, options) if parse_runs else importer.parse(
             source, options))
         if worker:
-            worker.begin(store.secret(), options.tz, source_id, run_id)
+            worker.begin(secret, options.tz, source_id, run_id)
         started = False
         pending: Future[BatchResult] | None = None
         pending_counts = (0, 0, 0)  # read, quarantined, service of the batch being written

@@ -11,7 +11,7 @@ streaming parser. The exporter's invalid ``\\xHH`` escapes are repaired before p
 from __future__ import annotations
 
 import re
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from itertools import accumulate
@@ -526,8 +526,8 @@ class ElementRun(Run):
                 continue
             yield to_record(msg, self.chat, data, f"{self.name}: line {line}")
 
-    def raws(self) -> list[str | bytes]:
-        return list(self.datas)
+    def raws(self) -> Sequence[str | bytes]:
+        return self.datas
 
     def cut(self, start: int, stop: int) -> ElementRun:
         if (start, stop) == (0, len(self.datas)):

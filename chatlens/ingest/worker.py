@@ -101,7 +101,7 @@ class TableWorker:
     def _write(self, request: tuple[Any, ...]) -> None:
         try:
             _send(self._out, request)
-        except (BrokenPipeError, OSError):
+        except OSError:  # a broken pipe: the worker is gone
             self._stopped()
 
     def _reply(self) -> tuple[str, Any]:
